@@ -1,0 +1,41 @@
+# Dienstweg: `make run` serves the demo on the embedded default, `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# The embedded default: SQLite in var/, in-memory channel layer, generated secrets in var/.
+run test: export DIENSTWEG_DEBUG ?= true
+
+.PHONY: run test lint typecheck messages clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+messages: $(STAMP)
+	cd dienstweg && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
+
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py load_demo
+	@echo "Dienstweg läuft auf http://$(HOST):$(PORT)/  (Strg+C beendet)"
+	$(BIN)/daphne -b $(HOST) -p $(PORT) dienstweg.asgi:application
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy dienstweg
+
+test: $(STAMP) lint typecheck
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var staticfiles

@@ -1,0 +1,1 @@
+"""Dienstweg: consent-gated referrals and messaging between agencies serving the same families."""

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+from django.utils.translation import gettext_lazy as _
+
+
+class DienstwegConfig(AppConfig):
+    default = True
+    name = "dienstweg"
+    verbose_name = _("Dienstweg")
+
+
+class DienstwegAdminConfig(admin_apps.AdminConfig):
+    default = False
+    # The Django admin asks for the second factor too.
+    default_site = "dienstweg.admin_site.DienstwegAdminSite"

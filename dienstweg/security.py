@@ -1,0 +1,44 @@
+"""Who is asking: the client address behind trusted proxies, the login name for lockouts."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from dienstweg.models import normalize_email
+
+
+def _is_trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(
+        ip in ipaddress.ip_network(proxy, strict=False) for proxy in settings.TRUSTED_PROXIES
+    )
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address. X-Forwarded-For counts only when a configured proxy sent it,
+    and only up to the first hop that is not one of ours, so a forged header changes nothing."""
+    remote = request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 (a value, not a bind)
+    if not _is_trusted(remote):
+        return remote
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return remote
+    return remote
+
+
+def login_name(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """The login name as axes counts it: case and spaces must not dodge the lockout."""
+    name = (credentials or {}).get("username") or request.POST.get("username") or ""
+    return normalize_email(str(name))

@@ -1,0 +1,25 @@
+"""URLs of the platform. Every page is behind the second-factor gate unless its view
+is marked before_second_factor (see dienstweg/middleware.py)."""
+
+from django.contrib import admin
+from django.urls import path
+from django.views.i18n import set_language
+
+from dienstweg import views
+from dienstweg.middleware import before_second_factor
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("anmelden/", views.login_view, name="login"),
+    path("abmelden/", views.logout_view, name="logout"),
+    path("zweiter-faktor/einrichten/", views.enrol, name="enrol"),
+    path("zweiter-faktor/", views.verify, name="verify"),
+    path("konto/", views.account, name="account"),
+    path("konto/sitzung-beenden/", views.end_session, name="end_session"),
+    path("konto/backup-codes/", views.renew_backup_codes, name="renew_backup_codes"),
+    path("verzeichnis/", views.directory, name="directory"),
+    path("verzeichnis/<int:agency_id>/", views.agency_detail, name="agency_detail"),
+    path("sprache/", before_second_factor(set_language), name="set_language"),
+    path("healthz", views.health, name="health"),
+    path("admin/", admin.site.urls),
+]

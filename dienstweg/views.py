@@ -1,0 +1,253 @@
+"""Pages of the platform core: login and second factor, sessions, home, directory."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import segno
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from dienstweg import actions, sessions
+from dienstweg.access import (
+    access_agency_by_id,
+    active_sessions_of,
+    directory_visible_to,
+    staff,
+)
+from dienstweg.forms import DirectorySearchForm, LoginForm, TokenForm
+from dienstweg.middleware import before_second_factor
+from dienstweg.security import client_ip
+
+
+def next_url(request: HttpRequest) -> str:
+    """Where to go after login and verification: a local address only."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("home")
+
+
+def with_next(name: str, request: HttpRequest) -> str:
+    return f"{reverse(name)}?{urlencode({'next': next_url(request)})}"
+
+
+def session_handle(session_key: str) -> str:
+    """A public handle for a session: the key itself is a credential and never shown."""
+    return hashlib.sha256(session_key.encode()).hexdigest()[:20]
+
+
+def finish_second_factor(request: HttpRequest, device: Any) -> None:
+    otp_login(request, device)
+    # A new session key once the session is verified, as at login (session fixation).
+    request.session.cycle_key()
+
+
+# Login and second factor
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "dienstweg/login.html"
+    authentication_form = LoginForm
+    redirect_authenticated_user = False
+
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        super().form_valid(form)  # logs in; Django issues a new session key
+        now = time.time()
+        session = self.request.session
+        session[sessions.STARTED] = now
+        session[sessions.SEEN] = now
+        session[sessions.IP] = client_ip(self.request)
+        session[sessions.USER_AGENT] = self.request.headers.get("User-Agent", "")[:200]
+        user = form.get_user()
+        has_device = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        return HttpResponseRedirect(with_next("verify" if has_device else "enrol", self.request))
+
+
+login_view = before_second_factor(LoginView.as_view())
+
+
+@before_second_factor
+def enrol(request: HttpRequest) -> HttpResponse:
+    """First login: set up the authenticator app, confirm one code, receive backup codes."""
+    user: Any = request.user
+    if not user.is_authenticated:
+        return redirect(reverse("login"))
+    if user.is_verified() or TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        return HttpResponseRedirect(with_next("verify", request))
+    device = actions.start_totp_enrolment(user)
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            codes = actions.confirm_totp_enrolment(device, token=form.cleaned_data["token"])
+        except actions.ActionError as error:
+            form.add_error("token", str(error))
+        else:
+            finish_second_factor(request, device)
+            return render(
+                request, "dienstweg/backup_codes.html", {"codes": codes, "next": next_url(request)}
+            )
+    secret = device.config_url.split("secret=")[1].split("&")[0]
+    context = {
+        "form": form,
+        "qr_svg": segno.make(device.config_url, error="m").svg_inline(
+            scale=5, dark="#000", light="#fff", title=_("QR-Code für die Authenticator-App")
+        ),
+        "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
+        "next": next_url(request),
+    }
+    return render(request, "dienstweg/enrol.html", context)
+
+
+@before_second_factor
+def verify(request: HttpRequest) -> HttpResponse:
+    """Every login: enter a code from the authenticator app or a backup code."""
+    user: Any = request.user
+    if not user.is_authenticated:
+        return redirect(reverse("login"))
+    if user.is_verified():
+        return HttpResponseRedirect(next_url(request))
+    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        return HttpResponseRedirect(with_next("enrol", request))
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        result = actions.verify_second_factor(user, token=form.cleaned_data["token"])
+        if result.device is not None:
+            finish_second_factor(request, result.device)
+            return HttpResponseRedirect(next_url(request))
+        if result.throttled:
+            form.add_error(
+                "token",
+                _(
+                    "Zu viele falsche Codes. Bitte warten Sie einen Moment und versuchen Sie es "
+                    "dann erneut."
+                ),
+            )
+        else:
+            form.add_error("token", _("Der Code stimmt nicht oder wurde schon verwendet."))
+    return render(request, "dienstweg/verify.html", {"form": form, "next": next_url(request)})
+
+
+@before_second_factor
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    response = redirect(reverse("login"))
+    # Also drop whatever the browser kept of this session (cache, storage, cookies).
+    response["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    return response
+
+
+@before_second_factor
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """For the load balancer: the process answers and reaches its database."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+# Pages behind the second factor
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    memberships = staff(request).memberships.select_related("agency")
+    return render(request, "dienstweg/home.html", {"memberships": memberships})
+
+
+@require_GET
+def account(request: HttpRequest) -> HttpResponse:
+    """The user's own security page: active sessions, backup codes."""
+    current = request.session.session_key or ""
+    rows = [
+        {
+            "handle": session_handle(s.session_key),
+            "current": s.session_key == current,
+            "session": s,
+        }
+        for s in active_sessions_of(staff(request))[:50]
+    ]
+    return render(request, "dienstweg/account.html", {"sessions": rows})
+
+
+@require_POST
+def end_session(request: HttpRequest) -> HttpResponse:
+    current = request.session.session_key or ""
+    handle = request.POST.get("session", "")
+    if handle == "others":
+        count = actions.end_other_sessions(staff(request), current_session_key=current)
+        messages.success(request, _("%(count)d andere Sitzung(en) beendet.") % {"count": count})
+        return redirect(reverse("account"))
+    for staff_session in active_sessions_of(staff(request)):
+        if session_handle(staff_session.session_key) == handle:
+            if staff_session.session_key == current:
+                break
+            actions.end_session(staff(request), session_key=staff_session.session_key)
+            messages.success(request, _("Die Sitzung wurde beendet."))
+            return redirect(reverse("account"))
+    messages.error(
+        request,
+        _(
+            "Diese Sitzung gibt es nicht (mehr). Zum Beenden der aktuellen "
+            "Sitzung melden Sie sich ab."
+        ),
+    )
+    return redirect(reverse("account"))
+
+
+@require_POST
+def renew_backup_codes(request: HttpRequest) -> HttpResponse:
+    codes = actions.issue_backup_codes(staff(request))
+    return render(
+        request, "dienstweg/backup_codes.html", {"codes": codes, "next": reverse("account")}
+    )
+
+
+# Directory
+
+
+@require_GET
+def directory(request: HttpRequest) -> HttpResponse:
+    form = DirectorySearchForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        agencies = directory_visible_to(staff(request)).none()
+    else:
+        agencies = directory_visible_to(staff(request), form.to_filter())
+    page = Paginator(agencies, settings.DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "dienstweg/directory.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+@require_GET
+def agency_detail(request: HttpRequest, agency_id: int) -> HttpResponse:
+    agency = access_agency_by_id(staff(request), agency_id)
+    return render(request, "dienstweg/agency_detail.html", {"agency": agency})
+
+
+def locked_out(request: HttpRequest, *args: Any) -> HttpResponse:
+    """What django-axes shows after too many failed logins: the same for every login name."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    return render(request, "dienstweg/locked_out.html", {"minutes": minutes}, status=429)

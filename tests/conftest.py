@@ -1,0 +1,110 @@
+"""Named personas, built through the real actions, and helpers to log them in.
+
+Who may see what (step 1: the directory is open to every verified member):
+- Anna: coach at the family-coaching project (Familiencoaching Gladbeck, rebeq GmbH)
+- Ben: caseworker at the Jobcenter
+- Clara: lead at the Jugendamt
+- Dirk: caseworker at an unrelated agency (the outsider in later steps)
+- Dora: data-protection officer
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from dienstweg import actions
+from dienstweg.models import Agency, Membership, User
+
+PASSWORD = "richtig-langes-Passwort-42"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Argon2 is the production hasher (tests/dienstweg/test_settings.py); tests need speed.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@dataclass
+class Network:
+    project: Agency
+    jobcenter: Agency
+    jugendamt: Agency
+    migration: Agency
+    anna: User
+    ben: User
+    clara: User
+    dirk: User
+    dora: User
+
+
+def make_staff(email: str, name: str, agency: Agency, role: str) -> User:
+    user = actions.create_staff(email, full_name=name, password=PASSWORD)
+    actions.add_membership(user, agency=agency, role=role, by=None)
+    return user
+
+
+@pytest.fixture
+def network(db) -> Network:
+    project = actions.create_agency(
+        name="Familiencoaching Gladbeck (rebeq GmbH)", kind="project", rechtskreis="other"
+    )
+    jobcenter = actions.create_agency(
+        name="Jobcenter Kreis Recklinghausen, Bezirksstelle Gladbeck",
+        kind="jobcenter",
+        rechtskreis="sgb_ii",
+    )
+    jugendamt = actions.create_agency(
+        name="Stadt Gladbeck, Amt für Jugend und Familie", kind="jugendamt", rechtskreis="sgb_viii"
+    )
+    migration = actions.create_agency(
+        name="Stadt Gladbeck, Amt für Migration und Zusammenleben",
+        kind="partner",
+        rechtskreis="other",
+    )
+    return Network(
+        project=project,
+        jobcenter=jobcenter,
+        jugendamt=jugendamt,
+        migration=migration,
+        anna=make_staff("anna@example.org", "Anna Albers", project, Membership.Role.COACH),
+        ben=make_staff("ben@example.org", "Ben Becker", jobcenter, Membership.Role.CASEWORKER),
+        clara=make_staff("clara@example.org", "Clara Czerny", jugendamt, Membership.Role.LEAD),
+        dirk=make_staff("dirk@example.org", "Dirk Dahl", migration, Membership.Role.CASEWORKER),
+        dora=make_staff("dora@example.org", "Dora Demir", jugendamt, Membership.Role.DPO),
+    )
+
+
+def enrol(user: User) -> TOTPDevice:
+    """Give the user a confirmed authenticator, as the enrolment page would."""
+    device = actions.start_totp_enrolment(user)
+    actions.confirm_totp_enrolment(device, token=current_code(device))
+    device.refresh_from_db()
+    return device
+
+
+def current_code(device: TOTPDevice, offset_steps: int = 0) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = totp.time + offset_steps * device.step
+    return f"{totp.token():06d}"
+
+
+def verified_client(user: User) -> Client:
+    """A browser whose session is logged in and verified by the user's authenticator."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or enrol(user)
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def anna_client(network: Network) -> Client:
+    return verified_client(network.anna)
