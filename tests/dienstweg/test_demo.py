@@ -1,0 +1,74 @@
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from dienstweg.demo import AGENCIES, DEMO_PASSWORD, PEOPLE, load_demo
+from dienstweg.models import (
+    Agency,
+    BackupCode,
+    Contact,
+    Location,
+    Membership,
+    Service,
+    StaffSession,
+    User,
+)
+
+
+def counts() -> dict[str, int]:
+    return {
+        model.__name__: model.objects.count()
+        for model in (Agency, Location, Service, Contact, User, Membership, BackupCode)
+    }
+
+
+@pytest.mark.django_db
+def test_loading_twice_duplicates_nothing():
+    load_demo()
+    first = counts()
+    load_demo()
+    assert counts() == first
+    assert first["Agency"] == len(AGENCIES)
+    assert first["User"] == len(PEOPLE)
+
+
+@pytest.mark.django_db
+def test_demo_has_every_role_and_the_gladbeck_network():
+    load_demo()
+    roles = set(Membership.objects.values_list("role", flat=True))
+    assert roles == set(Membership.Role.values)
+    names = " ".join(Agency.objects.values_list("name", flat=True))
+    for expected in ("Jobcenter", "Jugend und Familie", "Soziales und Wohnen", "Migration",
+                     "rebeq", "Rotes Kreuz", "Mädchenzentrum", "Familienkasse"):
+        assert expected in names
+    assert all(agency.memberships.filter(role="lead").exists() for agency in Agency.objects.all())
+
+
+@pytest.mark.django_db
+def test_printed_backup_code_logs_in(settings):
+    settings.DEBUG = True
+    anna = next(login for login in load_demo() if login.email.startswith("anna@"))
+    client = Client()
+    response = client.post("/anmelden/", {"username": anna.email, "password": DEMO_PASSWORD})
+    assert response.status_code == 302 and "/zweiter-faktor/" in response["Location"]
+    response = client.post("/zweiter-faktor/", {"token": anna.backup_code})
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+    assert StaffSession.objects.filter(user__email=anna.email).exists()
+
+
+@pytest.mark.django_db
+def test_refuses_without_debug(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError):
+        call_command("load_demo")
+    assert User.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_demo_totp_refuses_real_accounts(settings):
+    settings.DEBUG = True
+    load_demo()
+    User.objects.create_user("real@stadt-gladbeck.de", "x" * 16, full_name="Echt")
+    with pytest.raises(CommandError):
+        call_command("demo_totp", "real@stadt-gladbeck.de")
