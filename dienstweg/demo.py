@@ -13,7 +13,8 @@ from dienstweg import actions
 from dienstweg.models import Agency, Contact, Location, Membership, Service, User
 
 DEMO_DOMAIN = "demo.dienstweg.invalid"
-DEMO_PASSWORD = "Gladbeck-Demo-2026"  # only ever set while DEBUG is on (see the command)
+# Only ever set while DEBUG is on (see the load_demo command).
+DEMO_PASSWORD = "Gladbeck-Demo-2026"  # noqa: S105
 
 Role = Membership.Role
 
