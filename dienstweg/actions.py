@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -27,6 +28,11 @@ from dienstweg.models import (
 
 # Crockford-style alphabet: no 0/O, 1/I/L confusion when reading codes off paper.
 BACKUP_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+THROTTLED_MESSAGE = _lazy(
+    "Zu viele falsche Codes. Bitte warten Sie einen Moment und versuchen Sie es dann erneut."
+)
 
 
 class ActionError(Exception):
@@ -71,16 +77,21 @@ def start_totp_enrolment(user: User) -> TOTPDevice:
     return device
 
 
-@transaction.atomic
 def confirm_totp_enrolment(device: TOTPDevice, *, token: str) -> list[str]:
     """Confirm the authenticator with a first code; return the backup codes, shown once."""
     if device.confirmed:
         raise ActionError(_("Dieser zweite Faktor ist bereits bestätigt."))
+    allowed, _details = device.verify_is_allowed()
+    if not allowed:
+        raise ActionError(THROTTLED_MESSAGE)
+    # Outside a transaction on purpose: a wrong code's throttling must be kept, not rolled
+    # back with the error.
     if not device.verify_token(token):
         raise ActionError(_("Der Code stimmt nicht. Bitte geben Sie den aktuellen Code ein."))
-    device.confirmed = True
-    device.save(update_fields=["confirmed"])
-    return issue_backup_codes(device.user)
+    with transaction.atomic():
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        return issue_backup_codes(device.user)
 
 
 @transaction.atomic

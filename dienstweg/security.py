@@ -5,6 +5,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_client_username
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -42,3 +45,17 @@ def login_name(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
     """The login name as axes counts it: case and spaces must not dodge the lockout."""
     name = (credentials or {}).get("username") or request.POST.get("username") or ""
     return normalize_email(str(name))
+
+
+class LockoutHandler(AxesDatabaseHandler):
+    """Axes' database handler, except that a successful login clears only that account's
+    failures. Axes would clear every failure from the same address as well, so anyone with
+    one valid password could log in between guesses and so wipe both the source lockout and
+    the failures on a colleague's account tried from there."""
+
+    def reset_user_attempts(
+        self, request: HttpRequest, credentials: dict[str, Any] | None = None
+    ) -> int:
+        username = get_client_username(request, credentials)
+        deleted, _details = AccessAttempt.objects.filter(username=username).delete()
+        return deleted

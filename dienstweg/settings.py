@@ -111,9 +111,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Before the session gates: an expired session is told so through a message.
+    "django.contrib.messages.middleware.MessageMiddleware",
     "dienstweg.middleware.SessionLifetimeMiddleware",
     "dienstweg.middleware.SecondFactorRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dienstweg.middleware.SecurityHeadersMiddleware",
     # Axes must come last: it turns a locked-out login into the lockout page.
@@ -197,7 +198,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("DIENSTWEG_LOCKOUT_MINUTES", 15))
 # Lock the account, and separately the source address: a password sprayer is stopped
 # either way, and nothing tells whether an account exists.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
+AXES_RESET_ON_SUCCESS = True  # only the account's own failures: see LockoutHandler
+AXES_HANDLER = "dienstweg.security.LockoutHandler"
 AXES_CLIENT_IP_CALLABLE = "dienstweg.security.client_ip"
 AXES_USERNAME_CALLABLE = "dienstweg.security.login_name"
 AXES_LOCKOUT_CALLABLE = "dienstweg.views.locked_out"

@@ -69,6 +69,9 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = False
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        # Nothing of an earlier session carries over, least of all its verified second
+        # factor: Django keeps the session data when the same user logs in again.
+        self.request.session.flush()
         super().form_valid(form)  # logs in; Django issues a new session key
         now = time.time()
         session = self.request.session
@@ -133,13 +136,7 @@ def verify(request: HttpRequest) -> HttpResponse:
             finish_second_factor(request, result.device)
             return HttpResponseRedirect(next_url(request))
         if result.throttled:
-            form.add_error(
-                "token",
-                _(
-                    "Zu viele falsche Codes. Bitte warten Sie einen Moment und versuchen Sie es "
-                    "dann erneut."
-                ),
-            )
+            form.add_error("token", str(actions.THROTTLED_MESSAGE))
         else:
             form.add_error("token", _("Der Code stimmt nicht oder wurde schon verwendet."))
     return render(request, "dienstweg/verify.html", {"form": form, "next": next_url(request)})
