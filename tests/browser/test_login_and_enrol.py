@@ -37,6 +37,8 @@ def test_first_login_enrols_second_factor_then_searches_directory(
     )
     page.get_by_role("button", name="Bestätigen").click()
     expect(page.get_by_role("alert")).to_contain_text("Der Code stimmt nicht")
+    # After a wrong code django-otp wants a pause (one second at the first failure).
+    page.wait_for_timeout(1500)
 
     page.get_by_role("textbox", name="Code").fill(totp_now(secret))
     page.get_by_role("button", name="Bestätigen").click()

@@ -38,8 +38,16 @@ def test_demo_has_every_role_and_the_gladbeck_network():
     roles = set(Membership.objects.values_list("role", flat=True))
     assert roles == set(Membership.Role.values)
     names = " ".join(Agency.objects.values_list("name", flat=True))
-    for expected in ("Jobcenter", "Jugend und Familie", "Soziales und Wohnen", "Migration",
-                     "rebeq", "Rotes Kreuz", "Mädchenzentrum", "Familienkasse"):
+    for expected in (
+        "Jobcenter",
+        "Jugend und Familie",
+        "Soziales und Wohnen",
+        "Migration",
+        "rebeq",
+        "Rotes Kreuz",
+        "Mädchenzentrum",
+        "Familienkasse",
+    ):
         assert expected in names
     assert all(agency.memberships.filter(role="lead").exists() for agency in Agency.objects.all())
 
