@@ -309,7 +309,7 @@ def load_demo() -> list[DemoLogin]:
             DemoLogin(
                 email=user.email,
                 name=person.name,
-                role=Membership.Role(person.role).label,
+                role=str(Membership.Role(person.role).label),
                 agency=agency.name,
                 totp_secret=secret,
                 backup_code=code,
