@@ -7,7 +7,6 @@ import hashlib
 import pytest
 from django.db import connection
 from django.test import Client
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from dienstweg import actions
 from dienstweg.models import BackupCodeDevice
@@ -25,16 +24,7 @@ from tests.dienstweg.signin import (
     submit_code,
 )
 
-
-@pytest.fixture(autouse=True)
-def slow_throttle(settings):
-    # A wait of a minute after a wrong code: no test here depends on how fast requests run.
-    settings.OTP_TOTP_THROTTLE_FACTOR = 60
-
-
-@pytest.fixture
-def device(network) -> TOTPDevice:
-    return enrol(network.anna)
+pytestmark = pytest.mark.usefixtures("slow_throttle")
 
 
 @pytest.fixture

@@ -20,11 +20,7 @@ from tests.dienstweg.signin import (
     wrong_code,
 )
 
-
-@pytest.fixture(autouse=True)
-def slow_throttle(settings):
-    # A wait of a minute after a wrong code: no test here depends on how fast requests run.
-    settings.OTP_TOTP_THROTTLE_FACTOR = 60
+pytestmark = pytest.mark.usefixtures("slow_throttle")
 
 
 @pytest.fixture

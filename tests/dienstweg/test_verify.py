@@ -6,7 +6,6 @@ import pytest
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import hotp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.conftest import enrol
 from tests.dienstweg.signin import (
@@ -23,16 +22,7 @@ from tests.dienstweg.signin import (
     wrong_code,
 )
 
-
-@pytest.fixture(autouse=True)
-def slow_throttle(settings):
-    # A wait of a minute after a wrong code: no test here depends on how fast requests run.
-    settings.OTP_TOTP_THROTTLE_FACTOR = 60
-
-
-@pytest.fixture
-def device(network) -> TOTPDevice:
-    return enrol(network.anna)
+pytestmark = pytest.mark.usefixtures("slow_throttle")
 
 
 @pytest.fixture
