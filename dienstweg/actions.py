@@ -14,10 +14,10 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django_otp.models import Device
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from dienstweg.models import (
     Agency,
+    AuthenticatorDevice,
     BackupCode,
     BackupCodeDevice,
     Membership,
@@ -62,22 +62,22 @@ def deactivate_staff(user: User, *, by: User | None) -> None:
 def reset_second_factor(user: User, *, by: User | None) -> None:
     """Remove the user's authenticator and backup codes (lost phone): she enrols anew
     at her next login. Her sessions end, so no verified session outlives the reset."""
-    TOTPDevice.objects.filter(user=user).delete()
+    AuthenticatorDevice.objects.filter(user=user).delete()
     BackupCodeDevice.objects.filter(user=user).delete()
     end_all_sessions(user, by=by)
 
 
-def start_totp_enrolment(user: User) -> TOTPDevice:
+def start_totp_enrolment(user: User) -> AuthenticatorDevice:
     """The unconfirmed authenticator device to show as QR code; reused on reload."""
-    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+    if AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists():
         raise ActionError(_("Für dieses Konto ist bereits ein zweiter Faktor eingerichtet."))
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    device = AuthenticatorDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name=_("Authenticator-App"), confirmed=False)
+        device = AuthenticatorDevice.create_for(user, name=_("Authenticator-App"), confirmed=False)
     return device
 
 
-def confirm_totp_enrolment(device: TOTPDevice, *, token: str) -> list[str]:
+def confirm_totp_enrolment(device: AuthenticatorDevice, *, token: str) -> list[str]:
     """Confirm the authenticator with a first code; return the backup codes, shown once."""
     if device.confirmed:
         raise ActionError(_("Dieser zweite Faktor ist bereits bestätigt."))
@@ -123,7 +123,7 @@ def verify_second_factor(user: User, *, token: str) -> Verification:
     token = "".join(token.split())
     # Six digits are an authenticator code, anything else a backup code: a backup code
     # must not count as a wrong authenticator code and slow the next one down.
-    model: Any = TOTPDevice if token.isdigit() and len(token) == 6 else BackupCodeDevice
+    model: Any = AuthenticatorDevice if token.isdigit() and len(token) == 6 else BackupCodeDevice
     devices = list(model.objects.filter(user=user, confirmed=True))
     throttled = False
     for device in devices:

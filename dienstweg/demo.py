@@ -7,10 +7,17 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from dienstweg import actions
-from dienstweg.models import Agency, Contact, Location, Membership, Service, User
+from dienstweg.models import (
+    Agency,
+    AuthenticatorDevice,
+    Contact,
+    Location,
+    Membership,
+    Service,
+    User,
+)
 
 DEMO_DOMAIN = "demo.dienstweg.invalid"
 # Only ever set while DEBUG is on (see the load_demo command).
@@ -298,12 +305,12 @@ def load_demo() -> list[DemoLogin]:
         )
         secret, code = None, None
         if person.enrolled:
-            device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+            device = AuthenticatorDevice.objects.filter(user=user, confirmed=True).first()
             if device is None:
-                device = TOTPDevice.objects.create(
-                    user=user, name="Authenticator-App (Demo)", confirmed=True
+                device = AuthenticatorDevice.create_for(
+                    user, name="Authenticator-App (Demo)", confirmed=True
                 )
-            secret = device.config_url.split("secret=")[1].split("&")[0]
+            secret = device.secret_base32
             code = actions.issue_backup_codes(user)[0]
         logins.append(
             DemoLogin(

@@ -18,6 +18,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from dienstweg import sessions
+from dienstweg.models import AuthenticatorDevice
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -92,7 +93,7 @@ class SecondFactorRequiredMiddleware:
             return redirect_to_login(request.get_full_path())
         if user.is_verified():
             return None
-        has_device = user.totpdevice_set.filter(confirmed=True).exists()
+        has_device = AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists()
         target = reverse("verify" if has_device else "enrol")
         return HttpResponseRedirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
 

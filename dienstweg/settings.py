@@ -4,6 +4,9 @@ With nothing set it runs embedded (SQLite in var/, in-memory channel layer). Eve
 variable is listed with its embedded and production value in deploy/dienstweg.env.example.
 """
 
+import base64
+import binascii
+import hashlib
 import os
 import secrets
 from datetime import timedelta
@@ -77,7 +80,34 @@ def secret(name: str) -> str:
     return path.read_text().strip()
 
 
+def parse_master_keys(value: str) -> dict[int, bytes]:
+    """DIENSTWEG_MASTER_KEYS: "version:base64key" pairs, comma-separated, e.g. "1:…,2:…".
+    The highest version wraps new data keys; older ones stay until rotate_master_key ran."""
+    keys = {}
+    for position, item in enumerate(value.split(","), start=1):
+        version, _sep, encoded = item.strip().partition(":")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+            keys[int(version)] = key
+        except (ValueError, binascii.Error):
+            # Name the position only: the entry itself is secret.
+            raise ImproperlyConfigured(
+                f"DIENSTWEG_MASTER_KEYS: entry {position} is not 'version:base64key'"
+            ) from None
+        if len(key) != 32:
+            raise ImproperlyConfigured(f"DIENSTWEG_MASTER_KEYS: key {version} is not 32 bytes")
+    return keys
+
+
 SECRET_KEY = secret("DIENSTWEG_SECRET_KEY")
+# Envelope encryption: versioned master keys wrap the data keys (dienstweg/vault.py).
+if env("DIENSTWEG_MASTER_KEYS") or not DEBUG:
+    VAULT_MASTER_KEYS = parse_master_keys(secret("DIENSTWEG_MASTER_KEYS"))
+else:
+    # Development: one master key derived from a secret generated in var/.
+    VAULT_MASTER_KEYS = {1: hashlib.sha256(secret("DIENSTWEG_MASTER_KEYS").encode()).digest()}
+# Blind indexes (duplicate check on name and birth date) have a key of their own.
+VAULT_BLIND_INDEX_KEY = secret("DIENSTWEG_BLIND_INDEX_KEY").encode()
 # Keyed hash for backup codes: a stolen database alone does not allow guessing them offline.
 BACKUP_CODE_KEY = secret("DIENSTWEG_BACKUP_CODE_KEY")
 
@@ -97,7 +127,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_otp",
-    "django_otp.plugins.otp_totp",
     "axes",
     "channels",
     "dienstweg",

@@ -21,7 +21,6 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_otp import login as otp_login
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from dienstweg import actions, sessions
 from dienstweg.access import (
@@ -32,6 +31,7 @@ from dienstweg.access import (
 )
 from dienstweg.forms import DirectorySearchForm, LoginForm, TokenForm
 from dienstweg.middleware import before_second_factor
+from dienstweg.models import AuthenticatorDevice
 from dienstweg.security import client_ip
 
 
@@ -80,7 +80,7 @@ class LoginView(auth_views.LoginView):
         session[sessions.IP] = client_ip(self.request)
         session[sessions.USER_AGENT] = self.request.headers.get("User-Agent", "")[:200]
         user = form.get_user()
-        has_device = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        has_device = AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists()
         return HttpResponseRedirect(with_next("verify" if has_device else "enrol", self.request))
 
 
@@ -93,7 +93,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     if not user.is_authenticated:
         return redirect(reverse("login"))
-    if user.is_verified() or TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+    if user.is_verified() or AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists():
         return HttpResponseRedirect(with_next("verify", request))
     device = actions.start_totp_enrolment(user)
     form = TokenForm(request.POST or None)
@@ -107,7 +107,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
             return render(
                 request, "dienstweg/backup_codes.html", {"codes": codes, "next": next_url(request)}
             )
-    secret = device.config_url.split("secret=")[1].split("&")[0]
+    secret = device.secret_base32
     context = {
         "form": form,
         "qr_svg": segno.make(device.config_url, error="m").svg_inline(
@@ -127,7 +127,7 @@ def verify(request: HttpRequest) -> HttpResponse:
         return redirect(reverse("login"))
     if user.is_verified():
         return HttpResponseRedirect(next_url(request))
-    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+    if not AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists():
         return HttpResponseRedirect(with_next("enrol", request))
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -16,10 +16,9 @@ import pytest
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from dienstweg import actions
-from dienstweg.models import Agency, Membership, User
+from dienstweg.models import Agency, AuthenticatorDevice, Membership, User
 
 PASSWORD = "richtig-langes-Passwort-42"
 
@@ -80,7 +79,7 @@ def network(db) -> Network:
     )
 
 
-def enrol(user: User) -> TOTPDevice:
+def enrol(user: User) -> AuthenticatorDevice:
     """Give the user a confirmed authenticator, as the enrolment page would."""
     device = actions.start_totp_enrolment(user)
     actions.confirm_totp_enrolment(device, token=current_code(device))
@@ -88,7 +87,7 @@ def enrol(user: User) -> TOTPDevice:
     return device
 
 
-def current_code(device: TOTPDevice, offset_steps: int = 0) -> str:
+def current_code(device: AuthenticatorDevice, offset_steps: int = 0) -> str:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = totp.time + offset_steps * device.step
     return f"{totp.token():06d}"
@@ -96,7 +95,7 @@ def current_code(device: TOTPDevice, offset_steps: int = 0) -> str:
 
 def verified_client(user: User) -> Client:
     """A browser whose session is logged in and verified by the user's authenticator."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or enrol(user)
+    device = AuthenticatorDevice.objects.filter(user=user, confirmed=True).first() or enrol(user)
     client = Client()
     client.force_login(user)
     session = client.session

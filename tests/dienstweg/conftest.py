@@ -1,8 +1,8 @@
 """Fixtures shared by the tests of the platform core."""
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from dienstweg.models import AuthenticatorDevice
 from tests.conftest import enrol
 
 
@@ -13,6 +13,6 @@ def slow_throttle(settings):
 
 
 @pytest.fixture
-def device(network) -> TOTPDevice:
+def device(network) -> AuthenticatorDevice:
     """Anna's confirmed authenticator."""
     return enrol(network.anna)

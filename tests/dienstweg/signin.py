@@ -10,9 +10,8 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.test import Client
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from dienstweg.models import BackupCodeDevice, User
+from dienstweg.models import AuthenticatorDevice, BackupCodeDevice, User
 from tests.conftest import PASSWORD, current_code
 
 LOGIN_URL = "/anmelden/"
@@ -50,18 +49,18 @@ def sign_in(user: User, token: str, **client_defaults: Any) -> Client:
     return client
 
 
-def next_code(device: TOTPDevice) -> str:
+def next_code(device: AuthenticatorDevice) -> str:
     """A code the device has not accepted yet: enrolment used the current time step."""
     return current_code(device, offset_steps=1)
 
 
-def wrong_code(device: TOTPDevice) -> str:
+def wrong_code(device: AuthenticatorDevice) -> str:
     """Six digits that no time step near now accepts."""
     near = {current_code(device, offset_steps=step) for step in range(-3, 4)}
     return next(f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in near)
 
 
-def let_throttle_pass(device: TOTPDevice | BackupCodeDevice) -> None:
+def let_throttle_pass(device: AuthenticatorDevice | BackupCodeDevice) -> None:
     """Wait out django-otp's back-off without sleeping: date the last failure back."""
     type(device).objects.filter(pk=device.pk).update(
         throttling_failure_timestamp=timezone.now() - timedelta(hours=1)

@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from dienstweg import actions
-from dienstweg.models import StaffSession, User
+from dienstweg.models import AuthenticatorDevice, StaffSession, User
 from tests.conftest import PASSWORD, verified_client
 from tests.dienstweg.signin import is_verified_in, password_login, redirects_to_login
 
@@ -126,6 +125,6 @@ def test_admin_action_resetting_the_second_factor_ends_sessions(
     admin_client.post(
         USERS_URL, {"action": "reset_second_factor", "_selected_action": [network.anna.pk]}
     )
-    assert not TOTPDevice.objects.filter(user=network.anna).exists()
+    assert not AuthenticatorDevice.objects.filter(user=network.anna).exists()
     for browser in anna_browsers:
         assert redirects_to_login(browser.get("/"))

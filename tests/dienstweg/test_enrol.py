@@ -6,9 +6,8 @@ import base64
 
 import pytest
 from django.test import Client
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from dienstweg.models import BackupCode
+from dienstweg.models import AuthenticatorDevice, BackupCode
 from tests.conftest import current_code, enrol
 from tests.dienstweg.signin import (
     BACKUP_CODE,
@@ -32,8 +31,8 @@ def newcomer(network) -> Client:
     return client
 
 
-def pending_device(user) -> TOTPDevice:
-    return TOTPDevice.objects.get(user=user, confirmed=False)
+def pending_device(user) -> AuthenticatorDevice:
+    return AuthenticatorDevice.objects.get(user=user, confirmed=False)
 
 
 def test_pages_redirect_to_enrolment_until_a_device_is_confirmed(network, newcomer):
@@ -46,7 +45,7 @@ def test_anonymous_visitor_cannot_enrol(network):
     response = Client().get(ENROL_URL)
     assert response.status_code == 302
     assert response["Location"].startswith("/anmelden/")
-    assert not TOTPDevice.objects.exists()
+    assert not AuthenticatorDevice.objects.exists()
 
 
 def test_page_shows_qr_code_and_secret(network, newcomer):
@@ -63,7 +62,7 @@ def test_reloading_the_page_keeps_the_same_secret(network, newcomer):
     newcomer.get(ENROL_URL)
     first = pending_device(network.anna).key
     newcomer.get(ENROL_URL)
-    assert TOTPDevice.objects.filter(user=network.anna).count() == 1
+    assert AuthenticatorDevice.objects.filter(user=network.anna).count() == 1
     assert pending_device(network.anna).key == first
 
 
@@ -139,7 +138,7 @@ def test_enrolled_user_cannot_add_another_device(network):
     response = client.get(ENROL_URL)
     assert response.status_code == 302
     assert response["Location"].startswith(VERIFY_URL)
-    assert TOTPDevice.objects.filter(user=network.anna).count() == 1
+    assert AuthenticatorDevice.objects.filter(user=network.anna).count() == 1
 
 
 def test_enrolled_user_cannot_confirm_a_new_device_by_posting(network):

@@ -3,6 +3,7 @@ them from files, passes Django's deployment checks, and every variable is docume
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
@@ -43,8 +44,14 @@ def clean_environment(tmp_path: Path, **variables: str) -> dict[str, str]:
     return environment
 
 
+def production_secret(name: str) -> str:
+    if name == "DIENSTWEG_MASTER_KEYS":  # versioned 32-byte keys
+        return "1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+    return secrets.token_urlsafe(64)
+
+
 def production_secrets() -> dict[str, str]:
-    return {name: secrets.token_urlsafe(64) for name in SECRETS}
+    return {name: production_secret(name) for name in SECRETS}
 
 
 def run(arguments: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -175,3 +182,13 @@ def test_every_environment_variable_is_in_the_env_example() -> None:
     )
     missing = [name for name in VARIABLES if name not in documented]
     assert not missing, f"not in {ENV_EXAMPLE.name}: {', '.join(missing)}"
+
+
+def test_malformed_master_key_stops_start_up_without_echoing_it(tmp_path: Path) -> None:
+    given = production_secrets()
+    given["DIENSTWEG_MASTER_KEYS"] = "geheimer-wert-ohne-version"
+    environment = clean_environment(tmp_path, DIENSTWEG_DEBUG="false", **given)
+    result = run_python(SETUP, environment)
+    assert result.returncode != 0
+    assert "DIENSTWEG_MASTER_KEYS: entry 1" in result.stderr
+    assert "geheimer-wert" not in result.stderr

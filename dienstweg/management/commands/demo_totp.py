@@ -4,11 +4,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from dienstweg.demo import DEMO_DOMAIN
-from dienstweg.models import normalize_email
+from dienstweg.models import AuthenticatorDevice, normalize_email
 
 
 class Command(BaseCommand):
@@ -22,8 +20,8 @@ class Command(BaseCommand):
         # A real account's second factor must never be readable from the command line.
         if not settings.DEBUG or not email.endswith(f"@{DEMO_DOMAIN}"):
             raise CommandError(f"Nur für Demo-Logins (@{DEMO_DOMAIN}) in der Entwicklung.")
-        device = TOTPDevice.objects.filter(user__email=email, confirmed=True).first()
+        device = AuthenticatorDevice.objects.filter(user__email=email, confirmed=True).first()
         if device is None:
             raise CommandError("Dieses Demo-Login hat (noch) keinen zweiten Faktor.")
-        totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+        totp = device.totp()
         self.stdout.write(f"{totp.token():06d}")

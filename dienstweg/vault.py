@@ -1,0 +1,122 @@
+"""Envelope encryption (DESIGN.md, "Encryption at rest").
+
+Master keys (versioned, from the environment or a key file) wrap one data key per family
+or staff account; data is sealed with AES-256-GCM under the data key, with table, row and
+field bound as associated data, so a ciphertext copied into another row or column fails
+to decrypt. Blind indexes (HMAC with a key of their own) allow exact look-ups."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+
+from dienstweg.models.keys import DataKey
+
+FORMAT = b"\x01"  # first byte of every ciphertext: the format, for a later change
+NONCE_BYTES = 12
+
+
+class VaultError(Exception):
+    """A ciphertext cannot be read: wrong row or field, tampered, or its key is gone."""
+
+
+def master_keys() -> dict[int, bytes]:
+    return dict(settings.VAULT_MASTER_KEYS)
+
+
+def current_master_version() -> int:
+    return max(master_keys())
+
+
+def _master_key(version: int) -> bytes:
+    try:
+        return master_keys()[version]
+    except KeyError:
+        raise VaultError(f"master key version {version} is not configured") from None
+
+
+def _wrap_aad(key_id: object) -> bytes:
+    return f"dienstweg_datakey|{key_id}".encode()
+
+
+def create_data_key() -> DataKey:
+    """A new random data key, wrapped by the current master key and saved."""
+    version = current_master_version()
+    data_key = DataKey(master_version=version)
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(_master_key(version)).encrypt(
+        nonce, AESGCM.generate_key(bit_length=256), _wrap_aad(data_key.id)
+    )
+    data_key.wrapped = FORMAT + nonce + sealed
+    data_key.save(force_insert=True)
+    return data_key
+
+
+@lru_cache(maxsize=4096)
+def _unwrap(key_id: str, version: int, wrapped: bytes) -> bytes:
+    # Cached by (id, version, wrapped bytes): a re-wrapped key is a new cache entry.
+    if wrapped[:1] != FORMAT:
+        raise VaultError("unknown data key format")
+    nonce, sealed = wrapped[1 : 1 + NONCE_BYTES], wrapped[1 + NONCE_BYTES :]
+    try:
+        return AESGCM(_master_key(version)).decrypt(nonce, sealed, _wrap_aad(key_id))
+    except InvalidTag:
+        raise VaultError("data key cannot be unwrapped") from None
+
+
+def unwrap(data_key: DataKey) -> bytes:
+    return _unwrap(str(data_key.id), data_key.master_version, bytes(data_key.wrapped))
+
+
+def rewrap(data_key: DataKey) -> bool:
+    """Wrap the data key with the current master key; False if it already is."""
+    version = current_master_version()
+    if data_key.master_version == version:
+        return False
+    plain = unwrap(data_key)
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(_master_key(version)).encrypt(nonce, plain, _wrap_aad(data_key.id))
+    data_key.wrapped = FORMAT + nonce + sealed
+    data_key.master_version = version
+    data_key.save(update_fields=["wrapped", "master_version"])
+    return True
+
+
+def associated_data(table: str, row: object, field: str) -> bytes:
+    return f"{table}|{row}|{field}".encode()
+
+
+def encrypt(data_key: DataKey, plaintext: str, *, table: str, row: object, field: str) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(unwrap(data_key)).encrypt(
+        nonce, plaintext.encode(), associated_data(table, row, field)
+    )
+    return FORMAT + nonce + sealed
+
+
+def decrypt(
+    data_key: DataKey | None, ciphertext: bytes, *, table: str, row: object, field: str
+) -> str:
+    if data_key is None:
+        raise VaultError("the data key has been destroyed")
+    ciphertext = bytes(ciphertext)
+    if ciphertext[:1] != FORMAT:
+        raise VaultError("unknown ciphertext format")
+    nonce, sealed = ciphertext[1 : 1 + NONCE_BYTES], ciphertext[1 + NONCE_BYTES :]
+    try:
+        plain = AESGCM(unwrap(data_key)).decrypt(nonce, sealed, associated_data(table, row, field))
+    except InvalidTag:
+        raise VaultError("ciphertext does not belong here or was changed") from None
+    return plain.decode()
+
+
+def blind_index(*parts: str) -> str:
+    """Keyed hash of normalised values, for exact look-ups without plaintext in the DB."""
+    normalized = "|".join(" ".join(part.casefold().split()) for part in parts)
+    return hmac.new(settings.VAULT_BLIND_INDEX_KEY, normalized.encode(), hashlib.sha256).hexdigest()
