@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy dienstweg
+	$(BIN)/mypy dienstweg audit
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run

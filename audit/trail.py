@@ -1,0 +1,157 @@
+"""Record an audit event, inside the transaction of the action it records.
+
+    with transaction.atomic():
+        consent.revoke(...)
+        record(user, "consent.revoked", target=consent, family=family, purpose="Art. 7 DSGVO")
+
+Request id, client address and acting agency come from audit.context (bound by
+audit.middleware.RequestContextMiddleware for web requests).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from django.db import models, router, transaction
+from django.utils import timezone
+
+from audit import context
+from audit.models import AuditEvent
+
+
+class Identified(Protocol):
+    @property
+    def pk(self) -> Any: ...
+
+
+class DataSubject(Protocol):
+    """A family: its primary key and its pseudonymous reference ("F-2026-0042")."""
+
+    @property
+    def pk(self) -> Any: ...
+
+    @property
+    def reference(self) -> str: ...
+
+
+Actor = Identified | str | None
+Target = models.Model | tuple[str, object] | None
+
+ACTION = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
+# Ids and labels: letters, digits and _ . : - / only, at most 64 characters.
+LABEL = re.compile(r"[A-Za-z0-9_.:\-/]{0,64}")
+DETAIL_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
+MAX_DETAILS = 20
+MAX_PURPOSE = 200
+INT_LIMIT = 2**63
+
+
+def record(
+    actor: Actor,
+    action: str,
+    *,
+    target: Target = None,
+    family: DataSubject | None = None,
+    purpose: str = "",
+    details: Mapping[str, object] | None = None,
+    agency_id: int | None = None,
+) -> AuditEvent:
+    """Record ACTION by ACTOR (a user, a label such as "system:retention", or None for the
+    system) and return the event. Raises RuntimeError outside a transaction, ValueError for
+    anything that is not an id or a label."""
+    # Inside the action's transaction, the event commits and rolls back with it: no action
+    # without its record, no record of an action that never happened.
+    if not transaction.get_connection(router.db_for_write(AuditEvent)).in_atomic_block:
+        raise RuntimeError(
+            "audit.trail.record() must run inside the transaction of the action it records "
+            "(transaction.atomic)."
+        )
+    if not ACTION.fullmatch(action) or len(action) > 64:
+        raise ValueError(f"action must look like 'family.viewed', not {action!r}")
+    if not isinstance(purpose, str) or len(purpose) > MAX_PURPOSE:
+        raise ValueError(f"purpose must be a text of at most {MAX_PURPOSE} characters")
+    actor_id, actor_label = _actor(actor)
+    target_type, target_id = _target(target)
+    request = context.current()
+    return AuditEvent.objects.create(
+        occurred_at=timezone.now(),
+        actor_id=actor_id,
+        actor_label=actor_label,
+        agency_id=request.agency_id if agency_id is None else agency_id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        family_id=None if family is None else _label("family id", family.pk),
+        family_ref="" if family is None else _label("family reference", family.reference),
+        purpose=purpose,
+        request_id=request.request_id,
+        ip=request.ip,
+        details=check_details(details),
+    )
+
+
+def check_details(details: Mapping[str, object] | None) -> dict[str, int | bool | str | None]:
+    """The details, if they hold only ids and labels; else ValueError.
+
+    The trail outlives every family and account and is read by the DPO and the people
+    whose data it names, so it must never hold content or personal data (DESIGN.md,
+    "Audit trail"). Numbers, yes/no, and strings of at most 64 characters from
+    [A-Za-z0-9_.:-/] pass: ids, UUIDs, pseudonymous references, state names, dates. Spaces,
+    "@", umlauts and punctuation do not, which keeps out names, e-mail addresses, street
+    addresses and free text. No lists and no nesting: an event names one family through
+    family_id, so that the per-family access report (GDPR Art. 15) finds every event about
+    it; a bulk action records one event per family.
+    """
+    if details is None:
+        return {}
+    if not isinstance(details, Mapping):
+        raise ValueError("details must be a mapping")
+    if len(details) > MAX_DETAILS:
+        raise ValueError(f"details may hold at most {MAX_DETAILS} entries")
+    checked: dict[str, int | bool | str | None] = {}
+    for key, value in details.items():
+        if not isinstance(key, str) or not DETAIL_KEY.fullmatch(key):
+            raise ValueError(f"details key {key!r} must be a lower-case identifier")
+        if value is None or isinstance(value, bool):
+            checked[key] = value
+        elif isinstance(value, int):
+            if not -INT_LIMIT <= value < INT_LIMIT:
+                raise ValueError(f"details[{key!r}] is out of range")
+            checked[key] = value
+        elif isinstance(value, str) and LABEL.fullmatch(value):
+            checked[key] = value
+        else:
+            # Do not repeat the value: it may be exactly the personal data kept out here.
+            raise ValueError(
+                f"details[{key!r}] must be a number, yes/no, or an id or label of at most "
+                "64 characters from A-Z a-z 0-9 _ . : - /"
+            )
+    return checked
+
+
+def _label(what: str, value: object) -> str:
+    text = str(value)
+    if not text or not LABEL.fullmatch(text):
+        raise ValueError(f"{what} must be an id or label of at most 64 characters")
+    return text
+
+
+def _actor(actor: Actor) -> tuple[int | None, str]:
+    if actor is None:
+        return None, "system"
+    if isinstance(actor, str):
+        return None, _label("actor label", actor)
+    if actor.pk is None:  # AnonymousUser: a failed login, say
+        return None, "anonymous"
+    return int(actor.pk), f"user:{int(actor.pk)}"
+
+
+def _target(target: Target) -> tuple[str, str]:
+    if target is None:
+        return "", ""
+    if isinstance(target, models.Model):
+        return target._meta.label_lower, _label("target id", target.pk)
+    kind, identifier = target
+    return _label("target type", kind), _label("target id", identifier)

@@ -1,0 +1,37 @@
+"""Fixtures for the audit trail's tests.
+
+Sealing needs committed events (on PostgreSQL the sealer never seals a running
+transaction's events, the test's own included), so those tests use `trail`: a
+transactional database whose audit tables are emptied afterwards with the append-only
+triggers lifted, before Django's flush truncates every table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+
+from audit import signing
+from tests.audit.helpers import empty_audit_tables
+
+
+@pytest.fixture(autouse=True)
+def postgresql_only(request: pytest.FixtureRequest) -> None:
+    """Tests marked `postgres` need PostgreSQL-only behaviour: skipped on SQLite."""
+    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...)")
+
+
+@pytest.fixture
+def trail(transactional_db: None) -> Iterator[None]:
+    yield
+    empty_audit_tables()
+
+
+@pytest.fixture
+def signing_key(settings) -> str:
+    """A fresh raw Ed25519 key (base64), as production configures it."""
+    settings.AUDIT_SIGNING_KEY = signing.new_private_key()
+    return settings.AUDIT_SIGNING_KEY
