@@ -1,15 +1,30 @@
-"""Who may see what in the platform core. Views derive their querysets from here."""
+"""Who may see what in the platform core (directory, sessions, families, consent).
+Views derive their querysets from here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import cast
+from uuid import UUID
 
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
-from dienstweg.models import Agency, Contact, Location, Service, StaffSession, User
+from audit.trail import record
+from dienstweg.models import (
+    Agency,
+    Consent,
+    Contact,
+    Family,
+    Location,
+    Membership,
+    Service,
+    StaffSession,
+    User,
+)
 
 
 def staff(request: HttpRequest) -> User:
@@ -88,3 +103,57 @@ def active_sessions_of(user: User) -> QuerySet[StaffSession]:
     return StaffSession.objects.filter(user=user, expire_date__gt=timezone.now()).order_by(
         "-last_seen"
     )
+
+
+# Families: the owning project's members see them; the DPO and admins see no case content.
+CASE_ROLES = (Membership.Role.COACH, Membership.Role.CASEWORKER, Membership.Role.LEAD)
+REGISTERING_ROLES = (Membership.Role.COACH, Membership.Role.LEAD)
+
+
+def families_visible_to(user: User) -> QuerySet[Family]:
+    """Families the user may open: those owned by an agency where she has a case role.
+    (Agencies that receive a consented referral see the referral, not the family record.)"""
+    return Family.objects.filter(
+        owner__memberships__user=user, owner__memberships__role__in=CASE_ROLES
+    )
+
+
+def access_family_by_id(user: User, family_id: UUID | str) -> Family:
+    """Fetch one family the user may open, or 404 (the same for missing and forbidden).
+
+    A refusal is audited; when the family exists, under its id, so that the family's
+    access report shows who tried."""
+    try:
+        return families_visible_to(user).select_related("owner", "data_key").get(pk=family_id)
+    except (Family.DoesNotExist, ValidationError):
+        record_refusal(user, "family.access_denied", _existing_family(family_id))
+        raise Http404 from None
+
+
+def _existing_family(family_id: UUID | str) -> Family | None:
+    try:
+        return Family.objects.filter(pk=family_id).first()
+    except ValidationError:
+        return None
+
+
+def record_refusal(user: User, action: str, family: Family | None) -> None:
+    with transaction.atomic():
+        record(user, action, target=family, family=family)
+
+
+def agencies_registering_for(user: User) -> QuerySet[Agency]:
+    """The projects in which the user may register families."""
+    return Agency.objects.filter(
+        kind=Agency.Kind.PROJECT,
+        memberships__user=user,
+        memberships__role__in=REGISTERING_ROLES,
+    )
+
+
+def access_consent_by_id(user: User, family: Family, consent_id: UUID | str) -> Consent:
+    """One consent of a family the user has already been allowed to open, or 404."""
+    try:
+        return family.consents.select_related("evidence").get(pk=consent_id)
+    except (Consent.DoesNotExist, ValidationError):
+        raise Http404 from None

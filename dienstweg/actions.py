@@ -1,4 +1,5 @@
-"""Every write of the platform core: accounts, second factor, sessions, agencies, memberships.
+"""Every write of the platform core: accounts, second factor, sessions, agencies,
+memberships, families and consent.
 
 Views, the admin and management commands call these; none writes these tables itself."""
 
@@ -6,24 +7,37 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django_otp.models import Device
 
+from audit.trail import record
+from dienstweg import vault
+from dienstweg.consent import lock_consent
 from dienstweg.models import (
     Agency,
     AuthenticatorDevice,
     BackupCode,
     BackupCodeDevice,
+    Consent,
+    DataCategory,
+    DataKey,
+    Evidence,
+    Family,
+    HouseholdMember,
     Membership,
+    Purpose,
     StaffSession,
     User,
     hash_backup_code,
+    normalize_email,
 )
 
 # Crockford-style alphabet: no 0/O, 1/I/L confusion when reading codes off paper.
@@ -42,6 +56,41 @@ class ActionError(Exception):
 # Accounts
 
 
+@transaction.atomic
+def record_login(user: User) -> None:
+    """The password step succeeded (the second factor is still to come)."""
+    record(user, "auth.login")
+
+
+@transaction.atomic
+def record_failed_login(login_name: str) -> None:
+    """A wrong password or an unknown account. The trail names the account by id when it
+    exists, never by the typed name (which may be someone's mistyped address)."""
+    user_id = User.objects.filter(email=normalize_email(login_name)).values_list("pk", flat=True)
+    target = ("user", user_id[0]) if user_id else None
+    record(None, "auth.login_failed", target=target)
+
+
+@transaction.atomic
+def record_lockout() -> None:
+    record(None, "auth.locked_out")
+
+
+@transaction.atomic
+def record_second_factor_failed(user: User, *, throttled: bool) -> None:
+    record(user, "auth.second_factor_failed", details={"throttled": throttled})
+
+
+@transaction.atomic
+def record_second_factor_passed(user: User, *, device: Device) -> None:
+    record(user, "auth.second_factor_passed", details={"device": type(device).__name__})
+
+
+@transaction.atomic
+def record_logout(user: User) -> None:
+    record(user, "auth.logout")
+
+
 def create_staff(email: str, *, full_name: str, password: str | None) -> User:
     """Create a staff account (no memberships yet)."""
     return User.objects.create_user(email, password, full_name=full_name)
@@ -53,6 +102,7 @@ def deactivate_staff(user: User, *, by: User | None) -> None:
     user.is_active = False
     user.save(update_fields=["is_active"])
     end_all_sessions(user, by=by)
+    record(by, "account.deactivated", target=user)
 
 
 # Second factor
@@ -65,6 +115,7 @@ def reset_second_factor(user: User, *, by: User | None) -> None:
     AuthenticatorDevice.objects.filter(user=user).delete()
     BackupCodeDevice.objects.filter(user=user).delete()
     end_all_sessions(user, by=by)
+    record(by, "account.second_factor_reset", target=user)
 
 
 def start_totp_enrolment(user: User) -> AuthenticatorDevice:
@@ -108,6 +159,7 @@ def issue_backup_codes(user: User) -> list[str]:
     BackupCode.objects.bulk_create(
         BackupCode(device=device, code_hash=hash_backup_code(code)) for code in codes
     )
+    record(user, "account.backup_codes_issued", target=user)
     return codes
 
 
@@ -142,23 +194,30 @@ def verify_second_factor(user: User, *, token: str) -> Verification:
 # Sessions
 
 
+@transaction.atomic
 def end_session(user: User, *, session_key: str) -> bool:
     """End one of the user's own sessions."""
     deleted, _details = StaffSession.objects.filter(user=user, session_key=session_key).delete()
+    if deleted:
+        record(user, "session.ended", target=user, details={"count": 1})
     return deleted > 0
 
 
+@transaction.atomic
 def end_other_sessions(user: User, *, current_session_key: str) -> int:
     """End every session of the user except the one she is using."""
     deleted, _details = (
         StaffSession.objects.filter(user=user).exclude(session_key=current_session_key).delete()
     )
+    record(user, "session.ended", target=user, details={"count": deleted})
     return deleted
 
 
+@transaction.atomic
 def end_all_sessions(user: User, *, by: User | None) -> int:
     """End every session of the user (admin action, deactivation)."""
     deleted, _details = StaffSession.objects.filter(user=user).delete()
+    record(by, "session.ended", target=user, details={"count": deleted})
     return deleted
 
 
@@ -192,6 +251,13 @@ def add_membership(user: User, *, agency: Agency, role: str, by: User | None) ->
         membership.role = role
         membership.save(update_fields=["role"])
     user.groups.add(agency.group)
+    record(
+        by,
+        "membership.granted",
+        target=membership,
+        agency_id=agency.pk,
+        details={"user": user.pk, "role": role},
+    )
     return membership
 
 
@@ -199,4 +265,244 @@ def add_membership(user: User, *, agency: Agency, role: str, by: User | None) ->
 def remove_membership(membership: Membership, *, by: User | None) -> None:
     """Take a user out of an agency (and out of its group)."""
     membership.user.groups.remove(membership.agency.group)
+    record(
+        by,
+        "membership.removed",
+        target=membership,
+        agency_id=membership.agency_id,
+        details={"user": membership.user_id, "role": membership.role},
+    )
     membership.delete()
+
+
+# Families
+
+
+@dataclass(frozen=True)
+class MemberData:
+    kind: str
+    first_name: str
+    last_name: str
+    birth_date: date
+
+
+def identity_index(first_name: str, last_name: str, birth_date: date) -> str:
+    return vault.blind_index(first_name, last_name, birth_date.isoformat())
+
+
+def _next_reference(year: int) -> str:
+    prefix = f"F-{year}-"
+    last = (
+        Family.objects.filter(reference__startswith=prefix)
+        .order_by("-reference")
+        .values_list("reference", flat=True)
+        .first()
+    )
+    number = int(last.removeprefix(prefix)) + 1 if last else 1
+    return f"{prefix}{number:04d}"
+
+
+def register_family(
+    *,
+    owner: Agency,
+    members: list[MemberData],
+    address: str,
+    phone: str,
+    notes: str,
+    by: User,
+) -> Family:
+    """Register a family of the owner project, its data sealed under a new data key."""
+    if not members:
+        raise ActionError(_("Bitte mindestens ein Haushaltsmitglied angeben."))
+    if not any(member.kind == HouseholdMember.Kind.ADULT for member in members):
+        raise ActionError(_("Zum Haushalt gehört mindestens eine erwachsene Person."))
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                return _register_family(owner, members, address, phone, notes, by)
+        except IntegrityError:
+            # Two registrations took the same reference at once: take the next one.
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _register_family(
+    owner: Agency, members: list[MemberData], address: str, phone: str, notes: str, by: User
+) -> Family:
+    family = Family(
+        reference=_next_reference(timezone.localdate().year),
+        owner=owner,
+        data_key=vault.create_data_key(),
+        registered_by=by,
+    )
+    family.seal("address", address)
+    family.seal("phone", phone)
+    family.seal("notes", notes)
+    family.save(force_insert=True)
+    for position, data in enumerate(members):
+        member = HouseholdMember(
+            family=family,
+            kind=data.kind,
+            position=position,
+            identity_index=identity_index(data.first_name, data.last_name, data.birth_date),
+        )
+        member.seal("first_name", data.first_name)
+        member.seal("last_name", data.last_name)
+        member.seal("birth_date", data.birth_date.isoformat())
+        member.save(force_insert=True)
+    record(
+        by,
+        "family.registered",
+        target=family,
+        family=family,
+        agency_id=owner.pk,
+        details={"members": len(members)},
+    )
+    return family
+
+
+@transaction.atomic
+def erase_family_key(family: Family, *, by: User | None, reason: str) -> None:
+    """Destroy the family's data key (crypto-shredding): every copy of its sealed data,
+    backups included, becomes unreadable. The records themselves go in a later step."""
+    if family.data_key_id is None:
+        raise ActionError(_("Die Daten dieser Familie sind bereits gelöscht."))
+    DataKey.objects.filter(pk=family.data_key_id).delete()
+    family.data_key = None
+    record(by, "family.key_destroyed", target=family, family=family, purpose=reason[:200])
+
+
+# Consent
+
+EVIDENCE_TYPES = {
+    b"%PDF-": "application/pdf",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+}
+
+
+def evidence_type(content: bytes) -> str | None:
+    """The evidence's type by its first bytes (the uploaded name and header can lie)."""
+    for magic, content_type in EVIDENCE_TYPES.items():
+        if content.startswith(magic):
+            return content_type
+    return None
+
+
+@dataclass(frozen=True)
+class ConsentData:
+    recipients: list[Agency]
+    categories: list[str]
+    purposes: list[str]
+    valid_from: date
+    valid_until: date
+    given_by: HouseholdMember
+    capacity: str
+    method: str
+    text_version: str
+    on_behalf_of: HouseholdMember | None = None
+    witness_note: str = ""
+    evidence: bytes | None = None
+
+
+def check_consent_data(family: Family, data: ConsentData) -> list[str]:
+    """The reasons this consent cannot be recorded (empty if it can)."""
+    problems = []
+    Capacity = Consent.Capacity
+    if data.valid_until < data.valid_from:
+        problems.append(_("„Gültig bis“ liegt vor „gültig ab“."))
+    if not data.recipients or not data.categories or not data.purposes:
+        problems.append(_("Empfänger, Datenkategorien und Zwecke sind anzugeben."))
+    if any(agency.pk == family.owner_id for agency in data.recipients):
+        problems.append(_("Die eigene Einrichtung ist kein Empfänger."))
+    if not set(data.categories) <= set(DataCategory.values):
+        problems.append(_("Unbekannte Datenkategorie."))
+    if not set(data.purposes) <= set(Purpose.values):
+        problems.append(_("Unbekannter Zweck."))
+    members = {data.given_by.family_id} | (
+        {data.on_behalf_of.family_id} if data.on_behalf_of else set()
+    )
+    if members != {family.pk}:
+        problems.append(_("Die Person gehört nicht zu dieser Familie."))
+    adult = HouseholdMember.Kind.ADULT
+    if data.capacity == Capacity.ADULT_SELF and data.given_by.kind != adult:
+        problems.append(_("Für sich selbst willigt hier eine erwachsene Person ein."))
+    if data.capacity == Capacity.PARENT_FOR_CHILD and (
+        data.given_by.kind != adult
+        or data.on_behalf_of is None
+        or data.on_behalf_of.kind != HouseholdMember.Kind.CHILD
+    ):
+        problems.append(_("Ein Elternteil willigt für ein Kind ein: bitte das Kind wählen."))
+    if data.capacity == Capacity.YOUNG_PERSON_SELF and data.given_by.age_on(data.valid_from) < 15:
+        problems.append(_("Jugendliche willigen ab 15 Jahren selbst ein."))
+    if data.method == Consent.Method.ORAL_RECORDED and not data.witness_note.strip():
+        problems.append(_("Bei mündlicher Einwilligung ist ein Zeugenvermerk nötig."))
+    if data.method == Consent.Method.SIGNED_FORM and not data.evidence:
+        problems.append(_("Bitte den Scan des unterschriebenen Formulars hochladen."))
+    if data.evidence is not None:
+        if len(data.evidence) > settings.EVIDENCE_MAX_BYTES:
+            problems.append(_("Der Nachweis ist zu groß."))
+        elif evidence_type(data.evidence) is None:
+            problems.append(_("Der Nachweis muss ein PDF, JPEG oder PNG sein."))
+    return problems
+
+
+@transaction.atomic
+def grant_consent(family: Family, *, data: ConsentData, by: User) -> Consent:
+    """Record a new consent of the family (never an edit of an old one)."""
+    problems = check_consent_data(family, data)
+    if problems:
+        raise ActionError(" ".join(str(problem) for problem in problems))
+    evidence = None
+    if data.evidence is not None:
+        content_type = evidence_type(data.evidence) or ""
+        evidence = Evidence(family=family, content_type=content_type, size=len(data.evidence))
+        evidence.seal("content", data.evidence)
+        evidence.save(force_insert=True)
+    consent = Consent(
+        family=family,
+        categories=sorted(set(data.categories)),
+        purposes=sorted(set(data.purposes)),
+        valid_from=data.valid_from,
+        valid_until=data.valid_until,
+        given_by=data.given_by,
+        on_behalf_of=data.on_behalf_of,
+        capacity=data.capacity,
+        method=data.method,
+        text_version=data.text_version,
+        evidence=evidence,
+        recorded_by=by,
+    )
+    consent.seal("witness_note", data.witness_note)
+    consent.save(force_insert=True)
+    consent.recipients.set(data.recipients)
+    record(
+        by,
+        "consent.granted",
+        target=consent,
+        family=family,
+        purpose="Art. 6 Abs. 1 lit. a DSGVO",
+        details={
+            "recipients": ".".join(str(agency.pk) for agency in data.recipients)[:64],
+            "valid_until": data.valid_until.isoformat(),
+        },
+    )
+    return consent
+
+
+@transaction.atomic
+def revoke_consent(consent: Consent, *, note: str, by: User) -> Consent:
+    """Revoke a consent at once (GDPR Art. 7(3)). Waits for a transmission that relies on
+    it to commit; later transmissions are refused."""
+    locked = lock_consent(consent)
+    if locked.revoked_at is not None:
+        raise ActionError(_("Diese Einwilligung ist bereits widerrufen."))
+    locked.revoked_at = timezone.now()
+    locked.revoked_by = by
+    locked.seal("revocation_note", note)
+    locked.save(update_fields=["revoked_at", "revoked_by", "revocation_note_enc"])
+    record(
+        by, "consent.revoked", target=locked, family=locked.family, purpose="Art. 7 Abs. 3 DSGVO"
+    )
+    return locked

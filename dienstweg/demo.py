@@ -4,6 +4,7 @@ fictional staff, direct numbers and opening hours. Loaded by `manage.py load_dem
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -12,9 +13,12 @@ from dienstweg import actions
 from dienstweg.models import (
     Agency,
     AuthenticatorDevice,
+    Consent,
     Contact,
+    DataCategory,
     Location,
     Membership,
+    Purpose,
     Service,
     User,
 )
@@ -322,9 +326,76 @@ def load_demo() -> list[DemoLogin]:
                 backup_code=code,
             )
         )
+    _load_demo_families(agencies, coach=User.objects.get(email=email_of(PEOPLE[0])))
     operator = User.objects.get(email=email_of(PEOPLE[-1]))
     demo_agencies = Agency.objects.filter(name__in=[row[0] for row in AGENCIES])
     demo_agencies.filter(checked_by=None).update(checked_by=operator)
     for model in (Service, Contact):
         model.objects.filter(agency__in=demo_agencies, checked_by=None).update(checked_by=operator)
     return logins
+
+
+# Fictional families of the coaching project: (members, address, recipients by agency index)
+FAMILIES: list[tuple[list[tuple[str, str, str, str]], str, list[int]]] = [
+    (
+        [
+            ("adult", "Ayşe", "Yılmaz", "1988-04-12"),
+            ("child", "Leyla", "Yılmaz", "2010-01-20"),
+            ("child", "Emre", "Yılmaz", "2016-09-01"),
+        ],
+        "Horster Straße 130, 45964 Gladbeck",
+        [1, 2],
+    ),
+    (
+        [
+            ("adult", "Marek", "Nowak", "1979-11-02"),
+            ("adult", "Joanna", "Nowak", "1983-06-17"),
+            ("child", "Zofia", "Nowak", "2019-02-28"),
+        ],
+        "Hegestraße 14, 45966 Gladbeck",
+        [1, 3, 7],
+    ),
+    (
+        [("adult", "Sandra", "Klein", "1995-08-09"), ("child", "Mia", "Klein", "2021-12-03")],
+        "Wilhelmstraße 52, 45964 Gladbeck",
+        [2],
+    ),
+]
+
+
+def _load_demo_families(agencies: list[Agency], *, coach: User) -> None:
+    """Register the demo families once, each with a consent recorded orally."""
+
+    project = agencies[0]
+    if project.families.exists():
+        return
+    today = timezone.localdate()
+    for members, address, recipients in FAMILIES:
+        family = actions.register_family(
+            owner=project,
+            members=[
+                actions.MemberData(kind, first, last, date.fromisoformat(born))
+                for kind, first, last, born in members
+            ],
+            address=address,
+            phone="",
+            notes="Fiktive Demo-Familie.",
+            by=coach,
+        )
+        adult = family.members.get(position=0)
+        actions.grant_consent(
+            family,
+            data=actions.ConsentData(
+                recipients=[agencies[index] for index in recipients],
+                categories=[DataCategory.IDENTITY, DataCategory.HOUSEHOLD, DataCategory.CHILDREN],
+                purposes=[Purpose.REFERRAL, Purpose.APPLICATION_SUPPORT],
+                valid_from=today,
+                valid_until=today + timedelta(days=365),
+                given_by=adult,
+                capacity=Consent.Capacity.ADULT_SELF,
+                method=Consent.Method.ORAL_RECORDED,
+                witness_note="Demo: mündlich erteilt im Beisein der Projektleitung.",
+                text_version="2026-1",
+            ),
+            by=coach,
+        )

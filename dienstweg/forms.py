@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.db.models import QuerySet
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dienstweg.access import DirectoryFilter
-from dienstweg.models import Agency
+from dienstweg.actions import ConsentData, MemberData, check_consent_data
+from dienstweg.models import Agency, Consent, DataCategory, Family, HouseholdMember, Purpose
 
 
 class LoginForm(AuthenticationForm):
@@ -57,3 +65,171 @@ class DirectorySearchForm(forms.Form):
             language=data["language"].strip(),
             accepting_only=data["accepting"],
         )
+
+
+# Families and consent
+
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class FamilyForm(forms.Form):
+    owner = forms.ModelChoiceField(label=_("Projekt"), queryset=Agency.objects.none())
+    address = forms.CharField(label=_("Anschrift"), max_length=300)
+    phone = forms.CharField(label=_("Telefon"), max_length=40, required=False)
+    notes = forms.CharField(
+        label=_("Notizen"),
+        max_length=4000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    confirm_duplicate = forms.BooleanField(
+        label=_("Trotzdem neu anlegen: es ist eine andere Familie"), required=False
+    )
+
+    def __init__(self, *args: Any, owners: QuerySet[Agency], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = owners  # type: ignore[attr-defined]
+        if owners.count() == 1:
+            self.fields["owner"].initial = owners.first()
+            self.fields["owner"].widget = forms.HiddenInput()
+
+
+class MemberForm(forms.Form):
+    # The select always submits a value: with the same value as initial, an unused row
+    # counts as unchanged and is skipped instead of failing for its empty names.
+    kind = forms.ChoiceField(
+        label=_("Art"), choices=HouseholdMember.Kind.choices, initial=HouseholdMember.Kind.ADULT
+    )
+    first_name = forms.CharField(label=_("Vorname"), max_length=100)
+    last_name = forms.CharField(label=_("Nachname"), max_length=100)
+    birth_date = forms.DateField(label=_("Geburtsdatum"), widget=DATE_INPUT)
+
+    def clean_birth_date(self) -> date:
+        born: date = self.cleaned_data["birth_date"]
+        if born > timezone.localdate() or born.year < 1900:
+            raise forms.ValidationError(_("Bitte ein gültiges Geburtsdatum angeben."))
+        return born
+
+    def to_data(self) -> MemberData:
+        data = self.cleaned_data
+        return MemberData(
+            kind=data["kind"],
+            first_name=data["first_name"].strip(),
+            last_name=data["last_name"].strip(),
+            birth_date=data["birth_date"],
+        )
+
+
+MemberFormSet = forms.formset_factory(
+    MemberForm, extra=4, min_num=1, validate_min=True, max_num=15, validate_max=True
+)
+
+
+class FamilySearchForm(forms.Form):
+    """Exact search by name and birth date, through the blind index (no plaintext in SQL)."""
+
+    first_name = forms.CharField(label=_("Vorname"), max_length=100)
+    last_name = forms.CharField(label=_("Nachname"), max_length=100)
+    birth_date = forms.DateField(label=_("Geburtsdatum"), widget=DATE_INPUT)
+
+
+class MemberChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.display_name} ({obj.get_kind_display()})"
+
+
+class ConsentForm(forms.Form):
+    recipients = forms.ModelMultipleChoiceField(
+        label=_("Empfänger"),
+        queryset=Agency.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    categories = forms.MultipleChoiceField(
+        label=_("Datenkategorien"),
+        choices=DataCategory.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    purposes = forms.MultipleChoiceField(
+        label=_("Zwecke"), choices=Purpose.choices, widget=forms.CheckboxSelectMultiple
+    )
+    valid_from = forms.DateField(label=_("Gültig ab"), widget=DATE_INPUT)
+    valid_until = forms.DateField(label=_("Gültig bis"), widget=DATE_INPUT)
+    given_by = MemberChoiceField(label=_("Erteilt von"), queryset=HouseholdMember.objects.none())
+    capacity = forms.ChoiceField(label=_("Eigenschaft"), choices=Consent.Capacity.choices)
+    on_behalf_of = MemberChoiceField(
+        label=_("Für das Kind"), queryset=HouseholdMember.objects.none(), required=False
+    )
+    method = forms.ChoiceField(label=_("Form"), choices=Consent.Method.choices)
+    witness_note = forms.CharField(
+        label=_("Zeugenvermerk"),
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Bei mündlicher Einwilligung: wer war dabei, wann, wie wurde belehrt."),
+    )
+    text_version = forms.CharField(label=_("Version des Einwilligungstexts"), max_length=40)
+    evidence = forms.FileField(
+        label=_("Nachweis (Scan, PDF/JPEG/PNG)"),
+        required=False,
+        help_text=_("PDF, JPEG oder PNG. Wird verschlüsselt gespeichert."),
+    )
+
+    def __init__(self, *args: Any, family: Family, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.family = family
+        members = family.members.all()
+        self.fields["recipients"].queryset = Agency.objects.exclude(  # type: ignore[attr-defined]
+            pk=family.owner_id
+        )
+        self.fields["given_by"].queryset = members  # type: ignore[attr-defined]
+        self.fields["on_behalf_of"].queryset = members.filter(  # type: ignore[attr-defined]
+            kind=HouseholdMember.Kind.CHILD
+        )
+        self.fields["valid_from"].initial = timezone.localdate()
+        self.fields["text_version"].initial = settings.CONSENT_TEXT_VERSION
+
+    def clean_evidence(self) -> bytes | None:
+        upload = self.cleaned_data.get("evidence")
+        if upload is None:
+            return None
+        if upload.size > settings.EVIDENCE_MAX_BYTES:
+            raise forms.ValidationError(
+                _("Der Nachweis ist zu groß (höchstens %(limit)s).")
+                % {"limit": filesizeformat(settings.EVIDENCE_MAX_BYTES)}
+            )
+        content: bytes = upload.read()
+        return content
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        for problem in check_consent_data(self.family, self.to_data()):
+            self.add_error(None, str(problem))
+        return cleaned
+
+    def to_data(self) -> ConsentData:
+        data = self.cleaned_data
+        return ConsentData(
+            recipients=list(data["recipients"]),
+            categories=list(data["categories"]),
+            purposes=list(data["purposes"]),
+            valid_from=data["valid_from"],
+            valid_until=data["valid_until"],
+            given_by=data["given_by"],
+            on_behalf_of=data.get("on_behalf_of"),
+            capacity=data["capacity"],
+            method=data["method"],
+            witness_note=data.get("witness_note", ""),
+            text_version=data["text_version"],
+            evidence=data.get("evidence"),
+        )
+
+
+class RevokeConsentForm(forms.Form):
+    note = forms.CharField(
+        label=_("Vermerk zum Widerruf"),
+        required=False,
+        max_length=1000,
+        widget=forms.TextInput(),
+    )

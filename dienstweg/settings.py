@@ -110,6 +110,9 @@ else:
 VAULT_BLIND_INDEX_KEY = secret("DIENSTWEG_BLIND_INDEX_KEY").encode()
 # Keyed hash for backup codes: a stolen database alone does not allow guessing them offline.
 BACKUP_CODE_KEY = secret("DIENSTWEG_BACKUP_CODE_KEY")
+# Ed25519 key that signs the audit seals: base64 of the raw 32 bytes; any other value (the
+# generated dev secret) is hashed into one with SHA-256 (audit/signing.py).
+AUDIT_SIGNING_KEY = secret("DIENSTWEG_AUDIT_SIGNING_KEY")
 
 ALLOWED_HOSTS = env_list("DIENSTWEG_ALLOWED_HOSTS", "127.0.0.1,localhost")
 if DEBUG:
@@ -130,6 +133,7 @@ INSTALLED_APPS = [
     "axes",
     "channels",
     "dienstweg",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -139,6 +143,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.RequestContextMiddleware",
     "django_otp.middleware.OTPMiddleware",
     # Before the session gates: an expired session is told so through a message.
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -234,6 +239,9 @@ AXES_USERNAME_CALLABLE = "dienstweg.security.login_name"
 AXES_LOCKOUT_CALLABLE = "dienstweg.views.locked_out"
 AXES_VERBOSE = False
 
+# The audit trail takes the client address from the platform, by name: it imports nothing.
+AUDIT_CLIENT_IP_CALLABLE = "dienstweg.security.client_ip"
+
 # Sessions: expire after idle time and after an absolute lifetime.
 SESSION_ENGINE = "dienstweg.sessions"
 SESSION_IDLE_TIMEOUT = timedelta(minutes=env_int("DIENSTWEG_SESSION_IDLE_MINUTES", 30))
@@ -280,6 +288,12 @@ STATIC_ROOT = Path(env("DIENSTWEG_STATIC_ROOT") or BASE_DIR / "staticfiles")
 SERVE_STATIC = env_bool("DIENSTWEG_SERVE_STATIC", True)
 
 DIRECTORY_PAGE_SIZE = 25
+FAMILY_PAGE_SIZE = 25
+# The version of the consent form text in use; recorded with every consent.
+CONSENT_TEXT_VERSION = env("DIENSTWEG_CONSENT_TEXT_VERSION") or "2026-1"
+# Scans of signed consent forms: PDF, JPEG or PNG up to this size.
+EVIDENCE_MAX_BYTES = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * EVIDENCE_MAX_BYTES
 
 LOGGING = {
     "version": 1,

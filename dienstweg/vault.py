@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import os
 from functools import lru_cache
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -92,17 +93,25 @@ def associated_data(table: str, row: object, field: str) -> bytes:
     return f"{table}|{row}|{field}".encode()
 
 
-def encrypt(data_key: DataKey, plaintext: str, *, table: str, row: object, field: str) -> bytes:
+def encrypt(
+    data_key: DataKey, plaintext: str | bytes, *, table: str, row: object, field: str
+) -> bytes:
+    if isinstance(plaintext, str):
+        plaintext = plaintext.encode()
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(unwrap(data_key)).encrypt(
-        nonce, plaintext.encode(), associated_data(table, row, field)
-    )
+    sealed = AESGCM(unwrap(data_key)).encrypt(nonce, plaintext, associated_data(table, row, field))
     return FORMAT + nonce + sealed
 
 
 def decrypt(
     data_key: DataKey | None, ciphertext: bytes, *, table: str, row: object, field: str
 ) -> str:
+    return decrypt_bytes(data_key, ciphertext, table=table, row=row, field=field).decode()
+
+
+def decrypt_bytes(
+    data_key: DataKey | None, ciphertext: bytes, *, table: str, row: object, field: str
+) -> bytes:
     if data_key is None:
         raise VaultError("the data key has been destroyed")
     ciphertext = bytes(ciphertext)
@@ -113,10 +122,39 @@ def decrypt(
         plain = AESGCM(unwrap(data_key)).decrypt(nonce, sealed, associated_data(table, row, field))
     except InvalidTag:
         raise VaultError("ciphertext does not belong here or was changed") from None
-    return plain.decode()
+    return plain
 
 
 def blind_index(*parts: str) -> str:
     """Keyed hash of normalised values, for exact look-ups without plaintext in the DB."""
     normalized = "|".join(" ".join(part.casefold().split()) for part in parts)
     return hmac.new(settings.VAULT_BLIND_INDEX_KEY, normalized.encode(), hashlib.sha256).hexdigest()
+
+
+class Sealed:
+    """For models with encrypted columns `<field>_enc`: seal and unseal by field name,
+    bound to this table, this row and this field. Subclasses name their data key."""
+
+    pk: Any
+    _meta: Any
+
+    def sealing_key(self) -> DataKey | None:
+        raise NotImplementedError
+
+    def seal(self, field: str, value: str | bytes) -> None:
+        key = self.sealing_key()
+        if key is None:
+            raise VaultError("the data key has been destroyed")
+        ciphertext = encrypt(key, value, table=self._meta.db_table, row=self.pk, field=field)
+        setattr(self, f"{field}_enc", ciphertext)
+
+    def unseal(self, field: str) -> str:
+        return self.unseal_bytes(field).decode()
+
+    def unseal_bytes(self, field: str) -> bytes:
+        ciphertext = getattr(self, f"{field}_enc")
+        if not ciphertext:
+            return b""
+        return decrypt_bytes(
+            self.sealing_key(), ciphertext, table=self._meta.db_table, row=self.pk, field=field
+        )

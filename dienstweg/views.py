@@ -12,9 +12,11 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.db import connection, transaction
+from django.db.models import Count, Exists, OuterRef, Q
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -22,16 +24,30 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_otp import login as otp_login
 
+from audit.trail import record
 from dienstweg import actions, sessions
 from dienstweg.access import (
     access_agency_by_id,
+    access_consent_by_id,
+    access_family_by_id,
     active_sessions_of,
+    agencies_registering_for,
     directory_visible_to,
+    families_visible_to,
     staff,
 )
-from dienstweg.forms import DirectorySearchForm, LoginForm, TokenForm
+from dienstweg.forms import (
+    ConsentForm,
+    DirectorySearchForm,
+    FamilyForm,
+    FamilySearchForm,
+    LoginForm,
+    MemberFormSet,
+    RevokeConsentForm,
+    TokenForm,
+)
 from dienstweg.middleware import before_second_factor
-from dienstweg.models import AuthenticatorDevice
+from dienstweg.models import AuthenticatorDevice, Family, HouseholdMember
 from dienstweg.security import client_ip
 
 
@@ -80,8 +96,13 @@ class LoginView(auth_views.LoginView):
         session[sessions.IP] = client_ip(self.request)
         session[sessions.USER_AGENT] = self.request.headers.get("User-Agent", "")[:200]
         user = form.get_user()
+        actions.record_login(user)
         has_device = AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists()
         return HttpResponseRedirect(with_next("verify" if has_device else "enrol", self.request))
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        actions.record_failed_login(str(self.request.POST.get("username", "")))
+        return super().form_invalid(form)
 
 
 login_view = before_second_factor(LoginView.as_view())
@@ -101,6 +122,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
         try:
             codes = actions.confirm_totp_enrolment(device, token=form.cleaned_data["token"])
         except actions.ActionError as error:
+            actions.record_second_factor_failed(user, throttled=False)
             form.add_error("token", str(error))
         else:
             finish_second_factor(request, device)
@@ -134,7 +156,9 @@ def verify(request: HttpRequest) -> HttpResponse:
         result = actions.verify_second_factor(user, token=form.cleaned_data["token"])
         if result.device is not None:
             finish_second_factor(request, result.device)
+            actions.record_second_factor_passed(user, device=result.device)
             return HttpResponseRedirect(next_url(request))
+        actions.record_second_factor_failed(user, throttled=result.throttled)
         if result.throttled:
             form.add_error("token", str(actions.THROTTLED_MESSAGE))
         else:
@@ -145,6 +169,8 @@ def verify(request: HttpRequest) -> HttpResponse:
 @before_second_factor
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        actions.record_logout(staff(request))
     logout(request)
     response = redirect(reverse("login"))
     # Also drop whatever the browser kept of this session (cache, storage, cookies).
@@ -246,5 +272,193 @@ def agency_detail(request: HttpRequest, agency_id: int) -> HttpResponse:
 
 def locked_out(request: HttpRequest, *args: Any) -> HttpResponse:
     """What django-axes shows after too many failed logins: the same for every login name."""
+    actions.record_lockout()
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     return render(request, "dienstweg/locked_out.html", {"minutes": minutes}, status=429)
+
+
+# Families and consent
+
+
+def _audited_read(request: HttpRequest, family: Family, action: str, **details: Any) -> None:
+    with transaction.atomic():
+        record(
+            staff(request),
+            action,
+            target=family,
+            family=family,
+            purpose="Fallarbeit im eigenen Projekt",
+            agency_id=family.owner_id,
+            details=details,
+        )
+
+
+@require_GET
+def family_list(request: HttpRequest) -> HttpResponse:
+    """The user's families by reference: no names on the list, so opening a family
+    (which is audited) is the only way to read them. Exact search through the blind index."""
+    user = staff(request)
+    families = families_visible_to(user).select_related("owner").order_by("-registered_at")
+    # Only a search binds the form: the page links (?page=2) alone must not empty the list.
+    searching = any(name in request.GET for name in FamilySearchForm.base_fields)
+    search = FamilySearchForm(request.GET if searching else None)
+    if search.is_bound:
+        if search.is_valid():
+            data = search.cleaned_data
+            index = actions.identity_index(
+                data["first_name"], data["last_name"], data["birth_date"]
+            )
+            # Exists, not a join: a join would also restrict the member counts below
+            # to the matching person.
+            families = families.filter(
+                Exists(HouseholdMember.objects.filter(family=OuterRef("pk"), identity_index=index))
+            )
+        else:
+            families = families.none()
+    families = families.annotate(
+        adults=Count("members", filter=Q(members__kind=HouseholdMember.Kind.ADULT)),
+        children=Count("members", filter=Q(members__kind=HouseholdMember.Kind.CHILD)),
+    )
+    page = Paginator(families, settings.FAMILY_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "dienstweg/family_list.html",
+        {
+            "page": page,
+            "search": search,
+            "query": query.urlencode(),
+            "can_register": agencies_registering_for(user).exists(),
+        },
+    )
+
+
+def family_register(request: HttpRequest) -> HttpResponse:
+    user = staff(request)
+    owners = agencies_registering_for(user)
+    if not owners.exists():
+        raise PermissionDenied(_("Familien legen Coaches und Leitungen eines Projekts an."))
+    form = FamilyForm(request.POST or None, owners=owners)
+    members = MemberFormSet(request.POST or None, prefix="members")
+    duplicates: list[str] = []
+    if request.method == "POST" and form.is_valid() and members.is_valid():
+        member_data = [f.to_data() for f in members.forms if f.has_changed()]
+        indexes = [
+            actions.identity_index(m.first_name, m.last_name, m.birth_date) for m in member_data
+        ]
+        duplicates = list(
+            families_visible_to(user)
+            .filter(members__identity_index__in=indexes)
+            .values_list("reference", flat=True)
+            .distinct()
+        )
+        if duplicates and not form.cleaned_data["confirm_duplicate"]:
+            form.add_error(
+                "confirm_duplicate",
+                _(
+                    "Eine Person mit diesem Namen und Geburtsdatum ist schon erfasst. Bitte "
+                    "prüfen Sie die genannte Familie oder bestätigen Sie die Neuanlage."
+                ),
+            )
+        else:
+            try:
+                family = actions.register_family(
+                    owner=form.cleaned_data["owner"],
+                    members=member_data,
+                    address=form.cleaned_data["address"],
+                    phone=form.cleaned_data["phone"],
+                    notes=form.cleaned_data["notes"],
+                    by=user,
+                )
+            except actions.ActionError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(
+                    request, _("Familie %(ref)s angelegt.") % {"ref": family.reference}
+                )
+                return redirect(reverse("family_detail", args=[family.pk]))
+    return render(
+        request,
+        "dienstweg/family_form.html",
+        {"form": form, "members": members, "duplicates": duplicates},
+    )
+
+
+@require_GET
+def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
+    family = access_family_by_id(staff(request), family_id)
+    members = list(family.members.all())
+    consents = (
+        family.consents.select_related("given_by", "on_behalf_of", "recorded_by", "evidence")
+        .prefetch_related("recipients")
+        .order_by("-recorded_at")
+    )
+    _audited_read(request, family, "family.viewed")
+    return render(
+        request,
+        "dienstweg/family_detail.html",
+        {
+            "family": family,
+            "members": [
+                {"member": m, "name": m.display_name, "birth_date": m.birth_date} for m in members
+            ],
+            "address": family.unseal("address"),
+            "phone": family.unseal("phone"),
+            "notes": family.unseal("notes"),
+            "consents": consents,
+            "revoke_form": RevokeConsentForm(),
+        },
+    )
+
+
+def consent_new(request: HttpRequest, family_id: str) -> HttpResponse:
+    user = staff(request)
+    family = access_family_by_id(user, family_id)
+    form = ConsentForm(request.POST or None, request.FILES or None, family=family)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.grant_consent(family, data=form.to_data(), by=user)
+        except actions.ActionError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, _("Einwilligung erfasst."))
+            return redirect(reverse("family_detail", args=[family.pk]))
+    return render(request, "dienstweg/consent_form.html", {"form": form, "family": family})
+
+
+@require_POST
+def consent_revoke(request: HttpRequest, family_id: str, consent_id: str) -> HttpResponse:
+    user = staff(request)
+    family = access_family_by_id(user, family_id)
+    consent = access_consent_by_id(user, family, consent_id)
+    form = RevokeConsentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Der Vermerk ist zu lang."))
+    else:
+        try:
+            actions.revoke_consent(consent, note=form.cleaned_data["note"], by=user)
+        except actions.ActionError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("Die Einwilligung ist widerrufen."))
+    return redirect(reverse("family_detail", args=[family.pk]))
+
+
+@require_GET
+def consent_evidence(request: HttpRequest, family_id: str, consent_id: str) -> HttpResponse:
+    user = staff(request)
+    family = access_family_by_id(user, family_id)
+    consent = access_consent_by_id(user, family, consent_id)
+    if consent.evidence is None:
+        raise Http404
+    content = consent.evidence.unseal_bytes("content")
+    _audited_read(request, family, "consent.evidence_viewed", consent=str(consent.pk))
+    response = HttpResponse(content, content_type=consent.evidence.content_type)
+    extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(
+        consent.evidence.content_type, "bin"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="einwilligung-{family.reference}.{extension}"'
+    )
+    return response

@@ -1,6 +1,8 @@
 """Named personas, built through the real actions, and helpers to log them in.
 
-Who may see what (step 1: the directory is open to every verified member):
+Who may see what: the directory is open to every verified member; the Yılmaz family
+(fixture `family`, registered by Anna) only to case roles of the project (Anna); Ben's
+Jobcenter is named in the family's consent but sees nothing of the record itself.
 - Anna: coach at the family-coaching project (Familiencoaching Gladbeck, rebeq GmbH)
 - Ben: caseworker at the Jobcenter
 - Clara: lead at the Jugendamt
@@ -11,6 +13,7 @@ Who may see what (step 1: the directory is open to every verified member):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import pytest
 from django.test import Client
@@ -18,7 +21,17 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 
 from dienstweg import actions
-from dienstweg.models import Agency, AuthenticatorDevice, Membership, User
+from dienstweg.models import (
+    Agency,
+    AuthenticatorDevice,
+    Consent,
+    DataCategory,
+    Family,
+    HouseholdMember,
+    Membership,
+    Purpose,
+    User,
+)
 
 PASSWORD = "richtig-langes-Passwort-42"
 
@@ -107,3 +120,50 @@ def verified_client(user: User) -> Client:
 @pytest.fixture
 def anna_client(network: Network) -> Client:
     return verified_client(network.anna)
+
+
+YILMAZ = [
+    actions.MemberData("adult", "Ayşe", "Yılmaz", date(1988, 4, 12)),
+    actions.MemberData("child", "Leyla", "Yılmaz", date(2010, 1, 20)),
+    actions.MemberData("child", "Emre", "Yılmaz", date(2016, 9, 1)),
+]
+
+
+@pytest.fixture
+def family(network: Network) -> Family:
+    """The Yılmaz family, registered by Anna at the project."""
+    return actions.register_family(
+        owner=network.project,
+        members=YILMAZ,
+        address="Horster Straße 30, 45964 Gladbeck",
+        phone="02043 123456",
+        notes="Mutter sucht Teilzeitstelle; Kita-Platz für Emre fehlt.",
+        by=network.anna,
+    )
+
+
+def member(family: Family, first_name: str) -> HouseholdMember:
+    return next(m for m in family.members.all() if m.unseal("first_name") == first_name)
+
+
+def consent_data(network: Network, family: Family, **changes: object) -> actions.ConsentData:
+    """Ayşe consents for herself: Jobcenter, referral and application support, one year."""
+    values: dict[str, object] = {
+        "recipients": [network.jobcenter],
+        "categories": [DataCategory.IDENTITY, DataCategory.HOUSEHOLD, DataCategory.EMPLOYMENT],
+        "purposes": [Purpose.REFERRAL, Purpose.APPLICATION_SUPPORT],
+        "valid_from": date.today(),
+        "valid_until": date.today() + timedelta(days=365),
+        "given_by": member(family, "Ayşe"),
+        "capacity": Consent.Capacity.ADULT_SELF,
+        "method": Consent.Method.ORAL_RECORDED,
+        "witness_note": "Belehrung durch A. Albers im Beisein von P. Peters",
+        "text_version": "2026-1",
+    }
+    values.update(changes)
+    return actions.ConsentData(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def consent(network: Network, family: Family) -> Consent:
+    return actions.grant_consent(family, data=consent_data(network, family), by=network.anna)

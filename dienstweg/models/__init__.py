@@ -11,6 +11,14 @@ from dienstweg.models.accounts import (
     normalize_email,
 )
 from dienstweg.models.agencies import Agency, Checked, Contact, Location, Membership, Service
+from dienstweg.models.families import (
+    Consent,
+    DataCategory,
+    Evidence,
+    Family,
+    HouseholdMember,
+    Purpose,
+)
 from dienstweg.models.keys import DataKey
 
 __all__ = [
@@ -19,10 +27,16 @@ __all__ = [
     "BackupCode",
     "BackupCodeDevice",
     "Checked",
+    "Consent",
     "Contact",
+    "DataCategory",
     "DataKey",
+    "Evidence",
+    "Family",
+    "HouseholdMember",
     "Location",
     "Membership",
+    "Purpose",
     "Service",
     "StaffSession",
     "User",

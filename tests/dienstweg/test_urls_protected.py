@@ -19,12 +19,19 @@ from asgiref.testing import ApplicationCommunicator
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
-from django.urls.converters import IntConverter, PathConverter, SlugConverter, StringConverter
+from django.urls.converters import (
+    IntConverter,
+    PathConverter,
+    SlugConverter,
+    StringConverter,
+    UUIDConverter,
+)
 from django.urls.resolvers import RegexPattern, RoutePattern
 from django.utils.regex_helper import normalize
 
+from dienstweg import actions
 from dienstweg.models import User
-from tests.conftest import Network, enrol
+from tests.conftest import YILMAZ, Network, enrol
 
 # The only views reachable without a verified second factor. Adding a name here is a
 # security decision: the page must show nothing but what it needs before the second factor.
@@ -78,6 +85,8 @@ def converter_value(converter: Any, ids: dict[str, str]) -> str:
         return ids["path"]
     if isinstance(converter, StringConverter | SlugConverter):
         return ids["str"]
+    if isinstance(converter, UUIDConverter):
+        return ids["uuid"]
     raise CannotBuild(f"no sample value for converter {type(converter).__name__}")
 
 
@@ -124,7 +133,15 @@ def build_url(route: Route, ids: dict[str, str]) -> str:
 
 def sample_ids(network: Network) -> dict[str, str]:
     # Ids of rows that exist, so that an unprotected view would show content, not a 404.
-    return {"int": str(network.project.pk), "path": str(network.anna.pk), "str": "dienstweg"}
+    family = actions.register_family(
+        owner=network.project, members=YILMAZ, address="-", phone="", notes="", by=network.anna
+    )
+    return {
+        "int": str(network.project.pk),
+        "path": str(network.anna.pk),
+        "str": "dienstweg",
+        "uuid": str(family.pk),
+    }
 
 
 def client_for(persona: str, network: Network, user_without_device: User) -> Client:

@@ -1,0 +1,204 @@
+"""Families (the data subjects) with their household members, and their consents.
+
+Everything that names or locates a person is sealed with the family's data key; the
+pseudonymous reference is what the family is called outside its own record."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from dienstweg.models.accounts import User
+from dienstweg.models.agencies import Agency
+from dienstweg.models.keys import DataKey
+from dienstweg.vault import Sealed
+
+
+class DataCategory(models.TextChoices):
+    """One enumeration for consent, referrals and audit (DESIGN.md, "Data categories")."""
+
+    IDENTITY = "identity", _("Identität und Kontakt")
+    HOUSEHOLD = "household", _("Haushalt und Einkommen")
+    EMPLOYMENT = "employment", _("Beschäftigung und Qualifikation")
+    CHILDREN = "children", _("Kinder, Betreuung und Schule")
+    HOUSING = "housing", _("Wohnen")
+    DEBTS = "debts", _("Schulden")
+    HEALTH = "health", _("Gesundheit und Behinderung (Art. 9 DSGVO)")
+    ADDICTION = "addiction", _("Sucht (Art. 9 DSGVO)")
+    MIGRATION = "migration", _("Aufenthalt und Migration")
+
+
+class Purpose(models.TextChoices):
+    REFERRAL = "referral", _("Vermittlung (Fallübergabe)")
+    CASE_COORDINATION = "case_coordination", _("Fallabstimmung")
+    APPLICATION_SUPPORT = "application_support", _("Unterstützung bei Anträgen")
+
+
+class Family(Sealed, models.Model):
+    """A family registered by a project; its owner agency's members work with it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    reference = models.CharField(_("Kennung"), max_length=20, unique=True)
+    owner = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="families")
+    # NULL once the family has been erased: its sealed data can no longer be read.
+    data_key = models.ForeignKey(
+        DataKey, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    address_enc = models.BinaryField(default=b"", editable=False)
+    phone_enc = models.BinaryField(default=b"", editable=False)
+    notes_enc = models.BinaryField(default=b"", editable=False)
+    registered_at = models.DateTimeField(default=timezone.now)
+    registered_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = _("Familie")
+        verbose_name_plural = _("Familien")
+        indexes = [models.Index(fields=["owner", "-registered_at"])]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    def sealing_key(self) -> DataKey | None:
+        return self.data_key
+
+
+class HouseholdMember(Sealed, models.Model):
+    class Kind(models.TextChoices):
+        ADULT = "adult", _("Erwachsene/r")
+        CHILD = "child", _("Kind")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="members")
+    kind = models.CharField(_("Art"), max_length=10, choices=Kind.choices)
+    position = models.PositiveSmallIntegerField(default=0)
+    first_name_enc = models.BinaryField(default=b"", editable=False)
+    last_name_enc = models.BinaryField(default=b"", editable=False)
+    birth_date_enc = models.BinaryField(default=b"", editable=False)
+    # Blind index of name + birth date: finds the same person without plaintext in the DB.
+    identity_index = models.CharField(max_length=64, db_index=True, editable=False)
+
+    class Meta:
+        verbose_name = _("Haushaltsmitglied")
+        verbose_name_plural = _("Haushaltsmitglieder")
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return f"{self.family.reference} #{self.position + 1}"
+
+    def sealing_key(self) -> DataKey | None:
+        return self.family.data_key
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.unseal('first_name')} {self.unseal('last_name')}".strip()
+
+    @property
+    def birth_date(self) -> date:
+        return date.fromisoformat(self.unseal("birth_date"))
+
+    def age_on(self, day: date) -> int:
+        born = self.birth_date
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+class Evidence(Sealed, models.Model):
+    """A scan of a signed consent form (PDF or image), sealed like the family's data."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="evidence")
+    content_type = models.CharField(max_length=50)
+    size = models.PositiveIntegerField()
+    content_enc = models.BinaryField(editable=False)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.family.reference}: {self.content_type}"
+
+    def sealing_key(self) -> DataKey | None:
+        return self.family.data_key
+
+
+class Consent(Sealed, models.Model):
+    """A family's written or recorded consent. Never edited: a change is a new consent;
+    revocation sets revoked_* once (GDPR Art. 7(3))."""
+
+    class Capacity(models.TextChoices):
+        ADULT_SELF = "adult_self", _("Erwachsene/r für sich selbst")
+        PARENT_FOR_CHILD = "parent_for_child", _("Elternteil für ein Kind")
+        YOUNG_PERSON_SELF = "young_person_self", _("Jugendliche/r ab 15 für sich selbst")
+
+    class Method(models.TextChoices):
+        SIGNED_FORM = "signed_form", _("unterschriebenes Formular")
+        ORAL_RECORDED = "oral_recorded", _("mündlich, mit Zeugenvermerk")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("noch nicht gültig")
+        ACTIVE = "active", _("aktiv")
+        EXPIRED = "expired", _("abgelaufen")
+        REVOKED = "revoked", _("widerrufen")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="consents")
+    recipients = models.ManyToManyField(Agency, related_name="consents_received")
+    categories = models.JSONField(default=list)
+    purposes = models.JSONField(default=list)
+    valid_from = models.DateField(_("gültig ab"))
+    valid_until = models.DateField(_("gültig bis"))
+    given_by = models.ForeignKey(HouseholdMember, on_delete=models.PROTECT, related_name="+")
+    on_behalf_of = models.ForeignKey(
+        HouseholdMember, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    capacity = models.CharField(max_length=20, choices=Capacity.choices)
+    method = models.CharField(max_length=20, choices=Method.choices)
+    witness_note_enc = models.BinaryField(default=b"", editable=False)
+    text_version = models.CharField(_("Version des Einwilligungstexts"), max_length=40)
+    evidence = models.OneToOneField(
+        Evidence, null=True, blank=True, on_delete=models.PROTECT, related_name="consent"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revocation_note_enc = models.BinaryField(default=b"", editable=False)
+
+    class Meta:
+        verbose_name = _("Einwilligung")
+        verbose_name_plural = _("Einwilligungen")
+        indexes = [models.Index(fields=["family", "valid_until"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(valid_until__gte=models.F("valid_from")),
+                name="consent_until_not_before_from",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family.reference}: {self.valid_from}–{self.valid_until}"
+
+    def sealing_key(self) -> DataKey | None:
+        return self.family.data_key
+
+    def state_on(self, day: date) -> Consent.State:
+        if self.revoked_at is not None:
+            return Consent.State.REVOKED
+        if day > self.valid_until:
+            return Consent.State.EXPIRED
+        if day < self.valid_from:
+            return Consent.State.PENDING
+        return Consent.State.ACTIVE
+
+    @property
+    def state(self) -> Consent.State:
+        return self.state_on(timezone.localdate())
+
+    def category_labels(self) -> list[str]:
+        return [str(DataCategory(value).label) for value in self.categories]
+
+    def purpose_labels(self) -> list[str]:
+        return [str(Purpose(value).label) for value in self.purposes]
