@@ -24,6 +24,9 @@ run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py load_demo
 	@echo "Dienstweg läuft auf http://$(HOST):$(PORT)/  (Strg+C beendet)"
+	@# The audit sealer runs beside Daphne and stops with it.
+	$(BIN)/python manage.py audit_seal --loop --interval 10 & sealer=$$!; \
+	trap 'kill $$sealer 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) dienstweg.asgi:application
 
 lint: $(STAMP)
