@@ -57,7 +57,8 @@ class Family(Sealed, models.Model):
     class Meta:
         verbose_name = _("Familie")
         verbose_name_plural = _("Familien")
-        indexes = [models.Index(fields=["owner", "-registered_at"])]
+        # The family list: a project's families, newest first.
+        indexes = [models.Index(fields=["owner", "-registered_at", "-id"])]
 
     def __str__(self) -> str:
         return self.reference
