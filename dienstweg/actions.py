@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -292,9 +293,10 @@ def identity_index(first_name: str, last_name: str, birth_date: date) -> str:
 
 def _next_reference(year: int) -> str:
     prefix = f"F-{year}-"
+    # Longest first, then by text: "F-2026-10000" comes after "F-2026-9999".
     last = (
         Family.objects.filter(reference__startswith=prefix)
-        .order_by("-reference")
+        .order_by(Length("reference").desc(), "-reference")
         .values_list("reference", flat=True)
         .first()
     )

@@ -401,7 +401,9 @@ def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
     family = access_family_by_id(staff(request), family_id)
     members = list(family.members.all())
     consents = (
-        family.consents.select_related("given_by", "on_behalf_of", "recorded_by", "evidence")
+        family.consents.select_related(
+            "given_by", "on_behalf_of", "recorded_by", "revoked_by", "evidence"
+        )
         .prefetch_related("recipients")
         .order_by("-recorded_at")
     )

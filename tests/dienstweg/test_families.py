@@ -415,3 +415,22 @@ def test_refused_access_is_audited_under_the_family(network, family):
     event = AuditEvent.objects.get(action="family.access_denied")
     assert event.actor_id == network.dirk.pk
     assert event.family_id == str(family.pk)
+
+
+def test_reference_numbers_go_past_9999(network):
+    from dienstweg import actions as family_actions
+    from tests.conftest import YILMAZ
+
+    year = timezone.localdate().year
+    first = family_actions.register_family(
+        owner=network.project, members=YILMAZ[:1], address="-", phone="", notes="", by=network.anna
+    )
+    Family.objects.filter(pk=first.pk).update(reference=f"F-{year}-9999")
+    second = family_actions.register_family(
+        owner=network.project, members=YILMAZ[:1], address="-", phone="", notes="", by=network.anna
+    )
+    assert second.reference == f"F-{year}-10000"
+    third = family_actions.register_family(
+        owner=network.project, members=YILMAZ[:1], address="-", phone="", notes="", by=network.anna
+    )
+    assert third.reference == f"F-{year}-10001"
