@@ -365,6 +365,22 @@ def _register_family(
 
 
 @transaction.atomic
+def record_family_read(
+    family: Family, *, by: User, action: str, details: dict[str, Any] | None = None
+) -> None:
+    """Record that a member of the owning project read the family's data."""
+    record(
+        by,
+        action,
+        target=family,
+        family=family,
+        purpose="Fallarbeit im eigenen Projekt",
+        agency_id=family.owner_id,
+        details=details,
+    )
+
+
+@transaction.atomic
 def erase_family_key(family: Family, *, by: User | None, reason: str) -> None:
     """Destroy the family's data key (crypto-shredding): every copy of its sealed data,
     backups included, becomes unreadable. The records themselves go in a later step."""

@@ -15,7 +15,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
@@ -25,7 +25,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_otp import login as otp_login
 
-from audit.trail import record
 from dienstweg import actions, sessions
 from dienstweg.access import (
     access_agency_by_id,
@@ -48,7 +47,7 @@ from dienstweg.forms import (
     TokenForm,
 )
 from dienstweg.middleware import before_second_factor
-from dienstweg.models import AuthenticatorDevice, Family, HouseholdMember
+from dienstweg.models import AuthenticatorDevice, HouseholdMember
 from dienstweg.security import client_ip
 
 
@@ -281,19 +280,6 @@ def locked_out(request: HttpRequest, *args: Any) -> HttpResponse:
 # Families and consent
 
 
-def _audited_read(request: HttpRequest, family: Family, action: str, **details: Any) -> None:
-    with transaction.atomic():
-        record(
-            staff(request),
-            action,
-            target=family,
-            family=family,
-            purpose="Fallarbeit im eigenen Projekt",
-            agency_id=family.owner_id,
-            details=details,
-        )
-
-
 @require_GET
 def family_list(request: HttpRequest) -> HttpResponse:
     """The user's families by reference: no names on the list, so opening a family
@@ -407,7 +393,7 @@ def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
         .prefetch_related("recipients")
         .order_by("-recorded_at")
     )
-    _audited_read(request, family, "family.viewed")
+    actions.record_family_read(family, by=staff(request), action="family.viewed")
     return render(
         request,
         "dienstweg/family_detail.html",
@@ -466,7 +452,9 @@ def consent_evidence(request: HttpRequest, family_id: str, consent_id: str) -> H
     if consent.evidence is None:
         raise Http404
     content = consent.evidence.unseal_bytes("content")
-    _audited_read(request, family, "consent.evidence_viewed", consent=str(consent.pk))
+    actions.record_family_read(
+        family, by=user, action="consent.evidence_viewed", details={"consent": str(consent.pk)}
+    )
     response = HttpResponse(content, content_type=consent.evidence.content_type)
     extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(
         consent.evidence.content_type, "bin"
