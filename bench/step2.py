@@ -128,6 +128,7 @@ from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
 
+from audit import hashing  # noqa: E402
 from audit.models import AuditEvent, AuditSeal  # noqa: E402
 from dienstweg import actions, vault  # noqa: E402
 from dienstweg.models import (  # noqa: E402
@@ -409,21 +410,8 @@ def generate_families(rng: random.Random, network: dict[str, Any], count: int) -
     return families
 
 
-EVENT_COLUMNS = (
-    "occurred_at",
-    "actor_id",
-    "actor_label",
-    "agency_id",
-    "action",
-    "target_type",
-    "target_id",
-    "family_id",
-    "family_ref",
-    "purpose",
-    "request_id",
-    "ip",
-    "details",
-)
+# What COPY writes: every hashed column but the id and the txid (the database fills those).
+EVENT_COLUMNS = tuple(name for name in hashing.EVENT_FIELDS if name not in ("id", "txid"))
 # Events not tied to a family's registration or consent, with their share.
 OTHER_EVENTS = [
     ("family.viewed", 0.78),
