@@ -22,7 +22,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 
 from dienstweg import actions, sessions
@@ -280,10 +280,11 @@ def locked_out(request: HttpRequest, *args: Any) -> HttpResponse:
 # Families and consent
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def family_list(request: HttpRequest) -> HttpResponse:
     """The user's families by reference: no names on the list, so opening a family
-    (which is audited) is the only way to read them. Exact search through the blind index."""
+    (which is audited) is the only way to read them. Exact search through the blind index,
+    sent by POST: names and birth dates must not end up in URLs, access logs or history."""
     user = staff(request)
     families = (
         families_visible_to(user)
@@ -291,9 +292,7 @@ def family_list(request: HttpRequest) -> HttpResponse:
         .only("id", "reference", "registered_at", "owner__name")  # not the sealed columns
         .order_by("-registered_at", "-pk")
     )
-    # Only a search binds the form: the page links (?page=2) alone must not empty the list.
-    searching = any(name in request.GET for name in FamilySearchForm.base_fields)
-    search = FamilySearchForm(request.GET if searching else None)
+    search = FamilySearchForm(request.POST if request.method == "POST" else None)
     if search.is_bound:
         if search.is_valid():
             data = search.cleaned_data
