@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy dienstweg audit
+	$(BIN)/mypy dienstweg audit referrals
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run

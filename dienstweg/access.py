@@ -110,17 +110,24 @@ CASE_ROLES = (Membership.Role.COACH, Membership.Role.CASEWORKER, Membership.Role
 REGISTERING_ROLES = (Membership.Role.COACH, Membership.Role.LEAD)
 
 
+def agency_ids_of(user: User, roles: tuple[str, ...] = CASE_ROLES) -> list[int]:
+    """The agencies in which the user holds one of these roles (a tiny query).
+
+    Filtering big tables by this literal list lets the database walk their per-agency
+    indexes instead of joining memberships."""
+    return list(
+        Membership.objects.filter(user=user, role__in=roles).values_list("agency_id", flat=True)
+    )
+
+
+def has_role(user: User, agency_id: int, roles: tuple[str, ...]) -> bool:
+    return Membership.objects.filter(user=user, agency_id=agency_id, role__in=roles).exists()
+
+
 def families_visible_to(user: User) -> QuerySet[Family]:
     """Families the user may open: those owned by an agency where she has a case role.
     (Agencies that receive a consented referral see the referral, not the family record.)"""
-    # The agency ids first (a tiny query): filtering by a literal owner list lets the
-    # database walk the (owner, registered_at) index instead of joining memberships.
-    agency_ids = list(
-        Membership.objects.filter(user=user, role__in=CASE_ROLES).values_list(
-            "agency_id", flat=True
-        )
-    )
-    return Family.objects.filter(owner_id__in=agency_ids)
+    return Family.objects.filter(owner_id__in=agency_ids_of(user))
 
 
 def access_family_by_id(user: User, family_id: UUID | str) -> Family:

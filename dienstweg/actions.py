@@ -21,7 +21,7 @@ from django_otp.models import Device
 
 from audit.trail import record
 from dienstweg import vault
-from dienstweg.consent import lock_consent
+from dienstweg.consent import consent_revoked, lock_consent
 from dienstweg.models import (
     Agency,
     AuthenticatorDevice,
@@ -523,4 +523,5 @@ def revoke_consent(consent: Consent, *, note: str, by: User) -> Consent:
     record(
         by, "consent.revoked", target=locked, family=locked.family, purpose="Art. 7 Abs. 3 DSGVO"
     )
+    consent_revoked.send(sender=Consent, consent=locked, by=by)
     return locked

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import connection
+from django.dispatch import Signal
 from django.utils import timezone
 
 from dienstweg.models import Agency, Consent, Family
@@ -61,6 +62,12 @@ def uncovered(
         if term.allows(agency_id=agency_id, purpose=purpose, on=on):
             allowed |= term.categories
     return set(categories) - allowed
+
+
+# Sent by actions.revoke_consent inside the revoking transaction, with consent= and by=.
+# Apps above the core (referrals, messaging) withdraw what they derived from the consent;
+# a receiver that fails rolls the revocation back, so nothing half-withdrawn remains.
+consent_revoked = Signal()
 
 
 class ConsentMissing(Exception):

@@ -2,7 +2,7 @@
 is marked before_second_factor (see dienstweg/middleware.py)."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.i18n import set_language
 
 from dienstweg import views
@@ -33,6 +33,9 @@ urlpatterns = [
         views.consent_evidence,
         name="consent_evidence",
     ),
+    path("benachrichtigungen/", views.notification_list, name="notifications"),
+    path("benachrichtigungen/gelesen/", views.notifications_read, name="notifications_read"),
+    path("", include("referrals.urls")),
     path("sprache/", before_second_factor(set_language), name="set_language"),
     path("healthz", views.health, name="health"),
     path("admin/", admin.site.urls),

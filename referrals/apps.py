@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class ReferralsConfig(AppConfig):
+    name = "referrals"
+    verbose_name = "Vermittlungen und Antragsmarker"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from dienstweg.consent import consent_revoked
+        from referrals.actions import withdraw_access_after_revocation
+
+        # A revoked consent withdraws the receiving agencies' access in the same transaction.
+        consent_revoked.connect(withdraw_access_after_revocation, dispatch_uid="referrals")

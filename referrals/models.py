@@ -1,0 +1,238 @@
+"""Referrals between agencies and application tags ("auf kurzem Dienstweg").
+
+Everything that describes the family (need, summary, the shared snapshot, reasons,
+outcomes, attachments, file numbers) is sealed with the family's data key, so erasing the
+family's key erases every referral and tag about it too."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from dienstweg.models import Agency, Consent, DataCategory, DataKey, Family, User
+from dienstweg.vault import Sealed
+
+
+class Referral(Sealed, models.Model):
+    """One family referred by a project (or agency) to another agency."""
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("Entwurf")
+        PENDING_APPROVAL = "pending_approval", _("wartet auf Freigabe")
+        SENT = "sent", _("gesendet")
+        ACCEPTED = "accepted", _("angenommen")
+        DECLINED = "declined", _("abgelehnt")
+        COMPLETED = "completed", _("abgeschlossen")
+        WITHDRAWN = "withdrawn", _("zurückgezogen")
+        REFUSED = "refused", _("Freigabe verweigert")
+
+    class Basis(models.TextChoices):
+        CONSENT = "consent", _("Einwilligung der Familie (Art. 6 Abs. 1 lit. a DSGVO, § 67b SGB X)")
+        CHILD_PROTECTION = (
+            "child_protection",
+            _("Verdacht auf Kindeswohlgefährdung (§ 8a SGB VIII, § 4 KKG)"),
+        )
+        STATUTORY = "statutory", _("Gesetzliche Übermittlungsbefugnis (§ 69 SGB X)")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="referrals")
+    from_agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    to_agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    assignee = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=20, choices=State.choices, default=State.DRAFT)
+    basis = models.CharField(max_length=20, choices=Basis.choices, default=Basis.CONSENT)
+    categories = models.JSONField(default=list)
+    need_enc = models.BinaryField(default=b"", editable=False)
+    summary_enc = models.BinaryField(default=b"", editable=False)
+    # What the coach writes per shared category, while a draft; the snapshot at sending.
+    category_notes_enc = models.BinaryField(default=b"", editable=False)
+    snapshot_enc = models.BinaryField(default=b"", editable=False)
+    basis_reason_enc = models.BinaryField(default=b"", editable=False)
+    decision_note_enc = models.BinaryField(default=b"", editable=False)  # decline/refusal
+    outcome_enc = models.BinaryField(default=b"", editable=False)
+    # The consents the sending relied on (locked by require_consent when it was sent).
+    consents = models.ManyToManyField(Consent, blank=True, related_name="+")
+    # The receiving agency's access ends with the first of those consents (expiry);
+    # NULL for referrals on a legal basis and before sending.
+    access_until = models.DateField(null=True, blank=True)
+    access_ended_at = models.DateTimeField(null=True, blank=True)
+    dpo_review = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("Vermittlung")
+        verbose_name_plural = _("Vermittlungen")
+        indexes = [
+            # Inbox: an agency's referrals, newest first, by state, overdue (state, sent_at).
+            models.Index(fields=["to_agency", "-sent_at", "-id"], name="referral_inbox"),
+            models.Index(fields=["to_agency", "state", "sent_at"], name="referral_inbox_state"),
+            models.Index(fields=["to_agency", "assignee", "-sent_at"], name="referral_assignee"),
+            # Outbox: a project's referrals, newest first.
+            models.Index(fields=["from_agency", "-created_at", "-id"], name="referral_outbox"),
+            models.Index(fields=["from_agency", "state", "sent_at"], name="referral_outbox_state"),
+            models.Index(fields=["family", "-created_at"], name="referral_family"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family.reference} → {self.to_agency_id}"
+
+    def sealing_key(self) -> DataKey | None:
+        return self.family.data_key
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in {self.State.SENT, self.State.ACCEPTED}
+
+    def category_labels(self) -> list[str]:
+        return [str(DataCategory(value).label) for value in self.categories]
+
+
+class ReferralEvent(models.Model):
+    """One step of a referral's timeline, shown to sender and receiver alike."""
+
+    class Verb(models.TextChoices):
+        DRAFTED = "drafted", _("angelegt")
+        SUBMITTED = "submitted", _("zur Freigabe vorgelegt")
+        APPROVED = "approved", _("freigegeben und gesendet")
+        REFUSED = "refused", _("Freigabe verweigert")
+        SENT = "sent", _("gesendet")
+        ASSIGNED = "assigned", _("zugewiesen")
+        ACCEPTED = "accepted", _("angenommen")
+        DECLINED = "declined", _("abgelehnt")
+        COMPLETED = "completed", _("abgeschlossen")
+        WITHDRAWN = "withdrawn", _("zurückgezogen")
+        ACCESS_ENDED = "access_ended", _("Einwilligung beendet, Zugriff der Stelle entzogen")
+
+    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="events")
+    verb = models.CharField(max_length=20, choices=Verb.choices)
+    state = models.CharField(max_length=20, choices=Referral.State.choices)
+    by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.referral_id}: {self.verb}"
+
+
+class ReferralAttachment(Sealed, models.Model):
+    """A file sent with a referral: PDF or image, sealed with the family's key."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="attachments")
+    name_enc = models.BinaryField(editable=False)
+    content_type = models.CharField(max_length=50)
+    size = models.PositiveIntegerField()
+    content_enc = models.BinaryField(editable=False)
+    uploaded_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.referral_id}: {self.content_type}"
+
+    def sealing_key(self) -> DataKey | None:
+        return self.referral.family.data_key
+
+
+# Object permissions (django-guardian) with direct foreign keys: "which referrals may this
+# user see" is one indexed query instead of a join over generic object ids.
+class ReferralUserPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Referral, on_delete=models.CASCADE)
+
+
+class ReferralGroupPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Referral, on_delete=models.CASCADE)
+
+
+class ApplicationTag(Sealed, models.Model):
+    """A benefit application a coach helped with, so the processing office knows whom to
+    ask ("auf kurzem Dienstweg")."""
+
+    class Kind(models.TextChoices):
+        EDUCATION = "but", _("Bildung und Teilhabe")
+        CHILD_SUPPLEMENT = "kinderzuschlag", _("Kinderzuschlag")
+        HOUSING_BENEFIT = "wohngeld", _("Wohngeld")
+        CITIZENS_BENEFIT = "buergergeld", _("Bürgergeld")
+        CHILDCARE = "kita", _("Kita-Platz")
+        OTHER = "other", _("Sonstiger Antrag")
+
+    class State(models.TextChoices):
+        SUBMITTED = "submitted", _("eingereicht")
+        RECEIVED = "received", _("eingegangen")
+        DOCUMENTS_REQUESTED = "documents_requested", _("Unterlagen nachgefordert")
+        DECIDED = "decided", _("entschieden")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    code = models.CharField(max_length=20, unique=True, editable=False)
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="application_tags")
+    project = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    processing_agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("Antrag"), max_length=20, choices=Kind.choices)
+    submitted_on = models.DateField(_("eingereicht am"))
+    file_number_enc = models.BinaryField(default=b"", editable=False)
+    coach = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.SUBMITTED)
+    # 0: documents requested (the coach's list shows these first), 1: open, 2: decided.
+    priority = models.PositiveSmallIntegerField(default=1)
+    missing_documents_enc = models.BinaryField(default=b"", editable=False)
+    decided_on = models.DateField(null=True, blank=True)
+    days_to_decision = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("Antragsmarker")
+        verbose_name_plural = _("Antragsmarker")
+        indexes = [
+            models.Index(
+                fields=["project", "priority", "-submitted_on", "-id"], name="tag_project_list"
+            ),
+            models.Index(fields=["project", "kind", "days_to_decision"], name="tag_project_kind"),
+            models.Index(fields=["family", "-submitted_on"], name="tag_family"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def sealing_key(self) -> DataKey | None:
+        return self.family.data_key
+
+
+class TagStatusChange(Sealed, models.Model):
+    """The processing office's steps on a tagged application, shown to the coach."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tag = models.ForeignKey(ApplicationTag, on_delete=models.CASCADE, related_name="changes")
+    state = models.CharField(max_length=20, choices=ApplicationTag.State.choices)
+    note_enc = models.BinaryField(default=b"", editable=False)
+    decided_on = models.DateField(null=True, blank=True)
+    by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.tag_id}: {self.state}"
+
+    def sealing_key(self) -> DataKey | None:
+        return self.tag.family.data_key

@@ -1,0 +1,581 @@
+"""Pages of referrals (inbox, outbox, detail, the steps) and application tags."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import Avg, Count, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.trail import record
+from dienstweg.access import access_family_by_id, has_role, staff
+from dienstweg.actions import ActionError
+from dienstweg.consent import has_consent
+from dienstweg.models import DataCategory, Purpose, User
+from referrals import actions
+from referrals.access import (
+    REFERRING_ROLES,
+    TAG_CATEGORY,
+    TagLookupThrottled,
+    TagRefused,
+    access_attachment_by_id,
+    access_referral_by_id,
+    access_tag_by_code,
+    check_lookup_throttle,
+    inbox_of,
+    outbox_of,
+    side_of,
+    tags_visible_to,
+)
+from referrals.forms import (
+    AssignForm,
+    NoteForm,
+    ReferralFilterForm,
+    ReferralForm,
+    TagForm,
+    TagLookupForm,
+    TagStatusForm,
+)
+from referrals.models import ApplicationTag, Referral
+from referrals.stamp import StampData, render_stamp
+
+
+@dataclass
+class OpenPage:
+    """A page of a list without counting the whole list: big inboxes stay fast."""
+
+    object_list: list[Any]
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_previous or self.has_next
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+def open_page(queryset: QuerySet[Any], request: HttpRequest, size: int) -> OpenPage:
+    try:
+        number = max(1, min(int(request.GET.get("page", "1")), 10_000))
+    except ValueError:
+        number = 1
+    start = (number - 1) * size
+    rows = list(queryset[start : start + size + 1])
+    return OpenPage(rows[:size], number, len(rows) > size)
+
+
+def query_without_page(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+# Lists
+
+
+def _filtered(
+    referrals: QuerySet[Referral], request: HttpRequest, *, agency_field: str
+) -> tuple[QuerySet[Referral], ReferralFilterForm]:
+    form = ReferralFilterForm(request.GET or None)
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["state"]:
+            referrals = referrals.filter(state=data["state"])
+        if data["agency"]:
+            referrals = referrals.filter(**{agency_field: data["agency"]})
+        if data["assignee"] == "me":
+            referrals = referrals.filter(assignee=staff(request))
+        elif data["assignee"] == "none":
+            referrals = referrals.filter(assignee__isnull=True)
+        if data["overdue"]:
+            referrals = referrals.filter(
+                state=Referral.State.SENT, sent_at__lt=actions.overdue_since()
+            )
+    return referrals, form
+
+
+def _list(request: HttpRequest, referrals: QuerySet[Referral], *, inbox: bool) -> HttpResponse:
+    referrals, form = _filtered(
+        referrals, request, agency_field="from_agency" if inbox else "to_agency"
+    )
+    order = ("-sent_at", "-id") if inbox else ("-created_at", "-id")
+    # Metadata only: no need, summary or names on the lists (those are read, audited, on
+    # the referral's own page).
+    page = open_page(
+        referrals.select_related("family", "from_agency", "to_agency", "assignee")
+        .only(
+            "id",
+            "state",
+            "basis",
+            "sent_at",
+            "created_at",
+            "access_ended_at",
+            "dpo_review",
+            "family__reference",
+            "from_agency__name",
+            "to_agency__name",
+            "assignee__full_name",
+        )
+        .order_by(*order),
+        request,
+        settings.REFERRAL_PAGE_SIZE,
+    )
+    overdue_since = actions.overdue_since()
+    for referral in page.object_list:
+        referral.overdue = (
+            referral.state == Referral.State.SENT
+            and referral.sent_at is not None
+            and referral.sent_at < overdue_since
+        )
+    return render(
+        request,
+        "referrals/referral_list.html",
+        {"page": page, "form": form, "inbox": inbox, "query": query_without_page(request)},
+    )
+
+
+@require_GET
+def inbox(request: HttpRequest) -> HttpResponse:
+    """Referrals received by the user's agencies."""
+    return _list(request, inbox_of(staff(request)), inbox=True)
+
+
+@require_GET
+def outbox(request: HttpRequest) -> HttpResponse:
+    """Referrals sent by the user's agencies, with their state and outcome."""
+    return _list(request, outbox_of(staff(request)), inbox=False)
+
+
+# Creating
+
+
+@require_http_methods(["GET", "POST"])
+def referral_new(request: HttpRequest, family_id: str) -> HttpResponse:
+    user = staff(request)
+    family = access_family_by_id(user, family_id)
+    basis = request.GET.get("grundlage", Referral.Basis.CONSENT)
+    if basis not in Referral.Basis.values:
+        raise Http404
+    if not has_role(user, family.owner_id, REFERRING_ROLES):
+        messages.error(request, _("Vermitteln dürfen Coaches und Leitungen des Projekts."))
+        return redirect(reverse("family_detail", args=[family.pk]))
+    form = ReferralForm(request.POST or None, request.FILES or None, family=family, basis=basis)
+    if request.method == "POST" and form.is_valid():
+        send = "draft" not in request.POST
+        try:
+            referral = actions.refer_family(family, data=form.to_data(), send=send, by=user)
+        except ActionError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, _state_message(referral))
+            return redirect(reverse("referral_detail", args=[referral.pk]))
+    return render(
+        request,
+        "referrals/referral_form.html",
+        {"form": form, "family": family, "basis": basis, "Basis": Referral.Basis},
+    )
+
+
+def _state_message(referral: Referral) -> str:
+    return {
+        Referral.State.DRAFT: _("Entwurf gespeichert."),
+        Referral.State.SENT: _("Vermittlung gesendet."),
+        Referral.State.PENDING_APPROVAL: _("Zur Freigabe vorgelegt."),
+    }.get(Referral.State(referral.state), _("Gespeichert."))
+
+
+# One referral
+
+
+@require_GET
+def referral_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
+    user = staff(request)
+    referral = access_referral_by_id(user, referral_id)
+    side = side_of(user, referral)
+    with transaction.atomic():
+        record(
+            user,
+            "referral.viewed",
+            target=referral,
+            family=referral.family,
+            agency_id=referral.from_agency_id if side == "sender" else referral.to_agency_id,
+            purpose=actions.BASIS_PURPOSE[Referral.Basis(referral.basis)],
+        )
+    snapshot = json.loads(referral.unseal("snapshot") or "{}")
+    notes = snapshot.get("notes") or json.loads(referral.unseal("category_notes") or "{}")
+    may = {
+        verb: rule.allowed(user, referral) and referral.state in rule.sources
+        for verb, rule in actions.RULES.items()
+    }
+    return render(
+        request,
+        "referrals/referral_detail.html",
+        {
+            "referral": referral,
+            "side": side,
+            "need": referral.unseal("need"),
+            "summary": referral.unseal("summary"),
+            "basis_reason": referral.unseal("basis_reason"),
+            "decision_note": referral.unseal("decision_note"),
+            "outcome": referral.unseal("outcome"),
+            "identity": snapshot.get("identity"),
+            "notes": [(DataCategory(c).label, notes[c]) for c in referral.categories if c in notes],
+            "events": referral.events.select_related("by"),
+            "attachments": [(a, a.unseal("name")) for a in referral.attachments.all()],
+            "may": may,
+            "assign_form": AssignForm(agency_id=referral.to_agency_id) if may["assign"] else None,
+            "note_form": NoteForm(),
+            "receiver_access": actions.receiver_access(referral),
+        },
+    )
+
+
+def _step(
+    request: HttpRequest,
+    referral_id: str,
+    run: Callable[[Referral, User], Referral],
+    done: str,
+) -> HttpResponse:
+    user = staff(request)
+    referral = access_referral_by_id(user, referral_id)
+    try:
+        run(referral, user)
+    except ActionError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, done)
+    return redirect(reverse("referral_detail", args=[referral.pk]))
+
+
+def _note(request: HttpRequest) -> str:
+    form = NoteForm(request.POST)
+    return form.cleaned_data["note"] if form.is_valid() else ""
+
+
+@require_POST
+def referral_send(request: HttpRequest, referral_id: str) -> HttpResponse:
+    return _step(
+        request,
+        referral_id,
+        lambda r, user: actions.send_referral(r, by=user),
+        _("Gesendet beziehungsweise zur Freigabe vorgelegt."),
+    )
+
+
+@require_POST
+def referral_approve(request: HttpRequest, referral_id: str) -> HttpResponse:
+    return _step(
+        request,
+        referral_id,
+        lambda r, user: actions.approve_referral(r, by=user),
+        _("Freigegeben und gesendet."),
+    )
+
+
+@require_POST
+def referral_refuse(request: HttpRequest, referral_id: str) -> HttpResponse:
+    note = _note(request)
+    return _step(
+        request,
+        referral_id,
+        lambda r, user: actions.refuse_referral(r, note=note, by=user),
+        _("Freigabe verweigert."),
+    )
+
+
+@require_POST
+def referral_withdraw(request: HttpRequest, referral_id: str) -> HttpResponse:
+    return _step(
+        request,
+        referral_id,
+        lambda r, user: actions.withdraw_referral(r, by=user),
+        _("Zurückgezogen."),
+    )
+
+
+@require_POST
+def referral_assign(request: HttpRequest, referral_id: str) -> HttpResponse:
+    user = staff(request)
+    referral = access_referral_by_id(user, referral_id)
+    form = AssignForm(request.POST, agency_id=referral.to_agency_id)
+    if not form.is_valid():
+        messages.error(request, _("Bitte eine Fachkraft der Stelle wählen."))
+        return redirect(reverse("referral_detail", args=[referral.pk]))
+    assignee = form.cleaned_data["assignee"]
+    return _step(
+        request,
+        referral_id,
+        lambda r, by: actions.assign_referral(r, assignee=assignee, by=by),
+        _("Zugewiesen."),
+    )
+
+
+@require_POST
+def referral_accept(request: HttpRequest, referral_id: str) -> HttpResponse:
+    return _step(
+        request,
+        referral_id,
+        lambda r, user: actions.accept_referral(r, by=user),
+        _("Angenommen."),
+    )
+
+
+@require_POST
+def referral_decline(request: HttpRequest, referral_id: str) -> HttpResponse:
+    reason = _note(request)
+    return _step(
+        request,
+        referral_id,
+        lambda r, user: actions.decline_referral(r, reason=reason, by=user),
+        _("Abgelehnt."),
+    )
+
+
+@require_POST
+def referral_complete(request: HttpRequest, referral_id: str) -> HttpResponse:
+    outcome = _note(request)
+    return _step(
+        request,
+        referral_id,
+        lambda r, user: actions.complete_referral(r, outcome=outcome, by=user),
+        _("Abgeschlossen."),
+    )
+
+
+@require_GET
+def referral_attachment(request: HttpRequest, referral_id: str, attachment_id: str) -> HttpResponse:
+    user = staff(request)
+    referral = access_referral_by_id(user, referral_id)
+    attachment = access_attachment_by_id(user, referral, attachment_id)
+    content = attachment.unseal_bytes("content")
+    with transaction.atomic():
+        record(
+            user,
+            "referral.attachment_downloaded",
+            target=referral,
+            family=referral.family,
+            details={"attachment": str(attachment.pk)},
+        )
+    return attachment_response(
+        content, attachment.content_type, f"anhang-{referral.family.reference}"
+    )
+
+
+EXTENSIONS = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
+
+
+def attachment_response(content: bytes, content_type: str, stem: str) -> HttpResponse:
+    """A download that the browser saves rather than renders: our own plain file name (the
+    uploaded name may carry personal data or tricks), no type sniffing."""
+    response = HttpResponse(content, content_type=content_type)
+    extension = EXTENSIONS.get(content_type, "bin")
+    response["Content-Disposition"] = f'attachment; filename="{stem}.{extension}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# Application tags
+
+
+@require_GET
+def tag_list(request: HttpRequest) -> HttpResponse:
+    """The coach's tagged applications, open requests for documents first, with the days
+    from submission to decision per kind."""
+    user = staff(request)
+    tags = tags_visible_to(user)
+    page = open_page(
+        tags.select_related("family", "processing_agency", "coach").only(
+            "code",
+            "kind",
+            "state",
+            "submitted_on",
+            "decided_on",
+            "updated_at",
+            "family__reference",
+            "processing_agency__name",
+            "coach__full_name",
+        ),
+        request,
+        settings.REFERRAL_PAGE_SIZE,
+    )
+    durations = (
+        tags.filter(days_to_decision__isnull=False)
+        .order_by()
+        .values("kind")
+        .annotate(count=Count("id"), average=Avg("days_to_decision"))
+    )
+    return render(
+        request,
+        "referrals/tag_list.html",
+        {
+            "page": page,
+            "query": query_without_page(request),
+            "durations": [
+                {
+                    "kind": ApplicationTag.Kind(row["kind"]).label,
+                    "count": row["count"],
+                    "average": row["average"],
+                }
+                for row in durations
+            ],
+            "lookup_form": TagLookupForm(),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def tag_new(request: HttpRequest, family_id: str) -> HttpResponse:
+    user = staff(request)
+    family = access_family_by_id(user, family_id)
+    form = TagForm(request.POST or None, family=family)
+    if request.method == "POST" and form.is_valid():
+        try:
+            tag = actions.tag_application(family, data=form.to_data(), by=user)
+        except ActionError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, _("Antrag markiert. Drucken Sie jetzt den Stempel."))
+            return redirect(reverse("tag_detail", args=[tag.code]))
+    return render(request, "referrals/tag_form.html", {"form": form, "family": family})
+
+
+@require_http_methods(["GET", "POST"])
+def tag_lookup(request: HttpRequest) -> HttpResponse:
+    """Enter the code from a paper application (scanning the QR code opens the tag
+    directly). Sent by POST, so codes stay out of the search history."""
+    form = TagLookupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        from referrals.access import normalize_code
+
+        return redirect(reverse("tag_detail", args=[normalize_code(form.cleaned_data["code"])]))
+    try:
+        check_lookup_throttle(staff(request))
+    except TagLookupThrottled:
+        return _throttled(request)
+    return render(request, "referrals/tag_lookup.html", {"form": form})
+
+
+def _throttled(request: HttpRequest) -> HttpResponse:
+    return render(request, "referrals/tag_throttled.html", status=429)
+
+
+def _open_tag(
+    request: HttpRequest, code: str, action: str | None
+) -> tuple[ApplicationTag, str] | HttpResponse:
+    try:
+        return access_tag_by_code(staff(request), code, action=action)
+    except TagLookupThrottled:
+        return _throttled(request)
+    except TagRefused as refusal:
+        return render(request, "referrals/tag_refused.html", {"message": str(refusal)}, status=403)
+
+
+@require_GET
+def tag_detail(request: HttpRequest, code: str) -> HttpResponse:
+    opened = _open_tag(request, code, "application_tag.viewed")
+    if isinstance(opened, HttpResponse):
+        return opened
+    tag, side = opened
+    coach_phone = ""
+    covered = side == "office" or has_consent(
+        tag.family,
+        to_agency=tag.processing_agency,
+        categories=[TAG_CATEGORY[ApplicationTag.Kind(tag.kind)]],
+        purpose=Purpose.APPLICATION_SUPPORT,
+    )
+    return render(
+        request,
+        "referrals/tag_detail.html",
+        {
+            "tag": tag,
+            "side": side,
+            "file_number": tag.unseal("file_number"),
+            "missing_documents": tag.unseal("missing_documents"),
+            "changes": [(c, c.unseal("note")) for c in tag.changes.select_related("by")],
+            "status_form": TagStatusForm() if side == "office" else None,
+            "covered": covered,
+            "coach_phone": coach_phone,
+            "project_phone": tag.project.public_phone,
+        },
+    )
+
+
+@require_POST
+def tag_status(request: HttpRequest, code: str) -> HttpResponse:
+    opened = _open_tag(request, code, None)
+    if isinstance(opened, HttpResponse):
+        return opened
+    tag, side = opened
+    form = TagStatusForm(request.POST)
+    if side != "office":
+        messages.error(request, _("Den Stand trägt die bearbeitende Stelle ein."))
+    elif not form.is_valid():
+        messages.error(request, _("Bitte Stand und Angaben prüfen."))
+    else:
+        data = form.cleaned_data
+        try:
+            actions.record_tag_status(
+                tag,
+                state=data["state"],
+                note=data["note"],
+                decided_on=data["decided_on"],
+                by=staff(request),
+            )
+        except ActionError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("Stand eingetragen; das Projekt wird benachrichtigt."))
+    return redirect(reverse("tag_detail", args=[tag.code]))
+
+
+@require_GET
+def tag_stamp(request: HttpRequest, code: str) -> HttpResponse:
+    """The printable stamp (PDF) for the paper application; the project's side only."""
+    opened = _open_tag(request, code, None)
+    if isinstance(opened, HttpResponse):
+        return opened
+    tag, side = opened
+    if side != "project":
+        raise Http404
+    with transaction.atomic():
+        record(
+            staff(request),
+            "application_tag.stamp_printed",
+            target=tag,
+            family=tag.family,
+            agency_id=tag.project_id,
+        )
+    location = tag.project.locations.first()
+    address = [location.street, f"{location.postal_code} {location.city}"] if location else []
+    pdf = render_stamp(
+        StampData(
+            project_name=tag.project.name,
+            project_address=[line for line in address if line.strip()],
+            project_phone=tag.project.public_phone,
+            contact_name=tag.coach.full_name if tag.coach else "",
+            code=tag.code,
+            url=request.build_absolute_uri(reverse("tag_detail", args=[tag.code])),
+            kind_label=str(ApplicationTag.Kind(tag.kind).label),
+        )
+    )
+    response = attachment_response(pdf, "application/pdf", f"stempel-{tag.code}")
+    return response
