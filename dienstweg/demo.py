@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from dienstweg import actions
 from dienstweg.models import (
@@ -332,6 +334,11 @@ def load_demo() -> list[DemoLogin]:
     demo_agencies.filter(checked_by=None).update(checked_by=operator)
     for model in (Service, Contact):
         model.objects.filter(agency__in=demo_agencies, checked_by=None).update(checked_by=operator)
+    # Apps above the core add their demo data (referrals, ...) without the core importing them.
+    for config in apps.get_app_configs():
+        loader = getattr(config, "demo_loader", None)
+        if loader:
+            import_string(loader)()
     return logins
 
 

@@ -132,8 +132,10 @@ INSTALLED_APPS = [
     "django_otp",
     "axes",
     "channels",
+    "guardian",
     "dienstweg",
     "audit",
+    "referrals",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +172,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dienstweg.context_processors.unread_notifications",
             ],
         },
     },
@@ -201,12 +204,24 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The cache holds only counters (look-up throttling); shared through Redis in production so
+# that every Daphne process counts the same attempts.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # Accounts, second factor, lockout
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
 ]
+# Object permissions (django-guardian) exist only for staff: no anonymous user is created.
+ANONYMOUS_USER_NAME = None
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -289,11 +304,47 @@ SERVE_STATIC = env_bool("DIENSTWEG_SERVE_STATIC", True)
 
 DIRECTORY_PAGE_SIZE = 25
 FAMILY_PAGE_SIZE = 25
+NOTIFICATION_PAGE_SIZE = 25
 # The version of the consent form text in use; recorded with every consent.
 CONSENT_TEXT_VERSION = env("DIENSTWEG_CONSENT_TEXT_VERSION") or "2026-1"
 # Scans of signed consent forms: PDF, JPEG or PNG up to this size.
 EVIDENCE_MAX_BYTES = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * EVIDENCE_MAX_BYTES
+
+# Referrals and application tags
+REFERRAL_PAGE_SIZE = 25
+# A sent referral without an answer after this many days is overdue (escalated to the lead).
+REFERRAL_ANSWER_DAYS = env_int("DIENSTWEG_REFERRAL_ANSWER_DAYS", 5)
+# Attachments of referrals: PDF, JPEG or PNG up to this size, at most five per referral.
+ATTACHMENT_MAX_BYTES = env_int("DIENSTWEG_ATTACHMENT_MAX_MB", 10) * 1024 * 1024
+# Uploads stay in memory up to this size: Django would otherwise spool bigger ones to a
+# plaintext temporary file on disk before we seal them.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * ATTACHMENT_MAX_BYTES + 1024 * 1024
+# Looking up application tags by code: after this many wrong codes within the window the
+# account must wait (the codes are unguessable; this keeps anyone from trying).
+TAG_LOOKUP_MAX_FAILURES = 10
+TAG_LOOKUP_WINDOW_MINUTES = 15
+
+# Notification e-mails carry a title, the family reference and a link to this address:
+# never a name or any content (dienstweg/notifications.py).
+DIENSTWEG_BASE_URL = (env("DIENSTWEG_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+EMAIL_HOST = env("DIENSTWEG_EMAIL_HOST") or ""
+if EMAIL_HOST or not DEBUG:
+    # Production always sends: without a host, through the local mail server.
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = EMAIL_HOST or "localhost"
+else:
+    # Development without a mail server: each e-mail becomes a file in var/mail/.
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = DATA_DIR / "mail"
+EMAIL_PORT = env_int("DIENSTWEG_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("DIENSTWEG_EMAIL_USER") or ""
+EMAIL_HOST_PASSWORD = env("DIENSTWEG_EMAIL_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("DIENSTWEG_EMAIL_TLS", False)
+# A hanging mail server must not hold up the request whose commit sends the e-mail.
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env("DIENSTWEG_FROM_EMAIL") or "Dienstweg <noreply@dienstweg.invalid>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LOGGING = {
     "version": 1,

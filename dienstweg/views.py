@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 
-from dienstweg import actions, sessions
+from dienstweg import actions, notifications, sessions
 from dienstweg.access import (
     access_agency_by_id,
     access_consent_by_id,
@@ -47,7 +47,7 @@ from dienstweg.forms import (
     TokenForm,
 )
 from dienstweg.middleware import before_second_factor
-from dienstweg.models import AuthenticatorDevice, HouseholdMember
+from dienstweg.models import AuthenticatorDevice, HouseholdMember, Notification
 from dienstweg.security import client_ip
 
 
@@ -462,3 +462,22 @@ def consent_evidence(request: HttpRequest, family_id: str, consent_id: str) -> H
         f'attachment; filename="einwilligung-{family.reference}.{extension}"'
     )
     return response
+
+
+# Notifications
+
+
+@require_GET
+def notification_list(request: HttpRequest) -> HttpResponse:
+    """The user's own notifications, newest first; unread ones are marked."""
+    items = Notification.objects.filter(user=staff(request)).order_by("-created_at", "-pk")
+    page = Paginator(items, settings.NOTIFICATION_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "dienstweg/notifications.html", {"page": page})
+
+
+@require_POST
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    count = notifications.mark_read(staff(request), ids=None)
+    if count:
+        messages.success(request, _("Alle Benachrichtigungen sind als gelesen markiert."))
+    return redirect(reverse("notifications"))

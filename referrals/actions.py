@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -28,7 +28,7 @@ from dienstweg.access import CASE_ROLES, has_role
 from dienstweg.actions import BACKUP_CODE_ALPHABET, ActionError, evidence_type
 from dienstweg.consent import ConsentMissing, require_consent
 from dienstweg.models import Agency, Consent, DataCategory, Family, Membership, Purpose, User
-from dienstweg.notifications import notify
+from dienstweg.notifications import notify, send_mail_to
 from referrals.access import REFERRING_ROLES, require_tag_consent
 from referrals.models import (
     ApplicationTag,
@@ -776,3 +776,59 @@ def record_tag_status(
             url=reverse("tag_detail", args=[locked.code]),
         )
         return locked
+
+
+# The weekly digest: counts only, never a family.
+
+
+@dataclass(frozen=True)
+class Backlog:
+    agency: Agency
+    unanswered: int
+    overdue: int
+
+
+def unanswered_backlogs() -> list[Backlog]:
+    """Per receiving agency: referrals sent and not yet accepted or declined."""
+    cutoff = overdue_since()
+    rows = (
+        Referral.objects.filter(state=State.SENT)
+        .order_by()
+        .values("to_agency")
+        .annotate(
+            unanswered=Count("id"),
+            overdue=Count("id", filter=Q(sent_at__lt=cutoff)),
+        )
+    )
+    agencies = Agency.objects.in_bulk([row["to_agency"] for row in rows])
+    return [
+        Backlog(agencies[row["to_agency"]], row["unanswered"], row["overdue"]) for row in rows
+    ]
+
+
+def send_weekly_digest() -> int:
+    """E-mail each lead of an agency with unanswered referrals how many there are (and how
+    many are overdue), with a link to the inbox. Returns how many e-mails went out."""
+    sent = 0
+    link = settings.DIENSTWEG_BASE_URL.rstrip("/") + reverse("referral_inbox") + "?state=sent"
+    for backlog in unanswered_backlogs():
+        leads = User.objects.filter(
+            memberships__agency=backlog.agency, memberships__role=Membership.Role.LEAD
+        )
+        body = "\n".join(
+            [
+                _("Wochenübersicht der Vermittlungen an %(agency)s:")
+                % {"agency": backlog.agency.name},
+                "",
+                _("Unbeantwortet: %(n)d") % {"n": backlog.unanswered},
+                _("Davon überfällig (mehr als %(days)d Tage): %(n)d")
+                % {"days": settings.REFERRAL_ANSWER_DAYS, "n": backlog.overdue},
+                "",
+                _("Zum Eingang: %(link)s") % {"link": link},
+                _("Einzelheiten sehen Sie nach der Anmeldung in Dienstweg."),
+            ]
+        )
+        sent += send_mail_to(
+            leads, subject=_("Dienstweg: Wochenübersicht Vermittlungen"), body=body
+        )
+    return sent

@@ -5,6 +5,8 @@ class ReferralsConfig(AppConfig):
     name = "referrals"
     verbose_name = "Vermittlungen und Antragsmarker"
     default_auto_field = "django.db.models.BigAutoField"
+    # Called by dienstweg's load_demo after the core's demo network exists.
+    demo_loader = "referrals.demo.load"
 
     def ready(self) -> None:
         from dienstweg.consent import consent_revoked

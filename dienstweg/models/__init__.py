@@ -20,6 +20,7 @@ from dienstweg.models.families import (
     Purpose,
 )
 from dienstweg.models.keys import DataKey
+from dienstweg.models.notifications import Notification
 
 __all__ = [
     "Agency",
@@ -36,6 +37,7 @@ __all__ = [
     "HouseholdMember",
     "Location",
     "Membership",
+    "Notification",
     "Purpose",
     "Service",
     "StaffSession",

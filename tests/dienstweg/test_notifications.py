@@ -1,0 +1,345 @@
+"""Notifications and their e-mails: written in the action's transaction, e-mailed only after
+commit, never with a name or content in the e-mail; the page shows one's own only."""
+
+from __future__ import annotations
+
+import logging
+from io import StringIO
+from smtplib import SMTPException
+
+import pytest
+from django.conf import settings
+from django.core import mail
+from django.core.mail import EmailMessage
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.test import Client, RequestFactory
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext_lazy
+
+from dienstweg.context_processors import unread_notifications
+from dienstweg.models import Family, Notification, User
+from dienstweg.notifications import MAX_EMAIL_ATTEMPTS, deliver, mark_read, notify, send_mail_to
+from tests.conftest import YILMAZ, Network, verified_client
+
+URL = "/vermittlungen/12/"  # a local path of a higher app
+HOUSEHOLD_NAMES = {name for m in YILMAZ for name in (m.first_name, m.last_name)}
+
+
+def notify_committed(users: list[User], **fields: object) -> list[Notification]:
+    """notify() in a transaction of its own, as an action would call it."""
+    values: dict[str, object] = {"kind": "referral.received", "title": "Neue Vermittlung"}
+    values.update(fields)
+    values.setdefault("url", URL)
+    with transaction.atomic():
+        return notify(users, **values)  # type: ignore[arg-type]
+
+
+def test_notify_creates_rows_and_emails_only_after_commit(
+    network: Network, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with transaction.atomic():
+            created = notify(
+                [network.ben, network.clara],
+                kind="referral.received",
+                title="Neue Vermittlung",
+                family_ref="F-2026-0042",
+                url=URL,
+            )
+            assert Notification.objects.count() == 2
+            assert mail.outbox == []  # not before the action has committed
+        assert mail.outbox == []
+    assert len(callbacks) == 1
+    assert sorted(message.to[0] for message in mail.outbox) == [
+        network.ben.email,
+        network.clara.email,
+    ]
+    for notification in created:
+        notification.refresh_from_db()
+        assert notification.emailed_at is not None
+        assert notification.read_at is None
+        assert notification.email_attempts == 0
+
+
+def test_rollback_sends_nothing(network: Network, django_capture_on_commit_callbacks) -> None:
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(ZeroDivisionError),
+        transaction.atomic(),
+    ):
+        notify([network.ben], kind="referral.received", title="Neue Vermittlung", url=URL)
+        1 / 0  # noqa: B018 (the action fails after notifying)
+    assert callbacks == []
+    assert mail.outbox == []
+    assert not Notification.objects.exists()
+
+
+def test_outside_a_transaction_raises() -> None:
+    # No database: the check comes before any query, and pytest-django would wrap a test
+    # with database access in a transaction.
+    user = User(pk=1, email="ben@example.org", full_name="Ben Becker")
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        notify([user], kind="referral.received", title="Neue Vermittlung", url=URL)
+
+
+def test_duplicates_and_inactive_users_are_skipped(network: Network) -> None:
+    network.dirk.is_active = False
+    network.dirk.save(update_fields=["is_active"])
+    created = notify_committed([network.ben, network.ben, network.dirk])
+    assert [n.user_id for n in created] == [network.ben.pk]
+    assert Notification.objects.get().user == network.ben
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("url", "https://evil.example/"),
+        ("url", "//evil.example/"),
+        ("url", "javascript:alert(1)"),
+        ("family_ref", "Ayşe Yılmaz"),
+        ("kind", "Vermittlung"),
+        ("title", ""),
+    ],
+)
+def test_refuses_anything_but_labels_references_and_local_paths(
+    network: Network, field: str, value: str
+) -> None:
+    with pytest.raises(ValueError):
+        notify_committed([network.ben], **{field: value})
+    assert not Notification.objects.exists()
+
+
+def test_stores_the_german_msgid_of_a_lazy_title(network: Network) -> None:
+    with translation.override("en"):  # e.g. a request of a reader of English
+        notify_committed([network.ben], title=gettext_lazy("Einwilligung erfasst."))
+    assert Notification.objects.get().title == "Einwilligung erfasst."
+
+
+def test_email_holds_reference_and_link_but_no_names(
+    network: Network, family: Family, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        notify_committed(
+            [network.ben], title="Neue Vermittlung", family_ref=family.reference, url=URL
+        )
+    [message] = mail.outbox
+    assert message.subject == f"Dienstweg: Neue Vermittlung ({family.reference})"
+    assert message.to == [network.ben.email]
+    assert message.from_email == settings.DEFAULT_FROM_EMAIL
+    text = f"{message.subject}\n{message.body}"
+    assert family.reference in message.body
+    assert f"{settings.DIENSTWEG_BASE_URL}{URL}" in message.body
+    assert "nach" in message.body and "angemeldet" in message.body
+    for name in (*HOUSEHOLD_NAMES, "Anna", "Albers", "Ben", "Becker"):
+        assert name not in text, name
+    assert message.extra_headers["Auto-Submitted"] == "auto-generated"
+
+
+def fail_sending(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: EmailMessage, fail_silently: bool = False) -> int:
+        raise SMTPException(f"550 mailbox unavailable: {self.to[0]}")
+
+    monkeypatch.setattr(EmailMessage, "send", refuse)
+
+
+def test_failed_sending_is_retried_by_the_command(
+    network: Network,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    django_capture_on_commit_callbacks,
+) -> None:
+    fail_sending(monkeypatch)
+    with (
+        caplog.at_level(logging.WARNING, logger="dienstweg.notifications"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        [notification] = notify_committed([network.ben], family_ref="F-2026-0042")
+    notification.refresh_from_db()
+    assert notification.emailed_at is None
+    assert notification.email_attempts == 1
+    assert f"Notification {notification.pk}: e-mail not sent" in caplog.text
+    assert network.ben.email not in caplog.text  # only the id, never the address
+
+    monkeypatch.undo()
+    out = call_command_output("send_notifications")
+    assert out == "1 E-Mail(s) versandt."
+    [message] = mail.outbox
+    assert message.to == [network.ben.email]
+    notification.refresh_from_db()
+    assert notification.emailed_at is not None
+    assert call_command_output("send_notifications") == "0 E-Mail(s) versandt."
+    assert len(mail.outbox) == 1
+
+
+def call_command_output(name: str) -> str:
+    out = StringIO()
+    call_command(name, stdout=out)
+    return out.getvalue().strip()
+
+
+def test_gives_up_after_five_attempts(network: Network, monkeypatch: pytest.MonkeyPatch) -> None:
+    [notification] = notify_committed([network.ben])
+    fail_sending(monkeypatch)
+    for _attempt in range(MAX_EMAIL_ATTEMPTS + 2):
+        assert deliver() == 0
+    notification.refresh_from_db()
+    assert notification.email_attempts == MAX_EMAIL_ATTEMPTS
+    monkeypatch.undo()
+    assert deliver() == 0
+    assert mail.outbox == []
+
+
+def test_deliver_sends_only_the_given_ids(network: Network) -> None:
+    [for_ben] = notify_committed([network.ben])
+    notify_committed([network.clara])
+    assert deliver([for_ben.pk]) == 1
+    assert [m.to for m in mail.outbox] == [[network.ben.email]]
+    assert deliver() == 1
+    assert deliver() == 0
+
+
+def test_a_deactivated_user_is_not_emailed(network: Network) -> None:
+    notify_committed([network.ben])
+    network.ben.is_active = False
+    network.ben.save(update_fields=["is_active"])
+    assert deliver() == 0
+    assert mail.outbox == []
+
+
+def test_page_lists_only_ones_own_notifications(network: Network) -> None:
+    notify_committed([network.anna], title="Vermittlung angenommen", family_ref="F-2026-0001")
+    notify_committed([network.ben], title="Neue Vermittlung", family_ref="F-2026-0002")
+    html = verified_client(network.ben).get(reverse("notifications")).content.decode()
+    assert "Neue Vermittlung" in html
+    assert "F-2026-0002" in html
+    assert f'href="{URL}"' in html
+    assert "Vermittlung angenommen" not in html
+    assert "F-2026-0001" not in html
+
+
+def test_page_is_newest_first_and_marks_unread(network: Network) -> None:
+    [first] = notify_committed([network.ben], title="Neue Vermittlung")
+    notify_committed([network.ben], title="Einwilligung erfasst.")
+    mark_read(network.ben, ids=[first.pk])
+    html = verified_client(network.ben).get(reverse("notifications")).content.decode()
+    assert html.index("Einwilligung erfasst.") < html.index("Neue Vermittlung")
+    assert html.count('class="badge">ungelesen<') == 1
+
+
+def test_title_is_shown_in_the_readers_language(network: Network) -> None:
+    notify_committed([network.ben], title=gettext_lazy("Einwilligung erfasst."))
+    client = verified_client(network.ben)
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    html = client.get(reverse("notifications")).content.decode()
+    assert "Consent recorded." in html
+    assert "1 notification, 1 of them unread" in html
+    assert "Mark all as read" in html
+    assert "Notifications (1" in html
+
+
+def test_page_query_count_does_not_grow_with_notifications(
+    network: Network, django_assert_max_num_queries
+) -> None:
+    client = verified_client(network.ben)
+    notify_committed([network.ben])
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(reverse("notifications")).status_code == 200
+    for _number in range(29):
+        notify_committed([network.ben])
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        response = client.get(reverse("notifications"))
+    assert response.status_code == 200
+    assert response.content.decode().count('class="badge">ungelesen<') == 25  # one page
+
+
+def test_page_is_paginated(network: Network) -> None:
+    for _number in range(30):
+        notify_committed([network.ben])
+    client = verified_client(network.ben)
+    html = client.get(reverse("notifications"), {"page": 2}).content.decode()
+    assert html.count(f'href="{URL}"') == 5
+    assert "Seite 2 von 2" in html
+
+
+def test_mark_read_marks_only_ones_own(network: Network) -> None:
+    [for_anna] = notify_committed([network.anna])
+    [for_ben] = notify_committed([network.ben])
+    [other_for_ben] = notify_committed([network.ben])
+    assert mark_read(network.ben, ids=[for_anna.pk, for_ben.pk]) == 1
+    for notification in (for_anna, for_ben, other_for_ben):
+        notification.refresh_from_db()
+    assert for_anna.read_at is None
+    assert for_ben.read_at is not None
+    assert other_for_ben.read_at is None
+    assert mark_read(network.ben, ids=None) == 1
+    other_for_ben.refresh_from_db()
+    assert other_for_ben.read_at is not None
+
+
+def test_mark_all_read_page_marks_only_ones_own(network: Network) -> None:
+    notify_committed([network.anna, network.ben])
+    notify_committed([network.ben])
+    client = verified_client(network.ben)
+    response = client.post(reverse("notifications_read"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("notifications")
+    assert not Notification.objects.filter(user=network.ben, read_at__isnull=True).exists()
+    assert Notification.objects.filter(user=network.anna, read_at__isnull=True).count() == 1
+
+
+def test_mark_all_read_is_a_post(network: Network) -> None:
+    response = verified_client(network.ben).get(reverse("notifications_read"))
+    assert response.status_code == 405
+
+
+def test_unread_count_shows_in_the_navigation(network: Network) -> None:
+    notify_committed([network.ben])
+    notify_committed([network.ben])
+    notify_committed([network.anna])
+    client = verified_client(network.ben)
+    html = client.get(reverse("home")).content.decode()
+    assert (
+        f'href="{reverse("notifications")}">Benachrichtigungen (2'
+        '<span class="visually-hidden"> ungelesen</span>)</a>'
+    ) in html
+    client.post(reverse("notifications_read"))
+    html = client.get(reverse("home")).content.decode()
+    assert "Benachrichtigungen (0" in html
+
+
+def test_unread_count_costs_no_query_before_the_second_factor(
+    network: Network, django_assert_num_queries
+) -> None:
+    notify_committed([network.ben])
+    request = RequestFactory().get("/")
+    request.user = network.ben  # logged in, but has no is_verified(): not past the gate
+    with django_assert_num_queries(0):
+        assert unread_notifications(request) == {"unread_notifications": 0}
+    request.user.is_verified = lambda: False  # type: ignore[attr-defined]
+    with django_assert_num_queries(0):
+        assert unread_notifications(request) == {"unread_notifications": 0}
+    request.user.is_verified = lambda: True  # type: ignore[attr-defined]
+    with django_assert_num_queries(1):
+        assert unread_notifications(request) == {"unread_notifications": 1}
+
+
+def test_unverified_session_gets_no_page(network: Network) -> None:
+    client = Client()
+    client.force_login(network.ben)
+    response = client.get(reverse("notifications"))
+    assert response.status_code == 302
+
+
+def test_send_mail_to_emails_each_active_user_once(network: Network) -> None:
+    network.dirk.is_active = False
+    network.dirk.save(update_fields=["is_active"])
+    sent = send_mail_to(
+        [network.ben, network.ben, network.clara, network.dirk],
+        subject="Dienstweg: Wochenübersicht",
+        body="3 neue Vermittlungen",
+    )
+    assert sent == 2
+    assert sorted(m.to[0] for m in mail.outbox) == [network.ben.email, network.clara.email]
