@@ -101,6 +101,8 @@ class ReferralForm(forms.Form):
             self.fields["basis_reason"].required = True
         # One text per category: only what is written under a shared category is sent.
         for value, label in choices:
+            if value == DataCategory.IDENTITY:
+                continue  # sent from the record itself
             self.fields[f"note_{value}"] = forms.CharField(
                 label=_("Angaben: %(category)s") % {"category": label},
                 max_length=5000,
