@@ -669,6 +669,8 @@ def tag_application(family: Family, *, data: TagData, by: User) -> ApplicationTa
         raise ActionError(_("Unbekannte Antragsart."))
     if data.processing_agency.pk == family.owner_id:
         raise ActionError(_("Die eigene Einrichtung bearbeitet keine Anträge."))
+    if data.processing_agency.kind not in PUBLIC_KINDS:  # as offered by TagForm
+        raise ActionError(_("Anträge bearbeiten nur Leistungsträger und Behörden."))
     if data.submitted_on > timezone.localdate():
         raise ActionError(_("Das Einreichungsdatum liegt in der Zukunft."))
     if len(data.file_number) > 60:
@@ -801,9 +803,7 @@ def unanswered_backlogs() -> list[Backlog]:
         )
     )
     agencies = Agency.objects.in_bulk([row["to_agency"] for row in rows])
-    return [
-        Backlog(agencies[row["to_agency"]], row["unanswered"], row["overdue"]) for row in rows
-    ]
+    return [Backlog(agencies[row["to_agency"]], row["unanswered"], row["overdue"]) for row in rows]
 
 
 def send_weekly_digest() -> int:

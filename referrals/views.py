@@ -555,6 +555,15 @@ def tag_stamp(request: HttpRequest, code: str) -> HttpResponse:
         return opened
     tag, side = opened
     if side != "project":
+        # A refusal like any other: audited under the family.
+        with transaction.atomic():
+            record(
+                staff(request),
+                "application_tag.access_denied",
+                target=tag,
+                family=tag.family,
+                agency_id=tag.processing_agency_id,
+            )
         raise Http404
     with transaction.atomic():
         record(
