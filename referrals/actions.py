@@ -183,22 +183,43 @@ def refer_family(family: Family, *, data: ReferralData, send: bool, by: User) ->
 # The state machine
 
 
+# The user's roles in the two agencies of a referral: (agency id, role) pairs.
+Roles = frozenset[tuple[int, str]]
+
+
+def roles_in(user: User, referral: Referral) -> Roles:
+    """One query for everything the rules below ask about the user."""
+    return frozenset(
+        Membership.objects.filter(
+            user=user, agency_id__in=[referral.from_agency_id, referral.to_agency_id]
+        ).values_list("agency_id", "role")
+    )
+
+
+def _holds(roles: Roles, agency_id: int, wanted: tuple[str, ...]) -> bool:
+    return any((agency_id, role) in roles for role in wanted)
+
+
 @dataclass(frozen=True)
 class Rule:
     sources: frozenset[str]
     target: str | None  # None: the state stays (assigning)
-    allowed: Callable[[User, Referral], bool]
+    allowed: Callable[[User, Referral, Roles], bool]
     event: str  # audit action and timeline verb
 
+    def permits(self, user: User, referral: Referral, roles: Roles) -> bool:
+        """Whether the user may take this step now (actor and state)."""
+        return referral.state in self.sources and self.allowed(user, referral, roles)
 
-def _sender(user: User, referral: Referral) -> bool:
-    return has_role(user, referral.from_agency_id, REFERRING_ROLES)
+
+def _sender(user: User, referral: Referral, roles: Roles) -> bool:
+    return _holds(roles, referral.from_agency_id, REFERRING_ROLES)
 
 
-def _approver(user: User, referral: Referral) -> bool:
+def _approver(user: User, referral: Referral, roles: Roles) -> bool:
     # Four eyes: a lead of the sending agency who did not write the referral.
-    return referral.created_by_id != user.pk and has_role(
-        user, referral.from_agency_id, (Membership.Role.LEAD,)
+    return referral.created_by_id != user.pk and _holds(
+        roles, referral.from_agency_id, (Membership.Role.LEAD,)
     )
 
 
@@ -209,18 +230,18 @@ def receiver_access(referral: Referral) -> bool:
     )
 
 
-def _receiving_lead(user: User, referral: Referral) -> bool:
-    return receiver_access(referral) and has_role(
-        user, referral.to_agency_id, (Membership.Role.LEAD,)
+def _receiving_lead(user: User, referral: Referral, roles: Roles) -> bool:
+    return receiver_access(referral) and _holds(
+        roles, referral.to_agency_id, (Membership.Role.LEAD,)
     )
 
 
-def _assignee(user: User, referral: Referral) -> bool:
+def _assignee(user: User, referral: Referral, roles: Roles) -> bool:
     return (
         receiver_access(referral)
         and referral.assignee_id == user.pk
+        and _holds(roles, referral.to_agency_id, CASE_ROLES)
         and user.has_perm("referrals.change_referral", referral)
-        and has_role(user, referral.to_agency_id, CASE_ROLES)
     )
 
 
@@ -263,7 +284,7 @@ def transition(
         .select_related("family__data_key", "family__owner", "to_agency")
         .get(pk=referral.pk)
     )
-    if not rule.allowed(by, locked):
+    if not rule.allowed(by, locked, roles_in(by, locked)):
         raise ActionError(_("Dazu sind Sie bei dieser Vermittlung nicht berechtigt."))
     if locked.state not in rule.sources:
         raise ActionError(

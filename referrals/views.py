@@ -222,10 +222,8 @@ def referral_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
         )
     snapshot = json.loads(referral.unseal("snapshot") or "{}")
     notes = snapshot.get("notes") or json.loads(referral.unseal("category_notes") or "{}")
-    may = {
-        verb: rule.allowed(user, referral) and referral.state in rule.sources
-        for verb, rule in actions.RULES.items()
-    }
+    roles = actions.roles_in(user, referral)
+    may = {verb: rule.permits(user, referral, roles) for verb, rule in actions.RULES.items()}
     return render(
         request,
         "referrals/referral_detail.html",
