@@ -316,6 +316,20 @@ def transition(
     return locked
 
 
+def record_refused_step(target: Referral | ApplicationTag, *, verb: str, by: User) -> None:
+    """Record that a step on a referral or tag was refused (in its own transaction: the
+    refused step's was rolled back)."""
+    noun = "referral" if isinstance(target, Referral) else "application_tag"
+    with transaction.atomic():
+        record(
+            by,
+            f"{noun}.step_refused",
+            target=target,
+            family=target.family,
+            details={"verb": verb, "state": target.state},
+        )
+
+
 # Sending
 
 

@@ -250,6 +250,7 @@ def referral_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
 def _step(
     request: HttpRequest,
     referral_id: str,
+    verb: str,
     run: Callable[[Referral, User], Referral],
     done: str,
 ) -> HttpResponse:
@@ -258,6 +259,7 @@ def _step(
     try:
         run(referral, user)
     except ActionError as error:
+        actions.record_refused_step(referral, verb=verb, by=user)
         messages.error(request, str(error))
     else:
         messages.success(request, done)
@@ -274,6 +276,7 @@ def referral_send(request: HttpRequest, referral_id: str) -> HttpResponse:
     return _step(
         request,
         referral_id,
+        "send",
         lambda r, user: actions.send_referral(r, by=user),
         _("Gesendet beziehungsweise zur Freigabe vorgelegt."),
     )
@@ -284,6 +287,7 @@ def referral_approve(request: HttpRequest, referral_id: str) -> HttpResponse:
     return _step(
         request,
         referral_id,
+        "approve",
         lambda r, user: actions.approve_referral(r, by=user),
         _("Freigegeben und gesendet."),
     )
@@ -295,6 +299,7 @@ def referral_refuse(request: HttpRequest, referral_id: str) -> HttpResponse:
     return _step(
         request,
         referral_id,
+        "refuse",
         lambda r, user: actions.refuse_referral(r, note=note, by=user),
         _("Freigabe verweigert."),
     )
@@ -305,6 +310,7 @@ def referral_withdraw(request: HttpRequest, referral_id: str) -> HttpResponse:
     return _step(
         request,
         referral_id,
+        "withdraw",
         lambda r, user: actions.withdraw_referral(r, by=user),
         _("Zurückgezogen."),
     )
@@ -322,6 +328,7 @@ def referral_assign(request: HttpRequest, referral_id: str) -> HttpResponse:
     return _step(
         request,
         referral_id,
+        "assign",
         lambda r, by: actions.assign_referral(r, assignee=assignee, by=by),
         _("Zugewiesen."),
     )
@@ -332,6 +339,7 @@ def referral_accept(request: HttpRequest, referral_id: str) -> HttpResponse:
     return _step(
         request,
         referral_id,
+        "accept",
         lambda r, user: actions.accept_referral(r, by=user),
         _("Angenommen."),
     )
@@ -343,6 +351,7 @@ def referral_decline(request: HttpRequest, referral_id: str) -> HttpResponse:
     return _step(
         request,
         referral_id,
+        "decline",
         lambda r, user: actions.decline_referral(r, reason=reason, by=user),
         _("Abgelehnt."),
     )
@@ -354,6 +363,7 @@ def referral_complete(request: HttpRequest, referral_id: str) -> HttpResponse:
     return _step(
         request,
         referral_id,
+        "complete",
         lambda r, user: actions.complete_referral(r, outcome=outcome, by=user),
         _("Abgeschlossen."),
     )
@@ -525,6 +535,7 @@ def tag_status(request: HttpRequest, code: str) -> HttpResponse:
     tag, side = opened
     form = TagStatusForm(request.POST)
     if side != "office":
+        actions.record_refused_step(tag, verb="status", by=staff(request))
         messages.error(request, _("Den Stand trägt die bearbeitende Stelle ein."))
     elif not form.is_valid():
         messages.error(request, _("Bitte Stand und Angaben prüfen."))
@@ -539,6 +550,7 @@ def tag_status(request: HttpRequest, code: str) -> HttpResponse:
                 by=staff(request),
             )
         except ActionError as error:
+            actions.record_refused_step(tag, verb="status", by=staff(request))
             messages.error(request, str(error))
         else:
             messages.success(request, _("Stand eingetragen; das Projekt wird benachrichtigt."))

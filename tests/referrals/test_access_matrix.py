@@ -552,6 +552,19 @@ def check_request(scenario: Scenario, case: Case, key: str) -> None:
             allowed = {302}
         assert status in allowed, f"expected {expected} ({allowed}), got {status}"
         assert refusals == [], f"a refusal was audited: {refusals}"
+        # A step the role may not take is refused with a message, and audited too.
+        steps_refused = list(
+            events.filter(action__endswith="step_refused").values_list("family_id", flat=True)
+        )
+        refused_step = (
+            expected == REFUSED
+            and case.method == "post"
+            and (
+                (case.url_name.startswith("referral_") and case.url_name != "referral_new")
+                or case.url_name == "tag_status"
+            )
+        )
+        assert steps_refused == ([family] if refused_step else []), f"audit: {steps_refused}"
     if case.observe is not None:
         after = case.observe(scenario)
         if expected == DONE:

@@ -36,9 +36,7 @@ def send(network: Network, family) -> Referral:
 
 
 def age(referral: Referral, days: int) -> None:
-    Referral.objects.filter(pk=referral.pk).update(
-        sent_at=timezone.now() - timedelta(days=days)
-    )
+    Referral.objects.filter(pk=referral.pk).update(sent_at=timezone.now() - timedelta(days=days))
 
 
 def test_overdue_referral_is_escalated_to_the_lead_once(
