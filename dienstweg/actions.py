@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django_otp.models import Device
 
 from audit.trail import record
@@ -45,7 +45,7 @@ from dienstweg.models import (
 BACKUP_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
-THROTTLED_MESSAGE = _lazy(
+THROTTLED_MESSAGE = gettext_lazy(
     "Zu viele falsche Codes. Bitte warten Sie einen Moment und versuchen Sie es dann erneut."
 )
 

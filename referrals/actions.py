@@ -20,7 +20,7 @@ from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.trail import record
@@ -358,8 +358,8 @@ def send_referral(referral: Referral, *, by: User) -> Referral:
             )
             raise ActionError(
                 _(
-                    "Keine gültige Einwilligung für diese Stelle und den Zweck Vermittlung "
-                    "deckt: %(categories)s. Es wurde nichts gesendet."
+                    "Keine gültige Einwilligung erlaubt dieser Stelle für den Zweck "
+                    "Vermittlung: %(categories)s. Es wurde nichts gesendet."
                 )
                 % {"categories": labels or _("die gewählten Daten")}
             ) from None
@@ -376,7 +376,10 @@ def approve_referral(referral: Referral, *, by: User) -> Referral:
         )
         _deliver(approved, consents=[], by=by)
         _notify(
-            [approved.created_by], approved, "referral.approved", _lazy("Vermittlung freigegeben")
+            [approved.created_by],
+            approved,
+            "referral.approved",
+            gettext_lazy("Vermittlung freigegeben"),
         )
         return approved
 
@@ -389,7 +392,9 @@ def refuse_referral(referral: Referral, *, note: str, by: User) -> Referral:
         refused = transition(
             referral, "refuse", by=by, change=lambda r: r.seal("decision_note", note.strip())
         )
-        _notify([refused.created_by], refused, "referral.refused", _lazy("Freigabe verweigert"))
+        _notify(
+            [refused.created_by], refused, "referral.refused", gettext_lazy("Freigabe verweigert")
+        )
         return refused
 
 
@@ -417,7 +422,9 @@ def _deliver(referral: Referral, *, consents: list[Consent], by: User) -> None:
             **{f"shares_{category}": True for category in referral.categories},
         },
     )
-    _notify(receiving_leads(referral), referral, "referral.received", _lazy("Neue Vermittlung"))
+    _notify(
+        receiving_leads(referral), referral, "referral.received", gettext_lazy("Neue Vermittlung")
+    )
 
 
 def build_snapshot(referral: Referral) -> dict[str, Any]:
@@ -464,7 +471,7 @@ def assign_referral(referral: Referral, *, assignee: User, by: User) -> Referral
         if previous is not None and previous != assignee:
             remove_perm("change_referral", previous, assigned)
         assign_perm("change_referral", assignee, assigned)
-        _notify([assignee], assigned, "referral.assigned", _lazy("Vermittlung zugewiesen"))
+        _notify([assignee], assigned, "referral.assigned", gettext_lazy("Vermittlung zugewiesen"))
         return assigned
 
 
@@ -475,7 +482,10 @@ def accept_referral(referral: Referral, *, by: User) -> Referral:
             referral, "accept", by=by, change=lambda r: setattr(r, "answered_at", timezone.now())
         )
         _notify(
-            [accepted.created_by], accepted, "referral.accepted", _lazy("Vermittlung angenommen")
+            [accepted.created_by],
+            accepted,
+            "referral.accepted",
+            gettext_lazy("Vermittlung angenommen"),
         )
         return accepted
 
@@ -492,7 +502,10 @@ def decline_referral(referral: Referral, *, reason: str, by: User) -> Referral:
     with transaction.atomic():
         declined = transition(referral, "decline", by=by, change=change)
         _notify(
-            [declined.created_by], declined, "referral.declined", _lazy("Vermittlung abgelehnt")
+            [declined.created_by],
+            declined,
+            "referral.declined",
+            gettext_lazy("Vermittlung abgelehnt"),
         )
         return declined
 
@@ -512,7 +525,7 @@ def complete_referral(referral: Referral, *, outcome: str, by: User) -> Referral
             [completed.created_by],
             completed,
             "referral.completed",
-            _lazy("Vermittlung abgeschlossen"),
+            gettext_lazy("Vermittlung abgeschlossen"),
         )
         return completed
 
@@ -531,7 +544,7 @@ def withdraw_referral(referral: Referral, *, by: User) -> Referral:
                 [*receiving_leads(withdrawn), withdrawn.assignee],
                 withdrawn,
                 "referral.withdrawn",
-                _lazy("Vermittlung zurückgezogen"),
+                gettext_lazy("Vermittlung zurückgezogen"),
             )
         return withdrawn
 
@@ -568,7 +581,7 @@ def end_receiver_access(referral: Referral, *, reason: str, by: User | None) -> 
             [*receiving_leads(locked), locked.assignee, locked.created_by],
             locked,
             "referral.access_ended",
-            _lazy("Einwilligung beendet: Zugriff der empfangenden Stelle entzogen"),
+            gettext_lazy("Einwilligung beendet: Zugriff der empfangenden Stelle entzogen"),
         )
 
 
@@ -637,7 +650,7 @@ def escalate_overdue() -> int:
                 receiving_leads(locked),
                 locked,
                 "referral.overdue",
-                _lazy("Vermittlung überfällig: noch keine Antwort"),
+                gettext_lazy("Vermittlung überfällig: noch keine Antwort"),
             )
             count += 1
     return count
@@ -665,7 +678,7 @@ def _notify_sending_leads(referral: Referral, *, exclude: User) -> None:
         memberships__agency_id=referral.from_agency_id,
         memberships__role=Membership.Role.LEAD,
     ).exclude(pk=exclude.pk)
-    _notify(leads, referral, "referral.approval_requested", _lazy("Freigabe erbeten"))
+    _notify(leads, referral, "referral.approval_requested", gettext_lazy("Freigabe erbeten"))
 
 
 def _notify(users: Iterable[User | None], referral: Referral, kind: str, title: Any) -> None:
@@ -777,7 +790,9 @@ def record_tag_status(
         if decided_on is not None and not (
             locked.submitted_on <= decided_on <= timezone.localdate()
         ):
-            raise ActionError(_("Das Entscheidungsdatum liegt zwischen Einreichung und heute."))
+            raise ActionError(
+                _("Das Entscheidungsdatum muss zwischen Einreichung und heute liegen.")
+            )
         try:
             require_tag_consent(locked)
         except ConsentMissing:
@@ -808,7 +823,7 @@ def record_tag_status(
         notify(
             [locked.coach] if locked.coach else [],
             kind="application_tag.status_changed",
-            title=_lazy("Neuer Stand zu einem markierten Antrag"),
+            title=gettext_lazy("Neuer Stand zu einem markierten Antrag"),
             family_ref=locked.family.reference,
             url=reverse("tag_detail", args=[locked.code]),
         )

@@ -14,6 +14,7 @@ from django.db.models import Avg, Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -278,7 +279,7 @@ def referral_send(request: HttpRequest, referral_id: str) -> HttpResponse:
         referral_id,
         "send",
         lambda r, user: actions.send_referral(r, by=user),
-        _("Gesendet beziehungsweise zur Freigabe vorgelegt."),
+        _("Gesendet (oder, ohne Einwilligung, zur Freigabe vorgelegt)."),
     )
 
 
@@ -585,16 +586,20 @@ def tag_stamp(request: HttpRequest, code: str) -> HttpResponse:
         )
     location = tag.project.locations.first()
     address = [location.street, f"{location.postal_code} {location.city}"] if location else []
-    pdf = render_stamp(
-        StampData(
-            project_name=tag.project.name,
-            project_address=[line for line in address if line.strip()],
-            project_phone=tag.project.public_phone,
-            contact_name=tag.coach.full_name if tag.coach else "",
-            code=tag.code,
-            url=request.build_absolute_uri(reverse("tag_detail", args=[tag.code])),
-            kind_label=str(ApplicationTag.Kind(tag.kind).label),
+    # German whatever the coach's language: the stamp is read at a German authority. The QR
+    # code links to the configured public address, not to whatever host served this page.
+    with translation.override("de"):
+        pdf = render_stamp(
+            StampData(
+                project_name=tag.project.name,
+                project_address=[line for line in address if line.strip()],
+                project_phone=tag.project.public_phone,
+                contact_name=tag.coach.full_name if tag.coach else "",
+                code=tag.code,
+                url=settings.DIENSTWEG_BASE_URL.rstrip("/")
+                + reverse("tag_detail", args=[tag.code]),
+                kind_label=str(ApplicationTag.Kind(tag.kind).label),
+            )
         )
-    )
     response = attachment_response(pdf, "application/pdf", f"stempel-{tag.code}")
     return response

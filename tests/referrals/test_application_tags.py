@@ -492,7 +492,7 @@ def test_requesting_documents_needs_a_note_of_what_is_missing(
     assert "Kontoauszüge der letzten 3 Monate" in page
 
 
-BETWEEN = "Das Entscheidungsdatum liegt zwischen Einreichung und heute."
+BETWEEN = "Das Entscheidungsdatum muss zwischen Einreichung und heute liegen."
 
 
 @pytest.mark.parametrize(

@@ -133,10 +133,11 @@ def step(client: Client, name: str, referral: Referral, **data: Any) -> list[str
 
 
 def written(referral: Referral) -> int:
-    """The referral's audit events of writes (opening its page records a read)."""
+    """The referral's audit events of writes (opening its page records a read, a refused
+    step records the refusal)."""
     return (
         AuditEvent.objects.filter(target_id=str(referral.pk), action__startswith="referral.")
-        .exclude(action="referral.viewed")
+        .exclude(action__in=["referral.viewed", "referral.step_refused"])
         .count()
     )
 
