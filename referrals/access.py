@@ -186,10 +186,14 @@ def _count_failure(user: User) -> None:
 
 
 def access_tag_by_code(
-    user: User, code: str, *, action: str | None = "application_tag.viewed"
+    user: User,
+    code: str,
+    *,
+    action: str | None = "application_tag.viewed",
+    sides: tuple[str, ...] = ("project", "office"),
 ) -> tuple[ApplicationTag, str]:
     """Fetch a tag by its code with the side the user sees it from ("project" or
-    "office"), and record ACTION; or 404 (an unknown code and a missing right look the
+    "office", one of SIDES), and record ACTION; or 404 (an unknown code and a missing right look the
     same, and count towards the throttle), or TagRefused when the family's consent does
     not cover the processing office for application support.
 
@@ -208,6 +212,11 @@ def access_tag_by_code(
         side = "project"
     elif tag is not None and has_role(user, tag.processing_agency_id, CASE_ROLES):
         side = "office"
+    if tag is not None and side is not None and side not in sides:
+        # A page for the other side (the stamp is the project's): refused, audited.
+        with transaction.atomic():
+            record(user, "application_tag.access_denied", target=tag, family=tag.family)
+        raise Http404
     if tag is None or side is None:
         _count_failure(user)
         with transaction.atomic():

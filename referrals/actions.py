@@ -316,6 +316,27 @@ def transition(
     return locked
 
 
+def record_referral_read(
+    referral: Referral,
+    *,
+    action: str,
+    side: str,
+    by: User,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record that a participant read the referral's data (its page, an attachment)."""
+    with transaction.atomic():
+        record(
+            by,
+            action,
+            target=referral,
+            family=referral.family,
+            agency_id=referral.from_agency_id if side == "sender" else referral.to_agency_id,
+            purpose=BASIS_PURPOSE[Basis(referral.basis)],
+            details=details,
+        )
+
+
 def record_refused_step(target: Referral | ApplicationTag, *, verb: str, by: User) -> None:
     """Record that a step on a referral or tag was refused (in its own transaction: the
     refused step's was rolled back)."""

@@ -9,7 +9,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Avg, Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,7 +17,6 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.trail import record
 from dienstweg.access import access_family_by_id, has_role, staff
 from dienstweg.actions import ActionError
 from dienstweg.consent import has_consent
@@ -212,17 +210,10 @@ def referral_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
     user = staff(request)
     referral = access_referral_by_id(user, referral_id)
     side = side_of(user, referral)
-    with transaction.atomic():
-        record(
-            user,
-            "referral.viewed",
-            target=referral,
-            family=referral.family,
-            agency_id=referral.from_agency_id if side == "sender" else referral.to_agency_id,
-            purpose=actions.BASIS_PURPOSE[Referral.Basis(referral.basis)],
-        )
+    actions.record_referral_read(referral, action="referral.viewed", side=side, by=user)
     snapshot = json.loads(referral.unseal("snapshot") or "{}")
-    notes = snapshot.get("notes") or json.loads(referral.unseal("category_notes") or "{}")
+    # Sent: exactly what was sent. A draft: what the coach has written so far.
+    notes = snapshot["notes"] if snapshot else json.loads(referral.unseal("category_notes"))
     roles = actions.roles_in(user, referral)
     may = {verb: rule.permits(user, referral, roles) for verb, rule in actions.RULES.items()}
     return render(
@@ -376,14 +367,13 @@ def referral_attachment(request: HttpRequest, referral_id: str, attachment_id: s
     referral = access_referral_by_id(user, referral_id)
     attachment = access_attachment_by_id(user, referral, attachment_id)
     content = attachment.unseal_bytes("content")
-    with transaction.atomic():
-        record(
-            user,
-            "referral.attachment_downloaded",
-            target=referral,
-            family=referral.family,
-            details={"attachment": str(attachment.pk)},
-        )
+    actions.record_referral_read(
+        referral,
+        action="referral.attachment_downloaded",
+        side=side_of(user, referral),
+        by=user,
+        details={"attachment": str(attachment.pk)},
+    )
     return attachment_response(
         content, attachment.content_type, f"anhang-{referral.family.reference}"
     )
@@ -488,10 +478,13 @@ def _throttled(request: HttpRequest) -> HttpResponse:
 
 
 def _open_tag(
-    request: HttpRequest, code: str, action: str | None
+    request: HttpRequest,
+    code: str,
+    action: str | None,
+    sides: tuple[str, ...] = ("project", "office"),
 ) -> tuple[ApplicationTag, str] | HttpResponse:
     try:
-        return access_tag_by_code(staff(request), code, action=action)
+        return access_tag_by_code(staff(request), code, action=action, sides=sides)
     except TagLookupThrottled:
         return _throttled(request)
     except TagRefused as refusal:
@@ -561,29 +554,10 @@ def tag_status(request: HttpRequest, code: str) -> HttpResponse:
 @require_GET
 def tag_stamp(request: HttpRequest, code: str) -> HttpResponse:
     """The printable stamp (PDF) for the paper application; the project's side only."""
-    opened = _open_tag(request, code, None)
+    opened = _open_tag(request, code, "application_tag.stamp_printed", sides=("project",))
     if isinstance(opened, HttpResponse):
         return opened
-    tag, side = opened
-    if side != "project":
-        # A refusal like any other: audited under the family.
-        with transaction.atomic():
-            record(
-                staff(request),
-                "application_tag.access_denied",
-                target=tag,
-                family=tag.family,
-                agency_id=tag.processing_agency_id,
-            )
-        raise Http404
-    with transaction.atomic():
-        record(
-            staff(request),
-            "application_tag.stamp_printed",
-            target=tag,
-            family=tag.family,
-            agency_id=tag.project_id,
-        )
+    tag, _side = opened
     location = tag.project.locations.first()
     address = [location.street, f"{location.postal_code} {location.city}"] if location else []
     # German whatever the coach's language: the stamp is read at a German authority. The QR
