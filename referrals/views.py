@@ -32,6 +32,7 @@ from referrals.access import (
     access_tag_by_code,
     check_lookup_throttle,
     inbox_of,
+    normalize_code,
     outbox_of,
     side_of,
     tags_visible_to,
@@ -463,8 +464,6 @@ def tag_lookup(request: HttpRequest) -> HttpResponse:
     directly). Sent by POST, so codes stay out of the search history."""
     form = TagLookupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        from referrals.access import normalize_code
-
         return redirect(reverse("tag_detail", args=[normalize_code(form.cleaned_data["code"])]))
     try:
         check_lookup_throttle(staff(request))
@@ -497,7 +496,6 @@ def tag_detail(request: HttpRequest, code: str) -> HttpResponse:
     if isinstance(opened, HttpResponse):
         return opened
     tag, side = opened
-    coach_phone = ""
     covered = side == "office" or has_consent(
         tag.family,
         to_agency=tag.processing_agency,
@@ -515,7 +513,6 @@ def tag_detail(request: HttpRequest, code: str) -> HttpResponse:
             "changes": [(c, c.unseal("note")) for c in tag.changes.select_related("by")],
             "status_form": TagStatusForm() if side == "office" else None,
             "covered": covered,
-            "coach_phone": coach_phone,
             "project_phone": tag.project.public_phone,
         },
     )
