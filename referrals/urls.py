@@ -4,43 +4,32 @@ from django.urls import path
 
 from referrals import views
 
+# The steps of a referral (POST), one path each: referrals.views.STEPS runs them.
+STEP_PATHS = [
+    ("senden", "send"),
+    ("freigeben", "approve"),
+    ("freigabe-verweigern", "refuse"),
+    ("zurueckziehen", "withdraw"),
+    ("zuweisen", "assign"),
+    ("annehmen", "accept"),
+    ("ablehnen", "decline"),
+    ("abschliessen", "complete"),
+]
+
 urlpatterns = [
     path("vermittlungen/eingang/", views.inbox, name="referral_inbox"),
     path("vermittlungen/ausgang/", views.outbox, name="referral_outbox"),
     path("familien/<uuid:family_id>/vermitteln/", views.referral_new, name="referral_new"),
     path("vermittlungen/<uuid:referral_id>/", views.referral_detail, name="referral_detail"),
-    path("vermittlungen/<uuid:referral_id>/senden/", views.referral_send, name="referral_send"),
-    path(
-        "vermittlungen/<uuid:referral_id>/freigeben/",
-        views.referral_approve,
-        name="referral_approve",
-    ),
-    path(
-        "vermittlungen/<uuid:referral_id>/freigabe-verweigern/",
-        views.referral_refuse,
-        name="referral_refuse",
-    ),
-    path(
-        "vermittlungen/<uuid:referral_id>/zurueckziehen/",
-        views.referral_withdraw,
-        name="referral_withdraw",
-    ),
-    path(
-        "vermittlungen/<uuid:referral_id>/zuweisen/", views.referral_assign, name="referral_assign"
-    ),
-    path(
-        "vermittlungen/<uuid:referral_id>/annehmen/", views.referral_accept, name="referral_accept"
-    ),
-    path(
-        "vermittlungen/<uuid:referral_id>/ablehnen/",
-        views.referral_decline,
-        name="referral_decline",
-    ),
-    path(
-        "vermittlungen/<uuid:referral_id>/abschliessen/",
-        views.referral_complete,
-        name="referral_complete",
-    ),
+    *[
+        path(
+            f"vermittlungen/<uuid:referral_id>/{segment}/",
+            views.referral_step,
+            {"verb": verb},
+            name=f"referral_{verb}",
+        )
+        for segment, verb in STEP_PATHS
+    ],
     path(
         "vermittlungen/<uuid:referral_id>/anhang/<uuid:attachment_id>/",
         views.referral_attachment,

@@ -14,7 +14,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dienstweg.access import access_family_by_id, has_role, staff
@@ -240,126 +242,72 @@ def referral_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
     )
 
 
-def _step(
-    request: HttpRequest,
-    referral_id: str,
-    verb: str,
-    run: Callable[[Referral, User], Referral],
-    done: str,
-) -> HttpResponse:
-    user = staff(request)
-    referral = access_referral_by_id(user, referral_id)
-    try:
-        run(referral, user)
-    except ActionError as error:
-        actions.record_refused_step(referral, verb=verb, by=user)
-        messages.error(request, str(error))
-    else:
-        messages.success(request, done)
-    return redirect(reverse("referral_detail", args=[referral.pk]))
-
-
 def _note(request: HttpRequest) -> str:
     form = NoteForm(request.POST)
     return form.cleaned_data["note"] if form.is_valid() else ""
 
 
-@require_POST
-def referral_send(request: HttpRequest, referral_id: str) -> HttpResponse:
-    return _step(
-        request,
-        referral_id,
-        "send",
-        lambda r, user: actions.send_referral(r, by=user),
-        _("Gesendet (oder, ohne Einwilligung, zur Freigabe vorgelegt)."),
-    )
-
-
-@require_POST
-def referral_approve(request: HttpRequest, referral_id: str) -> HttpResponse:
-    return _step(
-        request,
-        referral_id,
-        "approve",
-        lambda r, user: actions.approve_referral(r, by=user),
-        _("Freigegeben und gesendet."),
-    )
-
-
-@require_POST
-def referral_refuse(request: HttpRequest, referral_id: str) -> HttpResponse:
-    note = _note(request)
-    return _step(
-        request,
-        referral_id,
-        "refuse",
-        lambda r, user: actions.refuse_referral(r, note=note, by=user),
-        _("Freigabe verweigert."),
-    )
-
-
-@require_POST
-def referral_withdraw(request: HttpRequest, referral_id: str) -> HttpResponse:
-    return _step(
-        request,
-        referral_id,
-        "withdraw",
-        lambda r, user: actions.withdraw_referral(r, by=user),
-        _("Zurückgezogen."),
-    )
-
-
-@require_POST
-def referral_assign(request: HttpRequest, referral_id: str) -> HttpResponse:
-    user = staff(request)
-    referral = access_referral_by_id(user, referral_id)
+def _assignee(request: HttpRequest, referral: Referral) -> User:
     form = AssignForm(request.POST, agency_id=referral.to_agency_id)
     if not form.is_valid():
-        messages.error(request, _("Bitte eine Fachkraft der Stelle wählen."))
-        return redirect(reverse("referral_detail", args=[referral.pk]))
-    assignee = form.cleaned_data["assignee"]
-    return _step(
-        request,
-        referral_id,
-        "assign",
-        lambda r, by: actions.assign_referral(r, assignee=assignee, by=by),
-        _("Zugewiesen."),
-    )
+        raise ActionError(_("Bitte eine Fachkraft der Stelle wählen."))
+    assignee: User = form.cleaned_data["assignee"]
+    return assignee
+
+
+Step = Callable[[Referral, User, HttpRequest], Referral]
+
+# Each step of a referral: the action it runs and what the user is told when it worked.
+STEPS: dict[str, tuple[Step, Promise]] = {
+    "send": (
+        lambda r, by, request: actions.send_referral(r, by=by),
+        gettext_lazy("Gesendet (oder, ohne Einwilligung, zur Freigabe vorgelegt)."),
+    ),
+    "approve": (
+        lambda r, by, request: actions.approve_referral(r, by=by),
+        gettext_lazy("Freigegeben und gesendet."),
+    ),
+    "refuse": (
+        lambda r, by, request: actions.refuse_referral(r, note=_note(request), by=by),
+        gettext_lazy("Freigabe verweigert."),
+    ),
+    "withdraw": (
+        lambda r, by, request: actions.withdraw_referral(r, by=by),
+        gettext_lazy("Zurückgezogen."),
+    ),
+    "assign": (
+        lambda r, by, request: actions.assign_referral(r, assignee=_assignee(request, r), by=by),
+        gettext_lazy("Zugewiesen."),
+    ),
+    "accept": (
+        lambda r, by, request: actions.accept_referral(r, by=by),
+        gettext_lazy("Angenommen."),
+    ),
+    "decline": (
+        lambda r, by, request: actions.decline_referral(r, reason=_note(request), by=by),
+        gettext_lazy("Abgelehnt."),
+    ),
+    "complete": (
+        lambda r, by, request: actions.complete_referral(r, outcome=_note(request), by=by),
+        gettext_lazy("Abgeschlossen."),
+    ),
+}
 
 
 @require_POST
-def referral_accept(request: HttpRequest, referral_id: str) -> HttpResponse:
-    return _step(
-        request,
-        referral_id,
-        "accept",
-        lambda r, user: actions.accept_referral(r, by=user),
-        _("Angenommen."),
-    )
-
-
-@require_POST
-def referral_decline(request: HttpRequest, referral_id: str) -> HttpResponse:
-    reason = _note(request)
-    return _step(
-        request,
-        referral_id,
-        "decline",
-        lambda r, user: actions.decline_referral(r, reason=reason, by=user),
-        _("Abgelehnt."),
-    )
-
-
-@require_POST
-def referral_complete(request: HttpRequest, referral_id: str) -> HttpResponse:
-    outcome = _note(request)
-    return _step(
-        request,
-        referral_id,
-        "complete",
-        lambda r, user: actions.complete_referral(r, outcome=outcome, by=user),
-        _("Abgeschlossen."),
-    )
+def referral_step(request: HttpRequest, referral_id: str, verb: str) -> HttpResponse:
+    """One step of the referral (the URL names it); a refused step is shown and audited."""
+    run, done = STEPS[verb]
+    user = staff(request)
+    referral = access_referral_by_id(user, referral_id)
+    try:
+        run(referral, user, request)
+    except ActionError as error:
+        actions.record_refused_step(referral, verb=verb, by=user)
+        messages.error(request, str(error))
+    else:
+        messages.success(request, str(done))
+    return redirect(reverse("referral_detail", args=[referral.pk]))
 
 
 @require_GET
