@@ -12,6 +12,7 @@ Jobcenter is named in the family's consent but sees nothing of the record itself
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -32,6 +33,7 @@ from dienstweg.models import (
     Purpose,
     User,
 )
+from tests.audit.helpers import empty_audit_tables
 
 PASSWORD = "richtig-langes-Passwort-42"
 
@@ -115,6 +117,15 @@ def verified_client(user: User) -> Client:
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     return client
+
+
+@pytest.fixture
+def committed(transactional_db: None) -> Iterator[None]:
+    """Real commits, seen by other connections (the race tests). The audit trail is
+    append-only, so its rows are removed with the triggers lifted before Django empties
+    the tables."""
+    yield
+    empty_audit_tables()
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -17,7 +15,7 @@ from django.db import connection, transaction
 from dienstweg import actions
 from dienstweg.consent import ConsentMissing, require_consent
 from dienstweg.models import Consent, DataCategory, Purpose
-from tests.audit.helpers import empty_audit_tables
+from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
 
 pytestmark = [
     pytest.mark.postgres,
@@ -26,63 +24,7 @@ pytestmark = [
     ),
 ]
 
-TIMEOUT = 10.0  # seconds; no step of a passing test comes near it
 CATEGORIES = [DataCategory.IDENTITY, DataCategory.EMPLOYMENT]
-
-
-@pytest.fixture
-def committed(transactional_db) -> Iterator[None]:
-    """Real commits, seen by the other connection. The audit trail is append-only, so its
-    rows are removed with the triggers lifted before Django empties the tables."""
-    yield
-    empty_audit_tables()
-
-
-class Worker:
-    """Runs a function in a thread on its own database connection, which it closes at the
-    end; keeps the result or the exception and the moment it finished."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.finished_at: float | None = None
-        self.done = threading.Event()
-        self._work = work
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.result = self._work()
-        except BaseException as error:
-            self.error = error
-        finally:
-            self.finished_at = time.monotonic()
-            connection.close()
-            self.done.set()
-
-    def join(self) -> Any:
-        self._thread.join(TIMEOUT)
-        assert not self._thread.is_alive(), "worker did not finish in time"
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
-def wait_for_lock_wait(count: int = 1) -> None:
-    """Until COUNT other sessions of this database wait for a row lock."""
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-            (waiting,) = cursor.fetchone()
-        if waiting >= count:
-            return
-        assert time.monotonic() < deadline, "nobody waits for the lock"
-        time.sleep(0.02)
 
 
 def transmit(family, agency) -> list[Consent]:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from django.db import connection, transaction
@@ -22,7 +21,7 @@ from dienstweg.models import DataCategory, Membership, Notification
 from referrals import actions
 from referrals.actions import ReferralData
 from referrals.models import Referral, ReferralEvent
-from tests.audit.helpers import empty_audit_tables
+from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
 from tests.conftest import make_staff
 
 pytestmark = [
@@ -31,16 +30,6 @@ pytestmark = [
         connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)"
     ),
 ]
-
-TIMEOUT = 10.0  # seconds; no step of a passing test comes near it
-
-
-@pytest.fixture
-def committed(transactional_db) -> Iterator[None]:
-    """Real commits, seen by the other connection; the append-only trail is emptied with
-    its triggers lifted before Django flushes the tables."""
-    yield
-    empty_audit_tables()
 
 
 @pytest.fixture
@@ -59,53 +48,6 @@ def referral(committed, network, family, consent) -> Referral:
         by=network.anna,
     )
     return actions.assign_referral(sent, assignee=network.ben, by=jana)
-
-
-class Worker:
-    """Runs a function in a thread on its own database connection (closed at the end);
-    keeps the result or the exception and the moment it finished."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.finished_at: float | None = None
-        self.done = threading.Event()
-        self._work = work
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.result = self._work()
-        except BaseException as error:
-            self.error = error
-        finally:
-            self.finished_at = time.monotonic()
-            connection.close()
-            self.done.set()
-
-    def join(self) -> Any:
-        self._thread.join(TIMEOUT)
-        assert not self._thread.is_alive(), "worker did not finish in time"
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
-def wait_for_lock_wait() -> None:
-    """Until another session of this database waits for a row lock."""
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-            (waiting,) = cursor.fetchone()
-        if waiting:
-            return
-        assert time.monotonic() < deadline, "nobody waits for the lock"
-        time.sleep(0.02)
 
 
 def race(referral: Referral, second: Callable[[], Referral]) -> tuple[Worker, Worker, float]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from referrals.models import (
     ReferralGroupPermission,
     ReferralUserPermission,
 )
-from tests.audit.helpers import empty_audit_tables
+from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
 from tests.conftest import Network, consent_data, make_staff, verified_client
 
 ENDED_NOTE = "die empfangende Stelle hat keinen Zugriff mehr"
@@ -250,63 +250,6 @@ def test_end_expired_access_removes_permissions_and_audits(
 
 
 # PostgreSQL: a revocation at the same moment as a sending
-
-TIMEOUT = 10.0  # seconds; no step of a passing test comes near it
-
-
-@pytest.fixture
-def committed(transactional_db) -> Iterator[None]:
-    """Real commits, seen by the other connection; the append-only trail is emptied with
-    its triggers lifted before Django flushes the tables."""
-    yield
-    empty_audit_tables()
-
-
-class Worker:
-    """Runs a function in a thread on its own database connection (closed at the end);
-    keeps the result or the exception and the moment it finished."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.finished_at: float | None = None
-        self.done = threading.Event()
-        self._work = work
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.result = self._work()
-        except BaseException as error:
-            self.error = error
-        finally:
-            self.finished_at = time.monotonic()
-            connection.close()
-            self.done.set()
-
-    def join(self) -> Any:
-        self._thread.join(TIMEOUT)
-        assert not self._thread.is_alive(), "worker did not finish in time"
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
-def wait_for_lock_wait() -> None:
-    """Until another session of this database waits for a row lock."""
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-            (waiting,) = cursor.fetchone()
-        if waiting:
-            return
-        assert time.monotonic() < deadline, "nobody waits for the lock"
-        time.sleep(0.02)
 
 
 def assert_never_visible_under_a_revoked_consent(network: Network, consent: Consent) -> None:
