@@ -3,7 +3,6 @@ family's consents cover; and, property-based, the pure core uncovered() over Ter
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
 
@@ -16,7 +15,6 @@ from hypothesis import strategies as st
 from dienstweg import actions
 from dienstweg.consent import ConsentMissing, Terms, has_consent, require_consent, uncovered
 from dienstweg.models import DataCategory, Purpose
-from tests.audit.helpers import empty_audit_tables
 from tests.conftest import consent_data
 
 # The `consent` fixture: Ayşe, for the Jobcenter, identity + household + employment,
@@ -149,14 +147,8 @@ def test_nothing_to_transmit_is_refused(network, family, consent):
         required(family, network.jobcenter, categories=[])
 
 
-@pytest.fixture
-def committed(transactional_db) -> Iterator[None]:
-    """No test transaction around the test: require_consent() sees the real autocommit mode.
-    The audit trail is append-only, so its rows are removed with the triggers lifted."""
-    yield
-    empty_audit_tables()
-
-
+# `committed` (tests/conftest.py): no test transaction around the test, so
+# require_consent() sees the real autocommit mode.
 def test_require_consent_outside_a_transaction_raises(committed, network, family, consent):
     assert not connection.in_atomic_block
     with pytest.raises(RuntimeError, match="inside the transmitting transaction"):
