@@ -13,10 +13,11 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -57,10 +58,19 @@ def referrals_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Ref
     """Referrals the user may open: her case groups hold the view permission, and, on the
     receiving side, the consent the referral relied on has not expired."""
     reach = reach or reach_of(user)
+    # The permission by its id, not by a join on auth_permission.codename: with the join
+    # PostgreSQL expects 1 in ~150 permission rows to match (there are ~150 permissions)
+    # and reads every permission row of the group and sorts, instead of walking the
+    # inbox index (bench/step3.py: 600 ms instead of 1 ms for a busy agency's inbox).
+    view_permission = Permission.objects.filter(
+        content_type__app_label="referrals",
+        content_type__model="referral",
+        codename="view_referral",
+    ).values("pk")[:1]
     may_view = ReferralGroupPermission.objects.filter(
         content_object=OuterRef("pk"),
         group_id__in=reach.group_ids,
-        permission__codename="view_referral",
+        permission_id=Subquery(view_permission),
     )
     return Referral.objects.filter(Exists(may_view)).filter(
         Q(from_agency_id__in=reach.agency_ids)
@@ -70,9 +80,14 @@ def referrals_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Ref
 
 
 def inbox_of(user: User, reach: Reach | None = None) -> QuerySet[Referral]:
-    """Referrals received by the user's agencies."""
+    """Referrals received by the user's agencies (sent to them: a draft addressed to an
+    agency is not in its inbox, even for someone who also works at the sender)."""
     reach = reach or reach_of(user)
-    return referrals_visible_to(user, reach).filter(to_agency_id__in=reach.agency_ids)
+    # sent_at IS NOT NULL also lets the inbox index skip the unsent rows, which sort
+    # first in it (NULLS FIRST), instead of testing the permission of each.
+    return referrals_visible_to(user, reach).filter(
+        to_agency_id__in=reach.agency_ids, sent_at__isnull=False
+    )
 
 
 def outbox_of(user: User, reach: Reach | None = None) -> QuerySet[Referral]:

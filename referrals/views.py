@@ -369,7 +369,8 @@ def tag_list(request: HttpRequest) -> HttpResponse:
         tags.filter(days_to_decision__isnull=False)
         .order_by()
         .values("kind")
-        .annotate(count=Count("id"), average=Avg("days_to_decision"))
+        # Counting days_to_decision (not the id) reads only the index tag_project_kind.
+        .annotate(count=Count("days_to_decision"), average=Avg("days_to_decision"))
     )
     return render(
         request,
