@@ -42,6 +42,7 @@ from datetime import time as clock
 from pathlib import Path
 from typing import Any
 from unittest import mock
+from urllib.parse import urlencode
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -187,6 +188,7 @@ from dienstweg.models import (  # noqa: E402
     Membership,
     User,
 )
+from dienstweg.paging import NumberedPage  # noqa: E402
 from referrals import actions, views  # noqa: E402
 from referrals.access import TAG_CATEGORY, inbox_of, referrals_visible_to, side_of  # noqa: E402
 from referrals.forms import AssignForm, NoteForm, TagLookupForm  # noqa: E402
@@ -773,12 +775,21 @@ def plain_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
     )
 
 
+def plain_page(queryset: Any, request: HttpRequest, size: int) -> NumberedPage:
+    """A page the ordinary Django way: one query with OFFSET."""
+    number = int(request.GET.get("page", "1"))
+    rows = list(queryset[(number - 1) * size : number * size + 1])
+    query = request.GET.copy()
+    query.pop("page", None)
+    return NumberedPage(rows[:size], number, len(rows) > size, query)
+
+
 def plain_tag_list(request: HttpRequest) -> HttpResponse:
     """tag_list with the project's tags by its id instead of the user's memberships."""
     tags = ApplicationTag.objects.filter(project_id=TARGET["project"]).order_by(
         "priority", "-submitted_on", "-id"
     )
-    page = views.open_page(
+    page = plain_page(
         tags.select_related("family", "processing_agency", "coach").only(
             "code",
             "kind",
@@ -804,7 +815,6 @@ def plain_tag_list(request: HttpRequest) -> HttpResponse:
         "referrals/tag_list.html",
         {
             "page": page,
-            "query": views.query_without_page(request),
             "durations": [
                 {
                     "kind": ApplicationTag.Kind(row["kind"]).label,
@@ -943,10 +953,19 @@ def inbox_benchmarks(lead: User) -> dict:
     deep = max(1, round(pages * 0.9))
     print(f"  lead {lead.email}: {visible:,} referrals in the inbox ({sent:,} sent), {pages} pages")
     real_url, plain_url = reverse("referral_inbox"), reverse("plain_inbox")
+    # The deep page as its "weiter" link names it: after the last row of the page before.
+    at, pk = (
+        inbox_of(lead)
+        .order_by("-sent_at", "-pk")
+        .values_list("sent_at", "pk")[(deep - 1) * size - 1]
+    )
     cases = {
         "inbox_first": ("inbox, page 1", ""),
         "inbox_sent": ("inbox, state=sent, page 1", "?state=sent"),
-        "inbox_deep": (f"inbox, page {deep}", f"?page={deep}"),
+        "inbox_deep": (
+            f"inbox, page {deep}",
+            "?" + urlencode({"nach": f"{at.isoformat()}~{pk}", "page": deep}),
+        ),
     }
     results: dict[str, Any] = {"inbox_referrals": visible, "sent": sent, "deep_page": deep}
     for key, (label, query) in cases.items():
@@ -1042,6 +1061,7 @@ def tag_benchmarks(coach: User, project: Agency) -> dict:
 CODE_MEASURED = [
     "referrals/views.py",
     "referrals/access.py",
+    "dienstweg/paging.py",
     "referrals/actions.py",
     "referrals/models.py",
     "referrals/templates/referrals/referral_list.html",

@@ -183,7 +183,8 @@ def refer_family(family: Family, *, data: ReferralData, send: bool, by: User) ->
 # The state machine
 
 
-# The user's roles in the two agencies of a referral: (agency id, role) pairs.
+# The user's roles, as (agency id, role) pairs: those in the two agencies of a referral, or
+# all of hers (a view passes Reach.roles; the rules only ask about the two agencies).
 Roles = frozenset[tuple[int, str]]
 
 

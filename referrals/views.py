@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -23,6 +21,7 @@ from dienstweg.access import access_family_by_id, has_role, staff
 from dienstweg.actions import ActionError
 from dienstweg.consent import has_consent
 from dienstweg.models import DataCategory, Purpose, User
+from dienstweg.paging import keyset_page, numbered_page
 from referrals import actions
 from referrals.access import (
     REFERRING_ROLES,
@@ -36,6 +35,7 @@ from referrals.access import (
     inbox_of,
     normalize_code,
     outbox_of,
+    reach_of,
     side_of,
     tags_visible_to,
 )
@@ -50,46 +50,6 @@ from referrals.forms import (
 )
 from referrals.models import ApplicationTag, Referral
 from referrals.stamp import StampData, render_stamp
-
-
-@dataclass
-class OpenPage:
-    """A page of a list without counting the whole list: big inboxes stay fast."""
-
-    object_list: list[Any]
-    number: int
-    has_next: bool
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_other_pages(self) -> bool:
-        return self.has_previous or self.has_next
-
-    def previous_page_number(self) -> int:
-        return self.number - 1
-
-    def next_page_number(self) -> int:
-        return self.number + 1
-
-
-def open_page(queryset: QuerySet[Any], request: HttpRequest, size: int) -> OpenPage:
-    try:
-        number = max(1, min(int(request.GET.get("page", "1")), 10_000))
-    except ValueError:
-        number = 1
-    start = (number - 1) * size
-    rows = list(queryset[start : start + size + 1])
-    return OpenPage(rows[:size], number, len(rows) > size)
-
-
-def query_without_page(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
-
 
 # Lists
 
@@ -119,12 +79,11 @@ def _list(request: HttpRequest, referrals: QuerySet[Referral], *, inbox: bool) -
     referrals, form = _filtered(
         referrals, request, agency_field="from_agency" if inbox else "to_agency"
     )
-    order = ("-sent_at", "-id") if inbox else ("-created_at", "-id")
     # Metadata only: no need, summary or names on the lists (those are read, audited, on
-    # the referral's own page).
-    page = open_page(
-        referrals.select_related("family", "from_agency", "to_agency", "assignee")
-        .only(
+    # the referral's own page). Newest first, found by keyset: a deep page of a big inbox
+    # reads its own rows only, not every permission before it.
+    page = keyset_page(
+        referrals.select_related("family", "from_agency", "to_agency", "assignee").only(
             "id",
             "state",
             "basis",
@@ -136,10 +95,10 @@ def _list(request: HttpRequest, referrals: QuerySet[Referral], *, inbox: bool) -
             "from_agency__name",
             "to_agency__name",
             "assignee__full_name",
-        )
-        .order_by(*order),
+        ),
         request,
-        settings.REFERRAL_PAGE_SIZE,
+        field="sent_at" if inbox else "created_at",
+        size=settings.REFERRAL_PAGE_SIZE,
     )
     overdue_since = actions.overdue_since()
     for referral in page.object_list:
@@ -151,7 +110,7 @@ def _list(request: HttpRequest, referrals: QuerySet[Referral], *, inbox: bool) -
     return render(
         request,
         "referrals/referral_list.html",
-        {"page": page, "form": form, "inbox": inbox, "query": query_without_page(request)},
+        {"page": page, "form": form, "inbox": inbox},
     )
 
 
@@ -211,14 +170,15 @@ def _state_message(referral: Referral) -> str:
 @require_GET
 def referral_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
     user = staff(request)
-    referral = access_referral_by_id(user, referral_id)
-    side = side_of(user, referral)
+    # One look at the user's memberships serves the access check, her side and the rules.
+    reach = reach_of(user)
+    referral = access_referral_by_id(user, referral_id, reach)
+    side = side_of(user, referral, reach)
     actions.record_referral_read(referral, action="referral.viewed", side=side, by=user)
     snapshot = json.loads(referral.unseal("snapshot") or "{}")
     # Sent: exactly what was sent. A draft: what the coach has written so far.
     notes = snapshot["notes"] if snapshot else json.loads(referral.unseal("category_notes"))
-    roles = actions.roles_in(user, referral)
-    may = {verb: rule.permits(user, referral, roles) for verb, rule in actions.RULES.items()}
+    may = {verb: rule.permits(user, referral, reach.roles) for verb, rule in actions.RULES.items()}
     return render(
         request,
         "referrals/referral_detail.html",
@@ -313,13 +273,14 @@ def referral_step(request: HttpRequest, referral_id: str, verb: str) -> HttpResp
 @require_GET
 def referral_attachment(request: HttpRequest, referral_id: str, attachment_id: str) -> HttpResponse:
     user = staff(request)
-    referral = access_referral_by_id(user, referral_id)
+    reach = reach_of(user)
+    referral = access_referral_by_id(user, referral_id, reach)
     attachment = access_attachment_by_id(user, referral, attachment_id)
     content = attachment.unseal_bytes("content")
     actions.record_referral_read(
         referral,
         action="referral.attachment_downloaded",
-        side=side_of(user, referral),
+        side=side_of(user, referral, reach),
         by=user,
         details={"attachment": str(attachment.pk)},
     )
@@ -350,7 +311,7 @@ def tag_list(request: HttpRequest) -> HttpResponse:
     from submission to decision per kind."""
     user = staff(request)
     tags = tags_visible_to(user)
-    page = open_page(
+    page = numbered_page(
         tags.select_related("family", "processing_agency", "coach").only(
             "code",
             "kind",
@@ -377,7 +338,6 @@ def tag_list(request: HttpRequest) -> HttpResponse:
         "referrals/tag_list.html",
         {
             "page": page,
-            "query": query_without_page(request),
             "durations": [
                 {
                     "kind": ApplicationTag.Kind(row["kind"]).label,
