@@ -11,6 +11,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from dienstweg.forms import PlainSelect
 from dienstweg.models import Agency, DataCategory, Family, Purpose, User
 from referrals.actions import PUBLIC_KINDS, ReferralData, TagData, Upload
 from referrals.models import ApplicationTag, Referral
@@ -146,15 +147,22 @@ class ReferralForm(forms.Form):
 
 class ReferralFilterForm(forms.Form):
     state = forms.ChoiceField(
-        label=_("Status"), required=False, choices=[("", _("alle")), *Referral.State.choices]
+        label=_("Status"),
+        required=False,
+        choices=[("", _("alle")), *Referral.State.choices],
+        widget=PlainSelect,
     )
     agency = forms.ModelChoiceField(
-        label=_("Stelle"), required=False, queryset=Agency.objects.order_by("name")
+        label=_("Stelle"),
+        required=False,
+        queryset=Agency.objects.order_by("name"),
+        widget=PlainSelect,
     )
     assignee = forms.ChoiceField(
         label=_("Zuständig"),
         required=False,
         choices=[("", _("alle")), ("me", _("ich")), ("none", _("niemand"))],
+        widget=PlainSelect,
     )
     overdue = forms.BooleanField(label=_("nur überfällige"), required=False)
 
@@ -166,7 +174,9 @@ class NoteForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    assignee = forms.ModelChoiceField(label=_("Zuweisen an"), queryset=User.objects.none())
+    assignee = forms.ModelChoiceField(
+        label=_("Zuweisen an"), queryset=User.objects.none(), widget=PlainSelect
+    )
 
     def __init__(self, *args: Any, agency_id: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
