@@ -23,7 +23,7 @@ def families(db: None) -> list[Family]:
     ends inside that tie."""
     owner = create_agency(name="Projekt", kind="project", rechtskreis="other")
     start = timezone.now()
-    made = Family.objects.bulk_create(
+    Family.objects.bulk_create(
         Family(reference=f"F-2026-{n:04d}", owner=owner, registered_at=start - timedelta(hours=n))
         for n in range(11)
     )
