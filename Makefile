@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# WebSocket frames over 64 KiB close the socket; a client that stops answering pings is dropped.
+DAPHNE_LIMITS := --websocket-max-message-size 65536 --websocket-max-frame-size 65536 --ping-interval 20 --ping-timeout 30
 
 # The embedded default: SQLite in var/, in-memory channel layer, generated secrets in var/.
 run test: export DIENSTWEG_DEBUG ?= true
@@ -28,14 +30,14 @@ run: $(STAMP)
 	@# The audit sealer runs beside Daphne and stops with it.
 	$(BIN)/python manage.py audit_seal --loop --interval 10 & sealer=$$!; \
 	trap 'kill $$sealer 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/daphne -b $(HOST) -p $(PORT) dienstweg.asgi:application
+	$(BIN)/daphne $(DAPHNE_LIMITS) -b $(HOST) -p $(PORT) dienstweg.asgi:application
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy dienstweg audit referrals
+	$(BIN)/mypy dienstweg audit referrals messaging
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run

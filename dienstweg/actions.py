@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from django_otp.models import Device
 
 from audit.trail import record
-from dienstweg import vault
+from dienstweg import events, vault
 from dienstweg.consent import consent_revoked, lock_consent
 from dienstweg.models import (
     Agency,
@@ -88,8 +88,10 @@ def record_second_factor_passed(user: User, *, device: Device) -> None:
 
 
 @transaction.atomic
-def record_logout(user: User) -> None:
+def record_logout(user: User, *, session_key: str | None = None) -> None:
     record(user, "auth.logout")
+    if session_key:
+        events.session_ended(user.pk, session_key)
 
 
 def create_staff(email: str, *, full_name: str, password: str | None) -> User:
@@ -201,16 +203,19 @@ def end_session(user: User, *, session_key: str) -> bool:
     deleted, _details = StaffSession.objects.filter(user=user, session_key=session_key).delete()
     if deleted:
         record(user, "session.ended", target=user, details={"count": 1})
+        events.session_ended(user.pk, session_key)
     return deleted > 0
 
 
 @transaction.atomic
 def end_other_sessions(user: User, *, current_session_key: str) -> int:
     """End every session of the user except the one she is using."""
-    deleted, _details = (
-        StaffSession.objects.filter(user=user).exclude(session_key=current_session_key).delete()
-    )
+    others = StaffSession.objects.filter(user=user).exclude(session_key=current_session_key)
+    keys = list(others.values_list("session_key", flat=True))
+    deleted, _details = others.delete()
     record(user, "session.ended", target=user, details={"count": deleted})
+    for key in keys:
+        events.session_ended(user.pk, key)
     return deleted
 
 
@@ -219,6 +224,7 @@ def end_all_sessions(user: User, *, by: User | None) -> int:
     """End every session of the user (admin action, deactivation)."""
     deleted, _details = StaffSession.objects.filter(user=user).delete()
     record(by, "session.ended", target=user, details={"count": deleted})
+    events.session_ended(user.pk)
     return deleted
 
 
@@ -274,6 +280,7 @@ def remove_membership(membership: Membership, *, by: User | None) -> None:
         details={"user": membership.user_id, "role": membership.role},
     )
     membership.delete()
+    events.access_revoked([membership.user_id])
 
 
 # Families

@@ -136,6 +136,7 @@ INSTALLED_APPS = [
     "dienstweg",
     "audit",
     "referrals",
+    "messaging",
 ]
 
 MIDDLEWARE = [
@@ -199,7 +200,8 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # Redis holds message bodies in transit: encrypted (Fernet, key from SECRET_KEY).
+            "CONFIG": {"hosts": [REDIS_URL], "symmetric_encryption_keys": [SECRET_KEY]},
         }
     }
 else:
@@ -324,6 +326,17 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * ATTACHMENT_MAX_BYTES + 1024 * 1024
 # account must wait (the codes are unguessable; this keeps anyone from trying).
 TAG_LOOKUP_MAX_FAILURES = 10
 TAG_LOOKUP_WINDOW_MINUTES = 15
+
+# Messaging
+MESSAGE_MAX_CHARS = 4000
+# A reader who has not read a thread's new messages after this many minutes is e-mailed
+# (once per thread and hour at most; manage.py send_message_notices).
+MESSAGE_NOTICE_AFTER_MINUTES = env_int("DIENSTWEG_MESSAGE_NOTICE_MINUTES", 10)
+# WebSocket frames: larger ones get an error frame (Daphne itself drops frames over 64 KiB,
+# see deploy/systemd and the Makefile); at most WS_RATE_FRAMES per user and window.
+WS_MAX_FRAME_CHARS = 16_000
+WS_RATE_FRAMES = env_int("DIENSTWEG_WS_RATE_FRAMES", 100)
+WS_RATE_WINDOW_SECONDS = 10
 
 # Notification e-mails carry a title, the family reference and a link to this address:
 # never a name or any content (dienstweg/notifications.py).

@@ -170,7 +170,7 @@ def verify(request: HttpRequest) -> HttpResponse:
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        actions.record_logout(staff(request))
+        actions.record_logout(staff(request), session_key=request.session.session_key)
     logout(request)
     response = redirect(reverse("login"))
     # Also drop whatever the browser kept of this session (cache, storage, cookies).

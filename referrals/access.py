@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from audit.trail import record
 from dienstweg.access import CASE_ROLES, agency_ids_of, has_role
-from dienstweg.consent import ConsentMissing, require_consent
+from dienstweg.consent import ConsentMissing, has_consent, require_consent
 from dienstweg.models import Membership, Purpose, User
 from referrals.models import (
     ApplicationTag,
@@ -102,6 +102,20 @@ def outbox_of(user: User, reach: Reach | None = None) -> QuerySet[Referral]:
     """Referrals sent (or drafted) by the user's agencies."""
     reach = reach or reach_of(user)
     return referrals_visible_to(user, reach).filter(from_agency_id__in=reach.agency_ids)
+
+
+def referral_readers(referral: Referral) -> list[int]:
+    """The ids of the active users who may open the referral now (the same rule as
+    referrals_visible_to, seen from the referral): real-time recipients of its thread."""
+    groups = ReferralGroupPermission.objects.filter(
+        content_object=referral, permission__codename="view_referral"
+    ).values("group_id")
+    members = Membership.objects.filter(
+        agency__group_id__in=groups, role__in=CASE_ROLES, user__is_active=True
+    )
+    if referral.access_until is not None and referral.access_until < timezone.localdate():
+        members = members.filter(agency_id=referral.from_agency_id)
+    return sorted(set(members.values_list("user_id", flat=True)))
 
 
 def access_referral_by_id(
@@ -280,6 +294,39 @@ def access_tag_by_code(
             )
         ) from None
     return tag, side
+
+
+def tag_readers(tag: ApplicationTag) -> list[int]:
+    """The ids of the active users who may open the tag now: the project's case roles,
+    and the processing office's while the family's consent covers it."""
+    agencies = [tag.project_id]
+    if has_consent(
+        tag.family,
+        to_agency=tag.processing_agency,
+        categories=[TAG_CATEGORY[ApplicationTag.Kind(tag.kind)]],
+        purpose=Purpose.APPLICATION_SUPPORT,
+    ):
+        agencies.append(tag.processing_agency_id)
+    members = Membership.objects.filter(
+        agency_id__in=agencies, role__in=CASE_ROLES, user__is_active=True
+    )
+    return sorted(set(members.values_list("user_id", flat=True)))
+
+
+def tag_side(user: User, tag: ApplicationTag) -> str | None:
+    """ "project", "office" (the consent covering it today) or None: whether and from
+    which side the user may see the tag (no throttle, no audit: for helpers above)."""
+    reach = reach_of(user)
+    if reach.holds(tag.project_id, CASE_ROLES):
+        return "project"
+    if reach.holds(tag.processing_agency_id, CASE_ROLES) and has_consent(
+        tag.family,
+        to_agency=tag.processing_agency,
+        categories=[TAG_CATEGORY[ApplicationTag.Kind(tag.kind)]],
+        purpose=Purpose.APPLICATION_SUPPORT,
+    ):
+        return "office"
+    return None
 
 
 def require_tag_consent(tag: ApplicationTag) -> None:

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy
 from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.trail import record
+from dienstweg import events
 from dienstweg.access import CASE_ROLES, has_role
 from dienstweg.actions import BACKUP_CODE_ALPHABET, ActionError, evidence_type
 from dienstweg.consent import ConsentMissing, require_consent
@@ -631,6 +632,9 @@ def _revoke_receiver_permissions(referral: Referral) -> None:
     remove_perm("view_referral", referral.to_agency.group, referral)
     if referral.assignee is not None:
         remove_perm("change_referral", referral.assignee, referral)
+    # Open sockets of the receiving agency re-check what they follow (its thread).
+    receivers = Membership.objects.filter(agency_id=referral.to_agency_id)
+    events.access_revoked([*receivers.values_list("user_id", flat=True), referral.assignee_id])
 
 
 # Reminders

@@ -1,0 +1,91 @@
+"""Who may read and write which thread, defined once: pages, the socket and commands all
+ask here. A referral's thread follows the referral (its guardian permission and the end of
+the consent it relied on), a tag's thread follows the tag (the project, and the processing
+office while the consent covers it), a direct thread its two participants."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.http import Http404
+
+from audit.trail import record
+from dienstweg.access import CASE_ROLES, agency_ids_of
+from dienstweg.models import User
+from messaging.models import Participant, Thread
+from referrals.access import referral_readers, referrals_visible_to, tag_readers, tag_side
+
+THREAD_RELATED = ("referral", "application_tag__family", "family__data_key", "data_key")
+
+
+def may_use_thread(user: User, thread: Thread) -> bool:
+    """Whether the user may read and write in the thread now."""
+    if not user.is_active:
+        return False
+    if thread.referral_id is not None:
+        return referrals_visible_to(user).filter(pk=thread.referral_id).exists()
+    if thread.application_tag is not None:
+        return tag_side(user, thread.application_tag) is not None
+    return (
+        thread.kind == Thread.Kind.DIRECT
+        and Participant.objects.filter(thread=thread, user=user).exists()
+    )
+
+
+def thread_readers(thread: Thread) -> list[int]:
+    """The ids of the users who may read the thread now: the recipients of its events."""
+    if thread.referral is not None:
+        return referral_readers(thread.referral)
+    if thread.application_tag is not None:
+        return tag_readers(thread.application_tag)
+    return list(
+        Participant.objects.filter(thread=thread, user__is_active=True).values_list(
+            "user_id", flat=True
+        )
+    )
+
+
+def access_thread_by_id(user: User, thread_id: UUID | str) -> Thread:
+    """Fetch a thread the user may use now, or 404 (the same for missing and forbidden).
+    A refusal is audited, under the family when the thread exists."""
+    try:
+        thread = Thread.objects.select_related(*THREAD_RELATED).filter(pk=thread_id).first()
+    except ValidationError:
+        thread = None
+    if thread is None or not may_use_thread(user, thread):
+        with transaction.atomic():
+            record(
+                user,
+                "thread.access_denied",
+                target=thread,
+                family=thread.family if thread is not None else None,
+            )
+        raise Http404
+    return thread
+
+
+def threads_of(user: User) -> QuerySet[Participant]:
+    """The user's threads for her overview (her participant rows), newest first, limited
+    to those she may still reach; the thread page checks the exact rule again."""
+    agencies = agency_ids_of(user, CASE_ROLES)
+    return (
+        Participant.objects.filter(user=user, thread__last_seq__gt=0)
+        .filter(
+            Q(thread__kind=Thread.Kind.DIRECT)
+            | Q(
+                thread__kind=Thread.Kind.REFERRAL,
+                thread__referral__in=referrals_visible_to(user).values("pk"),
+            )
+            | Q(thread__kind=Thread.Kind.APPLICATION_TAG, thread__family__owner_id__in=agencies)
+            | Q(
+                thread__kind=Thread.Kind.APPLICATION_TAG,
+                thread__application_tag__processing_agency_id__in=agencies,
+            )
+        )
+        .select_related("thread__family")
+        .annotate(unread=F("thread__last_seq") - F("read_seq"))
+        .order_by("-thread__last_message_at", "-thread_id")
+    )

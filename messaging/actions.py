@@ -1,0 +1,423 @@
+"""Every write of messaging: one function per verb, shared by the pages, the socket and
+the commands. Each runs in a transaction, checks its rules, stores, records its audit
+event and publishes its real-time event on commit (dienstweg.events)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal, TypedDict
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from audit.trail import record
+from dienstweg import events, vault
+from dienstweg.actions import ActionError
+from dienstweg.models import Consent, Membership, User
+from dienstweg.notifications import notify
+from messaging.access import may_use_thread, thread_readers
+from messaging.models import Message, MessageAttachment, Participant, Thread
+from referrals.actions import Upload, check_upload
+from referrals.models import ApplicationTag, Referral
+
+MAX_ATTACHMENTS = 5
+SYNC_LIMIT = 200
+
+
+class MessagePayload(TypedDict):
+    id: str
+    seq: int
+    thread: str
+    author: int | None
+    author_name: str
+    body: str
+    created_at: str
+    edited: bool
+    deleted: bool
+    attachments: list[dict[str, Any]]
+
+
+class MessageNew(TypedDict):
+    type: Literal["message.new"]
+    message: MessagePayload
+
+
+class MessageUpdated(TypedDict):
+    type: Literal["message.updated"]
+    message: MessagePayload
+
+
+class ReadUpdated(TypedDict):
+    type: Literal["read.updated"]
+    thread: str
+    user: int
+    name: str
+    seq: int
+
+
+class Typing(TypedDict):
+    type: Literal["typing"]
+    thread: str
+    user: int
+    name: str
+
+
+def payload(message: Message, attachments: list[MessageAttachment] | None = None) -> MessagePayload:
+    """What a reader of the thread sees of a message (a tombstone shows no body)."""
+    files = message.attachments.all() if attachments is None else attachments
+    return MessagePayload(
+        id=str(message.pk),
+        seq=message.seq,
+        thread=str(message.thread_id),
+        author=message.author_id,
+        author_name=message.author.full_name if message.author else "",
+        body="" if message.deleted_at else message.unseal("body"),
+        created_at=message.created_at.isoformat(),
+        edited=message.edited_at is not None,
+        deleted=message.deleted_at is not None,
+        attachments=[]
+        if message.deleted_at
+        else [
+            {"id": str(file.pk), "name": file.unseal("name"), "size": file.size} for file in files
+        ],
+    )
+
+
+# Threads
+
+
+def thread_for(subject: Referral | ApplicationTag) -> Thread:
+    """The thread about a referral or an application tag (made on first use)."""
+    if isinstance(subject, Referral):
+        kind, field = Thread.Kind.REFERRAL, "referral"
+    else:
+        kind, field = Thread.Kind.APPLICATION_TAG, "application_tag"
+    thread, _created = Thread.objects.get_or_create(
+        **{field: subject}, defaults={"kind": kind, "family_id": subject.family_id}
+    )
+    return thread
+
+
+def open_direct_thread(colleague: User, *, by: User) -> Thread:
+    """The direct thread between BY and a colleague (made with its own key on first use).
+    A direct thread carries no family data."""
+    if colleague.pk == by.pk or not colleague.is_active:
+        raise ActionError(_("Mit dieser Person ist keine Direktnachricht möglich."))
+    if not Membership.objects.filter(user=colleague).exists():
+        raise ActionError(_("Mit dieser Person ist keine Direktnachricht möglich."))
+    with transaction.atomic():
+        existing = (
+            Thread.objects.filter(kind=Thread.Kind.DIRECT, participants__user=by)
+            .filter(participants__user=colleague)
+            .first()
+        )
+        if existing is not None:
+            return existing
+        thread = Thread.objects.create(kind=Thread.Kind.DIRECT, data_key=vault.create_data_key())
+        Participant.objects.bulk_create(
+            [Participant(thread=thread, user=by), Participant(thread=thread, user=colleague)]
+        )
+        record(by, "thread.opened", target=thread, details={"with": colleague.pk})
+        return thread
+
+
+# Messages
+
+
+@dataclass(frozen=True)
+class Posted:
+    message: Message
+    created: bool  # False: a resend of a message already stored (same client id)
+
+
+def _check_body(body: str, *, attachments: int = 0) -> str:
+    body = body.strip()
+    if not body and not attachments:
+        raise ActionError(_("Die Nachricht ist leer."))
+    if len(body) > settings.MESSAGE_MAX_CHARS:
+        raise ActionError(
+            _("Die Nachricht ist zu lang (höchstens %(max)s Zeichen).")
+            % {"max": settings.MESSAGE_MAX_CHARS}
+        )
+    return body
+
+
+def post_message(
+    thread: Thread,
+    *,
+    body: str,
+    client_id: UUID,
+    attachments: list[Upload] | None = None,
+    by: User,
+) -> Posted:
+    """Store a message in the thread, then tell every reader. A resend with the same
+    client id stores nothing new and answers with the stored message."""
+    uploads = attachments or []
+    if len(uploads) > MAX_ATTACHMENTS:
+        raise ActionError(_("Höchstens fünf Anhänge je Nachricht."))
+    kinds = [check_upload(upload) for upload in uploads]
+    body = _check_body(body, attachments=len(uploads))
+    with transaction.atomic():
+        # The thread's row lock numbers its messages in commit order, and makes a
+        # concurrent resend wait here, then find the first.
+        locked = Thread.objects.select_for_update().get(pk=thread.pk)
+        if not may_use_thread(by, thread):
+            raise ActionError(_("Sie haben keinen Zugriff mehr auf diese Unterhaltung."))
+        existing = Message.objects.filter(author=by, client_id=client_id).first()
+        if existing is not None:
+            if existing.thread_id != thread.pk:
+                raise ActionError(_("Diese Kennung gehört zu einer anderen Nachricht."))
+            return Posted(existing, created=False)
+        now = timezone.now()
+        locked.last_seq += 1
+        locked.last_message_at = now
+        locked.save(update_fields=["last_seq", "last_message_at"])
+        message = Message(
+            thread=thread, seq=locked.last_seq, author=by, client_id=client_id, created_at=now
+        )
+        message.seal("body", body)
+        try:
+            with transaction.atomic():
+                message.save(force_insert=True)
+        except IntegrityError:  # the same client id, committed in another thread meanwhile
+            raise ActionError(_("Diese Kennung gehört zu einer anderen Nachricht.")) from None
+        files = []
+        for upload, content_type in zip(uploads, kinds, strict=True):
+            file = MessageAttachment(
+                message=message, content_type=content_type, size=len(upload.content)
+            )
+            file.seal("name", upload.name)
+            file.seal("content", upload.content)
+            file.save(force_insert=True)
+            files.append(file)
+        readers = thread_readers(thread)
+        _mark(thread, by, message.seq)
+        Participant.objects.bulk_create(
+            [Participant(thread=thread, user_id=pk) for pk in readers if pk != by.pk],
+            ignore_conflicts=True,
+        )
+        record(
+            by,
+            "message.posted",
+            target=message,
+            family=thread.family,
+            details={"thread": str(thread.pk), "seq": message.seq, "attachments": len(files)},
+        )
+        events.publish(readers, MessageNew(type="message.new", message=payload(message, files)))
+    return Posted(message, created=True)
+
+
+def _own(message: Message, by: User) -> Message:
+    locked = (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("thread__family__data_key", "thread__data_key", "author")
+        .get(pk=message.pk)
+    )
+    if locked.author_id != by.pk:
+        raise ActionError(_("Nur die Verfasserin oder der Verfasser kann das ändern."))
+    if locked.deleted_at is not None:
+        raise ActionError(_("Die Nachricht ist gelöscht."))
+    if not may_use_thread(by, locked.thread):
+        raise ActionError(_("Sie haben keinen Zugriff mehr auf diese Unterhaltung."))
+    return locked
+
+
+def edit_message(message: Message, *, body: str, by: User) -> Message:
+    """Change the text of one's own message; readers see it marked as edited."""
+    body = _check_body(body)
+    with transaction.atomic():
+        locked = _own(message, by)
+        locked.seal("body", body)
+        locked.edited_at = timezone.now()
+        locked.save(update_fields=["body_enc", "edited_at"])
+        _record_change(locked, "message.edited", by)
+    return locked
+
+
+def delete_message(message: Message, *, by: User) -> Message:
+    """Delete one's own message: its text and files are gone, a tombstone stays."""
+    with transaction.atomic():
+        locked = _own(message, by)
+        locked.body_enc = b""
+        locked.deleted_at = timezone.now()
+        locked.save(update_fields=["body_enc", "deleted_at"])
+        locked.attachments.all().delete()
+        _record_change(locked, "message.deleted", by)
+    return locked
+
+
+def _record_change(message: Message, action: str, by: User) -> None:
+    thread = message.thread
+    record(
+        by,
+        action,
+        target=message,
+        family=thread.family,
+        details={"thread": str(thread.pk), "seq": message.seq},
+    )
+    events.publish(
+        thread_readers(thread), MessageUpdated(type="message.updated", message=payload(message))
+    )
+
+
+# Reading
+
+
+def messages_after(thread: Thread, *, after: int, by: User) -> list[MessagePayload]:
+    """The messages of the thread after sequence number AFTER (at most SYNC_LIMIT, oldest
+    first), recorded as read by BY: what a page shows or a reconnecting socket missed."""
+    rows = list(
+        thread.messages.filter(seq__gt=max(after, 0))
+        .select_related("author")
+        .prefetch_related("attachments")
+        .order_by("seq")[:SYNC_LIMIT]
+    )
+    for row in rows:
+        row.thread = thread  # the sealing key without a query per message
+    if rows:
+        with transaction.atomic():
+            record(
+                by,
+                "message.read",
+                target=thread,
+                family=thread.family,
+                details={"thread": str(thread.pk), "from": rows[0].seq, "to": rows[-1].seq},
+            )
+    return [payload(row) for row in rows]
+
+
+def record_attachment_download(file: MessageAttachment, *, by: User) -> None:
+    """Record that BY downloaded an attachment of a message she may read."""
+    thread = file.message.thread
+    with transaction.atomic():
+        record(
+            by,
+            "message.attachment_downloaded",
+            target=file.message,
+            family=thread.family,
+            details={"thread": str(thread.pk), "attachment": str(file.pk)},
+        )
+
+
+def _mark(thread: Thread, user: User, seq: int) -> int | None:
+    """Move the user's read marker forward to SEQ: the marker before, or None if it
+    was already there."""
+    marker, _created = Participant.objects.select_for_update().get_or_create(
+        thread=thread, user=user
+    )
+    if seq <= marker.read_seq:
+        return None
+    before = marker.read_seq
+    marker.read_seq = seq
+    marker.read_at = timezone.now()
+    marker.save(update_fields=["read_seq", "read_at"])
+    return before
+
+
+def mark_read(thread: Thread, *, seq: int, by: User) -> int:
+    """Record that BY has read the thread up to SEQ (the "gelesen" marker) and tell the
+    other readers; returns the sequence number marked."""
+    with transaction.atomic():
+        last = Thread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
+        seq = min(max(seq, 0), last)
+        before = _mark(thread, by, seq)
+        if before is not None:
+            record(
+                by,
+                "message.read",
+                target=thread,
+                family=thread.family,
+                details={"thread": str(thread.pk), "from": before + 1, "to": seq},
+            )
+            events.publish(
+                thread_readers(thread),
+                ReadUpdated(
+                    type="read.updated",
+                    thread=str(thread.pk),
+                    user=by.pk,
+                    name=by.full_name,
+                    seq=seq,
+                ),
+            )
+    return seq
+
+
+def read_markers(thread: Thread) -> dict[int, int]:
+    """Each participant's read marker (user id: sequence number)."""
+    return dict(
+        Participant.objects.filter(thread=thread, read_seq__gt=0).values_list("user_id", "read_seq")
+    )
+
+
+def announce_typing(thread: Thread, *, by: User) -> None:
+    """Tell the other readers that BY is typing (not stored, not audited: no content)."""
+    readers = [pk for pk in thread_readers(thread) if pk != by.pk]
+    events.send_now(
+        readers, Typing(type="typing", thread=str(thread.pk), user=by.pk, name=by.full_name)
+    )
+
+
+# Consent ended
+
+
+def forget_after_revocation(*, consent: Consent, by: User, **_kwargs: Any) -> None:
+    """Receiver of dienstweg.consent.consent_revoked, in the revoking transaction: the
+    recipients' overviews drop the family's tag threads, their sockets re-check."""
+    recipients = consent.recipients.values("pk")
+    Participant.objects.filter(
+        thread__family=consent.family_id,
+        thread__kind=Thread.Kind.APPLICATION_TAG,
+        thread__application_tag__processing_agency__in=recipients,
+    ).exclude(user__memberships__agency_id=consent.family.owner_id).delete()
+    members = Membership.objects.filter(agency__in=recipients).values_list("user_id", flat=True)
+    events.access_revoked(members)
+
+
+# Offline e-mail
+
+
+def send_unread_notices(*, now: Any = None) -> int:
+    """E-mail each participant who has not read a thread's new messages for a while, at
+    most once per thread and hour (title, reference and link only). Returns the count."""
+    now = now or timezone.now()
+    quiet = now - timedelta(minutes=settings.MESSAGE_NOTICE_AFTER_MINUTES)
+    hour_ago = now - timedelta(hours=1)
+    pending = (
+        Participant.objects.filter(
+            thread__last_message_at__lt=quiet,
+            user__is_active=True,
+        )
+        .exclude(read_seq__gte=F("thread__last_seq"))
+        .exclude(emailed_at__gte=hour_ago)
+        .select_related("thread__family", "thread__referral", "thread__application_tag", "user")
+        .order_by("id")
+    )
+    sent = 0
+    for participant in pending.iterator(chunk_size=500):
+        thread = participant.thread
+        if participant.emailed_at and participant.emailed_at >= (thread.last_message_at or now):
+            continue
+        if not may_use_thread(participant.user, thread):
+            continue
+        with transaction.atomic():
+            notify(
+                [participant.user],
+                kind="message.unread",
+                title=gettext_lazy("Neue Nachrichten in einer Unterhaltung"),
+                family_ref=thread.family.reference if thread.family is not None else "",
+                url=thread_url(thread),
+            )
+            Participant.objects.filter(pk=participant.pk).update(emailed_at=now)
+        sent += 1
+    return sent
+
+
+def thread_url(thread: Thread) -> str:
+    return reverse("thread_detail", args=[thread.pk])

@@ -1,0 +1,167 @@
+"""Pages of messaging: the overview of one's threads, a thread (live through /ws/, and
+working without JavaScript through plain forms), direct threads, attachments."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from dienstweg.access import staff
+from dienstweg.actions import ActionError
+from dienstweg.models import User
+from dienstweg.paging import numbered_page
+from messaging import actions
+from messaging.access import access_thread_by_id, threads_of
+from messaging.forms import MessageForm
+from messaging.models import Message, MessageAttachment, Thread
+from referrals.access import (
+    TagLookupThrottled,
+    TagRefused,
+    access_referral_by_id,
+    access_tag_by_code,
+)
+from referrals.views import attachment_response
+
+SHOWN = 50  # messages on the page; older ones come through `sync`
+
+
+@require_GET
+def thread_list(request: HttpRequest) -> HttpResponse:
+    """The user's threads, newest first, with their unread counts."""
+    page = numbered_page(threads_of(staff(request)), request, settings.REFERRAL_PAGE_SIZE)
+    return render(request, "messaging/thread_list.html", {"page": page})
+
+
+@require_GET
+def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
+    user = staff(request)
+    thread = access_thread_by_id(user, thread_id)
+    shown = actions.messages_after(thread, after=max(0, thread.last_seq - SHOWN), by=user)
+    if shown:
+        actions.mark_read(thread, seq=shown[-1]["seq"], by=user)
+    return render(
+        request,
+        "messaging/thread_detail.html",
+        {
+            "thread": thread,
+            "shown": [{**m, "at": parse_datetime(m["created_at"])} for m in shown],
+            "last_seq": shown[-1]["seq"] if shown else thread.last_seq,
+            "markers": {str(u): seq for u, seq in actions.read_markers(thread).items()},
+            "form": MessageForm(initial={"client_id": uuid.uuid4()}),
+            "subject_url": _subject_url(thread),
+            "max_chars": settings.MESSAGE_MAX_CHARS,
+        },
+    )
+
+
+def _subject_url(thread: Thread) -> str:
+    if thread.referral_id:
+        return reverse("referral_detail", args=[thread.referral_id])
+    if thread.application_tag is not None:
+        return reverse("tag_detail", args=[thread.application_tag.code])
+    return ""
+
+
+@require_POST
+def thread_post(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """Send a message with the form (without JavaScript, or with attachments)."""
+    user = staff(request)
+    thread = access_thread_by_id(user, thread_id)
+    form = MessageForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(str(error) for error in errors))
+    else:
+        try:
+            actions.post_message(
+                thread,
+                body=form.cleaned_data["body"],
+                client_id=form.cleaned_data["client_id"],
+                attachments=form.cleaned_data["attachments"],
+                by=user,
+            )
+        except ActionError as error:
+            messages.error(request, str(error))
+    return redirect(reverse("thread_detail", args=[thread.pk]))
+
+
+def _own_message(request: HttpRequest, message_id: str) -> Message:
+    user = staff(request)
+    message = Message.objects.select_related("thread").filter(pk=message_id).first()
+    if message is None:
+        raise Http404
+    access_thread_by_id(user, message.thread_id)
+    return message
+
+
+@require_POST
+def message_delete(request: HttpRequest, message_id: str) -> HttpResponse:
+    message = _own_message(request, message_id)
+    try:
+        actions.delete_message(message, by=staff(request))
+    except ActionError as error:
+        messages.error(request, str(error))
+    return redirect(reverse("thread_detail", args=[message.thread_id]))
+
+
+@require_POST
+def message_edit(request: HttpRequest, message_id: str) -> HttpResponse:
+    message = _own_message(request, message_id)
+    try:
+        actions.edit_message(message, body=request.POST.get("body", ""), by=staff(request))
+    except ActionError as error:
+        messages.error(request, str(error))
+    return redirect(reverse("thread_detail", args=[message.thread_id]))
+
+
+@require_GET
+def message_attachment(request: HttpRequest, attachment_id: str) -> HttpResponse:
+    user = staff(request)
+    try:
+        file = MessageAttachment.objects.select_related("message").get(pk=attachment_id)
+    except (MessageAttachment.DoesNotExist, ValidationError):
+        raise Http404 from None
+    thread = access_thread_by_id(user, file.message.thread_id)
+    file.message.thread = thread
+    content = file.unseal_bytes("content")
+    actions.record_attachment_download(file, by=user)
+    stem = f"nachricht-{thread.family.reference}" if thread.family is not None else "nachricht"
+    return attachment_response(content, file.content_type, stem)
+
+
+@require_GET
+def referral_thread(request: HttpRequest, referral_id: str) -> HttpResponse:
+    referral = access_referral_by_id(staff(request), referral_id)
+    return redirect(reverse("thread_detail", args=[actions.thread_for(referral).pk]))
+
+
+@require_GET
+def tag_thread(request: HttpRequest, code: str) -> HttpResponse:
+    try:
+        tag, _side = access_tag_by_code(staff(request), code, action=None)
+    except (TagLookupThrottled, TagRefused):  # the tag's own page says why
+        return redirect(reverse("tag_detail", args=[code]))
+    return redirect(reverse("thread_detail", args=[actions.thread_for(tag).pk]))
+
+
+@require_POST
+def direct_thread(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Open (or find) the direct thread with a colleague from the directory."""
+    colleague = User.objects.filter(pk=user_id).first()
+    try:
+        if colleague is None:
+            raise ActionError(_("Mit dieser Person ist keine Direktnachricht möglich."))
+        thread = actions.open_direct_thread(colleague, by=staff(request))
+    except ActionError as error:
+        messages.error(request, str(error))
+        return redirect(reverse("directory"))
+    return redirect(reverse("thread_detail", args=[thread.pk]))

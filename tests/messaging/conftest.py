@@ -1,0 +1,90 @@
+"""Messaging personas and sockets. Who may use which thread here:
+- the referral thread (Anna's referral of the Yılmaz family to the Jobcenter): Anna (coach
+  at the sending project) and Ben (caseworker at the receiving Jobcenter);
+- Dirk (caseworker at an unrelated agency) and Dora (DPO) may use none of them.
+Sockets are real Channels WebsocketCommunicators on the project's ASGI application, with
+the session cookie of a verified login and an allowed Origin."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.core.cache import cache
+from django.test import Client
+
+from dienstweg.asgi import application
+from dienstweg.models import Consent, DataCategory, Family
+from messaging import actions
+from messaging.models import Thread
+from referrals import actions as referral_actions
+from referrals.models import Referral
+from tests.conftest import Network, verified_client
+
+ORIGIN = (b"origin", b"http://testserver")
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> None:
+    cache.clear()  # the frame counters of the rate limit
+
+
+@pytest.fixture
+def referral(network: Network, family: Family, consent: Consent) -> Referral:
+    return referral_actions.refer_family(
+        family,
+        data=referral_actions.ReferralData(
+            to_agency=network.jobcenter,
+            need="Arbeitsvermittlung in Teilzeit",
+            summary="Frau Y. sucht vormittags Arbeit.",
+            categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
+            notes={DataCategory.EMPLOYMENT: "sucht 20 Stunden"},
+        ),
+        send=True,
+        by=network.anna,
+    )
+
+
+@pytest.fixture
+def thread(referral: Referral) -> Thread:
+    return actions.thread_for(referral)
+
+
+def cookie_of(client: Client) -> tuple[bytes, bytes]:
+    name = settings.SESSION_COOKIE_NAME
+    return (b"cookie", f"{name}={client.cookies[name].value}".encode())
+
+
+def communicator(client: Client | None, *, origin: tuple[bytes, bytes] = ORIGIN) -> Any:
+    headers = [origin] + ([cookie_of(client)] if client is not None else [])
+    return WebsocketCommunicator(application, "/ws/", headers=headers)
+
+
+async def connected(client: Client) -> Any:
+    socket = communicator(client)
+    ok, code = await socket.connect()
+    assert ok, f"refused with {code}"
+    return socket
+
+
+async def frame(socket: Any, **data: Any) -> None:
+    await socket.send_to(text_data=json.dumps(data))
+
+
+async def receive(socket: Any, timeout: float = 3) -> dict[str, Any]:
+    return json.loads(await socket.receive_from(timeout=timeout))
+
+
+async def receive_type(socket: Any, kind: str, timeout: float = 3) -> dict[str, Any]:
+    """The next frame of type KIND (skipping others, such as typing)."""
+    while True:
+        data = await receive(socket, timeout)
+        if data["type"] == kind:
+            return data
+
+
+def client_for(user: Any) -> Client:
+    return verified_client(user)

@@ -1,0 +1,200 @@
+"""The socket at /ws/: only verified sessions from allowed origins; the protocol's frames
+and its refusals (the socket survives bad input)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+from django.test import Client
+
+from audit.models import AuditEvent
+from messaging.models import Message, Thread
+from tests.conftest import Network, verified_client
+from tests.messaging.conftest import communicator, connected, frame, receive, receive_type
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("committed")]
+
+
+@database_sync_to_async
+def login(user) -> Client:
+    return verified_client(user)
+
+
+@database_sync_to_async
+def unverified_login(user) -> Client:
+    client = Client()
+    client.force_login(user)  # password only: no second factor in this session
+    return client
+
+
+async def test_anonymous_socket_is_refused(network: Network) -> None:
+    ok, _code = await communicator(None).connect()
+    assert not ok
+
+
+async def test_session_without_second_factor_is_refused(network: Network) -> None:
+    ok, _code = await communicator(await unverified_login(network.anna)).connect()
+    assert not ok
+
+
+async def test_foreign_origin_is_refused(network: Network) -> None:
+    client = await login(network.anna)
+    socket = communicator(client, origin=(b"origin", b"https://evil.example"))
+    ok, _code = await socket.connect()
+    assert not ok
+
+
+async def test_message_is_acknowledged_and_reaches_the_other_side(
+    network: Network, thread: Thread
+) -> None:
+    anna = await connected(await login(network.anna))
+    ben = await connected(await login(network.ben))
+    client_id = str(uuid.uuid4())
+    await frame(anna, type="message.send", thread=str(thread.pk), client_id=client_id, body="Hallo")
+    ack = await receive_type(anna, "message.ack")
+    assert ack["client_id"] == client_id and ack["message"]["body"] == "Hallo"
+    new = await receive_type(ben, "message.new")
+    assert new["message"]["id"] == ack["message"]["id"] and new["message"]["seq"] == 1
+    assert new["message"]["author_name"] == "Anna Albers"
+    await anna.disconnect()
+    await ben.disconnect()
+
+
+async def test_a_resend_with_the_same_client_id_is_stored_once(
+    network: Network, thread: Thread
+) -> None:
+    anna = await connected(await login(network.anna))
+    client_id = str(uuid.uuid4())
+    for _attempt in range(2):
+        await frame(anna, type="message.send", thread=str(thread.pk), client_id=client_id, body="x")
+        ack = await receive_type(anna, "message.ack")
+    assert await database_sync_to_async(Message.objects.filter(thread=thread).count)() == 1
+    assert ack["message"]["seq"] == 1
+    await anna.disconnect()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "kein json",
+        "[1, 2]",
+        '{"type": 5}',
+        '{"type": "message.send", "thread": "x", "client_id": "y", "body": "z"}',
+        '{"type": "message.send", "thread": null, "client_id": null}',
+        '{"type": "gibt.es.nicht"}',
+        '{"type": "read", "thread": "00000000-0000-0000-0000-000000000000", "seq": "1"}',
+        '{"type": "sync", "thread": "00000000-0000-0000-0000-000000000000", "after": 0}',
+        '{"type": "message.edit", "message": "1", "body": "x"}',
+    ],
+)
+async def test_bad_frames_get_an_error_and_change_nothing(
+    network: Network, thread: Thread, raw: str
+) -> None:
+    anna = await connected(await login(network.anna))
+    await anna.send_to(text_data=raw)
+    error = await receive(anna)
+    assert error["type"] == "error" and error["message"]
+    assert await database_sync_to_async(Message.objects.count)() == 0
+    # The socket survives: a good frame still works.
+    await frame(anna, type="sync", thread=str(thread.pk), after=0)
+    assert (await receive(anna))["type"] == "sync.result"
+    await anna.disconnect()
+
+
+async def test_an_oversized_frame_is_refused(network: Network, thread: Thread) -> None:
+    anna = await connected(await login(network.anna))
+    await frame(
+        anna,
+        type="message.send",
+        thread=str(thread.pk),
+        client_id=str(uuid.uuid4()),
+        body="x" * 20_000,
+    )
+    assert (await receive(anna))["code"] == "too_large"
+    await frame(
+        anna,
+        type="message.send",
+        thread=str(thread.pk),
+        client_id=str(uuid.uuid4()),
+        body="x" * 4001,
+    )
+    assert (await receive(anna))["code"] == "refused"
+    assert await database_sync_to_async(Message.objects.count)() == 0
+    await anna.disconnect()
+
+
+async def test_an_outsider_cannot_use_the_thread_and_is_audited(
+    network: Network, thread: Thread
+) -> None:
+    for outsider in (network.dirk, network.dora):
+        socket = await connected(await login(outsider))
+        await frame(
+            socket,
+            type="message.send",
+            thread=str(thread.pk),
+            client_id=str(uuid.uuid4()),
+            body="?",
+        )
+        assert (await receive(socket))["code"] == "unknown_thread"
+        await frame(socket, type="sync", thread=str(thread.pk), after=0)
+        assert (await receive(socket))["code"] == "unknown_thread"
+        await socket.disconnect()
+    denied = database_sync_to_async(
+        AuditEvent.objects.filter(action="thread.access_denied", target_id=str(thread.pk)).count
+    )
+    assert await denied() == 4
+    assert await database_sync_to_async(Message.objects.count)() == 0
+
+
+async def test_a_flood_is_rate_limited(network: Network, thread: Thread, settings) -> None:
+    settings.WS_RATE_FRAMES = 5
+    anna = await connected(await login(network.anna))
+    codes = []
+    for _n in range(8):
+        await frame(anna, type="typing", thread=str(thread.pk))
+    for _n in range(3):
+        codes.append((await receive_type(anna, "error"))["code"])
+    assert codes == ["rate_limited"] * 3
+    await anna.disconnect()
+
+
+async def test_sync_returns_what_was_missed_in_order(network: Network, thread: Thread) -> None:
+    anna = await connected(await login(network.anna))
+    for n in range(5):
+        await frame(
+            anna,
+            type="message.send",
+            thread=str(thread.pk),
+            client_id=str(uuid.uuid4()),
+            body=f"m{n}",
+        )
+        await receive_type(anna, "message.ack")
+    ben = await connected(await login(network.ben))
+    await frame(ben, type="sync", thread=str(thread.pk), after=2)
+    result = await receive_type(ben, "sync.result")
+    assert [m["body"] for m in result["messages"]] == ["m2", "m3", "m4"]
+    assert [m["seq"] for m in result["messages"]] == [3, 4, 5]
+    await anna.disconnect()
+    await ben.disconnect()
+
+
+async def test_read_marker_and_typing_reach_the_other_side(
+    network: Network, thread: Thread
+) -> None:
+    anna = await connected(await login(network.anna))
+    ben = await connected(await login(network.ben))
+    await frame(
+        anna, type="message.send", thread=str(thread.pk), client_id=str(uuid.uuid4()), body="a"
+    )
+    await receive_type(anna, "message.ack")
+    await receive_type(ben, "message.new")
+    await frame(ben, type="typing", thread=str(thread.pk))
+    typing = await receive_type(anna, "typing")
+    assert typing["name"] == "Ben Becker"
+    await frame(ben, type="read", thread=str(thread.pk), seq=1)
+    read = await receive_type(anna, "read.updated")
+    assert (read["user"], read["seq"]) == (network.ben.pk, 1)
+    await anna.disconnect()
+    await ben.disconnect()
