@@ -266,8 +266,18 @@ def directory(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def agency_detail(request: HttpRequest, agency_id: int) -> HttpResponse:
-    agency = access_agency_by_id(staff(request), agency_id)
-    return render(request, "dienstweg/agency_detail.html", {"agency": agency})
+    user = staff(request)
+    agency = access_agency_by_id(user, agency_id)
+    # Colleagues with an account, for a direct message (names and roles only).
+    colleagues = (
+        agency.memberships.filter(user__is_active=True)
+        .exclude(user=user)
+        .select_related("user")
+        .order_by("user__full_name")[:100]
+    )
+    return render(
+        request, "dienstweg/agency_detail.html", {"agency": agency, "colleagues": colleagues}
+    )
 
 
 def locked_out(request: HttpRequest, *args: Any) -> HttpResponse:
