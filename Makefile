@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 messages: $(STAMP)
 	cd dienstweg && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd referrals && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
+	cd messaging && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
