@@ -5,6 +5,8 @@ class MessagingConfig(AppConfig):
     name = "messaging"
     verbose_name = "Nachrichten"
     default_auto_field = "django.db.models.BigAutoField"
+    # Called by dienstweg's load_demo after the referrals' demo data exists.
+    demo_loader = "messaging.demo.load"
 
     def ready(self) -> None:
         from dienstweg.consent import consent_revoked
