@@ -7,6 +7,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # WebSocket frames over 64 KiB close the socket; a client that stops answering pings is dropped.
 DAPHNE_LIMITS := --websocket-max-message-size 65536 --websocket-max-frame-size 65536 --ping-interval 20 --ping-timeout 30
+# So is a client that stops reading: its send buffer full for 10 s, or 1 MiB queued behind it.
+# Only dienstweg.serve knows these flags (plain daphne, which bench/ runs, would refuse them).
+SLOW_CLIENT_LIMITS := --websocket-stall-timeout 10 --websocket-max-backlog 1048576
 
 # The embedded default: SQLite in var/, in-memory channel layer, generated secrets in var/.
 run test: export DIENSTWEG_DEBUG ?= true
@@ -31,7 +34,7 @@ run: $(STAMP)
 	@# The audit sealer runs beside Daphne and stops with it.
 	$(BIN)/python manage.py audit_seal --loop --interval 10 & sealer=$$!; \
 	trap 'kill $$sealer 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/daphne $(DAPHNE_LIMITS) -b $(HOST) -p $(PORT) dienstweg.asgi:application
+	$(BIN)/python -m dienstweg.serve $(DAPHNE_LIMITS) $(SLOW_CLIENT_LIMITS) -b $(HOST) -p $(PORT) dienstweg.asgi:application
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
