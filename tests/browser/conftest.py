@@ -27,6 +27,16 @@ CHROMIUM_ARGS = [
 ]
 
 
+PRODUCTION_LIMITS = [
+    "--websocket-max-message-size=65536",
+    "--websocket-max-frame-size=65536",
+    "--ping-interval=20",
+    "--ping-timeout=30",
+    "--websocket-stall-timeout=10",
+    "--websocket-max-backlog=1048576",
+]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -70,7 +80,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         [
             sys.executable,
             "-m",
-            "daphne",
+            # The production server: Daphne with the limits of deploy/systemd.
+            "dienstweg.serve",
+            *PRODUCTION_LIMITS,
             "-b",
             "127.0.0.1",
             "-p",

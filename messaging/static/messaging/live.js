@@ -23,6 +23,7 @@
   const pending = new Map(); // client id -> frame, until acknowledged
   let socket = null;
   let attempt = 0;
+  let retry = null;
   let typingSent = 0;
   let typingTimer = null;
 
@@ -114,6 +115,9 @@
   // Insert or replace by sequence number: in order, none twice.
   function place(message) {
     if (!list || message.thread !== threadId) return;
+    // Numbers run without gaps: one beyond the next means the channel layer dropped an
+    // event (it is at-most-once). Ask for what is missing before lastSeq passes it by.
+    if (message.seq > lastSeq + 1) send({ type: "sync", thread: threadId, after: lastSeq });
     const empty = list.querySelector(".empty");
     if (empty) empty.remove();
     const item = render(message);
@@ -177,6 +181,7 @@
         markRead();
         break;
       case "message.new":
+        if (typing && data.message.author !== me) typing.textContent = ""; // no longer typing
         place(data.message);
         if (data.message.thread === threadId) markRead();
         else bumpCounter(data.message);
@@ -240,7 +245,7 @@
       setStatus(label("Offline"));
       attempt += 1;
       const delay = Math.min(30000, 500 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
-      setTimeout(connect, delay);
+      retry = setTimeout(connect, delay);
     });
   }
 
@@ -250,13 +255,15 @@
     composer.addEventListener("submit", (event) => {
       // Attachments go with the form; text goes over the socket when it is open.
       if ((files && files.files.length) || !body.value.trim()) return;
+      // Without an open socket the form posts as it is (its own client id makes a resent
+      // form harmless): the text is never held only in this tab's memory.
+      if (!socket || socket.readyState !== WebSocket.OPEN) return;
       const clientId = crypto.randomUUID();
       const frame = { type: "message.send", thread: threadId, client_id: clientId, body: body.value };
-      pending.set(clientId, frame);
-      if (send(frame) || pending.size) {
-        event.preventDefault();
-        body.value = "";
-      }
+      pending.set(clientId, frame); // resent with the same id if the socket drops before the ack
+      send(frame);
+      event.preventDefault();
+      body.value = "";
     });
     body.addEventListener("input", () => {
       const now = Date.now();
@@ -267,6 +274,14 @@
     });
   }
   document.addEventListener("visibilitychange", markRead);
+  // Back online after a long outage: try at once instead of waiting out the backoff.
+  window.addEventListener("online", () => {
+    if (retry !== null && (!socket || socket.readyState === WebSocket.CLOSED)) {
+      clearTimeout(retry);
+      retry = null;
+      connect();
+    }
+  });
   showMarkers();
   connect();
 })();
