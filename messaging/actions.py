@@ -135,6 +135,7 @@ def open_direct_thread(colleague: User, *, by: User) -> Thread:
 class Posted:
     message: Message
     created: bool  # False: a resend of a message already stored (same client id)
+    payload: MessagePayload  # what the readers were sent
 
 
 def _check_body(body: str, *, attachments: int = 0) -> str:
@@ -174,7 +175,8 @@ def post_message(
         if existing is not None:
             if existing.thread_id != thread.pk:
                 raise ActionError(_("Diese Kennung gehört zu einer anderen Nachricht."))
-            return Posted(existing, created=False)
+            existing.thread = thread
+            return Posted(existing, created=False, payload=payload(existing))
         now = timezone.now()
         locked.last_seq += 1
         locked.last_message_at = now
@@ -198,10 +200,14 @@ def post_message(
             file.save(force_insert=True)
             files.append(file)
         readers = thread_readers(thread)
-        _mark(thread, by, message.seq)
+        # Every reader gets a participant row (her overview, her marker); the author has
+        # read her own message.
         Participant.objects.bulk_create(
-            [Participant(thread=thread, user_id=pk) for pk in readers if pk != by.pk],
+            [Participant(thread=thread, user_id=pk) for pk in {*readers, by.pk}],
             ignore_conflicts=True,
+        )
+        Participant.objects.filter(thread=thread, user=by, read_seq__lt=message.seq).update(
+            read_seq=message.seq, read_at=now
         )
         record(
             by,
@@ -210,8 +216,9 @@ def post_message(
             family=thread.family,
             details={"thread": str(thread.pk), "seq": message.seq, "attachments": len(files)},
         )
-        events.publish(readers, MessageNew(type="message.new", message=payload(message, files)))
-    return Posted(message, created=True)
+        sent = payload(message, files)
+        events.publish(readers, MessageNew(type="message.new", message=sent))
+    return Posted(message, created=True, payload=sent)
 
 
 def _own(message: Message, by: User) -> Message:

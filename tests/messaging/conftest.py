@@ -18,7 +18,7 @@ from django.test import Client
 
 from dienstweg.asgi import application
 from dienstweg.models import Consent, DataCategory, Family
-from messaging import actions
+from messaging import actions, consumers
 from messaging.models import Thread
 from referrals import actions as referral_actions
 from referrals.models import Referral
@@ -28,8 +28,9 @@ ORIGIN = (b"origin", b"http://testserver")
 
 
 @pytest.fixture(autouse=True)
-def empty_cache() -> None:
-    cache.clear()  # the frame counters of the rate limit
+def fresh_counters() -> None:
+    consumers._frames.clear()  # the frame counters of the rate limit
+    cache.clear()
 
 
 @pytest.fixture
