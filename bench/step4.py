@@ -107,6 +107,13 @@ def parse_args() -> argparse.Namespace:
         help="DJANGO_SETTINGS_MODULE of the platform's Daphne (to try a change of settings; "
         "a module outside the project needs PYTHONPATH)",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="Daphne processes of the platform (production runs several behind nginx); "
+        "the baseline runs one",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     return parser.parse_args()
 
@@ -299,12 +306,16 @@ def build_threads(rng: random.Random) -> list[Reader]:
 
 
 def daphne_limits() -> list[str]:
-    """The flags of the Makefile's DAPHNE_LIMITS (production runs with the same)."""
+    """The flags of the Makefile's DAPHNE_LIMITS and SLOW_CLIENT_LIMITS: production runs
+    dienstweg.serve with the same."""
     makefile = (ROOT / "Makefile").read_text()
-    match = re.search(r"^DAPHNE_LIMITS\s*:?=\s*(.+)$", makefile, re.MULTILINE)
-    if match is None:
-        sys.exit("no DAPHNE_LIMITS in the Makefile")
-    return match.group(1).split()
+    flags = []
+    for name in ("DAPHNE_LIMITS", "SLOW_CLIENT_LIMITS"):
+        match = re.search(rf"^{name}\s*:?=\s*(.+)$", makefile, re.MULTILINE)
+        if match is None:
+            sys.exit(f"no {name} in the Makefile")
+        flags += match.group(1).split()
+    return flags
 
 
 def free_port() -> int:
@@ -353,7 +364,7 @@ class Server:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = self.log_path.open("wb")
-        command = [sys.executable, "-m", "daphne", *daphne_limits()]
+        command = [sys.executable, "-m", "dienstweg.serve", *daphne_limits()]
         command += ["-b", "127.0.0.1", "-p", str(self.port), self.application]
         self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
             command,
@@ -399,6 +410,43 @@ class Server:
                 return int(line.split()[1])
         raise RuntimeError("no VmRSS")
 
+    def port_for(self, index: int) -> int:
+        return self.port
+
+
+class ServerGroup:
+    """Several Daphne processes of one application sharing the channel layer, as in
+    production behind nginx; each reader connects to one of them (round robin)."""
+
+    def __init__(self, name: str, application: str, env: dict[str, str], count: int) -> None:
+        self.name = name
+        self.servers = [Server(f"{name}-{n}", application, env) for n in range(count)]
+        self.log_path = self.servers[0].log_path
+
+    @property
+    def pid(self) -> int:
+        return self.servers[0].pid
+
+    def start(self) -> None:
+        for server in self.servers:
+            server.start()
+
+    def alive(self) -> bool:
+        return all(server.alive() for server in self.servers)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def cpu(self) -> float:
+        return sum(server.cpu() for server in self.servers)
+
+    def rss_kb(self) -> int:
+        return sum(server.rss_kb() for server in self.servers)
+
+    def port_for(self, index: int) -> int:
+        return self.servers[index % len(self.servers)].port
+
 
 def postgres_cpu() -> float | None:
     """CPU seconds of the PostgreSQL server: its live processes plus what the postmaster
@@ -437,7 +485,7 @@ def own_cpu() -> float:
 class Meters:
     """CPU of each party, the database's counters and Redis's commands over a window."""
 
-    def __init__(self, servers: dict[str, Server], redis_client: Any, pg: Any) -> None:
+    def __init__(self, servers: dict[str, ServerGroup], redis_client: Any, pg: Any) -> None:
         self.servers = servers
         self.redis = redis_client
         self.pg = pg
@@ -560,7 +608,7 @@ class Client:
 class Load:
     """The sockets of one server and the steps run on them."""
 
-    def __init__(self, name: str, server: Server, readers: list[Reader]) -> None:
+    def __init__(self, name: str, server: ServerGroup, readers: list[Reader]) -> None:
         self.name = name
         self.server = server
         self.readers = readers
@@ -574,14 +622,15 @@ class Load:
         self.results: list[dict[str, Any]] = []
 
     def url(self, reader: Reader) -> str:
+        port = self.server.port_for(reader.index)
         if self.name == "dienstweg":
-            return f"ws://127.0.0.1:{self.server.port}/ws/"
-        return f"ws://127.0.0.1:{self.server.port}/ws/{reader.thread}/"
+            return f"ws://127.0.0.1:{port}/ws/"
+        return f"ws://127.0.0.1:{port}/ws/{reader.thread}/"
 
     async def open(self, reader: Reader) -> ClientConnection:
         return await connect(
             self.url(reader),
-            origin=f"http://127.0.0.1:{self.server.port}",  # type: ignore[arg-type]
+            origin=f"http://127.0.0.1:{self.server.port_for(reader.index)}",  # type: ignore[arg-type]
             additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={reader.cookie}"},
             open_timeout=30,
             close_timeout=5,
@@ -1107,8 +1156,10 @@ def main() -> None:
     bare_env = {k: v for k, v in server_env.items() if k != "DJANGO_SETTINGS_MODULE"}
     bare_env["BARE_SECRET"] = server_env["DIENSTWEG_SECRET_KEY"]
     servers = {
-        "dienstweg": Server("dienstweg", "dienstweg.asgi:application", server_env),
-        "bare": Server("bare", "bench.bare_consumer:application", bare_env),
+        "dienstweg": ServerGroup(
+            "dienstweg", "dienstweg.asgi:application", server_env, ARGS.processes
+        ),
+        "bare": ServerGroup("bare", "bench.bare_consumer:application", bare_env, 1),
     }
     redis_client = redis.Redis.from_url(os.environ["REDIS_URL"])
     params = connection.settings_dict

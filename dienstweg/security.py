@@ -27,10 +27,16 @@ def _is_trusted(address: str) -> bool:
 def client_ip(request: HttpRequest) -> str:
     """The client's address. X-Forwarded-For counts only when a configured proxy sent it,
     and only up to the first hop that is not one of ours, so a forged header changes nothing."""
-    remote = request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 (a value, not a bind)
+    return client_address(
+        request.META.get("REMOTE_ADDR") or "", request.META.get("HTTP_X_FORWARDED_FOR", "")
+    )
+
+
+def client_address(remote: str, forwarded: str) -> str:
+    """client_ip() from the peer's address and the X-Forwarded-For header (also for sockets)."""
+    remote = remote or "0.0.0.0"  # noqa: S104 (a value, not a bind)
     if not _is_trusted(remote):
         return remote
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
     for hop in reversed(hops):
         if not _is_trusted(hop):

@@ -48,21 +48,32 @@ def thread_readers(thread: Thread) -> list[int]:
     )
 
 
+def thread_by_id(thread_id: UUID | str) -> Thread | None:
+    """The thread with what the access rules read, unchecked: for an action that checks
+    the rules itself under the thread's lock (messaging.actions.post_message)."""
+    try:
+        return Thread.objects.select_related(*THREAD_RELATED).filter(pk=thread_id).first()
+    except ValidationError:
+        return None
+
+
+def refuse_thread(user: User, thread: Thread | None) -> None:
+    """Record a refused access to a thread (under its family when it exists)."""
+    with transaction.atomic():
+        record(
+            user,
+            "thread.access_denied",
+            target=thread,
+            family=thread.family if thread is not None else None,
+        )
+
+
 def access_thread_by_id(user: User, thread_id: UUID | str) -> Thread:
     """Fetch a thread the user may use now, or 404 (the same for missing and forbidden).
     A refusal is audited, under the family when the thread exists."""
-    try:
-        thread = Thread.objects.select_related(*THREAD_RELATED).filter(pk=thread_id).first()
-    except ValidationError:
-        thread = None
+    thread = thread_by_id(thread_id)
     if thread is None or not may_use_thread(user, thread):
-        with transaction.atomic():
-            record(
-                user,
-                "thread.access_denied",
-                target=thread,
-                family=thread.family if thread is not None else None,
-            )
+        refuse_thread(user, thread)
         raise Http404
     return thread
 

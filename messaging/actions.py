@@ -131,6 +131,10 @@ def open_direct_thread(colleague: User, *, by: User) -> Thread:
 # Messages
 
 
+class NoAccess(ActionError):
+    """The user may not (or no longer) use the thread."""
+
+
 @dataclass(frozen=True)
 class Posted:
     message: Message
@@ -158,19 +162,34 @@ def post_message(
     attachments: list[Upload] | None = None,
     by: User,
 ) -> Posted:
-    """Store a message in the thread, then tell every reader. A resend with the same
-    client id stores nothing new and answers with the stored message."""
+    """Store a message in the thread, then tell every reader. Whether BY may still use
+    the thread is checked under the thread's lock (NoAccess if not). A resend with the
+    same client id stores nothing new and answers with the stored message."""
     uploads = attachments or []
     if len(uploads) > MAX_ATTACHMENTS:
         raise ActionError(_("Höchstens fünf Anhänge je Nachricht."))
     kinds = [check_upload(upload) for upload in uploads]
     body = _check_body(body, attachments=len(uploads))
+    try:
+        return _post(thread, body, client_id, uploads, kinds, by)
+    except IntegrityError:  # the same client id, sent to another thread at the same moment
+        raise ActionError(_("Diese Kennung gehört zu einer anderen Nachricht.")) from None
+
+
+def _post(
+    thread: Thread,
+    body: str,
+    client_id: UUID,
+    uploads: list[Upload],
+    kinds: list[str],
+    by: User,
+) -> Posted:
     with transaction.atomic():
         # The thread's row lock numbers its messages in commit order, and makes a
         # concurrent resend wait here, then find the first.
         locked = Thread.objects.select_for_update().get(pk=thread.pk)
         if not may_use_thread(by, thread):
-            raise ActionError(_("Sie haben keinen Zugriff mehr auf diese Unterhaltung."))
+            raise NoAccess(_("Sie haben keinen Zugriff mehr auf diese Unterhaltung."))
         existing = Message.objects.filter(author=by, client_id=client_id).first()
         if existing is not None:
             if existing.thread_id != thread.pk:
@@ -185,11 +204,7 @@ def post_message(
             thread=thread, seq=locked.last_seq, author=by, client_id=client_id, created_at=now
         )
         message.seal("body", body)
-        try:
-            with transaction.atomic():
-                message.save(force_insert=True)
-        except IntegrityError:  # the same client id, committed in another thread meanwhile
-            raise ActionError(_("Diese Kennung gehört zu einer anderen Nachricht.")) from None
+        message.save(force_insert=True)
         files = []
         for upload, content_type in zip(uploads, kinds, strict=True):
             file = MessageAttachment(

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -34,11 +35,13 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.context import bind
 from dienstweg.actions import ActionError
 from dienstweg.events import session_tag, staff_group
 from dienstweg.models import StaffSession, User
+from dienstweg.security import client_address
 from messaging import actions
-from messaging.access import access_thread_by_id, may_use_thread
+from messaging.access import access_thread_by_id, may_use_thread, refuse_thread, thread_by_id
 from messaging.models import Message, Thread
 
 # Closing codes the page understands: 4401 sign in again (no reconnect).
@@ -100,6 +103,10 @@ class StaffConsumer(AsyncWebsocketConsumer):
         self.session_tag = session_tag(self.session.session_key or "")
         self.session_checked = time.monotonic()
         self.followed = set()
+        # For the audit events of this socket's frames, as RequestContextMiddleware does.
+        self.socket_id = uuid.uuid4().hex[:12]
+        self.frame_count = 0
+        self.client_ip = _client_ip(self.scope)
         # The frames are handled in order by a task of their own, so that events for this
         # socket (other people's messages) are delivered while a frame waits on the database.
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=QUEUED_FRAMES)
@@ -149,7 +156,10 @@ class StaffConsumer(AsyncWebsocketConsumer):
                 if not await self._session_alive():
                     await self.close(code=CLOSE_UNAUTHENTICATED)
                     return
-                await HANDLERS[frame["type"]](self, frame)
+                self.frame_count += 1
+                request_id = f"ws-{self.socket_id}-{self.frame_count}"
+                with bind(request_id=request_id, ip=self.client_ip):
+                    await HANDLERS[frame["type"]](self, frame)
             except FrameError as error:
                 await self._error(frame, error.code, error.message)
 
@@ -237,6 +247,12 @@ HANDLERS = {
 }
 
 
+def _client_ip(scope: dict[str, Any]) -> str:
+    remote = (scope.get("client") or ["", 0])[0] or ""
+    headers = dict(scope.get("headers") or [])
+    return client_address(remote, headers.get(b"x-forwarded-for", b"").decode("latin-1"))
+
+
 def _uuid(value: Any) -> UUID | None:
     try:
         return UUID(value) if isinstance(value, str) else None
@@ -262,9 +278,16 @@ def _thread(user: User, thread_id: str) -> Thread:
 
 
 def _post(user: User, thread_id: str, body: str, client_id: UUID) -> actions.MessagePayload:
-    thread = _thread(user, thread_id)
+    # post_message checks the access rules under the thread's lock: checking them before
+    # as well would cost the hottest path of the socket three more queries.
+    thread = thread_by_id(thread_id)
     try:
+        if thread is None:
+            raise actions.NoAccess("")
         return actions.post_message(thread, body=body, client_id=client_id, by=user).payload
+    except actions.NoAccess:
+        refuse_thread(user, thread)
+        raise FrameError("unknown_thread", _("Diese Unterhaltung gibt es nicht.")) from None
     except ActionError as error:
         raise FrameError("refused", str(error)) from None
 

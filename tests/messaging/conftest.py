@@ -25,6 +25,7 @@ from referrals.models import Referral
 from tests.conftest import Network, verified_client
 
 ORIGIN = (b"origin", b"http://testserver")
+CLIENT_ADDRESS = "192.0.2.7"
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +62,9 @@ def cookie_of(client: Client) -> tuple[bytes, bytes]:
 
 def communicator(client: Client | None, *, origin: tuple[bytes, bytes] = ORIGIN) -> Any:
     headers = [origin] + ([cookie_of(client)] if client is not None else [])
-    return WebsocketCommunicator(application, "/ws/", headers=headers)
+    socket = WebsocketCommunicator(application, "/ws/", headers=headers)
+    socket.scope["client"] = [CLIENT_ADDRESS, 50000]  # as Daphne names the peer
+    return socket
 
 
 async def connected(client: Client) -> Any:

@@ -12,7 +12,14 @@ from django.test import Client
 from audit.models import AuditEvent
 from messaging.models import Message, Thread
 from tests.conftest import Network, verified_client
-from tests.messaging.conftest import communicator, connected, frame, receive, receive_type
+from tests.messaging.conftest import (
+    CLIENT_ADDRESS,
+    communicator,
+    connected,
+    frame,
+    receive,
+    receive_type,
+)
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("committed")]
 
@@ -198,3 +205,21 @@ async def test_read_marker_and_typing_reach_the_other_side(
     assert (read["user"], read["seq"]) == (network.ben.pk, 1)
     await anna.disconnect()
     await ben.disconnect()
+
+
+async def test_events_of_a_socket_carry_its_address_and_a_request_id(
+    network: Network, thread: Thread
+) -> None:
+    anna = await connected(await login(network.anna))
+    for _n in range(2):
+        await frame(
+            anna, type="message.send", thread=str(thread.pk), client_id=str(uuid.uuid4()), body="a"
+        )
+        await receive_type(anna, "message.ack")
+    await anna.disconnect()
+    events = await database_sync_to_async(
+        lambda: list(AuditEvent.objects.filter(action="message.posted").order_by("id"))
+    )()
+    assert [event.ip for event in events] == [CLIENT_ADDRESS] * 2
+    first, second = (event.request_id for event in events)
+    assert first.startswith("ws-") and second.startswith("ws-") and first != second
