@@ -168,7 +168,7 @@ from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.contrib.auth.models import Permission  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, models, transaction  # noqa: E402
-from django.db.models import Avg, Count, Q  # noqa: E402
+from django.db.models import Count, Q  # noqa: E402
 from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.shortcuts import render  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -191,7 +191,7 @@ from dienstweg.models import (  # noqa: E402
 from dienstweg.paging import NumberedPage  # noqa: E402
 from referrals import actions, views  # noqa: E402
 from referrals.access import TAG_CATEGORY, inbox_of, referrals_visible_to, side_of  # noqa: E402
-from referrals.forms import AssignForm, NoteForm, TagLookupForm  # noqa: E402
+from referrals.forms import AssignForm, NoteForm  # noqa: E402
 from referrals.models import (  # noqa: E402
     ApplicationTag,
     Referral,
@@ -785,47 +785,12 @@ def plain_page(queryset: Any, request: HttpRequest, size: int) -> NumberedPage:
 
 
 def plain_tag_list(request: HttpRequest) -> HttpResponse:
-    """tag_list with the project's tags by its id instead of the user's memberships."""
+    """tag_list with the project's tags by its id instead of the user's memberships, paged
+    the ordinary Django way."""
     tags = ApplicationTag.objects.filter(project_id=TARGET["project"]).order_by(
         "priority", "-submitted_on", "-id"
     )
-    page = plain_page(
-        tags.select_related("family", "processing_agency", "coach").only(
-            "code",
-            "kind",
-            "state",
-            "submitted_on",
-            "decided_on",
-            "updated_at",
-            "family__reference",
-            "processing_agency__name",
-            "coach__full_name",
-        ),
-        request,
-        settings.REFERRAL_PAGE_SIZE,
-    )
-    durations = (
-        tags.filter(days_to_decision__isnull=False)
-        .order_by()
-        .values("kind")
-        .annotate(count=Count("days_to_decision"), average=Avg("days_to_decision"))
-    )
-    return render(
-        request,
-        "referrals/tag_list.html",
-        {
-            "page": page,
-            "durations": [
-                {
-                    "kind": ApplicationTag.Kind(row["kind"]).label,
-                    "count": row["count"],
-                    "average": row["average"],
-                }
-                for row in durations
-            ],
-            "lookup_form": TagLookupForm(),
-        },
-    )
+    return views.tag_list_of(request, tags, plain_page)
 
 
 # The plain pages are served through the same middleware as the real ones: while

@@ -48,6 +48,8 @@ class Thread(models.Model):
     class Meta:
         verbose_name = _("Unterhaltung")
         verbose_name_plural = _("Unterhaltungen")
+        # send_message_notices looks for threads that went quiet a while ago.
+        indexes = [models.Index(fields=["last_message_at"], name="thread_last_message")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.pk}"

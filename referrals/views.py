@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -309,9 +310,17 @@ def attachment_response(content: bytes, content_type: str, stem: str) -> HttpRes
 def tag_list(request: HttpRequest) -> HttpResponse:
     """The coach's tagged applications, open requests for documents first, with the days
     from submission to decision per kind."""
-    user = staff(request)
-    tags = tags_visible_to(user)
-    page = numbered_page(
+    return tag_list_of(request, tags_visible_to(staff(request)), numbered_page)
+
+
+Paging = Callable[[QuerySet[Any], HttpRequest, int], Any]
+
+
+def tag_list_of(
+    request: HttpRequest, tags: QuerySet[ApplicationTag], paging: Paging
+) -> HttpResponse:
+    """The tag list page for these tags (bench/step3.py renders its plain twin with it)."""
+    page = paging(
         tags.select_related("family", "processing_agency", "coach").only(
             "code",
             "kind",
