@@ -23,6 +23,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -36,8 +37,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.context import bind
+from dienstweg import sessions
 from dienstweg.actions import ActionError
 from dienstweg.events import session_tag, staff_group
+from dienstweg.middleware import SessionLifetimeMiddleware
 from dienstweg.models import StaffSession, User
 from dienstweg.security import client_address
 from messaging import actions
@@ -102,6 +105,12 @@ class StaffConsumer(AsyncWebsocketConsumer):
         self.session: SessionBase = self.scope["session"]
         self.session_tag = session_tag(self.session.session_key or "")
         self.session_checked = time.monotonic()
+        # The session's lifetimes hold on the socket too (SessionLifetimeMiddleware):
+        # frames count as activity, events arriving do not.
+        self.lifetime = await in_thread(_lifetime, self.session)
+        if self.lifetime.expired(time.time()):
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
         self.followed = set()
         # For the audit events of this socket's frames, as RequestContextMiddleware does.
         self.socket_id = uuid.uuid4().hex[:12]
@@ -153,7 +162,7 @@ class StaffConsumer(AsyncWebsocketConsumer):
         while True:
             frame = await self.frames.get()
             try:
-                if not await self._session_alive():
+                if not await self._session_alive(activity=True):
                     await self.close(code=CLOSE_UNAUTHENTICATED)
                     return
                 self.frame_count += 1
@@ -167,11 +176,23 @@ class StaffConsumer(AsyncWebsocketConsumer):
         ref = frame.get("client_id") or frame.get("thread")
         await self._send({"type": "error", "code": code, "message": message, "ref": ref})
 
-    async def _session_alive(self) -> bool:
-        if time.monotonic() - self.session_checked < SESSION_CHECK_SECONDS:
-            return True
-        self.session_checked = time.monotonic()
-        return await in_thread(_session_alive, self.session.session_key, self.user.pk)
+    async def _session_alive(self, *, activity: bool = False) -> bool:
+        """Whether the session still exists and has neither been idle nor lasted too long;
+        asks the database every SESSION_CHECK_SECONDS, or when the lifetimes seem over
+        (another tab may have been active). A frame is activity, as a request is."""
+        now = time.time()
+        due = time.monotonic() - self.session_checked >= SESSION_CHECK_SECONDS
+        if due or self.lifetime.expired(now) or (activity and self.lifetime.touch_due(now)):
+            self.session_checked = time.monotonic()
+            lifetime = await in_thread(
+                _check_session, self.session, self.user.pk, now if activity else None, self.lifetime
+            )
+            if lifetime is None:
+                return False
+            self.lifetime = lifetime
+        elif activity:
+            self.lifetime = self.lifetime.seen_at(now)
+        return not self.lifetime.expired(now)
 
     async def _send(self, event: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(event, ensure_ascii=False))
@@ -222,7 +243,9 @@ class StaffConsumer(AsyncWebsocketConsumer):
 
     async def deliver(self, message: dict[str, Any]) -> None:
         event = message["event"]
-        if event["type"] == "session.ended":
+        if not await self._session_alive():
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+        elif event["type"] == "session.ended":
             if event["session"] in ("*", self.session_tag):
                 await self.close(code=CLOSE_UNAUTHENTICATED)
         elif event["type"] == "access.revoked":
@@ -329,10 +352,50 @@ def _lost_threads(user: User, thread_ids: list[str]) -> list[str]:
     return [thread_id for thread_id in thread_ids if thread_id not in still]
 
 
-def _session_alive(session_key: str | None, user_id: int) -> bool:
-    return StaffSession.objects.filter(
-        session_key=session_key,
+@dataclass(frozen=True)
+class Lifetime:
+    started: float
+    seen: float
+    touched: float  # when SEEN was last written to the session
+
+    def expired(self, now: float) -> bool:
+        idle = settings.SESSION_IDLE_TIMEOUT.total_seconds()
+        lifetime = settings.SESSION_MAX_LIFETIME.total_seconds()
+        return now - self.seen > idle or now - self.started > lifetime
+
+    def touch_due(self, now: float) -> bool:
+        return now - self.touched > SessionLifetimeMiddleware.TOUCH_INTERVAL
+
+    def seen_at(self, now: float) -> Lifetime:
+        return replace(self, seen=max(self.seen, now))
+
+
+def _lifetime(session: SessionBase, known: Lifetime | None = None) -> Lifetime:
+    # A session logged in by other means than the login page has no times yet: it starts
+    # when the socket first sees it, as the middleware has it.
+    now = time.time()
+    started = float(session.get(sessions.STARTED) or (known.started if known else now))
+    seen = float(session.get(sessions.SEEN) or (known.seen if known else started))
+    return Lifetime(started, seen, seen)
+
+
+def _check_session(
+    session: SessionBase, user_id: int, activity: float | None, known: Lifetime
+) -> Lifetime | None:
+    """The session as stored now (None if it ended or its account was deactivated); with
+    ACTIVITY, its last-seen time moves there, as a request would move it."""
+    alive = StaffSession.objects.filter(
+        session_key=session.session_key,
         user_id=user_id,
         user__is_active=True,
         expire_date__gt=timezone.now(),
     ).exists()
+    if not alive:
+        return None
+    stored = session.__class__(session.session_key)
+    lifetime = _lifetime(stored, known)
+    if activity is not None and not lifetime.expired(activity):
+        stored[sessions.SEEN] = activity
+        stored.save()
+        lifetime = Lifetime(lifetime.started, activity, activity)
+    return lifetime

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -152,4 +153,25 @@ async def test_a_rolled_back_post_reaches_no_socket(network: Network, thread: Th
         await database_sync_to_async(post_then_fail)()
     assert await nothing_arrives(ben)
     await asyncio.sleep(0)
+    await ben.disconnect()
+
+
+async def test_an_idle_session_closes_its_socket_instead_of_delivering(
+    network: Network, thread: Thread, settings
+) -> None:
+    settings.SESSION_IDLE_TIMEOUT = timedelta(seconds=1)
+    ben = await following(network.ben, thread)
+    await asyncio.sleep(1.5)  # no frame from Ben's socket, no request from his browser
+    await anna_posts(thread, network, body="Nach der Pause")
+    assert await closed(ben) == 4401
+
+
+async def test_frames_keep_the_session_alive(network: Network, thread: Thread, settings) -> None:
+    settings.SESSION_IDLE_TIMEOUT = timedelta(seconds=2)
+    ben = await following(network.ben, thread)
+    for _n in range(3):  # 3 s in all, active every second
+        await asyncio.sleep(1)
+        await frame(ben, type="read", thread=str(thread.pk), seq=0)
+    await anna_posts(thread, network, body="Noch da?")
+    assert (await receive_type(ben, "message.new"))["message"]["body"] == "Noch da?"
     await ben.disconnect()
