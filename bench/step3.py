@@ -170,7 +170,6 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, models, transaction  # noqa: E402
 from django.db.models import Count, Q  # noqa: E402
 from django.http import HttpRequest, HttpResponse  # noqa: E402
-from django.shortcuts import render  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import clear_url_caches, include, path, reverse  # noqa: E402
@@ -181,7 +180,6 @@ from dienstweg import actions as family_actions  # noqa: E402
 from dienstweg.models import (  # noqa: E402
     Agency,
     Consent,
-    DataCategory,
     DataKey,
     Family,
     HouseholdMember,
@@ -191,7 +189,6 @@ from dienstweg.models import (  # noqa: E402
 from dienstweg.paging import NumberedPage  # noqa: E402
 from referrals import actions, views  # noqa: E402
 from referrals.access import TAG_CATEGORY, inbox_of, referrals_visible_to, side_of  # noqa: E402
-from referrals.forms import AssignForm, NoteForm  # noqa: E402
 from referrals.models import (  # noqa: E402
     ApplicationTag,
     Referral,
@@ -750,29 +747,7 @@ def plain_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
         "family__data_key", "from_agency", "to_agency", "assignee", "created_by"
     ).get(pk=referral_id)
     side, may = TARGET["may"][referral.pk]
-    snapshot = json.loads(referral.unseal("snapshot") or "{}")
-    notes = snapshot["notes"] if snapshot else json.loads(referral.unseal("category_notes"))
-    return render(
-        request,
-        "referrals/referral_detail.html",
-        {
-            "referral": referral,
-            "side": side,
-            "need": referral.unseal("need"),
-            "summary": referral.unseal("summary"),
-            "basis_reason": referral.unseal("basis_reason"),
-            "decision_note": referral.unseal("decision_note"),
-            "outcome": referral.unseal("outcome"),
-            "identity": snapshot.get("identity"),
-            "notes": [(DataCategory(c).label, notes[c]) for c in referral.categories if c in notes],
-            "events": referral.events.select_related("by"),
-            "attachments": [(a, a.unseal("name")) for a in referral.attachments.all()],
-            "may": may,
-            "assign_form": AssignForm(agency_id=referral.to_agency_id) if may["assign"] else None,
-            "note_form": NoteForm(),
-            "receiver_access": actions.receiver_access(referral),
-        },
-    )
+    return views.referral_page(request, referral, side=side, may=may)
 
 
 def plain_page(queryset: Any, request: HttpRequest, size: int) -> NumberedPage:

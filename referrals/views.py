@@ -176,10 +176,18 @@ def referral_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
     referral = access_referral_by_id(user, referral_id, reach)
     side = side_of(user, referral, reach)
     actions.record_referral_read(referral, action="referral.viewed", side=side, by=user)
+    may = {verb: rule.permits(user, referral, reach.roles) for verb, rule in actions.RULES.items()}
+    return referral_page(request, referral, side=side, may=may)
+
+
+def referral_page(
+    request: HttpRequest, referral: Referral, *, side: str, may: dict[str, bool]
+) -> HttpResponse:
+    """The referral's page for a user on SIDE who may take the steps in MAY (bench/step3.py
+    renders its plain twin with it)."""
     snapshot = json.loads(referral.unseal("snapshot") or "{}")
     # Sent: exactly what was sent. A draft: what the coach has written so far.
     notes = snapshot["notes"] if snapshot else json.loads(referral.unseal("category_notes"))
-    may = {verb: rule.permits(user, referral, reach.roles) for verb, rule in actions.RULES.items()}
     return render(
         request,
         "referrals/referral_detail.html",
