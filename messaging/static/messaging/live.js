@@ -37,10 +37,16 @@
   }
 
   function formatTime(iso) {
-    return new Date(iso).toLocaleString(document.documentElement.lang || "de", {
-      dateStyle: "short",
-      timeStyle: "short",
-    });
+    // As the server renders SHORT_DATETIME_FORMAT: 01.12.2026 10:39
+    return new Date(iso)
+      .toLocaleString(document.documentElement.lang || "de", {
+        day: "2-digit",
+        month: "2-digit",
+        year: "numeric",
+        hour: "2-digit",
+        minute: "2-digit",
+      })
+      .replace(",", "");
   }
 
   function csrfToken() {
