@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.trail import record
-from dienstweg.access import CASE_ROLES, agency_ids_of, has_role
+from dienstweg.access import CASE_ROLES, agency_ids_of
 from dienstweg.consent import ConsentMissing, has_consent, require_consent
 from dienstweg.models import Membership, Purpose, User
 from referrals.models import (
@@ -245,11 +245,7 @@ def access_tag_by_code(
         .filter(code=normalize_code(code))
         .first()
     )
-    side = None
-    if tag is not None and has_role(user, tag.project_id, CASE_ROLES):
-        side = "project"
-    elif tag is not None and has_role(user, tag.processing_agency_id, CASE_ROLES):
-        side = "office"
+    side = _role_side(user, tag) if tag is not None else None
     if tag is not None and side is not None and side not in sides:
         # A page for the other side (the stamp is the project's): refused, audited.
         with transaction.atomic():
@@ -296,17 +292,31 @@ def access_tag_by_code(
     return tag, side
 
 
-def tag_readers(tag: ApplicationTag) -> list[int]:
-    """The ids of the active users who may open the tag now: the project's case roles,
-    and the processing office's while the family's consent covers it."""
-    agencies = [tag.project_id]
-    if has_consent(
+def _role_side(user: User, tag: ApplicationTag) -> str | None:
+    """ "project" or "office" by the user's case roles alone (the consent not asked)."""
+    reach = reach_of(user)
+    if reach.holds(tag.project_id, CASE_ROLES):
+        return "project"
+    if reach.holds(tag.processing_agency_id, CASE_ROLES):
+        return "office"
+    return None
+
+
+def tag_consented(tag: ApplicationTag) -> bool:
+    """Whether the family's consent lets the processing office see the tag today (no
+    lock: for pages and recipients; a transmission locks it, require_tag_consent)."""
+    return has_consent(
         tag.family,
         to_agency=tag.processing_agency,
         categories=[TAG_CATEGORY[ApplicationTag.Kind(tag.kind)]],
         purpose=Purpose.APPLICATION_SUPPORT,
-    ):
-        agencies.append(tag.processing_agency_id)
+    )
+
+
+def tag_readers(tag: ApplicationTag) -> list[int]:
+    """The ids of the active users who may open the tag now: the project's case roles,
+    and the processing office's while the family's consent covers it."""
+    agencies = [tag.project_id, *([tag.processing_agency_id] if tag_consented(tag) else [])]
     members = Membership.objects.filter(
         agency_id__in=agencies, role__in=CASE_ROLES, user__is_active=True
     )
@@ -316,17 +326,8 @@ def tag_readers(tag: ApplicationTag) -> list[int]:
 def tag_side(user: User, tag: ApplicationTag) -> str | None:
     """ "project", "office" (the consent covering it today) or None: whether and from
     which side the user may see the tag (no throttle, no audit: for helpers above)."""
-    reach = reach_of(user)
-    if reach.holds(tag.project_id, CASE_ROLES):
-        return "project"
-    if reach.holds(tag.processing_agency_id, CASE_ROLES) and has_consent(
-        tag.family,
-        to_agency=tag.processing_agency,
-        categories=[TAG_CATEGORY[ApplicationTag.Kind(tag.kind)]],
-        purpose=Purpose.APPLICATION_SUPPORT,
-    ):
-        return "office"
-    return None
+    side = _role_side(user, tag)
+    return None if side == "office" and not tag_consented(tag) else side
 
 
 def require_tag_consent(tag: ApplicationTag) -> None:

@@ -20,13 +20,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from dienstweg.access import access_family_by_id, has_role, staff
 from dienstweg.actions import ActionError
-from dienstweg.consent import has_consent
-from dienstweg.models import DataCategory, Purpose, User
+from dienstweg.models import DataCategory, User
 from dienstweg.paging import keyset_page, numbered_page
 from referrals import actions
 from referrals.access import (
     REFERRING_ROLES,
-    TAG_CATEGORY,
     TagLookupThrottled,
     TagRefused,
     access_attachment_by_id,
@@ -38,6 +36,7 @@ from referrals.access import (
     outbox_of,
     reach_of,
     side_of,
+    tag_consented,
     tags_visible_to,
 )
 from referrals.forms import (
@@ -422,12 +421,7 @@ def tag_detail(request: HttpRequest, code: str) -> HttpResponse:
     if isinstance(opened, HttpResponse):
         return opened
     tag, side = opened
-    covered = side == "office" or has_consent(
-        tag.family,
-        to_agency=tag.processing_agency,
-        categories=[TAG_CATEGORY[ApplicationTag.Kind(tag.kind)]],
-        purpose=Purpose.APPLICATION_SUPPORT,
-    )
+    covered = side == "office" or tag_consented(tag)
     return render(
         request,
         "referrals/tag_detail.html",
