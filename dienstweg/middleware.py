@@ -63,9 +63,7 @@ class SessionLifetimeMiddleware:
                 session[sessions.STARTED] = session[sessions.SEEN] = now
             started = session[sessions.STARTED]
             seen = session.get(sessions.SEEN, started)
-            idle = settings.SESSION_IDLE_TIMEOUT.total_seconds()
-            lifetime = settings.SESSION_MAX_LIFETIME.total_seconds()
-            if now - seen > idle or now - started > lifetime:
+            if sessions.lifetime_over(started=started, seen=seen, now=now):
                 logout(request)
                 messages.info(request, _("Ihre Sitzung ist abgelaufen. Bitte melden Sie sich an."))
                 return redirect_to_login(request.get_full_path())

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore as DBStore
 from django.utils import timezone
 
@@ -14,6 +15,14 @@ STARTED = "_dienstweg_started"
 SEEN = "_dienstweg_seen"
 IP = "_dienstweg_ip"
 USER_AGENT = "_dienstweg_ua"
+
+
+def lifetime_over(*, started: float, seen: float, now: float) -> bool:
+    """Whether a login session has been idle too long or lasted too long (seconds since
+    the epoch): the rule of SessionLifetimeMiddleware and of the sockets."""
+    idle = settings.SESSION_IDLE_TIMEOUT.total_seconds()
+    lifetime = settings.SESSION_MAX_LIFETIME.total_seconds()
+    return now - seen > idle or now - started > lifetime
 
 
 def timestamp(data: dict[str, Any], key: str) -> datetime | None:

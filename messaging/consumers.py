@@ -359,9 +359,7 @@ class Lifetime:
     touched: float  # when SEEN was last written to the session
 
     def expired(self, now: float) -> bool:
-        idle = settings.SESSION_IDLE_TIMEOUT.total_seconds()
-        lifetime = settings.SESSION_MAX_LIFETIME.total_seconds()
-        return now - self.seen > idle or now - self.started > lifetime
+        return sessions.lifetime_over(started=self.started, seen=self.seen, now=now)
 
     def touch_due(self, now: float) -> bool:
         return now - self.touched > SessionLifetimeMiddleware.TOUCH_INTERVAL
