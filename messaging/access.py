@@ -15,7 +15,7 @@ from django.http import Http404
 from audit.trail import record
 from dienstweg.access import CASE_ROLES, agency_ids_of
 from dienstweg.models import User
-from messaging.models import Participant, Thread
+from messaging.models import Message, Participant, Thread
 from referrals.access import referral_readers, referrals_visible_to, tag_readers, tag_side
 
 THREAD_RELATED = ("referral", "application_tag__family", "family__data_key", "data_key")
@@ -76,6 +76,21 @@ def access_thread_by_id(user: User, thread_id: UUID | str) -> Thread:
         refuse_thread(user, thread)
         raise Http404
     return thread
+
+
+def access_message_by_id(user: User, message_id: UUID | str) -> Message:
+    """Fetch a message of a thread the user may use now (its thread loaded), or 404,
+    audited like access_thread_by_id. Whether she may change it is the action's rule."""
+    try:
+        message = Message.objects.select_related("author").filter(pk=message_id).first()
+    except ValidationError:
+        message = None
+    thread = thread_by_id(message.thread_id) if message is not None else None
+    if message is None or thread is None or not may_use_thread(user, thread):
+        refuse_thread(user, thread)
+        raise Http404
+    message.thread = thread
+    return message
 
 
 def threads_of(user: User) -> QuerySet[Participant]:

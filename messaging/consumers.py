@@ -44,8 +44,14 @@ from dienstweg.middleware import SessionLifetimeMiddleware
 from dienstweg.models import StaffSession, User
 from dienstweg.security import client_address
 from messaging import actions
-from messaging.access import access_thread_by_id, may_use_thread, refuse_thread, thread_by_id
-from messaging.models import Message, Thread
+from messaging.access import (
+    access_message_by_id,
+    access_thread_by_id,
+    may_use_thread,
+    refuse_thread,
+    thread_by_id,
+)
+from messaging.models import Thread
 
 # Closing codes the page understands: 4401 sign in again (no reconnect).
 CLOSE_UNAUTHENTICATED = 4401
@@ -316,9 +322,10 @@ def _post(user: User, thread_id: str, body: str, client_id: UUID) -> actions.Mes
 
 
 def _change(user: User, message_id: UUID, body: str | None) -> None:
-    message = Message.objects.filter(pk=message_id, author=user).select_related("thread").first()
-    if message is None or not may_use_thread(user, message.thread):
-        raise FrameError("unknown_message", _("Diese Nachricht gibt es nicht."))
+    try:
+        message = access_message_by_id(user, message_id)
+    except Http404:
+        raise FrameError("unknown_message", _("Diese Nachricht gibt es nicht.")) from None
     try:
         if body is None:
             actions.delete_message(message, by=user)

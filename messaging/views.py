@@ -20,9 +20,9 @@ from dienstweg.actions import ActionError
 from dienstweg.models import User
 from dienstweg.paging import numbered_page
 from messaging import actions
-from messaging.access import access_thread_by_id, threads_of
+from messaging.access import access_message_by_id, access_thread_by_id, threads_of
 from messaging.forms import MessageForm
-from messaging.models import Message, MessageAttachment, Thread
+from messaging.models import MessageAttachment, Thread
 from referrals.access import (
     TagLookupThrottled,
     TagRefused,
@@ -94,18 +94,9 @@ def thread_post(request: HttpRequest, thread_id: str) -> HttpResponse:
     return redirect(reverse("thread_detail", args=[thread.pk]))
 
 
-def _own_message(request: HttpRequest, message_id: str) -> Message:
-    user = staff(request)
-    message = Message.objects.select_related("thread").filter(pk=message_id).first()
-    if message is None:
-        raise Http404
-    access_thread_by_id(user, message.thread_id)
-    return message
-
-
 @require_POST
 def message_delete(request: HttpRequest, message_id: str) -> HttpResponse:
-    message = _own_message(request, message_id)
+    message = access_message_by_id(staff(request), message_id)
     try:
         actions.delete_message(message, by=staff(request))
     except ActionError as error:
@@ -115,7 +106,7 @@ def message_delete(request: HttpRequest, message_id: str) -> HttpResponse:
 
 @require_POST
 def message_edit(request: HttpRequest, message_id: str) -> HttpResponse:
-    message = _own_message(request, message_id)
+    message = access_message_by_id(staff(request), message_id)
     try:
         actions.edit_message(message, body=request.POST.get("body", ""), by=staff(request))
     except ActionError as error:
@@ -127,11 +118,11 @@ def message_edit(request: HttpRequest, message_id: str) -> HttpResponse:
 def message_attachment(request: HttpRequest, attachment_id: str) -> HttpResponse:
     user = staff(request)
     try:
-        file = MessageAttachment.objects.select_related("message").get(pk=attachment_id)
+        file = MessageAttachment.objects.get(pk=attachment_id)
     except (MessageAttachment.DoesNotExist, ValidationError):
         raise Http404 from None
-    thread = access_thread_by_id(user, file.message.thread_id)
-    file.message.thread = thread
+    file.message = access_message_by_id(user, file.message_id)
+    thread = file.message.thread
     content = file.unseal_bytes("content")
     actions.record_attachment_download(file, by=user)
     stem = f"nachricht-{thread.family.reference}" if thread.family is not None else "nachricht"

@@ -223,3 +223,27 @@ async def test_events_of_a_socket_carry_its_address_and_a_request_id(
     assert [event.ip for event in events] == [CLIENT_ADDRESS] * 2
     first, second = (event.request_id for event in events)
     assert first.startswith("ws-") and second.startswith("ws-") and first != second
+
+
+async def test_only_the_author_changes_a_message_and_outsiders_are_audited(
+    network: Network, thread: Thread
+) -> None:
+    anna = await connected(await login(network.anna))
+    await frame(
+        anna, type="message.send", thread=str(thread.pk), client_id=str(uuid.uuid4()), body="a"
+    )
+    message_id = (await receive_type(anna, "message.ack"))["message"]["id"]
+    ben = await connected(await login(network.ben))  # a reader, not the author
+    await frame(ben, type="message.edit", message=message_id, body="von Ben")
+    assert (await receive_type(ben, "error"))["code"] == "refused"
+    dirk = await connected(await login(network.dirk))  # an outsider
+    await frame(dirk, type="message.delete", message=message_id)
+    assert (await receive_type(dirk, "error"))["code"] == "unknown_message"
+    for socket in (anna, ben, dirk):
+        await socket.disconnect()
+    message = await database_sync_to_async(Message.objects.get)(pk=message_id)
+    assert message.deleted_at is None and message.edited_at is None
+    denied = database_sync_to_async(
+        AuditEvent.objects.filter(action="thread.access_denied", target_id=str(thread.pk)).count
+    )
+    assert await denied() == 1
