@@ -292,9 +292,12 @@ def _record_change(message: Message, action: str, by: User) -> None:
 # Reading
 
 
-def messages_after(thread: Thread, *, after: int, by: User) -> list[MessagePayload]:
+def messages_after(
+    thread: Thread, *, after: int, by: User, mark: bool = False
+) -> list[MessagePayload]:
     """The messages of the thread after sequence number AFTER (at most SYNC_LIMIT, oldest
-    first), recorded as read by BY: what a page shows or a reconnecting socket missed."""
+    first), recorded as read by BY: what a page shows or a reconnecting socket missed.
+    With MARK (the page), BY's read marker moves to the last of them as well."""
     rows = list(
         thread.messages.filter(seq__gt=max(after, 0))
         .select_related("author")
@@ -312,6 +315,8 @@ def messages_after(thread: Thread, *, after: int, by: User) -> list[MessagePaylo
                 family=thread.family,
                 details={"thread": str(thread.pk), "from": rows[0].seq, "to": rows[-1].seq},
             )
+            if mark:
+                _advance_marker(thread, by, rows[-1].seq)
     return [payload(row) for row in rows]
 
 
@@ -328,9 +333,9 @@ def record_attachment_download(file: MessageAttachment, *, by: User) -> None:
         )
 
 
-def _mark(thread: Thread, user: User, seq: int) -> int | None:
-    """Move the user's read marker forward to SEQ: the marker before, or None if it
-    was already there."""
+def _advance_marker(thread: Thread, user: User, seq: int) -> int | None:
+    """Move the user's read marker forward to SEQ and tell the thread's readers: the
+    marker before, or None if it was already there."""
     marker, _created = Participant.objects.select_for_update().get_or_create(
         thread=thread, user=user
     )
@@ -340,6 +345,12 @@ def _mark(thread: Thread, user: User, seq: int) -> int | None:
     marker.read_seq = seq
     marker.read_at = timezone.now()
     marker.save(update_fields=["read_seq", "read_at"])
+    events.publish(
+        thread_readers(thread),
+        ReadUpdated(
+            type="read.updated", thread=str(thread.pk), user=user.pk, name=user.full_name, seq=seq
+        ),
+    )
     return before
 
 
@@ -349,7 +360,7 @@ def mark_read(thread: Thread, *, seq: int, by: User) -> int:
     with transaction.atomic():
         last = Thread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
         seq = min(max(seq, 0), last)
-        before = _mark(thread, by, seq)
+        before = _advance_marker(thread, by, seq)
         if before is not None:
             record(
                 by,
@@ -357,16 +368,6 @@ def mark_read(thread: Thread, *, seq: int, by: User) -> int:
                 target=thread,
                 family=thread.family,
                 details={"thread": str(thread.pk), "from": before + 1, "to": seq},
-            )
-            events.publish(
-                thread_readers(thread),
-                ReadUpdated(
-                    type="read.updated",
-                    thread=str(thread.pk),
-                    user=by.pk,
-                    name=by.full_name,
-                    seq=seq,
-                ),
             )
     return seq
 

@@ -45,9 +45,9 @@ def thread_list(request: HttpRequest) -> HttpResponse:
 def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     user = staff(request)
     thread = access_thread_by_id(user, thread_id)
-    shown = actions.messages_after(thread, after=max(0, thread.last_seq - SHOWN), by=user)
-    if shown:
-        actions.mark_read(thread, seq=shown[-1]["seq"], by=user)
+    shown = actions.messages_after(
+        thread, after=max(0, thread.last_seq - SHOWN), by=user, mark=True
+    )
     return render(
         request,
         "messaging/thread_detail.html",

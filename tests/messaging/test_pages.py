@@ -173,3 +173,16 @@ def test_thread_page_and_list_cost_the_same_for_one_and_fifty_messages(
     many = (queries_of(ben, page), queries_of(ben, overview))
     assert many == few
     assert max(many) <= 25
+
+
+def test_opening_a_thread_records_one_read_and_moves_the_marker(
+    network: Network, referral: Referral
+) -> None:
+    thread = actions.thread_for(referral)
+    for n in range(3):
+        actions.post_message(thread, body=f"m{n}", client_id=uuid.uuid4(), by=network.anna)
+    ben = verified_client(network.ben)
+    assert ben.get(reverse("thread_detail", args=[thread.pk])).status_code == 200
+    [read] = AuditEvent.objects.filter(action="message.read", actor_id=network.ben.pk)
+    assert read.details == {"thread": str(thread.pk), "from": 1, "to": 3}
+    assert actions.read_markers(thread)[network.ben.pk] == 3
