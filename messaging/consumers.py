@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -52,6 +53,8 @@ from messaging.access import (
     thread_by_id,
 )
 from messaging.models import Thread
+
+logger = logging.getLogger(__name__)
 
 # Closing codes the page understands: 4401 sign in again (no reconnect).
 CLOSE_UNAUTHENTICATED = 4401
@@ -177,6 +180,11 @@ class StaffConsumer(AsyncWebsocketConsumer):
                     await HANDLERS[frame["type"]](self, frame)
             except FrameError as error:
                 await self._error(frame, error.code, error.message)
+            except Exception:
+                # A fault of ours (the database gone, a bug) must not end this socket's
+                # frame handling; the frame type only, never its content, goes to the log.
+                logger.exception("WebSocket frame %s failed", frame["type"])
+                await self._error(frame, "internal", _("Das hat nicht geklappt. Bitte erneut."))
 
     async def _error(self, frame: dict[str, Any], code: str, message: str) -> None:
         ref = frame.get("client_id") or frame.get("thread")

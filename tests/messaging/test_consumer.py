@@ -247,3 +247,18 @@ async def test_only_the_author_changes_a_message_and_outsiders_are_audited(
         AuditEvent.objects.filter(action="thread.access_denied", target_id=str(thread.pk)).count
     )
     assert await denied() == 1
+
+
+async def test_a_fault_of_ours_gets_an_error_frame_and_the_socket_goes_on(
+    network: Network, thread: Thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from messaging import actions
+
+    anna = await connected(await login(network.anna))
+    with monkeypatch.context() as patch:
+        patch.setattr(actions, "messages_after", lambda *args, **kwargs: 1 / 0)
+        await frame(anna, type="sync", thread=str(thread.pk), after=0)
+        assert (await receive(anna))["code"] == "internal"
+    await frame(anna, type="sync", thread=str(thread.pk), after=0)
+    assert (await receive(anna))["type"] == "sync.result"
+    await anna.disconnect()
