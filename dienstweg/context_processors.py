@@ -4,19 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpRequest
 
-from dienstweg.models import Notification
+from dienstweg.models import Membership, User
+
+NOTHING = {"unread_notifications": 0, "is_dpo": False}
 
 
-def unread_notifications(request: HttpRequest) -> dict[str, int]:
-    """How many unread notifications the main navigation shows (one query, and only for
-    users past the second factor: the others see no navigation)."""
+def unread_notifications(request: HttpRequest) -> dict[str, Any]:
+    """How many unread notifications the main navigation shows, and whether it links to the
+    DPO console (one query, and only for users past the second factor: the others see no
+    navigation)."""
     user: Any = getattr(request, "user", None)
     is_verified = getattr(user, "is_verified", None)
     if user is None or not user.is_authenticated or not callable(is_verified):
-        return {"unread_notifications": 0}
+        return NOTHING
     if is_verified() is not True:
-        return {"unread_notifications": 0}
-    count = Notification.objects.filter(user=user, read_at__isnull=True).count()
-    return {"unread_notifications": count}
+        return NOTHING
+    row = (
+        User.objects.filter(pk=user.pk)
+        .annotate(
+            unread=Count("notifications", filter=Q(notifications__read_at__isnull=True)),
+            dpo=Exists(Membership.objects.filter(user=OuterRef("pk"), role=Membership.Role.DPO)),
+        )
+        .values("unread", "dpo")
+        .first()
+    )
+    if row is None:
+        return NOTHING
+    return {"unread_notifications": row["unread"], "is_dpo": row["dpo"]}

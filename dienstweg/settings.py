@@ -137,6 +137,8 @@ INSTALLED_APPS = [
     "audit",
     "referrals",
     "messaging",
+    # The DPO console sits on top of every app: it reads across them (STYLE.md).
+    "audit.console",
 ]
 
 MIDDLEWARE = [
@@ -348,6 +350,29 @@ MESSAGE_NOTICE_AFTER_MINUTES = env_int("DIENSTWEG_MESSAGE_NOTICE_MINUTES", 10)
 WS_MAX_FRAME_CHARS = 16_000
 WS_RATE_FRAMES = env_int("DIENSTWEG_WS_RATE_FRAMES", 100)
 WS_RATE_WINDOW_SECONDS = 10
+
+# Data-protection officer's console and retention (audit/console, manage.py apply_retention)
+AUDIT_CONSOLE_PAGE_SIZE = 50
+# Security events (logins, failed logins and second factors, lock-outs, ended sessions) are
+# removed after this many days; every other event (reads, transmissions, changes) at the end
+# of the Nth calendar year after the one it happened in. Seals, which hold no personal data,
+# are kept for good.
+AUDIT_SECURITY_RETENTION_DAYS = env_int("DIENSTWEG_AUDIT_SECURITY_RETENTION_DAYS", 90)
+AUDIT_ACCESS_RETENTION_YEARS = env_int("DIENSTWEG_AUDIT_ACCESS_RETENTION_YEARS", 1)
+# Closed referrals (completed, declined, withdrawn, refused) and the application tags decided
+# this many days ago are removed, with their threads; direct threads quiet for as long too.
+RETENTION_CLOSED_CASE_DAYS = env_int("DIENSTWEG_RETENTION_CLOSED_CASE_DAYS", 730)
+# A family with nothing open (no open referral or tag, no consent still valid) and no activity
+# for this many days is erased like an erasure on request, by the retention run.
+RETENTION_FAMILY_DAYS = env_int("DIENSTWEG_RETENTION_FAMILY_DAYS", 1095)
+# Unusual access, flagged for the DPO's review (manage.py flag_unusual_access): a user who
+# reads more families than this in one day outside her own cases; an export of more events
+# than this; reads of family data outside these working hours (local time, Monday to
+# Friday; weekends and public holidays count as outside).
+FLAG_FAMILIES_PER_DAY = env_int("DIENSTWEG_FLAG_FAMILIES_PER_DAY", 20)
+FLAG_EXPORT_EVENTS = env_int("DIENSTWEG_FLAG_EXPORT_EVENTS", 10_000)
+WORKING_HOURS_START = env_int("DIENSTWEG_WORKING_HOURS_START", 7)
+WORKING_HOURS_END = env_int("DIENSTWEG_WORKING_HOURS_END", 19)
 
 # Notification e-mails carry a title, the family reference and a link to this address:
 # never a name or any content (dienstweg/notifications.py).

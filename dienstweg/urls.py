@@ -37,6 +37,7 @@ urlpatterns = [
     path("benachrichtigungen/gelesen/", views.notifications_read, name="notifications_read"),
     path("", include("referrals.urls")),
     path("", include("messaging.urls")),
+    path("datenschutz/", include("audit.console.urls")),
     path("sprache/", before_second_factor(set_language), name="set_language"),
     path("healthz", views.health, name="health"),
     path("admin/", admin.site.urls),

@@ -53,6 +53,16 @@ class Family(Sealed, models.Model):
     notes_enc = models.BinaryField(default=b"", editable=False)
     registered_at = models.DateTimeField(default=timezone.now)
     registered_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    # Restriction of processing (GDPR Art. 18, SGB X § 84), set and lifted by the DPO: while
+    # set, nothing of the family is shared with or shown to anyone beyond the owning project.
+    restricted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    restricted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    restriction_reason_enc = models.BinaryField(default=b"", editable=False)
+    # Erasure (GDPR Art. 17): the row stays as a tombstone (reference, owner, dates) so that
+    # the trail's events still name a family and the reference is never given out again.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("Familie")
@@ -65,6 +75,14 @@ class Family(Sealed, models.Model):
 
     def sealing_key(self) -> DataKey | None:
         return self.data_key
+
+    @property
+    def is_restricted(self) -> bool:
+        return self.restricted_at is not None
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
 
 
 class HouseholdMember(Sealed, models.Model):

@@ -1,5 +1,6 @@
 """The trail is the lowest floor: it imports nothing of ours, so every app can record
-through it, and its events cannot depend on a domain table (STYLE.md)."""
+through it, and its events cannot depend on a domain table (STYLE.md). The DPO console
+(audit/console/) is the top floor: it reads across the apps, and none of them imports it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 from audit.models import AuditEvent, AuditSeal
 
-AUDIT = Path(__file__).resolve().parents[2] / "audit"
+ROOT = Path(__file__).resolve().parents[2]
+AUDIT = ROOT / "audit"
+CONSOLE = AUDIT / "console"
 OURS = ("dienstweg", "referrals", "messaging", "tests")
 
 
@@ -23,7 +26,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_audit_imports_nothing_of_the_platform() -> None:
-    sources = sorted(AUDIT.rglob("*.py"))
+    sources = sorted(path for path in AUDIT.rglob("*.py") if CONSOLE not in path.parents)
     assert len(sources) > 10
     offending = {
         f"{path.relative_to(AUDIT.parent)}: {module}"
@@ -37,3 +40,19 @@ def test_audit_imports_nothing_of_the_platform() -> None:
 def test_audit_tables_hold_no_foreign_keys() -> None:
     for model in (AuditEvent, AuditSeal):
         assert not [field.name for field in model._meta.get_fields() if field.is_relation]
+
+
+def test_no_app_below_imports_the_console() -> None:
+    sources = [
+        path
+        for app in ("dienstweg", "referrals", "messaging")
+        for path in sorted((ROOT / app).rglob("*.py"))
+    ]
+    assert len(sources) > 30
+    offending = {
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in sources
+        for module in imported_modules(path)
+        if module.startswith("audit.console")
+    }
+    assert not offending

@@ -317,13 +317,13 @@ def test_unread_count_costs_no_query_before_the_second_factor(
     request = RequestFactory().get("/")
     request.user = network.ben  # logged in, but has no is_verified(): not past the gate
     with django_assert_num_queries(0):
-        assert unread_notifications(request) == {"unread_notifications": 0}
+        assert unread_notifications(request)["unread_notifications"] == 0
     request.user.is_verified = lambda: False  # type: ignore[attr-defined]
     with django_assert_num_queries(0):
-        assert unread_notifications(request) == {"unread_notifications": 0}
+        assert unread_notifications(request)["unread_notifications"] == 0
     request.user.is_verified = lambda: True  # type: ignore[attr-defined]
     with django_assert_num_queries(1):
-        assert unread_notifications(request) == {"unread_notifications": 1}
+        assert unread_notifications(request)["unread_notifications"] == 1
 
 
 def test_unverified_session_gets_no_page(network: Network) -> None:
