@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-from uuid import UUID
+from typing import Any, cast
 
-from django.db.models import Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import Field, Q, QuerySet
 from django.http import HttpRequest, QueryDict
 
 MAX_PAGE_NUMBER = 10_000
@@ -93,12 +93,13 @@ def _cursor(row: Any, field: str) -> str:
     return f"{getattr(row, field).isoformat()}~{row.pk}"
 
 
-def _parse_cursor(text: str) -> tuple[datetime, UUID] | None:
+def _parse_cursor(text: str, pk_field: Field[Any, Any]) -> tuple[datetime, Any] | None:
     moment, _sep, pk = text.partition("~")
     try:
         at = datetime.fromisoformat(moment)
-        return (at, UUID(pk)) if at.tzinfo is not None else None
-    except ValueError:
+        # The model's own primary key type: a UUID for families, an integer for events.
+        return (at, pk_field.to_python(pk)) if at.tzinfo is not None and pk else None
+    except (ValueError, ValidationError):
         return None
 
 
@@ -108,8 +109,9 @@ def keyset_page(
     """The page of QUERYSET, ordered by (FIELD, id) newest first, that the URL asks for.
     FIELD must be a datetime that is never null in QUERYSET; an unreadable cursor gives
     the first page."""
-    after = _parse_cursor(request.GET.get("nach", ""))
-    before = None if after else _parse_cursor(request.GET.get("vor", ""))
+    pk_field = cast("Field[Any, Any]", queryset.model._meta.pk)
+    after = _parse_cursor(request.GET.get("nach", ""), pk_field)
+    before = None if after else _parse_cursor(request.GET.get("vor", ""), pk_field)
     number = _number(request) if (after or before) else 1
     newest_first = queryset.order_by(f"-{field}", "-pk")
     if before is not None:

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
+from audit.models import AuditEvent
 from audit.trail import DataSubject, Target, record
 from dienstweg.access import staff
 from dienstweg.models import Membership, User
@@ -51,11 +52,11 @@ def record_dpo(
     family: DataSubject | None = None,
     purpose: str = "",
     details: Mapping[str, object] | None = None,
-) -> None:
+) -> AuditEvent:
     """Record a DPO's read or action on the console, under her DPO agency, in a
     transaction of its own (for reads; an action records inside its own transaction)."""
     with transaction.atomic():
-        record(
+        return record(
             staff(request),
             action,
             target=target,

@@ -1,0 +1,50 @@
+"""The trail's verification status for the console: the last seal, the unsealed tail and
+the result of the last `audit_verify` (recorded as an `audit.verified` event)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connections, router
+
+from audit import ordering
+from audit.models import AuditEvent, AuditSeal
+
+
+@dataclass(frozen=True)
+class TrailStatus:
+    last_seal: dict[str, Any] | None
+    unsealed: int
+    last_verify: AuditEvent | None
+
+    @property
+    def last_verify_ok(self) -> bool | None:
+        if self.last_verify is None:
+            return None
+        return bool(self.last_verify.details.get("ok"))
+
+
+def trail_status() -> TrailStatus:
+    alias = router.db_for_read(AuditEvent)
+    basis = ordering.basis(connections[alias])
+    last_seal = (
+        AuditSeal.objects.using(alias)
+        .order_by("-number")
+        .values("number", "sealed_at", "event_count", "last_txid", "last_event_id")
+        .first()
+    )
+    after = (
+        None
+        if last_seal is None
+        else ordering.position(basis, last_seal["last_txid"], last_seal["last_event_id"])
+    )
+    # The tail after the last seal: a short walk of the sealer's (txid, id) index.
+    unsealed = AuditEvent.objects.using(alias).filter(ordering.after(basis, after)).count()
+    last_verify = (
+        AuditEvent.objects.using(alias)
+        .filter(action="audit.verified")
+        .order_by("-occurred_at", "-id")
+        .first()
+    )
+    return TrailStatus(None if last_seal is None else dict(last_seal), unsealed, last_verify)
