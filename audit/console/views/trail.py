@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audit import verify as trail_verify
 from audit.console import export as trail_export
 from audit.console.access import record_dpo, require_dpo
-from audit.console.models import AccessFlag
+from audit.console.flags import open_flag_count
 from audit.console.search import TrailFilterForm, events_matching
 from audit.console.status import trail_status
 from dienstweg.models import Agency, User
@@ -30,7 +30,7 @@ def home(request: HttpRequest) -> HttpResponse:
     require_dpo(request)
     context = {
         "status": trail_status(),
-        "open_flags": AccessFlag.objects.filter(reviewed_at__isnull=True).count(),
+        "open_flags": open_flag_count(),
     }
     record_dpo(request, "console.viewed")
     return render(request, "console/home.html", context)
