@@ -1,11 +1,14 @@
-"""Audit events and the seals over them. Both tables are append-only: the database rejects
-UPDATE, DELETE and TRUNCATE (migration 0002). Events hold ids, pseudonyms and labels, never
-foreign keys into domain tables: an event must outlive the family and the account it names."""
+"""Audit events, the seals over them and the checkpoints of their pruning. All three are
+append-only: the database rejects UPDATE, DELETE and TRUNCATE (migrations 0002, 0004),
+except the one deletion of expired, sealed events through audit/pruning.py. Events hold
+ids, pseudonyms and labels, never foreign keys into domain tables: an event must outlive
+the family and the account it names."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import struct
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -125,3 +128,86 @@ class AuditSeal(models.Model):
 
     def __str__(self) -> str:
         return f"Siegel {self.number} ({self.event_count} Ereignisse)"
+
+
+class CheckpointEntry(NamedTuple):
+    """What a checkpoint attests for one seal: how many of its events are left, and the
+    hash over them (as a seal's batch_hash: each survivor's id and full hash, in order)."""
+
+    seal: int
+    survivors: int
+    survivors_hash: str
+
+
+_ENTRY = struct.Struct(">QQ32s")  # seal number, survivor count, survivor hash: 48 bytes
+
+
+class AuditCheckpoint(models.Model):
+    """A signed record of one pruning run (audit/pruning.py), chained to the one before.
+
+    It attests: the events of these seals were verified against their seals (or their last
+    checkpoint entry), then the expired ones were removed, and the survivors hash to this.
+    `entries` holds one fixed-size record per touched seal, in seal order; for a seal
+    touched again later, the later checkpoint's entry wins. checkpoint_hash covers every
+    field but itself and the signature (entries through their SHA-256), and the signature
+    is Ed25519 over checkpoint_hash, with the key that signs the seals.
+    """
+
+    ENTRY_BYTES = _ENTRY.size
+
+    id = models.BigAutoField(primary_key=True)
+    # 1, 2, 3 … unique: two pruning runs racing cannot both append after the same one.
+    number = models.PositiveBigIntegerField(_("Nummer"), unique=True)
+    created_at = models.DateTimeField(_("erstellt am"))
+    entries = models.BinaryField()
+    removed = models.PositiveBigIntegerField(_("entfernte Ereignisse"))
+    seals = models.PositiveIntegerField(_("betroffene Siegel"))
+    previous_hash = models.CharField(max_length=64, unique=True)
+    checkpoint_hash = models.CharField(max_length=64, unique=True)
+    key_id = models.CharField(_("Schlüssel"), max_length=32)
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        verbose_name = _("Protokoll-Prüfpunkt")
+        verbose_name_plural = _("Protokoll-Prüfpunkte")
+
+    def __str__(self) -> str:
+        return f"Prüfpunkt {self.number} ({self.removed} Ereignisse entfernt)"
+
+    @staticmethod
+    def pack(entries: Iterable[CheckpointEntry]) -> bytes:
+        return b"".join(
+            _ENTRY.pack(entry.seal, entry.survivors, bytes.fromhex(entry.survivors_hash))
+            for entry in entries
+        )
+
+    @staticmethod
+    def unpack(entries: bytes) -> list[CheckpointEntry]:
+        """The entries of a stored checkpoint; ValueError if they are not whole records."""
+        if len(entries) % _ENTRY.size:
+            raise ValueError("checkpoint entries are not whole records")
+        return [
+            CheckpointEntry(seal, survivors, digest.hex())
+            for seal, survivors, digest in _ENTRY.iter_unpack(entries)
+        ]
+
+
+class AuditPrunePermit(models.Model):
+    """The pruning run's permit to delete sealed events (migration 0004's DELETE trigger).
+
+    Not append-only: audit/pruning.py inserts one in its transaction right before the
+    DELETE and deletes it before the commit, so outside that transaction there is none.
+    On PostgreSQL the trigger also requires txid to be its own transaction's, so a stray
+    committed row opens nothing.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    checkpoint = models.PositiveBigIntegerField(_("Prüfpunkt"))
+    txid = models.BigIntegerField(null=True, blank=True, db_default=CurrentTransactionId())
+
+    class Meta:
+        verbose_name = _("Löscherlaubnis")
+        verbose_name_plural = _("Löscherlaubnisse")
+
+    def __str__(self) -> str:
+        return f"Löscherlaubnis für Prüfpunkt {self.checkpoint}"

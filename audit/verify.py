@@ -1,19 +1,29 @@
 """Re-hash sealed history, check the chain and every signature, and name each event that
 was changed, deleted or inserted after sealing; count the unsealed tail. Texts in German:
-the report is for the data-protection officer."""
+the report is for the data-protection officer.
+
+Pruning (audit/pruning.py) removes expired events and leaves a signed checkpoint, chained
+to the one before, that names for each touched seal how many of its events survived and
+their hash. A seal with such an entry is checked against its latest entry instead of its
+own batch hash; the seal still names every event it once held, so a changed or inserted
+survivor is named as before, a missing one is counted.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from django.db import connections, router
+from django.db import connections, router, transaction
 
-from audit import batches, hashing, ordering, signing
-from audit.models import AuditEvent, AuditSeal
+from audit import batches, hashing, ordering, signing, trail
+from audit.models import AuditCheckpoint, AuditEvent, AuditSeal, CheckpointEntry
 from audit.sealing import SEAL_COLUMNS
 
 CHANGED = "changed"
@@ -22,6 +32,37 @@ INSERTED = "inserted"
 UNCOVERED = "uncovered"  # in a gap between two seals
 UNSEALABLE = "unsealable"  # PostgreSQL: no txid, so not written through record()
 SEAL = "seal"  # the seal itself: chain, content, key or signature
+CHECKPOINT = "checkpoint"  # a pruning checkpoint: chain, content, key, signature, entries
+
+# What a checkpoint's hash covers, and so its signature (entries through their SHA-256).
+CHECKPOINT_FIELDS = (
+    "number",
+    "created_at",
+    "entries_hash",
+    "removed",
+    "seals",
+    "previous_hash",
+    "key_id",
+)
+# The stored fields of a checkpoint that the verifier reads.
+CHECKPOINT_COLUMNS = (
+    *(f for f in CHECKPOINT_FIELDS if f != "entries_hash"),
+    "entries",
+    "checkpoint_hash",
+    "signature",
+)
+_COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def checkpoint_hash(fields: Mapping[str, Any]) -> str:
+    """FIELDS holds CHECKPOINT_FIELDS; created_at as a datetime. As hashing.seal_hash."""
+    content = {name: fields[name] for name in CHECKPOINT_FIELDS}
+    content["created_at"] = hashing.timestamp(content["created_at"])
+    return hashlib.sha256(_COMPACT.encode(content).encode()).hexdigest()
+
+
+def entries_hash(entries: bytes) -> str:
+    return hashlib.sha256(entries).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -32,14 +73,41 @@ class Finding:
     event_id: int | None = None
 
 
+@dataclass(frozen=True)
+class Survivors:
+    """A seal's events as its latest valid checkpoint entry attests them."""
+
+    checkpoint: int
+    count: int
+    survivors_hash: str
+
+
+@dataclass
+class Attested:
+    """What the valid checkpoints attest: per seal the latest entry, and each entry in
+    checkpoint order (to check that the removals add up to what each checkpoint says)."""
+
+    latest: dict[int, Survivors] = field(default_factory=dict)
+    history: dict[int, list[Survivors]] = field(default_factory=lambda: defaultdict(list))
+    # By checkpoint number: the removed count it states, its seals, the count its entries
+    # add up to (filled in seal by seal).
+    removed: dict[int, int] = field(default_factory=dict)
+    seals_of: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
+    counted: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+
 @dataclass
 class Report:
     seals: int = 0
-    sealed_events: int = 0
+    sealed_events: int = 0  # sealed events still present as the seals and checkpoints attest
     unsealed: int = 0
     head_number: int = 0
     head_hash: str = hashing.GENESIS
     findings: list[Finding] = field(default_factory=list)
+    checkpoints: int = 0
+    removed_events: int = 0  # removed through checkpoints (expired after their retention)
+    checkpoint_number: int = 0
+    checkpoint_hash: str = hashing.GENESIS
 
     @property
     def ok(self) -> bool:
@@ -53,6 +121,11 @@ class Report:
             f"{_events(self.sealed_events)} in {_seals(self.seals)}, "
             f"{self.unsealed} noch nicht versiegelt"
         )
+        if self.checkpoints:
+            counts += (
+                f"; {_events(self.removed_events)} nach Ablauf der Aufbewahrungsfrist "
+                f"entfernt ({_checkpoints(self.checkpoints)})"
+            )
         if self.ok:
             return f"Prüfung bestanden: {counts}."
         found = len(self.findings)
@@ -67,6 +140,10 @@ class Report:
             lines.append(f"  … und {len(self.findings) - len(shown)} weitere Befunde.")
         if self.seals:
             lines.append(f"Letztes Siegel: Nr. {self.head_number}, Hash {self.head_hash}")
+        if self.checkpoints:
+            lines.append(
+                f"Letzter Prüfpunkt: Nr. {self.checkpoint_number}, Hash {self.checkpoint_hash}"
+            )
         return lines
 
 
@@ -76,6 +153,15 @@ def _events(count: int) -> str:
 
 def _seals(count: int) -> str:
     return "1 Siegel" if count == 1 else f"{count} Siegeln"
+
+
+def _checkpoints(count: int) -> str:
+    return "1 Prüfpunkt" if count == 1 else f"{count} Prüfpunkte"
+
+
+def keyring(public_keys: Sequence[Ed25519PublicKey] | None = None) -> dict[str, Ed25519PublicKey]:
+    """PUBLIC_KEYS (by default the configured key's) by key id."""
+    return {signing.key_id(key): key for key in public_keys or [signing.public_key()]}
 
 
 def verify(
@@ -88,8 +174,10 @@ def verify(
     functions to (slower; the default lets PostgreSQL hash, as the sealer does)."""
     alias = router.db_for_read(AuditEvent)
     basis = ordering.basis(connections[alias])
-    keys = {signing.key_id(key): key for key in public_keys or [signing.public_key()]}
+    keys = keyring(public_keys)
     report = Report()
+    attested = check_checkpoints(report, alias, keys)
+    seen: set[int] = set()
     previous_hash = hashing.GENESIS
     previous_number = 0
     previous_last: ordering.Position | None = None
@@ -130,7 +218,7 @@ def verify(
                     number,
                 )
             )
-        _check_seal(report, seal, keys)
+        check_seal(report, seal, keys)
         after = _after(basis, seal)
         if after != previous_last:
             report.findings.append(
@@ -148,12 +236,29 @@ def verify(
             if after is not None and (previous_last is None or _before(previous_last, after)):
                 _report_gap(report, alias, basis, previous_last, after, number)
         last = ordering.position(basis, seal["last_txid"], seal["last_event_id"])
-        _check_events(report, alias, basis, seal, after, last, in_database)
+        survivors = attested.latest.get(number)
+        check_events(report, alias, basis, seal, after, last, in_database, survivors)
+        _check_removals(report, attested, seal)
+        seen.add(number)
         report.seals += 1
-        report.sealed_events += seal["event_count"]
+        if survivors is None:
+            report.sealed_events += seal["event_count"]
+        else:
+            report.sealed_events += survivors.count
+            report.removed_events += max(seal["event_count"] - survivors.count, 0)
         report.head_number, report.head_hash = number, seal["seal_hash"]
         previous_hash, previous_number, previous_last = seal["seal_hash"], number, last
 
+    for number in sorted(attested.latest.keys() - seen):
+        report.findings.append(
+            Finding(
+                CHECKPOINT,
+                f"Prüfpunkt {attested.latest[number].checkpoint}: nennt Siegel {number}, "
+                "das es nicht gibt.",
+                number,
+            )
+        )
+    _check_removed_counts(report, attested, seen)
     events = AuditEvent.objects.using(alias)
     report.unsealed = events.filter(ordering.after(basis, previous_last)).count()
     if basis == ordering.TXID:
@@ -182,7 +287,7 @@ def _before(first: ordering.Position, second: ordering.Position) -> bool:
     return (first[0] or 0, first[1]) < (second[0] or 0, second[1])
 
 
-def _check_seal(report: Report, seal: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -> None:
+def check_seal(report: Report, seal: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -> None:
     """The seal's own content, and its signature."""
     number = seal["number"]
     manifest = bytes(seal["manifest"])
@@ -207,7 +312,7 @@ def _check_seal(report: Report, seal: dict[str, Any], keys: dict[str, Ed25519Pub
         report.findings.append(Finding(SEAL, f"Siegel {number}: Signatur ungültig.", number))
 
 
-def _check_events(
+def check_events(
     report: Report,
     alias: str,
     basis: str,
@@ -215,14 +320,21 @@ def _check_events(
     after: ordering.Position | None,
     last: ordering.Position,
     in_database: bool | None,
-) -> None:
-    """Re-hash the seal's events; on a mismatch, name them through the manifest."""
+    survivors: Survivors | None = None,
+) -> batches.Batch:
+    """Re-hash the seal's events and compare them with the seal, or with SURVIVORS (the
+    seal's latest checkpoint entry); on a mismatch, name them through the manifest.
+    Returns the events as read."""
     events = AuditEvent.objects.using(alias).filter(
         ordering.after(basis, after), ordering.up_to(basis, last)
     )
     batch = batches.read(events, basis, in_database=in_database)
+    if survivors is not None:
+        if (batch.count, batch.batch_hash) != (survivors.count, survivors.survivors_hash):
+            _name_survivor_changes(report, seal, batch, survivors)
+        return batch
     if batch.count == seal["event_count"] and batch.batch_hash == seal["batch_hash"]:
-        return
+        return batch
     number = seal["number"]
     stored = dict(hashing.read_manifest(bytes(seal["manifest"])))
     current = dict(batch.entries)
@@ -248,6 +360,183 @@ def _check_events(
                 number,
             )
         )
+    return batch
+
+
+def _name_survivor_changes(
+    report: Report, seal: dict[str, Any], batch: batches.Batch, survivors: Survivors
+) -> None:
+    """The seal's manifest names every event it ever held: a present event that it does
+    not name was inserted, one whose hash differs was changed. Which of the absent ones
+    the checkpoint removed is not recorded, so missing survivors can only be counted."""
+    number, checkpoint = seal["number"], survivors.checkpoint
+    stored = dict(hashing.read_manifest(bytes(seal["manifest"])))
+    found = len(report.findings)
+    inserted = 0
+    for event_id, digest in sorted(batch.entries):
+        if event_id not in stored:
+            inserted += 1
+            kind, text = INSERTED, "wurde nachträglich eingefügt"
+        elif stored[event_id] != digest:
+            kind, text = CHANGED, "wurde verändert"
+        else:
+            continue
+        report.findings.append(
+            Finding(kind, f"Siegel {number}: Ereignis {event_id} {text}.", number, event_id)
+        )
+    missing = survivors.count - (batch.count - inserted)
+    if missing > 0:
+        report.findings.append(
+            Finding(
+                DELETED,
+                f"Siegel {number}: "
+                + (
+                    f"1 Ereignis fehlt, das nach Prüfpunkt {checkpoint} noch vorhanden war."
+                    if missing == 1
+                    else f"{missing} Ereignisse fehlen, die nach Prüfpunkt {checkpoint} noch "
+                    "vorhanden waren."
+                ),
+                number,
+            )
+        )
+    elif missing < 0:
+        report.findings.append(
+            Finding(
+                INSERTED,
+                f"Siegel {number}: {_events(-missing)} mehr, als Prüfpunkt {checkpoint} "
+                "bezeugt (entfernte Ereignisse wieder eingefügt).",
+                number,
+            )
+        )
+    if len(report.findings) == found:
+        report.findings.append(
+            Finding(
+                SEAL,
+                f"Siegel {number}: Prüfsumme der nach Prüfpunkt {checkpoint} verbliebenen "
+                "Ereignisse passt nicht (Reihenfolge verändert oder Verzeichnis manipuliert).",
+                number,
+            )
+        )
+
+
+def check_checkpoints(report: Report, alias: str, keys: dict[str, Ed25519PublicKey]) -> Attested:
+    """Check the chain, content and signature of every checkpoint; return what the valid
+    ones attest. A checkpoint that fails its hash or signature attests nothing: its seals
+    are checked against their earlier entry or the seal itself, which names the events."""
+    attested = Attested()
+    previous_hash = hashing.GENESIS
+    previous_number = 0
+    rows = AuditCheckpoint.objects.using(alias).order_by("number").values(*CHECKPOINT_COLUMNS)
+    for row in rows:
+        number = row["number"]
+        if number != previous_number + 1:
+            missing = (
+                f"Prüfpunkt Nr. {previous_number + 1} fehlt"
+                if number == previous_number + 2
+                else f"Prüfpunkte Nr. {previous_number + 1} bis {number - 1} fehlen"
+            )
+            report.findings.append(Finding(CHECKPOINT, f"Prüfpunkt {number}: {missing}."))
+        if row["previous_hash"] != previous_hash:
+            report.findings.append(
+                Finding(
+                    CHECKPOINT,
+                    f"Prüfpunkt {number}: Verkettung unterbrochen, der Vorgänger-Hash passt "
+                    + (
+                        "nicht zum Anfang der Kette."
+                        if previous_number == 0
+                        else f"nicht zu Prüfpunkt {previous_number}."
+                    ),
+                )
+            )
+        entries = _checkpoint_entries(report, row, keys)
+        for entry in entries:
+            survivors = Survivors(number, entry.survivors, entry.survivors_hash)
+            attested.latest[entry.seal] = survivors
+            attested.history[entry.seal].append(survivors)
+            attested.seals_of[number].add(entry.seal)
+        if entries:
+            attested.removed[number] = row["removed"]
+        report.checkpoints += 1
+        report.checkpoint_number, report.checkpoint_hash = number, row["checkpoint_hash"]
+        previous_hash, previous_number = row["checkpoint_hash"], number
+    return attested
+
+
+def _checkpoint_entries(
+    report: Report, row: dict[str, Any], keys: dict[str, Ed25519PublicKey]
+) -> list[CheckpointEntry]:
+    """The entries of a checkpoint whose content and signature hold, else none."""
+    number = row["number"]
+    raw = bytes(row["entries"])
+    fields = {**row, "entries_hash": entries_hash(raw)}
+    if checkpoint_hash(fields) != row["checkpoint_hash"]:
+        report.findings.append(
+            Finding(
+                CHECKPOINT, f"Prüfpunkt {number}: Inhalt verändert (Prüfpunkt-Hash passt nicht)."
+            )
+        )
+        return []
+    key = keys.get(row["key_id"])
+    if key is None:
+        report.findings.append(
+            Finding(
+                CHECKPOINT,
+                f"Prüfpunkt {number}: mit unbekanntem Schlüssel {row['key_id']} signiert.",
+            )
+        )
+        return []
+    try:
+        key.verify(bytes.fromhex(row["signature"]), bytes.fromhex(row["checkpoint_hash"]))
+    except (InvalidSignature, ValueError):
+        report.findings.append(Finding(CHECKPOINT, f"Prüfpunkt {number}: Signatur ungültig."))
+        return []
+    try:
+        entries = AuditCheckpoint.unpack(raw)
+    except ValueError:
+        entries = []
+    seals = [entry.seal for entry in entries]
+    if not entries or len(entries) != row["seals"] or seals != sorted(set(seals)):
+        # Signed, so written by the pruning code itself: a fault there, not tampering.
+        report.findings.append(
+            Finding(CHECKPOINT, f"Prüfpunkt {number}: Einträge unlesbar oder unvollständig.")
+        )
+        return []
+    return entries
+
+
+def _check_removals(report: Report, attested: Attested, seal: dict[str, Any]) -> None:
+    """Each checkpoint entry of SEAL must leave fewer events than before it."""
+    number = seal["number"]
+    before = seal["event_count"]
+    for survivors in attested.history.get(number, []):
+        if survivors.count >= before:
+            report.findings.append(
+                Finding(
+                    CHECKPOINT,
+                    f"Prüfpunkt {survivors.checkpoint}: Siegel {number} behielte "
+                    f"{survivors.count} von {before} Ereignissen, es müssten weniger sein.",
+                    number,
+                )
+            )
+        attested.counted[survivors.checkpoint] += before - survivors.count
+        before = survivors.count
+
+
+def _check_removed_counts(report: Report, attested: Attested, seen: set[int]) -> None:
+    """Each checkpoint's count of removed events must be what its entries add up to (where
+    all of its seals are there to count from)."""
+    for number, claimed in attested.removed.items():
+        if not attested.seals_of[number] <= seen:
+            continue  # already reported: it names a seal that is not there
+        counted = attested.counted[number]
+        if counted != claimed:
+            report.findings.append(
+                Finding(
+                    CHECKPOINT,
+                    f"Prüfpunkt {number}: nennt {_events(claimed)} als entfernt, seine "
+                    f"Einträge ergeben {counted}.",
+                )
+            )
 
 
 def _report_gap(
@@ -273,4 +562,24 @@ def _report_gap(
                 number,
                 event_id,
             )
+        )
+
+
+def record_result(report: Report, *, by: trail.Actor) -> AuditEvent:
+    """Record REPORT as an `audit.verified` event, in its own transaction (the console
+    shows the result of the last verification)."""
+    with transaction.atomic(using=router.db_for_write(AuditEvent)):
+        return trail.record(
+            by,
+            "audit.verified",
+            details={
+                "ok": report.ok,
+                "seals": report.seals,
+                "sealed_events": report.sealed_events,
+                "unsealed": report.unsealed,
+                "findings": len(report.findings),
+                "head": report.head_number,
+                "checkpoints": report.checkpoints,
+                "removed_events": report.removed_events,
+            },
         )

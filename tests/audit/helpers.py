@@ -16,11 +16,12 @@ from django.db.backends.utils import CursorWrapper
 
 from audit import ordering
 from audit.hashing import read_manifest
-from audit.models import AuditEvent, AuditSeal
+from audit.models import AuditCheckpoint, AuditEvent, AuditPrunePermit, AuditSeal
 from audit.sealing import BATCH_SIZE, seal_pending
 from audit.trail import record
 
-APPEND_ONLY = import_module("audit.migrations.0002_append_only")
+# The SQLite triggers as they stand after the latest migration that changed them.
+TRIGGERS = import_module("audit.migrations.0004_pruning").SQLITE_TRIGGERS
 
 
 @dataclass
@@ -62,19 +63,19 @@ def triggers_lifted() -> Iterator[CursorWrapper]:
             yield cursor
         return
     with connection.cursor() as cursor:
-        for sql in APPEND_ONLY.SQLITE_DROP:
-            cursor.execute(sql)
+        for name in TRIGGERS:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
         try:
             yield cursor
         finally:
-            for sql in APPEND_ONLY.SQLITE_CREATE:
+            for sql in TRIGGERS.values():
                 cursor.execute(sql)
 
 
 def empty_audit_tables() -> None:
     with triggers_lifted() as cursor:
-        cursor.execute("DELETE FROM audit_auditseal")
-        cursor.execute("DELETE FROM audit_auditevent")
+        for model in (AuditPrunePermit, AuditCheckpoint, AuditSeal, AuditEvent):
+            cursor.execute(f"DELETE FROM {model._meta.db_table}")  # noqa: S608 (our tables)
 
 
 def skip_ids(count: int) -> None:

@@ -1,4 +1,5 @@
-"""The database itself refuses to change or remove audit events and seals."""
+"""The database itself refuses to change or remove audit events, seals and checkpoints
+(the one deletion of expired, sealed events is tested in test_pruning.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit.hashing import GENESIS
-from audit.models import AuditEvent, AuditSeal
+from audit.models import AuditCheckpoint, AuditEvent, AuditSeal
 from audit.trail import record
 
 STATEMENTS = {
@@ -19,6 +20,10 @@ STATEMENTS = {
     "audit_auditseal": [
         "UPDATE audit_auditseal SET batch_hash = 'forged'",
         "DELETE FROM audit_auditseal",
+    ],
+    "audit_auditcheckpoint": [
+        "UPDATE audit_auditcheckpoint SET removed = 7",
+        "DELETE FROM audit_auditcheckpoint",
     ],
 }
 
@@ -40,10 +45,25 @@ def seal_row() -> AuditSeal:
     )
 
 
+def checkpoint_row() -> AuditCheckpoint:
+    return AuditCheckpoint.objects.create(
+        number=1,
+        created_at=timezone.now(),
+        entries=b"",
+        removed=0,
+        seals=0,
+        previous_hash=GENESIS,
+        checkpoint_hash="2" * 64,
+        key_id="ed25519:test",
+        signature="0" * 128,
+    )
+
+
 @pytest.fixture
 def rows(db: None) -> None:
     record(None, "family.viewed", details={"consent_id": 1})
     seal_row()
+    checkpoint_row()
 
 
 def refused(sql: str) -> str:
@@ -60,6 +80,7 @@ def test_update_and_delete_are_refused(rows: None, sql: str) -> None:
     assert "append-only" in refused(sql)
     assert AuditEvent.objects.filter(action="family.viewed", details={"consent_id": 1}).exists()
     assert AuditSeal.objects.filter(batch_hash="0" * 64).exists()
+    assert AuditCheckpoint.objects.filter(removed=0).exists()
 
 
 def test_orm_update_and_delete_are_refused(rows: None) -> None:
@@ -84,9 +105,10 @@ def test_truncate_is_refused_on_postgresql(rows: None, table: str) -> None:
     assert "append-only: TRUNCATE" in refused(f"TRUNCATE {table}")
     assert "append-only: TRUNCATE" in refused(f"TRUNCATE {table} CASCADE")
     assert AuditEvent.objects.exists() and AuditSeal.objects.exists()
+    assert AuditCheckpoint.objects.exists()
 
 
 @pytest.mark.postgres
 def test_truncating_empty_tables_is_allowed_for_the_test_flush(db: None) -> None:
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE audit_auditevent, audit_auditseal")
+        cursor.execute("TRUNCATE audit_auditevent, audit_auditseal, audit_auditcheckpoint")

@@ -1,4 +1,5 @@
-"""Verify the audit trail: chain, signatures, every sealed event; report in German."""
+"""Verify the audit trail: chain, signatures, every sealed event and every pruning
+checkpoint; report in German and record the result (`audit.verified`) for the console."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit import signing
-from audit.verify import verify
+from audit.verify import record_result, verify
+
+ACTOR = "system:audit_verify"
 
 
 class Command(BaseCommand):
     help = (
         "Prüft das Protokoll: Verkettung und Signatur jedes Siegels, jedes versiegelte "
-        "Ereignis; nennt veränderte, gelöschte und eingefügte Ereignisse."
+        "Ereignis und jeden Prüfpunkt nach Löschungen; nennt veränderte, gelöschte und "
+        "eingefügte Ereignisse."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -45,5 +49,7 @@ class Command(BaseCommand):
         report = verify(public_keys=keys or None, in_database=False if independent else None)
         for line in report.lines(limit=limit):
             self.stdout.write(line)
+        # Recorded whatever the outcome: the console shows the result of the last run.
+        record_result(report, by=ACTOR)
         if not report.ok:
             raise CommandError(report.summary())
