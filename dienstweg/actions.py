@@ -21,7 +21,7 @@ from django_otp.models import Device
 
 from audit.trail import record
 from dienstweg import events, vault
-from dienstweg.consent import consent_revoked, lock_consent
+from dienstweg.consent import consent_revoked, lock_consent, lock_family, processing_restricted
 from dienstweg.models import (
     Agency,
     AuthenticatorDevice,
@@ -34,6 +34,7 @@ from dienstweg.models import (
     Family,
     HouseholdMember,
     Membership,
+    Notification,
     Purpose,
     StaffSession,
     User,
@@ -388,14 +389,149 @@ def record_family_read(
 
 
 @transaction.atomic
-def erase_family_key(family: Family, *, by: User | None, reason: str) -> None:
+def erase_family_key(family: Family, *, by: User | str | None, reason: str) -> None:
     """Destroy the family's data key (crypto-shredding): every copy of its sealed data,
     backups included, becomes unreadable. The records themselves go in a later step."""
     if family.data_key_id is None:
         raise ActionError(_("Die Daten dieser Familie sind bereits gelöscht."))
     DataKey.objects.filter(pk=family.data_key_id).delete()
     family.data_key = None
+    transaction.on_commit(vault.forget_unwrapped_keys)
     record(by, "family.key_destroyed", target=family, family=family, purpose=reason[:200])
+
+
+@dataclass(frozen=True)
+class RecordErasure:
+    """What erase_family_record removed (counts) and kept (consents, as metadata)."""
+
+    members: int
+    evidence: int
+    consents_kept: int
+    notifications: int
+
+
+@transaction.atomic
+def erase_family_record(family: Family, *, by: User | str | None, reason: str) -> RecordErasure:
+    """Erase the family record (GDPR Art. 17): blank its sealed fields, delete the consent
+    scans and the notifications naming it, anonymise the household members. The row stays
+    as a tombstone (its reference); the consents stay as metadata without their notes,
+    as proof that the processing was lawful (Art. 7 Abs. 1 DSGVO). The key goes separately
+    (erase_family_key)."""
+    locked = Family.objects.select_for_update().get(pk=family.pk)
+    if locked.erased_at is not None:
+        raise ActionError(_("Die Daten dieser Familie sind bereits gelöscht."))
+    Family.objects.filter(pk=family.pk).update(
+        erased_at=timezone.now(),
+        address_enc=b"",
+        phone_enc=b"",
+        notes_enc=b"",
+        restriction_reason_enc=b"",
+    )
+    # Consent.evidence and Consent.given_by PROTECT their rows: unlink the scans first, and
+    # keep the members, anonymised (no names, no birth date, no blind index to find them).
+    consents = Consent.objects.filter(family=family)
+    consents_kept = consents.update(evidence=None, witness_note_enc=b"", revocation_note_enc=b"")
+    evidence, _details = Evidence.objects.filter(family=family).delete()
+    members = HouseholdMember.objects.filter(family=family).update(
+        first_name_enc=b"", last_name_enc=b"", birth_date_enc=b"", identity_index=""
+    )
+    notifications, _details = Notification.objects.filter(family_ref=family.reference).delete()
+    family.refresh_from_db()
+    erased = RecordErasure(members, evidence, consents_kept, notifications)
+    record(
+        by,
+        "family.record_erased",
+        target=family,
+        family=family,
+        purpose=reason[:200],
+        details={
+            "members": members,
+            "evidence": evidence,
+            "consents_kept": consents_kept,
+            "notifications": notifications,
+        },
+    )
+    return erased
+
+
+# Restriction of processing (GDPR Art. 18)
+
+RESTRICTION_PURPOSE = "Art. 18 DSGVO"
+RESTRICTION_TEXT_MAX = 2000
+
+
+def restrict_processing(
+    family: Family, *, reason: str, by: User, agency_id: int | None = None
+) -> Family:
+    """Restrict the processing of the family's data (GDPR Art. 18, SGB X § 84), recorded by
+    the DPO of AGENCY_ID: the data stays, but nothing of it is shared with or shown to
+    anyone beyond the owning project until lifted. The reason is sealed in the family row,
+    never written to the trail. Waits for a transmission in flight to commit; the apps
+    above tell the sockets of those who lose sight of the family (processing_restricted)."""
+    reason = reason.strip()
+    if not reason:
+        raise ActionError(_("Bitte geben Sie den Grund der Einschränkung an."))
+    if len(reason) > RESTRICTION_TEXT_MAX:
+        raise ActionError(
+            _("Der Grund ist zu lang (höchstens %(n)d Zeichen).") % {"n": RESTRICTION_TEXT_MAX}
+        )
+    with transaction.atomic():
+        locked = lock_family(family)
+        if locked.is_erased:
+            raise ActionError(_("Die Daten dieser Familie sind gelöscht: nichts einzuschränken."))
+        if locked.is_restricted:
+            raise ActionError(_("Die Verarbeitung dieser Familie ist bereits eingeschränkt."))
+        locked.restricted_at = timezone.now()
+        locked.restricted_by = by
+        locked.seal("restriction_reason", reason)
+        locked.save(update_fields=["restricted_at", "restricted_by", "restriction_reason_enc"])
+        record(
+            by,
+            "family.processing_restricted",
+            target=locked,
+            family=locked,
+            purpose=RESTRICTION_PURPOSE,
+            agency_id=agency_id,
+        )
+        processing_restricted.send(sender=Family, family=locked, by=by)
+        return locked
+
+
+def lift_restriction(
+    family: Family, *, note: str = "", by: User, agency_id: int | None = None
+) -> Family:
+    """Lift the restriction (the DPO of AGENCY_ID): the family's objects are shared and
+    shown again as its consents allow. The sealed reason stays as the record of the last
+    restriction, with NOTE (e.g. when the family was told, Art. 18(3)) added to it."""
+    note = note.strip()
+    if len(note) > RESTRICTION_TEXT_MAX:
+        raise ActionError(
+            _("Der Vermerk ist zu lang (höchstens %(n)d Zeichen).") % {"n": RESTRICTION_TEXT_MAX}
+        )
+    with transaction.atomic():
+        locked = lock_family(family)
+        if locked.is_erased:
+            raise ActionError(_("Die Daten dieser Familie sind gelöscht: nichts freizugeben."))
+        if not locked.is_restricted:
+            raise ActionError(_("Die Verarbeitung dieser Familie ist nicht eingeschränkt."))
+        since = timezone.localdate(locked.restricted_at)
+        locked.restricted_at = None
+        locked.restricted_by = None
+        if note:
+            reason = locked.unseal("restriction_reason")
+            lifted = _("Aufgehoben: %(note)s") % {"note": note}
+            locked.seal("restriction_reason", f"{reason}\n\n{lifted}" if reason else lifted)
+        locked.save(update_fields=["restricted_at", "restricted_by", "restriction_reason_enc"])
+        record(
+            by,
+            "family.restriction_lifted",
+            target=locked,
+            family=locked,
+            purpose=RESTRICTION_PURPOSE,
+            agency_id=agency_id,
+            details={"restricted_since": since.isoformat(), "with_note": bool(note)},
+        )
+        return locked
 
 
 # Consent

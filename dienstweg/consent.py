@@ -69,6 +69,12 @@ def uncovered(
 # a receiver that fails rolls the revocation back, so nothing half-withdrawn remains.
 consent_revoked = Signal()
 
+# Sent by actions.restrict_processing inside the restricting transaction, with family= and
+# by=. The family's objects are hidden beyond the owning project by the access rules (the
+# apps' access.py ask Family.restricted_at); the receivers only tell the open sockets of
+# those who lose sight of them. Lifting needs no signal: the rules show them again.
+processing_restricted = Signal()
+
 
 class ConsentMissing(Exception):
     """No consent covers the transmission; nothing may leave the owning project."""
@@ -76,6 +82,16 @@ class ConsentMissing(Exception):
     def __init__(self, missing: set[str]) -> None:
         super().__init__(f"no consent covers: {', '.join(sorted(missing))}")
         self.missing = missing
+
+
+class ProcessingRestricted(ConsentMissing):
+    """The family's processing is restricted (GDPR Art. 18, SGB X § 84): nothing leaves the
+    owning project, whatever its consents say. A ConsentMissing, so that every caller of
+    the gate refuses it; callers that tell the user why catch it first."""
+
+    def __init__(self) -> None:
+        super().__init__(set())
+        self.args = ("processing of the family is restricted (GDPR Art. 18)",)
 
 
 def _candidates(family: Family, agency: Agency, on: date, *, lock: bool) -> list[Consent]:
@@ -109,7 +125,10 @@ def _decide(
 def has_consent(
     family: Family, *, to_agency: Agency, categories: Iterable[str], purpose: str
 ) -> bool:
-    """Whether the family's consents cover this now (for showing choices; no lock)."""
+    """Whether the family's consents cover this now (for showing choices and the rules of
+    who sees what; no lock). Never while the family's processing is restricted."""
+    if family.is_restricted:
+        return False
     categories = list(categories)
     on = timezone.localdate()
     consents = _candidates(family, to_agency, on, lock=False)
@@ -122,11 +141,13 @@ def has_consent(
 def require_consent(
     family: Family, *, to_agency: Agency, categories: Iterable[str], purpose: str
 ) -> list[Consent]:
-    """Lock and return the consents that cover this transmission, or raise ConsentMissing.
+    """Lock and return the consents that cover this transmission, or raise ConsentMissing
+    (ProcessingRestricted while the family's processing is restricted).
 
     Must run inside the transaction that transmits (transaction.atomic)."""
     if not connection.in_atomic_block:
         raise RuntimeError("require_consent() must run inside the transmitting transaction")
+    require_unrestricted(family)
     categories = list(categories)
     on = timezone.localdate()
     consents = _candidates(family, to_agency, on, lock=True)
@@ -136,6 +157,35 @@ def require_consent(
     if missing or not categories:
         raise ConsentMissing(missing or {"(keine Kategorie)"})
     return used
+
+
+def require_unrestricted(family: Family) -> None:
+    """Lock the family row and raise ProcessingRestricted if its processing is restricted.
+
+    For a transmission, inside its transaction: the row stays locked until it commits, so a
+    restriction at the same moment either comes first (and the transmission is refused) or
+    waits for it (and then hides what was sent). Read from the row, not from FAMILY, which
+    may have been loaded before the restriction."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("require_unrestricted() must run inside the transmitting transaction")
+    # By the primary key alone: PostgreSQL locks (and waits for) only rows that match the
+    # WHERE in its snapshot, so a condition on restricted_at would skip a row being restricted.
+    restricted_at = list(
+        Family.objects.select_for_update(of=("self",))
+        .filter(pk=family.pk)
+        .values_list("restricted_at", flat=True)
+    )
+    if restricted_at and restricted_at[0] is not None:
+        raise ProcessingRestricted
+
+
+def lock_family(family: Family) -> Family:
+    """Lock the family row for a change of its restriction (or erasure); waits for the
+    transmissions in flight (require_unrestricted) to commit."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_family() must run inside a transaction")
+    locked = Family.objects.select_for_update(of=("self",)).select_related("data_key")
+    return locked.get(pk=family.pk)
 
 
 def lock_consent(consent: Consent) -> Consent:

@@ -71,6 +71,12 @@ def _unwrap(key_id: str, version: int, wrapped: bytes) -> bytes:
         raise VaultError("data key cannot be unwrapped") from None
 
 
+def forget_unwrapped_keys() -> None:
+    """Drop the unwrapped data keys this process holds (after crypto-shredding, so that an
+    erased family's key does not outlive its row in memory)."""
+    _unwrap.cache_clear()
+
+
 def unwrap(data_key: DataKey) -> bytes:
     return _unwrap(str(data_key.id), data_key.master_version, bytes(data_key.wrapped))
 

@@ -299,7 +299,7 @@ def family_list(request: HttpRequest) -> HttpResponse:
     families = (
         families_visible_to(user)
         .select_related("owner")
-        .only("id", "reference", "registered_at", "owner__name")  # not the sealed columns
+        .only("id", "reference", "registered_at", "erased_at", "owner__name")  # not sealed
         .order_by("-registered_at", "-pk")
     )
     search = FamilySearchForm(request.POST if request.method == "POST" else None)
@@ -394,6 +394,8 @@ def family_register(request: HttpRequest) -> HttpResponse:
 @require_GET
 def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
     family = access_family_by_id(staff(request), family_id)
+    if family.is_erased:  # a tombstone: nothing of the family is left to show (Art. 17)
+        return render(request, "dienstweg/family_detail.html", {"family": family})
     members = list(family.members.all())
     consents = (
         family.consents.select_related(
@@ -423,6 +425,9 @@ def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
 def consent_new(request: HttpRequest, family_id: str) -> HttpResponse:
     user = staff(request)
     family = access_family_by_id(user, family_id)
+    if family.is_erased:
+        messages.error(request, _("Die Daten dieser Familie sind gelöscht."))
+        return redirect(reverse("family_detail", args=[family.pk]))
     form = ConsentForm(request.POST or None, request.FILES or None, family=family)
     if request.method == "POST" and form.is_valid():
         try:
@@ -440,6 +445,9 @@ def consent_revoke(request: HttpRequest, family_id: str, consent_id: str) -> Htt
     user = staff(request)
     family = access_family_by_id(user, family_id)
     consent = access_consent_by_id(user, family, consent_id)
+    if family.is_erased:
+        messages.error(request, _("Die Daten dieser Familie sind gelöscht."))
+        return redirect(reverse("family_detail", args=[family.pk]))
     form = RevokeConsentForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Der Vermerk ist zu lang."))

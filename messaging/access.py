@@ -1,7 +1,9 @@
 """Who may read and write which thread, defined once: pages, the socket and commands all
 ask here. A referral's thread follows the referral (its guardian permission and the end of
 the consent it relied on), a tag's thread follows the tag (the project, and the processing
-office while the consent covers it), a direct thread its two participants."""
+office while the consent covers it), a direct thread its two participants. While a family's
+processing is restricted (GDPR Art. 18), its threads stay with the owning project: the
+referral and tag rules below say so."""
 
 from __future__ import annotations
 
@@ -109,6 +111,7 @@ def threads_of(user: User) -> QuerySet[Participant]:
             | Q(
                 thread__kind=Thread.Kind.APPLICATION_TAG,
                 thread__application_tag__processing_agency_id__in=agencies,
+                thread__family__restricted_at__isnull=True,
             )
         )
         .select_related("thread__family")

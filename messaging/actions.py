@@ -20,9 +20,9 @@ from django.utils.translation import gettext_lazy
 from audit.trail import record
 from dienstweg import events, vault
 from dienstweg.actions import ActionError
-from dienstweg.models import Consent, Membership, User
+from dienstweg.models import Consent, Family, Membership, User
 from dienstweg.notifications import notify
-from messaging.access import may_use_thread, thread_readers
+from messaging.access import THREAD_RELATED, may_use_thread, thread_readers
 from messaging.models import Message, MessageAttachment, Participant, Thread
 from referrals.actions import Upload, check_upload
 from referrals.models import ApplicationTag, Referral
@@ -400,6 +400,53 @@ def forget_after_revocation(*, consent: Consent, by: User, **_kwargs: Any) -> No
         thread__application_tag__processing_agency__in=recipients,
     ).exclude(user__memberships__agency_id=consent.family.owner_id).delete()
     members = Membership.objects.filter(agency__in=recipients).values_list("user_id", flat=True)
+    events.access_revoked(members)
+
+
+# Erasure (GDPR Art. 17)
+
+
+@dataclass(frozen=True)
+class ThreadErasure:
+    """What erase_family_threads removed (counts)."""
+
+    threads: int
+    messages: int
+    attachments: int
+
+
+def erase_family_threads(family: Family, *, by: User | str | None) -> ThreadErasure:
+    """Delete the family's referral and tag threads with their messages and files; the
+    sockets of their participants and readers re-check after commit (access.revoked)."""
+    with transaction.atomic():
+        threads = Thread.objects.filter(family=family)
+        participants = Participant.objects.filter(thread__in=threads)
+        users = set(participants.values_list("user_id", flat=True))
+        for thread in threads.select_related(*THREAD_RELATED):
+            users.update(thread_readers(thread))
+        attachments = MessageAttachment.objects.filter(message__thread__in=threads).count()
+        messages = Message.objects.filter(thread__in=threads).count()
+        count = threads.count()
+        threads.delete()
+        record(
+            by,
+            "family.threads_erased",
+            target=family,
+            family=family,
+            purpose="Art. 17 DSGVO",
+            details={"threads": count, "messages": messages, "attachments": attachments},
+        )
+        events.access_revoked(users)
+        return ThreadErasure(count, messages, attachments)
+
+
+def forget_after_restriction(*, family: Family, by: User, **_kwargs: Any) -> None:
+    """Receiver of dienstweg.consent.processing_restricted, in the restricting transaction:
+    the processing offices' sockets re-check the family's tag threads (the referrals'
+    receiver does the same for its referral threads). Nothing is deleted: the access rules
+    hide the threads while restricted, and lifting shows them again."""
+    offices = ApplicationTag.objects.filter(family=family).values("processing_agency_id")
+    members = Membership.objects.filter(agency_id__in=offices).values_list("user_id", flat=True)
     events.access_revoked(members)
 
 

@@ -9,8 +9,10 @@ class MessagingConfig(AppConfig):
     demo_loader = "messaging.demo.load"
 
     def ready(self) -> None:
-        from dienstweg.consent import consent_revoked
-        from messaging.actions import forget_after_revocation
+        from dienstweg.consent import consent_revoked, processing_restricted
+        from messaging.actions import forget_after_restriction, forget_after_revocation
 
         # A revoked consent: the recipients' sockets re-check their threads at once.
         consent_revoked.connect(forget_after_revocation, dispatch_uid="messaging")
+        # A restricted family (GDPR Art. 18): the processing offices' sockets re-check.
+        processing_restricted.connect(forget_after_restriction, dispatch_uid="messaging")

@@ -4,7 +4,8 @@ Lists, detail pages, downloads and commands all derive from these helpers. A ref
 visible through a django-guardian object permission held by one of the user's agency
 groups in which she has a case role (the DPO and admins hold none); the receiving side
 loses it when the consent is revoked (the permission is withdrawn) or expires (the
-date check below, the same day)."""
+date check below, the same day), and while the family's processing is restricted (GDPR
+Art. 18: the owning project alone sees the family's referrals and tags)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,13 @@ from django.utils.translation import gettext as _
 
 from audit.trail import record
 from dienstweg.access import CASE_ROLES, agency_ids_of
-from dienstweg.consent import ConsentMissing, has_consent, require_consent
-from dienstweg.models import Membership, Purpose, User
+from dienstweg.consent import (
+    ConsentMissing,
+    ProcessingRestricted,
+    has_consent,
+    require_consent,
+)
+from dienstweg.models import Family, Membership, Purpose, User
 from referrals.models import (
     ApplicationTag,
     Referral,
@@ -64,7 +70,8 @@ def reach_of(user: User) -> Reach:
 
 def referrals_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Referral]:
     """Referrals the user may open: her case groups hold the view permission, and, on the
-    receiving side, the consent the referral relied on has not expired."""
+    receiving side, the consent the referral relied on has not expired and the family's
+    processing is not restricted (the sender is the family's owning project)."""
     reach = reach or reach_of(user)
     # The permission by its id, not by a join on auth_permission.codename: with the join
     # PostgreSQL expects 1 in ~150 permission rows to match (there are ~150 permissions)
@@ -82,8 +89,10 @@ def referrals_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Ref
     )
     return Referral.objects.filter(Exists(may_view)).filter(
         Q(from_agency_id__in=reach.agency_ids)
-        | Q(access_until__isnull=True)
-        | Q(access_until__gte=timezone.localdate())
+        | (
+            (Q(access_until__isnull=True) | Q(access_until__gte=timezone.localdate()))
+            & Q(family__restricted_at__isnull=True)
+        )
     )
 
 
@@ -115,6 +124,9 @@ def referral_readers(referral: Referral) -> list[int]:
     )
     if referral.access_until is not None and referral.access_until < timezone.localdate():
         members = members.filter(agency_id=referral.from_agency_id)
+    # Asked of the row (not of referral.family, which may be older): part of the one query.
+    restricted = Family.objects.filter(pk=referral.family_id, restricted_at__isnull=False)
+    members = members.filter(Q(agency_id=referral.from_agency_id) | ~Exists(restricted))
     return sorted(set(members.values_list("user_id", flat=True)))
 
 
@@ -274,6 +286,23 @@ def access_tag_by_code(
                     purpose=str(Purpose.APPLICATION_SUPPORT.label) if side == "office" else "",
                     agency_id=tag.processing_agency_id if side == "office" else tag.project_id,
                 )
+    except ProcessingRestricted:
+        with transaction.atomic():
+            record(
+                user,
+                "application_tag.access_restricted",
+                target=tag,
+                family=tag.family,
+                agency_id=tag.processing_agency_id,
+                purpose="Art. 18 DSGVO",
+            )
+        # Whether and why the family restricted its processing is not the office's to know.
+        raise TagRefused(
+            _(
+                "Ihre Stelle kann diesen Antragsmarker derzeit nicht öffnen. Bitte wenden Sie "
+                "sich an das Projekt."
+            )
+        ) from None
     except ConsentMissing:
         with transaction.atomic():
             record(
@@ -303,8 +332,9 @@ def _role_side(user: User, tag: ApplicationTag) -> str | None:
 
 
 def tag_consented(tag: ApplicationTag) -> bool:
-    """Whether the family's consent lets the processing office see the tag today (no
-    lock: for pages and recipients; a transmission locks it, require_tag_consent)."""
+    """Whether the family's consent lets the processing office see the tag today and its
+    processing is not restricted (no lock: for pages and recipients; a transmission locks
+    it, require_tag_consent)."""
     return has_consent(
         tag.family,
         to_agency=tag.processing_agency,

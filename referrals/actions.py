@@ -27,7 +27,12 @@ from audit.trail import record
 from dienstweg import events
 from dienstweg.access import CASE_ROLES, has_role
 from dienstweg.actions import BACKUP_CODE_ALPHABET, ActionError, evidence_type
-from dienstweg.consent import ConsentMissing, require_consent
+from dienstweg.consent import (
+    ConsentMissing,
+    ProcessingRestricted,
+    require_consent,
+    require_unrestricted,
+)
 from dienstweg.models import Agency, Consent, DataCategory, Family, Membership, Purpose, User
 from dienstweg.notifications import notify, send_mail_to
 from referrals.access import REFERRING_ROLES, require_tag_consent
@@ -36,6 +41,8 @@ from referrals.models import (
     Referral,
     ReferralAttachment,
     ReferralEvent,
+    ReferralGroupPermission,
+    ReferralUserPermission,
     TagStatusChange,
 )
 
@@ -226,9 +233,12 @@ def _approver(user: User, referral: Referral, roles: Roles) -> bool:
 
 
 def receiver_access(referral: Referral) -> bool:
-    """Whether the receiving agency may still see the referral (consent not ended)."""
-    return referral.access_ended_at is None and (
-        referral.access_until is None or referral.access_until >= timezone.localdate()
+    """Whether the receiving agency may still see the referral (consent not ended, the
+    family's processing not restricted)."""
+    return (
+        referral.access_ended_at is None
+        and (referral.access_until is None or referral.access_until >= timezone.localdate())
+        and not referral.family.is_restricted
     )
 
 
@@ -359,9 +369,11 @@ def record_refused_step(target: Referral | ApplicationTag, *, verb: str, by: Use
 def send_referral(referral: Referral, *, by: User) -> Referral:
     """Send a draft: on consent, only if the family's consent covers the receiving agency,
     the shared categories and the purpose "referral" (checked and locked in this
-    transaction); on a legal basis, submit it to a second lead of the agency for approval."""
+    transaction); on a legal basis, submit it to a second lead of the agency for approval.
+    Neither while the family's processing is restricted (GDPR Art. 18)."""
     with transaction.atomic():
         if referral.basis != Basis.CONSENT:
+            _require_unrestricted(referral.family)
             submitted = transition(referral, "submit", by=by)
             _notify_sending_leads(submitted, exclude=by)
             return submitted
@@ -373,6 +385,8 @@ def send_referral(referral: Referral, *, by: User) -> Referral:
                 categories=sent.categories,
                 purpose=Purpose.REFERRAL,
             )
+        except ProcessingRestricted:
+            raise ActionError(str(RESTRICTED_MESSAGE)) from None
         except ConsentMissing as missing:
             labels = ", ".join(
                 str(DataCategory(value).label)
@@ -392,8 +406,10 @@ def send_referral(referral: Referral, *, by: User) -> Referral:
 
 def approve_referral(referral: Referral, *, by: User) -> Referral:
     """Approve a referral on a legal basis (a second lead of the sending agency): it is
-    sent, and flagged for the data-protection officer's review."""
+    sent, and flagged for the data-protection officer's review. Not while the family's
+    processing is restricted."""
     with transaction.atomic():
+        _require_unrestricted(referral.family)
         approved = transition(
             referral, "approve", by=by, change=lambda r: setattr(r, "approved_by", by)
         )
@@ -419,6 +435,22 @@ def refuse_referral(referral: Referral, *, note: str, by: User) -> Referral:
             [refused.created_by], refused, "referral.refused", gettext_lazy("Freigabe verweigert")
         )
         return refused
+
+
+RESTRICTED_MESSAGE = gettext_lazy(
+    "Die Verarbeitung der Daten dieser Familie ist eingeschränkt (Art. 18 DSGVO): Bis der "
+    "Datenschutz die Einschränkung aufhebt, verlässt nichts das Projekt. Es wurde nichts "
+    "gesendet."
+)
+
+
+def _require_unrestricted(family: Family) -> None:
+    """Lock the family row for a transmission; ActionError while its processing is
+    restricted."""
+    try:
+        require_unrestricted(family)
+    except ProcessingRestricted:
+        raise ActionError(str(RESTRICTED_MESSAGE)) from None
 
 
 def _deliver(referral: Referral, *, consents: list[Consent], by: User) -> None:
@@ -608,6 +640,20 @@ def end_receiver_access(referral: Referral, *, reason: str, by: User | None) -> 
         )
 
 
+def hide_after_restriction(*, family: Family, by: User, **_kwargs: Any) -> None:
+    """Receiver of dienstweg.consent.processing_restricted, in the restricting transaction:
+    the receiving agencies' sockets re-check the family's referral threads. Nothing is
+    withdrawn (access.py hides the referrals while restricted), so lifting restores it."""
+    sent = Referral.objects.filter(family=family, sent_at__isnull=False)
+    receivers = Membership.objects.filter(agency_id__in=sent.values("to_agency_id"))
+    events.access_revoked(
+        [
+            *receivers.values_list("user_id", flat=True),
+            *sent.filter(assignee__isnull=False).values_list("assignee_id", flat=True),
+        ]
+    )
+
+
 def withdraw_access_after_revocation(*, consent: Consent, by: User, **_kwargs: Any) -> None:
     """Receiver of dienstweg.consent.consent_revoked: runs in the revoking transaction."""
     for referral in Referral.objects.filter(consents=consent, access_ended_at__isnull=True):
@@ -635,6 +681,81 @@ def _revoke_receiver_permissions(referral: Referral) -> None:
     # Open sockets of the receiving agency re-check what they follow (its thread).
     receivers = Membership.objects.filter(agency_id=referral.to_agency_id)
     events.access_revoked([*receivers.values_list("user_id", flat=True), referral.assignee_id])
+
+
+# Erasure (GDPR Art. 17)
+
+# Referrals made without consent, on a legal basis: their metadata stays (who sent what
+# kind of data to whom, when, on which basis), because the transmission must stay
+# documented (§ 8a SGB VIII, § 4 KKG; SGB X).
+KEPT_BASES = (Basis.CHILD_PROTECTION, Basis.STATUTORY)
+SEALED_REFERRAL_FIELDS = (
+    "need",
+    "summary",
+    "category_notes",
+    "snapshot",
+    "basis_reason",
+    "decision_note",
+    "outcome",
+)
+
+
+@dataclass(frozen=True)
+class CaseErasure:
+    """What erase_family_cases removed and kept (counts)."""
+
+    referrals_removed: int
+    referrals_kept: int
+    tags_removed: int
+    attachments_removed: int
+
+
+def erase_family_cases(family: Family, *, by: User | str | None) -> CaseErasure:
+    """Delete the family's referrals on consent and all its application tags, with their
+    timelines, attachments and permissions. Referrals on a legal basis stay as metadata:
+    their sealed fields and attachments are removed and nobody on the platform can open
+    them any more."""
+    with transaction.atomic():
+        referrals = Referral.objects.filter(family=family)
+        kept = referrals.filter(basis__in=KEPT_BASES)
+        removed = referrals.exclude(basis__in=KEPT_BASES)
+        groups = ReferralGroupPermission.objects.filter(content_object__family=family)
+        readers = {
+            *Membership.objects.filter(agency__group_id__in=groups.values("group_id")).values_list(
+                "user_id", flat=True
+            ),
+            *ReferralUserPermission.objects.filter(content_object__family=family).values_list(
+                "user_id", flat=True
+            ),
+        }
+        attachments, _details = ReferralAttachment.objects.filter(referral__family=family).delete()
+        kept_count = kept.update(
+            **{f"{name}_enc": b"" for name in SEALED_REFERRAL_FIELDS}, updated_at=timezone.now()
+        )
+        ReferralGroupPermission.objects.filter(content_object__in=kept).delete()
+        ReferralUserPermission.objects.filter(content_object__in=kept).delete()
+        removed_count = removed.count()
+        removed.delete()
+        tags = ApplicationTag.objects.filter(family=family)
+        tags_count = tags.count()
+        tags.delete()
+        erased = CaseErasure(removed_count, kept_count, tags_count, attachments)
+        record(
+            by,
+            "family.cases_erased",
+            target=family,
+            family=family,
+            purpose="Art. 17 DSGVO",
+            details={
+                "referrals_removed": removed_count,
+                "referrals_kept": kept_count,
+                "tags_removed": tags_count,
+                "attachments_removed": attachments,
+            },
+        )
+        # Open pages and sockets of everyone who could see a referral re-check at once.
+        events.access_revoked(readers)
+        return erased
 
 
 # Reminders
@@ -739,6 +860,14 @@ def tag_application(family: Family, *, data: TagData, by: User) -> ApplicationTa
     """Tag a benefit application the coach helped with; she is its contact."""
     if not has_role(by, family.owner_id, REFERRING_ROLES):
         raise ActionError(_("Anträge markieren Coaches und Leitungen des Projekts."))
+    # Asked of the row: FAMILY may have been loaded before the DPO restricted it.
+    if Family.objects.filter(pk=family.pk, restricted_at__isnull=False).exists():
+        raise ActionError(
+            _(
+                "Die Verarbeitung der Daten dieser Familie ist eingeschränkt (Art. 18 DSGVO): "
+                "Bis der Datenschutz die Einschränkung aufhebt, werden keine Anträge markiert."
+            )
+        )
     if data.kind not in ApplicationTag.Kind.values:
         raise ActionError(_("Unbekannte Antragsart."))
     if data.processing_agency.pk == family.owner_id:

@@ -9,8 +9,10 @@ class ReferralsConfig(AppConfig):
     demo_loader = "referrals.demo.load"
 
     def ready(self) -> None:
-        from dienstweg.consent import consent_revoked
-        from referrals.actions import withdraw_access_after_revocation
+        from dienstweg.consent import consent_revoked, processing_restricted
+        from referrals.actions import hide_after_restriction, withdraw_access_after_revocation
 
         # A revoked consent withdraws the receiving agencies' access in the same transaction.
         consent_revoked.connect(withdraw_access_after_revocation, dispatch_uid="referrals")
+        # A restricted family (GDPR Art. 18): the receiving agencies' sockets re-check.
+        processing_restricted.connect(hide_after_restriction, dispatch_uid="referrals")

@@ -133,6 +133,9 @@ def outbox(request: HttpRequest) -> HttpResponse:
 def referral_new(request: HttpRequest, family_id: str) -> HttpResponse:
     user = staff(request)
     family = access_family_by_id(user, family_id)
+    if family.is_erased:
+        messages.error(request, _("Die Daten dieser Familie sind gelöscht."))
+        return redirect(reverse("family_detail", args=[family.pk]))
     basis = request.GET.get("grundlage", Referral.Basis.CONSENT)
     if basis not in Referral.Basis.values:
         raise Http404
@@ -371,6 +374,9 @@ def tag_list_of(
 def tag_new(request: HttpRequest, family_id: str) -> HttpResponse:
     user = staff(request)
     family = access_family_by_id(user, family_id)
+    if family.is_erased:
+        messages.error(request, _("Die Daten dieser Familie sind gelöscht."))
+        return redirect(reverse("family_detail", args=[family.pk]))
     form = TagForm(request.POST or None, family=family)
     if request.method == "POST" and form.is_valid():
         try:

@@ -1,0 +1,839 @@
+"""The access report a family may demand under GDPR Art. 15: which data categories the
+platform holds about it, which agencies received what and when on which consent, and when
+and for what purpose which agency consulted its data.
+
+Built from metadata only (plain columns and the trail), never from a sealed field: no
+name, address, summary, snapshot, file number or message body can reach the report, and the
+report of an erased family is built the same way from its tombstone, the trail and what was
+kept. Staff names appear only when the DPO asks for them (CJEU C-579/21). A fixed number of
+queries however long the trail: consultations are grouped in the database.
+
+The JSON form (`as_json`, format "dienstweg.access_report.v1") is stable:
+
+    format            "dienstweg.access_report.v1"
+    generated_at      ISO 8601 with offset
+    family            {reference, owner, owner_kind, registered_on, restricted_since,
+                       erased_on}   (dates ISO 8601 or null)
+    staff_names       true if consultations name the staff member
+    categories        [{code, label, special_category, sources[]}]  sources: "household",
+                      "consent", "referral"
+    household         [{kind, label, count}]          members by kind, no names
+    consents          [{id, valid_from, valid_until, state, revoked_on, recipients[],
+                       categories[], purposes[]}]
+    recipients        {referrals: [{id, from_agency, to_agency, to_agency_kind, sent_at,
+                                    state, basis, basis_label, categories[],
+                                    consents: [{id, valid_from, valid_until, purposes[]}]}],
+                       application_tags: [{processing_agency, processing_agency_kind, kind,
+                                           kind_label, submitted_on, state}]}
+    communication     [{kind, label, threads, messages}]   counts only, never contents
+    consultations     [{day, agency, agency_kind, action, action_label, purpose, count,
+                        staff?}]   "staff" only when staff_names is true
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, Prefetch
+from django.db.models.functions import TruncDate
+from django.utils import formats, timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from fpdf import FPDF
+
+from audit.models import AuditEvent
+from dienstweg.models import Agency, Consent, DataCategory, Family, HouseholdMember, Purpose, User
+from messaging.models import Thread
+from referrals.models import ApplicationTag, Referral, ReferralEvent
+from referrals.stamp import latin1
+
+FORMAT = "dienstweg.access_report.v1"
+SPECIAL_CATEGORIES = frozenset({DataCategory.HEALTH, DataCategory.ADDICTION})  # Art. 9 DSGVO
+
+# What the trail's actions mean, for the family reading the report; unknown ones show
+# their code (the trail gains actions faster than this list).
+ACTION_LABELS: dict[str, Promise] = {
+    "family.registered": gettext_lazy("Familie angelegt"),
+    "family.viewed": gettext_lazy("Familiendaten geöffnet"),
+    "family.access_denied": gettext_lazy("Zugriff auf Familiendaten verweigert"),
+    "family.key_destroyed": gettext_lazy("Datenschlüssel vernichtet (Löschung)"),
+    "family.record_erased": gettext_lazy("Familienakte gelöscht"),
+    "family.erased": gettext_lazy("Daten der Familie gelöscht (Art. 17 DSGVO)"),
+    "family.processing_restricted": gettext_lazy("Verarbeitung eingeschränkt (Art. 18 DSGVO)"),
+    "family.restriction_lifted": gettext_lazy("Einschränkung der Verarbeitung aufgehoben"),
+    "consent.granted": gettext_lazy("Einwilligung erfasst"),
+    "consent.revoked": gettext_lazy("Einwilligung widerrufen"),
+    "consent.evidence_viewed": gettext_lazy("Nachweis der Einwilligung geöffnet"),
+    "referral.drafted": gettext_lazy("Vermittlung angelegt"),
+    "referral.approval_requested": gettext_lazy("Vermittlung zur Freigabe vorgelegt"),
+    "referral.approved": gettext_lazy("Vermittlung freigegeben"),
+    "referral.refused": gettext_lazy("Freigabe der Vermittlung verweigert"),
+    "referral.delivered": gettext_lazy("Vermittlung übermittelt"),
+    "referral.viewed": gettext_lazy("Vermittlung geöffnet"),
+    "referral.assigned": gettext_lazy("Vermittlung zugewiesen"),
+    "referral.accepted": gettext_lazy("Vermittlung angenommen"),
+    "referral.declined": gettext_lazy("Vermittlung abgelehnt"),
+    "referral.completed": gettext_lazy("Vermittlung abgeschlossen"),
+    "referral.withdrawn": gettext_lazy("Vermittlung zurückgezogen"),
+    "referral.access_ended": gettext_lazy("Zugriff der Stelle beendet"),
+    "referral.access_withdrawn": gettext_lazy("Zugriff der Stelle entzogen"),
+    "referral.access_denied": gettext_lazy("Zugriff auf Vermittlung verweigert"),
+    "referral.attachment_downloaded": gettext_lazy("Anhang einer Vermittlung geöffnet"),
+    "referral.escalated": gettext_lazy("Vermittlung an die Leitung eskaliert"),
+    "application_tag.created": gettext_lazy("Antrag markiert"),
+    "application_tag.viewed": gettext_lazy("Antragsmarker geöffnet"),
+    "application_tag.status_changed": gettext_lazy("Stand des Antrags eingetragen"),
+    "application_tag.stamp_printed": gettext_lazy("Stempel gedruckt"),
+    "application_tag.access_denied": gettext_lazy("Zugriff auf Antragsmarker verweigert"),
+    "application_tag.consent_missing": gettext_lazy("Antragsmarker ohne Einwilligung"),
+    "application_tag.access_restricted": gettext_lazy("Zugriff wegen Einschränkung verweigert"),
+    "thread.opened": gettext_lazy("Unterhaltung eröffnet"),
+    "thread.access_denied": gettext_lazy("Zugriff auf Unterhaltung verweigert"),
+    "family.threads_erased": gettext_lazy("Unterhaltungen gelöscht"),
+    "message.posted": gettext_lazy("Nachricht geschrieben"),
+    "message.edited": gettext_lazy("Nachricht bearbeitet"),
+    "message.deleted": gettext_lazy("Nachricht gelöscht"),
+    "message.read": gettext_lazy("Nachrichten gelesen"),
+    "message.attachment_downloaded": gettext_lazy("Anhang einer Nachricht geöffnet"),
+    "console.subject_lookup": gettext_lazy("Datenschutz: Familie gesucht"),
+    "console.subject_viewed": gettext_lazy("Datenschutz: Übersicht geöffnet"),
+    "console.access_report": gettext_lazy("Datenschutz: Auskunft erstellt"),
+    "console.erasure_prepared": gettext_lazy("Datenschutz: Löschung vorbereitet"),
+}
+SOURCE_LABELS: dict[str, Promise] = {
+    "household": gettext_lazy("Haushaltsangaben"),
+    "consent": gettext_lazy("Einwilligung"),
+    "referral": gettext_lazy("Vermittlung"),
+}
+
+
+def action_label(action: str) -> str:
+    label = ACTION_LABELS.get(action)
+    if label is not None:
+        return str(label)
+    noun, _dot, verb = action.partition(".")
+    if noun == "referral" and verb in ReferralEvent.Verb.values:  # a step of the timeline
+        return _("Vermittlung: %(step)s") % {"step": ReferralEvent.Verb(verb).label}
+    return action
+
+
+def purpose_label(purpose: str) -> str:
+    """The purpose as the trail stores it; the platform's own purpose codes as their label."""
+    if purpose in Purpose.values:
+        return str(Purpose(purpose).label)
+    return purpose
+
+
+@dataclass(frozen=True)
+class HeldCategory:
+    code: str
+    label: str
+    special: bool
+    sources: tuple[str, ...]
+
+    @property
+    def source_labels(self) -> list[str]:
+        return [str(SOURCE_LABELS[source]) for source in self.sources]
+
+
+@dataclass(frozen=True)
+class MemberCount:
+    kind: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ConsentEntry:
+    id: str
+    valid_from: date
+    valid_until: date
+    state: str
+    state_label: str
+    revoked_on: date | None
+    recipients: tuple[str, ...]
+    categories: tuple[str, ...]
+    category_labels: tuple[str, ...]
+    purposes: tuple[str, ...]
+    purpose_labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConsentRef:
+    """A consent a transmission relied on."""
+
+    id: str
+    valid_from: date
+    valid_until: date
+    purposes: tuple[str, ...]
+    purpose_labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReferralEntry:
+    id: str
+    from_agency: str
+    to_agency: str
+    to_agency_kind: str
+    sent_at: datetime
+    state: str
+    state_label: str
+    basis: str
+    basis_label: str
+    categories: tuple[str, ...]
+    category_labels: tuple[str, ...]
+    consents: tuple[ConsentRef, ...]
+
+
+@dataclass(frozen=True)
+class TagEntry:
+    processing_agency: str
+    processing_agency_kind: str
+    kind: str
+    kind_label: str
+    submitted_on: date
+    state: str
+    state_label: str
+
+
+@dataclass(frozen=True)
+class CommunicationCount:
+    kind: str
+    label: str
+    threads: int
+    messages: int
+
+
+@dataclass(frozen=True)
+class Consultation:
+    """Events of one agency, one action and one purpose on one local day."""
+
+    day: date
+    agency: str
+    agency_kind: str
+    action: str
+    action_label: str
+    purpose: str
+    purpose_label: str
+    count: int
+    staff: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessReport:
+    generated_at: datetime
+    reference: str
+    owner: str
+    owner_kind: str
+    registered_at: datetime
+    restricted_at: datetime | None
+    erased_at: datetime | None
+    staff_names: bool
+    categories: list[HeldCategory] = field(default_factory=list)
+    household: list[MemberCount] = field(default_factory=list)
+    consents: list[ConsentEntry] = field(default_factory=list)
+    referrals: list[ReferralEntry] = field(default_factory=list)
+    tags: list[TagEntry] = field(default_factory=list)
+    communication: list[CommunicationCount] = field(default_factory=list)
+    consultations: list[Consultation] = field(default_factory=list)
+
+    @property
+    def consultation_count(self) -> int:
+        return sum(row.count for row in self.consultations)
+
+    def as_json(self) -> dict[str, Any]:
+        """The documented JSON structure (module docstring)."""
+        return {
+            "format": FORMAT,
+            "generated_at": self.generated_at.isoformat(),
+            "family": {
+                "reference": self.reference,
+                "owner": self.owner,
+                "owner_kind": self.owner_kind,
+                "registered_on": _iso_day(self.registered_at),
+                "restricted_since": _iso_day(self.restricted_at),
+                "erased_on": _iso_day(self.erased_at),
+            },
+            "staff_names": self.staff_names,
+            "categories": [
+                {
+                    "code": c.code,
+                    "label": c.label,
+                    "special_category": c.special,
+                    "sources": list(c.sources),
+                }
+                for c in self.categories
+            ],
+            "household": [
+                {"kind": m.kind, "label": m.label, "count": m.count} for m in self.household
+            ],
+            "consents": [
+                {
+                    "id": c.id,
+                    "valid_from": c.valid_from.isoformat(),
+                    "valid_until": c.valid_until.isoformat(),
+                    "state": c.state,
+                    "revoked_on": c.revoked_on.isoformat() if c.revoked_on else None,
+                    "recipients": list(c.recipients),
+                    "categories": list(c.categories),
+                    "purposes": list(c.purposes),
+                }
+                for c in self.consents
+            ],
+            "recipients": {
+                "referrals": [
+                    {
+                        "id": r.id,
+                        "from_agency": r.from_agency,
+                        "to_agency": r.to_agency,
+                        "to_agency_kind": r.to_agency_kind,
+                        "sent_at": timezone.localtime(r.sent_at).isoformat(),
+                        "state": r.state,
+                        "basis": r.basis,
+                        "basis_label": r.basis_label,
+                        "categories": list(r.categories),
+                        "consents": [
+                            {
+                                "id": c.id,
+                                "valid_from": c.valid_from.isoformat(),
+                                "valid_until": c.valid_until.isoformat(),
+                                "purposes": list(c.purposes),
+                            }
+                            for c in r.consents
+                        ],
+                    }
+                    for r in self.referrals
+                ],
+                "application_tags": [
+                    {
+                        "processing_agency": t.processing_agency,
+                        "processing_agency_kind": t.processing_agency_kind,
+                        "kind": t.kind,
+                        "kind_label": t.kind_label,
+                        "submitted_on": t.submitted_on.isoformat(),
+                        "state": t.state,
+                    }
+                    for t in self.tags
+                ],
+            },
+            "communication": [
+                {"kind": c.kind, "label": c.label, "threads": c.threads, "messages": c.messages}
+                for c in self.communication
+            ],
+            "consultations": [_consultation_json(c, self.staff_names) for c in self.consultations],
+        }
+
+
+def _consultation_json(row: Consultation, staff_names: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "day": row.day.isoformat(),
+        "agency": row.agency or None,
+        "agency_kind": row.agency_kind or None,
+        "action": row.action,
+        "action_label": row.action_label,
+        "purpose": row.purpose,
+        "count": row.count,
+    }
+    if staff_names:
+        data["staff"] = row.staff
+    return data
+
+
+def _iso_day(moment: datetime | None) -> str | None:
+    return timezone.localdate(moment).isoformat() if moment else None
+
+
+def build_access_report(
+    family: Family, *, staff_names: bool = False, now: datetime | None = None
+) -> AccessReport:
+    """The Art. 15 report of FAMILY (with `owner` selected), from metadata and the trail.
+    Staff names only with `staff_names` (the DPO decides, CJEU C-579/21)."""
+    household = _household(family)
+    consents = list(
+        Consent.objects.filter(family=family)
+        .order_by("valid_from", "recorded_at", "id")
+        .prefetch_related(Prefetch("recipients", queryset=Agency.objects.order_by("name")))
+    )
+    # Every referral holds data (a draft too); only those sent reached another agency.
+    referrals = list(
+        Referral.objects.filter(family=family)
+        .select_related("from_agency", "to_agency")
+        .prefetch_related(
+            Prefetch("consents", queryset=Consent.objects.order_by("valid_from", "id"))
+        )
+        .order_by("sent_at", "created_at", "id")
+    )
+    tags = list(
+        ApplicationTag.objects.filter(family=family)
+        .select_related("processing_agency")
+        .order_by("submitted_on", "created_at", "id")
+    )
+    today = timezone.localdate(now)
+    return AccessReport(
+        generated_at=timezone.localtime(now),
+        reference=family.reference,
+        owner=family.owner.name,
+        owner_kind=family.owner.kind,
+        registered_at=family.registered_at,
+        restricted_at=family.restricted_at,
+        erased_at=family.erased_at,
+        staff_names=staff_names,
+        categories=_categories(household, consents, referrals, erased=family.is_erased),
+        household=household,
+        consents=[_consent_entry(c, today) for c in consents],
+        referrals=[_referral_entry(r, r.sent_at) for r in referrals if r.sent_at is not None],
+        tags=[_tag_entry(t) for t in tags],
+        communication=_communication(family),
+        consultations=consultations(family, staff_names=staff_names),
+    )
+
+
+def _household(family: Family) -> list[MemberCount]:
+    counts = dict(
+        HouseholdMember.objects.filter(family=family)
+        .order_by()
+        .values("kind")
+        .annotate(count=Count("id"))
+        .values_list("kind", "count")
+    )
+    return [
+        MemberCount(kind, str(label), counts[kind])
+        for kind, label in HouseholdMember.Kind.choices
+        if counts.get(kind)
+    ]
+
+
+def _categories(
+    household: list[MemberCount],
+    consents: list[Consent],
+    referrals: list[Referral],
+    *,
+    erased: bool,
+) -> list[HeldCategory]:
+    """The categories the records name; once erased, those of the metadata kept (an erased
+    household's entries are anonymous)."""
+    sources: dict[str, list[str]] = {}
+
+    def add(codes: Iterable[str], source: str) -> None:
+        for code in codes:
+            if code in DataCategory.values and source not in sources.setdefault(code, []):
+                sources[code].append(source)
+
+    if household and not erased:  # names, birth dates, address and phone of the household
+        add([DataCategory.IDENTITY], "household")
+    for consent in consents:
+        add(consent.categories, "consent")
+    for referral in referrals:
+        add(referral.categories, "referral")
+    return [
+        HeldCategory(code, str(label), code in SPECIAL_CATEGORIES, tuple(sources[code]))
+        for code, label in DataCategory.choices
+        if code in sources
+    ]
+
+
+def _consent_entry(consent: Consent, today: date) -> ConsentEntry:
+    return ConsentEntry(
+        id=str(consent.pk),
+        valid_from=consent.valid_from,
+        valid_until=consent.valid_until,
+        state=consent.state_on(today),
+        state_label=str(consent.state_on(today).label),
+        revoked_on=timezone.localdate(consent.revoked_at) if consent.revoked_at else None,
+        recipients=tuple(agency.name for agency in consent.recipients.all()),
+        categories=_ordered(consent.categories),
+        category_labels=tuple(_labels(DataCategory, _ordered(consent.categories))),
+        purposes=tuple(consent.purposes),
+        purpose_labels=tuple(_labels(Purpose, consent.purposes)),
+    )
+
+
+def _ordered(codes: Iterable[str]) -> tuple[str, ...]:
+    """Data categories in the enumeration's order (rows store them sorted by code)."""
+    order = {code: index for index, code in enumerate(DataCategory.values)}
+    return tuple(sorted(codes, key=lambda code: (order.get(code, len(order)), code)))
+
+
+def _labels(choices: type[DataCategory] | type[Purpose], codes: Iterable[str]) -> list[str]:
+    return [str(choices(code).label) if code in choices.values else code for code in codes]
+
+
+def _referral_entry(referral: Referral, sent_at: datetime) -> ReferralEntry:
+    return ReferralEntry(
+        id=str(referral.pk),
+        from_agency=referral.from_agency.name,
+        to_agency=referral.to_agency.name,
+        to_agency_kind=referral.to_agency.kind,
+        sent_at=sent_at,
+        state=referral.state,
+        state_label=str(Referral.State(referral.state).label),
+        basis=referral.basis,
+        basis_label=str(Referral.Basis(referral.basis).label),
+        categories=_ordered(referral.categories),
+        category_labels=tuple(_labels(DataCategory, _ordered(referral.categories))),
+        consents=tuple(
+            ConsentRef(
+                id=str(c.pk),
+                valid_from=c.valid_from,
+                valid_until=c.valid_until,
+                purposes=tuple(c.purposes),
+                purpose_labels=tuple(_labels(Purpose, c.purposes)),
+            )
+            for c in referral.consents.all()
+        ),
+    )
+
+
+def _tag_entry(tag: ApplicationTag) -> TagEntry:
+    return TagEntry(
+        processing_agency=tag.processing_agency.name,
+        processing_agency_kind=tag.processing_agency.kind,
+        kind=tag.kind,
+        kind_label=str(ApplicationTag.Kind(tag.kind).label),
+        submitted_on=tag.submitted_on,
+        state=tag.state,
+        state_label=str(ApplicationTag.State(tag.state).label),
+    )
+
+
+def _communication(family: Family) -> list[CommunicationCount]:
+    """Threads about the family and their messages, counted by the database: no message
+    row, let alone a body, is read."""
+    rows = (
+        Thread.objects.filter(family=family)
+        .order_by()
+        .values("kind")
+        .annotate(thread_count=Count("id", distinct=True), message_count=Count("messages"))
+    )
+    counts = {row["kind"]: row for row in rows}
+    return [
+        CommunicationCount(
+            kind, str(label), counts[kind]["thread_count"], counts[kind]["message_count"]
+        )
+        for kind, label in Thread.Kind.choices
+        if kind in counts
+    ]
+
+
+def consultations(family: Family, *, staff_names: bool = False) -> list[Consultation]:
+    """The family's trail grouped by local day, agency, action and purpose (and staff
+    member, when asked for), counted in the database; names in one query each."""
+    keys = ["day", "agency_id", "action", "purpose"]
+    if staff_names:
+        keys += ["actor_id", "actor_label"]
+    rows = list(
+        AuditEvent.objects.filter(family_id=str(family.pk))
+        .annotate(day=TruncDate("occurred_at", tzinfo=ZoneInfo(settings.TIME_ZONE)))
+        .order_by()
+        .values(*keys)
+        .annotate(count=Count("id"))
+        .order_by(*keys)
+    )
+    agencies = {
+        pk: (name, kind)
+        for pk, name, kind in Agency.objects.filter(
+            pk__in={row["agency_id"] for row in rows if row["agency_id"] is not None}
+        ).values_list("pk", "name", "kind")
+    }
+    names: dict[int, str] = {}
+    if staff_names:
+        names = dict(
+            User.objects.filter(
+                pk__in={row["actor_id"] for row in rows if row["actor_id"] is not None}
+            ).values_list("pk", "full_name")
+        )
+    result = []
+    for row in rows:
+        agency_name, agency_kind = agencies.get(row["agency_id"], ("", ""))
+        staff = None
+        if staff_names:
+            staff = names.get(row["actor_id"]) or _actor(row["actor_label"])
+        result.append(
+            Consultation(
+                day=row["day"],
+                agency=agency_name,
+                agency_kind=agency_kind,
+                action=row["action"],
+                action_label=action_label(row["action"]),
+                purpose=row["purpose"],
+                purpose_label=purpose_label(row["purpose"]),
+                count=row["count"],
+                staff=staff,
+            )
+        )
+    return result
+
+
+def _actor(label: str) -> str:
+    if label == "system" or label.startswith("system:"):
+        return _("Plattform (automatisch)")
+    return label  # an account since removed: its id is all the trail keeps
+
+
+# The PDF
+
+
+def _day(value: date | datetime | None) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, datetime):
+        value = timezone.localdate(value)
+    return formats.date_format(value, "SHORT_DATE_FORMAT")
+
+
+def _moment(value: datetime) -> str:
+    return formats.date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
+
+
+def render_access_report_pdf(report: AccessReport, *, compress: bool = True) -> bytes:
+    """The report as an A4 PDF with one table per section (PDF core fonts: latin-1,
+    everything else transliterated); `compress=False` leaves the text readable."""
+    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    pdf.set_compression(compress)
+    pdf.set_title(latin1(_("Auskunft %(reference)s") % {"reference": report.reference}))
+    pdf.set_creator("Dienstweg")
+    pdf.set_margins(15, 15, 15)
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_page()
+
+    def text(value: str, *, size: float = 9, style: str = "", height: float = 5) -> None:
+        pdf.set_font("Helvetica", style=style, size=size)
+        pdf.multi_cell(0, height, latin1(value), new_x="LMARGIN", new_y="NEXT")
+
+    def heading(value: str) -> None:
+        pdf.ln(3)
+        text(value, size=12, style="B", height=7)
+
+    def table(columns: list[tuple[str, float]], rows: list[list[str]], empty: str) -> None:
+        if not rows:
+            text(empty)
+            return
+        _Table(pdf, columns).draw(rows)
+
+    text(_("Auskunft nach Art. 15 DSGVO"), size=16, style="B", height=9)
+    text(_("Familie %(reference)s") % {"reference": report.reference}, size=12, style="B")
+    text(_("Erstellt am %(moment)s") % {"moment": _moment(report.generated_at)})
+    pdf.ln(2)
+    for line in _status_lines(report):
+        text(line)
+
+    heading(_("Gespeicherte Datenkategorien"))
+    table(
+        [(_("Kategorie"), 3), (_("Herkunft"), 2)],
+        [[c.label, ", ".join(c.source_labels)] for c in report.categories],
+        _("Keine Datenkategorien gespeichert."),
+    )
+    if report.household:
+        text(
+            _("Haushalt: %(members)s")
+            % {"members": ", ".join(f"{m.count} × {m.label}" for m in report.household)}
+        )
+    if report.tags:
+        text(_("Unterstützung bei Anträgen: %(count)d Antragsmarker") % {"count": len(report.tags)})
+
+    heading(_("Einwilligungen"))
+    table(
+        [
+            (_("Gültig"), 2),
+            (_("Stand"), 1.3),
+            (_("Empfänger"), 3),
+            (_("Datenkategorien"), 3),
+            (_("Zwecke"), 2.2),
+        ],
+        [
+            [
+                f"{_day(c.valid_from)} – {_day(c.valid_until)}",
+                c.state_label + (f" ({_day(c.revoked_on)})" if c.revoked_on else ""),
+                "; ".join(c.recipients),
+                ", ".join(c.category_labels),
+                ", ".join(c.purpose_labels),
+            ]
+            for c in report.consents
+        ],
+        _("Keine Einwilligung gespeichert."),
+    )
+
+    heading(_("Empfänger: Vermittlungen"))
+    table(
+        [
+            (_("Empfänger"), 3),
+            (_("Gesendet"), 1.8),
+            (_("Stand"), 1.3),
+            (_("Datenkategorien"), 2.6),
+            (_("Rechtsgrundlage"), 2.6),
+            (_("Einwilligung"), 2),
+        ],
+        [
+            [
+                r.to_agency,
+                _moment(r.sent_at),
+                r.state_label,
+                ", ".join(r.category_labels),
+                r.basis_label,
+                "; ".join(
+                    f"{_day(c.valid_from)} – {_day(c.valid_until)}: {', '.join(c.purpose_labels)}"
+                    for c in r.consents
+                )
+                or "–",
+            ]
+            for r in report.referrals
+        ],
+        _("Keine Vermittlung übermittelt."),
+    )
+
+    heading(_("Empfänger: Anträge (auf kurzem Dienstweg)"))
+    table(
+        [(_("Bearbeitende Stelle"), 3), (_("Antrag"), 2), (_("Eingereicht"), 1.5), (_("Stand"), 2)],
+        [
+            [t.processing_agency, t.kind_label, _day(t.submitted_on), t.state_label]
+            for t in report.tags
+        ],
+        _("Kein Antrag markiert."),
+    )
+
+    heading(_("Kommunikation (nur Anzahl, keine Inhalte)"))
+    table(
+        [(_("Unterhaltung zu"), 3), (_("Unterhaltungen"), 1.5), (_("Nachrichten"), 1.5)],
+        [[c.label, str(c.threads), str(c.messages)] for c in report.communication],
+        _("Keine Unterhaltungen."),
+    )
+
+    heading(_("Zugriffe und Vorgänge"))
+    columns = [
+        (_("Tag"), 1.4),
+        (_("Stelle"), 3),
+        (_("Vorgang"), 2.6),
+        (_("Zweck / Rechtsgrundlage"), 3),
+        (_("Anzahl"), 0.9),
+    ]
+    if report.staff_names:
+        columns.append((_("Mitarbeiter/in"), 2))
+    table(
+        columns,
+        [
+            [
+                _day(row.day),
+                row.agency or "–",
+                row.action_label,
+                row.purpose_label or "–",
+                str(row.count),
+            ]
+            + ([row.staff or "–"] if report.staff_names else [])
+            for row in report.consultations
+        ],
+        _("Keine Zugriffe protokolliert."),
+    )
+    if not report.staff_names:
+        pdf.ln(2)
+        text(
+            _(
+                "Die Namen einzelner Mitarbeiterinnen und Mitarbeiter sind nicht aufgeführt; "
+                "die Stelle ist genannt."
+            ),
+            size=8,
+        )
+    return bytes(pdf.output())
+
+
+class _Table:
+    """A bordered table with a repeated heading row on every page.
+
+    fpdf2's own table breaks every cell's text anew (about 5 ms a cell); a family's trail
+    repeats the same agency names, actions and purposes in thousands of rows, so the lines
+    of each text are computed once per column and reused."""
+
+    FONT_SIZE = 8.0
+    LINE = 3.8
+    PAD = 1.2
+    BASELINE = 2.8  # from a line's top, for 8 pt Helvetica
+
+    def __init__(self, pdf: FPDF, columns: list[tuple[str, float]]) -> None:
+        self.pdf = pdf
+        total = sum(weight for _title, weight in columns)
+        self.widths = [pdf.epw * weight / total for _title, weight in columns]
+        self.titles = [title for title, _weight in columns]
+        self.wrapped: dict[tuple[int, str], list[str]] = {}
+
+    def draw(self, rows: list[list[str]]) -> None:
+        self._row(self.titles, heading=True)
+        for values in rows:
+            self._row(values)
+        self.pdf.ln(1)
+
+    def _row(self, values: list[str], *, heading: bool = False) -> None:
+        pdf = self.pdf
+        pdf.set_font("Helvetica", style="B" if heading else "", size=self.FONT_SIZE)
+        cells = [self._lines(column, value, heading) for column, value in enumerate(values)]
+        height = max(len(lines) for lines in cells) * self.LINE + self.PAD
+        if not heading and pdf.will_page_break(height):
+            pdf.add_page()
+            self._row(self.titles, heading=True)
+            pdf.set_font("Helvetica", size=self.FONT_SIZE)
+        top, x = pdf.get_y(), pdf.l_margin
+        pdf.set_fill_color(230)
+        for width, lines in zip(self.widths, cells, strict=True):
+            pdf.rect(x, top, width, height, style="DF" if heading else "D")
+            for number, line in enumerate(lines):
+                # text() at the baseline: a tenth of cell()'s cost, which counts with
+                # thousands of rows.
+                pdf.text(
+                    x + self.PAD, top + self.PAD / 2 + number * self.LINE + self.BASELINE, line
+                )
+            x += width
+        pdf.set_xy(pdf.l_margin, top + height)
+
+    def _lines(self, column: int, value: str, heading: bool) -> list[str]:
+        key = (column * 2 + heading, value)
+        lines = self.wrapped.get(key)
+        if lines is None:
+            lines = self.wrapped[key] = self._wrap(
+                latin1(value), self.widths[column] - 2 * self.PAD
+            )
+        return lines
+
+    def _wrap(self, text: str, width: float) -> list[str]:
+        """Greedy word wrap; a word wider than the column is cut where it must."""
+        measure = self.pdf.get_string_width
+        lines: list[str] = []
+        for paragraph in text.splitlines() or [""]:
+            line = ""
+            for word in paragraph.split(" "):
+                candidate = f"{line} {word}" if line else word
+                if measure(candidate) <= width:
+                    line = candidate
+                    continue
+                if line:
+                    lines.append(line)
+                while measure(word) > width and len(word) > 1:
+                    cut = len(word) - 1
+                    while cut > 1 and measure(word[:cut]) > width:
+                        cut -= 1
+                    lines.append(word[:cut])
+                    word = word[cut:]
+                line = word
+            lines.append(line)
+        return lines
+
+
+def _status_lines(report: AccessReport) -> list[str]:
+    lines = [
+        _("Verantwortliches Projekt: %(owner)s") % {"owner": report.owner},
+        _("Angelegt am %(day)s") % {"day": _day(report.registered_at)},
+    ]
+    if report.restricted_at:
+        lines.append(
+            _("Verarbeitung eingeschränkt seit %(day)s (Art. 18 DSGVO)")
+            % {"day": _day(report.restricted_at)}
+        )
+    if report.erased_at:
+        lines.append(
+            _("Gelöscht am %(day)s (Art. 17 DSGVO); aufgeführt ist, was aufbewahrt wird.")
+            % {"day": _day(report.erased_at)}
+        )
+    return lines

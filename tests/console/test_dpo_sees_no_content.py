@@ -1,0 +1,214 @@
+"""The DPO reads the trail's metadata and nothing else: walking every URL of the project
+with real ids of a family's record, consent, referrals (one to her own Jugendamt), tag,
+thread, message and attachments, no page answers her with case content. A page added later
+is walked too; a route whose parameters this test cannot fill fails it, so that it is
+looked at. (Her socket gets no thread either: tests/messaging/test_consumer.py,
+test_an_outsider_cannot_use_the_thread_and_is_audited.)"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import pytest
+
+from dienstweg.models import Consent, DataCategory, Family, Purpose
+from messaging import actions as messaging_actions
+from referrals import actions as referral_actions
+from referrals.actions import Upload
+from referrals.models import ApplicationTag, Referral
+from tests.conftest import Network, consent_data, verified_client
+from tests.dienstweg.test_urls_protected import ROUTES, CannotBuild, Route, build_part
+
+SECRET_PDF = b"%PDF-1.4\n% Lohnabrechnung-Geheim\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
+# Plaintext of the family's record, the referrals, the tag and the messages.
+CONTENT = [
+    "Ayşe",
+    "Leyla",
+    "Emre",
+    "Horster Stra",
+    "02043 123456",
+    "Teilzeitstelle",
+    "Beratung zur Kinderbetreuung",
+    "Frau Y. braucht einen Kita-Platz",
+    "sucht 20 Stunden",
+    "Belehrung durch A. Albers",
+    "KITA-AZ-4711",
+    "Die Mutter hat die Unterlagen",
+    "Lohnabrechnung-Geheim",
+    "lohn-yilmaz.pdf",
+]
+SESSION_ENDING = {"logout", "end_session"}
+# Pages that open content of a family for those who may: the DPO must get none of them.
+CASE_PAGES = {
+    "family_detail",
+    "consent_evidence",
+    "referral_new",
+    "referral_detail",
+    "referral_attachment",
+    "tag_new",
+    "tag_detail",
+    "tag_status",
+    "tag_stamp",
+    "tag_thread",
+    "thread_detail",
+    "thread_post",
+    "message_edit",
+    "message_delete",
+    "message_attachment",
+    "referral_thread",
+}
+
+
+@pytest.fixture
+def world(network: Network, family: Family) -> dict[str, Any]:
+    """A family with everything a DPO must not see, shared with the Jobcenter and with the
+    DPO's own agency (the Jugendamt), so that her membership there is tested too."""
+    from dienstweg import actions as core
+
+    consent = core.grant_consent(
+        family,
+        data=consent_data(
+            network,
+            family,
+            recipients=[network.jobcenter, network.jugendamt],
+            categories=[DataCategory.IDENTITY, DataCategory.CHILDREN, DataCategory.EMPLOYMENT],
+            purposes=[Purpose.REFERRAL, Purpose.APPLICATION_SUPPORT],
+        ),
+        by=network.anna,
+    )
+    referral = referral_actions.refer_family(
+        family,
+        data=referral_actions.ReferralData(
+            to_agency=network.jugendamt,
+            need="Beratung zur Kinderbetreuung",
+            summary="Frau Y. braucht einen Kita-Platz für Emre.",
+            categories=[DataCategory.IDENTITY, DataCategory.CHILDREN],
+            notes={DataCategory.CHILDREN: "sucht 20 Stunden Betreuung"},
+            attachments=[Upload(name="lohn-yilmaz.pdf", content=SECRET_PDF)],
+        ),
+        send=True,
+        by=network.anna,
+    )
+    tag = referral_actions.tag_application(
+        family,
+        data=referral_actions.TagData(
+            kind=ApplicationTag.Kind.CHILDCARE,
+            processing_agency=network.jugendamt,
+            submitted_on=date.today(),
+            file_number="KITA-AZ-4711",
+        ),
+        by=network.anna,
+    )
+    thread = messaging_actions.thread_for(referral)
+    posted = messaging_actions.post_message(
+        thread,
+        body="Die Mutter hat die Unterlagen dabei.",
+        client_id=uuid.uuid4(),
+        attachments=[Upload(name="lohn-yilmaz.pdf", content=SECRET_PDF)],
+        by=network.anna,
+    )
+    message = posted.message
+    return {
+        "family": family,
+        "consent": consent,
+        "referral": referral,
+        "tag": tag,
+        "thread": thread,
+        "message": message,
+        "referral_attachment": referral.attachments.get(),
+        "message_attachment": message.attachments.get(),
+    }
+
+
+def parameter_value(route: Route, parameter: str, world: dict[str, Any], network: Network) -> str:
+    family: Family = world["family"]
+    consent: Consent = world["consent"]
+    referral: Referral = world["referral"]
+    attachment = (
+        world["message_attachment"]
+        if (route.url_name or "").startswith("message")
+        else world["referral_attachment"]
+    )
+    values = {
+        "family_id": family.pk,
+        "consent_id": consent.pk,
+        "referral_id": referral.pk,
+        "attachment_id": attachment.pk,
+        "code": world["tag"].code,
+        "thread_id": world["thread"].pk,
+        "message_id": world["message"].pk,
+        "agency_id": network.project.pk,
+        "user_id": network.anna.pk,
+        "reference": family.reference,
+        "fmt": "json",
+        "flag_id": 1,
+    }
+    if parameter not in values:
+        raise CannotBuild(f"{route.name}: no value for <{parameter}>; add it to this test")
+    return str(values[parameter])
+
+
+def url_of(route: Route, world: dict[str, Any], network: Network) -> str:
+    from tests.dienstweg.test_urls_protected import ROUTE_PARAMETER
+
+    url = ""
+    for part in route.chain:
+        pattern = part.pattern
+        text = str(pattern)
+        if ROUTE_PARAMETER.search(text):
+            text = ROUTE_PARAMETER.sub(
+                lambda match: parameter_value(route, match["parameter"], world, network), text
+            )
+            url += text
+        else:
+            url += build_part(pattern, {"int": "1", "path": "x", "str": "x", "uuid": "x"})[0]
+    return "/" + url
+
+
+def body_of(response: Any) -> str:
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content).decode("utf-8", "replace")
+    return response.content.decode("utf-8", "replace")
+
+
+def test_no_page_shows_the_dpo_case_content(network: Network, world: dict[str, Any]) -> None:
+    dora = verified_client(network.dora)
+    anna = verified_client(network.anna)
+    # The owning coach does see the content: the markers are real, not misspelt.
+    assert "Ayşe" in anna.get(f"/familien/{world['family'].pk}/").text
+    assert "Frau Y. braucht" in anna.get(f"/vermittlungen/{world['referral'].pk}/").text
+
+    walked: set[str] = set()
+    leaks: list[str] = []
+    opened: list[str] = []
+    for route in ROUTES:
+        if route.name.startswith(("admin:", "otpadmin:")) or route.url_name is None:
+            continue
+        url = url_of(route, world, network)
+        walked.add(route.url_name)
+        for method in ("GET", "POST"):
+            if route.url_name in SESSION_ENDING and method == "POST":
+                continue  # would end the walk's own session
+            response = dora.get(url) if method == "GET" else dora.post(url)
+            body = body_of(response)
+            leaks += [f"{method} {url}: {text!r}" for text in CONTENT if text in body]
+            if route.url_name in CASE_PAGES and response.status_code not in {403, 404, 405}:
+                opened.append(f"{method} {url}: {response.status_code}")
+    assert not leaks
+    assert not opened
+    # Every case page named above exists, and the console's pages were walked too.
+    assert walked >= CASE_PAGES
+    assert {"console:home", "console:search", "console:subject"} <= {route.name for route in ROUTES}
+
+
+def test_admin_site_is_closed_to_the_dpo(network: Network, world: dict[str, Any]) -> None:
+    response = verified_client(network.dora).get("/admin/dienstweg/family/", follow=True)
+    assert not [text for text in CONTENT if text in response.content.decode()]
+    assert "Ayşe" not in response.content.decode()
+
+
+def test_dora_client_is_not_the_owning_coach(network: Network) -> None:
+    # The test above would prove nothing if Dora held a case role somewhere.
+    assert not network.dora.memberships.exclude(role="dpo").exists()
