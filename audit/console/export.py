@@ -12,7 +12,8 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from django.db.models import QuerySet
+from asgiref.sync import sync_to_async
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -79,11 +80,33 @@ class Format:
         return text if first else ",\n" + text
 
 
+def _chunk(events: QuerySet[AuditEvent], after: tuple[Any, int] | None) -> list[tuple[Any, ...]]:
+    """The next CHUNK events after the (occurred_at, id) of the last one sent: the pages'
+    own keyset query. A server-side cursor would not do: outside a transaction Django
+    opens it WITH HOLD, and PostgreSQL then computes the whole export before the first
+    row (4.6 s for 5M events, bench/step5.py)."""
+    rows = _ordered(events)
+    if after is not None:
+        at, pk = after
+        rows = rows.filter(occurred_at__lte=at).filter(
+            Q(occurred_at__lt=at) | Q(occurred_at=at, id__lt=pk)
+        )
+    return list(rows[:CHUNK])
+
+
+def _last(rows: list[tuple[Any, ...]]) -> tuple[Any, int]:
+    return rows[-1][1], rows[-1][0]  # occurred_at, id
+
+
 def lines(events: QuerySet[AuditEvent], form: Format) -> Iterator[str]:
     """The export, piece by piece (for WSGI and the test client)."""
     yield form.header
-    for number, values in enumerate(_ordered(events).iterator(chunk_size=CHUNK)):
-        yield form.line(values, first=number == 0)
+    first, after = True, None
+    while rows := _chunk(events, after):
+        for values in rows:
+            yield form.line(values, first=first)
+            first = False
+        after = _last(rows)
     yield form.footer
 
 
@@ -91,8 +114,10 @@ async def lines_async(events: QuerySet[AuditEvent], form: Format) -> AsyncIterat
     """The same under Daphne: a synchronous iterator would be read whole into memory
     before the first byte is sent."""
     yield form.header
-    number = 0
-    async for values in _ordered(events).aiterator(chunk_size=CHUNK):
-        yield form.line(values, first=number == 0)
-        number += 1
+    first, after = True, None
+    while rows := await sync_to_async(_chunk)(events, after):
+        for values in rows:
+            yield form.line(values, first=first)
+            first = False
+        after = _last(rows)
     yield form.footer
