@@ -26,6 +26,8 @@ messages: $(STAMP)
 	cd dienstweg && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd referrals && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd messaging && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
+	cd audit && ../$(BIN)/django-admin compilemessages --ignore=.venv --ignore=console >/dev/null
+	cd audit/console && ../../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
