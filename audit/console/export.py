@@ -16,24 +16,11 @@ from asgiref.sync import sync_to_async
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from audit import hashing
 from audit.models import AuditEvent
 
-COLUMNS = (
-    "id",
-    "occurred_at",
-    "actor_id",
-    "actor_label",
-    "agency_id",
-    "action",
-    "target_type",
-    "target_id",
-    "family_id",
-    "family_ref",
-    "purpose",
-    "request_id",
-    "ip",
-    "details",
-)
+# Every stored field of an event but the writing transaction's id (the sealer's business).
+COLUMNS = tuple(field for field in hashing.EVENT_FIELDS if field != "txid")
 CHUNK = 2_000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}

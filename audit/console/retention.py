@@ -197,6 +197,28 @@ def _thread_users(threads: QuerySet[Thread]) -> set[int]:
     return users
 
 
+def _remove_with_threads(
+    subject: Referral | ApplicationTag,
+    threads: QuerySet[Thread],
+    action: str,
+    details: dict[str, str],
+) -> None:
+    """Record and delete a referral or tag (its timeline, attachments, permissions and
+    thread go with it); the readers' sockets re-check after commit."""
+    users = _thread_users(threads)
+    messages = Message.objects.filter(thread__in=threads).count()
+    record(
+        ACTOR,
+        action,
+        target=subject,
+        family=subject.family,
+        purpose=PURPOSE,
+        details={**details, "messages": messages},
+    )
+    subject.delete()
+    events.access_revoked(users)
+
+
 def remove_referral(referral_id: UUID, *, cutoffs: Cutoffs) -> bool:
     """Remove one referral that is still due, with its thread; False if it no longer is."""
     with transaction.atomic():
@@ -209,19 +231,12 @@ def remove_referral(referral_id: UUID, *, cutoffs: Cutoffs) -> bool:
         )
         if referral is None:
             return False
-        threads = Thread.objects.filter(referral=referral)
-        users = _thread_users(threads)
-        messages = Message.objects.filter(thread__in=threads).count()
-        record(
-            ACTOR,
+        _remove_with_threads(
+            referral,
+            Thread.objects.filter(referral=referral),
             "referral.removed_by_retention",
-            target=referral,
-            family=referral.family,
-            purpose=PURPOSE,
-            details={"state": referral.state, "basis": referral.basis, "messages": messages},
+            {"state": referral.state, "basis": referral.basis},
         )
-        referral.delete()  # its timeline, attachments, permissions and thread with it
-        events.access_revoked(users)
         return True
 
 
@@ -237,19 +252,12 @@ def remove_tag(tag_id: UUID, *, cutoffs: Cutoffs) -> bool:
         )
         if tag is None:
             return False
-        threads = Thread.objects.filter(application_tag=tag)
-        users = _thread_users(threads)
-        messages = Message.objects.filter(thread__in=threads).count()
-        record(
-            ACTOR,
+        _remove_with_threads(
+            tag,
+            Thread.objects.filter(application_tag=tag),
             "application_tag.removed_by_retention",
-            target=tag,
-            family=tag.family,
-            purpose=PURPOSE,
-            details={"kind": tag.kind, "messages": messages},
+            {"kind": tag.kind},
         )
-        tag.delete()
-        events.access_revoked(users)
         return True
 
 

@@ -270,3 +270,16 @@ def test_export_under_daphne_reads_the_same_chunks_asynchronously(
     # cannot be iterated asynchronously, and a server-side cursor would compute the whole
     # export first).
     assert len(_exported(monkeypatch, network, run_async=True)) == 8
+
+
+def test_overview_counts_a_long_unsealed_tail_only_up_to_its_limit(
+    network: Network, dora_client: Client, monkeypatch
+) -> None:
+    from audit.console import status
+
+    monkeypatch.setattr(status, "UNSEALED_COUNT_LIMIT", 3)
+    for _ in range(5):
+        record_at(datetime(2026, 4, 1, 9, 0, tzinfo=BERLIN), network.ben, "auth.login")
+    response = dora_client.get(reverse("console:home"))
+    assert response.context["status"].unsealed == 4
+    assert "Läuft der Versiegelungsdienst?" in response.text
