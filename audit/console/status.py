@@ -11,7 +11,6 @@ from django.db import connections, router
 from audit import ordering
 from audit.models import AuditEvent, AuditSeal
 
-
 # The tail is counted up to here: the sealer keeps it short, and a count of millions
 # (the sealer stopped for days) would cost the overview half a second (bench/step5.py).
 UNSEALED_COUNT_LIMIT = 10_000
