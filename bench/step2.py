@@ -814,11 +814,12 @@ CODE_MEASURED = [
 ]
 
 
-def code_fingerprint() -> dict[str, str]:
-    """Which version of the measured code ran (files change while the project moves on)."""
+def code_fingerprint(files: list[str] | None = None) -> dict[str, str]:
+    """Which version of the measured code ran (files change while the project moves on):
+    of FILES, by default this benchmark's CODE_MEASURED."""
     return {
         name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest()[:12]
-        for name in CODE_MEASURED
+        for name in (CODE_MEASURED if files is None else files)
         if (ROOT / name).exists()
     }
 

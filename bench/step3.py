@@ -26,7 +26,6 @@ as in production; DIENSTWEG_DEBUG=true only supplies the generated development s
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import random
@@ -1013,11 +1012,7 @@ CODE_MEASURED = [
 
 
 def code_fingerprint() -> dict[str, str]:
-    return {
-        name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest()[:12]
-        for name in CODE_MEASURED
-        if (ROOT / name).exists()
-    }
+    return step2.code_fingerprint(CODE_MEASURED)
 
 
 def conditions(busy: Agency, project: Agency) -> dict:

@@ -35,7 +35,6 @@ import asyncio
 import base64
 import contextlib
 import ctypes
-import hashlib
 import json
 import os
 import platform
@@ -975,11 +974,7 @@ CODE_MEASURED = [
 
 
 def code_fingerprint() -> dict[str, str]:
-    return {
-        name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest()[:12]
-        for name in CODE_MEASURED
-        if (ROOT / name).exists()
-    }
+    return step2.code_fingerprint(CODE_MEASURED)
 
 
 def conditions(

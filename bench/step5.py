@@ -987,11 +987,7 @@ CODE_MEASURED = [
 
 
 def code_fingerprint() -> dict[str, str]:
-    return {
-        name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest()[:12]
-        for name in CODE_MEASURED
-        if (ROOT / name).exists()
-    }
+    return step2.code_fingerprint(CODE_MEASURED)
 
 
 def cpu_busy(seconds: float = 3.0) -> float:
