@@ -8,13 +8,13 @@ PORT ?= 8000
 # WebSocket frames over 64 KiB close the socket; a client that stops answering pings is dropped.
 DAPHNE_LIMITS := --websocket-max-message-size 65536 --websocket-max-frame-size 65536 --ping-interval 20 --ping-timeout 30
 # So is a client that stops reading: its send buffer full for 10 s, or 1 MiB queued behind it.
-# Only dienstweg.serve knows these flags (plain daphne, which bench/ runs, would refuse them).
+# Only config.serve knows these flags (plain daphne, which bench/ runs, would refuse them).
 SLOW_CLIENT_LIMITS := --websocket-stall-timeout 10 --websocket-max-backlog 1048576
 
 # The embedded default: SQLite in var/, in-memory channel layer, generated secrets in var/.
 run test: export DIENSTWEG_DEBUG ?= true
 
-.PHONY: run test lint typecheck messages clean
+.PHONY: run test lint layers typecheck messages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,8 @@ messages: $(STAMP)
 	cd dienstweg && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd referrals && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd messaging && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
-	cd audit && ../$(BIN)/django-admin compilemessages --ignore=.venv --ignore=console >/dev/null
-	cd audit/console && ../../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
+	cd audit && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
+	cd privacy && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
@@ -36,16 +36,20 @@ run: $(STAMP)
 	@# The audit sealer runs beside Daphne and stops with it.
 	$(BIN)/python manage.py audit_seal --loop --interval 10 & sealer=$$!; \
 	trap 'kill $$sealer 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/python -m dienstweg.serve $(DAPHNE_LIMITS) $(SLOW_CLIENT_LIMITS) -b $(HOST) -p $(PORT) dienstweg.asgi:application
+	$(BIN)/python -m config.serve $(DAPHNE_LIMITS) $(SLOW_CLIENT_LIMITS) -b $(HOST) -p $(PORT) config.asgi:application
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
-	$(BIN)/mypy dienstweg audit referrals messaging
+# The floors (pyproject.toml, [tool.importlinter]): imports only run downwards.
+layers: $(STAMP)
+	$(BIN)/lint-imports
 
-test: $(STAMP) lint typecheck
+typecheck: $(STAMP)
+	$(BIN)/mypy config dienstweg audit referrals messaging privacy
+
+test: $(STAMP) lint layers typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 

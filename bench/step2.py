@@ -45,7 +45,7 @@ from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dienstweg.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 RESULTS = ROOT / "bench" / "results" / "step2.json"
 DAY = 86_400.0

@@ -10,7 +10,7 @@
    an authority with four caseworkers; the thread of the referral has those five readers.
    Each of the 100 staff gets an authenticator and a verified session (as step 2 does).
 2. Starts two Daphne processes with the Makefile's DAPHNE_LIMITS: the platform
-   (dienstweg.asgi, DEBUG off, secrets generated for this run and shared with this
+   (config.asgi, DEBUG off, secrets generated for this run and shared with this
    process, the per-user frame limit raised) and the baseline bench/bare_consumer.py (no
    auth, no database, a group per thread), both on the same channels_redis Pub/Sub layer.
 3. Idle sockets: opens IDLE_SOCKETS verified sockets (the 100 sessions, several tabs
@@ -102,7 +102,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--debug", action="store_true", help="run the server with DEBUG on")
     parser.add_argument(
         "--server-settings",
-        default="dienstweg.settings",
+        default="config.settings",
         help="DJANGO_SETTINGS_MODULE of the platform's Daphne (to try a change of settings; "
         "a module outside the project needs PYTHONPATH)",
     )
@@ -306,7 +306,7 @@ def build_threads(rng: random.Random) -> list[Reader]:
 
 def daphne_limits() -> list[str]:
     """The flags of the Makefile's DAPHNE_LIMITS and SLOW_CLIENT_LIMITS: production runs
-    dienstweg.serve with the same."""
+    config.serve with the same."""
     makefile = (ROOT / "Makefile").read_text()
     flags = []
     for name in ("DAPHNE_LIMITS", "SLOW_CLIENT_LIMITS"):
@@ -363,7 +363,7 @@ class Server:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = self.log_path.open("wb")
-        command = [sys.executable, "-m", "dienstweg.serve", *daphne_limits()]
+        command = [sys.executable, "-m", "config.serve", *daphne_limits()]
         command += ["-b", "127.0.0.1", "-p", str(self.port), self.application]
         self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
             command,
@@ -966,8 +966,8 @@ CODE_MEASURED = [
     "messaging/access.py",
     "messaging/middleware.py",
     "dienstweg/events.py",
-    "dienstweg/asgi.py",
-    "dienstweg/settings.py",
+    "config/asgi.py",
+    "config/settings.py",
     "referrals/access.py",
     "bench/bare_consumer.py",
 ]
@@ -1007,7 +1007,7 @@ def conditions(
         "settings": {
             "module": server_env["DJANGO_SETTINGS_MODULE"],
             "debug": server_env["DIENSTWEG_DEBUG"] == "true",
-            # Of dienstweg.settings as this process has it (another --server-settings may
+            # Of config.settings as this process has it (another --server-settings may
             # differ: see the module).
             "conn_max_age": connection.settings_dict.get("CONN_MAX_AGE"),
             "ws_rate_frames": int(server_env["DIENSTWEG_WS_RATE_FRAMES"]),
@@ -1152,7 +1152,7 @@ def main() -> None:
     bare_env["BARE_SECRET"] = server_env["DIENSTWEG_SECRET_KEY"]
     servers = {
         "dienstweg": ServerGroup(
-            "dienstweg", "dienstweg.asgi:application", server_env, ARGS.processes
+            "dienstweg", "config.asgi:application", server_env, ARGS.processes
         ),
         "bare": ServerGroup("bare", "bench.bare_consumer:application", bare_env, 1),
     }

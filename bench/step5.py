@@ -164,10 +164,10 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from audit.console.search import TrailFilterForm, events_matching  # noqa: E402
 from audit.models import AuditEvent  # noqa: E402
 from dienstweg import actions  # noqa: E402
 from dienstweg.models import Agency, Family, Membership, User  # noqa: E402
+from privacy.search import TrailFilterForm, events_matching  # noqa: E402
 
 EVENT_TABLE = AuditEvent._meta.db_table
 BERLIN = "Europe/Berlin"
@@ -975,11 +975,11 @@ def run_requests(client: Client, cases: dict[str, dict[str, Any]]) -> dict[str, 
 # 3. Report
 
 CODE_MEASURED = [
-    "audit/console/search.py",
-    "audit/console/views/trail.py",
-    "audit/console/access.py",
-    "audit/console/export.py",
-    "audit/console/templates/console/search.html",
+    "privacy/search.py",
+    "privacy/views/trail.py",
+    "privacy/access.py",
+    "privacy/export.py",
+    "privacy/templates/console/search.html",
     "audit/models.py",
     "dienstweg/paging.py",
     "audit/trail.py",

@@ -1,58 +1,52 @@
-"""The trail is the lowest floor: it imports nothing of ours, so every app can record
-through it, and its events cannot depend on a domain table (STYLE.md). The DPO console
-(audit/console/) is the top floor: it reads across the apps, and none of them imports it."""
+"""The floors (STYLE.md, "Where code lives"). Which module may import which is checked by
+import-linter in `make test` (pyproject.toml, [tool.importlinter]); these tests keep its
+contracts complete, and keep the trail's tables free of foreign keys so that an event
+outlives the family and the account it names."""
 
 from __future__ import annotations
 
-import ast
+import tomllib
 from pathlib import Path
 
 from audit.models import AuditEvent, AuditSeal
 
 ROOT = Path(__file__).resolve().parents[2]
-AUDIT = ROOT / "audit"
-CONSOLE = AUDIT / "console"
-OURS = ("dienstweg", "referrals", "messaging", "tests")
+LINTER = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+NOT_SHIPPED = {"tests", "bench"}
 
 
-def imported_modules(path: Path) -> set[str]:
-    modules: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            modules.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            modules.add(node.module)
-    return modules
-
-
-def test_audit_imports_nothing_of_the_platform() -> None:
-    sources = sorted(path for path in AUDIT.rglob("*.py") if CONSOLE not in path.parents)
-    assert len(sources) > 10
-    offending = {
-        f"{path.relative_to(AUDIT.parent)}: {module}"
-        for path in sources
-        for module in imported_modules(path)
-        if module.split(".")[0] in OURS
+def our_packages() -> set[str]:
+    return {
+        path.parent.name
+        for path in ROOT.glob("*/__init__.py")
+        if path.parent.name not in NOT_SHIPPED
     }
-    assert not offending
+
+
+def contract(kind: str) -> dict:
+    [found] = [c for c in LINTER["contracts"] if c["type"] == kind]
+    return found
+
+
+def test_every_package_of_ours_stands_on_a_floor() -> None:
+    # A new app left out of the layers would be free to import anything.
+    assert set(LINTER["root_packages"]) == our_packages()
+    assert set(contract("layers")["layers"]) == our_packages()
+
+
+def test_floors_run_from_config_down_to_the_trail() -> None:
+    layers = contract("layers")["layers"]
+    assert layers[0] == "config"
+    assert layers[-2:] == ["dienstweg", "audit"]
+    assert layers.index("privacy") < layers.index("messaging") < layers.index("referrals")
+
+
+def test_the_trail_may_import_nothing_of_ours() -> None:
+    forbidden = contract("forbidden")
+    assert forbidden["source_modules"] == ["audit"]
+    assert set(forbidden["forbidden_modules"]) == our_packages() - {"audit"}
 
 
 def test_audit_tables_hold_no_foreign_keys() -> None:
     for model in (AuditEvent, AuditSeal):
         assert not [field.name for field in model._meta.get_fields() if field.is_relation]
-
-
-def test_no_app_below_imports_the_console() -> None:
-    sources = [
-        path
-        for app in ("dienstweg", "referrals", "messaging")
-        for path in sorted((ROOT / app).rglob("*.py"))
-    ]
-    assert len(sources) > 30
-    offending = {
-        f"{path.relative_to(ROOT)}: {module}"
-        for path in sources
-        for module in imported_modules(path)
-        if module.startswith("audit.console")
-    }
-    assert not offending

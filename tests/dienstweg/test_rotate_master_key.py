@@ -33,7 +33,7 @@ def test_second_run_has_nothing_to_do(family, settings):
 
 
 def test_master_keys_setting_parses_versions():
-    from dienstweg.settings import parse_master_keys
+    from config.settings import parse_master_keys
 
     key = base64.b64encode(b"k" * 32).decode()
     assert parse_master_keys(f"1:{key}, 3:{key}") == {1: b"k" * 32, 3: b"k" * 32}

@@ -37,7 +37,7 @@ from tests.conftest import YILMAZ, Network, enrol
 # security decision: the page must show nothing but what it needs before the second factor.
 BEFORE_SECOND_FACTOR = {"login", "logout", "enrol", "verify", "set_language", "health"}
 # Static files are reachable too, but they never reach the URL resolver: the ASGI app
-# serves them in front of Django (dienstweg/asgi.py); see test_static_files_are_public.
+# serves them in front of Django (config/asgi.py); see test_static_files_are_public.
 
 ANONYMOUS, NO_DEVICE, UNVERIFIED_DEVICE = "anonymous", "no-device", "device-not-verified"
 # Where the gate sends each visitor of a protected page.
@@ -356,7 +356,7 @@ def asgi_get(path: str) -> dict[str, Any]:
 
 
 async def asgi_get_async(path: str) -> dict[str, Any]:
-    from dienstweg.asgi import application
+    from config.asgi import application
 
     scope = {
         "type": "http",

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 
-from dienstweg.asgi import application
+from config.asgi import application
 from dienstweg.models import Consent, DataCategory, Family
 from messaging import actions, consumers
 from messaging.models import Thread

@@ -1,5 +1,5 @@
 """A client that stops reading is dropped before the server buffers much for it
-(dienstweg/serve.py). The real server runs in a subprocess with the bare app of
+(config/serve.py). The real server runs in a subprocess with the bare app of
 slow_client_app.py; the slow client is a raw socket that shakes hands and never reads."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
                 [
                     sys.executable,
                     "-m",
-                    "dienstweg.serve",
+                    "config.serve",
                     "--websocket-max-message-size",
                     "65536",
                     "--websocket-max-frame-size",

@@ -82,7 +82,7 @@ def daphnes(committed: None, tmp_path: Path) -> Iterator[list[str]]:
         "DATABASE_URL": current_database_url(),
         "REDIS_URL": os.environ["REDIS_URL"],
     }
-    command = [sys.executable, "-m", "dienstweg.serve", "-b", "127.0.0.1"]
+    command = [sys.executable, "-m", "config.serve", "-b", "127.0.0.1"]
     processes: list[tuple[subprocess.Popen[bytes], str, Path]] = []
     try:
         for n in (1, 2):
@@ -90,7 +90,7 @@ def daphnes(committed: None, tmp_path: Path) -> Iterator[list[str]]:
             log = tmp_path / f"daphne-{n}.log"
             with log.open("wb") as out:
                 process = subprocess.Popen(  # noqa: S603 (our own ASGI application)
-                    [*command, "-p", str(port), "dienstweg.asgi:application"],
+                    [*command, "-p", str(port), "config.asgi:application"],
                     cwd=ROOT,
                     env=env,
                     stdout=out,

@@ -1,9 +1,0 @@
-from django.apps import AppConfig
-from django.utils.translation import gettext_lazy as _
-
-
-class ConsoleConfig(AppConfig):
-    name = "audit.console"
-    label = "console"
-    verbose_name = _("Datenschutz-Konsole")
-    default_auto_field = "django.db.models.BigAutoField"

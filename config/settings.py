@@ -1,0 +1,407 @@
+"""Settings for Dienstweg: one file, configured only through environment variables.
+
+With nothing set it runs embedded (SQLite in var/, in-memory channel layer). Every
+variable is listed with its embedded and production value in deploy/dienstweg.env.example.
+"""
+
+import base64
+import binascii
+import hashlib
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """Read NAME, or the file named by NAME_FILE (for secrets mounted as files)."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={path} cannot be read: {exc}") from exc
+    return default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env(name)
+    if value is None:
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from exc
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in (env(name) or default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DIENSTWEG_DEBUG", False)
+DATA_DIR = Path(env("DIENSTWEG_DATA_DIR") or BASE_DIR / "var")
+
+
+def secret(name: str) -> str:
+    """A secret from the environment; in DEBUG a generated one kept in var/dev-secrets/."""
+    value = env(name)
+    if value:
+        return value
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            f"{name} (or {name}_FILE) is not set. Production refuses to start without it; "
+            "for development set DIENSTWEG_DEBUG=true to use generated secrets."
+        )
+    path = DATA_DIR / "dev-secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def parse_master_keys(value: str) -> dict[int, bytes]:
+    """DIENSTWEG_MASTER_KEYS: "version:base64key" pairs, comma-separated, e.g. "1:…,2:…".
+    The highest version wraps new data keys; older ones stay until rotate_master_key ran."""
+    keys = {}
+    for position, item in enumerate(value.split(","), start=1):
+        version, _sep, encoded = item.strip().partition(":")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+            keys[int(version)] = key
+        except (ValueError, binascii.Error):
+            # Name the position only: the entry itself is secret.
+            raise ImproperlyConfigured(
+                f"DIENSTWEG_MASTER_KEYS: entry {position} is not 'version:base64key'"
+            ) from None
+        if len(key) != 32:
+            raise ImproperlyConfigured(f"DIENSTWEG_MASTER_KEYS: key {version} is not 32 bytes")
+    return keys
+
+
+SECRET_KEY = secret("DIENSTWEG_SECRET_KEY")
+# Envelope encryption: versioned master keys wrap the data keys (dienstweg/vault.py).
+if env("DIENSTWEG_MASTER_KEYS") or not DEBUG:
+    VAULT_MASTER_KEYS = parse_master_keys(secret("DIENSTWEG_MASTER_KEYS"))
+else:
+    # Development: one master key derived from a secret generated in var/.
+    VAULT_MASTER_KEYS = {1: hashlib.sha256(secret("DIENSTWEG_MASTER_KEYS").encode()).digest()}
+# Blind indexes (duplicate check on name and birth date) have a key of their own.
+VAULT_BLIND_INDEX_KEY = secret("DIENSTWEG_BLIND_INDEX_KEY").encode()
+# Keyed hash for backup codes: a stolen database alone does not allow guessing them offline.
+BACKUP_CODE_KEY = secret("DIENSTWEG_BACKUP_CODE_KEY")
+# Ed25519 key that signs the audit seals: base64 of the raw 32 bytes; any other value (the
+# generated dev secret) is hashed into one with SHA-256 (audit/signing.py).
+AUDIT_SIGNING_KEY = secret("DIENSTWEG_AUDIT_SIGNING_KEY")
+
+ALLOWED_HOSTS = env_list("DIENSTWEG_ALLOWED_HOSTS", "127.0.0.1,localhost")
+if DEBUG:
+    ALLOWED_HOSTS += ["testserver"]
+CSRF_TRUSTED_ORIGINS = env_list("DIENSTWEG_CSRF_TRUSTED_ORIGINS")
+# Addresses of reverse proxies whose X-Forwarded-For we believe; nobody else's.
+TRUSTED_PROXIES = env_list("DIENSTWEG_TRUSTED_PROXIES")
+
+INSTALLED_APPS = [
+    "daphne",
+    "dienstweg.apps.DienstwegAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "axes",
+    "channels",
+    "guardian",
+    "dienstweg",
+    "audit",
+    "referrals",
+    "messaging",
+    # The DPO console sits on top of every app: it reads across them (STYLE.md).
+    "privacy",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "dienstweg.middleware.LanguageMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.RequestContextMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Before the session gates: an expired session is told so through a message.
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "dienstweg.middleware.SessionLifetimeMiddleware",
+    "dienstweg.middleware.SecondFactorRequiredMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "dienstweg.middleware.SecurityHeadersMiddleware",
+    # Axes must come last: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+AUTH_USER_MODEL = "dienstweg.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "dienstweg.context_processors.unread_notifications",
+            ],
+        },
+    },
+]
+
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'dienstweg.sqlite3'}",
+        conn_max_age=0,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    # A pool per process: Daphne runs every page and every WebSocket frame's database work
+    # on threads that would otherwise open a new connection each time (2 ms and two extra
+    # commits apiece; bench/step4.py).
+    DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 2, "max_size": 10, "timeout": 10}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                # Redis holds message bodies in transit: encrypted (Fernet, from SECRET_KEY).
+                "symmetric_encryption_keys": [SECRET_KEY],
+                # Pub/Sub channels are server-wide: an installation of its own (its own
+                # secret) must never hear another's events on a shared Redis.
+                "prefix": "dienstweg-" + hashlib.sha256(SECRET_KEY.encode()).hexdigest()[:12],
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The cache holds only counters (look-up throttling); shared through Redis in production so
+# that every Daphne process counts the same attempts.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Accounts, second factor, lockout
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+# Object permissions (django-guardian) exist only for staff: no anonymous user is created.
+ANONYMOUS_USER_NAME = None
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+
+OTP_TOTP_ISSUER = "Dienstweg"
+OTP_TOTP_THROTTLE_FACTOR = 1  # waits of 1, 2, 4, 8 … seconds after wrong codes
+BACKUP_CODE_COUNT = 10
+
+AXES_FAILURE_LIMIT = env_int("DIENSTWEG_LOCKOUT_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("DIENSTWEG_LOCKOUT_MINUTES", 15))
+# Lock the account, and separately the source address: a password sprayer is stopped
+# either way, and nothing tells whether an account exists.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True  # only the account's own failures: see LockoutHandler
+AXES_HANDLER = "dienstweg.security.LockoutHandler"
+AXES_CLIENT_IP_CALLABLE = "dienstweg.security.client_ip"
+AXES_USERNAME_CALLABLE = "dienstweg.security.login_name"
+AXES_LOCKOUT_CALLABLE = "dienstweg.views.locked_out"
+AXES_VERBOSE = False
+
+# The audit trail takes the client address from the platform, by name: it imports nothing.
+AUDIT_CLIENT_IP_CALLABLE = "dienstweg.security.client_ip"
+
+# Sessions: expire after idle time and after an absolute lifetime.
+SESSION_ENGINE = "dienstweg.sessions"
+SESSION_IDLE_TIMEOUT = timedelta(minutes=env_int("DIENSTWEG_SESSION_IDLE_MINUTES", 30))
+SESSION_MAX_LIFETIME = timedelta(hours=env_int("DIENSTWEG_SESSION_MAX_HOURS", 10))
+SESSION_COOKIE_AGE = int(SESSION_IDLE_TIMEOUT.total_seconds())
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_NAME = "dienstweg_session"
+
+# Transport security: on unless explicitly turned off (the embedded default on 127.0.0.1).
+HTTPS = env_bool("DIENSTWEG_HTTPS", not DEBUG)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+SECURE_HSTS_SECONDS = 31_536_000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+# Language: German first, English selectable; time zone Europe/Berlin, stored in UTC.
+LANGUAGE_CODE = "de"
+LANGUAGES = [("de", _("Deutsch")), ("en", _("Englisch"))]
+LOCALE_PATHS = [BASE_DIR / "dienstweg" / "locale"]
+LANGUAGE_COOKIE_NAME = "dienstweg_language"
+LANGUAGE_COOKIE_SECURE = HTTPS
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+TIME_ZONE = "Europe/Berlin"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env("DIENSTWEG_STATIC_ROOT") or BASE_DIR / "staticfiles")
+# The embedded default serves static files from the ASGI app; production leaves it to nginx.
+SERVE_STATIC = env_bool("DIENSTWEG_SERVE_STATIC", True)
+
+DIRECTORY_PAGE_SIZE = 25
+FAMILY_PAGE_SIZE = 25
+NOTIFICATION_PAGE_SIZE = 25
+# The version of the consent form text in use; recorded with every consent.
+CONSENT_TEXT_VERSION = env("DIENSTWEG_CONSENT_TEXT_VERSION") or "2026-1"
+# Scans of signed consent forms: PDF, JPEG or PNG up to this size.
+EVIDENCE_MAX_BYTES = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * EVIDENCE_MAX_BYTES
+
+# Referrals and application tags
+REFERRAL_PAGE_SIZE = 25
+# A sent referral without an answer after this many days is overdue (escalated to the lead).
+REFERRAL_ANSWER_DAYS = env_int("DIENSTWEG_REFERRAL_ANSWER_DAYS", 5)
+# Attachments of referrals: PDF, JPEG or PNG up to this size, at most five per referral.
+ATTACHMENT_MAX_BYTES = env_int("DIENSTWEG_ATTACHMENT_MAX_MB", 10) * 1024 * 1024
+# Uploads stay in memory up to this size: Django would otherwise spool bigger ones to a
+# plaintext temporary file on disk before we seal them.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * ATTACHMENT_MAX_BYTES + 1024 * 1024
+# Looking up application tags by code: after this many wrong codes within the window the
+# account must wait (the codes are unguessable; this keeps anyone from trying).
+TAG_LOOKUP_MAX_FAILURES = 10
+TAG_LOOKUP_WINDOW_MINUTES = 15
+
+# Messaging
+MESSAGE_MAX_CHARS = 4000
+# A reader who has not read a thread's new messages after this many minutes is e-mailed
+# (once per thread and hour at most; manage.py send_message_notices).
+MESSAGE_NOTICE_AFTER_MINUTES = env_int("DIENSTWEG_MESSAGE_NOTICE_MINUTES", 10)
+# WebSocket frames: larger ones get an error frame (Daphne itself drops frames over 64 KiB,
+# see deploy/systemd and the Makefile); at most WS_RATE_FRAMES per user and window.
+WS_MAX_FRAME_CHARS = 16_000
+WS_RATE_FRAMES = env_int("DIENSTWEG_WS_RATE_FRAMES", 100)
+WS_RATE_WINDOW_SECONDS = 10
+
+# Data-protection officer's console and retention (privacy, manage.py apply_retention)
+AUDIT_CONSOLE_PAGE_SIZE = 50
+# Security events (logins, failed logins and second factors, lock-outs, ended sessions) are
+# removed after this many days; every other event (reads, transmissions, changes) at the end
+# of the Nth calendar year after the one it happened in. Seals, which hold no personal data,
+# are kept for good.
+AUDIT_SECURITY_RETENTION_DAYS = env_int("DIENSTWEG_AUDIT_SECURITY_RETENTION_DAYS", 90)
+AUDIT_ACCESS_RETENTION_YEARS = env_int("DIENSTWEG_AUDIT_ACCESS_RETENTION_YEARS", 1)
+# Closed referrals (completed, declined, withdrawn, refused) and the application tags decided
+# this many days ago are removed, with their threads; direct threads quiet for as long too.
+RETENTION_CLOSED_CASE_DAYS = env_int("DIENSTWEG_RETENTION_CLOSED_CASE_DAYS", 730)
+# A family with nothing open (no open referral or tag, no consent still valid) and no activity
+# for this many days is erased like an erasure on request, by the retention run.
+RETENTION_FAMILY_DAYS = env_int("DIENSTWEG_RETENTION_FAMILY_DAYS", 1095)
+# Unusual access, flagged for the DPO's review (manage.py flag_unusual_access): a user who
+# reads more families than this in one day outside her own cases; an export of more events
+# than this; reads of family data outside these working hours (local time, Monday to
+# Friday; weekends and public holidays count as outside).
+FLAG_FAMILIES_PER_DAY = env_int("DIENSTWEG_FLAG_FAMILIES_PER_DAY", 20)
+FLAG_EXPORT_EVENTS = env_int("DIENSTWEG_FLAG_EXPORT_EVENTS", 10_000)
+WORKING_HOURS_START = env_int("DIENSTWEG_WORKING_HOURS_START", 7)
+WORKING_HOURS_END = env_int("DIENSTWEG_WORKING_HOURS_END", 19)
+
+# Notification e-mails carry a title, the family reference and a link to this address:
+# never a name or any content (dienstweg/notifications.py).
+DIENSTWEG_BASE_URL = (env("DIENSTWEG_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+EMAIL_HOST = env("DIENSTWEG_EMAIL_HOST") or ""
+if EMAIL_HOST or not DEBUG:
+    # Production always sends: without a host, through the local mail server.
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = EMAIL_HOST or "localhost"
+else:
+    # Development without a mail server: each e-mail becomes a file in var/mail/.
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = DATA_DIR / "mail"
+EMAIL_PORT = env_int("DIENSTWEG_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("DIENSTWEG_EMAIL_USER") or ""
+EMAIL_HOST_PASSWORD = env("DIENSTWEG_EMAIL_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("DIENSTWEG_EMAIL_TLS", False)
+# A hanging mail server must not hold up the request whose commit sends the e-mail.
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env("DIENSTWEG_FROM_EMAIL") or "Dienstweg <noreply@dienstweg.invalid>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("DIENSTWEG_LOG_LEVEL") or "INFO"},
+    "loggers": {
+        # Axes would log the attempted login name; that is personal data of staff.
+        "axes": {"level": "WARNING"},
+    },
+}

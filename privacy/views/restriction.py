@@ -1,0 +1,87 @@
+"""Restriction of processing (GDPR Art. 18, SGB X § 84): the DPO restricts a family's
+processing with a reason, and lifts it. Both are forms on the family's console page
+(console/_restriction.html) and lead back to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from dienstweg.actions import ActionError, lift_restriction, restrict_processing
+from dienstweg.models import Family, User
+from privacy.access import record_dpo, require_dpo
+from privacy.views.subjects import UnknownFamily, family_by_reference
+
+Change = Callable[[Family, User, int | None], Family]
+
+
+@require_POST
+def restrict(request: HttpRequest, reference: str) -> HttpResponse:
+    """Restrict the family's processing with the reason from the form."""
+    reason = request.POST.get("reason", "")
+    return _change(
+        request,
+        reference,
+        "restrict",
+        lambda family, by, agency_id: restrict_processing(
+            family, reason=reason, by=by, agency_id=agency_id
+        ),
+        _(
+            "Die Verarbeitung ist eingeschränkt: Die Daten der Familie werden über das Projekt "
+            "hinaus weder weitergegeben noch angezeigt."
+        ),
+    )
+
+
+@require_POST
+def lift(request: HttpRequest, reference: str) -> HttpResponse:
+    """Lift the family's restriction, with an optional note."""
+    note = request.POST.get("note", "")
+    return _change(
+        request,
+        reference,
+        "lift",
+        lambda family, by, agency_id: lift_restriction(
+            family, note=note, by=by, agency_id=agency_id
+        ),
+        _(
+            "Die Einschränkung ist aufgehoben: Die Daten werden wieder so geteilt, wie die "
+            "Einwilligungen der Familie es erlauben."
+        ),
+    )
+
+
+def _change(
+    request: HttpRequest, reference: str, verb: str, change: Change, done: str
+) -> HttpResponse:
+    dpo = require_dpo(request)
+    agency_id: int | None = getattr(request, "dpo_agency_id", None)
+    try:
+        family = family_by_reference(reference)
+    except UnknownFamily:
+        record_dpo(request, "console.restriction_refused", details={"verb": verb, "found": False})
+        messages.error(
+            request,
+            _("Keine Familie mit der Kennung „%(reference)s“.") % {"reference": reference.strip()},
+        )
+        return render(request, "console/base.html", status=404)
+    try:
+        change(family, dpo, agency_id)
+    except ActionError as error:
+        # The action changed nothing; the attempt itself is recorded.
+        record_dpo(
+            request,
+            "console.restriction_refused",
+            target=family,
+            family=family,
+            details={"verb": verb, "found": True},
+        )
+        messages.error(request, str(error))
+    else:
+        messages.success(request, done)
+    return redirect("console:subject", reference=family.reference)

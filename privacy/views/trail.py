@@ -1,0 +1,136 @@
+"""The trail on the console: the overview with its verification status, the search, the
+exports and a verification on request. Every page view and export is itself recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from audit import verify as trail_verify
+from dienstweg.models import Agency, User
+from dienstweg.paging import keyset_page
+from privacy import export as trail_export
+from privacy.access import record_dpo, require_dpo
+from privacy.flags import open_flag_count
+from privacy.search import TrailFilterForm, events_matching
+from privacy.status import trail_status
+
+PAGING_KEYS = ("nach", "vor", "page")
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    require_dpo(request)
+    context = {
+        "status": trail_status(),
+        "open_flags": open_flag_count(),
+    }
+    record_dpo(request, "console.viewed")
+    return render(request, "console/home.html", context)
+
+
+def _filter_query(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    for key in PAGING_KEYS:
+        query.pop(key, None)
+    return query.urlencode()
+
+
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    require_dpo(request)
+    form = TrailFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "console/search.html", {"form": form}, status=400)
+    trail_filter = form.trail_filter()
+    page = keyset_page(
+        events_matching(trail_filter),
+        request,
+        field="occurred_at",
+        size=settings.AUDIT_CONSOLE_PAGE_SIZE,
+    )
+    events = page.object_list
+    # Names of staff and agencies: two queries for the whole page.
+    names = dict(
+        User.objects.filter(pk__in={e.actor_id for e in events if e.actor_id}).values_list(
+            "pk", "full_name"
+        )
+    )
+    agencies = dict(
+        Agency.objects.filter(pk__in={e.agency_id for e in events if e.agency_id}).values_list(
+            "pk", "name"
+        )
+    )
+    rows: list[dict[str, Any]] = [
+        {
+            "event": event,
+            "actor_name": names.get(event.actor_id or 0, ""),
+            "agency_name": agencies.get(event.agency_id or 0, ""),
+        }
+        for event in events
+    ]
+    record_dpo(
+        request,
+        "console.searched",
+        family=trail_filter.family_subject(),
+        details={**trail_filter.details(), "page": page.number, "shown": len(events)},
+    )
+    context = {
+        "form": form,
+        "page": page,
+        "rows": rows,
+        "filter_query": _filter_query(request),
+    }
+    return render(request, "console/search.html", context)
+
+
+@require_GET
+def export(request: HttpRequest, fmt: str) -> HttpResponse | StreamingHttpResponse:
+    require_dpo(request)
+    if fmt not in trail_export.CONTENT_TYPES:
+        raise Http404
+    form = TrailFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "console/search.html", {"form": form}, status=400)
+    trail_filter = form.trail_filter()
+    events = events_matching(trail_filter)
+    # Counted first, so that the record says how much left the console (and large exports
+    # are flagged for review; privacy/flags.py).
+    rows = events.count()
+    exported = record_dpo(
+        request,
+        "console.exported",
+        family=trail_filter.family_subject(),
+        details={**trail_filter.details(), "format": fmt, "rows": rows},
+    )
+    # The export's own record is not part of it: the file holds what was counted.
+    events = events.exclude(pk=exported.pk)
+    form_of = trail_export.Format(fmt)
+    content = (
+        trail_export.lines_async(events, form_of)
+        if isinstance(request, ASGIRequest)
+        else trail_export.lines(events, form_of)
+    )
+    response = StreamingHttpResponse(content, content_type=trail_export.CONTENT_TYPES[fmt])
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="protokoll-{stamp}.{fmt}"'
+    return response
+
+
+@require_POST
+def verify_now(request: HttpRequest) -> HttpResponse:
+    dpo = require_dpo(request)
+    report = trail_verify.verify()
+    trail_verify.record_result(report, by=dpo)
+    if report.ok:
+        messages.success(request, report.summary())
+    else:
+        messages.error(request, report.summary())
+    return redirect("console:home")

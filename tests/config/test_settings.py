@@ -1,0 +1,194 @@
+"""Settings from the environment: production refuses to start without its secrets, reads
+them from files, passes Django's deployment checks, and every variable is documented."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.hashers import get_hasher, make_password
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+
+from config import settings as project_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS_SOURCE = (ROOT / "config" / "settings.py").read_text()
+ENV_EXAMPLE = ROOT / "deploy" / "dienstweg.env.example"
+
+READ_CALL = re.compile(r"\b(?:env|env_bool|env_int|env_list|secret)\(\s*\"([A-Z][A-Z0-9_]*)\"")
+SECRET_CALL = re.compile(r"\bsecret\(\s*\"([A-Z][A-Z0-9_]*)\"")
+VARIABLES = sorted(set(READ_CALL.findall(SETTINGS_SOURCE)))
+SECRETS = sorted(set(SECRET_CALL.findall(SETTINGS_SOURCE)))
+
+
+def clean_environment(tmp_path: Path, **variables: str) -> dict[str, str]:
+    """The test runner's environment without any of ours, plus the given variables."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("DIENSTWEG_") and name not in {"DATABASE_URL", "REDIS_URL"}
+    }
+    environment.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DIENSTWEG_DATA_DIR=str(tmp_path / "data"),
+        PYTHONPATH=str(ROOT),
+    )
+    environment.update(variables)
+    return environment
+
+
+def production_secret(name: str) -> str:
+    if name == "DIENSTWEG_MASTER_KEYS":  # versioned 32-byte keys
+        return "1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+    return secrets.token_urlsafe(64)
+
+
+def production_secrets() -> dict[str, str]:
+    return {name: production_secret(name) for name in SECRETS}
+
+
+def run(arguments: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
+        [sys.executable, *arguments],
+        env=environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def run_python(code: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return run(["-c", code], environment)
+
+
+SETUP = "import django; django.setup()"
+
+
+def test_settings_read_the_secrets() -> None:
+    # Guards the parsing below: if the grep found nothing, the other tests prove nothing.
+    assert "DIENSTWEG_SECRET_KEY" in SECRETS
+    assert {"DIENSTWEG_DEBUG", "DATABASE_URL", "REDIS_URL"} <= set(VARIABLES)
+
+
+def test_missing_secret_key_stops_start_up_without_debug(tmp_path: Path) -> None:
+    result = run_python(SETUP, clean_environment(tmp_path, DIENSTWEG_DEBUG="false"))
+    assert result.returncode != 0
+    assert "DIENSTWEG_SECRET_KEY" in result.stderr
+    assert "ImproperlyConfigured" in result.stderr
+
+
+@pytest.mark.parametrize("missing", SECRETS)
+def test_each_missing_secret_stops_start_up_and_is_named(tmp_path: Path, missing: str) -> None:
+    given = production_secrets()
+    del given[missing]
+    environment = clean_environment(tmp_path, DIENSTWEG_DEBUG="false", **given)
+    result = run_python(SETUP, environment)
+    assert result.returncode != 0
+    assert f"{missing} (or {missing}_FILE) is not set" in result.stderr
+
+
+def test_production_starts_with_all_secrets(tmp_path: Path) -> None:
+    environment = clean_environment(tmp_path, DIENSTWEG_DEBUG="false", **production_secrets())
+    result = run_python(SETUP, environment)
+    assert result.returncode == 0, result.stderr
+
+
+def test_debug_generates_development_secrets_in_the_data_dir(tmp_path: Path) -> None:
+    code = f"{SETUP}; from django.conf import settings; print(settings.SECRET_KEY)"
+    first = run_python(code, clean_environment(tmp_path, DIENSTWEG_DEBUG="true"))
+    second = run_python(code, clean_environment(tmp_path, DIENSTWEG_DEBUG="true"))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout  # kept, not regenerated at every start
+    assert (tmp_path / "data" / "dev-secrets" / "DIENSTWEG_SECRET_KEY").exists()
+
+
+def test_secrets_are_read_from_files(tmp_path: Path) -> None:
+    files = {}
+    for name, value in production_secrets().items():
+        path = tmp_path / name.lower()
+        path.write_text(f"{value}\n")  # as `echo` writes it: the newline is not part of it
+        files[f"{name}_FILE"] = str(path)
+    code = (
+        f"{SETUP}; from django.conf import settings; "
+        "print(settings.SECRET_KEY); print(settings.BACKUP_CODE_KEY)"
+    )
+    result = run_python(code, clean_environment(tmp_path, DIENSTWEG_DEBUG="false", **files))
+    assert result.returncode == 0, result.stderr
+    secret_key, backup_code_key = result.stdout.splitlines()
+    assert secret_key == Path(files["DIENSTWEG_SECRET_KEY_FILE"]).read_text().strip()
+    assert backup_code_key == Path(files["DIENSTWEG_BACKUP_CODE_KEY_FILE"]).read_text().strip()
+
+
+def test_unreadable_secret_file_stops_start_up_and_names_it(tmp_path: Path) -> None:
+    given = production_secrets()
+    del given["DIENSTWEG_SECRET_KEY"]
+    missing_file = tmp_path / "no-such-file"
+    environment = clean_environment(
+        tmp_path,
+        DIENSTWEG_DEBUG="false",
+        DIENSTWEG_SECRET_KEY_FILE=str(missing_file),
+        **given,
+    )
+    result = run_python(SETUP, environment)
+    assert result.returncode != 0
+    assert f"DIENSTWEG_SECRET_KEY_FILE={missing_file} cannot be read" in result.stderr
+
+
+def test_production_settings_pass_the_deployment_checks(tmp_path: Path) -> None:
+    environment = clean_environment(
+        tmp_path,
+        DIENSTWEG_DEBUG="false",
+        DIENSTWEG_ALLOWED_HOSTS="dienstweg.example.org",
+        **production_secrets(),
+    )
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], environment)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+    assert "WARNING" not in result.stderr
+
+
+def test_argon2_is_the_first_password_hasher(settings) -> None:
+    hashers = project_settings.PASSWORD_HASHERS
+    assert hashers[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    # The test suite swaps in a fast hasher; use the project's list to prove argon2 works.
+    settings.PASSWORD_HASHERS = hashers
+    assert get_hasher("default").algorithm == "argon2"
+    assert make_password("richtig-langes-Passwort-42").startswith("argon2$")
+
+
+def test_password_shorter_than_12_characters_is_refused() -> None:
+    with pytest.raises(ValidationError) as refused:
+        validate_password("kY7#qp2!Zw9")  # 11 characters, neither common nor numeric
+    assert "password_too_short" in {error.code for error in refused.value.error_list}
+
+
+def test_password_of_12_characters_is_accepted() -> None:
+    validate_password("kY7#qp2!Zw9m")
+
+
+def test_every_environment_variable_is_in_the_env_example() -> None:
+    assert ENV_EXAMPLE.exists(), f"{ENV_EXAMPLE.relative_to(ROOT)} is missing"
+    documented = set(
+        re.findall(r"^\s*#?\s*([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE.read_text(), re.MULTILINE)
+    )
+    missing = [name for name in VARIABLES if name not in documented]
+    assert not missing, f"not in {ENV_EXAMPLE.name}: {', '.join(missing)}"
+
+
+def test_malformed_master_key_stops_start_up_without_echoing_it(tmp_path: Path) -> None:
+    given = production_secrets()
+    given["DIENSTWEG_MASTER_KEYS"] = "geheimer-wert-ohne-version"
+    environment = clean_environment(tmp_path, DIENSTWEG_DEBUG="false", **given)
+    result = run_python(SETUP, environment)
+    assert result.returncode != 0
+    assert "DIENSTWEG_MASTER_KEYS: entry 1" in result.stderr
+    assert "geheimer-wert" not in result.stderr

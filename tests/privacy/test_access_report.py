@@ -1,0 +1,427 @@
+"""The access report (GDPR Art. 15) on the console: what is held, who received what on which
+consent, who consulted it when and why; staff names only when Dora asks; no household data,
+referral text or message body in any format; constant queries; an erased family still has
+its report.
+
+Who does what here: Anna (coach at the project) refers the Yılmaz family to the Jobcenter,
+tags an application there and writes in the referral's thread; Ben (caseworker at the
+Jobcenter) opens the referral; Dora (DPO) produces the report; Anna, Ben, Clara and Dirk are
+refused the console."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from dienstweg import actions as core
+from dienstweg.models import Consent, DataCategory, Family
+from messaging import actions as messaging
+from privacy import reports
+from privacy.erasure import erase_family
+from referrals import actions as referral_actions
+from referrals.models import ApplicationTag, Referral
+from tests.conftest import YILMAZ, Network, verified_client
+
+NEED = "Arbeitsvermittlung in Teilzeit"
+SUMMARY = "Frau Y. sucht vormittags Arbeit."
+NOTE = "sucht 20 Stunden"
+BODY = "Termin am Dienstag um neun passt"
+FILE_NUMBER = "BG-4711-0815"
+# Everything that names, locates or describes the family, and the content around it.
+SECRETS = sorted(
+    {name for m in YILMAZ for name in (m.first_name, m.last_name)}
+    | {"Yilmaz", "Ayse", "Horster", "45964", "02043", "Teilzeitstelle"}
+    | {NEED, SUMMARY, NOTE, BODY, FILE_NUMBER}
+)
+STAFF = ["Anna Albers", "Ben Becker"]
+
+
+def refer(network: Network, family: Family) -> Referral:
+    return referral_actions.refer_family(
+        family,
+        data=referral_actions.ReferralData(
+            to_agency=network.jobcenter,
+            need=NEED,
+            summary=SUMMARY,
+            categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
+            notes={DataCategory.EMPLOYMENT: NOTE},
+        ),
+        send=True,
+        by=network.anna,
+    )
+
+
+@pytest.fixture
+def referral(network: Network, family: Family, consent: Consent) -> Referral:
+    """Sent to the Jobcenter on Ayşe's consent, with a message in its thread; Ben opened it."""
+    referral = refer(network, family)
+    thread = messaging.thread_for(referral)
+    messaging.post_message(thread, body=BODY, client_id=uuid.uuid4(), by=network.anna)
+    referral_actions.record_referral_read(
+        referral, action="referral.viewed", side="receiver", by=network.ben
+    )
+    return referral
+
+
+@pytest.fixture
+def tag(network: Network, family: Family, consent: Consent) -> ApplicationTag:
+    return referral_actions.tag_application(
+        family,
+        data=referral_actions.TagData(
+            kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
+            processing_agency=network.jobcenter,
+            submitted_on=timezone.localdate() - timedelta(days=3),
+            file_number=FILE_NUMBER,
+        ),
+        by=network.anna,
+    )
+
+
+def report_url(family: Family, staff: bool = False) -> str:
+    return reverse("console:access_report", args=[family.reference]) + ("?staff=1" if staff else "")
+
+
+def download_url(family: Family, fmt: str, staff: bool = False) -> str:
+    url = reverse("console:access_report_download", args=[family.reference, fmt])
+    return url + ("?staff=1" if staff else "")
+
+
+def report_events(family: Family) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action="console.access_report", family_id=str(family.pk)))
+
+
+def test_report_names_recipients_consents_and_consultations(
+    dora_client: Client, network: Network, family: Family, referral: Referral, tag: ApplicationTag
+) -> None:
+    response = dora_client.get(report_url(family))
+    assert response.status_code == 200
+    report = response.context["report"]
+    assert report.reference == family.reference
+    [sent] = report.referrals
+    assert sent.to_agency == network.jobcenter.name
+    assert sent.basis == Referral.Basis.CONSENT
+    assert sent.categories == (DataCategory.IDENTITY, DataCategory.EMPLOYMENT)
+    [relied_on] = sent.consents
+    consent = Consent.objects.get(family=family)
+    assert (relied_on.valid_from, relied_on.valid_until) == (
+        consent.valid_from,
+        consent.valid_until,
+    )
+    [tagged] = report.tags
+    assert (tagged.processing_agency, tagged.kind) == (network.jobcenter.name, "buergergeld")
+    codes = {c.code for c in report.categories}
+    assert {"identity", "household", "employment"} <= codes
+    assert [(c.kind, c.threads, c.messages) for c in report.communication] == [("referral", 1, 1)]
+    viewed = [c for c in report.consultations if c.action == "referral.viewed"]
+    assert [(c.agency, c.count, c.staff) for c in viewed] == [(network.jobcenter.name, 1, None)]
+    assert "Vermittlung:" in viewed[0].purpose
+    page = response.content.decode()
+    assert network.jobcenter.name in page
+    assert "Vermittlung geöffnet" in page
+
+
+def test_consultations_are_counted_per_day_agency_action_and_purpose(
+    dora_client: Client, network: Network, family: Family, referral: Referral
+) -> None:
+    for _ in range(4):
+        referral_actions.record_referral_read(
+            referral, action="referral.viewed", side="receiver", by=network.ben
+        )
+    report = dora_client.get(report_url(family)).context["report"]
+    [viewed] = [c for c in report.consultations if c.action == "referral.viewed"]
+    assert viewed.count == 5
+    assert viewed.day == timezone.localdate()
+
+
+def test_staff_names_are_absent_by_default_and_recorded_so(
+    dora_client: Client, network: Network, family: Family, referral: Referral
+) -> None:
+    page = dora_client.get(report_url(family)).content.decode()
+    for name in STAFF:
+        assert name not in page
+    [event] = report_events(family)
+    assert event.details == {"format": "html", "staff_names": False}
+    assert event.actor_id == network.dora.pk
+    assert event.agency_id == network.jugendamt.pk
+
+
+def test_staff_names_appear_when_the_dpo_asks_and_the_event_says_so(
+    dora_client: Client, network: Network, family: Family, referral: Referral
+) -> None:
+    response = dora_client.get(report_url(family, staff=True))
+    page = response.content.decode()
+    for name in STAFF:
+        assert name in page
+    viewed = [c for c in response.context["report"].consultations if c.action == "referral.viewed"]
+    assert [c.staff for c in viewed] == ["Ben Becker"]
+    [event] = report_events(family)
+    assert event.details == {"format": "html", "staff_names": True}
+
+
+@pytest.mark.parametrize("staff", [False, True])
+def test_no_household_data_referral_text_or_message_in_html_or_json(
+    dora_client: Client, family: Family, referral: Referral, tag: ApplicationTag, staff: bool
+) -> None:
+    page = dora_client.get(report_url(family, staff)).content.decode()
+    data = dora_client.get(download_url(family, "json", staff)).content.decode()
+    for secret in SECRETS:
+        assert secret not in page
+        assert secret not in data
+
+
+@pytest.mark.parametrize("staff", [False, True])
+def test_no_household_data_in_the_pdf(
+    network: Network, family: Family, referral: Referral, tag: ApplicationTag, staff: bool
+) -> None:
+    family = Family.objects.select_related("owner").get(pk=family.pk)
+    report = reports.build_access_report(family, staff_names=staff)
+    text = reports.render_access_report_pdf(report, compress=False).decode("latin-1")
+    assert "Jobcenter Kreis Recklinghausen" in text  # the text is readable: the check bites
+    assert family.reference in text
+    for secret in SECRETS:
+        assert reports.latin1(secret) not in text
+    for name in STAFF:
+        assert (name in text) is staff
+
+
+def test_pdf_download_is_an_attachment_named_after_the_reference(
+    dora_client: Client, family: Family, referral: Referral
+) -> None:
+    response = dora_client.get(download_url(family, "pdf"))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="auskunft-{family.reference}.pdf"'
+    )
+    [event] = report_events(family)
+    assert event.details == {"format": "pdf", "staff_names": False}
+
+
+def test_json_download_has_the_documented_structure(
+    dora_client: Client, network: Network, family: Family, referral: Referral, tag: ApplicationTag
+) -> None:
+    response = dora_client.get(download_url(family, "json", staff=True))
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="auskunft-{family.reference}.json"'
+    )
+    data = json.loads(response.content)
+    assert data["format"] == "dienstweg.access_report.v1"
+    assert set(data) == {
+        "format",
+        "generated_at",
+        "family",
+        "staff_names",
+        "categories",
+        "household",
+        "consents",
+        "recipients",
+        "communication",
+        "consultations",
+    }
+    assert data["family"]["reference"] == family.reference
+    assert data["family"]["erased_on"] is None
+    assert data["family"]["restricted_since"] is None
+    assert data["staff_names"] is True
+    [sent] = data["recipients"]["referrals"]
+    assert sent["to_agency"] == network.jobcenter.name
+    assert set(sent["consents"][0]["purposes"]) == {"referral", "application_support"}
+    assert data["recipients"]["application_tags"][0]["kind"] == "buergergeld"
+    assert {m["kind"]: m["count"] for m in data["household"]} == {"adult": 1, "child": 2}
+    viewed = [c for c in data["consultations"] if c["action"] == "referral.viewed"]
+    assert viewed[0]["staff"] == "Ben Becker"
+    [event] = report_events(family)
+    assert event.details == {"format": "json", "staff_names": True}
+
+
+def test_json_without_staff_names_has_no_staff_field(
+    dora_client: Client, family: Family, referral: Referral
+) -> None:
+    data = json.loads(dora_client.get(download_url(family, "json")).content)
+    assert data["staff_names"] is False
+    assert data["consultations"]
+    assert all("staff" not in row for row in data["consultations"])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "html", "PDF", "xml"])
+def test_unknown_format_is_404_and_not_recorded(
+    dora_client: Client, family: Family, fmt: str
+) -> None:
+    assert dora_client.get(download_url(family, fmt)).status_code == 404
+    assert report_events(family) == []
+
+
+@pytest.mark.parametrize("page", ["html", "pdf", "json"])
+def test_unknown_reference_is_404_with_a_clear_message(dora_client: Client, page: str) -> None:
+    if page == "html":
+        url = reverse("console:access_report", args=["F-1999-0001"])
+    else:
+        url = reverse("console:access_report_download", args=["F-1999-0001", page])
+    response = dora_client.get(url)
+    assert response.status_code == 404
+    assert "Keine Familie mit der Kennung „F-1999-0001“." in response.content.decode()
+    assert not AuditEvent.objects.filter(action="console.access_report").exists()
+
+
+@pytest.mark.parametrize("persona", ["anna", "ben", "clara", "dirk"])
+@pytest.mark.parametrize("page", ["html", "pdf", "json"])
+def test_non_dpo_gets_403(
+    network: Network, family: Family, referral: Referral, persona: str, page: str
+) -> None:
+    client = verified_client(getattr(network, persona))
+    url = report_url(family) if page == "html" else download_url(family, page)
+    response = client.get(url)
+    assert response.status_code == 403
+    assert report_events(family) == []
+    assert AuditEvent.objects.filter(
+        action="console.access_denied", actor_id=getattr(network, persona).pk
+    ).exists()
+
+
+def _queries(client: Client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+@pytest.mark.parametrize("staff", [False, True])
+def test_report_page_costs_the_same_queries_for_one_or_many_referrals_and_events(
+    dora_client: Client,
+    network: Network,
+    family: Family,
+    referral: Referral,
+    tag: ApplicationTag,
+    django_assert_num_queries,
+    staff: bool,
+) -> None:
+    url = report_url(family, staff)
+    dora_client.get(url)  # warm-up: per-process caches
+    few = _queries(dora_client, url)
+    for _ in range(4):
+        more = refer(network, family)
+        messaging.post_message(
+            messaging.thread_for(more), body=BODY, client_id=uuid.uuid4(), by=network.anna
+        )
+    # Events on many days, from several agencies and people.
+    now = timezone.now()
+    with transaction.atomic():
+        AuditEvent.objects.bulk_create(
+            AuditEvent(
+                occurred_at=now - timedelta(days=day),
+                actor_id=user.pk,
+                actor_label=f"user:{user.pk}",
+                agency_id=agency.pk,
+                action="referral.viewed",
+                family_id=str(family.pk),
+                family_ref=family.reference,
+                purpose="Vermittlung: Einwilligung (Art. 6 Abs. 1 lit. a DSGVO, § 67b SGB X)",
+            )
+            for day in range(1, 30)
+            for user, agency in [
+                (network.ben, network.jobcenter),
+                (network.clara, network.jugendamt),
+            ]
+        )
+    with django_assert_num_queries(few):
+        response = dora_client.get(url)
+    report = response.context["report"]
+    assert len(report.referrals) == 5
+    assert len(report.consultations) > 58
+
+
+def test_consultations_are_grouped_in_the_database(
+    network: Network, family: Family, referral: Referral
+) -> None:
+    """However many events, the report fetches one row per group, not one per event."""
+    for _ in range(20):
+        referral_actions.record_referral_read(
+            referral, action="referral.viewed", side="receiver", by=network.ben
+        )
+    with CaptureQueriesContext(connection) as captured:
+        rows = reports.consultations(family)
+    grouped = [q["sql"] for q in captured if "audit_auditevent" in q["sql"]]
+    assert len(grouped) == 1
+    assert "GROUP BY" in grouped[0]
+    assert (
+        sum(row.count for row in rows)
+        == AuditEvent.objects.filter(family_id=str(family.pk)).count()
+    )
+
+
+def test_report_of_an_erased_family_still_works(
+    dora_client: Client, network: Network, family: Family, referral: Referral, tag: ApplicationTag
+) -> None:
+    erase_family(family, by=network.dora, reason="Antrag nach Art. 17 DSGVO", seal=False)
+    response = dora_client.get(report_url(family))
+    assert response.status_code == 200
+    report = response.context["report"]
+    assert report.erased_at is not None
+    assert [c.valid_from for c in report.consents] == [
+        Consent.objects.get(family=family).valid_from
+    ]
+    assert any(c.action == "family.erased" for c in report.consultations)
+    assert any(c.action == "referral.viewed" for c in report.consultations)
+    page = response.content.decode()
+    assert "gelöscht" in page
+    for secret in SECRETS:
+        assert secret not in page
+    data = json.loads(dora_client.get(download_url(family, "json")).content)
+    assert data["family"]["erased_on"] == timezone.localdate().isoformat()
+    assert dora_client.get(download_url(family, "pdf")).content.startswith(b"%PDF")
+
+
+def test_report_of_a_restricted_family_says_since_when_but_not_why(
+    dora_client: Client, network: Network, family: Family, referral: Referral
+) -> None:
+    reason = "Familie bestreitet die Richtigkeit der Angaben zum Einkommen"
+    core.restrict_processing(family, reason=reason, by=network.dora)
+    page = dora_client.get(report_url(family)).content.decode()
+    assert "Verarbeitung eingeschränkt seit" in page
+    assert reason not in page
+    data = json.loads(dora_client.get(download_url(family, "json")).content)
+    assert data["family"]["restricted_since"] == timezone.localdate().isoformat()
+    assert any(c["action"] == "family.processing_restricted" for c in data["consultations"])
+    assert reason not in json.dumps(data, ensure_ascii=False)
+
+
+def test_pdf_of_a_long_trail_runs_over_pages_with_the_heading_on_each() -> None:
+    now = timezone.now()
+    rows = [
+        reports.Consultation(
+            day=timezone.localdate() - timedelta(days=n),
+            agency="Jobcenter Kreis Recklinghausen, Bezirksstelle Gladbeck",
+            agency_kind="jobcenter",
+            action="referral.viewed",
+            action_label="Vermittlung geöffnet",
+            purpose="x" * 150,  # one word wider than its column: cut, not lost
+            purpose_label="x" * 150,
+            count=n,
+        )
+        for n in range(300)
+    ]
+    report = reports.AccessReport(
+        generated_at=now,
+        reference="F-2026-0001",
+        owner="Projekt",
+        owner_kind="project",
+        registered_at=now,
+        restricted_at=None,
+        erased_at=None,
+        staff_names=False,
+        consultations=rows,
+    )
+    text = reports.render_access_report_pdf(report, compress=False).decode("latin-1")
+    pages = text.count("/Type /Page\n")
+    assert pages > 5
+    assert text.count("(Zweck / Rechtsgrundlage)") == pages
+    assert "(299)" in text
