@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
-from tests.messaging.slow_client_app import FRAME_SIZE, MODES
+from tests.config.slow_client_app import FRAME_SIZE, MODES
 
 ROOT = Path(__file__).resolve().parents[2]
 STALL_SECONDS = 2
@@ -81,7 +81,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
                     "127.0.0.1",
                     "-p",
                     str(port),
-                    "tests.messaging.slow_client_app:application",
+                    "tests.config.slow_client_app:application",
                 ],
                 cwd=ROOT,
                 stdout=output,
@@ -191,3 +191,54 @@ def test_reading_client_receives_the_whole_stream(serve: Callable[..., Served]) 
 
     assert received == MODES["stream"][0] * FRAME_SIZE
     assert "Dropping WebSocket" not in server.log_text()
+
+
+def test_limits_must_be_positive() -> None:
+    # A zero timeout would drop every socket at its first full buffer; refused at start.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "config.serve",
+            "--websocket-stall-timeout",
+            "0",
+            "tests.config.slow_client_app:application",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "must be positive" in result.stderr
+
+
+def test_frames_for_an_aborted_socket_are_dropped_not_raised() -> None:
+    # Between the abort and Daphne noticing it, the app may still send: nothing is written.
+    from config.serve import GuardedWebSocketProtocol
+
+    protocol = GuardedWebSocketProtocol.__new__(GuardedWebSocketProtocol)
+    protocol.state = GuardedWebSocketProtocol.STATE_CLOSED
+    written: list[bytes] = []
+    protocol.sendData = lambda data, *args, **kwargs: written.append(data)  # type: ignore[method-assign]
+    protocol.serverSend("late frame")
+    assert written == []
+
+
+def test_server_uses_the_guarded_protocol_and_still_calls_ready() -> None:
+    # Daphne has no option for the protocol class: the server swaps it in its ready hook,
+    # and must still call the caller's own ready_callable after it.
+    from config.serve import GuardedWebSocketProtocol, Server
+
+    called: list[bool] = []
+    server = Server(
+        application=None, endpoints=["tcp:port=0"], ready_callable=lambda: called.append(True)
+    )
+
+    class Factory:
+        protocol: type = object
+
+    server.ws_factory = Factory()
+    server._use_guarded_protocol()
+    assert server.ws_factory.protocol is GuardedWebSocketProtocol
+    assert called == [True]
