@@ -176,6 +176,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dienstweg.context_processors.unread_notifications",
+                "config.navigation.main_navigation",
             ],
         },
     },

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 
-from dienstweg import actions, notifications, sessions
+from dienstweg import actions, hooks, notifications, sessions
 from dienstweg.access import (
     access_agency_by_id,
     access_consent_by_id,
@@ -276,7 +276,9 @@ def agency_detail(request: HttpRequest, agency_id: int) -> HttpResponse:
         .order_by("user__full_name")[:100]
     )
     return render(
-        request, "dienstweg/agency_detail.html", {"agency": agency, "colleagues": colleagues}
+        request,
+        "dienstweg/agency_detail.html",
+        {"agency": agency, "colleagues": colleagues, "colleague_actions": hooks.colleague_actions},
     )
 
 

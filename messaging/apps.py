@@ -9,6 +9,9 @@ class MessagingConfig(AppConfig):
     demo_loader = "messaging.demo.load"
 
     def ready(self) -> None:
+        from django.utils.translation import gettext_lazy as _
+
+        from dienstweg import hooks
         from dienstweg.consent import consent_revoked, processing_restricted
         from messaging.actions import forget_after_restriction, forget_after_revocation
 
@@ -16,3 +19,5 @@ class MessagingConfig(AppConfig):
         consent_revoked.connect(forget_after_revocation, dispatch_uid="messaging")
         # A restricted family (GDPR Art. 18): the processing offices' sockets re-check.
         processing_restricted.connect(forget_after_restriction, dispatch_uid="messaging")
+        # The directory offers a direct message to each colleague.
+        hooks.add_colleague_action(hooks.ColleagueAction(_("Nachricht schreiben"), "direct_thread"))

@@ -1,0 +1,64 @@
+"""The main navigation. config wires the apps' pages into one menu; the core's base
+template only renders the entries it is given, so it names no page of an app above it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class Entry:
+    label: Promise
+    url_name: str
+    # The pages (URL names, or "namespace:" for a whole app) on which this entry is current.
+    current: tuple[str, ...]
+    dpo_only: bool = False
+    # Shows the unread notifications beside the label.
+    counts_unread: bool = False
+
+
+MAIN: tuple[Entry, ...] = (
+    Entry(_("Übersicht"), "home", ("home",)),
+    Entry(_("Familien"), "family_list", ("family_list",)),
+    Entry(_("Vermittlungen"), "referral_inbox", ("referral_inbox", "referral_outbox")),
+    Entry(_("Anträge"), "tag_list", ("tag_list",)),
+    Entry(_("Nachrichten"), "thread_list", ("thread_list", "thread_detail")),
+    Entry(_("Verzeichnis"), "directory", ("directory",)),
+    Entry(_("Benachrichtigungen"), "notifications", ("notifications",), counts_unread=True),
+    Entry(_("Datenschutz"), "console:home", ("console:",), dpo_only=True),
+    Entry(_("Mein Konto"), "account", ("account",)),
+)
+
+
+@dataclass(frozen=True)
+class Link:
+    label: Promise
+    url: str
+    is_current: bool
+    dpo_only: bool
+    counts_unread: bool
+
+
+def main_navigation(request: HttpRequest) -> dict[str, Any]:
+    """The menu's links, with the one for the page shown marked current (no query: whether
+    to show the DPO's entry and the unread count come from the core's context processor)."""
+    match = getattr(request, "resolver_match", None)
+    here = {match.url_name, f"{match.namespace}:"} if match is not None else set()
+    return {
+        "main_navigation": [
+            Link(
+                label=entry.label,
+                url=reverse(entry.url_name),
+                is_current=bool(here.intersection(entry.current)),
+                dpo_only=entry.dpo_only,
+                counts_unread=entry.counts_unread,
+            )
+            for entry in MAIN
+        ]
+    }
