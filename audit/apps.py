@@ -9,4 +9,4 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from audit import checks  # noqa: F401 (registers the system checks)
+        from audit import audit_actions, checks  # noqa: F401 (declare actions, register checks)

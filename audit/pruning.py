@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from audit import batches, hashing, ordering, signing, trail, verify
+from audit.audit_actions import AUDIT_EVENTS_REMOVED
 from audit.models import (
     AuditCheckpoint,
     AuditEvent,
@@ -35,7 +36,6 @@ from audit.models import (
 )
 from audit.sealing import SEAL_COLUMNS
 
-ACTION = "audit.events_removed"
 # What the chain check reads of every seal (no manifest: that is read per touched seal).
 _CHAIN_COLUMNS = (
     "id",
@@ -289,7 +289,7 @@ def _remove(
             AuditPrunePermit.objects.using(alias).filter(pk=permit.pk).delete()
             trail.record(
                 by,
-                ACTION,
+                AUDIT_EVENTS_REMOVED,
                 target=checkpoint,
                 details={
                     "removed": plan.removed,

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from django.db import models, router, transaction
 from django.utils import timezone
 
-from audit import context
+from audit import context, registry
 from audit.models import AuditEvent
 
 
@@ -39,7 +39,6 @@ class DataSubject(Protocol):
 Actor = Identified | str | None
 Target = models.Model | tuple[str, object] | None
 
-ACTION = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
 # Ids and labels: letters, digits and _ . : - / only, at most 64 characters.
 LABEL = re.compile(r"[A-Za-z0-9_.:\-/]{0,64}")
 DETAIL_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -60,7 +59,7 @@ def record(
 ) -> AuditEvent:
     """Record ACTION by ACTOR (a user, a label such as "system:retention", or None for the
     system) and return the event. Raises RuntimeError outside a transaction, ValueError for
-    anything that is not an id or a label."""
+    an undeclared action and for anything that is not an id or a label."""
     # Inside the action's transaction, the event commits and rolls back with it: no action
     # without its record, no record of an action that never happened.
     if not transaction.get_connection(router.db_for_write(AuditEvent)).in_atomic_block:
@@ -68,8 +67,9 @@ def record(
             "audit.trail.record() must run inside the transaction of the action it records "
             "(transaction.atomic)."
         )
-    if not ACTION.fullmatch(action) or len(action) > 64:
-        raise ValueError(f"action must look like 'family.viewed', not {action!r}")
+    if not registry.is_declared(action):
+        # Declared with its label in the recording app's audit_actions.py (audit.registry).
+        raise ValueError(f"the action {action!r} is not declared")
     if not isinstance(purpose, str) or len(purpose) > MAX_PURPOSE:
         raise ValueError(f"purpose must be a text of at most {MAX_PURPOSE} characters")
     actor_id, actor_label = _actor(actor)

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.db import connections, router, transaction
 
 from audit import batches, hashing, ordering, signing, trail
+from audit.audit_actions import AUDIT_VERIFIED
 from audit.models import AuditCheckpoint, AuditEvent, AuditSeal, CheckpointEntry
 from audit.sealing import SEAL_COLUMNS
 
@@ -571,7 +572,7 @@ def record_result(report: Report, *, by: trail.Actor) -> AuditEvent:
     with transaction.atomic(using=router.db_for_write(AuditEvent)):
         return trail.record(
             by,
-            "audit.verified",
+            AUDIT_VERIFIED,
             details={
                 "ok": report.ok,
                 "seals": report.seals,

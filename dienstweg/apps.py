@@ -8,6 +8,9 @@ class DienstwegConfig(AppConfig):
     name = "dienstweg"
     verbose_name = _("Dienstweg")
 
+    def ready(self) -> None:
+        from dienstweg import audit_actions  # noqa: F401 (declares the core's audit actions)
+
 
 class DienstwegAdminConfig(admin_apps.AdminConfig):
     default = False

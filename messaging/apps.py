@@ -13,6 +13,7 @@ class MessagingConfig(AppConfig):
 
         from dienstweg import hooks
         from dienstweg.consent import consent_revoked, processing_restricted
+        from messaging import audit_actions  # noqa: F401 (declares its audit actions)
         from messaging.actions import forget_after_restriction, forget_after_revocation
 
         # A revoked consent: the recipients' sockets re-check their threads at once.

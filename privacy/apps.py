@@ -7,3 +7,6 @@ class ConsoleConfig(AppConfig):
     label = "console"
     verbose_name = _("Datenschutz-Konsole")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from privacy import audit_actions  # noqa: F401 (declares its audit actions)

@@ -18,7 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
-from audit.trail import ACTION, LABEL
+from audit.registry import ACTION
+from audit.trail import LABEL
 from dienstweg.forms import PlainSelect
 from dienstweg.models import Agency, Family, User
 

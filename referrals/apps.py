@@ -10,6 +10,7 @@ class ReferralsConfig(AppConfig):
 
     def ready(self) -> None:
         from dienstweg.consent import consent_revoked, processing_restricted
+        from referrals import audit_actions  # noqa: F401 (declares its audit actions)
         from referrals.actions import hide_after_restriction, withdraw_access_after_revocation
 
         # A revoked consent withdraws the receiving agencies' access in the same transaction.

@@ -14,6 +14,7 @@ from django.test import RequestFactory
 from audit import context
 from audit.middleware import RequestContextMiddleware
 from audit.models import AuditEvent
+from audit.registry import declare
 from audit.trail import LABEL, check_details, record
 from tests.audit.helpers import Family, Person, postgresql
 
@@ -110,6 +111,20 @@ def test_transaction_id_is_filled_in_by_the_database() -> None:
 def test_action_must_be_a_dotted_name(action: str) -> None:
     with pytest.raises(ValueError, match="action"):
         record(None, action)
+    with pytest.raises(ValueError, match="action"):
+        declare(action, "Test", module=__name__)
+
+
+@pytest.mark.django_db
+def test_undeclared_action_is_refused_and_nothing_written() -> None:
+    with pytest.raises(ValueError, match="not declared"), transaction.atomic():
+        record(None, "family.looked_at")
+    assert not AuditEvent.objects.filter(action="family.looked_at").exists()
+
+
+def test_an_action_is_declared_by_one_module_only() -> None:
+    with pytest.raises(ValueError, match="declared in"):
+        declare("family.viewed", "Zweites Label", module="somewhere.else")
 
 
 PERSONAL_DATA = [

@@ -67,7 +67,7 @@ def test_search_filters_by_family_person_action_and_time(
     march = datetime(2026, 3, 2, 10, 0, tzinfo=BERLIN)
     may = datetime(2026, 5, 2, 10, 0, tzinfo=BERLIN)
     read = record_at(march, network.anna, "family.viewed", target=family, family=family)
-    record_at(may, network.ben, "referral.received", family=family)
+    record_at(may, network.ben, "referral.viewed", family=family)
     record_at(may, network.anna, "auth.login")
 
     def found(**query: str) -> set[int]:

@@ -1,0 +1,10 @@
+"""The actions the trail records about itself."""
+
+from django.utils.translation import gettext_lazy as _
+
+from audit.registry import declare
+
+AUDIT_VERIFIED = declare("audit.verified", _("Protokoll geprüft"), module=__name__)
+AUDIT_EVENTS_REMOVED = declare(
+    "audit.events_removed", _("Abgelaufene Protokolleinträge entfernt"), module=__name__
+)

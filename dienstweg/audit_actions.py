@@ -1,0 +1,55 @@
+"""The audit actions the core records, each with its German label (audit.registry)."""
+
+from functools import partial
+
+from django.utils.translation import gettext_lazy as _
+
+from audit.registry import declare
+
+_declare = partial(declare, module=__name__)
+
+
+# Sign-in and accounts (security events: kept for AUDIT_SECURITY_RETENTION_DAYS)
+AUTH_LOGIN = _declare("auth.login", _("Angemeldet"))
+AUTH_LOGIN_FAILED = _declare("auth.login_failed", _("Anmeldung fehlgeschlagen"))
+AUTH_LOCKED_OUT = _declare("auth.locked_out", _("Anmeldung gesperrt (zu viele Fehlversuche)"))
+AUTH_SECOND_FACTOR_FAILED = _declare(
+    "auth.second_factor_failed", _("Zweiter Faktor fehlgeschlagen")
+)
+AUTH_SECOND_FACTOR_PASSED = _declare("auth.second_factor_passed", _("Zweiter Faktor bestätigt"))
+AUTH_LOGOUT = _declare("auth.logout", _("Abgemeldet"))
+SESSION_ENDED = _declare("session.ended", _("Sitzung beendet"))
+ACCOUNT_DEACTIVATED = _declare("account.deactivated", _("Konto deaktiviert"))
+ACCOUNT_SECOND_FACTOR_RESET = _declare(
+    "account.second_factor_reset", _("Zweiter Faktor zurückgesetzt")
+)
+ACCOUNT_BACKUP_CODES_ISSUED = _declare(
+    "account.backup_codes_issued", _("Backup-Codes neu ausgegeben")
+)
+MEMBERSHIP_GRANTED = _declare("membership.granted", _("Mitgliedschaft erteilt"))
+MEMBERSHIP_REMOVED = _declare("membership.removed", _("Mitgliedschaft entfernt"))
+
+# Families
+FAMILY_REGISTERED = _declare("family.registered", _("Familie angelegt"))
+FAMILY_VIEWED = _declare("family.viewed", _("Familiendaten geöffnet"))
+FAMILY_ACCESS_DENIED = _declare("family.access_denied", _("Zugriff auf Familiendaten verweigert"))
+FAMILY_KEY_DESTROYED = _declare("family.key_destroyed", _("Datenschlüssel vernichtet (Löschung)"))
+FAMILY_RECORD_ERASED = _declare("family.record_erased", _("Familienakte gelöscht"))
+FAMILY_PROCESSING_RESTRICTED = _declare(
+    "family.processing_restricted", _("Verarbeitung eingeschränkt (Art. 18 DSGVO)")
+)
+FAMILY_RESTRICTION_LIFTED = _declare(
+    "family.restriction_lifted", _("Einschränkung der Verarbeitung aufgehoben")
+)
+
+# Consent
+CONSENT_GRANTED = _declare("consent.granted", _("Einwilligung erfasst"))
+CONSENT_REVOKED = _declare("consent.revoked", _("Einwilligung widerrufen"))
+CONSENT_EVIDENCE_VIEWED = _declare(
+    "consent.evidence_viewed", _("Nachweis der Einwilligung geöffnet")
+)
+
+# Keys
+VAULT_DATA_KEYS_REWRAPPED = _declare(
+    "vault.data_keys_rewrapped", _("Datenschlüssel mit neuem Hauptschlüssel umverpackt")
+)
