@@ -22,9 +22,9 @@ from dienstweg import events, vault
 from dienstweg.actions import ActionError
 from dienstweg.models import Consent, Family, Membership, User
 from dienstweg.notifications import notify
+from dienstweg.uploads import Upload, check_upload
 from messaging.access import THREAD_RELATED, may_use_thread, thread_readers
 from messaging.models import Message, MessageAttachment, Participant, Thread
-from referrals.actions import Upload, check_upload
 from referrals.models import ApplicationTag, Referral
 
 MAX_ATTACHMENTS = 5

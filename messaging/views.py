@@ -19,6 +19,7 @@ from dienstweg.access import staff
 from dienstweg.actions import ActionError
 from dienstweg.models import User
 from dienstweg.paging import numbered_page
+from dienstweg.uploads import attachment_response
 from messaging import actions
 from messaging.access import access_message_by_id, access_thread_by_id, threads_of
 from messaging.forms import MessageForm
@@ -29,7 +30,6 @@ from referrals.access import (
     access_referral_by_id,
     access_tag_by_code,
 )
-from referrals.views import attachment_response
 
 SHOWN = 50  # messages on the page; older ones come through `sync`
 

@@ -26,7 +26,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from audit.trail import record
 from dienstweg import events
 from dienstweg.access import CASE_ROLES, has_role
-from dienstweg.actions import BACKUP_CODE_ALPHABET, ActionError, evidence_type
+from dienstweg.actions import BACKUP_CODE_ALPHABET, ActionError
 from dienstweg.consent import (
     ConsentMissing,
     ProcessingRestricted,
@@ -35,6 +35,7 @@ from dienstweg.consent import (
 )
 from dienstweg.models import Agency, Consent, DataCategory, Family, Membership, Purpose, User
 from dienstweg.notifications import notify, send_mail_to
+from dienstweg.uploads import Upload, check_upload
 from referrals.access import REFERRING_ROLES, require_tag_consent
 from referrals.models import (
     ApplicationTag,
@@ -62,18 +63,7 @@ PUBLIC_KINDS = {
     Agency.Kind.FAMILIENKASSE,
     Agency.Kind.BUT_OFFICE,
 }
-ATTACHMENT_EXTENSIONS = {
-    "application/pdf": {"pdf"},
-    "image/jpeg": {"jpg", "jpeg"},
-    "image/png": {"png"},
-}
 MAX_ATTACHMENTS = 5
-
-
-@dataclass(frozen=True)
-class Upload:
-    name: str
-    content: bytes
 
 
 @dataclass(frozen=True)
@@ -86,29 +76,6 @@ class ReferralData:
     basis: str = Basis.CONSENT
     basis_reason: str = ""
     attachments: list[Upload] = field(default_factory=list)
-
-
-def check_upload(upload: Upload) -> str:
-    """The attachment's content type, or ActionError: PDF, JPEG or PNG by its first bytes,
-    a plain file name whose extension matches the content, within the size limit."""
-    name = upload.name
-    if (
-        not name
-        or len(name) > 120
-        or any(ch in name for ch in "/\\\x00")
-        or ".." in name
-        or any(ord(ch) < 32 for ch in name)
-    ):
-        raise ActionError(_("Ungültiger Dateiname."))
-    if len(upload.content) > settings.ATTACHMENT_MAX_BYTES:
-        raise ActionError(_("Die Datei „%(name)s“ ist zu groß.") % {"name": name})
-    content_type = evidence_type(upload.content)
-    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if content_type is None or extension not in ATTACHMENT_EXTENSIONS[content_type]:
-        raise ActionError(
-            _("„%(name)s“: nur PDF, JPEG oder PNG mit passender Dateiendung.") % {"name": name}
-        )
-    return content_type
 
 
 def check_referral_data(family: Family, data: ReferralData) -> list[str]:

@@ -6,34 +6,17 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dienstweg.forms import PlainSelect
 from dienstweg.models import Agency, DataCategory, Family, Purpose, User
-from referrals.actions import PUBLIC_KINDS, ReferralData, TagData, Upload
+from dienstweg.uploads import MultipleFileField, Upload
+from referrals.actions import PUBLIC_KINDS, ReferralData, TagData
 from referrals.models import ApplicationTag, Referral
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    """Several files in one input (Django's documented pattern)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("widget", MultipleFileInput())
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
-        if isinstance(data, list | tuple):
-            return [super(MultipleFileField, self).clean(item, initial) for item in data]
-        return [super().clean(data, initial)] if data else []
 
 
 def consented_referral_scope(family: Family) -> tuple[set[int], set[str]]:

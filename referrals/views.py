@@ -22,6 +22,7 @@ from dienstweg.access import access_family_by_id, has_role, staff
 from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, User
 from dienstweg.paging import keyset_page, numbered_page
+from dienstweg.uploads import attachment_response
 from referrals import actions
 from referrals.access import (
     REFERRING_ROLES,
@@ -298,19 +299,6 @@ def referral_attachment(request: HttpRequest, referral_id: str, attachment_id: s
     return attachment_response(
         content, attachment.content_type, f"anhang-{referral.family.reference}"
     )
-
-
-EXTENSIONS = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
-
-
-def attachment_response(content: bytes, content_type: str, stem: str) -> HttpResponse:
-    """A download that the browser saves rather than renders: our own plain file name (the
-    uploaded name may carry personal data or tricks), no type sniffing."""
-    response = HttpResponse(content, content_type=content_type)
-    extension = EXTENSIONS.get(content_type, "bin")
-    response["Content-Disposition"] = f'attachment; filename="{stem}.{extension}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 # Application tags

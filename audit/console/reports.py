@@ -49,9 +49,9 @@ from fpdf import FPDF
 
 from audit.models import AuditEvent
 from dienstweg.models import Agency, Consent, DataCategory, Family, HouseholdMember, Purpose, User
+from dienstweg.pdf import latin1
 from messaging.models import Thread
 from referrals.models import ApplicationTag, Referral, ReferralEvent
-from referrals.stamp import latin1
 
 FORMAT = "dienstweg.access_report.v1"
 SPECIAL_CATEGORIES = frozenset({DataCategory.HEALTH, DataCategory.ADDICTION})  # Art. 9 DSGVO

@@ -36,6 +36,7 @@ from dienstweg.models import (
     HouseholdMember,
     Notification,
 )
+from dienstweg.uploads import Upload
 from messaging import actions as messaging
 from messaging.models import Message, Participant, Thread
 from referrals import actions as referrals
@@ -98,7 +99,7 @@ def build_case(network: Network, family: Family) -> Case:
             summary="Frau Y. sucht vormittags Arbeit.",
             categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
             notes={DataCategory.EMPLOYMENT: "sucht 20 Stunden"},
-            attachments=[referrals.Upload("lebenslauf.pdf", PDF)],
+            attachments=[Upload("lebenslauf.pdf", PDF)],
         ),
         send=True,
         by=network.anna,
@@ -112,7 +113,7 @@ def build_case(network: Network, family: Family) -> Case:
             categories=[DataCategory.IDENTITY, DataCategory.CHILDREN],
             basis=Referral.Basis.CHILD_PROTECTION,
             basis_reason=CHILD_PROTECTION_REASON,
-            attachments=[referrals.Upload("kita-vermerk.pdf", PDF)],
+            attachments=[Upload("kita-vermerk.pdf", PDF)],
         ),
         send=False,
         by=network.anna,

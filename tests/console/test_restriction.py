@@ -27,6 +27,7 @@ from audit.models import AuditEvent
 from dienstweg.actions import ActionError, lift_restriction, restrict_processing
 from dienstweg.consent import ProcessingRestricted, has_consent, require_consent
 from dienstweg.models import Consent, DataCategory, Family, Membership, Purpose
+from dienstweg.uploads import Upload
 from messaging import actions as messaging_actions
 from messaging.access import may_use_thread, thread_readers, threads_of
 from messaging.models import Thread
@@ -50,7 +51,7 @@ def send_referral(network: Network, family: Family, *, send: bool = True) -> Ref
             need="Arbeitsvermittlung in Teilzeit",
             summary="Frau Y. sucht vormittags Arbeit.",
             categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
-            attachments=[referral_actions.Upload("lebenslauf.pdf", PDF)],
+            attachments=[Upload("lebenslauf.pdf", PDF)],
         ),
         send=send,
         by=network.anna,

@@ -32,6 +32,7 @@ import referrals.urls
 from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.models import Consent, DataCategory, Family, Membership, User
+from dienstweg.uploads import Upload
 from referrals import actions
 from referrals.models import ApplicationTag, Referral
 from tests.conftest import Network, make_staff, verified_client
@@ -91,7 +92,7 @@ def build_scenario(network: Network, family: Family, consent: Consent) -> Scenar
             summary="Mutter sucht Teilzeitstelle.",
             categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
             notes={DataCategory.EMPLOYMENT: "Ausbildung als Verkäuferin"},
-            attachments=[actions.Upload("lebenslauf.pdf", PDF)],
+            attachments=[Upload("lebenslauf.pdf", PDF)],
         ),
         send=True,
         by=coach,

@@ -20,8 +20,9 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, Family
+from dienstweg.uploads import Upload
 from referrals import actions
-from referrals.actions import ReferralData, Upload
+from referrals.actions import ReferralData
 from referrals.models import Referral, ReferralAttachment
 from tests.conftest import Network, verified_client
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from dienstweg import actions as core
 from dienstweg.models import Agency, Consent, DataCategory, Family, Membership, Purpose, User
+from dienstweg.uploads import Upload
 from referrals import actions
 from referrals.models import ApplicationTag, Referral
 from tests.conftest import Network, make_staff, verified_client
@@ -262,7 +263,7 @@ def detailed_referral(cast: Cast, number: int, *, attachments: int, reassignment
             summary="Kurz gefasst.",
             categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
             notes={DataCategory.EMPLOYMENT: "Sucht Teilzeit"},
-            attachments=[actions.Upload(f"anlage-{i}.pdf", PDF) for i in range(attachments)],
+            attachments=[Upload(f"anlage-{i}.pdf", PDF) for i in range(attachments)],
         ),
         send=True,
         by=cast.network.anna,
