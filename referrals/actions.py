@@ -33,7 +33,16 @@ from dienstweg.consent import (
     require_consent,
     require_unrestricted,
 )
-from dienstweg.models import Agency, Consent, DataCategory, Family, Membership, Purpose, User
+from dienstweg.models import (
+    PUBLIC_KINDS,
+    Agency,
+    Consent,
+    DataCategory,
+    Family,
+    Membership,
+    Purpose,
+    User,
+)
 from dienstweg.notifications import notify, send_mail_to
 from dienstweg.uploads import Upload, check_upload
 from referrals.access import REFERRING_ROLES, require_tag_consent
@@ -55,13 +64,6 @@ BASIS_PURPOSE = {
     Basis.CONSENT: "Vermittlung: Einwilligung (Art. 6 Abs. 1 lit. a DSGVO, § 67b SGB X)",
     Basis.CHILD_PROTECTION: "Vermittlung: Kinderschutz (§ 8a SGB VIII, § 4 KKG)",
     Basis.STATUTORY: "Vermittlung: Übermittlungsbefugnis (§ 69 SGB X)",
-}
-PUBLIC_KINDS = {
-    Agency.Kind.JOBCENTER,
-    Agency.Kind.JUGENDAMT,
-    Agency.Kind.SOZIALAMT,
-    Agency.Kind.FAMILIENKASSE,
-    Agency.Kind.BUT_OFFICE,
 }
 MAX_ATTACHMENTS = 5
 

@@ -11,9 +11,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dienstweg.forms import PlainSelect
-from dienstweg.models import Agency, DataCategory, Family, Purpose, User
+from dienstweg.models import PUBLIC_KINDS, Agency, DataCategory, Family, Purpose, User
 from dienstweg.uploads import MultipleFileField, Upload
-from referrals.actions import PUBLIC_KINDS, ReferralData, TagData
+from referrals.actions import ReferralData, TagData
 from referrals.models import ApplicationTag, Referral
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
