@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml
 messages: $(STAMP)
 	cd dienstweg && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd referrals && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
+	cd applications && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd messaging && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd audit && ../$(BIN)/django-admin compilemessages --ignore=.venv --ignore=console >/dev/null
 	cd audit/console && ../../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
@@ -43,7 +44,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy dienstweg audit referrals messaging
+	$(BIN)/mypy dienstweg audit referrals applications messaging
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run

@@ -1,4 +1,4 @@
-"""Every write of referrals and application tags, one function per domain verb.
+"""Every write of referrals, one function per domain verb.
 
 A referral changes state only through transition(); object permissions (django-guardian)
 are granted and withdrawn only here: sending grants the receiving agency's group the view
@@ -8,14 +8,13 @@ revocation and expiry take both away."""
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -26,7 +25,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from audit.trail import record
 from dienstweg import events
 from dienstweg.access import CASE_ROLES, has_role
-from dienstweg.actions import BACKUP_CODE_ALPHABET, ActionError
+from dienstweg.actions import ActionError
 from dienstweg.consent import (
     ConsentMissing,
     ProcessingRestricted,
@@ -45,15 +44,13 @@ from dienstweg.models import (
 )
 from dienstweg.notifications import notify, send_mail_to
 from dienstweg.uploads import Upload, check_upload
-from referrals.access import REFERRING_ROLES, require_tag_consent
+from referrals.access import REFERRING_ROLES
 from referrals.models import (
-    ApplicationTag,
     Referral,
     ReferralAttachment,
     ReferralEvent,
     ReferralGroupPermission,
     ReferralUserPermission,
-    TagStatusChange,
 )
 
 State = Referral.State
@@ -318,17 +315,16 @@ def record_referral_read(
         )
 
 
-def record_refused_step(target: Referral | ApplicationTag, *, verb: str, by: User) -> None:
-    """Record that a step on a referral or tag was refused (in its own transaction: the
-    refused step's was rolled back)."""
-    noun = "referral" if isinstance(target, Referral) else "application_tag"
+def record_refused_step(referral: Referral, *, verb: str, by: User) -> None:
+    """Record that a step on a referral was refused (in its own transaction: the refused
+    step's was rolled back)."""
     with transaction.atomic():
         record(
             by,
-            f"{noun}.step_refused",
-            target=target,
-            family=target.family,
-            details={"verb": verb, "state": target.state},
+            "referral.step_refused",
+            target=referral,
+            family=referral.family,
+            details={"verb": verb, "state": referral.state},
         )
 
 
@@ -679,11 +675,14 @@ class CaseErasure:
     attachments_removed: int
 
 
-def erase_family_cases(family: Family, *, by: User | str | None) -> CaseErasure:
-    """Delete the family's referrals on consent and all its application tags, with their
-    timelines, attachments and permissions. Referrals on a legal basis stay as metadata:
-    their sealed fields and attachments are removed and nobody on the platform can open
-    them any more."""
+def erase_family_cases(family: Family, *, tags_removed: int, by: User | str | None) -> CaseErasure:
+    """Delete the family's referrals on consent, with their timelines, attachments and
+    permissions. Referrals on a legal basis stay as metadata: their sealed fields and
+    attachments are removed and nobody on the platform can open them any more.
+
+    The one `family.cases_erased` event also counts the application tags the caller has
+    erased in this transaction (TAGS_REMOVED, from applications.actions.erase_family_tags):
+    referrals does not know the tags, and the trail keeps one event for the cases."""
     with transaction.atomic():
         referrals = Referral.objects.filter(family=family)
         kept = referrals.filter(basis__in=KEPT_BASES)
@@ -705,10 +704,7 @@ def erase_family_cases(family: Family, *, by: User | str | None) -> CaseErasure:
         ReferralUserPermission.objects.filter(content_object__in=kept).delete()
         removed_count = removed.count()
         removed.delete()
-        tags = ApplicationTag.objects.filter(family=family)
-        tags_count = tags.count()
-        tags.delete()
-        erased = CaseErasure(removed_count, kept_count, tags_count, attachments)
+        erased = CaseErasure(removed_count, kept_count, tags_removed, attachments)
         record(
             by,
             "family.cases_erased",
@@ -718,7 +714,7 @@ def erase_family_cases(family: Family, *, by: User | str | None) -> CaseErasure:
             details={
                 "referrals_removed": removed_count,
                 "referrals_kept": kept_count,
-                "tags_removed": tags_count,
+                "tags_removed": tags_removed,
                 "attachments_removed": attachments,
             },
         )
@@ -805,153 +801,6 @@ def _notify(users: Iterable[User | None], referral: Referral, kind: str, title: 
         family_ref=referral.family.reference,
         url=reverse("referral_detail", args=[referral.pk]),
     )
-
-
-# Application tags
-
-
-def new_tag_code() -> str:
-    """12 characters from a 31-letter alphabet (about 59 bits), printed as XXXX-XXXX-XXXX:
-    too many to guess, even before the look-up throttle."""
-    letters = "".join(secrets.choice(BACKUP_CODE_ALPHABET) for _ in range(12))
-    return "-".join(letters[i : i + 4] for i in range(0, 12, 4))
-
-
-@dataclass(frozen=True)
-class TagData:
-    kind: str
-    processing_agency: Agency
-    submitted_on: date
-    file_number: str = ""
-
-
-def tag_application(family: Family, *, data: TagData, by: User) -> ApplicationTag:
-    """Tag a benefit application the coach helped with; she is its contact."""
-    if not has_role(by, family.owner_id, REFERRING_ROLES):
-        raise ActionError(_("Anträge markieren Coaches und Leitungen des Projekts."))
-    # Asked of the row: FAMILY may have been loaded before the DPO restricted it.
-    if Family.objects.filter(pk=family.pk, restricted_at__isnull=False).exists():
-        raise ActionError(
-            _(
-                "Die Verarbeitung der Daten dieser Familie ist eingeschränkt (Art. 18 DSGVO): "
-                "Bis der Datenschutz die Einschränkung aufhebt, werden keine Anträge markiert."
-            )
-        )
-    if data.kind not in ApplicationTag.Kind.values:
-        raise ActionError(_("Unbekannte Antragsart."))
-    if data.processing_agency.pk == family.owner_id:
-        raise ActionError(_("Die eigene Einrichtung bearbeitet keine Anträge."))
-    if data.processing_agency.kind not in PUBLIC_KINDS:  # as offered by TagForm
-        raise ActionError(_("Anträge bearbeiten nur Leistungsträger und Behörden."))
-    if data.submitted_on > timezone.localdate():
-        raise ActionError(_("Das Einreichungsdatum liegt in der Zukunft."))
-    if len(data.file_number) > 60:
-        raise ActionError(_("Das Aktenzeichen ist zu lang."))
-    for attempt in range(3):
-        try:
-            with transaction.atomic():
-                tag = ApplicationTag(
-                    code=new_tag_code(),
-                    family=family,
-                    project_id=family.owner_id,
-                    processing_agency=data.processing_agency,
-                    kind=data.kind,
-                    submitted_on=data.submitted_on,
-                    coach=by,
-                )
-                tag.seal("file_number", data.file_number.strip())
-                tag.save(force_insert=True)
-                TagStatusChange.objects.create(
-                    tag=tag, state=ApplicationTag.State.SUBMITTED, by=by, at=tag.created_at
-                )
-                record(
-                    by,
-                    "application_tag.created",
-                    target=tag,
-                    family=family,
-                    agency_id=family.owner_id,
-                    details={"kind": data.kind, "processing_agency": data.processing_agency.pk},
-                )
-                return tag
-        except IntegrityError:
-            if attempt == 2:  # three colliding 59-bit codes: something else is wrong
-                raise
-    raise AssertionError("unreachable")
-
-
-TAG_NEXT = {
-    ApplicationTag.State.SUBMITTED: {"received", "documents_requested", "decided"},
-    ApplicationTag.State.RECEIVED: {"documents_requested", "decided"},
-    ApplicationTag.State.DOCUMENTS_REQUESTED: {"received", "documents_requested", "decided"},
-    ApplicationTag.State.DECIDED: set(),
-}
-TAG_PRIORITY = {"documents_requested": 0, "submitted": 1, "received": 1, "decided": 2}
-
-
-def record_tag_status(
-    tag: ApplicationTag, *, state: str, note: str = "", decided_on: date | None = None, by: User
-) -> ApplicationTag:
-    """Record the processing office's step (received, documents requested with what is
-    missing, decided with the date); the coach is notified. Needs the family's consent
-    for the office, checked and locked in this transaction."""
-    if state == ApplicationTag.State.DOCUMENTS_REQUESTED and not note.strip():
-        raise ActionError(_("Bitte angeben, welche Unterlagen fehlen."))
-    if state == ApplicationTag.State.DECIDED and decided_on is None:
-        raise ActionError(_("Bitte das Datum der Entscheidung angeben."))
-    with transaction.atomic():
-        locked = (
-            ApplicationTag.objects.select_for_update(of=("self",))
-            .select_related("family__data_key", "processing_agency")
-            .get(pk=tag.pk)
-        )
-        if not has_role(by, locked.processing_agency_id, CASE_ROLES):
-            raise ActionError(_("Den Stand trägt die bearbeitende Stelle ein."))
-        if state not in TAG_NEXT[ApplicationTag.State(locked.state)]:
-            raise ActionError(
-                _("Nicht möglich: Der Antrag ist „%(state)s“.")
-                % {"state": ApplicationTag.State(locked.state).label}
-            )
-        if decided_on is not None and not (
-            locked.submitted_on <= decided_on <= timezone.localdate()
-        ):
-            raise ActionError(
-                _("Das Entscheidungsdatum muss zwischen Einreichung und heute liegen.")
-            )
-        try:
-            require_tag_consent(locked)
-        except ConsentMissing:
-            raise ActionError(
-                _("Die Einwilligung der Familie deckt Ihre Stelle nicht (mehr) ab.")
-            ) from None
-        change = TagStatusChange(tag=locked, state=state, by=by, decided_on=decided_on)
-        change.seal("note", note.strip())
-        change.save(force_insert=True)
-        locked.state = state
-        locked.priority = TAG_PRIORITY[state]
-        locked.updated_at = change.at
-        if state == ApplicationTag.State.DOCUMENTS_REQUESTED:
-            locked.seal("missing_documents", note.strip())
-        if decided_on is not None:
-            locked.decided_on = decided_on
-            locked.days_to_decision = (decided_on - locked.submitted_on).days
-        locked.save()
-        record(
-            by,
-            "application_tag.status_changed",
-            target=locked,
-            family=locked.family,
-            agency_id=locked.processing_agency_id,
-            purpose=str(Purpose.APPLICATION_SUPPORT.label),
-            details={"state": state},
-        )
-        notify(
-            [locked.coach] if locked.coach else [],
-            kind="application_tag.status_changed",
-            title=gettext_lazy("Neuer Stand zu einem markierten Antrag"),
-            family_ref=locked.family.reference,
-            url=reverse("tag_detail", args=[locked.code]),
-        )
-        return locked
 
 
 # The weekly digest: counts only, never a family.

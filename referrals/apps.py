@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class ReferralsConfig(AppConfig):
     name = "referrals"
-    verbose_name = "Vermittlungen und Antragsmarker"
+    verbose_name = "Vermittlungen"
     default_auto_field = "django.db.models.BigAutoField"
     # Called by dienstweg's load_demo after the core's demo network exists.
     demo_loader = "referrals.demo.load"

@@ -12,7 +12,7 @@ from audit.models import AuditEvent, AuditSeal
 ROOT = Path(__file__).resolve().parents[2]
 AUDIT = ROOT / "audit"
 CONSOLE = AUDIT / "console"
-OURS = ("dienstweg", "referrals", "messaging", "tests")
+OURS = ("dienstweg", "referrals", "applications", "messaging", "tests")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -45,7 +45,7 @@ def test_audit_tables_hold_no_foreign_keys() -> None:
 def test_no_app_below_imports_the_console() -> None:
     sources = [
         path
-        for app in ("dienstweg", "referrals", "messaging")
+        for app in ("dienstweg", "referrals", "applications", "messaging")
         for path in sorted((ROOT / app).rglob("*.py"))
     ]
     assert len(sources) > 30

@@ -21,6 +21,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from applications import actions as application_actions
+from applications.models import ApplicationTag, TagStatusChange
 from audit.console import erasure
 from audit.models import AuditEvent
 from audit.verify import verify
@@ -41,12 +43,10 @@ from messaging import actions as messaging
 from messaging.models import Message, Participant, Thread
 from referrals import actions as referrals
 from referrals.models import (
-    ApplicationTag,
     Referral,
     ReferralAttachment,
     ReferralEvent,
     ReferralGroupPermission,
-    TagStatusChange,
 )
 from tests.audit.helpers import unsealed_count, wait_until_final
 from tests.conftest import YILMAZ, Network, consent_data, member, verified_client
@@ -118,9 +118,9 @@ def build_case(network: Network, family: Family) -> Case:
         send=False,
         by=network.anna,
     )
-    tag = referrals.tag_application(
+    tag = application_actions.tag_application(
         family,
-        data=referrals.TagData(
+        data=application_actions.TagData(
             kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
             processing_agency=network.jobcenter,
             submitted_on=timezone.localdate(),
@@ -408,9 +408,9 @@ def test_confirmation_page_costs_the_same_queries_however_much_the_family_holds(
         dora_client.get(erase_url(case.family))
     for _extra in range(3):
         post(case.referral_thread, network.anna)
-        referrals.tag_application(
+        application_actions.tag_application(
             case.family,
-            data=referrals.TagData(
+            data=application_actions.TagData(
                 kind=ApplicationTag.Kind.OTHER,
                 processing_agency=network.jobcenter,
                 submitted_on=timezone.localdate(),

@@ -28,13 +28,16 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+import applications.urls
 import referrals.urls
+from applications import actions as application_actions
+from applications.models import ApplicationTag
 from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.models import Consent, DataCategory, Family, Membership, User
 from dienstweg.uploads import Upload
 from referrals import actions
-from referrals.models import ApplicationTag, Referral
+from referrals.models import Referral
 from tests.conftest import Network, make_staff, verified_client
 
 PDF = b"%PDF-1.4\n% Lebenslauf\n%%EOF\n"
@@ -123,9 +126,9 @@ def build_scenario(network: Network, family: Family, consent: Consent) -> Scenar
     )
     assert (sent.state, draft.state, pending.state) == ("sent", "draft", "pending_approval")
     submitted = timezone.localdate() - timedelta(days=3)
-    tag = actions.tag_application(
+    tag = application_actions.tag_application(
         family,
-        data=actions.TagData(
+        data=application_actions.TagData(
             kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
             processing_agency=network.jobcenter,
             submitted_on=submitted,
@@ -133,9 +136,9 @@ def build_scenario(network: Network, family: Family, consent: Consent) -> Scenar
         ),
         by=coach,
     )
-    uncovered = actions.tag_application(
+    uncovered = application_actions.tag_application(
         family,
-        data=actions.TagData(
+        data=application_actions.TagData(
             kind=ApplicationTag.Kind.HOUSING_BENEFIT,
             processing_agency=network.jobcenter,
             submitted_on=submitted,
@@ -497,7 +500,9 @@ def denials(action: str, user: User) -> list[AuditEvent]:
 
 
 def test_every_url_has_expectations():
-    names = {pattern.name for pattern in referrals.urls.urlpatterns}
+    names = {
+        pattern.name for urls in (referrals.urls, applications.urls) for pattern in urls.urlpatterns
+    }
     assert names == {case.url_name for case in CASES}
     for case in CASES:
         for outcome, users in case.expected.items():

@@ -23,11 +23,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from applications import actions as application_actions
+from applications.models import ApplicationTag
 from dienstweg import actions as core
 from dienstweg.models import Agency, Consent, DataCategory, Family, Membership, Purpose, User
 from dienstweg.uploads import Upload
 from referrals import actions
-from referrals.models import ApplicationTag, Referral
+from referrals.models import Referral
 from tests.conftest import Network, make_staff, verified_client
 
 PDF = b"%PDF-1.4\n% Anlage\n%%EOF\n"
@@ -302,9 +304,9 @@ def tag(cast: Cast, family: Family, number: int) -> ApplicationTag:
     ]
     kind, office = kinds[number % len(kinds)]
     today = timezone.localdate()
-    made = actions.tag_application(
+    made = application_actions.tag_application(
         family,
-        data=actions.TagData(
+        data=application_actions.TagData(
             kind=kind,
             processing_agency=office,
             submitted_on=today - timedelta(days=40),
@@ -314,11 +316,11 @@ def tag(cast: Cast, family: Family, number: int) -> ApplicationTag:
     )
     clerk = cast.network.ben if office == cast.network.jobcenter else cast.network.clara
     if number % 3 == 0:
-        made = actions.record_tag_status(
+        made = application_actions.record_tag_status(
             made, state="decided", decided_on=today - timedelta(days=number % 7), by=clerk
         )
     elif number % 3 == 1:
-        made = actions.record_tag_status(
+        made = application_actions.record_tag_status(
             made, state="documents_requested", note="Kontoauszüge", by=clerk
         )
     return made
@@ -350,9 +352,9 @@ def test_tag_detail_costs_the_same_for_a_long_status_timeline(cast: Cast) -> Non
     today = timezone.localdate()
 
     def tagged(steps: list[str]) -> ApplicationTag:
-        made = actions.tag_application(
+        made = application_actions.tag_application(
             family,
-            data=actions.TagData(
+            data=application_actions.TagData(
                 kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
                 processing_agency=cast.network.jobcenter,
                 submitted_on=today - timedelta(days=10),
@@ -363,7 +365,7 @@ def test_tag_detail_costs_the_same_for_a_long_status_timeline(cast: Cast) -> Non
         for number, state in enumerate(steps):
             clerk = cast.caseworkers[number % 2]  # two people on the timeline
             note = "Mietvertrag" if state == "documents_requested" else ""
-            made = actions.record_tag_status(made, state=state, note=note, by=clerk)
+            made = application_actions.record_tag_status(made, state=state, note=note, by=clerk)
         return made
 
     short = tagged(["documents_requested"])

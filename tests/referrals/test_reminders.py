@@ -118,6 +118,6 @@ def test_demo_has_referrals_and_tags(settings):
 
     states = sorted(Referral.objects.values_list("state", flat=True))
     assert states == ["completed", "sent", "sent"]
-    from referrals.models import ApplicationTag
+    from applications.models import ApplicationTag
 
     assert ApplicationTag.objects.count() == 3
