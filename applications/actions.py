@@ -184,7 +184,7 @@ def record_refused_step(tag: ApplicationTag, *, verb: str, by: User) -> None:
 def erase_family_tags(family: Family) -> int:
     """Delete all the family's application tags with their timelines (GDPR Art. 17), and
     return how many. Runs inside the erasure's transaction; its record is the caller's
-    `family.cases_erased` event (referrals.actions.erase_family_cases)."""
+    `family.cases_erased` event (referrals.actions.erasure.erase_family_cases)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("erase_family_tags() must run inside the erasure's transaction")
     tags = ApplicationTag.objects.filter(family=family)

@@ -190,8 +190,9 @@ from dienstweg.models import (  # noqa: E402
     User,
 )
 from dienstweg.paging import NumberedPage  # noqa: E402
-from referrals import actions, views  # noqa: E402
+from referrals import views  # noqa: E402
 from referrals.access import inbox_of, referrals_visible_to, side_of  # noqa: E402
+from referrals.actions import transitions as referral_transitions  # noqa: E402
 from referrals.models import (  # noqa: E402
     Referral,
     ReferralEvent,
@@ -938,15 +939,17 @@ def detail_benchmarks(rng: random.Random, lead: User) -> dict:
         TARGET["may"][referral.pk] = (
             side_of(lead, referral),
             {
-                verb: rule.permits(lead, referral, actions.roles_in(lead, referral))
-                for verb, rule in actions.RULES.items()
+                verb: rule.permits(lead, referral, referral_transitions.roles_in(lead, referral))
+                for verb, rule in referral_transitions.RULES.items()
             },
         )
     real_urls = [reverse("referral_detail", args=[pk]) for pk in chosen]
     plain_urls = [reverse("plain_detail", args=[pk]) for pk in chosen]
 
     def without_audit(url: str) -> Any:
-        with mock.patch("referrals.actions.record_referral_read", lambda *args, **kwargs: None):
+        with mock.patch(
+            "referrals.actions.steps.record_referral_read", lambda *args, **kwargs: None
+        ):
             return client.get(url)
 
     for real, plain in list(zip(real_urls, plain_urls, strict=True))[:10]:
@@ -1003,7 +1006,8 @@ CODE_MEASURED = [
     "referrals/views.py",
     "referrals/access.py",
     "dienstweg/paging.py",
-    "referrals/actions.py",
+    "referrals/actions/steps.py",
+    "referrals/actions/transitions.py",
     "referrals/models.py",
     "referrals/templates/referrals/referral_list.html",
     "referrals/templates/referrals/referral_detail.html",

@@ -10,7 +10,10 @@ class ReferralsConfig(AppConfig):
 
     def ready(self) -> None:
         from dienstweg.consent import consent_revoked, processing_restricted
-        from referrals.actions import hide_after_restriction, withdraw_access_after_revocation
+        from referrals.actions.permissions import (
+            hide_after_restriction,
+            withdraw_access_after_revocation,
+        )
 
         # A revoked consent withdraws the receiving agencies' access in the same transaction.
         consent_revoked.connect(withdraw_access_after_revocation, dispatch_uid="referrals")

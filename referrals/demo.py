@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dienstweg.demo import AGENCIES, PEOPLE, email_of
 from dienstweg.models import Agency, DataCategory, Family, User
-from referrals import actions
+from referrals.actions import steps
 from referrals.models import Referral
 
 
@@ -18,9 +18,9 @@ def load() -> None:
     users = {person.local: User.objects.get(email=email_of(person)) for person in PEOPLE}
     anna = users["anna"]
     yilmaz, nowak = Family.objects.filter(owner=agencies[0]).order_by("reference")[:2]
-    waiting = actions.refer_family(
+    waiting = steps.refer_family(
         yilmaz,
-        data=actions.ReferralData(
+        data=steps.ReferralData(
             to_agency=agencies[1],
             need="Arbeitsvermittlung in Teilzeit",
             summary="Mutter sucht eine Teilzeitstelle passend zu den Kita-Zeiten.",
@@ -30,10 +30,10 @@ def load() -> None:
         send=True,
         by=anna,
     )
-    actions.assign_referral(waiting, assignee=users["ben"], by=users["jana"])
-    done = actions.refer_family(
+    steps.assign_referral(waiting, assignee=users["ben"], by=users["jana"])
+    done = steps.refer_family(
         nowak,
-        data=actions.ReferralData(
+        data=steps.ReferralData(
             to_agency=agencies[1],
             need="Weiterbildung",
             summary="Vater möchte eine Qualifizierung als Berufskraftfahrer.",
@@ -42,14 +42,14 @@ def load() -> None:
         send=True,
         by=anna,
     )
-    actions.assign_referral(done, assignee=users["ben"], by=users["jana"])
-    actions.accept_referral(done, by=users["ben"])
-    actions.complete_referral(
+    steps.assign_referral(done, assignee=users["ben"], by=users["jana"])
+    steps.accept_referral(done, by=users["ben"])
+    steps.complete_referral(
         done, outcome="Bildungsgutschein ausgegeben, Kurs beginnt im Februar.", by=users["ben"]
     )
-    actions.refer_family(
+    steps.refer_family(
         yilmaz,
-        data=actions.ReferralData(
+        data=steps.ReferralData(
             to_agency=agencies[2],
             need="Hilfe bei der Kita-Platzsuche",
             summary="Für Emre wird ein Platz ab Sommer gesucht.",

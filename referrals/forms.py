@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from dienstweg.forms import PlainSelect
 from dienstweg.models import PUBLIC_KINDS, Agency, DataCategory, Family, Purpose, User
 from dienstweg.uploads import MultipleFileField, Upload
-from referrals.actions import ReferralData
+from referrals.actions.steps import ReferralData
 from referrals.models import Referral
 
 

@@ -21,7 +21,6 @@ from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, User
 from dienstweg.paging import keyset_page
 from dienstweg.uploads import attachment_response
-from referrals import actions
 from referrals.access import (
     REFERRING_ROLES,
     access_attachment_by_id,
@@ -31,6 +30,7 @@ from referrals.access import (
     reach_of,
     side_of,
 )
+from referrals.actions import reminders, steps, transitions
 from referrals.forms import (
     AssignForm,
     NoteForm,
@@ -58,7 +58,7 @@ def _filtered(
             referrals = referrals.filter(assignee__isnull=True)
         if data["overdue"]:
             referrals = referrals.filter(
-                state=Referral.State.SENT, sent_at__lt=actions.overdue_since()
+                state=Referral.State.SENT, sent_at__lt=reminders.overdue_since()
             )
     return referrals, form
 
@@ -88,7 +88,7 @@ def _list(request: HttpRequest, referrals: QuerySet[Referral], *, inbox: bool) -
         field="sent_at" if inbox else "created_at",
         size=settings.REFERRAL_PAGE_SIZE,
     )
-    overdue_since = actions.overdue_since()
+    overdue_since = reminders.overdue_since()
     for referral in page.object_list:
         referral.overdue = (
             referral.state == Referral.State.SENT
@@ -134,7 +134,7 @@ def referral_new(request: HttpRequest, family_id: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         send = "draft" not in request.POST
         try:
-            referral = actions.refer_family(family, data=form.to_data(), send=send, by=user)
+            referral = steps.refer_family(family, data=form.to_data(), send=send, by=user)
         except ActionError as error:
             form.add_error(None, str(error))
         else:
@@ -165,8 +165,10 @@ def referral_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
     reach = reach_of(user)
     referral = access_referral_by_id(user, referral_id, reach)
     side = side_of(user, referral, reach)
-    actions.record_referral_read(referral, action="referral.viewed", side=side, by=user)
-    may = {verb: rule.permits(user, referral, reach.roles) for verb, rule in actions.RULES.items()}
+    steps.record_referral_read(referral, action="referral.viewed", side=side, by=user)
+    may = {
+        verb: rule.permits(user, referral, reach.roles) for verb, rule in transitions.RULES.items()
+    }
     return referral_page(request, referral, side=side, may=may)
 
 
@@ -196,7 +198,7 @@ def referral_page(
             "may": may,
             "assign_form": AssignForm(agency_id=referral.to_agency_id) if may["assign"] else None,
             "note_form": NoteForm(),
-            "receiver_access": actions.receiver_access(referral),
+            "receiver_access": transitions.receiver_access(referral),
         },
     )
 
@@ -219,35 +221,35 @@ Step = Callable[[Referral, User, HttpRequest], Referral]
 # Each step of a referral: the action it runs and what the user is told when it worked.
 STEPS: dict[str, tuple[Step, Promise]] = {
     "send": (
-        lambda r, by, request: actions.send_referral(r, by=by),
+        lambda r, by, request: steps.send_referral(r, by=by),
         gettext_lazy("Gesendet (oder, ohne Einwilligung, zur Freigabe vorgelegt)."),
     ),
     "approve": (
-        lambda r, by, request: actions.approve_referral(r, by=by),
+        lambda r, by, request: steps.approve_referral(r, by=by),
         gettext_lazy("Freigegeben und gesendet."),
     ),
     "refuse": (
-        lambda r, by, request: actions.refuse_referral(r, note=_note(request), by=by),
+        lambda r, by, request: steps.refuse_referral(r, note=_note(request), by=by),
         gettext_lazy("Freigabe verweigert."),
     ),
     "withdraw": (
-        lambda r, by, request: actions.withdraw_referral(r, by=by),
+        lambda r, by, request: steps.withdraw_referral(r, by=by),
         gettext_lazy("Zurückgezogen."),
     ),
     "assign": (
-        lambda r, by, request: actions.assign_referral(r, assignee=_assignee(request, r), by=by),
+        lambda r, by, request: steps.assign_referral(r, assignee=_assignee(request, r), by=by),
         gettext_lazy("Zugewiesen."),
     ),
     "accept": (
-        lambda r, by, request: actions.accept_referral(r, by=by),
+        lambda r, by, request: steps.accept_referral(r, by=by),
         gettext_lazy("Angenommen."),
     ),
     "decline": (
-        lambda r, by, request: actions.decline_referral(r, reason=_note(request), by=by),
+        lambda r, by, request: steps.decline_referral(r, reason=_note(request), by=by),
         gettext_lazy("Abgelehnt."),
     ),
     "complete": (
-        lambda r, by, request: actions.complete_referral(r, outcome=_note(request), by=by),
+        lambda r, by, request: steps.complete_referral(r, outcome=_note(request), by=by),
         gettext_lazy("Abgeschlossen."),
     ),
 }
@@ -262,7 +264,7 @@ def referral_step(request: HttpRequest, referral_id: str, verb: str) -> HttpResp
     try:
         run(referral, user, request)
     except ActionError as error:
-        actions.record_refused_step(referral, verb=verb, by=user)
+        steps.record_refused_step(referral, verb=verb, by=user)
         messages.error(request, str(error))
     else:
         messages.success(request, str(done))
@@ -276,7 +278,7 @@ def referral_attachment(request: HttpRequest, referral_id: str, attachment_id: s
     referral = access_referral_by_id(user, referral_id, reach)
     attachment = access_attachment_by_id(user, referral, attachment_id)
     content = attachment.unseal_bytes("content")
-    actions.record_referral_read(
+    steps.record_referral_read(
         referral,
         action="referral.attachment_downloaded",
         side=side_of(user, referral, reach),

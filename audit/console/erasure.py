@@ -26,7 +26,7 @@ from dienstweg.actions import ActionError
 from dienstweg.models import Consent, Evidence, Family, HouseholdMember, Notification, User
 from messaging import actions as messaging_actions
 from messaging.models import Message, Thread
-from referrals import actions as referral_actions
+from referrals.actions import erasure as referral_erasure
 from referrals.models import Referral, ReferralAttachment
 
 logger = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ def erase_family(
         before = _count(locked)
         threads = messaging_actions.erase_family_threads(locked, by=by)
         tags_removed = application_actions.erase_family_tags(locked)
-        cases = referral_actions.erase_family_cases(locked, tags_removed=tags_removed, by=by)
+        cases = referral_erasure.erase_family_cases(locked, tags_removed=tags_removed, by=by)
         erased_record = core.erase_family_record(locked, by=by, reason=reason)
         if locked.data_key_id is not None:
             core.erase_family_key(locked, by=by, reason=reason)

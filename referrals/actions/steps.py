@@ -1,29 +1,22 @@
-"""Every write of referrals, one function per domain verb.
+"""The steps of a referral, one function per domain verb: drafting and sending it,
+approval of a referral on a legal basis, the receiving agency's answers, withdrawal, and
+recording that a participant read it.
 
-A referral changes state only through transition(); object permissions (django-guardian)
-are granted and withdrawn only here: sending grants the receiving agency's group the view
-permission, assigning grants the assignee the change permission, and withdrawal, consent
-revocation and expiry take both away."""
+Each step changes the state through transitions.transition(); object permissions are
+granted and withdrawn through permissions.py."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.trail import record
-from dienstweg import events
 from dienstweg.access import CASE_ROLES, has_role
 from dienstweg.actions import ActionError
 from dienstweg.consent import (
@@ -32,36 +25,18 @@ from dienstweg.consent import (
     require_consent,
     require_unrestricted,
 )
-from dienstweg.models import (
-    PUBLIC_KINDS,
-    Agency,
-    Consent,
-    DataCategory,
-    Family,
-    Membership,
-    Purpose,
-    User,
-)
-from dienstweg.notifications import notify, send_mail_to
+from dienstweg.models import PUBLIC_KINDS, Agency, Consent, DataCategory, Family, Purpose, User
 from dienstweg.uploads import Upload, check_upload
 from referrals.access import REFERRING_ROLES
-from referrals.models import (
-    Referral,
-    ReferralAttachment,
-    ReferralEvent,
-    ReferralGroupPermission,
-    ReferralUserPermission,
-)
+from referrals.actions.notices import notify_of, notify_sending_leads, receiving_leads
+from referrals.actions.permissions import grant_view, hand_over_change, revoke_receiver_permissions
+from referrals.actions.snapshot import build_snapshot
+from referrals.actions.transitions import BASIS_PURPOSE, transition
+from referrals.models import Referral, ReferralAttachment, ReferralEvent
 
 State = Referral.State
 Basis = Referral.Basis
 
-# The legal basis of each kind of referral, as the audit trail names it.
-BASIS_PURPOSE = {
-    Basis.CONSENT: "Vermittlung: Einwilligung (Art. 6 Abs. 1 lit. a DSGVO, § 67b SGB X)",
-    Basis.CHILD_PROTECTION: "Vermittlung: Kinderschutz (§ 8a SGB VIII, § 4 KKG)",
-    Basis.STATUTORY: "Vermittlung: Übermittlungsbefugnis (§ 69 SGB X)",
-}
 MAX_ATTACHMENTS = 5
 
 
@@ -139,7 +114,7 @@ def refer_family(family: Family, *, data: ReferralData, send: bool, by: User) ->
             attachment.seal("content", upload.content)
             attachment.save(force_insert=True)
         # The sending project's case roles follow their referral from the first moment.
-        assign_perm("view_referral", family.owner.group, referral)
+        grant_view(referral, family.owner.group)
         ReferralEvent.objects.create(referral=referral, verb="drafted", state=State.DRAFT, by=by)
         record(
             by,
@@ -152,146 +127,6 @@ def refer_family(family: Family, *, data: ReferralData, send: bool, by: User) ->
         if send:
             referral = send_referral(referral, by=by)
         return referral
-
-
-# The state machine
-
-
-# The user's roles, as (agency id, role) pairs: those in the two agencies of a referral, or
-# all of hers (a view passes Reach.roles; the rules only ask about the two agencies).
-Roles = frozenset[tuple[int, str]]
-
-
-def roles_in(user: User, referral: Referral) -> Roles:
-    """One query for everything the rules below ask about the user."""
-    return frozenset(
-        Membership.objects.filter(
-            user=user, agency_id__in=[referral.from_agency_id, referral.to_agency_id]
-        ).values_list("agency_id", "role")
-    )
-
-
-def _holds(roles: Roles, agency_id: int, wanted: tuple[str, ...]) -> bool:
-    return any((agency_id, role) in roles for role in wanted)
-
-
-@dataclass(frozen=True)
-class Rule:
-    sources: frozenset[str]
-    target: str | None  # None: the state stays (assigning)
-    allowed: Callable[[User, Referral, Roles], bool]
-    event: str  # audit action and timeline verb
-
-    def permits(self, user: User, referral: Referral, roles: Roles) -> bool:
-        """Whether the user may take this step now (actor and state)."""
-        return referral.state in self.sources and self.allowed(user, referral, roles)
-
-
-def _sender(user: User, referral: Referral, roles: Roles) -> bool:
-    return _holds(roles, referral.from_agency_id, REFERRING_ROLES)
-
-
-def _approver(user: User, referral: Referral, roles: Roles) -> bool:
-    # Four eyes: a lead of the sending agency who did not write the referral.
-    return referral.created_by_id != user.pk and _holds(
-        roles, referral.from_agency_id, (Membership.Role.LEAD,)
-    )
-
-
-def receiver_access(referral: Referral) -> bool:
-    """Whether the receiving agency may still see the referral (consent not ended, the
-    family's processing not restricted)."""
-    return (
-        referral.access_ended_at is None
-        and (referral.access_until is None or referral.access_until >= timezone.localdate())
-        and not referral.family.is_restricted
-    )
-
-
-def _receiving_lead(user: User, referral: Referral, roles: Roles) -> bool:
-    return receiver_access(referral) and _holds(
-        roles, referral.to_agency_id, (Membership.Role.LEAD,)
-    )
-
-
-def _assignee(user: User, referral: Referral, roles: Roles) -> bool:
-    return (
-        receiver_access(referral)
-        and referral.assignee_id == user.pk
-        and _holds(roles, referral.to_agency_id, CASE_ROLES)
-        and user.has_perm("referrals.change_referral", referral)
-    )
-
-
-RULES: dict[str, Rule] = {
-    "send": Rule(frozenset({State.DRAFT}), State.SENT, _sender, "sent"),
-    "submit": Rule(frozenset({State.DRAFT}), State.PENDING_APPROVAL, _sender, "submitted"),
-    "approve": Rule(frozenset({State.PENDING_APPROVAL}), State.SENT, _approver, "approved"),
-    "refuse": Rule(frozenset({State.PENDING_APPROVAL}), State.REFUSED, _approver, "refused"),
-    "withdraw": Rule(
-        frozenset({State.DRAFT, State.PENDING_APPROVAL, State.SENT}),
-        State.WITHDRAWN,
-        _sender,
-        "withdrawn",
-    ),
-    "assign": Rule(frozenset({State.SENT, State.ACCEPTED}), None, _receiving_lead, "assigned"),
-    "accept": Rule(frozenset({State.SENT}), State.ACCEPTED, _assignee, "accepted"),
-    "decline": Rule(frozenset({State.SENT}), State.DECLINED, _assignee, "declined"),
-    "complete": Rule(frozenset({State.ACCEPTED}), State.COMPLETED, _assignee, "completed"),
-}
-
-
-def transition(
-    referral: Referral,
-    verb: str,
-    *,
-    by: User,
-    details: dict[str, Any] | None = None,
-    change: Callable[[Referral], None] | None = None,
-) -> Referral:
-    """Move the referral by VERB, the only way its state changes: lock the row, check the
-    actor and the current state, apply CHANGE, save, and record the step (timeline and
-    audit). Refuses with ActionError and changes nothing when the step is not allowed
-    now, e.g. a second "accept" from another tab, which waits for the lock and then
-    finds the referral accepted."""
-    rule = RULES[verb]
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("transition() must run inside a transaction")
-    locked = (
-        Referral.objects.select_for_update(of=("self",))
-        .select_related("family__data_key", "family__owner", "to_agency")
-        .get(pk=referral.pk)
-    )
-    if not rule.allowed(by, locked, roles_in(by, locked)):
-        raise ActionError(_("Dazu sind Sie bei dieser Vermittlung nicht berechtigt."))
-    if locked.state not in rule.sources:
-        raise ActionError(
-            _("Nicht möglich: Die Vermittlung ist bereits „%(state)s“.")
-            % {"state": State(locked.state).label}
-        )
-    now = timezone.now()
-    if rule.target is not None:
-        locked.state = rule.target
-    locked.updated_at = now
-    if change is not None:
-        change(locked)
-    locked.save()
-    ReferralEvent.objects.create(referral=locked, verb=rule.event, state=locked.state, by=by)
-    side_agency = (
-        locked.from_agency_id
-        if verb in {"send", "submit", "approve", "refuse", "withdraw"}
-        else locked.to_agency_id
-    )
-    record(
-        by,
-        f"referral.{rule.event}",
-        target=locked,
-        family=locked.family,
-        agency_id=side_agency,
-        purpose=BASIS_PURPOSE[Basis(locked.basis)],
-        details={"state": locked.state, **(details or {})},
-    )
-    return locked
 
 
 def record_referral_read(
@@ -340,7 +175,7 @@ def send_referral(referral: Referral, *, by: User) -> Referral:
         if referral.basis != Basis.CONSENT:
             _require_unrestricted(referral.family)
             submitted = transition(referral, "submit", by=by)
-            _notify_sending_leads(submitted, exclude=by)
+            notify_sending_leads(submitted, exclude=by)
             return submitted
         sent = transition(referral, "send", by=by)
         try:
@@ -379,7 +214,7 @@ def approve_referral(referral: Referral, *, by: User) -> Referral:
             referral, "approve", by=by, change=lambda r: setattr(r, "approved_by", by)
         )
         _deliver(approved, consents=[], by=by)
-        _notify(
+        notify_of(
             [approved.created_by],
             approved,
             "referral.approved",
@@ -396,7 +231,7 @@ def refuse_referral(referral: Referral, *, note: str, by: User) -> Referral:
         refused = transition(
             referral, "refuse", by=by, change=lambda r: r.seal("decision_note", note.strip())
         )
-        _notify(
+        notify_of(
             [refused.created_by], refused, "referral.refused", gettext_lazy("Freigabe verweigert")
         )
         return refused
@@ -427,7 +262,7 @@ def _deliver(referral: Referral, *, consents: list[Consent], by: User) -> None:
     referral.access_until = min((c.valid_until for c in consents), default=None)
     referral.save(update_fields=["snapshot_enc", "sent_at", "dpo_review", "access_until"])
     referral.consents.set(consents)
-    assign_perm("view_referral", referral.to_agency.group, referral)
+    grant_view(referral, referral.to_agency.group)
     record(
         by,
         "referral.delivered",
@@ -442,33 +277,9 @@ def _deliver(referral: Referral, *, consents: list[Consent], by: User) -> None:
             **{f"shares_{category}": True for category in referral.categories},
         },
     )
-    _notify(
+    notify_of(
         receiving_leads(referral), referral, "referral.received", gettext_lazy("Neue Vermittlung")
     )
-
-
-def build_snapshot(referral: Referral) -> dict[str, Any]:
-    """Exactly the data shared: identity data from the family record if that category is
-    shared, and the coach's notes for each shared category. Nothing else of the record."""
-    notes = json.loads(referral.unseal("category_notes") or "{}")
-    snapshot: dict[str, Any] = {
-        "notes": {c: notes[c] for c in referral.categories if notes.get(c)},
-    }
-    if DataCategory.IDENTITY in referral.categories:
-        family = referral.family
-        snapshot["identity"] = {
-            "members": [
-                {
-                    "kind": member.kind,
-                    "name": member.display_name,
-                    "birth_date": member.birth_date.isoformat(),
-                }
-                for member in family.members.all()
-            ],
-            "address": family.unseal("address"),
-            "phone": family.unseal("phone"),
-        }
-    return snapshot
 
 
 # The receiving agency
@@ -488,10 +299,8 @@ def assign_referral(referral: Referral, *, assignee: User, by: User) -> Referral
         assigned = transition(
             referral, "assign", by=by, change=change, details={"assignee": assignee.pk}
         )
-        if previous is not None and previous != assignee:
-            remove_perm("change_referral", previous, assigned)
-        assign_perm("change_referral", assignee, assigned)
-        _notify([assignee], assigned, "referral.assigned", gettext_lazy("Vermittlung zugewiesen"))
+        hand_over_change(assigned, previous=previous, assignee=assignee)
+        notify_of([assignee], assigned, "referral.assigned", gettext_lazy("Vermittlung zugewiesen"))
         return assigned
 
 
@@ -501,7 +310,7 @@ def accept_referral(referral: Referral, *, by: User) -> Referral:
         accepted = transition(
             referral, "accept", by=by, change=lambda r: setattr(r, "answered_at", timezone.now())
         )
-        _notify(
+        notify_of(
             [accepted.created_by],
             accepted,
             "referral.accepted",
@@ -521,7 +330,7 @@ def decline_referral(referral: Referral, *, reason: str, by: User) -> Referral:
 
     with transaction.atomic():
         declined = transition(referral, "decline", by=by, change=change)
-        _notify(
+        notify_of(
             [declined.created_by],
             declined,
             "referral.declined",
@@ -541,7 +350,7 @@ def complete_referral(referral: Referral, *, outcome: str, by: User) -> Referral
 
     with transaction.atomic():
         completed = transition(referral, "complete", by=by, change=change)
-        _notify(
+        notify_of(
             [completed.created_by],
             completed,
             "referral.completed",
@@ -558,300 +367,12 @@ def withdraw_referral(referral: Referral, *, by: User) -> Referral:
         withdrawn = transition(
             referral, "withdraw", by=by, change=lambda r: setattr(r, "closed_at", timezone.now())
         )
-        _revoke_receiver_permissions(withdrawn)
+        revoke_receiver_permissions(withdrawn)
         if was_sent:
-            _notify(
+            notify_of(
                 [*receiving_leads(withdrawn), withdrawn.assignee],
                 withdrawn,
                 "referral.withdrawn",
                 gettext_lazy("Vermittlung zurückgezogen"),
             )
         return withdrawn
-
-
-# Consent ended
-
-
-def end_receiver_access(referral: Referral, *, reason: str, by: User | None) -> None:
-    """Withdraw the receiving agency's access (consent revoked or expired)."""
-    with transaction.atomic():
-        locked = (
-            Referral.objects.select_for_update(of=("self",))
-            .select_related("family", "to_agency")
-            .get(pk=referral.pk)
-        )
-        if locked.access_ended_at is not None:
-            return
-        locked.access_ended_at = timezone.now()
-        locked.save(update_fields=["access_ended_at"])
-        _revoke_receiver_permissions(locked)
-        ReferralEvent.objects.create(
-            referral=locked, verb="access_ended", state=locked.state, by=by
-        )
-        record(
-            by if by is not None else "system:consent_expiry",
-            "referral.access_withdrawn",
-            target=locked,
-            family=locked.family,
-            agency_id=locked.to_agency_id,
-            purpose="Art. 7 Abs. 3 DSGVO" if reason == "consent_revoked" else "Art. 5 Abs. 1 DSGVO",
-            details={"reason": reason, "to_agency": locked.to_agency_id},
-        )
-        _notify(
-            [*receiving_leads(locked), locked.assignee, locked.created_by],
-            locked,
-            "referral.access_ended",
-            gettext_lazy("Einwilligung beendet: Zugriff der empfangenden Stelle entzogen"),
-        )
-
-
-def hide_after_restriction(*, family: Family, by: User, **_kwargs: Any) -> None:
-    """Receiver of dienstweg.consent.processing_restricted, in the restricting transaction:
-    the receiving agencies' sockets re-check the family's referral threads. Nothing is
-    withdrawn (access.py hides the referrals while restricted), so lifting restores it."""
-    sent = Referral.objects.filter(family=family, sent_at__isnull=False)
-    receivers = Membership.objects.filter(agency_id__in=sent.values("to_agency_id"))
-    events.access_revoked(
-        [
-            *receivers.values_list("user_id", flat=True),
-            *sent.filter(assignee__isnull=False).values_list("assignee_id", flat=True),
-        ]
-    )
-
-
-def withdraw_access_after_revocation(*, consent: Consent, by: User, **_kwargs: Any) -> None:
-    """Receiver of dienstweg.consent.consent_revoked: runs in the revoking transaction."""
-    for referral in Referral.objects.filter(consents=consent, access_ended_at__isnull=True):
-        end_receiver_access(referral, reason="consent_revoked", by=by)
-
-
-def end_expired_access() -> int:
-    """Withdraw the permissions of referrals whose consent has expired (they are already
-    hidden from the receiving agency by the date; this tidies the permissions and records
-    the end in the trail)."""
-    expired = Referral.objects.filter(
-        access_until__lt=timezone.localdate(), access_ended_at__isnull=True
-    )
-    count = 0
-    for referral in expired.iterator():
-        end_receiver_access(referral, reason="consent_expired", by=None)
-        count += 1
-    return count
-
-
-def _revoke_receiver_permissions(referral: Referral) -> None:
-    remove_perm("view_referral", referral.to_agency.group, referral)
-    if referral.assignee is not None:
-        remove_perm("change_referral", referral.assignee, referral)
-    # Open sockets of the receiving agency re-check what they follow (its thread).
-    receivers = Membership.objects.filter(agency_id=referral.to_agency_id)
-    events.access_revoked([*receivers.values_list("user_id", flat=True), referral.assignee_id])
-
-
-# Erasure (GDPR Art. 17)
-
-# Referrals made without consent, on a legal basis: their metadata stays (who sent what
-# kind of data to whom, when, on which basis), because the transmission must stay
-# documented (§ 8a SGB VIII, § 4 KKG; SGB X).
-KEPT_BASES = (Basis.CHILD_PROTECTION, Basis.STATUTORY)
-SEALED_REFERRAL_FIELDS = (
-    "need",
-    "summary",
-    "category_notes",
-    "snapshot",
-    "basis_reason",
-    "decision_note",
-    "outcome",
-)
-
-
-@dataclass(frozen=True)
-class CaseErasure:
-    """What erase_family_cases removed and kept (counts)."""
-
-    referrals_removed: int
-    referrals_kept: int
-    tags_removed: int
-    attachments_removed: int
-
-
-def erase_family_cases(family: Family, *, tags_removed: int, by: User | str | None) -> CaseErasure:
-    """Delete the family's referrals on consent, with their timelines, attachments and
-    permissions. Referrals on a legal basis stay as metadata: their sealed fields and
-    attachments are removed and nobody on the platform can open them any more.
-
-    The one `family.cases_erased` event also counts the application tags the caller has
-    erased in this transaction (TAGS_REMOVED, from applications.actions.erase_family_tags):
-    referrals does not know the tags, and the trail keeps one event for the cases."""
-    with transaction.atomic():
-        referrals = Referral.objects.filter(family=family)
-        kept = referrals.filter(basis__in=KEPT_BASES)
-        removed = referrals.exclude(basis__in=KEPT_BASES)
-        groups = ReferralGroupPermission.objects.filter(content_object__family=family)
-        readers = {
-            *Membership.objects.filter(agency__group_id__in=groups.values("group_id")).values_list(
-                "user_id", flat=True
-            ),
-            *ReferralUserPermission.objects.filter(content_object__family=family).values_list(
-                "user_id", flat=True
-            ),
-        }
-        attachments, _details = ReferralAttachment.objects.filter(referral__family=family).delete()
-        kept_count = kept.update(
-            **{f"{name}_enc": b"" for name in SEALED_REFERRAL_FIELDS}, updated_at=timezone.now()
-        )
-        ReferralGroupPermission.objects.filter(content_object__in=kept).delete()
-        ReferralUserPermission.objects.filter(content_object__in=kept).delete()
-        removed_count = removed.count()
-        removed.delete()
-        erased = CaseErasure(removed_count, kept_count, tags_removed, attachments)
-        record(
-            by,
-            "family.cases_erased",
-            target=family,
-            family=family,
-            purpose="Art. 17 DSGVO",
-            details={
-                "referrals_removed": removed_count,
-                "referrals_kept": kept_count,
-                "tags_removed": tags_removed,
-                "attachments_removed": attachments,
-            },
-        )
-        # Open pages and sockets of everyone who could see a referral re-check at once.
-        events.access_revoked(readers)
-        return erased
-
-
-# Reminders
-
-
-def overdue_since(now: datetime | None = None) -> datetime:
-    """Referrals sent before this moment and still unanswered are overdue."""
-    return (now or timezone.now()) - timedelta(days=settings.REFERRAL_ANSWER_DAYS)
-
-
-def overdue_referrals() -> QuerySet[Referral]:
-    """Sent referrals without an answer after REFERRAL_ANSWER_DAYS."""
-    cutoff = overdue_since()
-    return Referral.objects.filter(state=State.SENT, sent_at__lt=cutoff)
-
-
-def escalate_overdue() -> int:
-    """Notify the receiving agency's leads of each overdue referral, once."""
-    count = 0
-    for referral in overdue_referrals().filter(escalated_at__isnull=True).iterator():
-        with transaction.atomic():
-            locked = (
-                Referral.objects.select_for_update(of=("self",))
-                .select_related("family", "to_agency")
-                .get(pk=referral.pk)
-            )
-            if locked.escalated_at is not None or locked.state != State.SENT:
-                continue
-            locked.escalated_at = timezone.now()
-            locked.save(update_fields=["escalated_at"])
-            record(
-                "system:escalation",
-                "referral.escalated",
-                target=locked,
-                family=locked.family,
-                agency_id=locked.to_agency_id,
-            )
-            _notify(
-                receiving_leads(locked),
-                locked,
-                "referral.overdue",
-                gettext_lazy("Vermittlung überfällig: noch keine Antwort"),
-            )
-            count += 1
-    return count
-
-
-# Notifications: only the pseudonymous reference and a link leave the platform.
-
-
-def receiving_leads(referral: Referral) -> list[User]:
-    """Who is told of an incoming referral: the agency's leads, or its caseworkers if it
-    has no lead."""
-    for roles in ((Membership.Role.LEAD,), (Membership.Role.CASEWORKER,)):
-        users = list(
-            User.objects.filter(
-                memberships__agency_id=referral.to_agency_id, memberships__role__in=roles
-            )
-        )
-        if users:
-            return users
-    return []
-
-
-def _notify_sending_leads(referral: Referral, *, exclude: User) -> None:
-    leads = User.objects.filter(
-        memberships__agency_id=referral.from_agency_id,
-        memberships__role=Membership.Role.LEAD,
-    ).exclude(pk=exclude.pk)
-    _notify(leads, referral, "referral.approval_requested", gettext_lazy("Freigabe erbeten"))
-
-
-def _notify(users: Iterable[User | None], referral: Referral, kind: str, title: Any) -> None:
-    notify(
-        [user for user in users if user is not None],
-        kind=kind,
-        title=title,
-        family_ref=referral.family.reference,
-        url=reverse("referral_detail", args=[referral.pk]),
-    )
-
-
-# The weekly digest: counts only, never a family.
-
-
-@dataclass(frozen=True)
-class Backlog:
-    agency: Agency
-    unanswered: int
-    overdue: int
-
-
-def unanswered_backlogs() -> list[Backlog]:
-    """Per receiving agency: referrals sent and not yet accepted or declined."""
-    cutoff = overdue_since()
-    rows = (
-        Referral.objects.filter(state=State.SENT)
-        .order_by()
-        .values("to_agency")
-        .annotate(
-            unanswered=Count("id"),
-            overdue=Count("id", filter=Q(sent_at__lt=cutoff)),
-        )
-    )
-    agencies = Agency.objects.in_bulk([row["to_agency"] for row in rows])
-    return [Backlog(agencies[row["to_agency"]], row["unanswered"], row["overdue"]) for row in rows]
-
-
-def send_weekly_digest() -> int:
-    """E-mail each lead of an agency with unanswered referrals how many there are (and how
-    many are overdue), with a link to the inbox. Returns how many e-mails went out."""
-    sent = 0
-    link = settings.DIENSTWEG_BASE_URL.rstrip("/") + reverse("referral_inbox") + "?state=sent"
-    for backlog in unanswered_backlogs():
-        leads = User.objects.filter(
-            memberships__agency=backlog.agency, memberships__role=Membership.Role.LEAD
-        )
-        body = "\n".join(
-            [
-                _("Wochenübersicht der Vermittlungen an %(agency)s:")
-                % {"agency": backlog.agency.name},
-                "",
-                _("Unbeantwortet: %(n)d") % {"n": backlog.unanswered},
-                _("Davon überfällig (mehr als %(days)d Tage): %(n)d")
-                % {"days": settings.REFERRAL_ANSWER_DAYS, "n": backlog.overdue},
-                "",
-                _("Zum Eingang: %(link)s") % {"link": link},
-                _("Einzelheiten sehen Sie nach der Anmeldung in Dienstweg."),
-            ]
-        )
-        sent += send_mail_to(
-            leads, subject=_("Dienstweg: Wochenübersicht Vermittlungen"), body=body
-        )
-    return sent

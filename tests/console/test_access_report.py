@@ -29,7 +29,7 @@ from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.models import Consent, DataCategory, Family
 from messaging import actions as messaging
-from referrals import actions as referral_actions
+from referrals.actions import steps as referral_actions
 from referrals.models import Referral
 from tests.conftest import YILMAZ, Network, verified_client
 

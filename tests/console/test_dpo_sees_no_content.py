@@ -18,7 +18,7 @@ from applications.models import ApplicationTag
 from dienstweg.models import Consent, DataCategory, Family, Purpose
 from dienstweg.uploads import Upload
 from messaging import actions as messaging_actions
-from referrals import actions as referral_actions
+from referrals.actions import steps as referral_actions
 from referrals.models import Referral
 from tests.conftest import Network, consent_data, verified_client
 from tests.dienstweg.test_urls_protected import ROUTES, CannotBuild, Route, build_part

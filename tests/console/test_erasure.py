@@ -41,7 +41,8 @@ from dienstweg.models import (
 from dienstweg.uploads import Upload
 from messaging import actions as messaging
 from messaging.models import Message, Participant, Thread
-from referrals import actions as referrals
+from referrals.actions import erasure as referral_erasure
+from referrals.actions import steps as referrals
 from referrals.models import (
     Referral,
     ReferralAttachment,
@@ -251,7 +252,7 @@ def test_referrals_tags_and_threads_are_removed_or_kept_as_planned(
     kept = Referral.objects.get(pk=case.child_protection.pk)
     assert kept.basis == Referral.Basis.CHILD_PROTECTION
     assert kept.to_agency_id == network.jugendamt.pk
-    for name in referrals.SEALED_REFERRAL_FIELDS:
+    for name in referral_erasure.SEALED_REFERRAL_FIELDS:
         assert bytes(getattr(kept, f"{name}_enc")) == b""
     assert ReferralEvent.objects.filter(referral=kept).exists()  # its timeline: metadata
     assert not ReferralAttachment.objects.exists()

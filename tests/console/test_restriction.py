@@ -34,8 +34,8 @@ from dienstweg.uploads import Upload
 from messaging import actions as messaging_actions
 from messaging.access import may_use_thread, thread_readers, threads_of
 from messaging.models import Thread
-from referrals import actions as referral_actions
 from referrals.access import referral_readers
+from referrals.actions import steps as referral_actions
 from referrals.models import Referral
 from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
 from tests.conftest import Network, make_staff, verified_client

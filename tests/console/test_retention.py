@@ -33,7 +33,7 @@ from dienstweg import actions as core
 from dienstweg.models import Consent, DataCategory, DataKey, Family
 from messaging import actions as messaging
 from messaging.models import Message, Thread
-from referrals import actions as referrals
+from referrals.actions import steps as referrals
 from referrals.models import Referral
 from tests.audit.helpers import seal_all, triggers_lifted, wait_until_final
 from tests.conftest import YILMAZ, Network, consent_data

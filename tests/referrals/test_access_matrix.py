@@ -36,7 +36,7 @@ from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.models import Consent, DataCategory, Family, Membership, User
 from dienstweg.uploads import Upload
-from referrals import actions
+from referrals.actions import steps as referral_steps
 from referrals.models import Referral
 from tests.conftest import Network, make_staff, verified_client
 
@@ -87,9 +87,9 @@ def build_scenario(network: Network, family: Family, consent: Consent) -> Scenar
         for role in ROLES
     }
     coach = staff["project-coach"]
-    sent = actions.refer_family(
+    sent = referral_steps.refer_family(
         family,
-        data=actions.ReferralData(
+        data=referral_steps.ReferralData(
             to_agency=network.jobcenter,
             need="Arbeitsvermittlung",
             summary="Mutter sucht Teilzeitstelle.",
@@ -100,20 +100,20 @@ def build_scenario(network: Network, family: Family, consent: Consent) -> Scenar
         send=True,
         by=coach,
     )
-    sent = actions.assign_referral(
+    sent = referral_steps.assign_referral(
         sent, assignee=staff["jobcenter-caseworker"], by=staff["jobcenter-lead"]
     )
-    draft = actions.refer_family(
+    draft = referral_steps.refer_family(
         family,
-        data=actions.ReferralData(
+        data=referral_steps.ReferralData(
             to_agency=network.jobcenter, need="Weiterbildung", summary="", categories=["identity"]
         ),
         send=False,
         by=coach,
     )
-    pending = actions.refer_family(
+    pending = referral_steps.refer_family(
         family,
-        data=actions.ReferralData(
+        data=referral_steps.ReferralData(
             to_agency=network.jobcenter,
             need="Leistungsfall klären",
             summary="",
@@ -216,7 +216,7 @@ def tag_count(s: Scenario) -> object:
 
 
 def accept_first(s: Scenario) -> None:
-    actions.accept_referral(s.sent, by=s.staff["jobcenter-caseworker"])
+    referral_steps.accept_referral(s.sent, by=s.staff["jobcenter-caseworker"])
 
 
 def no_unsent_referral_listed(s: Scenario, response: Any) -> None:

@@ -28,7 +28,7 @@ from applications.models import ApplicationTag
 from dienstweg import actions as core
 from dienstweg.models import Agency, Consent, DataCategory, Family, Membership, Purpose, User
 from dienstweg.uploads import Upload
-from referrals import actions
+from referrals.actions import steps as referral_steps
 from referrals.models import Referral
 from tests.conftest import Network, make_staff, verified_client
 
@@ -112,9 +112,9 @@ def consented_family(cast: Cast, number: int, *, second_project: bool = False) -
     return family
 
 
-def referral_data(cast: Cast, number: int) -> actions.ReferralData:
+def referral_data(cast: Cast, number: int) -> referral_steps.ReferralData:
     to_agency = cast.network.jugendamt if number % 6 == 0 else cast.network.jobcenter
-    return actions.ReferralData(
+    return referral_steps.ReferralData(
         to_agency=to_agency,
         need=f"Bedarf {number}",
         summary="Kurz gefasst.",
@@ -132,14 +132,16 @@ def add_referrals(cast: Cast, numbers: range) -> list[Referral]:
         family = consented_family(cast, number, second_project=second)
         coach = cast.second_coach if second else cast.network.anna
         send = number % 10 != 9
-        referral = actions.refer_family(
+        referral = referral_steps.refer_family(
             family, data=referral_data(cast, number), send=send, by=coach
         )
         if send and referral.to_agency_id == cast.network.jobcenter.pk and number % 4 != 3:
             assignee = cast.caseworkers[number % 2]
-            referral = actions.assign_referral(referral, assignee=assignee, by=cast.jobcenter_lead)
+            referral = referral_steps.assign_referral(
+                referral, assignee=assignee, by=cast.jobcenter_lead
+            )
             if number % 3 == 2:
-                referral = actions.accept_referral(referral, by=assignee)
+                referral = referral_steps.accept_referral(referral, by=assignee)
         made.append(referral)
     # Some are overdue, for the "overdue" filter.
     overdue = timezone.now() - timedelta(days=30)
@@ -257,9 +259,9 @@ def test_outbox_costs_the_same_for_one_and_thirty_referrals(cast: Cast) -> None:
 def detailed_referral(cast: Cast, number: int, *, attachments: int, reassignments: int) -> Referral:
     """A sent referral from Anna, assigned (after REASSIGNMENTS changes of mind) to Kai."""
     family = consented_family(cast, number)
-    referral = actions.refer_family(
+    referral = referral_steps.refer_family(
         family,
-        data=actions.ReferralData(
+        data=referral_steps.ReferralData(
             to_agency=cast.network.jobcenter,
             need="Arbeitsvermittlung",
             summary="Kurz gefasst.",
@@ -272,10 +274,12 @@ def detailed_referral(cast: Cast, number: int, *, attachments: int, reassignment
     )
     for step in range(reassignments):
         # Different assignees on the timeline, alternately Ben and Kai.
-        referral = actions.assign_referral(
+        referral = referral_steps.assign_referral(
             referral, assignee=cast.caseworkers[step % 2], by=cast.jobcenter_lead
         )
-    return actions.assign_referral(referral, assignee=cast.caseworkers[1], by=cast.jobcenter_lead)
+    return referral_steps.assign_referral(
+        referral, assignee=cast.caseworkers[1], by=cast.jobcenter_lead
+    )
 
 
 def test_referral_detail_costs_the_same_with_three_attachments_and_a_long_timeline(
