@@ -29,3 +29,9 @@ def test_application_tags_import_no_referrals_and_nothing_above() -> None:
 
 def test_the_tags_templates_live_in_their_app() -> None:
     assert not list(Path(ROOT / "referrals" / "templates").rglob("tag_*.html"))
+
+
+def test_application_templates_include_nothing_of_referrals() -> None:
+    templates = sorted((ROOT / "applications" / "templates").rglob("*.html"))
+    assert templates
+    assert not [path.name for path in templates if '"referrals/' in path.read_text()]
