@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml
 messages: $(STAMP)
 	cd dienstweg && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd referrals && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
+	cd applications && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd messaging && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd audit && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd privacy && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
@@ -47,7 +48,7 @@ layers: $(STAMP)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy config dienstweg audit referrals messaging privacy
+	$(BIN)/mypy config dienstweg audit referrals applications messaging privacy
 
 test: $(STAMP) lint layers typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run

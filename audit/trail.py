@@ -152,6 +152,9 @@ def _target(target: Target) -> tuple[str, str]:
     if target is None:
         return "", ""
     if isinstance(target, models.Model):
-        return target._meta.label_lower, _label("target id", target.pk)
+        # A model moved between apps names the type its earlier events were recorded under
+        # (audit_target_type): the trail cannot be rewritten, and one object keeps one name.
+        kind = getattr(target, "audit_target_type", None) or target._meta.label_lower
+        return kind, _label("target id", target.pk)
     kind, identifier = target
     return _label("target type", kind), _label("target id", identifier)

@@ -136,6 +136,7 @@ INSTALLED_APPS = [
     "dienstweg",
     "audit",
     "referrals",
+    "applications",
     "messaging",
     # The DPO console sits on top of every app: it reads across them (STYLE.md).
     "privacy",

@@ -36,6 +36,7 @@ urlpatterns = [
     path("benachrichtigungen/", views.notification_list, name="notifications"),
     path("benachrichtigungen/gelesen/", views.notifications_read, name="notifications_read"),
     path("", include("referrals.urls")),
+    path("", include("applications.urls")),
     path("", include("messaging.urls")),
     path("datenschutz/", include("privacy.urls")),
     path("sprache/", before_second_factor(set_language), name="set_language"),

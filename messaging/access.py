@@ -14,11 +14,12 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.http import Http404
 
+from applications.access import tag_readers, tag_side
 from audit.trail import record
 from dienstweg.access import CASE_ROLES, agency_ids_of
 from dienstweg.models import User
 from messaging.models import Message, Participant, Thread
-from referrals.access import referral_readers, referrals_visible_to, tag_readers, tag_side
+from referrals.access import referral_readers, referrals_visible_to
 
 THREAD_RELATED = ("referral", "application_tag__family", "family__data_key", "data_key")
 

@@ -17,15 +17,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from applications.models import ApplicationTag
 from audit.trail import record
 from dienstweg import events, vault
 from dienstweg.actions import ActionError
 from dienstweg.models import Consent, Family, Membership, User
 from dienstweg.notifications import notify
+from dienstweg.uploads import Upload, check_upload
 from messaging.access import THREAD_RELATED, may_use_thread, thread_readers
 from messaging.models import Message, MessageAttachment, Participant, Thread
-from referrals.actions import Upload, check_upload
-from referrals.models import ApplicationTag, Referral
+from referrals.models import Referral
 
 MAX_ATTACHMENTS = 5
 SYNC_LIMIT = 200

@@ -5,7 +5,7 @@ class MessagingConfig(AppConfig):
     name = "messaging"
     verbose_name = "Nachrichten"
     default_auto_field = "django.db.models.BigAutoField"
-    # Called by dienstweg's load_demo after the referrals' demo data exists.
+    # Called by dienstweg's load_demo after the referrals' and tags' demo data exist.
     demo_loader = "messaging.demo.load"
 
     def ready(self) -> None:

@@ -6,8 +6,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from referrals.actions import Upload
-from referrals.forms import MultipleFileField
+from dienstweg.uploads import MultipleFileField, Upload
 
 
 class MessageForm(forms.Form):

@@ -12,9 +12,10 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from applications.models import ApplicationTag
 from dienstweg.models import DataKey, Family, User
 from dienstweg.vault import Sealed
-from referrals.models import ApplicationTag, Referral
+from referrals.models import Referral
 
 
 class Thread(models.Model):

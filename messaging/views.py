@@ -15,21 +15,17 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from applications.access import TagLookupThrottled, TagRefused, access_tag_by_code
 from dienstweg.access import staff
 from dienstweg.actions import ActionError
 from dienstweg.models import User
 from dienstweg.paging import numbered_page
+from dienstweg.uploads import attachment_response
 from messaging import actions
 from messaging.access import access_message_by_id, access_thread_by_id, threads_of
 from messaging.forms import MessageForm
 from messaging.models import MessageAttachment, Thread
-from referrals.access import (
-    TagLookupThrottled,
-    TagRefused,
-    access_referral_by_id,
-    access_tag_by_code,
-)
-from referrals.views import attachment_response
+from referrals.access import access_referral_by_id
 
 SHOWN = 50  # messages on the page; older ones come through `sync`
 

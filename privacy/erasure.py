@@ -15,6 +15,8 @@ from django.db import connections, router, transaction
 from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 
+from applications import actions as application_actions
+from applications.models import ApplicationTag
 from audit import context, ordering
 from audit.models import AuditEvent, AuditSeal
 from audit.sealing import seal_pending
@@ -24,8 +26,8 @@ from dienstweg.actions import ActionError
 from dienstweg.models import Consent, Evidence, Family, HouseholdMember, Notification, User
 from messaging import actions as messaging_actions
 from messaging.models import Message, Thread
-from referrals import actions as referral_actions
-from referrals.models import ApplicationTag, Referral, ReferralAttachment
+from referrals.actions import erasure as referral_erasure
+from referrals.models import Referral, ReferralAttachment
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +233,8 @@ def erase_family(
             raise ActionError(_("Die Daten dieser Familie sind bereits gelöscht."))
         before = _count(locked)
         threads = messaging_actions.erase_family_threads(locked, by=by)
-        cases = referral_actions.erase_family_cases(locked, by=by)
+        tags_removed = application_actions.erase_family_tags(locked)
+        cases = referral_erasure.erase_family_cases(locked, tags_removed=tags_removed, by=by)
         erased_record = core.erase_family_record(locked, by=by, reason=reason)
         if locked.data_key_id is not None:
             core.erase_family_key(locked, by=by, reason=reason)

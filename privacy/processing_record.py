@@ -32,9 +32,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from applications.models import ApplicationTag
 from audit import retention
 from dienstweg.models import Agency, Consent, DataCategory, Family, HouseholdMember, Purpose, User
-from referrals.models import ApplicationTag, Referral
+from referrals.models import Referral
 
 FORMAT = "dienstweg.processing_record.v1"
 SPECIAL_CATEGORIES = frozenset({DataCategory.HEALTH, DataCategory.ADDICTION})

@@ -47,11 +47,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from fpdf import FPDF
 
+from applications.models import ApplicationTag
 from audit.models import AuditEvent
 from dienstweg.models import Agency, Consent, DataCategory, Family, HouseholdMember, Purpose, User
+from dienstweg.pdf import latin1
 from messaging.models import Thread
-from referrals.models import ApplicationTag, Referral, ReferralEvent
-from referrals.stamp import latin1
+from referrals.models import Referral, ReferralEvent
 
 FORMAT = "dienstweg.access_report.v1"
 SPECIAL_CATEGORIES = frozenset({DataCategory.HEALTH, DataCategory.ADDICTION})  # Art. 9 DSGVO

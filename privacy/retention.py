@@ -30,6 +30,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from applications.models import ApplicationTag
 from audit import pruning
 from audit import retention as trail_retention
 from audit.models import AuditEvent
@@ -40,7 +41,7 @@ from dienstweg.models import Consent, DataKey, Family
 from messaging.access import thread_readers
 from messaging.models import Message, Participant, Thread
 from privacy.erasure import erase_family, seal_now
-from referrals.models import ApplicationTag, Referral
+from referrals.models import Referral
 
 ACTOR = "system:retention"
 PURPOSE = "Aufbewahrungsfrist abgelaufen (Art. 5 Abs. 1 lit. e DSGVO)"

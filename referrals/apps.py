@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class ReferralsConfig(AppConfig):
     name = "referrals"
-    verbose_name = "Vermittlungen und Antragsmarker"
+    verbose_name = "Vermittlungen"
     default_auto_field = "django.db.models.BigAutoField"
     # Called by dienstweg's load_demo after the core's demo network exists.
     demo_loader = "referrals.demo.load"
@@ -11,7 +11,10 @@ class ReferralsConfig(AppConfig):
     def ready(self) -> None:
         from dienstweg.consent import consent_revoked, processing_restricted
         from referrals import audit_actions  # noqa: F401 (declares its audit actions)
-        from referrals.actions import hide_after_restriction, withdraw_access_after_revocation
+        from referrals.actions.permissions import (
+            hide_after_restriction,
+            withdraw_access_after_revocation,
+        )
 
         # A revoked consent withdraws the receiving agencies' access in the same transaction.
         consent_revoked.connect(withdraw_access_after_revocation, dispatch_uid="referrals")

@@ -1,4 +1,4 @@
-"""Forms of referrals and application tags."""
+"""Forms of referrals."""
 
 from __future__ import annotations
 
@@ -6,34 +6,15 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dienstweg.forms import PlainSelect
-from dienstweg.models import Agency, DataCategory, Family, Purpose, User
-from referrals.actions import PUBLIC_KINDS, ReferralData, TagData, Upload
-from referrals.models import ApplicationTag, Referral
-
-DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    """Several files in one input (Django's documented pattern)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("widget", MultipleFileInput())
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
-        if isinstance(data, list | tuple):
-            return [super(MultipleFileField, self).clean(item, initial) for item in data]
-        return [super().clean(data, initial)] if data else []
+from dienstweg.models import PUBLIC_KINDS, Agency, DataCategory, Family, Purpose, User
+from dienstweg.uploads import MultipleFileField, Upload
+from referrals.actions.steps import ReferralData
+from referrals.models import Referral
 
 
 def consented_referral_scope(family: Family) -> tuple[set[int], set[str]]:
@@ -189,51 +170,3 @@ class AssignForm(forms.Form):
             .distinct()
             .order_by("full_name")
         )
-
-
-class TagForm(forms.Form):
-    kind = forms.ChoiceField(label=_("Antrag"), choices=ApplicationTag.Kind.choices)
-    processing_agency = forms.ModelChoiceField(
-        label=_("Bearbeitende Stelle"), queryset=Agency.objects.none()
-    )
-    submitted_on = forms.DateField(label=_("Eingereicht am"), widget=DATE_INPUT)
-    file_number = forms.CharField(label=_("Aktenzeichen der Stelle"), max_length=60, required=False)
-
-    def __init__(self, *args: Any, family: Family, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["processing_agency"].queryset = (  # type: ignore[attr-defined]
-            Agency.objects.filter(kind__in=PUBLIC_KINDS).order_by("name")
-        )
-        self.fields["submitted_on"].initial = timezone.localdate()
-
-    def to_data(self) -> TagData:
-        data = self.cleaned_data
-        return TagData(
-            kind=data["kind"],
-            processing_agency=data["processing_agency"],
-            submitted_on=data["submitted_on"],
-            file_number=data["file_number"],
-        )
-
-
-class TagLookupForm(forms.Form):
-    code = forms.CharField(
-        label=_("Code vom Antrag"),
-        max_length=20,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
-    )
-
-
-class TagStatusForm(forms.Form):
-    state = forms.ChoiceField(
-        label=_("Neuer Stand"),
-        choices=[c for c in ApplicationTag.State.choices if c[0] != "submitted"],
-    )
-    note = forms.CharField(
-        label=_("Fehlende Unterlagen"),
-        max_length=2000,
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text=_("Nur bei „Unterlagen nachgefordert“: was fehlt?"),
-    )
-    decided_on = forms.DateField(label=_("Entschieden am"), required=False, widget=DATE_INPUT)

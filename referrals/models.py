@@ -1,8 +1,8 @@
-"""Referrals between agencies and application tags ("auf kurzem Dienstweg").
+"""Referrals between agencies.
 
 Everything that describes the family (need, summary, the shared snapshot, reasons,
-outcomes, attachments, file numbers) is sealed with the family's data key, so erasing the
-family's key erases every referral and tag about it too."""
+outcomes, attachments) is sealed with the family's data key, so erasing the family's key
+erases every referral about it too."""
 
 from __future__ import annotations
 
@@ -161,78 +161,3 @@ class ReferralUserPermission(UserObjectPermissionBase):
 
 class ReferralGroupPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Referral, on_delete=models.CASCADE)
-
-
-class ApplicationTag(Sealed, models.Model):
-    """A benefit application a coach helped with, so the processing office knows whom to
-    ask ("auf kurzem Dienstweg")."""
-
-    class Kind(models.TextChoices):
-        EDUCATION = "but", _("Bildung und Teilhabe")
-        CHILD_SUPPLEMENT = "kinderzuschlag", _("Kinderzuschlag")
-        HOUSING_BENEFIT = "wohngeld", _("Wohngeld")
-        CITIZENS_BENEFIT = "buergergeld", _("Bürgergeld")
-        CHILDCARE = "kita", _("Kita-Platz")
-        OTHER = "other", _("Sonstiger Antrag")
-
-    class State(models.TextChoices):
-        SUBMITTED = "submitted", _("eingereicht")
-        RECEIVED = "received", _("eingegangen")
-        DOCUMENTS_REQUESTED = "documents_requested", _("Unterlagen nachgefordert")
-        DECIDED = "decided", _("entschieden")
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    code = models.CharField(max_length=20, unique=True, editable=False)
-    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="application_tags")
-    project = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
-    processing_agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
-    kind = models.CharField(_("Antrag"), max_length=20, choices=Kind.choices)
-    submitted_on = models.DateField(_("eingereicht am"))
-    file_number_enc = models.BinaryField(default=b"", editable=False)
-    coach = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
-    state = models.CharField(max_length=20, choices=State.choices, default=State.SUBMITTED)
-    # 0: documents requested (the coach's list shows these first), 1: open, 2: decided.
-    priority = models.PositiveSmallIntegerField(default=1)
-    missing_documents_enc = models.BinaryField(default=b"", editable=False)
-    decided_on = models.DateField(null=True, blank=True)
-    days_to_decision = models.IntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        verbose_name = _("Antragsmarker")
-        verbose_name_plural = _("Antragsmarker")
-        indexes = [
-            models.Index(
-                fields=["project", "priority", "-submitted_on", "-id"], name="tag_project_list"
-            ),
-            models.Index(fields=["project", "kind", "days_to_decision"], name="tag_project_kind"),
-            models.Index(fields=["family", "-submitted_on"], name="tag_family"),
-        ]
-
-    def __str__(self) -> str:
-        return self.code
-
-    def sealing_key(self) -> DataKey | None:
-        return self.family.data_key
-
-
-class TagStatusChange(Sealed, models.Model):
-    """The processing office's steps on a tagged application, shown to the coach."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tag = models.ForeignKey(ApplicationTag, on_delete=models.CASCADE, related_name="changes")
-    state = models.CharField(max_length=20, choices=ApplicationTag.State.choices)
-    note_enc = models.BinaryField(default=b"", editable=False)
-    decided_on = models.DateField(null=True, blank=True)
-    by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
-    at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["at", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.tag_id}: {self.state}"
-
-    def sealing_key(self) -> DataKey | None:
-        return self.tag.family.data_key

@@ -10,7 +10,15 @@ from dienstweg.models.accounts import (
     hash_backup_code,
     normalize_email,
 )
-from dienstweg.models.agencies import Agency, Checked, Contact, Location, Membership, Service
+from dienstweg.models.agencies import (
+    PUBLIC_KINDS,
+    Agency,
+    Checked,
+    Contact,
+    Location,
+    Membership,
+    Service,
+)
 from dienstweg.models.families import (
     Consent,
     DataCategory,
@@ -23,6 +31,7 @@ from dienstweg.models.keys import DataKey
 from dienstweg.models.notifications import Notification
 
 __all__ = [
+    "PUBLIC_KINDS",
     "Agency",
     "AuthenticatorDevice",
     "BackupCode",

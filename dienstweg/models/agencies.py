@@ -76,6 +76,19 @@ class Agency(Checked):
         return locations[0] if locations else None
 
 
+# Social benefit agencies and authorities: the only recipients of a transmission under
+# § 69 SGB X, and the offices that process the applications a project tags.
+PUBLIC_KINDS = frozenset(
+    {
+        Agency.Kind.JOBCENTER,
+        Agency.Kind.JUGENDAMT,
+        Agency.Kind.SOZIALAMT,
+        Agency.Kind.FAMILIENKASSE,
+        Agency.Kind.BUT_OFFICE,
+    }
+)
+
+
 class Membership(models.Model):
     """A user's place in an agency, with her role there."""
 

@@ -1,5 +1,5 @@
-"""The family page's section on referrals and tagged applications (the family record
-belongs to the core; what was sent from it belongs here)."""
+"""The family page's section on referrals (the family record belongs to the core; what was
+sent from it belongs here)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 
 from dienstweg.models import Family
-from referrals.models import ApplicationTag, Referral
+from referrals.models import Referral
 
 register = template.Library()
 
@@ -21,7 +21,4 @@ def family_referrals(family: Family) -> dict[str, Any]:
         "referrals": Referral.objects.filter(family=family)
         .select_related("to_agency")
         .order_by("-created_at")[:20],
-        "tags": ApplicationTag.objects.filter(family=family)
-        .select_related("processing_agency")
-        .order_by("-submitted_on")[:20],
     }

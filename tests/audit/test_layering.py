@@ -38,7 +38,12 @@ def test_floors_run_from_config_down_to_the_trail() -> None:
     layers = contract("layers")["layers"]
     assert layers[0] == "config"
     assert layers[-2:] == ["dienstweg", "audit"]
-    assert layers.index("privacy") < layers.index("messaging") < layers.index("referrals")
+    assert (
+        layers.index("privacy")
+        < layers.index("messaging")
+        < layers.index("applications")
+        < layers.index("referrals")
+    )
 
 
 def test_the_trail_may_import_nothing_of_ours() -> None:

@@ -20,7 +20,7 @@ from config.asgi import application
 from dienstweg.models import Consent, DataCategory, Family
 from messaging import actions, consumers
 from messaging.models import Thread
-from referrals import actions as referral_actions
+from referrals.actions import steps as referral_actions
 from referrals.models import Referral
 from tests.conftest import Network, verified_client
 

@@ -18,10 +18,10 @@ from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.actions import ActionError
 from dienstweg.models import Family, Notification
+from dienstweg.uploads import Upload
 from dienstweg.vault import VaultError
 from messaging import actions
 from messaging.models import Message, MessageAttachment, Participant, Thread
-from referrals.actions import Upload
 from tests.conftest import Network
 
 SECRET = "Frau Yılmaz hat den Arbeitsvertrag unterschrieben"

@@ -17,12 +17,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 import messaging.urls
+from applications import actions as application_actions
+from applications.models import ApplicationTag
 from audit.models import AuditEvent
 from dienstweg.models import Consent, Membership, User
 from messaging import actions
 from messaging.models import Message, Thread
-from referrals import actions as referral_actions
-from referrals.models import ApplicationTag, Referral
+from referrals.models import Referral
 from tests.conftest import Network, make_staff, verified_client
 
 SIDES = ("project", "jobcenter", "migration")
@@ -52,9 +53,9 @@ def staff(network: Network) -> dict[str, User]:
 
 @pytest.fixture
 def tag(network: Network, family: Any, consent: Consent) -> ApplicationTag:
-    return referral_actions.tag_application(
+    return application_actions.tag_application(
         family,
-        data=referral_actions.TagData(
+        data=application_actions.TagData(
             kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
             processing_agency=network.jobcenter,
             submitted_on=timezone.localdate(),

@@ -17,7 +17,7 @@ from django.test import Client
 from dienstweg import actions as core
 from dienstweg.models import Consent, Membership
 from messaging.models import Thread
-from referrals import actions as referral_actions
+from referrals.actions import steps as referral_actions
 from referrals.models import Referral
 from tests.conftest import Network, verified_client
 from tests.messaging.conftest import connected, frame, receive, receive_type

@@ -21,14 +21,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from applications import actions as application_actions
+from applications.models import ApplicationTag
 from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.models import Consent, DataCategory, Family
 from messaging import actions as messaging
 from privacy import reports
 from privacy.erasure import erase_family
-from referrals import actions as referral_actions
-from referrals.models import ApplicationTag, Referral
+from referrals.actions import steps as referral_actions
+from referrals.models import Referral
 from tests.conftest import YILMAZ, Network, verified_client
 
 NEED = "Arbeitsvermittlung in Teilzeit"
@@ -74,9 +76,9 @@ def referral(network: Network, family: Family, consent: Consent) -> Referral:
 
 @pytest.fixture
 def tag(network: Network, family: Family, consent: Consent) -> ApplicationTag:
-    return referral_actions.tag_application(
+    return application_actions.tag_application(
         family,
-        data=referral_actions.TagData(
+        data=application_actions.TagData(
             kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
             processing_agency=network.jobcenter,
             submitted_on=timezone.localdate() - timedelta(days=3),

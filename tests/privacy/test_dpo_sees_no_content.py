@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
+from applications import actions as application_actions
+from applications.models import ApplicationTag
 from dienstweg.models import Consent, DataCategory, Family, Purpose
+from dienstweg.uploads import Upload
 from messaging import actions as messaging_actions
-from referrals import actions as referral_actions
-from referrals.actions import Upload
-from referrals.models import ApplicationTag, Referral
+from referrals.actions import steps as referral_actions
+from referrals.models import Referral
 from tests.conftest import Network, consent_data, verified_client
 from tests.dienstweg.test_urls_protected import ROUTES, CannotBuild, Route, build_part
 
@@ -91,9 +93,9 @@ def world(network: Network, family: Family) -> dict[str, Any]:
         send=True,
         by=network.anna,
     )
-    tag = referral_actions.tag_application(
+    tag = application_actions.tag_application(
         family,
-        data=referral_actions.TagData(
+        data=application_actions.TagData(
             kind=ApplicationTag.Kind.CHILDCARE,
             processing_agency=network.jugendamt,
             submitted_on=date.today(),

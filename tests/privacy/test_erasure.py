@@ -21,6 +21,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from applications import actions as application_actions
+from applications.models import ApplicationTag, TagStatusChange
 from audit.models import AuditEvent
 from audit.verify import verify
 from dienstweg import actions as core
@@ -35,17 +37,17 @@ from dienstweg.models import (
     HouseholdMember,
     Notification,
 )
+from dienstweg.uploads import Upload
 from messaging import actions as messaging
 from messaging.models import Message, Participant, Thread
 from privacy import erasure
-from referrals import actions as referrals
+from referrals.actions import erasure as referral_erasure
+from referrals.actions import steps as referrals
 from referrals.models import (
-    ApplicationTag,
     Referral,
     ReferralAttachment,
     ReferralEvent,
     ReferralGroupPermission,
-    TagStatusChange,
 )
 from tests.audit.helpers import unsealed_count, wait_until_final
 from tests.conftest import YILMAZ, Network, consent_data, member, verified_client
@@ -98,7 +100,7 @@ def build_case(network: Network, family: Family) -> Case:
             summary="Frau Y. sucht vormittags Arbeit.",
             categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
             notes={DataCategory.EMPLOYMENT: "sucht 20 Stunden"},
-            attachments=[referrals.Upload("lebenslauf.pdf", PDF)],
+            attachments=[Upload("lebenslauf.pdf", PDF)],
         ),
         send=True,
         by=network.anna,
@@ -112,14 +114,14 @@ def build_case(network: Network, family: Family) -> Case:
             categories=[DataCategory.IDENTITY, DataCategory.CHILDREN],
             basis=Referral.Basis.CHILD_PROTECTION,
             basis_reason=CHILD_PROTECTION_REASON,
-            attachments=[referrals.Upload("kita-vermerk.pdf", PDF)],
+            attachments=[Upload("kita-vermerk.pdf", PDF)],
         ),
         send=False,
         by=network.anna,
     )
-    tag = referrals.tag_application(
+    tag = application_actions.tag_application(
         family,
-        data=referrals.TagData(
+        data=application_actions.TagData(
             kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
             processing_agency=network.jobcenter,
             submitted_on=timezone.localdate(),
@@ -250,7 +252,7 @@ def test_referrals_tags_and_threads_are_removed_or_kept_as_planned(
     kept = Referral.objects.get(pk=case.child_protection.pk)
     assert kept.basis == Referral.Basis.CHILD_PROTECTION
     assert kept.to_agency_id == network.jugendamt.pk
-    for name in referrals.SEALED_REFERRAL_FIELDS:
+    for name in referral_erasure.SEALED_REFERRAL_FIELDS:
         assert bytes(getattr(kept, f"{name}_enc")) == b""
     assert ReferralEvent.objects.filter(referral=kept).exists()  # its timeline: metadata
     assert not ReferralAttachment.objects.exists()
@@ -407,9 +409,9 @@ def test_confirmation_page_costs_the_same_queries_however_much_the_family_holds(
         dora_client.get(erase_url(case.family))
     for _extra in range(3):
         post(case.referral_thread, network.anna)
-        referrals.tag_application(
+        application_actions.tag_application(
             case.family,
-            data=referrals.TagData(
+            data=application_actions.TagData(
                 kind=ApplicationTag.Kind.OTHER,
                 processing_agency=network.jobcenter,
                 submitted_on=timezone.localdate(),

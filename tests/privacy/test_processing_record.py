@@ -20,7 +20,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.models import Consent, DataCategory, Family
-from referrals import actions as referral_actions
+from referrals.actions import steps as referral_actions
 from referrals.models import Referral
 from tests.conftest import YILMAZ, Network, consent_data, verified_client
 

@@ -23,16 +23,20 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
 
+from applications import actions as application_actions
+from applications.access import tag_readers
+from applications.models import ApplicationTag
 from audit.models import AuditEvent
 from dienstweg.actions import ActionError, lift_restriction, restrict_processing
 from dienstweg.consent import ProcessingRestricted, has_consent, require_consent
 from dienstweg.models import Consent, DataCategory, Family, Membership, Purpose
+from dienstweg.uploads import Upload
 from messaging import actions as messaging_actions
 from messaging.access import may_use_thread, thread_readers, threads_of
 from messaging.models import Thread
-from referrals import actions as referral_actions
-from referrals.access import referral_readers, tag_readers
-from referrals.models import ApplicationTag, Referral
+from referrals.access import referral_readers
+from referrals.actions import steps as referral_actions
+from referrals.models import Referral
 from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
 from tests.conftest import Network, make_staff, verified_client
 from tests.messaging.conftest import connected, frame, receive, receive_type
@@ -50,7 +54,7 @@ def send_referral(network: Network, family: Family, *, send: bool = True) -> Ref
             need="Arbeitsvermittlung in Teilzeit",
             summary="Frau Y. sucht vormittags Arbeit.",
             categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
-            attachments=[referral_actions.Upload("lebenslauf.pdf", PDF)],
+            attachments=[Upload("lebenslauf.pdf", PDF)],
         ),
         send=send,
         by=network.anna,
@@ -58,9 +62,9 @@ def send_referral(network: Network, family: Family, *, send: bool = True) -> Ref
 
 
 def tag_application(network: Network, family: Family) -> ApplicationTag:
-    return referral_actions.tag_application(
+    return application_actions.tag_application(
         family,
-        data=referral_actions.TagData(
+        data=application_actions.TagData(
             kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
             processing_agency=network.jobcenter,
             submitted_on=date.today() - timedelta(days=3),

@@ -23,6 +23,8 @@ from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
+from applications import actions as application_actions
+from applications.models import ApplicationTag
 from audit.models import AuditEvent, AuditSeal
 from audit.trail import record
 from audit.verify import verify
@@ -31,8 +33,8 @@ from dienstweg.models import Consent, DataCategory, DataKey, Family
 from messaging import actions as messaging
 from messaging.models import Message, Thread
 from privacy import erasure, retention
-from referrals import actions as referrals
-from referrals.models import ApplicationTag, Referral
+from referrals.actions import steps as referrals
+from referrals.models import Referral
 from tests.audit.helpers import seal_all, triggers_lifted, wait_until_final
 from tests.conftest import YILMAZ, Network, consent_data
 
@@ -82,9 +84,9 @@ def withdrawn(network: Network, family: Family, closed: timedelta) -> Referral:
 
 
 def tag(network: Network, family: Family, *, decided: bool, changed: timedelta) -> ApplicationTag:
-    tag_ = referrals.tag_application(
+    tag_ = application_actions.tag_application(
         family,
-        data=referrals.TagData(
+        data=application_actions.TagData(
             kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
             processing_agency=network.jobcenter,
             submitted_on=timezone.localdate(),
@@ -92,7 +94,7 @@ def tag(network: Network, family: Family, *, decided: bool, changed: timedelta) 
         by=network.anna,
     )
     if decided:
-        referrals.record_tag_status(
+        application_actions.record_tag_status(
             tag_, state="decided", decided_on=timezone.localdate(), by=network.ben
         )
     age(ApplicationTag.objects.filter(pk=tag_.pk), changed, "updated_at", "created_at")

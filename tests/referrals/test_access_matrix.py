@@ -28,12 +28,16 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+import applications.urls
 import referrals.urls
+from applications import actions as application_actions
+from applications.models import ApplicationTag
 from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.models import Consent, DataCategory, Family, Membership, User
-from referrals import actions
-from referrals.models import ApplicationTag, Referral
+from dienstweg.uploads import Upload
+from referrals.actions import steps as referral_steps
+from referrals.models import Referral
 from tests.conftest import Network, make_staff, verified_client
 
 PDF = b"%PDF-1.4\n% Lebenslauf\n%%EOF\n"
@@ -83,33 +87,33 @@ def build_scenario(network: Network, family: Family, consent: Consent) -> Scenar
         for role in ROLES
     }
     coach = staff["project-coach"]
-    sent = actions.refer_family(
+    sent = referral_steps.refer_family(
         family,
-        data=actions.ReferralData(
+        data=referral_steps.ReferralData(
             to_agency=network.jobcenter,
             need="Arbeitsvermittlung",
             summary="Mutter sucht Teilzeitstelle.",
             categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
             notes={DataCategory.EMPLOYMENT: "Ausbildung als Verkäuferin"},
-            attachments=[actions.Upload("lebenslauf.pdf", PDF)],
+            attachments=[Upload("lebenslauf.pdf", PDF)],
         ),
         send=True,
         by=coach,
     )
-    sent = actions.assign_referral(
+    sent = referral_steps.assign_referral(
         sent, assignee=staff["jobcenter-caseworker"], by=staff["jobcenter-lead"]
     )
-    draft = actions.refer_family(
+    draft = referral_steps.refer_family(
         family,
-        data=actions.ReferralData(
+        data=referral_steps.ReferralData(
             to_agency=network.jobcenter, need="Weiterbildung", summary="", categories=["identity"]
         ),
         send=False,
         by=coach,
     )
-    pending = actions.refer_family(
+    pending = referral_steps.refer_family(
         family,
-        data=actions.ReferralData(
+        data=referral_steps.ReferralData(
             to_agency=network.jobcenter,
             need="Leistungsfall klären",
             summary="",
@@ -122,9 +126,9 @@ def build_scenario(network: Network, family: Family, consent: Consent) -> Scenar
     )
     assert (sent.state, draft.state, pending.state) == ("sent", "draft", "pending_approval")
     submitted = timezone.localdate() - timedelta(days=3)
-    tag = actions.tag_application(
+    tag = application_actions.tag_application(
         family,
-        data=actions.TagData(
+        data=application_actions.TagData(
             kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
             processing_agency=network.jobcenter,
             submitted_on=submitted,
@@ -132,9 +136,9 @@ def build_scenario(network: Network, family: Family, consent: Consent) -> Scenar
         ),
         by=coach,
     )
-    uncovered = actions.tag_application(
+    uncovered = application_actions.tag_application(
         family,
-        data=actions.TagData(
+        data=application_actions.TagData(
             kind=ApplicationTag.Kind.HOUSING_BENEFIT,
             processing_agency=network.jobcenter,
             submitted_on=submitted,
@@ -212,7 +216,7 @@ def tag_count(s: Scenario) -> object:
 
 
 def accept_first(s: Scenario) -> None:
-    actions.accept_referral(s.sent, by=s.staff["jobcenter-caseworker"])
+    referral_steps.accept_referral(s.sent, by=s.staff["jobcenter-caseworker"])
 
 
 def no_unsent_referral_listed(s: Scenario, response: Any) -> None:
@@ -496,7 +500,9 @@ def denials(action: str, user: User) -> list[AuditEvent]:
 
 
 def test_every_url_has_expectations():
-    names = {pattern.name for pattern in referrals.urls.urlpatterns}
+    names = {
+        pattern.name for urls in (referrals.urls, applications.urls) for pattern in urls.urlpatterns
+    }
     assert names == {case.url_name for case in CASES}
     for case in CASES:
         for outcome, users in case.expected.items():

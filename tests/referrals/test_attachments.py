@@ -20,8 +20,9 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, Family
-from referrals import actions
-from referrals.actions import ReferralData, Upload
+from dienstweg.uploads import Upload
+from referrals.actions import steps as referral_steps
+from referrals.actions.steps import ReferralData
 from referrals.models import Referral, ReferralAttachment
 from tests.conftest import Network, verified_client
 
@@ -70,7 +71,7 @@ def raw_attachment(attachment: ReferralAttachment) -> tuple[bytes, bytes]:
 
 
 def send_with(network: Network, family: Family, *uploads: Upload) -> Referral:
-    return actions.refer_family(
+    return referral_steps.refer_family(
         family,
         data=ReferralData(
             to_agency=network.jobcenter,
@@ -339,6 +340,6 @@ def test_receiver_loses_the_download_with_the_referral(network, family, sent):
     ben = verified_client(network.ben)
     assert ben.get(download_url(sent, attachment)).status_code == 200
 
-    actions.withdraw_referral(sent, by=network.anna)
+    referral_steps.withdraw_referral(sent, by=network.anna)
 
     assert ben.get(download_url(sent, attachment)).status_code == 404

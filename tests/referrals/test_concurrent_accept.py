@@ -18,8 +18,8 @@ from django.db import connection, transaction
 from audit.models import AuditEvent
 from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, Membership, Notification
-from referrals import actions
-from referrals.actions import ReferralData
+from referrals.actions import steps as referral_steps
+from referrals.actions.steps import ReferralData
 from referrals.models import Referral, ReferralEvent
 from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
 from tests.conftest import make_staff
@@ -36,7 +36,7 @@ pytestmark = [
 def referral(committed, network, family, consent) -> Referral:
     """Sent to the Jobcenter and assigned to Ben (committed)."""
     jana = make_staff("jana@example.org", "Jana Jansen", network.jobcenter, Membership.Role.LEAD)
-    sent = actions.refer_family(
+    sent = referral_steps.refer_family(
         family,
         data=ReferralData(
             to_agency=network.jobcenter,
@@ -47,7 +47,7 @@ def referral(committed, network, family, consent) -> Referral:
         send=True,
         by=network.anna,
     )
-    return actions.assign_referral(sent, assignee=network.ben, by=jana)
+    return referral_steps.assign_referral(sent, assignee=network.ben, by=jana)
 
 
 def race(referral: Referral, second: Callable[[], Referral]) -> tuple[Worker, Worker, float]:
@@ -63,7 +63,7 @@ def race(referral: Referral, second: Callable[[], Referral]) -> tuple[Worker, Wo
     def first_tab() -> Referral:
         start.wait()
         with transaction.atomic():
-            accepted = actions.accept_referral(referral, by=ben)  # the row stays locked
+            accepted = referral_steps.accept_referral(referral, by=ben)  # the row stays locked
             holding.set()
             assert commit_now.wait(TIMEOUT)
             moments["commit"] = time.monotonic()
@@ -88,7 +88,9 @@ def race(referral: Referral, second: Callable[[], Referral]) -> tuple[Worker, Wo
 def test_one_of_two_simultaneous_accepts_wins(referral, network):
     ben = network.ben
 
-    first, second, committed_at = race(referral, lambda: actions.accept_referral(referral, by=ben))
+    first, second, committed_at = race(
+        referral, lambda: referral_steps.accept_referral(referral, by=ben)
+    )
 
     assert first.result.state == Referral.State.ACCEPTED
     with pytest.raises(ActionError, match="bereits „angenommen“"):
@@ -108,7 +110,7 @@ def test_decline_at_the_moment_of_accepting_is_refused(referral, network):
     ben = network.ben
 
     first, second, _committed_at = race(
-        referral, lambda: actions.decline_referral(referral, reason="Doppelt", by=ben)
+        referral, lambda: referral_steps.decline_referral(referral, reason="Doppelt", by=ben)
     )
 
     assert first.result.state == Referral.State.ACCEPTED

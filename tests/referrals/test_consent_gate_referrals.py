@@ -24,9 +24,10 @@ from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.actions import ActionError
 from dienstweg.models import Consent, DataCategory, Membership, User
-from referrals import actions
 from referrals.access import inbox_of, outbox_of, referrals_visible_to
-from referrals.actions import ReferralData
+from referrals.actions import permissions as referral_permissions
+from referrals.actions import steps as referral_steps
+from referrals.actions.steps import ReferralData
 from referrals.models import (
     Referral,
     ReferralGroupPermission,
@@ -55,13 +56,15 @@ def referral_data(network: Network) -> ReferralData:
 
 
 def send(network: Network, family: Any) -> Referral:
-    return actions.refer_family(family, data=referral_data(network), send=True, by=network.anna)
+    return referral_steps.refer_family(
+        family, data=referral_data(network), send=True, by=network.anna
+    )
 
 
 @pytest.fixture
 def referral(network, family, consent, jana) -> Referral:
     """Sent to the Jobcenter under the `consent` fixture and assigned to Ben."""
-    return actions.assign_referral(send(network, family), assignee=network.ben, by=jana)
+    return referral_steps.assign_referral(send(network, family), assignee=network.ben, by=jana)
 
 
 def receiver_perms(referral: Referral) -> list[tuple[str, str]]:
@@ -100,7 +103,7 @@ def assert_receiver_shut_out(network: Network, referral: Referral) -> None:
     assert list(ben.get(reverse("referral_inbox")).context["page"].object_list) == []
     assert referral.family.reference not in ben.get(reverse("referral_inbox")).content.decode()
     with pytest.raises(ActionError, match="nicht berechtigt"):
-        actions.accept_referral(referral, by=network.ben)
+        referral_steps.accept_referral(referral, by=network.ben)
 
 
 def assert_sender_sees_the_end(network: Network, referral: Referral) -> None:
@@ -175,14 +178,14 @@ def test_revocation_of_an_unrelated_consent_leaves_access(network, family, conse
 
 
 def test_revocation_ends_access_of_an_accepted_referral_too(network, consent, referral):
-    accepted = actions.accept_referral(referral, by=network.ben)
+    accepted = referral_steps.accept_referral(referral, by=network.ben)
 
     core.revoke_consent(consent, note="", by=network.anna)
 
     assert receiver_perms(accepted) == []
     assert verified_client(network.ben).get(detail(accepted)).status_code == 404
     with pytest.raises(ActionError, match="nicht berechtigt"):
-        actions.complete_referral(accepted, outcome="Vermittelt", by=network.ben)
+        referral_steps.complete_referral(accepted, outcome="Vermittelt", by=network.ben)
 
 
 # Expiry
@@ -213,7 +216,7 @@ def test_on_the_last_day_of_the_consent_the_receiver_still_sees_it(
     on_day(consent.valid_until)
 
     assert verified_client(network.ben).get(detail(referral)).status_code == 200
-    assert actions.end_expired_access() == 0
+    assert referral_permissions.end_expired_access() == 0
 
 
 def test_expired_rows_hide_the_referral_without_any_job(network, family, consent, referral):
@@ -233,7 +236,7 @@ def test_end_expired_access_removes_permissions_and_audits(
 ):
     on_day(consent.valid_until + timedelta(days=1))
 
-    assert actions.end_expired_access() == 1
+    assert referral_permissions.end_expired_access() == 1
 
     referral.refresh_from_db()
     assert referral.access_ended_at is not None
@@ -244,7 +247,7 @@ def test_end_expired_access_removes_permissions_and_audits(
     assert event.family_id == str(family.pk)
     assert event.details["reason"] == "consent_expired"
     assert list(referral.events.filter(verb="access_ended").values_list("by", flat=True)) == [None]
-    assert actions.end_expired_access() == 0  # once only
+    assert referral_permissions.end_expired_access() == 0  # once only
     assert len(withdrawn_events(referral)) == 1
     assert_sender_sees_the_end(network, referral)
 

@@ -23,10 +23,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from applications import actions as application_actions
+from applications.models import ApplicationTag
 from dienstweg import actions as core
 from dienstweg.models import Agency, Consent, DataCategory, Family, Membership, Purpose, User
-from referrals import actions
-from referrals.models import ApplicationTag, Referral
+from dienstweg.uploads import Upload
+from referrals.actions import steps as referral_steps
+from referrals.models import Referral
 from tests.conftest import Network, make_staff, verified_client
 
 PDF = b"%PDF-1.4\n% Anlage\n%%EOF\n"
@@ -109,9 +112,9 @@ def consented_family(cast: Cast, number: int, *, second_project: bool = False) -
     return family
 
 
-def referral_data(cast: Cast, number: int) -> actions.ReferralData:
+def referral_data(cast: Cast, number: int) -> referral_steps.ReferralData:
     to_agency = cast.network.jugendamt if number % 6 == 0 else cast.network.jobcenter
-    return actions.ReferralData(
+    return referral_steps.ReferralData(
         to_agency=to_agency,
         need=f"Bedarf {number}",
         summary="Kurz gefasst.",
@@ -129,14 +132,16 @@ def add_referrals(cast: Cast, numbers: range) -> list[Referral]:
         family = consented_family(cast, number, second_project=second)
         coach = cast.second_coach if second else cast.network.anna
         send = number % 10 != 9
-        referral = actions.refer_family(
+        referral = referral_steps.refer_family(
             family, data=referral_data(cast, number), send=send, by=coach
         )
         if send and referral.to_agency_id == cast.network.jobcenter.pk and number % 4 != 3:
             assignee = cast.caseworkers[number % 2]
-            referral = actions.assign_referral(referral, assignee=assignee, by=cast.jobcenter_lead)
+            referral = referral_steps.assign_referral(
+                referral, assignee=assignee, by=cast.jobcenter_lead
+            )
             if number % 3 == 2:
-                referral = actions.accept_referral(referral, by=assignee)
+                referral = referral_steps.accept_referral(referral, by=assignee)
         made.append(referral)
     # Some are overdue, for the "overdue" filter.
     overdue = timezone.now() - timedelta(days=30)
@@ -254,25 +259,27 @@ def test_outbox_costs_the_same_for_one_and_thirty_referrals(cast: Cast) -> None:
 def detailed_referral(cast: Cast, number: int, *, attachments: int, reassignments: int) -> Referral:
     """A sent referral from Anna, assigned (after REASSIGNMENTS changes of mind) to Kai."""
     family = consented_family(cast, number)
-    referral = actions.refer_family(
+    referral = referral_steps.refer_family(
         family,
-        data=actions.ReferralData(
+        data=referral_steps.ReferralData(
             to_agency=cast.network.jobcenter,
             need="Arbeitsvermittlung",
             summary="Kurz gefasst.",
             categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
             notes={DataCategory.EMPLOYMENT: "Sucht Teilzeit"},
-            attachments=[actions.Upload(f"anlage-{i}.pdf", PDF) for i in range(attachments)],
+            attachments=[Upload(f"anlage-{i}.pdf", PDF) for i in range(attachments)],
         ),
         send=True,
         by=cast.network.anna,
     )
     for step in range(reassignments):
         # Different assignees on the timeline, alternately Ben and Kai.
-        referral = actions.assign_referral(
+        referral = referral_steps.assign_referral(
             referral, assignee=cast.caseworkers[step % 2], by=cast.jobcenter_lead
         )
-    return actions.assign_referral(referral, assignee=cast.caseworkers[1], by=cast.jobcenter_lead)
+    return referral_steps.assign_referral(
+        referral, assignee=cast.caseworkers[1], by=cast.jobcenter_lead
+    )
 
 
 def test_referral_detail_costs_the_same_with_three_attachments_and_a_long_timeline(
@@ -301,9 +308,9 @@ def tag(cast: Cast, family: Family, number: int) -> ApplicationTag:
     ]
     kind, office = kinds[number % len(kinds)]
     today = timezone.localdate()
-    made = actions.tag_application(
+    made = application_actions.tag_application(
         family,
-        data=actions.TagData(
+        data=application_actions.TagData(
             kind=kind,
             processing_agency=office,
             submitted_on=today - timedelta(days=40),
@@ -313,11 +320,11 @@ def tag(cast: Cast, family: Family, number: int) -> ApplicationTag:
     )
     clerk = cast.network.ben if office == cast.network.jobcenter else cast.network.clara
     if number % 3 == 0:
-        made = actions.record_tag_status(
+        made = application_actions.record_tag_status(
             made, state="decided", decided_on=today - timedelta(days=number % 7), by=clerk
         )
     elif number % 3 == 1:
-        made = actions.record_tag_status(
+        made = application_actions.record_tag_status(
             made, state="documents_requested", note="Kontoauszüge", by=clerk
         )
     return made
@@ -349,9 +356,9 @@ def test_tag_detail_costs_the_same_for_a_long_status_timeline(cast: Cast) -> Non
     today = timezone.localdate()
 
     def tagged(steps: list[str]) -> ApplicationTag:
-        made = actions.tag_application(
+        made = application_actions.tag_application(
             family,
-            data=actions.TagData(
+            data=application_actions.TagData(
                 kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
                 processing_agency=cast.network.jobcenter,
                 submitted_on=today - timedelta(days=10),
@@ -362,7 +369,7 @@ def test_tag_detail_costs_the_same_for_a_long_status_timeline(cast: Cast) -> Non
         for number, state in enumerate(steps):
             clerk = cast.caseworkers[number % 2]  # two people on the timeline
             note = "Mietvertrag" if state == "documents_requested" else ""
-            made = actions.record_tag_status(made, state=state, note=note, by=clerk)
+            made = application_actions.record_tag_status(made, state=state, note=note, by=clerk)
         return made
 
     short = tagged(["documents_requested"])

@@ -1,4 +1,4 @@
-"""Referring a family (referrals/actions.py and its pages): the snapshot holds exactly the
+"""Referring a family (referrals/actions/ and its pages): the snapshot holds exactly the
 shared data and is sealed; sending passes the consent gate or stores nothing; the closed
 loop send → assign → accept → complete, with the sender seeing every step; the state
 machine's refusals; the legal-basis path with a second lead's approval; the audit event
@@ -24,8 +24,8 @@ from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, Family, Membership, Notification, Purpose, User
-from referrals import actions
-from referrals.actions import ReferralData
+from referrals.actions import steps as referral_steps
+from referrals.actions.steps import ReferralData
 from referrals.models import (
     Referral,
     ReferralEvent,
@@ -72,7 +72,9 @@ def referral_data(network: Network, **changes: Any) -> ReferralData:
 
 def refer(network: Network, family: Family, *, send: bool = True, **changes: Any) -> Referral:
     by = changes.pop("by", network.anna)
-    return actions.refer_family(family, data=referral_data(network, **changes), send=send, by=by)
+    return referral_steps.refer_family(
+        family, data=referral_data(network, **changes), send=send, by=by
+    )
 
 
 def child_protection(network: Network, family: Family, *, by: User) -> Referral:
@@ -91,7 +93,7 @@ def child_protection(network: Network, family: Family, *, by: User) -> Referral:
 
 def assigned(network: Network, family: Family, jana: User) -> Referral:
     referral = refer(network, family)
-    return actions.assign_referral(referral, assignee=network.ben, by=jana)
+    return referral_steps.assign_referral(referral, assignee=network.ben, by=jana)
 
 
 def snapshot_of(referral: Referral) -> dict[str, Any]:
@@ -302,7 +304,7 @@ def test_sending_a_draft_without_consent_leaves_the_draft_unsent(network, family
     draft = refer(network, family, send=False)
 
     with pytest.raises(ActionError, match="Keine gültige Einwilligung"):
-        actions.send_referral(draft, by=network.anna)
+        referral_steps.send_referral(draft, by=network.anna)
 
     draft.refresh_from_db()
     assert draft.state == Referral.State.DRAFT
@@ -474,7 +476,7 @@ def test_decline_without_a_reason_is_refused(network, family, consent, jana, rea
     check()
     assert referral.state == Referral.State.SENT
     with pytest.raises(ActionError, match="Grund für die Ablehnung"):
-        actions.decline_referral(referral, reason=reason, by=network.ben)
+        referral_steps.decline_referral(referral, reason=reason, by=network.ben)
     check()
 
 
@@ -502,7 +504,7 @@ def test_withdraw_while_sent_removes_the_receivers_access(
 
 
 def test_withdraw_after_accept_is_refused(network, family, consent, jana, anna_client):
-    referral = actions.accept_referral(assigned(network, family, jana), by=network.ben)
+    referral = referral_steps.accept_referral(assigned(network, family, jana), by=network.ben)
     check = unchanged(referral)
 
     messages = step(anna_client, "referral_withdraw", referral)
@@ -516,13 +518,13 @@ def test_withdraw_after_accept_is_refused(network, family, consent, jana, anna_c
 
 
 def test_completing_a_declined_referral_is_refused(network, family, consent, jana):
-    referral = actions.decline_referral(
+    referral = referral_steps.decline_referral(
         assigned(network, family, jana), reason=REASON, by=network.ben
     )
     check = unchanged(referral)
 
     with pytest.raises(ActionError, match="Nicht möglich: Die Vermittlung ist bereits „abgelehnt“"):
-        actions.complete_referral(referral, outcome=OUTCOME, by=network.ben)
+        referral_steps.complete_referral(referral, outcome=OUTCOME, by=network.ben)
 
     check()
     assert referral.unseal("outcome") == ""
@@ -548,7 +550,7 @@ def test_only_the_assignee_accepts(network, family, consent, jana, who):
     user = jana if who == "jana" else getattr(network, who)
 
     with pytest.raises(ActionError, match="nicht berechtigt"):
-        actions.accept_referral(referral, by=user)
+        referral_steps.accept_referral(referral, by=user)
 
     check()
     assert referral.state == Referral.State.SENT
@@ -581,7 +583,7 @@ def test_a_coach_cannot_approve(network, family, lena):
     check = unchanged(referral)
 
     with pytest.raises(ActionError, match="nicht berechtigt"):
-        actions.approve_referral(referral, by=network.anna)
+        referral_steps.approve_referral(referral, by=network.anna)
 
     check()
 
@@ -693,7 +695,7 @@ def test_refused_approval_sends_nothing(network, family, lena, anna_client):
     assert "Grund der verweigerten Freigabe" in page
     assert note in page
     with pytest.raises(ActionError, match="bereits „Freigabe verweigert“"):
-        actions.approve_referral(referral, by=lena)
+        referral_steps.approve_referral(referral, by=lena)
 
 
 def test_refusing_approval_needs_a_reason(network, family, lena):
@@ -701,7 +703,7 @@ def test_refusing_approval_needs_a_reason(network, family, lena):
     check = unchanged(referral)
 
     with pytest.raises(ActionError, match="Bitte begründen Sie die Ablehnung der Freigabe"):
-        actions.refuse_referral(referral, note=" ", by=lena)
+        referral_steps.refuse_referral(referral, note=" ", by=lena)
 
     check()
 
@@ -725,12 +727,12 @@ def _submit(ctx: dict[str, Any]) -> tuple[Referral, User]:
 
 def _approve(ctx: dict[str, Any]) -> tuple[Referral, User]:
     referral, _anna = _submit(ctx)
-    return actions.approve_referral(referral, by=ctx["lena"]), ctx["lena"]
+    return referral_steps.approve_referral(referral, by=ctx["lena"]), ctx["lena"]
 
 
 def _refuse(ctx: dict[str, Any]) -> tuple[Referral, User]:
     referral, _anna = _submit(ctx)
-    return actions.refuse_referral(referral, note="nein", by=ctx["lena"]), ctx["lena"]
+    return referral_steps.refuse_referral(referral, note="nein", by=ctx["lena"]), ctx["lena"]
 
 
 def _assign(ctx: dict[str, Any]) -> tuple[Referral, User]:
@@ -740,23 +742,23 @@ def _assign(ctx: dict[str, Any]) -> tuple[Referral, User]:
 def _accept(ctx: dict[str, Any]) -> tuple[Referral, User]:
     referral, _jana = _assign(ctx)
     ben = ctx["network"].ben
-    return actions.accept_referral(referral, by=ben), ben
+    return referral_steps.accept_referral(referral, by=ben), ben
 
 
 def _decline(ctx: dict[str, Any]) -> tuple[Referral, User]:
     referral, _jana = _assign(ctx)
     ben = ctx["network"].ben
-    return actions.decline_referral(referral, reason=REASON, by=ben), ben
+    return referral_steps.decline_referral(referral, reason=REASON, by=ben), ben
 
 
 def _complete(ctx: dict[str, Any]) -> tuple[Referral, User]:
     referral, ben = _accept(ctx)
-    return actions.complete_referral(referral, outcome=OUTCOME, by=ben), ben
+    return referral_steps.complete_referral(referral, outcome=OUTCOME, by=ben), ben
 
 
 def _withdraw(ctx: dict[str, Any]) -> tuple[Referral, User]:
     referral, anna = _send(ctx)
-    return actions.withdraw_referral(referral, by=anna), anna
+    return referral_steps.withdraw_referral(referral, by=anna), anna
 
 
 STEPS: dict[str, tuple[Callable[[dict[str, Any]], tuple[Referral, User]], str]] = {
@@ -794,8 +796,8 @@ def test_every_step_records_its_audit_event_with_the_family(
 
 
 def test_timeline_has_one_event_per_step(network, family, consent, jana):
-    referral = actions.complete_referral(
-        actions.accept_referral(assigned(network, family, jana), by=network.ben),
+    referral = referral_steps.complete_referral(
+        referral_steps.accept_referral(assigned(network, family, jana), by=network.ben),
         outcome=OUTCOME,
         by=network.ben,
     )
@@ -827,7 +829,9 @@ def test_timeline_has_one_event_per_step(network, family, consent, jana):
 
 
 def test_legal_basis_timeline_has_one_event_per_step(network, family, lena):
-    referral = actions.approve_referral(child_protection(network, family, by=network.anna), by=lena)
+    referral = referral_steps.approve_referral(
+        child_protection(network, family, by=network.anna), by=lena
+    )
 
     assert list(referral.events.values_list("verb", "state", "by")) == [
         ("drafted", "draft", network.anna.pk),

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from dienstweg.models import DataCategory, Membership, Notification
-from referrals import actions
+from referrals.actions import reminders as referral_reminders
+from referrals.actions import steps as referral_steps
 from referrals.models import Referral
 from tests.conftest import Network, make_staff
 
@@ -22,9 +23,9 @@ def jobcenter_lead(network: Network):
 
 
 def send(network: Network, family) -> Referral:
-    return actions.refer_family(
+    return referral_steps.refer_family(
         family,
-        data=actions.ReferralData(
+        data=referral_steps.ReferralData(
             to_agency=network.jobcenter,
             need="Arbeitsvermittlung",
             summary="",
@@ -60,11 +61,11 @@ def test_overdue_referral_is_escalated_to_the_lead_once(
 
 def test_answered_referral_is_not_escalated(network, family, consent, jobcenter_lead, settings):
     referral = send(network, family)
-    actions.assign_referral(referral, assignee=network.ben, by=jobcenter_lead)
-    actions.accept_referral(referral, by=network.ben)
+    referral_steps.assign_referral(referral, assignee=network.ben, by=jobcenter_lead)
+    referral_steps.accept_referral(referral, by=network.ben)
     age(referral, 30)
 
-    assert actions.escalate_overdue() == 0
+    assert referral_reminders.escalate_overdue() == 0
 
 
 def test_inbox_overdue_filter_shows_only_overdue(
@@ -118,6 +119,6 @@ def test_demo_has_referrals_and_tags(settings):
 
     states = sorted(Referral.objects.values_list("state", flat=True))
     assert states == ["completed", "sent", "sent"]
-    from referrals.models import ApplicationTag
+    from applications.models import ApplicationTag
 
     assert ApplicationTag.objects.count() == 3

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from referrals.actions import send_weekly_digest
+from referrals.actions.reminders import send_weekly_digest
 
 
 class Command(BaseCommand):

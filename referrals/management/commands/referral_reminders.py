@@ -5,7 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from referrals.actions import end_expired_access, escalate_overdue
+from referrals.actions.permissions import end_expired_access
+from referrals.actions.reminders import escalate_overdue
 
 
 class Command(BaseCommand):

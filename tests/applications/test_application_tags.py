@@ -24,12 +24,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from applications import actions
+from applications.models import ApplicationTag, TagStatusChange
 from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.actions import BACKUP_CODE_ALPHABET, ActionError
 from dienstweg.models import Agency, Consent, Family, Membership, Notification, User
-from referrals import actions
-from referrals.models import ApplicationTag, TagStatusChange
 from tests.conftest import Network, consent_data, make_staff, verified_client
 
 FILE_NUMBER = "BG-31201-0004711"

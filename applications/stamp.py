@@ -5,13 +5,12 @@ staples onto a paper benefit application: whom the processing agency may ask, th
 in large monospace type and a QR code that opens the tag. The module is pure: it reads no
 database and drawing only depends on its input, so views, commands and tests share it.
 
-Only the PDF core fonts are used, which cover latin-1; `latin1` transliterates everything else
-so that a Turkish or Polish name never stops the stamp from rendering.
+Only the PDF core fonts are used, which cover latin-1; `dienstweg.pdf.latin1` transliterates
+everything else so that a Turkish or Polish name never stops the stamp from rendering.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -19,12 +18,7 @@ import segno
 from django.utils.translation import gettext as _
 from fpdf import FPDF
 
-# Letters NFKD cannot take apart, and typography the core fonts lack.
-_REPLACEMENTS = {
-    "ı": "i", "İ": "I", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ħ": "h", "Ħ": "H",
-    "œ": "oe", "Œ": "OE", "ŋ": "ng", "–": "-", "—": "-", "‚": ",", "„": '"', "“": '"',
-    "”": '"', "‘": "'", "’": "'", "…": "...", "€": "EUR", "•": "-",
-}  # fmt: skip
+from dienstweg.pdf import latin1
 
 PAGE_W, PAGE_H, MARGIN = 148.0, 105.0, 8.0  # A6 landscape, millimetres
 QR_SIZE = 38.0
@@ -40,22 +34,6 @@ class StampData:
     code: str
     url: str
     kind_label: str
-
-
-def latin1(text: str) -> str:
-    """Return `text` with every character outside latin-1 transliterated, or "?" as last resort."""
-    out = []
-    for char in text:
-        if ord(char) < 256:
-            out.append(char)
-        elif char in _REPLACEMENTS:
-            out.append(_REPLACEMENTS[char])
-        else:
-            base = "".join(
-                c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
-            )
-            out.append(base if base and all(ord(c) < 256 for c in base) else "?")
-    return "".join(out)
 
 
 def _draw_qr(pdf: FPDF, url: str, *, x: float, y: float, size: float) -> None:

@@ -8,7 +8,8 @@ from dataclasses import replace
 import segno
 from django.utils import translation
 
-from referrals.stamp import StampData, latin1, render_stamp
+from applications.stamp import StampData, render_stamp
+from dienstweg.pdf import latin1
 
 URL = "https://dienstweg.example.de/t/7KQM-3XPA-94TD"
 ANNA_STAMP = StampData(

@@ -1,0 +1,225 @@
+"""Who may see which application tag, defined once.
+
+The project that tagged an application sees it through its case roles; the processing
+office sees it while the family's consent covers the office for application support and
+the family's processing is not restricted (GDPR Art. 18). Lists, pages, the look-up by
+code, the stamp and the tag's thread all derive from these helpers."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils.translation import gettext as _
+
+from applications.models import ApplicationTag
+from audit.trail import record
+from dienstweg.access import CASE_ROLES, agency_ids_of
+from dienstweg.consent import (
+    ConsentMissing,
+    ProcessingRestricted,
+    has_consent,
+    require_consent,
+)
+from dienstweg.models import Membership, Purpose, User
+
+# Coaches and leads of the project tag applications; its caseworkers do not.
+TAGGING_ROLES = (Membership.Role.COACH, Membership.Role.LEAD)
+
+# The data category a tag discloses to the processing office, by kind of application.
+TAG_CATEGORY = {
+    ApplicationTag.Kind.EDUCATION: "children",
+    ApplicationTag.Kind.CHILDCARE: "children",
+    ApplicationTag.Kind.HOUSING_BENEFIT: "housing",
+    ApplicationTag.Kind.CHILD_SUPPLEMENT: "household",
+    ApplicationTag.Kind.CITIZENS_BENEFIT: "household",
+    ApplicationTag.Kind.OTHER: "household",
+}
+
+
+class TagRefused(Exception):
+    """The clerk's agency processes the application, but the family's consent does not
+    cover it: a clear refusal (the clerk holds the paper with the code anyway)."""
+
+
+class TagLookupThrottled(Exception):
+    """Too many wrong codes in a short time."""
+
+
+def tags_visible_to(user: User) -> QuerySet[ApplicationTag]:
+    """The tags of the user's projects (the coach's list): open document requests first."""
+    return ApplicationTag.objects.filter(project_id__in=agency_ids_of(user)).order_by(
+        "priority", "-submitted_on", "-id"
+    )
+
+
+def normalize_code(code: str) -> str:
+    """The code as printed ("7KQM-3XPA-94TD"), from what a person typed or scanned."""
+    letters = "".join(ch for ch in code.upper() if ch.isalnum())[:12]
+    return "-".join(letters[i : i + 4] for i in range(0, len(letters), 4))
+
+
+def _throttle_key(user: User) -> str:
+    return f"tag-lookup-failures:{user.pk}"
+
+
+def check_lookup_throttle(user: User) -> None:
+    """Refuse look-ups after too many wrong codes (counted per account)."""
+    if cache.get(_throttle_key(user), 0) >= settings.TAG_LOOKUP_MAX_FAILURES:
+        with transaction.atomic():
+            record(user, "application_tag.lookup_throttled")
+        raise TagLookupThrottled
+
+
+def _count_failure(user: User) -> None:
+    key = _throttle_key(user)
+    window = settings.TAG_LOOKUP_WINDOW_MINUTES * 60
+    if not cache.add(key, 1, timeout=window):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=window)
+
+
+def access_tag_by_code(
+    user: User,
+    code: str,
+    *,
+    action: str | None = "application_tag.viewed",
+    sides: tuple[str, ...] = ("project", "office"),
+) -> tuple[ApplicationTag, str]:
+    """Fetch a tag by its code with the side the user sees it from ("project" or
+    "office", one of SIDES), and record ACTION; or 404 (an unknown code and a missing right look the
+    same, and count towards the throttle), or TagRefused when the family's consent does
+    not cover the processing office for application support.
+
+    For the processing office the look-up is a transmission: the consent is checked and
+    locked in the transaction that records it."""
+    check_lookup_throttle(user)
+    tag = (
+        ApplicationTag.objects.select_related(
+            "family__data_key", "project", "processing_agency", "coach"
+        )
+        .filter(code=normalize_code(code))
+        .first()
+    )
+    side = _role_side(user, tag) if tag is not None else None
+    if tag is not None and side is not None and side not in sides:
+        # A page for the other side (the stamp is the project's): refused, audited.
+        with transaction.atomic():
+            record(user, "application_tag.access_denied", target=tag, family=tag.family)
+        raise Http404
+    if tag is None or side is None:
+        _count_failure(user)
+        with transaction.atomic():
+            record(
+                user,
+                "application_tag.access_denied",
+                target=tag,
+                family=tag.family if tag is not None else None,
+            )
+        raise Http404
+    try:
+        with transaction.atomic():
+            if side == "office":
+                require_tag_consent(tag)
+            if action:
+                record(
+                    user,
+                    action,
+                    target=tag,
+                    family=tag.family,
+                    purpose=str(Purpose.APPLICATION_SUPPORT.label) if side == "office" else "",
+                    agency_id=tag.processing_agency_id if side == "office" else tag.project_id,
+                )
+    except ProcessingRestricted:
+        with transaction.atomic():
+            record(
+                user,
+                "application_tag.access_restricted",
+                target=tag,
+                family=tag.family,
+                agency_id=tag.processing_agency_id,
+                purpose="Art. 18 DSGVO",
+            )
+        # Whether and why the family restricted its processing is not the office's to know.
+        raise TagRefused(
+            _(
+                "Ihre Stelle kann diesen Antragsmarker derzeit nicht öffnen. Bitte wenden Sie "
+                "sich an das Projekt."
+            )
+        ) from None
+    except ConsentMissing:
+        with transaction.atomic():
+            record(
+                user,
+                "application_tag.consent_missing",
+                target=tag,
+                family=tag.family,
+                agency_id=tag.processing_agency_id,
+            )
+        raise TagRefused(
+            _(
+                "Die Einwilligung der Familie erlaubt Ihrer Stelle keinen Zugriff auf diesen "
+                "Antragsmarker. Bitte wenden Sie sich an das Projekt."
+            )
+        ) from None
+    return tag, side
+
+
+def _role_side(user: User, tag: ApplicationTag) -> str | None:
+    """ "project" or "office" by the user's case roles alone (the consent not asked)."""
+    held = set(
+        Membership.objects.filter(
+            user=user,
+            agency_id__in=[tag.project_id, tag.processing_agency_id],
+            role__in=CASE_ROLES,
+        ).values_list("agency_id", flat=True)
+    )
+    if tag.project_id in held:
+        return "project"
+    if tag.processing_agency_id in held:
+        return "office"
+    return None
+
+
+def tag_consented(tag: ApplicationTag) -> bool:
+    """Whether the family's consent lets the processing office see the tag today and its
+    processing is not restricted (no lock: for pages and recipients; a transmission locks
+    it, require_tag_consent)."""
+    return has_consent(
+        tag.family,
+        to_agency=tag.processing_agency,
+        categories=[TAG_CATEGORY[ApplicationTag.Kind(tag.kind)]],
+        purpose=Purpose.APPLICATION_SUPPORT,
+    )
+
+
+def tag_readers(tag: ApplicationTag) -> list[int]:
+    """The ids of the active users who may open the tag now: the project's case roles,
+    and the processing office's while the family's consent covers it."""
+    agencies = [tag.project_id, *([tag.processing_agency_id] if tag_consented(tag) else [])]
+    members = Membership.objects.filter(
+        agency_id__in=agencies, role__in=CASE_ROLES, user__is_active=True
+    )
+    return sorted(set(members.values_list("user_id", flat=True)))
+
+
+def tag_side(user: User, tag: ApplicationTag) -> str | None:
+    """ "project", "office" (the consent covering it today) or None: whether and from
+    which side the user may see the tag (no throttle, no audit: for helpers above)."""
+    side = _role_side(user, tag)
+    return None if side == "office" and not tag_consented(tag) else side
+
+
+def require_tag_consent(tag: ApplicationTag) -> None:
+    """Lock the consent that lets the processing office see this tag, or ConsentMissing.
+    Runs inside the transaction that shows or changes the tag."""
+    require_consent(
+        tag.family,
+        to_agency=tag.processing_agency,
+        categories=[TAG_CATEGORY[ApplicationTag.Kind(tag.kind)]],
+        purpose=Purpose.APPLICATION_SUPPORT,
+    )

@@ -1,0 +1,167 @@
+"""The referral's state machine: which step each user may take in which state, and
+transition(), the only way a referral's state changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.trail import record
+from dienstweg.access import CASE_ROLES
+from dienstweg.actions import ActionError
+from dienstweg.models import Membership, User
+from referrals.access import REFERRING_ROLES
+from referrals.models import Referral, ReferralEvent
+
+State = Referral.State
+Basis = Referral.Basis
+
+
+# The legal basis of each kind of referral, as the audit trail names it.
+BASIS_PURPOSE = {
+    Basis.CONSENT: "Vermittlung: Einwilligung (Art. 6 Abs. 1 lit. a DSGVO, § 67b SGB X)",
+    Basis.CHILD_PROTECTION: "Vermittlung: Kinderschutz (§ 8a SGB VIII, § 4 KKG)",
+    Basis.STATUTORY: "Vermittlung: Übermittlungsbefugnis (§ 69 SGB X)",
+}
+
+
+# The user's roles, as (agency id, role) pairs: those in the two agencies of a referral, or
+# all of hers (a view passes Reach.roles; the rules only ask about the two agencies).
+Roles = frozenset[tuple[int, str]]
+
+
+def roles_in(user: User, referral: Referral) -> Roles:
+    """One query for everything the rules below ask about the user."""
+    return frozenset(
+        Membership.objects.filter(
+            user=user, agency_id__in=[referral.from_agency_id, referral.to_agency_id]
+        ).values_list("agency_id", "role")
+    )
+
+
+def _holds(roles: Roles, agency_id: int, wanted: tuple[str, ...]) -> bool:
+    return any((agency_id, role) in roles for role in wanted)
+
+
+@dataclass(frozen=True)
+class Rule:
+    sources: frozenset[str]
+    target: str | None  # None: the state stays (assigning)
+    allowed: Callable[[User, Referral, Roles], bool]
+    event: str  # audit action and timeline verb
+
+    def permits(self, user: User, referral: Referral, roles: Roles) -> bool:
+        """Whether the user may take this step now (actor and state)."""
+        return referral.state in self.sources and self.allowed(user, referral, roles)
+
+
+def _sender(user: User, referral: Referral, roles: Roles) -> bool:
+    return _holds(roles, referral.from_agency_id, REFERRING_ROLES)
+
+
+def _approver(user: User, referral: Referral, roles: Roles) -> bool:
+    # Four eyes: a lead of the sending agency who did not write the referral.
+    return referral.created_by_id != user.pk and _holds(
+        roles, referral.from_agency_id, (Membership.Role.LEAD,)
+    )
+
+
+def receiver_access(referral: Referral) -> bool:
+    """Whether the receiving agency may still see the referral (consent not ended, the
+    family's processing not restricted)."""
+    return (
+        referral.access_ended_at is None
+        and (referral.access_until is None or referral.access_until >= timezone.localdate())
+        and not referral.family.is_restricted
+    )
+
+
+def _receiving_lead(user: User, referral: Referral, roles: Roles) -> bool:
+    return receiver_access(referral) and _holds(
+        roles, referral.to_agency_id, (Membership.Role.LEAD,)
+    )
+
+
+def _assignee(user: User, referral: Referral, roles: Roles) -> bool:
+    return (
+        receiver_access(referral)
+        and referral.assignee_id == user.pk
+        and _holds(roles, referral.to_agency_id, CASE_ROLES)
+        and user.has_perm("referrals.change_referral", referral)
+    )
+
+
+RULES: dict[str, Rule] = {
+    "send": Rule(frozenset({State.DRAFT}), State.SENT, _sender, "sent"),
+    "submit": Rule(frozenset({State.DRAFT}), State.PENDING_APPROVAL, _sender, "submitted"),
+    "approve": Rule(frozenset({State.PENDING_APPROVAL}), State.SENT, _approver, "approved"),
+    "refuse": Rule(frozenset({State.PENDING_APPROVAL}), State.REFUSED, _approver, "refused"),
+    "withdraw": Rule(
+        frozenset({State.DRAFT, State.PENDING_APPROVAL, State.SENT}),
+        State.WITHDRAWN,
+        _sender,
+        "withdrawn",
+    ),
+    "assign": Rule(frozenset({State.SENT, State.ACCEPTED}), None, _receiving_lead, "assigned"),
+    "accept": Rule(frozenset({State.SENT}), State.ACCEPTED, _assignee, "accepted"),
+    "decline": Rule(frozenset({State.SENT}), State.DECLINED, _assignee, "declined"),
+    "complete": Rule(frozenset({State.ACCEPTED}), State.COMPLETED, _assignee, "completed"),
+}
+
+
+def transition(
+    referral: Referral,
+    verb: str,
+    *,
+    by: User,
+    details: dict[str, Any] | None = None,
+    change: Callable[[Referral], None] | None = None,
+) -> Referral:
+    """Move the referral by VERB, the only way its state changes: lock the row, check the
+    actor and the current state, apply CHANGE, save, and record the step (timeline and
+    audit). Refuses with ActionError and changes nothing when the step is not allowed
+    now, e.g. a second "accept" from another tab, which waits for the lock and then
+    finds the referral accepted."""
+    rule = RULES[verb]
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("transition() must run inside a transaction")
+    locked = (
+        Referral.objects.select_for_update(of=("self",))
+        .select_related("family__data_key", "family__owner", "to_agency")
+        .get(pk=referral.pk)
+    )
+    if not rule.allowed(by, locked, roles_in(by, locked)):
+        raise ActionError(_("Dazu sind Sie bei dieser Vermittlung nicht berechtigt."))
+    if locked.state not in rule.sources:
+        raise ActionError(
+            _("Nicht möglich: Die Vermittlung ist bereits „%(state)s“.")
+            % {"state": State(locked.state).label}
+        )
+    now = timezone.now()
+    if rule.target is not None:
+        locked.state = rule.target
+    locked.updated_at = now
+    if change is not None:
+        change(locked)
+    locked.save()
+    ReferralEvent.objects.create(referral=locked, verb=rule.event, state=locked.state, by=by)
+    side_agency = (
+        locked.from_agency_id
+        if verb in {"send", "submit", "approve", "refuse", "withdraw"}
+        else locked.to_agency_id
+    )
+    record(
+        by,
+        f"referral.{rule.event}",
+        target=locked,
+        family=locked.family,
+        agency_id=side_agency,
+        purpose=BASIS_PURPOSE[Basis(locked.basis)],
+        details={"state": locked.state, **(details or {})},
+    )
+    return locked
