@@ -10,3 +10,8 @@ class ApplicationsConfig(AppConfig):
 
     def ready(self) -> None:
         from applications import audit_actions  # noqa: F401 (declares its audit actions)
+        from applications.sections import FAMILY_SECTION
+        from dienstweg import hooks
+
+        # The family page lists the applications tagged for the family, after its referrals.
+        hooks.add_family_section(FAMILY_SECTION)

@@ -19,6 +19,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
@@ -395,7 +396,8 @@ def family_register(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
-    family = access_family_by_id(staff(request), family_id)
+    user = staff(request)
+    family = access_family_by_id(user, family_id)
     if family.is_erased:  # a tombstone: nothing of the family is left to show (Art. 17)
         return render(request, "dienstweg/family_detail.html", {"family": family})
     members = list(family.members.all())
@@ -406,7 +408,12 @@ def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
         .prefetch_related("recipients")
         .order_by("-recorded_at")
     )
-    actions.record_family_read(family, by=staff(request), action="family.viewed")
+    actions.record_family_read(family, by=user, action="family.viewed")
+    # What the apps above the core add: the referrals sent, the applications tagged.
+    sections = [
+        render_to_string(section.template, section.context(family, user))
+        for section in hooks.family_sections
+    ]
     return render(
         request,
         "dienstweg/family_detail.html",
@@ -420,6 +427,7 @@ def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
             "notes": family.unseal("notes"),
             "consents": consents,
             "revoke_form": RevokeConsentForm(),
+            "sections": sections,
         },
     )
 
