@@ -21,6 +21,7 @@ from django_otp.models import Device
 
 from audit.trail import record
 from dienstweg import events, vault
+from dienstweg.access import is_dpo, may_register_for, may_work_on, record_refusal
 from dienstweg.consent import consent_revoked, lock_consent, lock_family, processing_restricted
 from dienstweg.models import (
     Agency,
@@ -53,6 +54,24 @@ THROTTLED_MESSAGE = gettext_lazy(
 
 class ActionError(Exception):
     """A rule of the domain refused the action; the message is for the user."""
+
+
+class NotAllowed(ActionError):
+    """The actor may not take this action (her role); nothing was written."""
+
+
+def _refuse_case_write(by: User, family: Family) -> NotAllowed:
+    """Audit a refused write to the family's record as a refused access to it (as
+    access_family_by_id does), in its own transaction, and return the error to raise."""
+    record_refusal(by, "family.access_denied", family)
+    return NotAllowed(_("Das dürfen nur Coaches, Fallbearbeitung und Leitungen des Projekts."))
+
+
+def _require_dpo(by: User | str | None, *, agency_id: int | None = None) -> None:
+    """Refuse a person who is not data-protection officer (of AGENCY_ID, if given). A name
+    or None stands for the platform itself (a management command), which may act."""
+    if isinstance(by, User) and not is_dpo(by, agency=agency_id):
+        raise NotAllowed(_("Das dürfen nur Datenschutzbeauftragte."))
 
 
 # Accounts
@@ -321,7 +340,11 @@ def register_family(
     notes: str,
     by: User,
 ) -> Family:
-    """Register a family of the owner project, its data sealed under a new data key."""
+    """Register a family of the owner project, its data sealed under a new data key.
+    NotAllowed unless BY is a coach or lead of that project."""
+    # Not audited: no family exists yet to name, and the view refuses the page before.
+    if not may_register_for(by, owner):
+        raise NotAllowed(_("Familien legen Coaches und Leitungen eines Projekts an."))
     if not members:
         raise ActionError(_("Bitte mindestens ein Haushaltsmitglied angeben."))
     if not any(member.kind == HouseholdMember.Kind.ADULT for member in members):
@@ -391,7 +414,9 @@ def record_family_read(
 @transaction.atomic
 def erase_family_key(family: Family, *, by: User | str | None, reason: str) -> None:
     """Destroy the family's data key (crypto-shredding): every copy of its sealed data,
-    backups included, becomes unreadable. The records themselves go in a later step."""
+    backups included, becomes unreadable. The records themselves go in a later step.
+    A person erasing must be a DPO (NotAllowed); a command names itself in BY."""
+    _require_dpo(by)
     if family.data_key_id is None:
         raise ActionError(_("Die Daten dieser Familie sind bereits gelöscht."))
     DataKey.objects.filter(pk=family.data_key_id).delete()
@@ -416,7 +441,8 @@ def erase_family_record(family: Family, *, by: User | str | None, reason: str) -
     scans and the notifications naming it, anonymise the household members. The row stays
     as a tombstone (its reference); the consents stay as metadata without their notes,
     as proof that the processing was lawful (Art. 7 Abs. 1 DSGVO). The key goes separately
-    (erase_family_key)."""
+    (erase_family_key). A person erasing must be a DPO (NotAllowed)."""
+    _require_dpo(by)
     locked = Family.objects.select_for_update().get(pk=family.pk)
     if locked.erased_at is not None:
         raise ActionError(_("Die Daten dieser Familie sind bereits gelöscht."))
@@ -467,7 +493,9 @@ def restrict_processing(
     the DPO of AGENCY_ID: the data stays, but nothing of it is shared with or shown to
     anyone beyond the owning project until lifted. The reason is sealed in the family row,
     never written to the trail. Waits for a transmission in flight to commit; the apps
-    above tell the sockets of those who lose sight of the family (processing_restricted)."""
+    above tell the sockets of those who lose sight of the family (processing_restricted).
+    NotAllowed unless BY is a DPO (of AGENCY_ID, if given)."""
+    _require_dpo(by, agency_id=agency_id)
     reason = reason.strip()
     if not reason:
         raise ActionError(_("Bitte geben Sie den Grund der Einschränkung an."))
@@ -502,7 +530,9 @@ def lift_restriction(
 ) -> Family:
     """Lift the restriction (the DPO of AGENCY_ID): the family's objects are shared and
     shown again as its consents allow. The sealed reason stays as the record of the last
-    restriction, with NOTE (e.g. when the family was told, Art. 18(3)) added to it."""
+    restriction, with NOTE (e.g. when the family was told, Art. 18(3)) added to it.
+    NotAllowed unless BY is a DPO (of AGENCY_ID, if given)."""
+    _require_dpo(by, agency_id=agency_id)
     note = note.strip()
     if len(note) > RESTRICTION_TEXT_MAX:
         raise ActionError(
@@ -609,9 +639,17 @@ def check_consent_data(family: Family, data: ConsentData) -> list[str]:
     return problems
 
 
-@transaction.atomic
 def grant_consent(family: Family, *, data: ConsentData, by: User) -> Consent:
-    """Record a new consent of the family (never an edit of an old one)."""
+    """Record a new consent of the family (never an edit of an old one). NotAllowed, and
+    audited, unless BY holds a case role in the owning project."""
+    # Checked before the transaction: the refusal's audit event must outlive the rollback.
+    if not may_work_on(by, family):
+        raise _refuse_case_write(by, family)
+    with transaction.atomic():
+        return _grant_consent(family, data, by)
+
+
+def _grant_consent(family: Family, data: ConsentData, by: User) -> Consent:
     problems = check_consent_data(family, data)
     if problems:
         raise ActionError(" ".join(str(problem) for problem in problems))
@@ -652,10 +690,17 @@ def grant_consent(family: Family, *, data: ConsentData, by: User) -> Consent:
     return consent
 
 
-@transaction.atomic
 def revoke_consent(consent: Consent, *, note: str, by: User) -> Consent:
     """Revoke a consent at once (GDPR Art. 7(3)). Waits for a transmission that relies on
-    it to commit; later transmissions are refused."""
+    it to commit; later transmissions are refused. NotAllowed, and audited, unless BY holds
+    a case role in the owning project."""
+    if not may_work_on(by, consent.family):
+        raise _refuse_case_write(by, consent.family)
+    with transaction.atomic():
+        return _revoke_consent(consent, note, by)
+
+
+def _revoke_consent(consent: Consent, note: str, by: User) -> Consent:
     locked = lock_consent(consent)
     if locked.revoked_at is not None:
         raise ActionError(_("Diese Einwilligung ist bereits widerrufen."))
