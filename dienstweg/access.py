@@ -133,9 +133,9 @@ def holds_role(who: User | Roles, *roles: str, agency: Agency | int | None = Non
     Given a user this is one query; given her roles it is none."""
     agency_id = agency.pk if isinstance(agency, Agency) else agency
     if isinstance(who, frozenset):
-        return any(
-            role in roles and (agency_id is None or held_in == agency_id) for held_in, role in who
-        )
+        if agency_id is not None:  # set look-ups: asked per row of a list page
+            return any((agency_id, role) in who for role in roles)
+        return any(role in roles for _agency, role in who)
     memberships = memberships_holding(who, *roles)
     if agency_id is not None:
         memberships = memberships.filter(agency_id=agency_id)
@@ -148,10 +148,6 @@ def agency_ids_of(user: User, roles: tuple[str, ...] = CASE_ROLES) -> list[int]:
     Filtering big tables by this literal list lets the database walk their per-agency
     indexes instead of joining memberships."""
     return list(memberships_holding(user, *roles).values_list("agency_id", flat=True))
-
-
-def has_role(user: User, agency_id: int, roles: tuple[str, ...]) -> bool:
-    return holds_role(user, *roles, agency=agency_id)
 
 
 def memberships_holding(user: User | OuterRef, *roles: str) -> QuerySet[Membership]:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.trail import record
-from dienstweg.access import CASE_ROLES, agency_ids_of
+from dienstweg.access import CASE_ROLES, agency_ids_of, holds_role
 from dienstweg.consent import (
     ConsentMissing,
     ProcessingRestricted,
@@ -53,7 +53,7 @@ class Reach:
     roles: frozenset[tuple[int, str]]
 
     def holds(self, agency_id: int, wanted: tuple[str, ...]) -> bool:
-        return any((agency_id, role) in self.roles for role in wanted)
+        return holds_role(self.roles, *wanted, agency=agency_id)
 
 
 def reach_of(user: User) -> Reach:

@@ -25,7 +25,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.trail import record
 from dienstweg import events
-from dienstweg.access import CASE_ROLES, has_role
+from dienstweg.access import CASE_ROLES, holds_role, roles_of
 from dienstweg.actions import BACKUP_CODE_ALPHABET, ActionError, evidence_type
 from dienstweg.consent import (
     ConsentMissing,
@@ -144,7 +144,7 @@ def refer_family(family: Family, *, data: ReferralData, send: bool, by: User) ->
     """Create a referral of the family (a draft), and send it (or, on a legal basis,
     submit it for approval) when SEND. A refused send stores nothing."""
     with transaction.atomic():
-        if not has_role(by, family.owner_id, REFERRING_ROLES):
+        if not holds_role(by, *REFERRING_ROLES, agency=family.owner_id):
             raise ActionError(_("Vermitteln dürfen Coaches und Leitungen des Projekts."))
         problems = check_referral_data(family, data)
         if problems:
@@ -198,15 +198,11 @@ Roles = frozenset[tuple[int, str]]
 
 def roles_in(user: User, referral: Referral) -> Roles:
     """One query for everything the rules below ask about the user."""
-    return frozenset(
-        Membership.objects.filter(
-            user=user, agency_id__in=[referral.from_agency_id, referral.to_agency_id]
-        ).values_list("agency_id", "role")
-    )
+    return roles_of(user, agencies=[referral.from_agency_id, referral.to_agency_id])
 
 
 def _holds(roles: Roles, agency_id: int, wanted: tuple[str, ...]) -> bool:
-    return any((agency_id, role) in roles for role in wanted)
+    return holds_role(roles, *wanted, agency=agency_id)
 
 
 @dataclass(frozen=True)
@@ -512,7 +508,7 @@ def build_snapshot(referral: Referral) -> dict[str, Any]:
 def assign_referral(referral: Referral, *, assignee: User, by: User) -> Referral:
     """Assign the referral to a caseworker (or lead) of the receiving agency; she alone
     may then accept, decline and complete it."""
-    if not has_role(assignee, referral.to_agency_id, CASE_ROLES):
+    if not holds_role(assignee, *CASE_ROLES, agency=referral.to_agency_id):
         raise ActionError(_("Zuweisen nur an Fachkräfte der empfangenden Stelle."))
     with transaction.atomic():
         previous = referral.assignee
@@ -858,7 +854,7 @@ class TagData:
 
 def tag_application(family: Family, *, data: TagData, by: User) -> ApplicationTag:
     """Tag a benefit application the coach helped with; she is its contact."""
-    if not has_role(by, family.owner_id, REFERRING_ROLES):
+    if not holds_role(by, *REFERRING_ROLES, agency=family.owner_id):
         raise ActionError(_("Anträge markieren Coaches und Leitungen des Projekts."))
     # Asked of the row: FAMILY may have been loaded before the DPO restricted it.
     if Family.objects.filter(pk=family.pk, restricted_at__isnull=False).exists():
@@ -935,7 +931,7 @@ def record_tag_status(
             .select_related("family__data_key", "processing_agency")
             .get(pk=tag.pk)
         )
-        if not has_role(by, locked.processing_agency_id, CASE_ROLES):
+        if not holds_role(by, *CASE_ROLES, agency=locked.processing_agency_id):
             raise ActionError(_("Den Stand trägt die bearbeitende Stelle ein."))
         if state not in TAG_NEXT[ApplicationTag.State(locked.state)]:
             raise ActionError(
