@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from applications.access import TAGGING_ROLES, require_tag_consent
 from applications.models import ApplicationTag, TagStatusChange
 from audit.trail import record
-from dienstweg.access import CASE_ROLES, has_role
+from dienstweg.access import CASE_ROLES, holds_role
 from dienstweg.actions import BACKUP_CODE_ALPHABET, ActionError
 from dienstweg.consent import ConsentMissing
 from dienstweg.models import PUBLIC_KINDS, Agency, Family, Purpose, User
@@ -41,7 +41,7 @@ class TagData:
 
 def tag_application(family: Family, *, data: TagData, by: User) -> ApplicationTag:
     """Tag a benefit application the coach helped with; she is its contact."""
-    if not has_role(by, family.owner_id, TAGGING_ROLES):
+    if not holds_role(by, *TAGGING_ROLES, agency=family.owner_id):
         raise ActionError(_("Anträge markieren Coaches und Leitungen des Projekts."))
     # Asked of the row: FAMILY may have been loaded before the DPO restricted it.
     if Family.objects.filter(pk=family.pk, restricted_at__isnull=False).exists():
@@ -118,7 +118,7 @@ def record_tag_status(
             .select_related("family__data_key", "processing_agency")
             .get(pk=tag.pk)
         )
-        if not has_role(by, locked.processing_agency_id, CASE_ROLES):
+        if not holds_role(by, *CASE_ROLES, agency=locked.processing_agency_id):
             raise ActionError(_("Den Stand trägt die bearbeitende Stelle ein."))
         if state not in TAG_NEXT[ApplicationTag.State(locked.state)]:
             raise ActionError(

@@ -3,8 +3,9 @@ Views derive their querysets from here."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
@@ -105,9 +106,40 @@ def active_sessions_of(user: User) -> QuerySet[StaffSession]:
     )
 
 
+# Roles: every "may this user ..." question about memberships is asked through these, so
+# the rule reads the same in views, actions, consumers and the console.
+Role = Membership.Role
 # Families: the owning project's members see them; the DPO and admins see no case content.
-CASE_ROLES = (Membership.Role.COACH, Membership.Role.CASEWORKER, Membership.Role.LEAD)
-REGISTERING_ROLES = (Membership.Role.COACH, Membership.Role.LEAD)
+CASE_ROLES = (Role.COACH, Role.CASEWORKER, Role.LEAD)
+REGISTERING_ROLES = (Role.COACH, Role.LEAD)
+DPO_ROLES = (Role.DPO,)
+
+# The user's roles as (agency id, role) pairs, read in one query (roles_of) and asked as
+# often as needed without another (holds_role).
+Roles = frozenset[tuple[int, str]]
+
+
+def roles_of(user: User, *, agencies: Iterable[int] | None = None) -> Roles:
+    """Every (agency id, role) pair the user holds, or only those in AGENCIES (one query)."""
+    memberships = Membership.objects.filter(user=user)
+    if agencies is not None:
+        memberships = memberships.filter(agency_id__in=list(agencies))
+    return frozenset(memberships.values_list("agency_id", "role"))
+
+
+def holds_role(who: User | Roles, *roles: str, agency: Agency | int | None = None) -> bool:
+    """Whether the user (or her roles_of() pairs) holds one of ROLES, in AGENCY if given.
+
+    Given a user this is one query; given her roles it is none."""
+    agency_id = agency.pk if isinstance(agency, Agency) else agency
+    if isinstance(who, frozenset):
+        if agency_id is not None:  # set look-ups: asked per row of a list page
+            return any((agency_id, role) in who for role in roles)
+        return any(role in roles for _agency, role in who)
+    memberships = memberships_holding(who, *roles)
+    if agency_id is not None:
+        memberships = memberships.filter(agency_id=agency_id)
+    return memberships.exists()
 
 
 def agency_ids_of(user: User, roles: tuple[str, ...] = CASE_ROLES) -> list[int]:
@@ -115,13 +147,19 @@ def agency_ids_of(user: User, roles: tuple[str, ...] = CASE_ROLES) -> list[int]:
 
     Filtering big tables by this literal list lets the database walk their per-agency
     indexes instead of joining memberships."""
-    return list(
-        Membership.objects.filter(user=user, role__in=roles).values_list("agency_id", flat=True)
-    )
+    return list(memberships_holding(user, *roles).values_list("agency_id", flat=True))
 
 
-def has_role(user: User, agency_id: int, roles: tuple[str, ...]) -> bool:
-    return Membership.objects.filter(user=user, agency_id=agency_id, role__in=roles).exists()
+def memberships_holding(user: User | OuterRef, *roles: str) -> QuerySet[Membership]:
+    """The user's memberships with one of ROLES, as a queryset: to filter by, or inside
+    Exists() with USER an OuterRef to a user query."""
+    # cast: django-stubs types a foreign-key lookup without OuterRef; the ORM takes it.
+    return Membership.objects.filter(user=cast(Any, user), role__in=roles)
+
+
+def agencies_where(user: User, *roles: str) -> QuerySet[Agency]:
+    """The agencies in which the user holds one of ROLES, as a queryset."""
+    return Agency.objects.filter(pk__in=memberships_holding(user, *roles).values("agency_id"))
 
 
 def families_visible_to(user: User) -> QuerySet[Family]:
@@ -149,18 +187,31 @@ def _existing_family(family_id: UUID | str) -> Family | None:
         return None
 
 
+def may_register_for(user: User, owner: Agency) -> bool:
+    """Whether the user may register families for OWNER: a coach or lead of that project."""
+    return owner.kind == Agency.Kind.PROJECT and holds_role(user, *REGISTERING_ROLES, agency=owner)
+
+
+def may_work_on(user: User, family: Family) -> bool:
+    """Whether the user may open and change the family's record and consents: a case role
+    in the owning project (the rule of families_visible_to, for one family)."""
+    return holds_role(user, *CASE_ROLES, agency=family.owner_id)
+
+
+def is_dpo(user: User, *, agency: Agency | int | None = None) -> bool:
+    """Whether the user is data-protection officer (of AGENCY, if given)."""
+    return holds_role(user, *DPO_ROLES, agency=agency)
+
+
 def record_refusal(user: User, action: str, family: Family | None) -> None:
+    """Record a refused access in its own transaction (whatever was refused rolls back)."""
     with transaction.atomic():
         record(user, action, target=family, family=family)
 
 
 def agencies_registering_for(user: User) -> QuerySet[Agency]:
     """The projects in which the user may register families."""
-    return Agency.objects.filter(
-        kind=Agency.Kind.PROJECT,
-        memberships__user=user,
-        memberships__role__in=REGISTERING_ROLES,
-    )
+    return agencies_where(user, *REGISTERING_ROLES).filter(kind=Agency.Kind.PROJECT)
 
 
 def access_consent_by_id(user: User, family: Family, consent_id: UUID | str) -> Consent:

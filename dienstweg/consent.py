@@ -138,6 +138,44 @@ def has_consent(
     return not missing
 
 
+@dataclass(frozen=True)
+class ConsentScope:
+    """What a family's consents cover today for one purpose: per recipient agency, the
+    categories (for offering choices; a transmission still asks require_consent)."""
+
+    by_agency: dict[int, frozenset[str]]
+
+    @property
+    def agency_ids(self) -> set[int]:
+        return set(self.by_agency)
+
+    @property
+    def categories(self) -> set[str]:
+        """The categories covered for some agency."""
+        return set().union(*self.by_agency.values())
+
+    def categories_for(self, agency_id: int) -> frozenset[str]:
+        return self.by_agency.get(agency_id, frozenset())
+
+
+def consent_scope(family: Family, *, purpose: str, today: date | None = None) -> ConsentScope:
+    """The agencies, and the categories per agency, that the family's consents cover for
+    PURPOSE on TODAY (default: today), by the rule of uncovered() (consents add up). No
+    lock; a restriction of processing is not asked here (require_unrestricted is)."""
+    on = today or timezone.localdate()
+    consents = family.consents.filter(
+        revoked_at__isnull=True, valid_from__lte=on, valid_until__gte=on
+    ).prefetch_related("recipients")
+    by_agency: dict[int, frozenset[str]] = {}
+    for consent in consents:
+        recipients = [agency.pk for agency in consent.recipients.all()]
+        terms = Terms.of(consent, recipients)
+        for agency_id in recipients:
+            if terms.allows(agency_id=agency_id, purpose=purpose, on=on):
+                by_agency[agency_id] = by_agency.get(agency_id, frozenset()) | terms.categories
+    return ConsentScope(by_agency)
+
+
 def require_consent(
     family: Family, *, to_agency: Agency, categories: Iterable[str], purpose: str
 ) -> list[Consent]:

@@ -7,7 +7,8 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpRequest
 
-from dienstweg.models import Membership, User
+from dienstweg.access import DPO_ROLES, memberships_holding
+from dienstweg.models import User
 
 NOTHING = {"unread_notifications": 0, "is_dpo": False}
 
@@ -26,7 +27,7 @@ def unread_notifications(request: HttpRequest) -> dict[str, Any]:
         User.objects.filter(pk=user.pk)
         .annotate(
             unread=Count("notifications", filter=Q(notifications__read_at__isnull=True)),
-            dpo=Exists(Membership.objects.filter(user=OuterRef("pk"), role=Membership.Role.DPO)),
+            dpo=Exists(memberships_holding(OuterRef("pk"), *DPO_ROLES)),
         )
         .values("unread", "dpo")
         .first()

@@ -1,8 +1,11 @@
 """Pages of long lists that cost the same deep down as on page 1, without counting the
-whole list (a busy agency's inbox holds tens of thousands of referrals)."""
+whole list (a busy agency's inbox holds tens of thousands of referrals). The one shape of
+pagination: every list page uses numbered_page or keyset_page, and the template
+dienstweg/pagination.html."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -23,12 +26,20 @@ def _number(request: HttpRequest) -> int:
 
 @dataclass
 class NumberedPage:
-    """A page found by its number."""
+    """A page found by its number; with TOTAL and NUM_PAGES when the list was counted."""
 
     object_list: list[Any]
     number: int
     has_next: bool
     query: QueryDict  # the list's other parameters (filters)
+    total: int | None = None
+    num_pages: int | None = None
+
+    def __iter__(self) -> Iterator[Any]:  # as Django's Page: {% for row in page %}
+        return iter(self.object_list)
+
+    def __len__(self) -> int:
+        return len(self.object_list)
 
     @property
     def has_previous(self) -> bool:
@@ -52,17 +63,33 @@ class NumberedPage:
         return query.urlencode()
 
 
-def numbered_page(queryset: QuerySet[Any], request: HttpRequest, size: int) -> NumberedPage:
+def numbered_page(
+    queryset: QuerySet[Any], request: HttpRequest, size: int, *, counted: bool = False
+) -> NumberedPage:
     """The page `?page=N`. Its ids come first, from the list's index alone, then only
-    those rows are read: a deep page skips index entries, not table rows with their joins."""
+    those rows are read: a deep page skips index entries, not table rows with their joins.
+
+    COUNTED also counts the list (for "n found" and "page 2 of 5"; only for lists that stay
+    small, such as one user's families or notifications); a number past the end then
+    shows the last page."""
     number = _number(request)
+    total = num_pages = None
+    if counted:
+        total = queryset.count()
+        num_pages = max(1, -(-total // size))
+        number = min(number, num_pages)
     start = (number - 1) * size
     ids = list(queryset.values_list("pk", flat=True)[start : start + size + 1])
     rows = queryset.in_bulk(ids[:size])
     query = request.GET.copy()
     query.pop("page", None)
     return NumberedPage(
-        [rows[pk] for pk in ids[:size] if pk in rows], number, len(ids) > size, query
+        [rows[pk] for pk in ids[:size] if pk in rows],
+        number,
+        len(ids) > size,
+        query,
+        total,
+        num_pages,
     )
 
 

@@ -14,7 +14,6 @@ from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -49,6 +48,7 @@ from dienstweg.forms import (
 )
 from dienstweg.middleware import before_second_factor
 from dienstweg.models import AuthenticatorDevice, HouseholdMember, Notification
+from dienstweg.paging import numbered_page
 from dienstweg.security import client_ip
 
 
@@ -255,14 +255,8 @@ def directory(request: HttpRequest) -> HttpResponse:
         agencies = directory_visible_to(staff(request)).none()
     else:
         agencies = directory_visible_to(staff(request), form.to_filter())
-    page = Paginator(agencies, settings.DIRECTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(
-        request,
-        "dienstweg/directory.html",
-        {"form": form, "page": page, "query": query.urlencode()},
-    )
+    page = numbered_page(agencies, request, settings.DIRECTORY_PAGE_SIZE, counted=True)
+    return render(request, "dienstweg/directory.html", {"form": form, "page": page})
 
 
 @require_GET
@@ -317,7 +311,7 @@ def family_list(request: HttpRequest) -> HttpResponse:
             )
         else:
             families = families.none()
-    page = Paginator(families, settings.FAMILY_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = numbered_page(families, request, settings.FAMILY_PAGE_SIZE, counted=True)
     # Household sizes for this page only, in one query: counting in the list query would
     # group every family of the project before the page is cut (slow at 100k families).
     sizes = Counter(
@@ -329,15 +323,12 @@ def family_list(request: HttpRequest) -> HttpResponse:
     for family in page.object_list:
         family.adults = sizes[(family.pk, HouseholdMember.Kind.ADULT)]
         family.children = sizes[(family.pk, HouseholdMember.Kind.CHILD)]
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "dienstweg/family_list.html",
         {
             "page": page,
             "search": search,
-            "query": query.urlencode(),
             "can_register": agencies_registering_for(user).exists(),
         },
     )
@@ -499,7 +490,7 @@ def consent_evidence(request: HttpRequest, family_id: str, consent_id: str) -> H
 def notification_list(request: HttpRequest) -> HttpResponse:
     """The user's own notifications, newest first; unread ones are marked."""
     items = Notification.objects.filter(user=staff(request)).order_by("-created_at", "-pk")
-    page = Paginator(items, settings.NOTIFICATION_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = numbered_page(items, request, settings.NOTIFICATION_PAGE_SIZE, counted=True)
     return render(request, "dienstweg/notifications.html", {"page": page})
 
 

@@ -1,29 +1,54 @@
 """Who reaches the console: members with the dpo role, and nobody else. A refusal is
-audited. The console shows the trail's metadata only; it never opens case content."""
+audited. The console shows the trail's metadata only; it never opens case content.
+
+The gate (dpo_only) is applied once, to every pattern of privacy/urls.py; the views find
+the DPO it let in with console_dpo(request)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import wraps
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 from django.utils.translation import gettext as _
 
 from audit.models import AuditEvent
 from audit.trail import DataSubject, Target, record
-from dienstweg.access import staff
-from dienstweg.models import Membership, User
+from dienstweg.access import DPO_ROLES, agency_ids_of, staff
+from dienstweg.models import User
+
+View = Callable[..., HttpResponseBase]
 
 
 def dpo_agency_id(user: User) -> int | None:
     """The agency in which the user is data-protection officer; None if she is none."""
-    return (
-        Membership.objects.filter(user=user, role=Membership.Role.DPO)
-        .order_by("agency_id")
-        .values_list("agency_id", flat=True)
-        .first()
-    )
+    return min(agency_ids_of(user, DPO_ROLES), default=None)
+
+
+def dpo_only(view: View) -> View:
+    """VIEW for the DPO only: anyone else gets 403, recorded as console.access_denied.
+    Runs before the view's own checks (methods too), so nothing of the view answers a
+    non-DPO; the view reads the DPO with console_dpo(request)."""
+
+    @wraps(view)
+    def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        request.dpo = require_dpo(request)  # type: ignore[attr-defined]
+        return view(request, *args, **kwargs)
+
+    gated.dpo_only = True  # type: ignore[attr-defined]
+    return gated
+
+
+def console_dpo(request: HttpRequest) -> User:
+    """The DPO whom dpo_only let through to this console view."""
+    dpo = getattr(request, "dpo", None)
+    if dpo is None:
+        # A console view reached without the gate is a wiring mistake, never a user's.
+        raise RuntimeError("console view without dpo_only (privacy/urls.py)")
+    return cast(User, dpo)
 
 
 def require_dpo(request: HttpRequest) -> User:

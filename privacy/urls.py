@@ -1,7 +1,9 @@
-"""The console's pages, under /datenschutz/. Every view starts with require_dpo()."""
+"""The console's pages, under /datenschutz/. Every pattern passes the DPO gate
+(privacy.access.dpo_only), applied below to the whole list."""
 
-from django.urls import path
+from django.urls import URLPattern, path
 
+from privacy.access import dpo_only
 from privacy.views import erasure, flags, records, restriction, subjects, trail
 
 app_name = "console"
@@ -30,4 +32,11 @@ urlpatterns = [
     # Unusual access
     path("auffaelligkeiten/", flags.flag_list, name="flags"),
     path("auffaelligkeiten/<int:flag_id>/", flags.review, name="flag_review"),
+]
+
+# The gate goes on every pattern here rather than in each view, so a page added to the
+# list above cannot forget it (tests/privacy/test_console_gate.py walks them all).
+urlpatterns = [
+    URLPattern(pattern.pattern, dpo_only(pattern.callback), pattern.default_args, pattern.name)
+    for pattern in urlpatterns
 ]

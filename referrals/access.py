@@ -21,7 +21,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from audit.trail import record
-from dienstweg.access import CASE_ROLES
+from dienstweg.access import CASE_ROLES, holds_role
 from dienstweg.models import Family, Membership, User
 from referrals.models import (
     Referral,
@@ -43,7 +43,7 @@ class Reach:
     roles: frozenset[tuple[int, str]]
 
     def holds(self, agency_id: int, wanted: tuple[str, ...]) -> bool:
-        return any((agency_id, role) in self.roles for role in wanted)
+        return holds_role(self.roles, *wanted, agency=agency_id)
 
 
 def reach_of(user: User) -> Reach:

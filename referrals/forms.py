@@ -7,30 +7,14 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from dienstweg.consent import consent_scope
 from dienstweg.forms import PlainSelect
 from dienstweg.models import PUBLIC_KINDS, Agency, DataCategory, Family, Purpose, User
 from dienstweg.uploads import MultipleFileField, Upload
 from referrals.actions.steps import ReferralData
 from referrals.models import Referral
-
-
-def consented_referral_scope(family: Family) -> tuple[set[int], set[str]]:
-    """The agencies and categories the family's active consents allow for referrals
-    (for the choices; sending checks the exact combination under lock)."""
-    today = timezone.localdate()
-    agencies: set[int] = set()
-    categories: set[str] = set()
-    consents = family.consents.filter(
-        revoked_at__isnull=True, valid_from__lte=today, valid_until__gte=today
-    ).prefetch_related("recipients")
-    for consent in consents:
-        if Purpose.REFERRAL in consent.purposes:
-            agencies |= {agency.pk for agency in consent.recipients.all()}
-            categories |= set(consent.categories)
-    return agencies, categories
 
 
 class ReferralForm(forms.Form):
@@ -67,9 +51,9 @@ class ReferralForm(forms.Form):
         self.basis = basis
         agencies = Agency.objects.exclude(pk=family.owner_id).order_by("name")
         if basis == Referral.Basis.CONSENT:
-            agency_ids, categories = consented_referral_scope(family)
-            agencies = agencies.filter(pk__in=agency_ids)
-            choices = [c for c in DataCategory.choices if c[0] in categories]
+            scope = consent_scope(family, purpose=Purpose.REFERRAL)
+            agencies = agencies.filter(pk__in=scope.agency_ids)
+            choices = [c for c in DataCategory.choices if c[0] in scope.categories]
             del self.fields["basis_reason"]
         elif basis == Referral.Basis.CHILD_PROTECTION:
             agencies = agencies.filter(kind=Agency.Kind.JUGENDAMT)

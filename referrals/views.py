@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dienstweg.access import access_family_by_id, has_role, staff
+from dienstweg.access import access_family_by_id, holds_role, staff
 from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, User
 from dienstweg.paging import keyset_page
@@ -127,7 +127,7 @@ def referral_new(request: HttpRequest, family_id: str) -> HttpResponse:
     basis = request.GET.get("grundlage", Referral.Basis.CONSENT)
     if basis not in Referral.Basis.values:
         raise Http404
-    if not has_role(user, family.owner_id, REFERRING_ROLES):
+    if not holds_role(user, *REFERRING_ROLES, agency=family.owner_id):
         messages.error(request, _("Vermitteln dürfen Coaches und Leitungen des Projekts."))
         return redirect(reverse("family_detail", args=[family.pk]))
     form = ReferralForm(request.POST or None, request.FILES or None, family=family, basis=basis)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from dienstweg.actions import ActionError
 from dienstweg.models import Family
 from privacy import erasure
-from privacy.access import record_dpo, require_dpo
+from privacy.access import console_dpo, record_dpo
 
 
 class ErasureForm(forms.Form):
@@ -65,7 +65,7 @@ class ErasureForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 def erase(request: HttpRequest, reference: str) -> HttpResponse:
-    dpo = require_dpo(request)
+    dpo = console_dpo(request)
     family = Family.objects.select_related("owner").filter(reference=reference).first()
     if family is None:
         record_dpo(request, "console.family_not_found", details={"page": "erase"})

@@ -21,7 +21,7 @@ from dienstweg.actions import ActionError
 from dienstweg.forms import PlainSelect
 from dienstweg.models import Agency, User
 from dienstweg.paging import numbered_page
-from privacy.access import record_dpo, require_dpo
+from privacy.access import console_dpo, record_dpo
 from privacy.flags import MAX_EXPORTS_PER_DAY, MAX_NOTE, open_flag_count, review_flag
 from privacy.models import AccessFlag
 
@@ -95,7 +95,6 @@ def _row(flag: AccessFlag, names: dict[int, str], agencies: dict[int, str]) -> d
 
 @require_GET
 def flag_list(request: HttpRequest) -> HttpResponse:
-    require_dpo(request)
     form = FlagFilterForm(request.GET)
     if not form.is_valid():
         return render(request, "console/flags.html", {"form": form}, status=400)
@@ -129,7 +128,7 @@ def _trail_url(flag: AccessFlag) -> str:
 
 @require_http_methods(["GET", "POST"])
 def review(request: HttpRequest, flag_id: int) -> HttpResponse:
-    dpo = require_dpo(request)
+    dpo = console_dpo(request)
     flag = get_object_or_404(AccessFlag, pk=flag_id)
     form = ReviewForm(request.POST if request.method == "POST" else None)
     status = 200

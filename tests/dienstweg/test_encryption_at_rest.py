@@ -213,7 +213,7 @@ def test_erasing_the_data_key_makes_every_sealed_field_unreadable(network, recor
             row.unseal_bytes(name)  # readable until the key goes
     assert sum(len(sealed_fields(row)) for row in before) >= 3 + 3 * 3 + 2 + 1 + 1
 
-    actions.erase_family_key(recorded, by=network.anna, reason="Löschersuchen nach Art. 17")
+    actions.erase_family_key(recorded, by=network.dora, reason="Löschersuchen nach Art. 17")
 
     assert not DataKey.objects.filter(pk=key_id).exists()
     after = fresh_sealed_rows(recorded)
@@ -230,10 +230,10 @@ def test_erasing_the_data_key_makes_every_sealed_field_unreadable(network, recor
 
 
 def test_erasing_twice_is_refused(network, recorded):
-    actions.erase_family_key(recorded, by=network.anna, reason="Löschersuchen")
+    actions.erase_family_key(recorded, by=network.dora, reason="Löschersuchen")
     with pytest.raises(actions.ActionError):
         actions.erase_family_key(
-            Family.objects.get(pk=recorded.pk), by=network.anna, reason="Löschersuchen"
+            Family.objects.get(pk=recorded.pk), by=network.dora, reason="Löschersuchen"
         )
 
 

@@ -300,7 +300,7 @@ def test_search_with_another_birth_date_finds_nothing(network, family, anna_clie
     query = {"first_name": "Ayşe", "last_name": "Yılmaz", "birth_date": "1988-04-13"}
     response = anna_client.post(LIST_URL, query)
     assert family.reference not in response.content.decode()
-    assert response.context["page"].paginator.count == 0
+    assert response.context["page"].total == 0
 
 
 def test_list_page_queries_do_not_grow_with_the_families(network, anna_client):
@@ -325,7 +325,7 @@ def test_others_never_see_the_family_in_their_list(network, family, who):
     client = verified_client(getattr(network, who))
     listed = client.get(LIST_URL)
     assert family.reference not in listed.content.decode()
-    assert listed.context["page"].paginator.count == 0
+    assert listed.context["page"].total == 0
     found = client.post(
         LIST_URL, {"first_name": "Ayşe", "last_name": "Yılmaz", "birth_date": "1988-04-12"}
     )

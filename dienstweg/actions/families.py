@@ -1,0 +1,289 @@
+"""Families: registering, recording reads, erasing (Art. 17) and restricting (Art. 18)
+their processing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Length
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.trail import record
+from dienstweg import vault
+from dienstweg.access import may_register_for
+from dienstweg.actions.errors import ActionError, NotAllowed, check_dpo
+from dienstweg.consent import lock_family, processing_restricted
+from dienstweg.models import (
+    Agency,
+    Consent,
+    DataKey,
+    Evidence,
+    Family,
+    HouseholdMember,
+    Notification,
+    User,
+)
+
+# Families
+
+
+@dataclass(frozen=True)
+class MemberData:
+    kind: str
+    first_name: str
+    last_name: str
+    birth_date: date
+
+
+def identity_index(first_name: str, last_name: str, birth_date: date) -> str:
+    return vault.blind_index(first_name, last_name, birth_date.isoformat())
+
+
+def _next_reference(year: int) -> str:
+    prefix = f"F-{year}-"
+    # Longest first, then by text: "F-2026-10000" comes after "F-2026-9999".
+    last = (
+        Family.objects.filter(reference__startswith=prefix)
+        .order_by(Length("reference").desc(), "-reference")
+        .values_list("reference", flat=True)
+        .first()
+    )
+    number = int(last.removeprefix(prefix)) + 1 if last else 1
+    return f"{prefix}{number:04d}"
+
+
+def register_family(
+    *,
+    owner: Agency,
+    members: list[MemberData],
+    address: str,
+    phone: str,
+    notes: str,
+    by: User,
+) -> Family:
+    """Register a family of the owner project, its data sealed under a new data key.
+    NotAllowed unless BY is a coach or lead of that project."""
+    # Not audited: no family exists yet to name, and the view refuses the page before.
+    if not may_register_for(by, owner):
+        raise NotAllowed(_("Familien legen Coaches und Leitungen eines Projekts an."))
+    if not members:
+        raise ActionError(_("Bitte mindestens ein Haushaltsmitglied angeben."))
+    if not any(member.kind == HouseholdMember.Kind.ADULT for member in members):
+        raise ActionError(_("Zum Haushalt gehört mindestens eine erwachsene Person."))
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                return _register_family(owner, members, address, phone, notes, by)
+        except IntegrityError:
+            # Two registrations took the same reference at once: take the next one.
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _register_family(
+    owner: Agency, members: list[MemberData], address: str, phone: str, notes: str, by: User
+) -> Family:
+    family = Family(
+        reference=_next_reference(timezone.localdate().year),
+        owner=owner,
+        data_key=vault.create_data_key(),
+        registered_by=by,
+    )
+    family.seal("address", address)
+    family.seal("phone", phone)
+    family.seal("notes", notes)
+    family.save(force_insert=True)
+    for position, data in enumerate(members):
+        member = HouseholdMember(
+            family=family,
+            kind=data.kind,
+            position=position,
+            identity_index=identity_index(data.first_name, data.last_name, data.birth_date),
+        )
+        member.seal("first_name", data.first_name)
+        member.seal("last_name", data.last_name)
+        member.seal("birth_date", data.birth_date.isoformat())
+        member.save(force_insert=True)
+    record(
+        by,
+        "family.registered",
+        target=family,
+        family=family,
+        agency_id=owner.pk,
+        details={"members": len(members)},
+    )
+    return family
+
+
+@transaction.atomic
+def record_family_read(
+    family: Family, *, by: User, action: str, details: dict[str, Any] | None = None
+) -> None:
+    """Record that a member of the owning project read the family's data."""
+    record(
+        by,
+        action,
+        target=family,
+        family=family,
+        purpose="Fallarbeit im eigenen Projekt",
+        agency_id=family.owner_id,
+        details=details,
+    )
+
+
+@transaction.atomic
+def erase_family_key(family: Family, *, by: User | str | None, reason: str) -> None:
+    """Destroy the family's data key (crypto-shredding): every copy of its sealed data,
+    backups included, becomes unreadable. The records themselves go in a later step.
+    A person erasing must be a DPO (NotAllowed); a command names itself in BY."""
+    check_dpo(by)
+    if family.data_key_id is None:
+        raise ActionError(_("Die Daten dieser Familie sind bereits gelöscht."))
+    DataKey.objects.filter(pk=family.data_key_id).delete()
+    family.data_key = None
+    transaction.on_commit(vault.forget_unwrapped_keys)
+    record(by, "family.key_destroyed", target=family, family=family, purpose=reason[:200])
+
+
+@dataclass(frozen=True)
+class RecordErasure:
+    """What erase_family_record removed (counts) and kept (consents, as metadata)."""
+
+    members: int
+    evidence: int
+    consents_kept: int
+    notifications: int
+
+
+@transaction.atomic
+def erase_family_record(family: Family, *, by: User | str | None, reason: str) -> RecordErasure:
+    """Erase the family record (GDPR Art. 17): blank its sealed fields, delete the consent
+    scans and the notifications naming it, anonymise the household members. The row stays
+    as a tombstone (its reference); the consents stay as metadata without their notes,
+    as proof that the processing was lawful (Art. 7 Abs. 1 DSGVO). The key goes separately
+    (erase_family_key). A person erasing must be a DPO (NotAllowed)."""
+    check_dpo(by)
+    locked = Family.objects.select_for_update().get(pk=family.pk)
+    if locked.erased_at is not None:
+        raise ActionError(_("Die Daten dieser Familie sind bereits gelöscht."))
+    Family.objects.filter(pk=family.pk).update(
+        erased_at=timezone.now(),
+        address_enc=b"",
+        phone_enc=b"",
+        notes_enc=b"",
+        restriction_reason_enc=b"",
+    )
+    # Consent.evidence and Consent.given_by PROTECT their rows: unlink the scans first, and
+    # keep the members, anonymised (no names, no birth date, no blind index to find them).
+    consents = Consent.objects.filter(family=family)
+    consents_kept = consents.update(evidence=None, witness_note_enc=b"", revocation_note_enc=b"")
+    evidence, _details = Evidence.objects.filter(family=family).delete()
+    members = HouseholdMember.objects.filter(family=family).update(
+        first_name_enc=b"", last_name_enc=b"", birth_date_enc=b"", identity_index=""
+    )
+    notifications, _details = Notification.objects.filter(family_ref=family.reference).delete()
+    family.refresh_from_db()
+    erased = RecordErasure(members, evidence, consents_kept, notifications)
+    record(
+        by,
+        "family.record_erased",
+        target=family,
+        family=family,
+        purpose=reason[:200],
+        details={
+            "members": members,
+            "evidence": evidence,
+            "consents_kept": consents_kept,
+            "notifications": notifications,
+        },
+    )
+    return erased
+
+
+# Restriction of processing (GDPR Art. 18)
+
+RESTRICTION_PURPOSE = "Art. 18 DSGVO"
+RESTRICTION_TEXT_MAX = 2000
+
+
+def restrict_processing(
+    family: Family, *, reason: str, by: User, agency_id: int | None = None
+) -> Family:
+    """Restrict the processing of the family's data (GDPR Art. 18, SGB X § 84), recorded by
+    the DPO of AGENCY_ID: the data stays, but nothing of it is shared with or shown to
+    anyone beyond the owning project until lifted. The reason is sealed in the family row,
+    never written to the trail. Waits for a transmission in flight to commit; the apps
+    above tell the sockets of those who lose sight of the family (processing_restricted).
+    NotAllowed unless BY is a DPO (of AGENCY_ID, if given)."""
+    check_dpo(by, agency_id=agency_id)
+    reason = reason.strip()
+    if not reason:
+        raise ActionError(_("Bitte geben Sie den Grund der Einschränkung an."))
+    if len(reason) > RESTRICTION_TEXT_MAX:
+        raise ActionError(
+            _("Der Grund ist zu lang (höchstens %(n)d Zeichen).") % {"n": RESTRICTION_TEXT_MAX}
+        )
+    with transaction.atomic():
+        locked = lock_family(family)
+        if locked.is_erased:
+            raise ActionError(_("Die Daten dieser Familie sind gelöscht: nichts einzuschränken."))
+        if locked.is_restricted:
+            raise ActionError(_("Die Verarbeitung dieser Familie ist bereits eingeschränkt."))
+        locked.restricted_at = timezone.now()
+        locked.restricted_by = by
+        locked.seal("restriction_reason", reason)
+        locked.save(update_fields=["restricted_at", "restricted_by", "restriction_reason_enc"])
+        record(
+            by,
+            "family.processing_restricted",
+            target=locked,
+            family=locked,
+            purpose=RESTRICTION_PURPOSE,
+            agency_id=agency_id,
+        )
+        processing_restricted.send(sender=Family, family=locked, by=by)
+        return locked
+
+
+def lift_restriction(
+    family: Family, *, note: str = "", by: User, agency_id: int | None = None
+) -> Family:
+    """Lift the restriction (the DPO of AGENCY_ID): the family's objects are shared and
+    shown again as its consents allow. The sealed reason stays as the record of the last
+    restriction, with NOTE (e.g. when the family was told, Art. 18(3)) added to it.
+    NotAllowed unless BY is a DPO (of AGENCY_ID, if given)."""
+    check_dpo(by, agency_id=agency_id)
+    note = note.strip()
+    if len(note) > RESTRICTION_TEXT_MAX:
+        raise ActionError(
+            _("Der Vermerk ist zu lang (höchstens %(n)d Zeichen).") % {"n": RESTRICTION_TEXT_MAX}
+        )
+    with transaction.atomic():
+        locked = lock_family(family)
+        if locked.is_erased:
+            raise ActionError(_("Die Daten dieser Familie sind gelöscht: nichts freizugeben."))
+        if not locked.is_restricted:
+            raise ActionError(_("Die Verarbeitung dieser Familie ist nicht eingeschränkt."))
+        since = timezone.localdate(locked.restricted_at)
+        locked.restricted_at = None
+        locked.restricted_by = None
+        if note:
+            reason = locked.unseal("restriction_reason")
+            lifted = _("Aufgehoben: %(note)s") % {"note": note}
+            locked.seal("restriction_reason", f"{reason}\n\n{lifted}" if reason else lifted)
+        locked.save(update_fields=["restricted_at", "restricted_by", "restriction_reason_enc"])
+        record(
+            by,
+            "family.restriction_lifted",
+            target=locked,
+            family=locked,
+            purpose=RESTRICTION_PURPOSE,
+            agency_id=agency_id,
+            details={"restricted_since": since.isoformat(), "with_note": bool(note)},
+        )
+        return locked
