@@ -14,6 +14,13 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from applications.audit_actions import (
+    TAG_ACCESS_DENIED,
+    TAG_ACCESS_RESTRICTED,
+    TAG_CONSENT_MISSING,
+    TAG_LOOKUP_THROTTLED,
+    TAG_VIEWED,
+)
 from applications.models import ApplicationTag
 from audit.trail import record
 from dienstweg.access import CASE_ROLES, agency_ids_of
@@ -69,7 +76,7 @@ def check_lookup_throttle(user: User) -> None:
     """Refuse look-ups after too many wrong codes (counted per account)."""
     if cache.get(_throttle_key(user), 0) >= settings.TAG_LOOKUP_MAX_FAILURES:
         with transaction.atomic():
-            record(user, "application_tag.lookup_throttled")
+            record(user, TAG_LOOKUP_THROTTLED)
         raise TagLookupThrottled
 
 
@@ -87,7 +94,7 @@ def access_tag_by_code(
     user: User,
     code: str,
     *,
-    action: str | None = "application_tag.viewed",
+    action: str | None = TAG_VIEWED,
     sides: tuple[str, ...] = ("project", "office"),
 ) -> tuple[ApplicationTag, str]:
     """Fetch a tag by its code with the side the user sees it from ("project" or
@@ -109,14 +116,14 @@ def access_tag_by_code(
     if tag is not None and side is not None and side not in sides:
         # A page for the other side (the stamp is the project's): refused, audited.
         with transaction.atomic():
-            record(user, "application_tag.access_denied", target=tag, family=tag.family)
+            record(user, TAG_ACCESS_DENIED, target=tag, family=tag.family)
         raise Http404
     if tag is None or side is None:
         _count_failure(user)
         with transaction.atomic():
             record(
                 user,
-                "application_tag.access_denied",
+                TAG_ACCESS_DENIED,
                 target=tag,
                 family=tag.family if tag is not None else None,
             )
@@ -138,7 +145,7 @@ def access_tag_by_code(
         with transaction.atomic():
             record(
                 user,
-                "application_tag.access_restricted",
+                TAG_ACCESS_RESTRICTED,
                 target=tag,
                 family=tag.family,
                 agency_id=tag.processing_agency_id,
@@ -155,7 +162,7 @@ def access_tag_by_code(
         with transaction.atomic():
             record(
                 user,
-                "application_tag.consent_missing",
+                TAG_CONSENT_MISSING,
                 target=tag,
                 family=tag.family,
                 agency_id=tag.processing_agency_id,

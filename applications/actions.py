@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from applications.access import TAGGING_ROLES, require_tag_consent
+from applications.audit_actions import TAG_CREATED, TAG_STATUS_CHANGED, TAG_STEP_REFUSED
 from applications.models import ApplicationTag, TagStatusChange
 from audit.trail import record
 from dienstweg.access import CASE_ROLES, holds_role
@@ -80,7 +81,7 @@ def tag_application(family: Family, *, data: TagData, by: User) -> ApplicationTa
                 )
                 record(
                     by,
-                    "application_tag.created",
+                    TAG_CREATED,
                     target=tag,
                     family=family,
                     agency_id=family.owner_id,
@@ -151,7 +152,7 @@ def record_tag_status(
         locked.save()
         record(
             by,
-            "application_tag.status_changed",
+            TAG_STATUS_CHANGED,
             target=locked,
             family=locked.family,
             agency_id=locked.processing_agency_id,
@@ -174,7 +175,7 @@ def record_refused_step(tag: ApplicationTag, *, verb: str, by: User) -> None:
     with transaction.atomic():
         record(
             by,
-            "application_tag.step_refused",
+            TAG_STEP_REFUSED,
             target=tag,
             family=tag.family,
             details={"verb": verb, "state": tag.state},

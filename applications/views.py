@@ -26,6 +26,7 @@ from applications.access import (
     tag_consented,
     tags_visible_to,
 )
+from applications.audit_actions import TAG_STAMP_PRINTED, TAG_VIEWED
 from applications.forms import TagForm, TagLookupForm, TagStatusForm
 from applications.models import ApplicationTag
 from applications.stamp import StampData, render_stamp
@@ -144,7 +145,7 @@ def _open_tag(
 
 @require_GET
 def tag_detail(request: HttpRequest, code: str) -> HttpResponse:
-    opened = _open_tag(request, code, "application_tag.viewed")
+    opened = _open_tag(request, code, TAG_VIEWED)
     if isinstance(opened, HttpResponse):
         return opened
     tag, side = opened
@@ -198,7 +199,7 @@ def tag_status(request: HttpRequest, code: str) -> HttpResponse:
 @require_GET
 def tag_stamp(request: HttpRequest, code: str) -> HttpResponse:
     """The printable stamp (PDF) for the paper application; the project's side only."""
-    opened = _open_tag(request, code, "application_tag.stamp_printed", sides=("project",))
+    opened = _open_tag(request, code, TAG_STAMP_PRINTED, sides=("project",))
     if isinstance(opened, HttpResponse):
         return opened
     tag, _side = opened

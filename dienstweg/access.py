@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from audit.trail import record
+from dienstweg.audit_actions import FAMILY_ACCESS_DENIED
 from dienstweg.models import (
     Agency,
     Consent,
@@ -176,7 +177,7 @@ def access_family_by_id(user: User, family_id: UUID | str) -> Family:
     try:
         return families_visible_to(user).select_related("owner", "data_key").get(pk=family_id)
     except (Family.DoesNotExist, ValidationError):
-        record_refusal(user, "family.access_denied", _existing_family(family_id))
+        record_refusal(user, FAMILY_ACCESS_DENIED, _existing_family(family_id))
         raise Http404 from None
 
 

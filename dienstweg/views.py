@@ -36,6 +36,7 @@ from dienstweg.access import (
     families_visible_to,
     staff,
 )
+from dienstweg.audit_actions import CONSENT_EVIDENCE_VIEWED, FAMILY_VIEWED
 from dienstweg.forms import (
     ConsentForm,
     DirectorySearchForm,
@@ -399,7 +400,7 @@ def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
         .prefetch_related("recipients")
         .order_by("-recorded_at")
     )
-    actions.record_family_read(family, by=user, action="family.viewed")
+    actions.record_family_read(family, by=user, action=FAMILY_VIEWED)
     # What the apps above the core add: the referrals sent, the applications tagged.
     sections = [
         render_to_string(section.template, section.context(family, user))
@@ -471,7 +472,7 @@ def consent_evidence(request: HttpRequest, family_id: str, consent_id: str) -> H
         raise Http404
     content = consent.evidence.unseal_bytes("content")
     actions.record_family_read(
-        family, by=user, action="consent.evidence_viewed", details={"consent": str(consent.pk)}
+        family, by=user, action=CONSENT_EVIDENCE_VIEWED, details={"consent": str(consent.pk)}
     )
     response = HttpResponse(content, content_type=consent.evidence.content_type)
     extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(

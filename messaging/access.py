@@ -18,6 +18,7 @@ from applications.access import tag_readers, tag_side
 from audit.trail import record
 from dienstweg.access import CASE_ROLES, agency_ids_of
 from dienstweg.models import User
+from messaging.audit_actions import THREAD_ACCESS_DENIED
 from messaging.models import Message, Participant, Thread
 from referrals.access import referral_readers, referrals_visible_to
 
@@ -65,7 +66,7 @@ def refuse_thread(user: User, thread: Thread | None) -> None:
     with transaction.atomic():
         record(
             user,
-            "thread.access_denied",
+            THREAD_ACCESS_DENIED,
             target=thread,
             family=thread.family if thread is not None else None,
         )

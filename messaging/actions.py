@@ -25,6 +25,15 @@ from dienstweg.models import Consent, Family, Membership, User
 from dienstweg.notifications import notify
 from dienstweg.uploads import Upload, check_upload
 from messaging.access import THREAD_RELATED, may_use_thread, thread_readers
+from messaging.audit_actions import (
+    FAMILY_THREADS_ERASED,
+    MESSAGE_ATTACHMENT_DOWNLOADED,
+    MESSAGE_DELETED,
+    MESSAGE_EDITED,
+    MESSAGE_POSTED,
+    MESSAGE_READ,
+    THREAD_OPENED,
+)
 from messaging.models import Message, MessageAttachment, Participant, Thread
 from referrals.models import Referral
 
@@ -125,7 +134,7 @@ def open_direct_thread(colleague: User, *, by: User) -> Thread:
         Participant.objects.bulk_create(
             [Participant(thread=thread, user=by), Participant(thread=thread, user=colleague)]
         )
-        record(by, "thread.opened", target=thread, details={"with": colleague.pk})
+        record(by, THREAD_OPENED, target=thread, details={"with": colleague.pk})
         return thread
 
 
@@ -227,7 +236,7 @@ def _post(
         )
         record(
             by,
-            "message.posted",
+            MESSAGE_POSTED,
             target=message,
             family=thread.family,
             details={"thread": str(thread.pk), "seq": message.seq, "attachments": len(files)},
@@ -260,7 +269,7 @@ def edit_message(message: Message, *, body: str, by: User) -> Message:
         locked.seal("body", body)
         locked.edited_at = timezone.now()
         locked.save(update_fields=["body_enc", "edited_at"])
-        _record_change(locked, "message.edited", by)
+        _record_change(locked, MESSAGE_EDITED, by)
     return locked
 
 
@@ -272,7 +281,7 @@ def delete_message(message: Message, *, by: User) -> Message:
         locked.deleted_at = timezone.now()
         locked.save(update_fields=["body_enc", "deleted_at"])
         locked.attachments.all().delete()
-        _record_change(locked, "message.deleted", by)
+        _record_change(locked, MESSAGE_DELETED, by)
     return locked
 
 
@@ -311,7 +320,7 @@ def messages_after(
         with transaction.atomic():
             record(
                 by,
-                "message.read",
+                MESSAGE_READ,
                 target=thread,
                 family=thread.family,
                 details={"thread": str(thread.pk), "from": rows[0].seq, "to": rows[-1].seq},
@@ -327,7 +336,7 @@ def record_attachment_download(file: MessageAttachment, *, by: User) -> None:
     with transaction.atomic():
         record(
             by,
-            "message.attachment_downloaded",
+            MESSAGE_ATTACHMENT_DOWNLOADED,
             target=file.message,
             family=thread.family,
             details={"thread": str(thread.pk), "attachment": str(file.pk)},
@@ -365,7 +374,7 @@ def mark_read(thread: Thread, *, seq: int, by: User) -> int:
         if before is not None:
             record(
                 by,
-                "message.read",
+                MESSAGE_READ,
                 target=thread,
                 family=thread.family,
                 details={"thread": str(thread.pk), "from": before + 1, "to": seq},
@@ -431,7 +440,7 @@ def erase_family_threads(family: Family, *, by: User | str | None) -> ThreadEras
         threads.delete()
         record(
             by,
-            "family.threads_erased",
+            FAMILY_THREADS_ERASED,
             target=family,
             family=family,
             purpose="Art. 17 DSGVO",

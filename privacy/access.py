@@ -19,6 +19,7 @@ from audit.models import AuditEvent
 from audit.trail import DataSubject, Target, record
 from dienstweg.access import DPO_ROLES, agency_ids_of, staff
 from dienstweg.models import User
+from privacy.audit_actions import CONSOLE_ACCESS_DENIED
 
 View = Callable[..., HttpResponseBase]
 
@@ -59,7 +60,7 @@ def require_dpo(request: HttpRequest) -> User:
         with transaction.atomic():
             record(
                 user,
-                "console.access_denied",
+                CONSOLE_ACCESS_DENIED,
                 target=("console.page", request.resolver_match.url_name or "console")
                 if request.resolver_match
                 else None,

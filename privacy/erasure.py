@@ -26,6 +26,7 @@ from dienstweg.actions import ActionError
 from dienstweg.models import Consent, Evidence, Family, HouseholdMember, Notification, User
 from messaging import actions as messaging_actions
 from messaging.models import Message, Thread
+from privacy.audit_actions import FAMILY_ERASED
 from referrals.actions import erasure as referral_erasure
 from referrals.models import Referral, ReferralAttachment
 
@@ -255,7 +256,7 @@ def erase_family(
         )
         event = record(
             by,
-            "family.erased",
+            FAMILY_ERASED,
             target=locked,
             family=locked,
             purpose=reason,

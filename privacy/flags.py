@@ -13,12 +13,36 @@ from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from applications.audit_actions import (
+    TAG_ACCESS_DENIED,
+    TAG_CONSENT_MISSING,
+    TAG_STAMP_PRINTED,
+    TAG_VIEWED,
+)
 from audit.models import AuditEvent
 from audit.trail import record
 from dienstweg.actions import ActionError
+from dienstweg.audit_actions import CONSENT_EVIDENCE_VIEWED, FAMILY_ACCESS_DENIED, FAMILY_VIEWED
 from dienstweg.models import User
+from messaging.audit_actions import (
+    MESSAGE_ATTACHMENT_DOWNLOADED,
+    MESSAGE_READ,
+    THREAD_ACCESS_DENIED,
+    THREAD_OPENED,
+)
 from privacy.access import dpo_agency_id
+from privacy.audit_actions import (
+    CONSOLE_ACCESS_FLAGGED,
+    CONSOLE_ACCESS_REPORT,
+    CONSOLE_EXPORTED,
+    CONSOLE_FLAG_REVIEWED,
+)
 from privacy.models import AccessFlag
+from referrals.audit_actions import (
+    REFERRAL_ACCESS_DENIED,
+    REFERRAL_ATTACHMENT_DOWNLOADED,
+    REFERRAL_VIEWED,
+)
 
 # Reads of family data: a page, a file, a message opened, a stamp printed. Refusals count
 # too: trying families one may not open is exactly what the DPO should see. Every other
@@ -26,25 +50,25 @@ from privacy.models import AccessFlag
 # created, status_changed, granted, ...) is work on it and makes the family her own case.
 # The DPO's console.* actions are neither: she reads the trail, not the family's data.
 READ_ACTIONS: tuple[str, ...] = (
-    "family.viewed",
-    "family.access_denied",
-    "consent.evidence_viewed",
-    "referral.viewed",
-    "referral.attachment_downloaded",
-    "referral.access_denied",
-    "application_tag.viewed",
-    "application_tag.stamp_printed",
-    "application_tag.access_denied",
-    "application_tag.consent_missing",
-    "thread.opened",
-    "thread.access_denied",
-    "message.read",
-    "message.attachment_downloaded",
+    FAMILY_VIEWED,
+    FAMILY_ACCESS_DENIED,
+    CONSENT_EVIDENCE_VIEWED,
+    REFERRAL_VIEWED,
+    REFERRAL_ATTACHMENT_DOWNLOADED,
+    REFERRAL_ACCESS_DENIED,
+    TAG_VIEWED,
+    TAG_STAMP_PRINTED,
+    TAG_ACCESS_DENIED,
+    TAG_CONSENT_MISSING,
+    THREAD_OPENED,
+    THREAD_ACCESS_DENIED,
+    MESSAGE_READ,
+    MESSAGE_ATTACHMENT_DOWNLOADED,
 )
 CONSOLE_PREFIX = "console."
 # What leaves the console as a file: the trail's export ({"rows": N, "format": ...}) and a
 # family's access report ({"format": ...}, no rows: it counts as one export).
-EXPORT_ACTIONS: tuple[str, ...] = ("console.exported", "console.access_report")
+EXPORT_ACTIONS: tuple[str, ...] = (CONSOLE_EXPORTED, CONSOLE_ACCESS_REPORT)
 MAX_EXPORTS_PER_DAY = 20
 # A family is one's own case after working on it in this many days before the read.
 OWN_CASE_DAYS = 90
@@ -234,7 +258,7 @@ def _store(finding: Finding, *, day: date, agency_id: int | None) -> AccessFlag:
         if created:
             record(
                 FLAGGER,
-                "console.access_flagged",
+                CONSOLE_ACCESS_FLAGGED,
                 target=flag,
                 details={"kind": flag.kind, "actor_id": flag.actor_id, "day": day.isoformat()},
             )
@@ -274,7 +298,7 @@ def review_flag(flag: AccessFlag, *, by: User, note: str) -> AccessFlag:
         locked.save(update_fields=["reviewed_at", "reviewed_by", "review_note"])
         record(
             by,
-            "console.flag_reviewed",
+            CONSOLE_FLAG_REVIEWED,
             target=locked,
             details={"flag": locked.pk, "kind": locked.kind},
             agency_id=agency_id,

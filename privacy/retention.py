@@ -40,6 +40,12 @@ from dienstweg import events
 from dienstweg.models import Consent, DataKey, Family
 from messaging.access import thread_readers
 from messaging.models import Message, Participant, Thread
+from privacy.audit_actions import (
+    REFERRAL_REMOVED_BY_RETENTION,
+    RETENTION_APPLIED,
+    TAG_REMOVED_BY_RETENTION,
+    THREAD_REMOVED_BY_RETENTION,
+)
 from privacy.erasure import erase_family, seal_now
 from referrals.models import Referral
 
@@ -235,7 +241,7 @@ def remove_referral(referral_id: UUID, *, cutoffs: Cutoffs) -> bool:
         _remove_with_threads(
             referral,
             Thread.objects.filter(referral=referral),
-            "referral.removed_by_retention",
+            REFERRAL_REMOVED_BY_RETENTION,
             {"state": referral.state, "basis": referral.basis},
         )
         return True
@@ -256,7 +262,7 @@ def remove_tag(tag_id: UUID, *, cutoffs: Cutoffs) -> bool:
         _remove_with_threads(
             tag,
             Thread.objects.filter(application_tag=tag),
-            "application_tag.removed_by_retention",
+            TAG_REMOVED_BY_RETENTION,
             {"kind": tag.kind},
         )
         return True
@@ -273,7 +279,7 @@ def remove_direct_thread(thread_id: UUID, *, cutoffs: Cutoffs) -> bool:
         users = set(Participant.objects.filter(thread=thread).values_list("user_id", flat=True))
         record(
             ACTOR,
-            "thread.removed_by_retention",
+            THREAD_REMOVED_BY_RETENTION,
             target=thread,
             purpose=PURPOSE,
             details={"messages": Message.objects.filter(thread=thread).count()},
@@ -363,7 +369,7 @@ def apply_retention(
     with transaction.atomic():
         event = record(
             ACTOR,
-            "retention.applied",
+            RETENTION_APPLIED,
             purpose=PURPOSE,
             details={
                 "referrals": referrals,

@@ -6,7 +6,6 @@ the page and the exports."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -17,14 +16,26 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit import registry
 from audit.models import AuditEvent
-from audit.registry import ACTION
 from audit.trail import LABEL
 from dienstweg.forms import PlainSelect
 from dienstweg.models import Agency, Family, User
 
-# An action, or its beginning up to a dot: "referral." finds every referral event.
-ACTION_PREFIX = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*\.")
+
+def action_choices() -> list[tuple[str, str]]:
+    """Every declared action with its label, each kind first as "<noun>." (every action of
+    that kind: "referral." finds every referral event)."""
+    choices = [("", str(_("alle Aktionen")))]
+    declared = registry.declared()
+    for noun in registry.nouns():
+        choices.append((f"{noun}.", f"{noun}.* – {_('alle dieser Art')}"))
+        choices.extend(
+            (item.name, f"{item.label} ({item.name})")
+            for item in declared
+            if item.name.startswith(f"{noun}.")
+        )
+    return choices
 
 
 @dataclass(frozen=True)
@@ -103,11 +114,14 @@ class TrailFilterForm(forms.Form):
         label=_("Stelle"), required=False, coerce=int, empty_value=None, widget=PlainSelect
     )
     family = forms.CharField(label=_("Familien-Kennung"), required=False, max_length=32)
-    action = forms.CharField(
+    action = forms.ChoiceField(
         label=_("Aktion"),
         required=False,
-        max_length=64,
-        help_text=_("Genau, z. B. „referral.sent“, oder der Anfang mit Punkt: „referral.“"),
+        widget=PlainSelect,
+        help_text=_("Eine Aktion, oder alle einer Art („Vermittlung: alle“)."),
+        error_messages={
+            "invalid_choice": _("Diese Aktion gibt es nicht: bitte eine aus der Liste wählen.")
+        },
     )
     target_type = forms.CharField(
         label=_("Objekttyp"),
@@ -129,6 +143,7 @@ class TrailFilterForm(forms.Form):
         super().__init__(data)
         agencies = Agency.objects.order_by("name").values_list("pk", "name")
         self.fields["agency"].choices = [("", _("alle Stellen")), *agencies]  # type: ignore[attr-defined]
+        self.fields["action"].choices = action_choices()  # type: ignore[attr-defined]
 
     def clean_actor(self) -> int | None:
         text: str = self.cleaned_data["actor"].strip()
@@ -153,14 +168,6 @@ class TrailFilterForm(forms.Form):
                 else _("Keine Familie mit dieser Kennung.")
             )
         return str(pk), reference
-
-    def clean_action(self) -> str:
-        text: str = self.cleaned_data["action"].strip()
-        if text and not (ACTION.fullmatch(text) or ACTION_PREFIX.fullmatch(text)):
-            raise forms.ValidationError(
-                _("Eine Aktion sieht so aus: „referral.sent“ (oder „referral.“ für alle).")
-            )
-        return text
 
     def _label(self, name: str) -> str:
         text: str = self.cleaned_data[name].strip()

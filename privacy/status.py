@@ -9,6 +9,7 @@ from typing import Any
 from django.db import connections, router
 
 from audit import ordering
+from audit.audit_actions import AUDIT_VERIFIED
 from audit.models import AuditEvent, AuditSeal
 
 # The tail is counted up to here: the sealer keeps it short, and a count of millions
@@ -52,7 +53,7 @@ def trail_status() -> TrailStatus:
     unsealed = tail.values("id")[: UNSEALED_COUNT_LIMIT + 1].count()
     last_verify = (
         AuditEvent.objects.using(alias)
-        .filter(action="audit.verified")
+        .filter(action=AUDIT_VERIFIED)
         .order_by("-occurred_at", "-id")
         .first()
     )

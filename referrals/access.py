@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit.trail import record
 from dienstweg.access import CASE_ROLES, holds_role
 from dienstweg.models import Family, Membership, User
+from referrals.audit_actions import REFERRAL_ACCESS_DENIED
 from referrals.models import (
     Referral,
     ReferralAttachment,
@@ -138,7 +139,7 @@ def access_referral_by_id(
         with transaction.atomic():
             record(
                 user,
-                "referral.access_denied",
+                REFERRAL_ACCESS_DENIED,
                 target=existing,
                 family=existing.family if existing else None,
             )

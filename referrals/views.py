@@ -31,6 +31,7 @@ from referrals.access import (
     side_of,
 )
 from referrals.actions import reminders, steps, transitions
+from referrals.audit_actions import REFERRAL_ATTACHMENT_DOWNLOADED, REFERRAL_VIEWED
 from referrals.forms import (
     AssignForm,
     NoteForm,
@@ -165,7 +166,7 @@ def referral_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
     reach = reach_of(user)
     referral = access_referral_by_id(user, referral_id, reach)
     side = side_of(user, referral, reach)
-    steps.record_referral_read(referral, action="referral.viewed", side=side, by=user)
+    steps.record_referral_read(referral, action=REFERRAL_VIEWED, side=side, by=user)
     may = {
         verb: rule.permits(user, referral, reach.roles) for verb, rule in transitions.RULES.items()
     }
@@ -280,7 +281,7 @@ def referral_attachment(request: HttpRequest, referral_id: str, attachment_id: s
     content = attachment.unseal_bytes("content")
     steps.record_referral_read(
         referral,
-        action="referral.attachment_downloaded",
+        action=REFERRAL_ATTACHMENT_DOWNLOADED,
         side=side_of(user, referral, reach),
         by=user,
         details={"attachment": str(attachment.pk)},

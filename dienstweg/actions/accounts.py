@@ -16,6 +16,18 @@ from django_otp.models import Device
 from audit.trail import record
 from dienstweg import events
 from dienstweg.actions.errors import ActionError
+from dienstweg.audit_actions import (
+    ACCOUNT_BACKUP_CODES_ISSUED,
+    ACCOUNT_DEACTIVATED,
+    ACCOUNT_SECOND_FACTOR_RESET,
+    AUTH_LOCKED_OUT,
+    AUTH_LOGIN,
+    AUTH_LOGIN_FAILED,
+    AUTH_LOGOUT,
+    AUTH_SECOND_FACTOR_FAILED,
+    AUTH_SECOND_FACTOR_PASSED,
+    SESSION_ENDED,
+)
 from dienstweg.models import (
     AuthenticatorDevice,
     BackupCode,
@@ -41,7 +53,7 @@ THROTTLED_MESSAGE = gettext_lazy(
 @transaction.atomic
 def record_login(user: User) -> None:
     """The password step succeeded (the second factor is still to come)."""
-    record(user, "auth.login")
+    record(user, AUTH_LOGIN)
 
 
 @transaction.atomic
@@ -50,27 +62,27 @@ def record_failed_login(login_name: str) -> None:
     exists, never by the typed name (which may be someone's mistyped address)."""
     user_id = User.objects.filter(email=normalize_email(login_name)).values_list("pk", flat=True)
     target = ("user", user_id[0]) if user_id else None
-    record(None, "auth.login_failed", target=target)
+    record(None, AUTH_LOGIN_FAILED, target=target)
 
 
 @transaction.atomic
 def record_lockout() -> None:
-    record(None, "auth.locked_out")
+    record(None, AUTH_LOCKED_OUT)
 
 
 @transaction.atomic
 def record_second_factor_failed(user: User, *, throttled: bool) -> None:
-    record(user, "auth.second_factor_failed", details={"throttled": throttled})
+    record(user, AUTH_SECOND_FACTOR_FAILED, details={"throttled": throttled})
 
 
 @transaction.atomic
 def record_second_factor_passed(user: User, *, device: Device) -> None:
-    record(user, "auth.second_factor_passed", details={"device": type(device).__name__})
+    record(user, AUTH_SECOND_FACTOR_PASSED, details={"device": type(device).__name__})
 
 
 @transaction.atomic
 def record_logout(user: User, *, session_key: str | None = None) -> None:
-    record(user, "auth.logout")
+    record(user, AUTH_LOGOUT)
     if session_key:
         events.session_ended(user.pk, session_key)
 
@@ -86,7 +98,7 @@ def deactivate_staff(user: User, *, by: User | None) -> None:
     user.is_active = False
     user.save(update_fields=["is_active"])
     end_all_sessions(user, by=by)
-    record(by, "account.deactivated", target=user)
+    record(by, ACCOUNT_DEACTIVATED, target=user)
 
 
 # Second factor
@@ -99,7 +111,7 @@ def reset_second_factor(user: User, *, by: User | None) -> None:
     AuthenticatorDevice.objects.filter(user=user).delete()
     BackupCodeDevice.objects.filter(user=user).delete()
     end_all_sessions(user, by=by)
-    record(by, "account.second_factor_reset", target=user)
+    record(by, ACCOUNT_SECOND_FACTOR_RESET, target=user)
 
 
 def start_totp_enrolment(user: User) -> AuthenticatorDevice:
@@ -143,7 +155,7 @@ def issue_backup_codes(user: User) -> list[str]:
     BackupCode.objects.bulk_create(
         BackupCode(device=device, code_hash=hash_backup_code(code)) for code in codes
     )
-    record(user, "account.backup_codes_issued", target=user)
+    record(user, ACCOUNT_BACKUP_CODES_ISSUED, target=user)
     return codes
 
 
@@ -183,7 +195,7 @@ def end_session(user: User, *, session_key: str) -> bool:
     """End one of the user's own sessions."""
     deleted, _details = StaffSession.objects.filter(user=user, session_key=session_key).delete()
     if deleted:
-        record(user, "session.ended", target=user, details={"count": 1})
+        record(user, SESSION_ENDED, target=user, details={"count": 1})
         events.session_ended(user.pk, session_key)
     return deleted > 0
 
@@ -194,7 +206,7 @@ def end_other_sessions(user: User, *, current_session_key: str) -> int:
     others = StaffSession.objects.filter(user=user).exclude(session_key=current_session_key)
     keys = list(others.values_list("session_key", flat=True))
     deleted, _details = others.delete()
-    record(user, "session.ended", target=user, details={"count": deleted})
+    record(user, SESSION_ENDED, target=user, details={"count": deleted})
     for key in keys:
         events.session_ended(user.pk, key)
     return deleted
@@ -204,6 +216,6 @@ def end_other_sessions(user: User, *, current_session_key: str) -> int:
 def end_all_sessions(user: User, *, by: User | None) -> int:
     """End every session of the user (admin action, deactivation)."""
     deleted, _details = StaffSession.objects.filter(user=user).delete()
-    record(by, "session.ended", target=user, details={"count": deleted})
+    record(by, SESSION_ENDED, target=user, details={"count": deleted})
     events.session_ended(user.pk)
     return deleted

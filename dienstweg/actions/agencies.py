@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from audit.trail import record
 from dienstweg import events
 from dienstweg.actions.errors import ActionError
+from dienstweg.audit_actions import MEMBERSHIP_GRANTED, MEMBERSHIP_REMOVED
 from dienstweg.models import Agency, Membership, User
 
 # Agencies and memberships
@@ -46,7 +47,7 @@ def add_membership(user: User, *, agency: Agency, role: str, by: User | None) ->
     user.groups.add(agency.group)
     record(
         by,
-        "membership.granted",
+        MEMBERSHIP_GRANTED,
         target=membership,
         agency_id=agency.pk,
         details={"user": user.pk, "role": role},
@@ -60,7 +61,7 @@ def remove_membership(membership: Membership, *, by: User | None) -> None:
     membership.user.groups.remove(membership.agency.group)
     record(
         by,
-        "membership.removed",
+        MEMBERSHIP_REMOVED,
         target=membership,
         agency_id=membership.agency_id,
         details={"user": membership.user_id, "role": membership.role},

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from audit.trail import record
 from dienstweg.access import may_work_on
 from dienstweg.actions.errors import ActionError, case_write_refused
+from dienstweg.audit_actions import CONSENT_GRANTED, CONSENT_REVOKED
 from dienstweg.consent import consent_revoked, lock_consent
 from dienstweg.models import (
     Agency,
@@ -139,7 +140,7 @@ def _grant_consent(family: Family, data: ConsentData, by: User) -> Consent:
     consent.recipients.set(data.recipients)
     record(
         by,
-        "consent.granted",
+        CONSENT_GRANTED,
         target=consent,
         family=family,
         purpose="Art. 6 Abs. 1 lit. a DSGVO",
@@ -169,8 +170,6 @@ def _revoke_consent(consent: Consent, note: str, by: User) -> Consent:
     locked.revoked_by = by
     locked.seal("revocation_note", note)
     locked.save(update_fields=["revoked_at", "revoked_by", "revocation_note_enc"])
-    record(
-        by, "consent.revoked", target=locked, family=locked.family, purpose="Art. 7 Abs. 3 DSGVO"
-    )
+    record(by, CONSENT_REVOKED, target=locked, family=locked.family, purpose="Art. 7 Abs. 3 DSGVO")
     consent_revoked.send(sender=Consent, consent=locked, by=by)
     return locked

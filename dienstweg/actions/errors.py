@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from dienstweg.access import is_dpo, record_refusal
+from dienstweg.audit_actions import FAMILY_ACCESS_DENIED
 from dienstweg.models import Family, User
 
 
@@ -19,7 +20,7 @@ class NotAllowed(ActionError):
 def case_write_refused(by: User, family: Family) -> NotAllowed:
     """Audit a refused write to the family's record as a refused access to it (as
     access_family_by_id does), in its own transaction, and return the error to raise."""
-    record_refusal(by, "family.access_denied", family)
+    record_refusal(by, FAMILY_ACCESS_DENIED, family)
     return NotAllowed(_("Das dürfen nur Coaches, Fallbearbeitung und Leitungen des Projekts."))
 
 

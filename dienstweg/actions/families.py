@@ -16,6 +16,13 @@ from audit.trail import record
 from dienstweg import vault
 from dienstweg.access import may_register_for
 from dienstweg.actions.errors import ActionError, NotAllowed, check_dpo
+from dienstweg.audit_actions import (
+    FAMILY_KEY_DESTROYED,
+    FAMILY_PROCESSING_RESTRICTED,
+    FAMILY_RECORD_ERASED,
+    FAMILY_REGISTERED,
+    FAMILY_RESTRICTION_LIFTED,
+)
 from dienstweg.consent import lock_family, processing_restricted
 from dienstweg.models import (
     Agency,
@@ -111,7 +118,7 @@ def _register_family(
         member.save(force_insert=True)
     record(
         by,
-        "family.registered",
+        FAMILY_REGISTERED,
         target=family,
         family=family,
         agency_id=owner.pk,
@@ -147,7 +154,7 @@ def erase_family_key(family: Family, *, by: User | str | None, reason: str) -> N
     DataKey.objects.filter(pk=family.data_key_id).delete()
     family.data_key = None
     transaction.on_commit(vault.forget_unwrapped_keys)
-    record(by, "family.key_destroyed", target=family, family=family, purpose=reason[:200])
+    record(by, FAMILY_KEY_DESTROYED, target=family, family=family, purpose=reason[:200])
 
 
 @dataclass(frozen=True)
@@ -191,7 +198,7 @@ def erase_family_record(family: Family, *, by: User | str | None, reason: str) -
     erased = RecordErasure(members, evidence, consents_kept, notifications)
     record(
         by,
-        "family.record_erased",
+        FAMILY_RECORD_ERASED,
         target=family,
         family=family,
         purpose=reason[:200],
@@ -240,7 +247,7 @@ def restrict_processing(
         locked.save(update_fields=["restricted_at", "restricted_by", "restriction_reason_enc"])
         record(
             by,
-            "family.processing_restricted",
+            FAMILY_PROCESSING_RESTRICTED,
             target=locked,
             family=locked,
             purpose=RESTRICTION_PURPOSE,
@@ -279,7 +286,7 @@ def lift_restriction(
         locked.save(update_fields=["restricted_at", "restricted_by", "restriction_reason_enc"])
         record(
             by,
-            "family.restriction_lifted",
+            FAMILY_RESTRICTION_LIFTED,
             target=locked,
             family=locked,
             purpose=RESTRICTION_PURPOSE,

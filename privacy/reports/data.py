@@ -47,64 +47,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from applications.models import ApplicationTag
+from audit import registry
 from audit.models import AuditEvent
 from dienstweg.models import Agency, Consent, DataCategory, Family, HouseholdMember, Purpose, User
 from messaging.models import Thread
-from referrals.models import Referral, ReferralEvent
+from referrals.models import Referral
 
 FORMAT = "dienstweg.access_report.v1"
 SPECIAL_CATEGORIES = frozenset({DataCategory.HEALTH, DataCategory.ADDICTION})  # Art. 9 DSGVO
 
-# What the trail's actions mean, for the family reading the report; unknown ones show
-# their code (the trail gains actions faster than this list).
-ACTION_LABELS: dict[str, Promise] = {
-    "family.registered": gettext_lazy("Familie angelegt"),
-    "family.viewed": gettext_lazy("Familiendaten geöffnet"),
-    "family.access_denied": gettext_lazy("Zugriff auf Familiendaten verweigert"),
-    "family.key_destroyed": gettext_lazy("Datenschlüssel vernichtet (Löschung)"),
-    "family.record_erased": gettext_lazy("Familienakte gelöscht"),
-    "family.erased": gettext_lazy("Daten der Familie gelöscht (Art. 17 DSGVO)"),
-    "family.processing_restricted": gettext_lazy("Verarbeitung eingeschränkt (Art. 18 DSGVO)"),
-    "family.restriction_lifted": gettext_lazy("Einschränkung der Verarbeitung aufgehoben"),
-    "consent.granted": gettext_lazy("Einwilligung erfasst"),
-    "consent.revoked": gettext_lazy("Einwilligung widerrufen"),
-    "consent.evidence_viewed": gettext_lazy("Nachweis der Einwilligung geöffnet"),
-    "referral.drafted": gettext_lazy("Vermittlung angelegt"),
-    "referral.approval_requested": gettext_lazy("Vermittlung zur Freigabe vorgelegt"),
-    "referral.approved": gettext_lazy("Vermittlung freigegeben"),
-    "referral.refused": gettext_lazy("Freigabe der Vermittlung verweigert"),
-    "referral.delivered": gettext_lazy("Vermittlung übermittelt"),
-    "referral.viewed": gettext_lazy("Vermittlung geöffnet"),
-    "referral.assigned": gettext_lazy("Vermittlung zugewiesen"),
-    "referral.accepted": gettext_lazy("Vermittlung angenommen"),
-    "referral.declined": gettext_lazy("Vermittlung abgelehnt"),
-    "referral.completed": gettext_lazy("Vermittlung abgeschlossen"),
-    "referral.withdrawn": gettext_lazy("Vermittlung zurückgezogen"),
-    "referral.access_ended": gettext_lazy("Zugriff der Stelle beendet"),
-    "referral.access_withdrawn": gettext_lazy("Zugriff der Stelle entzogen"),
-    "referral.access_denied": gettext_lazy("Zugriff auf Vermittlung verweigert"),
-    "referral.attachment_downloaded": gettext_lazy("Anhang einer Vermittlung geöffnet"),
-    "referral.escalated": gettext_lazy("Vermittlung an die Leitung eskaliert"),
-    "application_tag.created": gettext_lazy("Antrag markiert"),
-    "application_tag.viewed": gettext_lazy("Antragsmarker geöffnet"),
-    "application_tag.status_changed": gettext_lazy("Stand des Antrags eingetragen"),
-    "application_tag.stamp_printed": gettext_lazy("Stempel gedruckt"),
-    "application_tag.access_denied": gettext_lazy("Zugriff auf Antragsmarker verweigert"),
-    "application_tag.consent_missing": gettext_lazy("Antragsmarker ohne Einwilligung"),
-    "application_tag.access_restricted": gettext_lazy("Zugriff wegen Einschränkung verweigert"),
-    "thread.opened": gettext_lazy("Unterhaltung eröffnet"),
-    "thread.access_denied": gettext_lazy("Zugriff auf Unterhaltung verweigert"),
-    "family.threads_erased": gettext_lazy("Unterhaltungen gelöscht"),
-    "message.posted": gettext_lazy("Nachricht geschrieben"),
-    "message.edited": gettext_lazy("Nachricht bearbeitet"),
-    "message.deleted": gettext_lazy("Nachricht gelöscht"),
-    "message.read": gettext_lazy("Nachrichten gelesen"),
-    "message.attachment_downloaded": gettext_lazy("Anhang einer Nachricht geöffnet"),
-    "console.subject_lookup": gettext_lazy("Datenschutz: Familie gesucht"),
-    "console.subject_viewed": gettext_lazy("Datenschutz: Übersicht geöffnet"),
-    "console.access_report": gettext_lazy("Datenschutz: Auskunft erstellt"),
-    "console.erasure_prepared": gettext_lazy("Datenschutz: Löschung vorbereitet"),
-}
 SOURCE_LABELS: dict[str, Promise] = {
     "household": gettext_lazy("Haushaltsangaben"),
     "consent": gettext_lazy("Einwilligung"),
@@ -113,13 +64,8 @@ SOURCE_LABELS: dict[str, Promise] = {
 
 
 def action_label(action: str) -> str:
-    label = ACTION_LABELS.get(action)
-    if label is not None:
-        return str(label)
-    noun, _dot, verb = action.partition(".")
-    if noun == "referral" and verb in ReferralEvent.Verb.values:  # a step of the timeline
-        return _("Vermittlung: %(step)s") % {"step": ReferralEvent.Verb(verb).label}
-    return action
+    """What the action means, for the family reading the report (audit.registry)."""
+    return registry.label(action)
 
 
 def purpose_label(purpose: str) -> str:

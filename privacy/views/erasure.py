@@ -16,6 +16,7 @@ from dienstweg.actions import ActionError
 from dienstweg.models import Family
 from privacy import erasure
 from privacy.access import console_dpo, record_dpo
+from privacy.audit_actions import CONSOLE_ERASURE_PREPARED, CONSOLE_FAMILY_NOT_FOUND
 
 
 class ErasureForm(forms.Form):
@@ -68,10 +69,10 @@ def erase(request: HttpRequest, reference: str) -> HttpResponse:
     dpo = console_dpo(request)
     family = Family.objects.select_related("owner").filter(reference=reference).first()
     if family is None:
-        record_dpo(request, "console.family_not_found", details={"page": "erase"})
+        record_dpo(request, CONSOLE_FAMILY_NOT_FOUND, details={"page": "erase"})
         return render(request, "console/erase.html", {"unknown": reference}, status=404)
     if family.is_erased:
-        record_dpo(request, "console.erasure_prepared", target=family, family=family)
+        record_dpo(request, CONSOLE_ERASURE_PREPARED, target=family, family=family)
         status = 409 if request.method == "POST" else 200
         return render(request, "console/erase.html", {"family": family}, status=status)
     form = ErasureForm(request.POST if request.method == "POST" else None, family=family)
@@ -87,7 +88,7 @@ def erase(request: HttpRequest, reference: str) -> HttpResponse:
             form.add_error(None, str(error))
         else:
             return render(request, "console/erased.html", {"result": result})
-    record_dpo(request, "console.erasure_prepared", target=family, family=family)
+    record_dpo(request, CONSOLE_ERASURE_PREPARED, target=family, family=family)
     return render(
         request,
         "console/erase.html",

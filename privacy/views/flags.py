@@ -22,6 +22,7 @@ from dienstweg.forms import PlainSelect
 from dienstweg.models import Agency, User
 from dienstweg.paging import numbered_page
 from privacy.access import console_dpo, record_dpo
+from privacy.audit_actions import CONSOLE_FLAG_VIEWED, CONSOLE_FLAGS_VIEWED
 from privacy.flags import MAX_EXPORTS_PER_DAY, MAX_NOTE, open_flag_count, review_flag
 from privacy.models import AccessFlag
 
@@ -102,7 +103,7 @@ def flag_list(request: HttpRequest) -> HttpResponse:
     names, agencies = _names(page.object_list)
     record_dpo(
         request,
-        "console.flags_viewed",
+        CONSOLE_FLAGS_VIEWED,
         details={
             "status": form.cleaned_data.get("status") or STATUS_ALL,
             "kind": form.cleaned_data.get("kind") or "all",
@@ -146,7 +147,7 @@ def review(request: HttpRequest, flag_id: int) -> HttpResponse:
     else:
         record_dpo(
             request,
-            "console.flag_viewed",
+            CONSOLE_FLAG_VIEWED,
             target=flag,
             details={"flag": flag.pk, "kind": flag.kind},
         )

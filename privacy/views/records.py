@@ -11,20 +11,21 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from privacy.access import record_dpo
+from privacy.audit_actions import CONSOLE_PROCESSING_RECORD_VIEWED
 from privacy.processing_record import build_processing_record
 
 
 @require_GET
 def processing_record(request: HttpRequest) -> HttpResponse:
     record = build_processing_record()
-    record_dpo(request, "console.processing_record_viewed", details={"format": "html"})
+    record_dpo(request, CONSOLE_PROCESSING_RECORD_VIEWED, details={"format": "html"})
     return render(request, "console/processing_record.html", {"record": record})
 
 
 @require_GET
 def processing_record_json(request: HttpRequest) -> HttpResponse:
     record = build_processing_record()
-    record_dpo(request, "console.processing_record_viewed", details={"format": "json"})
+    record_dpo(request, CONSOLE_PROCESSING_RECORD_VIEWED, details={"format": "json"})
     body = json.dumps(record.as_json(), cls=DjangoJSONEncoder, ensure_ascii=False, indent=2)
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     day = record.generated_at.date().isoformat()

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from dienstweg.actions import ActionError, lift_restriction, restrict_processing
 from dienstweg.models import Family, User
 from privacy.access import console_dpo, record_dpo
+from privacy.audit_actions import CONSOLE_RESTRICTION_REFUSED
 from privacy.views.subjects import UnknownFamily, family_by_reference
 
 Change = Callable[[Family, User, int | None], Family]
@@ -64,7 +65,7 @@ def _change(
     try:
         family = family_by_reference(reference)
     except UnknownFamily:
-        record_dpo(request, "console.restriction_refused", details={"verb": verb, "found": False})
+        record_dpo(request, CONSOLE_RESTRICTION_REFUSED, details={"verb": verb, "found": False})
         messages.error(
             request,
             _("Keine Familie mit der Kennung „%(reference)s“.") % {"reference": reference.strip()},
@@ -76,7 +77,7 @@ def _change(
         # The action changed nothing; the attempt itself is recorded.
         record_dpo(
             request,
-            "console.restriction_refused",
+            CONSOLE_RESTRICTION_REFUSED,
             target=family,
             family=family,
             details={"verb": verb, "found": True},

@@ -16,6 +16,11 @@ from django.views.decorators.http import require_GET
 
 from dienstweg.models import Family
 from privacy.access import record_dpo
+from privacy.audit_actions import (
+    CONSOLE_ACCESS_REPORT,
+    CONSOLE_SUBJECT_LOOKUP,
+    CONSOLE_SUBJECT_VIEWED,
+)
 from privacy.reports import AccessReport, build_access_report, render_access_report_pdf
 
 # What a reference looks like ("F-2026-0042"); only such a text may reach the trail's details.
@@ -81,12 +86,12 @@ def lookup(request: HttpRequest) -> HttpResponse:
         # field by mistake must not.
         record_dpo(
             request,
-            "console.subject_lookup",
+            CONSOLE_SUBJECT_LOOKUP,
             details={"found": False, "reference": typed if REFERENCE.fullmatch(typed) else ""},
         )
         return _not_found(request, reference)
     record_dpo(
-        request, "console.subject_lookup", target=family, family=family, details={"found": True}
+        request, CONSOLE_SUBJECT_LOOKUP, target=family, family=family, details={"found": True}
     )
     return redirect("console:subject", reference=family.reference)
 
@@ -109,7 +114,7 @@ def detail(request: HttpRequest, reference: str) -> HttpResponse:
         for staff in (False, True)
     ]
     context = {"family": family, "formats": formats}
-    record_dpo(request, "console.subject_viewed", target=family, family=family)
+    record_dpo(request, CONSOLE_SUBJECT_VIEWED, target=family, family=family)
     return render(request, "console/subject.html", context)
 
 
@@ -135,7 +140,7 @@ def _report(request: HttpRequest, reference: str) -> tuple[Family, AccessReport]
 def _record_report(request: HttpRequest, family: Family, report: AccessReport, fmt: str) -> None:
     record_dpo(
         request,
-        "console.access_report",
+        CONSOLE_ACCESS_REPORT,
         target=family,
         family=family,
         purpose=REPORT_PURPOSE,

@@ -13,11 +13,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from audit import registry
 from audit import verify as trail_verify
 from dienstweg.models import Agency, User
 from dienstweg.paging import keyset_page
 from privacy import export as trail_export
 from privacy.access import console_dpo, record_dpo
+from privacy.audit_actions import CONSOLE_EXPORTED, CONSOLE_SEARCHED, CONSOLE_VIEWED
 from privacy.flags import open_flag_count
 from privacy.search import TrailFilterForm, events_matching
 from privacy.status import trail_status
@@ -31,7 +33,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "status": trail_status(),
         "open_flags": open_flag_count(),
     }
-    record_dpo(request, "console.viewed")
+    record_dpo(request, CONSOLE_VIEWED)
     return render(request, "console/home.html", context)
 
 
@@ -71,12 +73,13 @@ def search(request: HttpRequest) -> HttpResponse:
             "event": event,
             "actor_name": names.get(event.actor_id or 0, ""),
             "agency_name": agencies.get(event.agency_id or 0, ""),
+            "action_label": registry.label(event.action),
         }
         for event in events
     ]
     record_dpo(
         request,
-        "console.searched",
+        CONSOLE_SEARCHED,
         family=trail_filter.family_subject(),
         details={**trail_filter.details(), "page": page.number, "shown": len(events)},
     )
@@ -103,7 +106,7 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse | StreamingHttpRespon
     rows = events.count()
     exported = record_dpo(
         request,
-        "console.exported",
+        CONSOLE_EXPORTED,
         family=trail_filter.family_subject(),
         details={**trail_filter.details(), "format": fmt, "rows": rows},
     )

@@ -10,6 +10,7 @@ from django.utils import timezone
 from audit.trail import record
 from dienstweg import events
 from dienstweg.models import Family, Membership, User
+from referrals.audit_actions import FAMILY_CASES_ERASED
 from referrals.models import (
     Referral,
     ReferralAttachment,
@@ -77,7 +78,7 @@ def erase_family_cases(family: Family, *, tags_removed: int, by: User | str | No
         erased = CaseErasure(removed_count, kept_count, tags_removed, attachments)
         record(
             by,
-            "family.cases_erased",
+            FAMILY_CASES_ERASED,
             target=family,
             family=family,
             purpose="Art. 17 DSGVO",

@@ -17,6 +17,7 @@ from audit.trail import record
 from dienstweg import events
 from dienstweg.models import Consent, Family, Membership, User
 from referrals.actions.notices import notify_of, receiving_leads
+from referrals.audit_actions import REFERRAL_ACCESS_WITHDRAWN
 from referrals.models import Referral, ReferralEvent
 
 
@@ -63,7 +64,7 @@ def end_receiver_access(referral: Referral, *, reason: str, by: User | None) -> 
         )
         record(
             by if by is not None else "system:consent_expiry",
-            "referral.access_withdrawn",
+            REFERRAL_ACCESS_WITHDRAWN,
             target=locked,
             family=locked.family,
             agency_id=locked.to_agency_id,

@@ -18,6 +18,7 @@ from audit.trail import record
 from dienstweg.models import Agency, Membership, User
 from dienstweg.notifications import send_mail_to
 from referrals.actions.notices import notify_of, receiving_leads
+from referrals.audit_actions import REFERRAL_ESCALATED
 from referrals.models import Referral
 
 State = Referral.State
@@ -50,7 +51,7 @@ def escalate_overdue() -> int:
             locked.save(update_fields=["escalated_at"])
             record(
                 "system:escalation",
-                "referral.escalated",
+                REFERRAL_ESCALATED,
                 target=locked,
                 family=locked.family,
                 agency_id=locked.to_agency_id,

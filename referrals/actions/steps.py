@@ -32,6 +32,7 @@ from referrals.actions.notices import notify_of, notify_sending_leads, receiving
 from referrals.actions.permissions import grant_view, hand_over_change, revoke_receiver_permissions
 from referrals.actions.snapshot import build_snapshot
 from referrals.actions.transitions import BASIS_PURPOSE, transition
+from referrals.audit_actions import REFERRAL_DELIVERED, REFERRAL_DRAFTED, REFERRAL_STEP_REFUSED
 from referrals.models import Referral, ReferralAttachment, ReferralEvent
 
 State = Referral.State
@@ -118,7 +119,7 @@ def refer_family(family: Family, *, data: ReferralData, send: bool, by: User) ->
         ReferralEvent.objects.create(referral=referral, verb="drafted", state=State.DRAFT, by=by)
         record(
             by,
-            "referral.drafted",
+            REFERRAL_DRAFTED,
             target=referral,
             family=family,
             agency_id=family.owner_id,
@@ -156,7 +157,7 @@ def record_refused_step(referral: Referral, *, verb: str, by: User) -> None:
     with transaction.atomic():
         record(
             by,
-            "referral.step_refused",
+            REFERRAL_STEP_REFUSED,
             target=referral,
             family=referral.family,
             details={"verb": verb, "state": referral.state},
@@ -265,7 +266,7 @@ def _deliver(referral: Referral, *, consents: list[Consent], by: User) -> None:
     grant_view(referral, referral.to_agency.group)
     record(
         by,
-        "referral.delivered",
+        REFERRAL_DELIVERED,
         target=referral,
         family=referral.family,
         agency_id=referral.from_agency_id,

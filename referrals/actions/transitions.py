@@ -16,6 +16,17 @@ from dienstweg.access import CASE_ROLES, holds_role, roles_of
 from dienstweg.actions import ActionError
 from dienstweg.models import Membership, User
 from referrals.access import REFERRING_ROLES
+from referrals.audit_actions import (
+    REFERRAL_ACCEPTED,
+    REFERRAL_APPROVED,
+    REFERRAL_ASSIGNED,
+    REFERRAL_COMPLETED,
+    REFERRAL_DECLINED,
+    REFERRAL_REFUSED,
+    REFERRAL_SENT,
+    REFERRAL_SUBMITTED,
+    REFERRAL_WITHDRAWN,
+)
 from referrals.models import Referral, ReferralEvent
 
 State = Referral.State
@@ -49,7 +60,8 @@ class Rule:
     sources: frozenset[str]
     target: str | None  # None: the state stays (assigning)
     allowed: Callable[[User, Referral, Roles], bool]
-    event: str  # audit action and timeline verb
+    event: str  # the timeline's verb (ReferralEvent.Verb)
+    action: str  # the audit action (referrals.audit_actions)
 
     def permits(self, user: User, referral: Referral, roles: Roles) -> bool:
         """Whether the user may take this step now (actor and state)."""
@@ -93,20 +105,39 @@ def _assignee(user: User, referral: Referral, roles: Roles) -> bool:
 
 
 RULES: dict[str, Rule] = {
-    "send": Rule(frozenset({State.DRAFT}), State.SENT, _sender, "sent"),
-    "submit": Rule(frozenset({State.DRAFT}), State.PENDING_APPROVAL, _sender, "submitted"),
-    "approve": Rule(frozenset({State.PENDING_APPROVAL}), State.SENT, _approver, "approved"),
-    "refuse": Rule(frozenset({State.PENDING_APPROVAL}), State.REFUSED, _approver, "refused"),
+    "send": Rule(frozenset({State.DRAFT}), State.SENT, _sender, "sent", REFERRAL_SENT),
+    "submit": Rule(
+        frozenset({State.DRAFT}), State.PENDING_APPROVAL, _sender, "submitted", REFERRAL_SUBMITTED
+    ),
+    "approve": Rule(
+        frozenset({State.PENDING_APPROVAL}), State.SENT, _approver, "approved", REFERRAL_APPROVED
+    ),
+    "refuse": Rule(
+        frozenset({State.PENDING_APPROVAL}), State.REFUSED, _approver, "refused", REFERRAL_REFUSED
+    ),
     "withdraw": Rule(
         frozenset({State.DRAFT, State.PENDING_APPROVAL, State.SENT}),
         State.WITHDRAWN,
         _sender,
         "withdrawn",
+        REFERRAL_WITHDRAWN,
     ),
-    "assign": Rule(frozenset({State.SENT, State.ACCEPTED}), None, _receiving_lead, "assigned"),
-    "accept": Rule(frozenset({State.SENT}), State.ACCEPTED, _assignee, "accepted"),
-    "decline": Rule(frozenset({State.SENT}), State.DECLINED, _assignee, "declined"),
-    "complete": Rule(frozenset({State.ACCEPTED}), State.COMPLETED, _assignee, "completed"),
+    "assign": Rule(
+        frozenset({State.SENT, State.ACCEPTED}),
+        None,
+        _receiving_lead,
+        "assigned",
+        REFERRAL_ASSIGNED,
+    ),
+    "accept": Rule(
+        frozenset({State.SENT}), State.ACCEPTED, _assignee, "accepted", REFERRAL_ACCEPTED
+    ),
+    "decline": Rule(
+        frozenset({State.SENT}), State.DECLINED, _assignee, "declined", REFERRAL_DECLINED
+    ),
+    "complete": Rule(
+        frozenset({State.ACCEPTED}), State.COMPLETED, _assignee, "completed", REFERRAL_COMPLETED
+    ),
 }
 
 
@@ -153,7 +184,7 @@ def transition(
     )
     record(
         by,
-        f"referral.{rule.event}",
+        rule.action,
         target=locked,
         family=locked.family,
         agency_id=side_agency,

@@ -17,6 +17,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from audit import registry
 from audit.models import AuditEvent
 from audit.trail import record
 from dienstweg.models import Family
@@ -110,7 +111,7 @@ def test_search_is_recorded_with_its_filter(
         ({"date_from": "2026-05-01", "date_to": "2026-04-01"}, "vor seinem Anfang"),
         ({"family": "F-1999-9999"}, "Keine Familie mit der Kennung „F-1999-9999“"),
         ({"actor": "niemand@example.org"}, "Keine Person"),
-        ({"action": "DROP TABLE"}, "Eine Aktion sieht so aus"),
+        ({"action": "DROP TABLE"}, "Diese Aktion gibt es nicht"),
         ({"target_id": "Ayşe Yılmaz"}, "Nur Buchstaben"),
         ({"date_from": "gestern"}, "gültiges Datum"),
     ],
@@ -283,3 +284,11 @@ def test_overview_counts_a_long_unsealed_tail_only_up_to_its_limit(
     response = dora_client.get(reverse("console:home"))
     assert response.context["status"].unsealed == 4
     assert "Läuft der Versiegelungsdienst?" in response.text
+
+
+def test_action_list_offers_every_declared_action_with_its_label(dora_client: Client) -> None:
+    page = dora_client.get(reverse("console:search")).content.decode()
+    for item in registry.declared():
+        if not item.declared_in.startswith("tests"):
+            assert f'<option value="{item.name}">{item.label} ({item.name})</option>' in page
+    assert '<option value="referral.">' in page

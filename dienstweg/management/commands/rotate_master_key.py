@@ -7,6 +7,7 @@ from django.db import transaction
 
 from audit.trail import record
 from dienstweg import vault
+from dienstweg.audit_actions import VAULT_DATA_KEYS_REWRAPPED
 from dienstweg.models import DataKey
 from dienstweg.progress import Progress
 
@@ -37,7 +38,7 @@ class Command(BaseCommand):
                     rewrapped += vault.rewrap(data_key)
                 record(
                     "system:rotate_master_key",
-                    "vault.data_keys_rewrapped",
+                    VAULT_DATA_KEYS_REWRAPPED,
                     details={"count": len(batch), "master_version": version},
                 )
             progress.advance(len(batch))
