@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import connection
-from django.dispatch import Signal
 from django.utils import timezone
 
 from dienstweg.models import Agency, Consent, Family
@@ -62,18 +61,6 @@ def uncovered(
         if term.allows(agency_id=agency_id, purpose=purpose, on=on):
             allowed |= term.categories
     return set(categories) - allowed
-
-
-# Sent by actions.revoke_consent inside the revoking transaction, with consent= and by=.
-# Apps above the core (referrals, messaging) withdraw what they derived from the consent;
-# a receiver that fails rolls the revocation back, so nothing half-withdrawn remains.
-consent_revoked = Signal()
-
-# Sent by actions.restrict_processing inside the restricting transaction, with family= and
-# by=. The family's objects are hidden beyond the owning project by the access rules (the
-# apps' access.py ask Family.restricted_at); the receivers only tell the open sockets of
-# those who lose sight of them. Lifting needs no signal: the rules show them again.
-processing_restricted = Signal()
 
 
 class ConsentMissing(Exception):

@@ -5,6 +5,11 @@ config/navigation.py wires the main menu; everything else an app adds to the cor
 - `colleague_actions`: what a user can do with a colleague listed in the directory.
 - `family_sections`: sections of the family page below the record (referrals sent,
   applications tagged), each read through its app's own access rules.
+- `consent_revoked`: what a revocation withdraws (dienstweg.actions.revoke_consent).
+- `processing_restricted`: who must be told that a family is restricted (GDPR Art. 18).
+
+Erasure (GDPR Art. 17) is no hook: privacy/, on top of every app, calls each app's erasure
+action itself, because its one `family.erased` event counts what each of them removed.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
 from django.utils.functional import Promise
 
-from dienstweg.models import Family, User
+from dienstweg.models import Consent, Family, User
 
 
 @dataclass(frozen=True)
@@ -49,3 +55,42 @@ family_sections: list[FamilySection] = []
 def add_family_section(section: FamilySection) -> None:
     if section not in family_sections:
         family_sections.append(section)
+
+
+class Hook:
+    """Handlers the apps register; the core runs them in registration order inside the
+    transaction of its own action, so a handler that fails rolls the action back and
+    nothing half-done remains."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.handlers: list[Callable[..., None]] = []
+
+    def register(self, handler: Callable[..., None]) -> None:
+        if handler not in self.handlers:  # ready() may run more than once in tests
+            self.handlers.append(handler)
+
+    def run(self, **arguments: Any) -> None:
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError(f"the hook {self.name} runs inside its action's transaction")
+        for handler in self.handlers:
+            handler(**arguments)
+
+
+def revoked(consent: Consent, *, by: User) -> None:
+    """Run by revoke_consent with the consent row locked: the apps withdraw what they
+    derived from it (the receiving agencies' access, the recipients' threads) and tell
+    the sockets of those who lose sight of it."""
+    consent_revoked.run(consent=consent, by=by)
+
+
+def restricted(family: Family, *, by: User) -> None:
+    """Run by restrict_processing with the family row locked. The access rules already hide
+    the family's objects beyond the owning project (they ask Family.restricted_at); the
+    handlers only tell the open sockets of those who lose sight of them. Lifting needs no
+    hook: the rules show them again."""
+    processing_restricted.run(family=family, by=by)
+
+
+consent_revoked = Hook("consent_revoked")
+processing_restricted = Hook("processing_restricted")

@@ -400,8 +400,8 @@ def announce_typing(thread: Thread, *, by: User) -> None:
 # Consent ended
 
 
-def forget_after_revocation(*, consent: Consent, by: User, **_kwargs: Any) -> None:
-    """Receiver of dienstweg.consent.consent_revoked, in the revoking transaction: the
+def forget_after_revocation(*, consent: Consent, by: User) -> None:
+    """Handler of dienstweg.hooks.consent_revoked, in the revoking transaction: the
     recipients' overviews drop the family's tag threads, their sockets re-check."""
     recipients = consent.recipients.values("pk")
     Participant.objects.filter(
@@ -450,8 +450,8 @@ def erase_family_threads(family: Family, *, by: User | str | None) -> ThreadEras
         return ThreadErasure(count, messages, attachments)
 
 
-def forget_after_restriction(*, family: Family, by: User, **_kwargs: Any) -> None:
-    """Receiver of dienstweg.consent.processing_restricted, in the restricting transaction:
+def forget_after_restriction(*, family: Family, by: User) -> None:
+    """Handler of dienstweg.hooks.processing_restricted, in the restricting transaction:
     the processing offices' sockets re-check the family's tag threads (the referrals'
     receiver does the same for its referral threads). Nothing is deleted: the access rules
     hide the threads while restricted, and lifting shows them again."""

@@ -12,13 +12,12 @@ class MessagingConfig(AppConfig):
         from django.utils.translation import gettext_lazy as _
 
         from dienstweg import hooks
-        from dienstweg.consent import consent_revoked, processing_restricted
         from messaging import audit_actions  # noqa: F401 (declares its audit actions)
         from messaging.actions import forget_after_restriction, forget_after_revocation
 
         # A revoked consent: the recipients' sockets re-check their threads at once.
-        consent_revoked.connect(forget_after_revocation, dispatch_uid="messaging")
+        hooks.consent_revoked.register(forget_after_revocation)
         # A restricted family (GDPR Art. 18): the processing offices' sockets re-check.
-        processing_restricted.connect(forget_after_restriction, dispatch_uid="messaging")
+        hooks.processing_restricted.register(forget_after_restriction)
         # The directory offers a direct message to each colleague.
         hooks.add_colleague_action(hooks.ColleagueAction(_("Nachricht schreiben"), "direct_thread"))

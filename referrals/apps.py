@@ -10,7 +10,6 @@ class ReferralsConfig(AppConfig):
 
     def ready(self) -> None:
         from dienstweg import hooks
-        from dienstweg.consent import consent_revoked, processing_restricted
         from referrals import audit_actions  # noqa: F401 (declares its audit actions)
         from referrals.actions.permissions import (
             hide_after_restriction,
@@ -19,8 +18,8 @@ class ReferralsConfig(AppConfig):
         from referrals.sections import FAMILY_SECTION
 
         # A revoked consent withdraws the receiving agencies' access in the same transaction.
-        consent_revoked.connect(withdraw_access_after_revocation, dispatch_uid="referrals")
+        hooks.consent_revoked.register(withdraw_access_after_revocation)
         # A restricted family (GDPR Art. 18): the receiving agencies' sockets re-check.
-        processing_restricted.connect(hide_after_restriction, dispatch_uid="referrals")
+        hooks.processing_restricted.register(hide_after_restriction)
         # The family page lists the referrals sent about the family.
         hooks.add_family_section(FAMILY_SECTION)

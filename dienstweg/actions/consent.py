@@ -11,10 +11,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.trail import record
+from dienstweg import hooks
 from dienstweg.access import may_work_on
 from dienstweg.actions.errors import ActionError, case_write_refused
 from dienstweg.audit_actions import CONSENT_GRANTED, CONSENT_REVOKED
-from dienstweg.consent import consent_revoked, lock_consent
+from dienstweg.consent import lock_consent
 from dienstweg.models import (
     Agency,
     Consent,
@@ -171,5 +172,5 @@ def _revoke_consent(consent: Consent, note: str, by: User) -> Consent:
     locked.seal("revocation_note", note)
     locked.save(update_fields=["revoked_at", "revoked_by", "revocation_note_enc"])
     record(by, CONSENT_REVOKED, target=locked, family=locked.family, purpose="Art. 7 Abs. 3 DSGVO")
-    consent_revoked.send(sender=Consent, consent=locked, by=by)
+    hooks.revoked(locked, by=by)
     return locked

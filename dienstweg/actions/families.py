@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.trail import record
-from dienstweg import vault
+from dienstweg import hooks, vault
 from dienstweg.access import may_register_for
 from dienstweg.actions.errors import ActionError, NotAllowed, check_dpo
 from dienstweg.audit_actions import (
@@ -23,7 +23,7 @@ from dienstweg.audit_actions import (
     FAMILY_REGISTERED,
     FAMILY_RESTRICTION_LIFTED,
 )
-from dienstweg.consent import lock_family, processing_restricted
+from dienstweg.consent import lock_family
 from dienstweg.models import (
     Agency,
     Consent,
@@ -225,7 +225,7 @@ def restrict_processing(
     the DPO of AGENCY_ID: the data stays, but nothing of it is shared with or shown to
     anyone beyond the owning project until lifted. The reason is sealed in the family row,
     never written to the trail. Waits for a transmission in flight to commit; the apps
-    above tell the sockets of those who lose sight of the family (processing_restricted).
+    above tell the sockets of those who lose sight of the family (dienstweg.hooks.restricted).
     NotAllowed unless BY is a DPO (of AGENCY_ID, if given)."""
     check_dpo(by, agency_id=agency_id)
     reason = reason.strip()
@@ -253,7 +253,7 @@ def restrict_processing(
             purpose=RESTRICTION_PURPOSE,
             agency_id=agency_id,
         )
-        processing_restricted.send(sender=Family, family=locked, by=by)
+        hooks.restricted(locked, by=by)
         return locked
 
 

@@ -5,8 +5,6 @@ receiving side's permissions away, and a restriction of the family's processing 
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
@@ -79,8 +77,8 @@ def end_receiver_access(referral: Referral, *, reason: str, by: User | None) -> 
         )
 
 
-def hide_after_restriction(*, family: Family, by: User, **_kwargs: Any) -> None:
-    """Receiver of dienstweg.consent.processing_restricted, in the restricting transaction:
+def hide_after_restriction(*, family: Family, by: User) -> None:
+    """Handler of dienstweg.hooks.processing_restricted, in the restricting transaction:
     the receiving agencies' sockets re-check the family's referral threads. Nothing is
     withdrawn (access.py hides the referrals while restricted), so lifting restores it."""
     sent = Referral.objects.filter(family=family, sent_at__isnull=False)
@@ -93,8 +91,8 @@ def hide_after_restriction(*, family: Family, by: User, **_kwargs: Any) -> None:
     )
 
 
-def withdraw_access_after_revocation(*, consent: Consent, by: User, **_kwargs: Any) -> None:
-    """Receiver of dienstweg.consent.consent_revoked: runs in the revoking transaction."""
+def withdraw_access_after_revocation(*, consent: Consent, by: User) -> None:
+    """Handler of dienstweg.hooks.consent_revoked: runs in the revoking transaction."""
     for referral in Referral.objects.filter(consents=consent, access_ended_at__isnull=True):
         end_receiver_access(referral, reason="consent_revoked", by=by)
 
