@@ -1,0 +1,2 @@
+"""Referrals between agencies: the steps and their rules, guardian permissions, the shared
+snapshot, notices, reminders and erasure of cases."""
