@@ -29,7 +29,7 @@ def test_dpo_reviews_a_family_in_the_console(
 
     # The trail: who registered which family; the family column leads to its page.
     page.get_by_role("link", name="Protokoll", exact=True).click()
-    page.get_by_label("Aktion").fill("family.registered")
+    page.get_by_label("Aktion").select_option("family.registered")
     page.get_by_role("button", name="Suchen").click()
     first = page.get_by_role("row").nth(1)
     family_link = first.get_by_role("link", name=re.compile(r"F-\d{4}-\d{4}"))
