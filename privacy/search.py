@@ -118,7 +118,7 @@ class TrailFilterForm(forms.Form):
         label=_("Aktion"),
         required=False,
         widget=PlainSelect,
-        help_text=_("Eine Aktion, oder alle einer Art („Vermittlung: alle“)."),
+        help_text=_("Eine Aktion, oder alle einer Art (z. B. „referral.* – alle dieser Art“)."),
         error_messages={
             "invalid_choice": _("Diese Aktion gibt es nicht: bitte eine aus der Liste wählen.")
         },
