@@ -18,7 +18,16 @@ from audit.registry import declare
 from tests.audit.helpers import empty_audit_tables
 
 # The trail's own tests record actions of their own, declared like any app's.
-for name in ("group.created", "test.first", "test.older", "retention.ran", "audit.sealed"):
+for name in (
+    "group.created",
+    "test.first",
+    "test.second",
+    "test.older",
+    "test.before",
+    "test.younger",
+    "retention.ran",
+    "audit.sealed",
+):
     declare(name, "Test", module=__name__)
 
 
