@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from applications.models import ApplicationTag
 from audit.trail import record
-from dienstweg.access import CASE_ROLES, agency_ids_of
+from dienstweg.access import CASE_ROLES, agency_ids_of, holds_role, members_holding, roles_of
 from dienstweg.consent import (
     ConsentMissing,
     ProcessingRestricted,
@@ -171,16 +171,10 @@ def access_tag_by_code(
 
 def _role_side(user: User, tag: ApplicationTag) -> str | None:
     """ "project" or "office" by the user's case roles alone (the consent not asked)."""
-    held = set(
-        Membership.objects.filter(
-            user=user,
-            agency_id__in=[tag.project_id, tag.processing_agency_id],
-            role__in=CASE_ROLES,
-        ).values_list("agency_id", flat=True)
-    )
-    if tag.project_id in held:
+    held = roles_of(user, agencies=[tag.project_id, tag.processing_agency_id])
+    if holds_role(held, *CASE_ROLES, agency=tag.project_id):
         return "project"
-    if tag.processing_agency_id in held:
+    if holds_role(held, *CASE_ROLES, agency=tag.processing_agency_id):
         return "office"
     return None
 
@@ -201,10 +195,8 @@ def tag_readers(tag: ApplicationTag) -> list[int]:
     """The ids of the active users who may open the tag now: the project's case roles,
     and the processing office's while the family's consent covers it."""
     agencies = [tag.project_id, *([tag.processing_agency_id] if tag_consented(tag) else [])]
-    members = Membership.objects.filter(
-        agency_id__in=agencies, role__in=CASE_ROLES, user__is_active=True
-    )
-    return sorted(set(members.values_list("user_id", flat=True)))
+    readers = members_holding(*CASE_ROLES, agencies=agencies).filter(is_active=True)
+    return sorted(readers.values_list("pk", flat=True))
 
 
 def tag_side(user: User, tag: ApplicationTag) -> str | None:
