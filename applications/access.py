@@ -191,19 +191,27 @@ def tag_consented(tag: ApplicationTag) -> bool:
     )
 
 
+def side_sees(tag: ApplicationTag, side: str) -> bool:
+    """The rule, defined once: whether the case roles of SIDE ("project" or "office") may
+    see the tag now. The project always; the processing office while the family's consent
+    covers it today and its processing is not restricted (no lock: for pages and
+    recipients; a look-up by the office locks it, access_tag_by_code)."""
+    return side == "project" or (side == "office" and tag_consented(tag))
+
+
 def tag_readers(tag: ApplicationTag) -> list[int]:
-    """The ids of the active users who may open the tag now: the project's case roles,
-    and the processing office's while the family's consent covers it."""
-    agencies = [tag.project_id, *([tag.processing_agency_id] if tag_consented(tag) else [])]
+    """The ids of the active users who may open the tag now (side_sees, for both sides)."""
+    sides = {"project": tag.project_id, "office": tag.processing_agency_id}
+    agencies = [agency for side, agency in sides.items() if side_sees(tag, side)]
     readers = members_holding(*CASE_ROLES, agencies=agencies).filter(is_active=True)
     return sorted(readers.values_list("pk", flat=True))
 
 
 def tag_side(user: User, tag: ApplicationTag) -> str | None:
-    """ "project", "office" (the consent covering it today) or None: whether and from
-    which side the user may see the tag (no throttle, no audit: for helpers above)."""
+    """ "project", "office" or None: whether and from which side the user may see the tag
+    now (side_sees; no throttle, no audit: for helpers above)."""
     side = _role_side(user, tag)
-    return None if side == "office" and not tag_consented(tag) else side
+    return side if side is not None and side_sees(tag, side) else None
 
 
 def require_tag_consent(tag: ApplicationTag) -> None:
