@@ -23,7 +23,7 @@ from applications.audit_actions import (
 )
 from applications.models import ApplicationTag
 from audit.trail import record
-from dienstweg.access import CASE_ROLES, agency_ids_of
+from dienstweg.access import CASE_ROLES, agency_ids_of, holds_role, members_holding, roles_of
 from dienstweg.consent import (
     ConsentMissing,
     ProcessingRestricted,
@@ -178,16 +178,10 @@ def access_tag_by_code(
 
 def _role_side(user: User, tag: ApplicationTag) -> str | None:
     """ "project" or "office" by the user's case roles alone (the consent not asked)."""
-    held = set(
-        Membership.objects.filter(
-            user=user,
-            agency_id__in=[tag.project_id, tag.processing_agency_id],
-            role__in=CASE_ROLES,
-        ).values_list("agency_id", flat=True)
-    )
-    if tag.project_id in held:
+    held = roles_of(user, agencies=[tag.project_id, tag.processing_agency_id])
+    if holds_role(held, *CASE_ROLES, agency=tag.project_id):
         return "project"
-    if tag.processing_agency_id in held:
+    if holds_role(held, *CASE_ROLES, agency=tag.processing_agency_id):
         return "office"
     return None
 
@@ -204,21 +198,27 @@ def tag_consented(tag: ApplicationTag) -> bool:
     )
 
 
+def side_sees(tag: ApplicationTag, side: str) -> bool:
+    """The rule, defined once: whether the case roles of SIDE ("project" or "office") may
+    see the tag now. The project always; the processing office while the family's consent
+    covers it today and its processing is not restricted (no lock: for pages and
+    recipients; a look-up by the office locks it, access_tag_by_code)."""
+    return side == "project" or (side == "office" and tag_consented(tag))
+
+
 def tag_readers(tag: ApplicationTag) -> list[int]:
-    """The ids of the active users who may open the tag now: the project's case roles,
-    and the processing office's while the family's consent covers it."""
-    agencies = [tag.project_id, *([tag.processing_agency_id] if tag_consented(tag) else [])]
-    members = Membership.objects.filter(
-        agency_id__in=agencies, role__in=CASE_ROLES, user__is_active=True
-    )
-    return sorted(set(members.values_list("user_id", flat=True)))
+    """The ids of the active users who may open the tag now (side_sees, for both sides)."""
+    sides = {"project": tag.project_id, "office": tag.processing_agency_id}
+    agencies = [agency for side, agency in sides.items() if side_sees(tag, side)]
+    readers = members_holding(*CASE_ROLES, agencies=agencies).filter(is_active=True)
+    return sorted(readers.values_list("pk", flat=True))
 
 
 def tag_side(user: User, tag: ApplicationTag) -> str | None:
-    """ "project", "office" (the consent covering it today) or None: whether and from
-    which side the user may see the tag (no throttle, no audit: for helpers above)."""
+    """ "project", "office" or None: whether and from which side the user may see the tag
+    now (side_sees; no throttle, no audit: for helpers above)."""
     side = _role_side(user, tag)
-    return None if side == "office" and not tag_consented(tag) else side
+    return side if side is not None and side_sees(tag, side) else None
 
 
 def require_tag_consent(tag: ApplicationTag) -> None:

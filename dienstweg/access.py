@@ -158,6 +158,17 @@ def memberships_holding(user: User | OuterRef, *roles: str) -> QuerySet[Membersh
     return Membership.objects.filter(user=cast(Any, user), role__in=roles)
 
 
+def members_holding(
+    *roles: str, agencies: Agency | int | Iterable[int] | QuerySet[Any]
+) -> QuerySet[User]:
+    """The users who hold one of ROLES in AGENCIES (an agency, an id, ids, or a queryset of
+    agencies), each once, as a queryset: to notify, to offer, or to filter further."""
+    if isinstance(agencies, (Agency, int)):
+        agencies = [agencies.pk if isinstance(agencies, Agency) else agencies]
+    held = memberships_holding(OuterRef("pk"), *roles).filter(agency__in=agencies)
+    return User.objects.filter(Exists(held))
+
+
 def agencies_where(user: User, *roles: str) -> QuerySet[Agency]:
     """The agencies in which the user holds one of ROLES, as a queryset."""
     return Agency.objects.filter(pk__in=memberships_holding(user, *roles).values("agency_id"))

@@ -10,19 +10,27 @@ Art. 18: the owning project alone sees the family's referrals)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.http import Http404
 from django.utils import timezone
 
 from audit.trail import record
-from dienstweg.access import CASE_ROLES, holds_role
-from dienstweg.models import Family, Membership, User
+from dienstweg.access import CASE_ROLES, holds_role, members_holding
+from dienstweg.models import Agency, Membership, User
 from referrals.audit_actions import REFERRAL_ACCESS_DENIED
 from referrals.models import (
     Referral,
@@ -59,11 +67,29 @@ def reach_of(user: User) -> Reach:
     )
 
 
-def referrals_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Referral]:
-    """Referrals the user may open: her case groups hold the view permission, and, on the
-    receiving side, the consent the referral relied on has not expired and the family's
-    processing is not restricted (the sender is the family's owning project)."""
-    reach = reach or reach_of(user)
+# The rule, defined once. Everything below asks it: the lists (referrals_visible_to), the
+# look-up by id, who is told on the socket (referral_readers) and the receiving agency's
+# steps (receiver_sees); tests/referrals/test_visibility_rule.py holds them together.
+
+
+def receiving_side_open() -> Q:
+    """Over referrals: the receiving side may still see them: the consent the referral
+    relied on has not expired (it ends with the day) and the family's processing is not
+    restricted (the owning project, the sender, is not bound by either)."""
+    return (Q(access_until__isnull=True) | Q(access_until__gte=timezone.localdate())) & Q(
+        family__restricted_at__isnull=True
+    )
+
+
+def visible_through(*, agencies: Any, groups: Any) -> Q:
+    """Over referrals: whether the case roles of AGENCIES, whose permission groups are
+    GROUPS, may open them: one of the groups holds the view permission, and one of the
+    agencies sent the referral or the receiving side is still open.
+
+    AGENCIES and GROUPS are lists of ids (a user's reach), or the one agency of an outer
+    query: AGENCIES as seen from the referral, GROUPS from its permission rows (one
+    OuterRef deeper)."""
+    one = not isinstance(agencies, list | tuple)
     # The permission by its id, not by a join on auth_permission.codename: with the join
     # PostgreSQL expects 1 in ~150 permission rows to match (there are ~150 permissions)
     # and reads every permission row of the group and sorts, instead of walking the
@@ -75,16 +101,68 @@ def referrals_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Ref
     ).values("pk")[:1]
     may_view = ReferralGroupPermission.objects.filter(
         content_object=OuterRef("pk"),
-        group_id__in=reach.group_ids,
+        **{"group_id" if one else "group_id__in": groups},
         permission_id=Subquery(view_permission),
     )
-    return Referral.objects.filter(Exists(may_view)).filter(
-        Q(from_agency_id__in=reach.agency_ids)
-        | (
-            (Q(access_until__isnull=True) | Q(access_until__gte=timezone.localdate()))
-            & Q(family__restricted_at__isnull=True)
-        )
+    sender = Q(from_agency_id=agencies) if one else Q(from_agency_id__in=agencies)
+    return Exists(may_view) & (sender | receiving_side_open())
+
+
+def referrals_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Referral]:
+    """Referrals the user may open (visible_through, for the agencies in which she holds a
+    case role)."""
+    reach = reach or reach_of(user)
+    return Referral.objects.filter(
+        visible_through(agencies=reach.agency_ids, groups=reach.group_ids)
     )
+
+
+def agencies_seeing(referral: Referral | OuterRef) -> QuerySet[Agency]:
+    """The agencies whose case roles may open the referral now (visible_through, seen from
+    the referral; REFERRAL may be an OuterRef to it)."""
+    # cast: django-stubs types a primary-key lookup without OuterRef; the ORM takes it.
+    referral_id = cast(Any, referral) if isinstance(referral, OuterRef) else referral.pk
+    seen = Referral.objects.filter(pk=referral_id).filter(
+        visible_through(agencies=OuterRef("pk"), groups=OuterRef(OuterRef("group_id")))
+    )
+    return Agency.objects.filter(Exists(seen))
+
+
+def _receiving_agency_sees() -> Exists:
+    """Over referrals: whether the agency each was sent to may open it now."""
+    # Two levels up from the agency query: the referral itself.
+    seeing = agencies_seeing(OuterRef(OuterRef("pk"))).filter(pk=OuterRef("to_agency_id"))
+    return Exists(seeing)
+
+
+def with_receiver_rules(referrals: QuerySet[Referral]) -> QuerySet[Referral]:
+    """REFERRALS, each with receiver_sees() and receiving_side_is_open() answered in the
+    query that loads it."""
+    return referrals.annotate(
+        receiver_sees=_receiving_agency_sees(),
+        receiving_side_open=ExpressionWrapper(receiving_side_open(), BooleanField()),
+    )
+
+
+def receiver_sees(referral: Referral) -> bool:
+    """Whether the receiving agency may open the referral now (visible_through, for the
+    agency it was sent to): the check of the receiving agency's steps."""
+    return _answer(referral, "receiver_sees", _receiving_agency_sees())
+
+
+def receiving_side_is_open(referral: Referral) -> bool:
+    """receiving_side_open(), for one referral: the receiving side's consent has not expired
+    and the family's processing is not restricted."""
+    return _answer(referral, "receiving_side_open", receiving_side_open())
+
+
+def _answer(referral: Referral, name: str, question: Q | Exists) -> bool:
+    # Read from the row when it was loaded through with_receiver_rules()
+    # (access_referral_by_id, the steps' locked row); else asked of it (one query).
+    answer: bool | None = getattr(referral, name, None)
+    if answer is None:
+        answer = Referral.objects.filter(question, pk=referral.pk).exists()
+    return answer
 
 
 def inbox_of(user: User, reach: Reach | None = None) -> QuerySet[Referral]:
@@ -107,18 +185,9 @@ def outbox_of(user: User, reach: Reach | None = None) -> QuerySet[Referral]:
 def referral_readers(referral: Referral) -> list[int]:
     """The ids of the active users who may open the referral now (the same rule as
     referrals_visible_to, seen from the referral): real-time recipients of its thread."""
-    groups = ReferralGroupPermission.objects.filter(
-        content_object=referral, permission__codename="view_referral"
-    ).values("group_id")
-    members = Membership.objects.filter(
-        agency__group_id__in=groups, role__in=CASE_ROLES, user__is_active=True
-    )
-    if referral.access_until is not None and referral.access_until < timezone.localdate():
-        members = members.filter(agency_id=referral.from_agency_id)
-    # Asked of the row (not of referral.family, which may be older): part of the one query.
-    restricted = Family.objects.filter(pk=referral.family_id, restricted_at__isnull=False)
-    members = members.filter(Q(agency_id=referral.from_agency_id) | ~Exists(restricted))
-    return sorted(set(members.values_list("user_id", flat=True)))
+    # Asked of the row (not of the loaded referral and family, which may be older): one query.
+    readers = members_holding(*CASE_ROLES, agencies=agencies_seeing(referral))
+    return sorted(readers.filter(is_active=True).values_list("pk", flat=True))
 
 
 def access_referral_by_id(
@@ -131,8 +200,10 @@ def access_referral_by_id(
         # then the row with its five related tables (bench/step3.py).
         if not referrals_visible_to(user, reach).filter(pk=referral_id).exists():
             raise Referral.DoesNotExist
-        return Referral.objects.select_related(
-            "family__data_key", "from_agency", "to_agency", "assignee", "created_by"
+        return with_receiver_rules(
+            Referral.objects.select_related(
+                "family__data_key", "from_agency", "to_agency", "assignee", "created_by"
+            )
         ).get(pk=referral_id)
     except (Referral.DoesNotExist, ValidationError):
         existing = _existing(Referral, referral_id)

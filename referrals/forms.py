@@ -9,6 +9,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
+from dienstweg.access import Role, members_holding
 from dienstweg.consent import consent_scope
 from dienstweg.forms import PlainSelect
 from dienstweg.models import PUBLIC_KINDS, Agency, DataCategory, Family, Purpose, User
@@ -146,11 +147,7 @@ class AssignForm(forms.Form):
     def __init__(self, *args: Any, agency_id: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = (  # type: ignore[attr-defined]
-            User.objects.filter(
-                memberships__agency_id=agency_id,
-                memberships__role__in=["caseworker", "lead"],
-                is_active=True,
-            )
-            .distinct()
+            members_holding(Role.CASEWORKER, Role.LEAD, agencies=agency_id)
+            .filter(is_active=True)
             .order_by("full_name")
         )

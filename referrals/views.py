@@ -28,6 +28,7 @@ from referrals.access import (
     inbox_of,
     outbox_of,
     reach_of,
+    receiving_side_is_open,
     side_of,
 )
 from referrals.actions import reminders, steps, transitions
@@ -199,7 +200,7 @@ def referral_page(
             "may": may,
             "assign_form": AssignForm(agency_id=referral.to_agency_id) if may["assign"] else None,
             "note_form": NoteForm(),
-            "receiver_access": transitions.receiver_access(referral),
+            "receiver_access": receiving_side_is_open(referral),
         },
     )
 

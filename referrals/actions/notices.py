@@ -9,7 +9,8 @@ from typing import Any
 from django.urls import reverse
 from django.utils.translation import gettext_lazy
 
-from dienstweg.models import Membership, User
+from dienstweg.access import Role, members_holding
+from dienstweg.models import User
 from dienstweg.notifications import notify
 from referrals.models import Referral
 
@@ -17,22 +18,15 @@ from referrals.models import Referral
 def receiving_leads(referral: Referral) -> list[User]:
     """Who is told of an incoming referral: the agency's leads, or its caseworkers if it
     has no lead."""
-    for roles in ((Membership.Role.LEAD,), (Membership.Role.CASEWORKER,)):
-        users = list(
-            User.objects.filter(
-                memberships__agency_id=referral.to_agency_id, memberships__role__in=roles
-            )
-        )
+    for role in (Role.LEAD, Role.CASEWORKER):
+        users = list(members_holding(role, agencies=referral.to_agency_id))
         if users:
             return users
     return []
 
 
 def notify_sending_leads(referral: Referral, *, exclude: User) -> None:
-    leads = User.objects.filter(
-        memberships__agency_id=referral.from_agency_id,
-        memberships__role=Membership.Role.LEAD,
-    ).exclude(pk=exclude.pk)
+    leads = members_holding(Role.LEAD, agencies=referral.from_agency_id).exclude(pk=exclude.pk)
     notify_of(leads, referral, "referral.approval_requested", gettext_lazy("Freigabe erbeten"))
 
 

@@ -15,7 +15,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audit.trail import record
-from dienstweg.models import Agency, Membership, User
+from dienstweg.access import Role, members_holding
+from dienstweg.models import Agency
 from dienstweg.notifications import send_mail_to
 from referrals.actions.notices import notify_of, receiving_leads
 from referrals.audit_actions import REFERRAL_ESCALATED
@@ -98,9 +99,7 @@ def send_weekly_digest() -> int:
     sent = 0
     link = settings.DIENSTWEG_BASE_URL.rstrip("/") + reverse("referral_inbox") + "?state=sent"
     for backlog in unanswered_backlogs():
-        leads = User.objects.filter(
-            memberships__agency=backlog.agency, memberships__role=Membership.Role.LEAD
-        )
+        leads = members_holding(Role.LEAD, agencies=backlog.agency)
         body = "\n".join(
             [
                 _("Wochenübersicht der Vermittlungen an %(agency)s:")

@@ -15,7 +15,7 @@ from audit.trail import record
 from dienstweg.access import CASE_ROLES, holds_role, roles_of
 from dienstweg.actions import ActionError
 from dienstweg.models import Membership, User
-from referrals.access import REFERRING_ROLES
+from referrals.access import REFERRING_ROLES, receiver_sees, with_receiver_rules
 from referrals.audit_actions import (
     REFERRAL_ACCEPTED,
     REFERRAL_APPROVED,
@@ -79,25 +79,13 @@ def _approver(user: User, referral: Referral, roles: Roles) -> bool:
     )
 
 
-def receiver_access(referral: Referral) -> bool:
-    """Whether the receiving agency may still see the referral (consent not ended, the
-    family's processing not restricted)."""
-    return (
-        referral.access_ended_at is None
-        and (referral.access_until is None or referral.access_until >= timezone.localdate())
-        and not referral.family.is_restricted
-    )
-
-
 def _receiving_lead(user: User, referral: Referral, roles: Roles) -> bool:
-    return receiver_access(referral) and _holds(
-        roles, referral.to_agency_id, (Membership.Role.LEAD,)
-    )
+    return receiver_sees(referral) and _holds(roles, referral.to_agency_id, (Membership.Role.LEAD,))
 
 
 def _assignee(user: User, referral: Referral, roles: Roles) -> bool:
     return (
-        receiver_access(referral)
+        receiver_sees(referral)
         and referral.assignee_id == user.pk
         and _holds(roles, referral.to_agency_id, CASE_ROLES)
         and user.has_perm("referrals.change_referral", referral)
@@ -157,11 +145,11 @@ def transition(
     rule = RULES[verb]
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("transition() must run inside a transaction")
-    locked = (
-        Referral.objects.select_for_update(of=("self",))
-        .select_related("family__data_key", "family__owner", "to_agency")
-        .get(pk=referral.pk)
-    )
+    locked = with_receiver_rules(
+        Referral.objects.select_for_update(of=("self",)).select_related(
+            "family__data_key", "family__owner", "to_agency"
+        )
+    ).get(pk=referral.pk)
     if not rule.allowed(by, locked, roles_in(by, locked)):
         raise ActionError(_("Dazu sind Sie bei dieser Vermittlung nicht berechtigt."))
     if locked.state not in rule.sources:
