@@ -140,7 +140,7 @@ def test_coach_tags_an_application_and_becomes_its_contact(
     )
     assert tag_.kind == ApplicationTag.Kind.CITIZENS_BENEFIT
     assert tag_.submitted_on == days_ago(3)
-    assert tag_.unseal("file_number") == FILE_NUMBER
+    assert tag_.decrypt_field("file_number") == FILE_NUMBER
     assert tag_.coach == network.anna
     assert tag_.state == ApplicationTag.State.SUBMITTED
     assert [c.state for c in tag_.changes.all()] == [ApplicationTag.State.SUBMITTED]
@@ -229,7 +229,7 @@ def test_action_refuses_a_processing_agency_that_is_no_authority(
     assert not ApplicationTag.objects.exists()
 
 
-def test_file_number_is_sealed_in_the_row(network: Network, family: Family) -> None:
+def test_file_number_is_encrypted_in_the_row(network: Network, family: Family) -> None:
     client = verified_client(network.anna)
     post_tag(client, family, processing_agency=network.jobcenter.pk)
     with connection.cursor() as cursor:
@@ -241,7 +241,7 @@ def test_file_number_is_sealed_in_the_row(network: Network, family: Family) -> N
             bytes(cell) if isinstance(cell, memoryview | bytes | bytearray) else str(cell).encode()
         )
         assert b"0004711" not in raw
-    assert ApplicationTag.objects.get().unseal("file_number") == FILE_NUMBER
+    assert ApplicationTag.objects.get().decrypt_field("file_number") == FILE_NUMBER
 
 
 # The stamp

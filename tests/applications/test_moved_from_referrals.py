@@ -1,5 +1,5 @@
 """The tags moved from the referrals app to their own without a trace in the data: the same
-tables (and so the same sealing context), the same audit target type, and the content
+tables (and so the same encryption context), the same audit target type, and the content
 types renamed rather than recreated."""
 
 from __future__ import annotations

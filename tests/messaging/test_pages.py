@@ -119,7 +119,7 @@ def test_referral_and_tag_threads_open_to_the_case_roles_of_both_sides_only(
     else:
         assert (posted.status_code, edit.status_code, delete.status_code) == (404, 404, 404)
         assert not Message.objects.filter(author=staff[who]).exists()
-        assert message.deleted_at is None and message.unseal("body") == "Termin am Montag?"
+        assert message.deleted_at is None and message.decrypt_field("body") == "Termin am Montag?"
         assert denied_count() >= before + 4
 
 

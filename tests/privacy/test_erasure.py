@@ -161,8 +161,8 @@ def untouched(case: Case) -> None:
     family = Family.objects.get(pk=case.family.pk)
     assert family.erased_at is None
     assert family.data_key_id is not None
-    assert family.unseal("address") == "Horster Straße 30, 45964 Gladbeck"
-    assert member(family, "Ayşe").unseal("last_name") == "Yılmaz"
+    assert family.decrypt_field("address") == "Horster Straße 30, 45964 Gladbeck"
+    assert member(family, "Ayşe").decrypt_field("last_name") == "Yılmaz"
     assert Referral.objects.filter(family=family).count() == 2
     assert ApplicationTag.objects.filter(family=family).exists()
     assert Thread.objects.filter(family=family).count() == 2
@@ -252,7 +252,7 @@ def test_referrals_tags_and_threads_are_removed_or_kept_as_planned(
     kept = Referral.objects.get(pk=case.child_protection.pk)
     assert kept.basis == Referral.Basis.CHILD_PROTECTION
     assert kept.to_agency_id == network.jugendamt.pk
-    for name in referral_erasure.SEALED_REFERRAL_FIELDS:
+    for name in referral_erasure.ENCRYPTED_REFERRAL_FIELDS:
         assert bytes(getattr(kept, f"{name}_enc")) == b""
     assert ReferralEvent.objects.filter(referral=kept).exists()  # its timeline: metadata
     assert not ReferralAttachment.objects.exists()

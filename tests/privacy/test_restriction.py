@@ -122,8 +122,8 @@ def test_dpo_restricts_and_is_sent_back_to_the_family_page(
     restricted = fresh(family)
     assert restricted.is_restricted
     assert restricted.restricted_by == network.dora
-    assert restricted.unseal("restriction_reason") == REASON
-    # Sealed with the family's key: the reason's plaintext is not in the row.
+    assert restricted.decrypt_field("restriction_reason") == REASON
+    # Encrypted with the family's key: the reason's plaintext is not in the row.
     assert REASON.encode() not in bytes(restricted.restriction_reason_enc)
 
 
@@ -136,9 +136,9 @@ def test_dpo_lifts_with_a_note(network: Network, family: Family, dora_client: Cl
     lifted = fresh(family)
     assert not lifted.is_restricted
     assert lifted.restricted_by is None
-    # The sealed record of the last restriction keeps the reason and the note.
-    assert REASON in lifted.unseal("restriction_reason")
-    assert "Familie am Telefon unterrichtet" in lifted.unseal("restriction_reason")
+    # The encrypted record of the last restriction keeps the reason and the note.
+    assert REASON in lifted.decrypt_field("restriction_reason")
+    assert "Familie am Telefon unterrichtet" in lifted.decrypt_field("restriction_reason")
 
 
 @pytest.mark.parametrize("who", ["anna", "ben", "dirk"])

@@ -118,7 +118,7 @@ def test_decline_at_the_moment_of_accepting_is_refused(referral, network):
         second.join()
     referral.refresh_from_db()
     assert referral.state == Referral.State.ACCEPTED
-    assert referral.unseal("decision_note") == ""
+    assert referral.decrypt_field("decision_note") == ""
     assert list(referral.events.values_list("verb", flat=True)) == [
         "drafted",
         "sent",

@@ -1,5 +1,5 @@
 """Referring a family (referrals/actions/ and its pages): the snapshot holds exactly the
-shared data and is sealed; sending passes the consent gate or stores nothing; the closed
+shared data and is encrypted; sending passes the consent gate or stores nothing; the closed
 loop send → assign → accept → complete, with the sender seeing every step; the state
 machine's refusals; the legal-basis path with a second lead's approval; the audit event
 and the timeline entry of every step.
@@ -98,11 +98,11 @@ def assigned(network: Network, family: Family, jana: User) -> Referral:
 
 def snapshot_of(referral: Referral) -> dict[str, Any]:
     referral.refresh_from_db()
-    return json.loads(referral.unseal("snapshot"))
+    return json.loads(referral.decrypt_field("snapshot"))
 
 
 def raw_row(referral: Referral) -> tuple[bytes, bytes]:
-    """snapshot_enc and need_enc as the database holds them (no model, no unsealing)."""
+    """snapshot_enc and need_enc as the database holds them (no model, no decryption)."""
     pk = Referral._meta.pk.get_db_prep_value(referral.pk, connection)  # type: ignore[union-attr]
     with connection.cursor() as cursor:
         cursor.execute("SELECT snapshot_enc, need_enc FROM referrals_referral WHERE id = %s", [pk])
@@ -162,7 +162,7 @@ def unchanged(referral: Referral) -> Callable[[], None]:
     return check
 
 
-# The snapshot: exactly the shared data, sealed
+# The snapshot: exactly the shared data, encrypted
 
 
 def test_send_with_covering_consent_delivers_exactly_the_shared_data(network, family, consent):
@@ -248,10 +248,10 @@ def test_page_sends_only_the_notes_of_checked_categories(network, family, consen
     assert referral.state == Referral.State.SENT
     assert referral.categories == ["employment"]
     assert snapshot_of(referral) == {"notes": {"employment": EMPLOYMENT_NOTE}}
-    assert HOUSEHOLD_NOTE not in referral.unseal("category_notes")
+    assert HOUSEHOLD_NOTE not in referral.decrypt_field("category_notes")
 
 
-def test_snapshot_and_need_are_sealed_in_the_database_row(network, family, consent):
+def test_snapshot_and_need_are_encrypted_in_the_database_row(network, family, consent):
     referral = refer(network, family)
 
     snapshot, need = raw_row(referral)
@@ -260,9 +260,9 @@ def test_snapshot_and_need_are_sealed_in_the_database_row(network, family, conse
         assert plaintext.encode() not in snapshot
     assert NEED.encode() not in need
     assert b"Arbeitsvermittlung" not in need
-    # The same row does hold them, sealed: the test would notice an empty snapshot.
-    assert "Ayşe Yılmaz" in referral.unseal("snapshot")
-    assert referral.unseal("need") == NEED
+    # The same row does hold them, encrypted: the test would notice an empty snapshot.
+    assert "Ayşe Yılmaz" in referral.decrypt_field("snapshot")
+    assert referral.decrypt_field("need") == NEED
 
 
 # Sending without a covering consent
@@ -419,7 +419,7 @@ def test_closed_loop_through_the_pages(
 
     referral.refresh_from_db()
     assert referral.state == Referral.State.COMPLETED
-    assert referral.unseal("outcome") == OUTCOME
+    assert referral.decrypt_field("outcome") == OUTCOME
     assert list(referral.events.values_list("verb", "by")) == [
         ("drafted", network.anna.pk),
         ("sent", network.anna.pk),
@@ -527,7 +527,7 @@ def test_completing_a_declined_referral_is_refused(network, family, consent, jan
         referral_steps.complete_referral(referral, outcome=OUTCOME, by=network.ben)
 
     check()
-    assert referral.unseal("outcome") == ""
+    assert referral.decrypt_field("outcome") == ""
 
 
 def test_accepting_twice_is_refused_with_a_clear_message(network, family, consent, jana):
@@ -661,7 +661,7 @@ def test_approval_by_a_second_lead_sends_for_dpo_review(network, family, lena, a
     assert referral.dpo_review is True
     assert referral.approved_by == lena
     assert referral.access_until is None  # no consent ends it
-    assert "Emre Yılmaz" in referral.unseal("snapshot")
+    assert "Emre Yılmaz" in referral.decrypt_field("snapshot")
     (approved,) = referral_audit("referral.approved")
     assert approved.actor_id == lena.pk
     assert approved.family_id == str(family.pk)
