@@ -22,8 +22,8 @@ from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, Family
 from dienstweg.uploads import Upload
 from referrals.actions import steps as referral_steps
-from referrals.actions.steps import ReferralData
 from referrals.models import Referral, ReferralAttachment
+from tests.builders import build_referral
 from tests.conftest import Network, verified_client
 
 SECRET = b"Arbeitsvertrag Ayse Yilmaz, Horster Strasse 30"
@@ -71,17 +71,8 @@ def raw_attachment(attachment: ReferralAttachment) -> tuple[bytes, bytes]:
 
 
 def send_with(network: Network, family: Family, *uploads: Upload) -> Referral:
-    return referral_steps.refer_family(
-        family,
-        data=ReferralData(
-            to_agency=network.jobcenter,
-            need="Arbeitsvermittlung in Teilzeit",
-            summary="",
-            categories=[DataCategory.EMPLOYMENT],
-            attachments=list(uploads),
-        ),
-        send=True,
-        by=network.anna,
+    return build_referral(
+        network, family, summary="", categories=[DataCategory.EMPLOYMENT], attachments=uploads
     )
 
 
