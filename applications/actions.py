@@ -74,7 +74,7 @@ def tag_application(family: Family, *, data: TagData, by: User) -> ApplicationTa
                     submitted_on=data.submitted_on,
                     coach=by,
                 )
-                tag.seal("file_number", data.file_number.strip())
+                tag.encrypt_field("file_number", data.file_number.strip())
                 tag.save(force_insert=True)
                 TagStatusChange.objects.create(
                     tag=tag, state=ApplicationTag.State.SUBMITTED, by=by, at=tag.created_at
@@ -139,13 +139,13 @@ def record_tag_status(
                 _("Die Einwilligung der Familie deckt Ihre Stelle nicht (mehr) ab.")
             ) from None
         change = TagStatusChange(tag=locked, state=state, by=by, decided_on=decided_on)
-        change.seal("note", note.strip())
+        change.encrypt_field("note", note.strip())
         change.save(force_insert=True)
         locked.state = state
         locked.priority = TAG_PRIORITY[state]
         locked.updated_at = change.at
         if state == ApplicationTag.State.DOCUMENTS_REQUESTED:
-            locked.seal("missing_documents", note.strip())
+            locked.encrypt_field("missing_documents", note.strip())
         if decided_on is not None:
             locked.decided_on = decided_on
             locked.days_to_decision = (decided_on - locked.submitted_on).days

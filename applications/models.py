@@ -1,7 +1,7 @@
 """Application tags ("auf kurzem Dienstweg"): a benefit application a coach helped with,
 and the processing office's steps on it.
 
-The file number, the missing documents and the office's notes are sealed with the family's
+The file number, the missing documents and the office's notes are encrypted with the family's
 data key, so erasing the family's key erases every tag about it too."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dienstweg.models import Agency, DataKey, Family, User
-from dienstweg.vault import Sealed
+from dienstweg.vault import Encrypted
 
 
-class ApplicationTag(Sealed, models.Model):
+class ApplicationTag(Encrypted, models.Model):
     """A benefit application a coach helped with, so the processing office knows whom to
     ask ("auf kurzem Dienstweg")."""
 
@@ -72,11 +72,11 @@ class ApplicationTag(Sealed, models.Model):
     def __str__(self) -> str:
         return self.code
 
-    def sealing_key(self) -> DataKey | None:
+    def encryption_key(self) -> DataKey | None:
         return self.family.data_key
 
 
-class TagStatusChange(Sealed, models.Model):
+class TagStatusChange(Encrypted, models.Model):
     """The processing office's steps on a tagged application, shown to the coach."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -94,5 +94,5 @@ class TagStatusChange(Sealed, models.Model):
     def __str__(self) -> str:
         return f"{self.tag_id}: {self.state}"
 
-    def sealing_key(self) -> DataKey | None:
+    def encryption_key(self) -> DataKey | None:
         return self.tag.family.data_key

@@ -156,9 +156,9 @@ def tag_detail(request: HttpRequest, code: str) -> HttpResponse:
         {
             "tag": tag,
             "side": side,
-            "file_number": tag.unseal("file_number"),
-            "missing_documents": tag.unseal("missing_documents"),
-            "changes": [(c, c.unseal("note")) for c in tag.changes.select_related("by")],
+            "file_number": tag.decrypt_field("file_number"),
+            "missing_documents": tag.decrypt_field("missing_documents"),
+            "changes": [(c, c.decrypt_field("note")) for c in tag.changes.select_related("by")],
             "status_form": TagStatusForm() if side == "office" else None,
             "covered": covered,
             "project_phone": tag.project.public_phone,

@@ -5,9 +5,9 @@
 
 1. Drops and creates the database named in DATABASE_URL (its name must contain "bench"),
    migrates it and generates a network: 20 projects, 5 authorities, staff with
-   memberships, FAMILIES families (2-5 household members each, sealed under the family's
+   memberships, FAMILIES families (2-5 household members each, encrypted under the family's
    own data key, one consent each) and EVENTS audit events spread over three years.
-   Rows are built in Python with the real vault (create_data_key, Sealed.seal,
+   Rows are built in Python with the real vault (create_data_key, Encrypted.encrypt_field,
    blind_index) and inserted with bulk_create; audit events with COPY.
 2. Times the family list (first and a deep page) and the family detail page through
    django.test.Client in-process, as a coach of a project with ~5 % of the families.
@@ -303,9 +303,9 @@ def build_family(
         registered_at=moment,
         registered_by_id=coach,
     )
-    family.seal("address", f"{rng.choice(STREETS)} {rng.randint(1, 120)}, 45964 Gladbeck")
-    family.seal("phone", f"02043 {rng.randint(100000, 999999)}")
-    family.seal("notes", rng.choice(NOTES))
+    family.encrypt_field("address", f"{rng.choice(STREETS)} {rng.randint(1, 120)}, 45964 Gladbeck")
+    family.encrypt_field("phone", f"02043 {rng.randint(100000, 999999)}")
+    family.encrypt_field("notes", rng.choice(NOTES))
     members = []
     for position, data in enumerate(household(rng, today)):
         member = HouseholdMember(
@@ -315,9 +315,9 @@ def build_family(
             position=position,
             identity_index=actions.identity_index(data.first_name, data.last_name, data.birth_date),
         )
-        member.seal("first_name", data.first_name)
-        member.seal("last_name", data.last_name)
-        member.seal("birth_date", data.birth_date.isoformat())
+        member.encrypt_field("first_name", data.first_name)
+        member.encrypt_field("last_name", data.last_name)
+        member.encrypt_field("birth_date", data.birth_date.isoformat())
         members.append(member)
     recorded = moment + timedelta(minutes=rng.randint(5, 90))
     valid_from = timezone.localtime(recorded).date()
@@ -336,13 +336,13 @@ def build_family(
         recorded_at=recorded,
         recorded_by_id=coach,
     )
-    consent.seal("witness_note", "Belehrung im Beisein einer Kollegin, Formular erklärt")
+    consent.encrypt_field("witness_note", "Belehrung im Beisein einer Kollegin, Formular erklärt")
     revoked = None
     if rng.random() < 0.08:
         revoked = datetime.fromtimestamp(rng.uniform(recorded.timestamp(), now), tz=UTC)
         consent.revoked_at = revoked
         consent.revoked_by_id = coach
-        consent.seal("revocation_note", "telefonisch widerrufen")
+        consent.encrypt_field("revocation_note", "telefonisch widerrufen")
     recipients = [
         Consent.recipients.through(consent_id=consent.id, agency_id=agency.pk) for agency in chosen
     ]

@@ -5,10 +5,10 @@
 
 1. Drops and creates the database named in DATABASE_URL (its name must contain "bench"),
    migrates it and generates 50 agencies (20 projects, 30 authorities), USERS staff with
-   memberships, FAMILIES families (as step 2 builds them: real vault, sealed fields, one
+   memberships, FAMILIES families (as step 2 builds them: real vault, encrypted fields, one
    consent each, here covering every agency the family is referred to or has an
    application tagged at), REFERRALS referrals (10 % of them to one busy Jobcenter) with
-   sealed need, summary, notes and snapshot, their timeline, their django-guardian
+   encrypted need, summary, notes and snapshot, their timeline, their django-guardian
    permission rows, and TAGS application tags with their status changes. Families go in
    with bulk_create, everything of the referrals and tags with COPY.
 2. Times, through django.test.Client in-process, the inbox of the busy Jobcenter (page 1,
@@ -328,7 +328,7 @@ def end_of(day: date) -> float:
 
 
 class Generator:
-    """Builds one family's referrals and tags, unsaved, sealed with the family's key."""
+    """Builds one family's referrals and tags, unsaved, encrypted with the family's key."""
 
     def __init__(self, rng: random.Random, network: dict[str, Any], now: float) -> None:
         self.rng = rng
@@ -420,8 +420,8 @@ class Generator:
                 }
                 for member in members
             ],
-            "address": family.unseal("address"),
-            "phone": family.unseal("phone"),
+            "address": family.decrypt_field("address"),
+            "phone": family.decrypt_field("phone"),
         }
 
     def referral(
@@ -466,10 +466,10 @@ class Generator:
             created_at=self.at(created),
         )
         notes = {c: CATEGORY_NOTES[c] for c in categories if c != "identity" or rng.random() < 0.3}
-        referral.seal("need", rng.choice(NEEDS))
-        referral.seal("summary", rng.choice(SUMMARIES))
-        referral.seal("category_notes", json.dumps(notes, ensure_ascii=False))
-        referral.seal("basis_reason", BASIS_REASONS[basis == "statutory"] if legal else "")
+        referral.encrypt_field("need", rng.choice(NEEDS))
+        referral.encrypt_field("summary", rng.choice(SUMMARIES))
+        referral.encrypt_field("category_notes", json.dumps(notes, ensure_ascii=False))
+        referral.encrypt_field("basis_reason", BASIS_REASONS[basis == "statutory"] if legal else "")
         events = [("drafted", State.DRAFT, creator, created)]
         last = created
         withdrawn_unsent = state == State.WITHDRAWN and rng.random() < 0.3
@@ -483,7 +483,7 @@ class Generator:
                 last = submitted + rng.uniform(600, DAY)
                 events.append(("refused", State.REFUSED, approver, last))
                 referral.approved_by_id = None
-                referral.seal("decision_note", "Keine ausreichende Begründung.")
+                referral.encrypt_field("decision_note", "Keine ausreichende Begründung.")
             elif state != State.PENDING_APPROVAL:
                 sent = last = submitted + rng.uniform(600, 3600)
                 referral.approved_by_id = approver
@@ -498,7 +498,7 @@ class Generator:
             snapshot: dict[str, Any] = {"notes": notes}
             if "identity" in categories:
                 snapshot["identity"] = identity
-            referral.seal("snapshot", json.dumps(snapshot, ensure_ascii=False))
+            referral.encrypt_field("snapshot", json.dumps(snapshot, ensure_ascii=False))
             if not legal:
                 referral.access_until = consent.valid_until
                 self.consent_links.append((referral.id, consent.id))
@@ -512,13 +512,13 @@ class Generator:
                 referral.answered_at = self.at(last)
                 if state == State.DECLINED:
                     events.append(("declined", State.DECLINED, referral.assignee_id, last))
-                    referral.seal("decision_note", rng.choice(DECLINE_REASONS))
+                    referral.encrypt_field("decision_note", rng.choice(DECLINE_REASONS))
                 else:
                     events.append(("accepted", State.ACCEPTED, referral.assignee_id, last))
             if state == State.COMPLETED:
                 last = last + rng.uniform(3 * DAY, 90 * DAY)
                 referral.closed_at = self.at(last)
-                referral.seal("outcome", rng.choice(OUTCOMES))
+                referral.encrypt_field("outcome", rng.choice(OUTCOMES))
                 events.append(("completed", State.COMPLETED, referral.assignee_id, last))
             if state == State.SENT and now - sent > 6 * DAY:
                 referral.escalated_at = self.at(sent + 6 * DAY)
@@ -579,7 +579,7 @@ class Generator:
             created_at=self.at(submitted),
         )
         file_number = f"{rng.randint(100, 999)}.{rng.randint(10000, 99999)}/{submitted_on.year}"
-        tag.seal("file_number", file_number if rng.random() < 0.7 else "")
+        tag.encrypt_field("file_number", file_number if rng.random() < 0.7 else "")
         steps = [("submitted", coach, submitted, None, "")]
         last = submitted
         if state != "submitted":
@@ -589,7 +589,7 @@ class Generator:
             last += rng.uniform(DAY, 20 * DAY)
             missing = "Kontoauszüge der letzten drei Monate, Mietbescheinigung"
             steps.append(("documents_requested", clerk, last, None, missing))
-            tag.seal("missing_documents", missing)
+            tag.encrypt_field("missing_documents", missing)
         if decided_on is not None:
             last = max(last, end_of(decided_on) - 8 * 3600)
             steps.append(("decided", clerk, last, decided_on, ""))
@@ -603,7 +603,7 @@ class Generator:
                 at=self.at(moment),
                 decided_on=decided,
             )
-            change.seal("note", note)
+            change.encrypt_field("note", note)
             self.changes.append(change)
         self.tags.append(tag)
 

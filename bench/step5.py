@@ -7,7 +7,7 @@
    migrates it and generates 50 agencies (through the real action), USERS staff with their
    memberships and agency groups (bulk rows), five DPOs, FAMILIES families and EVENTS audit
    events. The families are plain rows made in the database (id, reference, owner,
-   registration time; no household, no data key, nothing sealed): the console never opens
+   registration time; no household, no data key, nothing encrypted): the console never opens
    a family's data, it only looks a reference up. The events are made in the database too,
    INSERT ... SELECT from generate_series, in time order over two years, with the trail's
    indexes dropped during the load and built again afterwards (same names, same

@@ -335,7 +335,7 @@ REFERRAL_ANSWER_DAYS = env_int("DIENSTWEG_REFERRAL_ANSWER_DAYS", 5)
 # Attachments of referrals: PDF, JPEG or PNG up to this size, at most five per referral.
 ATTACHMENT_MAX_BYTES = env_int("DIENSTWEG_ATTACHMENT_MAX_MB", 10) * 1024 * 1024
 # Uploads stay in memory up to this size: Django would otherwise spool bigger ones to a
-# plaintext temporary file on disk before we seal them.
+# plaintext temporary file on disk before we encrypt them.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * ATTACHMENT_MAX_BYTES + 1024 * 1024
 # Looking up application tags by code: after this many wrong codes within the window the
 # account must wait (the codes are unguessable; this keeps anyone from trying).

@@ -1,7 +1,7 @@
 """Envelope encryption (DESIGN.md, "Encryption at rest").
 
 Master keys (versioned, from the environment or a key file) wrap one data key per family
-or staff account; data is sealed with AES-256-GCM under the data key, with table, row and
+or staff account; data is encrypted with AES-256-GCM under the data key, with table, row and
 field bound as associated data, so a ciphertext copied into another row or column fails
 to decrypt. Blind indexes (HMAC with a key of their own) allow exact look-ups."""
 
@@ -51,10 +51,10 @@ def create_data_key() -> DataKey:
     version = current_master_version()
     data_key = DataKey(master_version=version)
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(_master_key(version)).encrypt(
+    encrypted = AESGCM(_master_key(version)).encrypt(
         nonce, AESGCM.generate_key(bit_length=256), _wrap_aad(data_key.id)
     )
-    data_key.wrapped = FORMAT + nonce + sealed
+    data_key.wrapped = FORMAT + nonce + encrypted
     data_key.save(force_insert=True)
     return data_key
 
@@ -64,9 +64,9 @@ def _unwrap(key_id: str, version: int, wrapped: bytes) -> bytes:
     # Cached by (id, version, wrapped bytes): a re-wrapped key is a new cache entry.
     if wrapped[:1] != FORMAT:
         raise VaultError("unknown data key format")
-    nonce, sealed = wrapped[1 : 1 + NONCE_BYTES], wrapped[1 + NONCE_BYTES :]
+    nonce, encrypted = wrapped[1 : 1 + NONCE_BYTES], wrapped[1 + NONCE_BYTES :]
     try:
-        return AESGCM(_master_key(version)).decrypt(nonce, sealed, _wrap_aad(key_id))
+        return AESGCM(_master_key(version)).decrypt(nonce, encrypted, _wrap_aad(key_id))
     except InvalidTag:
         raise VaultError("data key cannot be unwrapped") from None
 
@@ -88,8 +88,8 @@ def rewrap(data_key: DataKey) -> bool:
         return False
     plain = unwrap(data_key)
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(_master_key(version)).encrypt(nonce, plain, _wrap_aad(data_key.id))
-    data_key.wrapped = FORMAT + nonce + sealed
+    encrypted = AESGCM(_master_key(version)).encrypt(nonce, plain, _wrap_aad(data_key.id))
+    data_key.wrapped = FORMAT + nonce + encrypted
     data_key.master_version = version
     data_key.save(update_fields=["wrapped", "master_version"])
     return True
@@ -105,8 +105,10 @@ def encrypt(
     if isinstance(plaintext, str):
         plaintext = plaintext.encode()
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(unwrap(data_key)).encrypt(nonce, plaintext, associated_data(table, row, field))
-    return FORMAT + nonce + sealed
+    encrypted = AESGCM(unwrap(data_key)).encrypt(
+        nonce, plaintext, associated_data(table, row, field)
+    )
+    return FORMAT + nonce + encrypted
 
 
 def decrypt(
@@ -123,9 +125,11 @@ def decrypt_bytes(
     ciphertext = bytes(ciphertext)
     if ciphertext[:1] != FORMAT:
         raise VaultError("unknown ciphertext format")
-    nonce, sealed = ciphertext[1 : 1 + NONCE_BYTES], ciphertext[1 + NONCE_BYTES :]
+    nonce, encrypted = ciphertext[1 : 1 + NONCE_BYTES], ciphertext[1 + NONCE_BYTES :]
     try:
-        plain = AESGCM(unwrap(data_key)).decrypt(nonce, sealed, associated_data(table, row, field))
+        plain = AESGCM(unwrap(data_key)).decrypt(
+            nonce, encrypted, associated_data(table, row, field)
+        )
     except InvalidTag:
         raise VaultError("ciphertext does not belong here or was changed") from None
     return plain
@@ -137,30 +141,30 @@ def blind_index(*parts: str) -> str:
     return hmac.new(settings.VAULT_BLIND_INDEX_KEY, normalized.encode(), hashlib.sha256).hexdigest()
 
 
-class Sealed:
-    """For models with encrypted columns `<field>_enc`: seal and unseal by field name,
+class Encrypted:
+    """For models with encrypted columns `<field>_enc`: encrypt and decrypt by field name,
     bound to this table, this row and this field. Subclasses name their data key."""
 
     pk: Any
     _meta: Any
 
-    def sealing_key(self) -> DataKey | None:
+    def encryption_key(self) -> DataKey | None:
         raise NotImplementedError
 
-    def seal(self, field: str, value: str | bytes) -> None:
-        key = self.sealing_key()
+    def encrypt_field(self, field: str, value: str | bytes) -> None:
+        key = self.encryption_key()
         if key is None:
             raise VaultError("the data key has been destroyed")
         ciphertext = encrypt(key, value, table=self._meta.db_table, row=self.pk, field=field)
         setattr(self, f"{field}_enc", ciphertext)
 
-    def unseal(self, field: str) -> str:
-        return self.unseal_bytes(field).decode()
+    def decrypt_field(self, field: str) -> str:
+        return self.decrypt_field_bytes(field).decode()
 
-    def unseal_bytes(self, field: str) -> bytes:
+    def decrypt_field_bytes(self, field: str) -> bytes:
         ciphertext = getattr(self, f"{field}_enc")
         if not ciphertext:
             return b""
         return decrypt_bytes(
-            self.sealing_key(), ciphertext, table=self._meta.db_table, row=self.pk, field=field
+            self.encryption_key(), ciphertext, table=self._meta.db_table, row=self.pk, field=field
         )

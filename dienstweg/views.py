@@ -297,7 +297,7 @@ def family_list(request: HttpRequest) -> HttpResponse:
     families = (
         families_visible_to(user)
         .select_related("owner")
-        .only("id", "reference", "registered_at", "erased_at", "owner__name")  # not sealed
+        .only("id", "reference", "registered_at", "erased_at", "owner__name")  # not encrypted
         .order_by("-registered_at", "-pk")
     )
     search = FamilySearchForm(request.POST if request.method == "POST" else None)
@@ -414,9 +414,9 @@ def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
             "members": [
                 {"member": m, "name": m.display_name, "birth_date": m.birth_date} for m in members
             ],
-            "address": family.unseal("address"),
-            "phone": family.unseal("phone"),
-            "notes": family.unseal("notes"),
+            "address": family.decrypt_field("address"),
+            "phone": family.decrypt_field("phone"),
+            "notes": family.decrypt_field("notes"),
             "consents": consents,
             "revoke_form": RevokeConsentForm(),
             "sections": sections,
@@ -470,7 +470,7 @@ def consent_evidence(request: HttpRequest, family_id: str, consent_id: str) -> H
     consent = access_consent_by_id(user, family, consent_id)
     if consent.evidence is None:
         raise Http404
-    content = consent.evidence.unseal_bytes("content")
+    content = consent.evidence.decrypt_field_bytes("content")
     actions.record_family_read(
         family, by=user, action=CONSENT_EVIDENCE_VIEWED, details={"consent": str(consent.pk)}
     )

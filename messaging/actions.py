@@ -88,14 +88,15 @@ def payload(message: Message, attachments: list[MessageAttachment] | None = None
         thread=str(message.thread_id),
         author=message.author_id,
         author_name=message.author.full_name if message.author else "",
-        body="" if message.deleted_at else message.unseal("body"),
+        body="" if message.deleted_at else message.decrypt_field("body"),
         created_at=message.created_at.isoformat(),
         edited=message.edited_at is not None,
         deleted=message.deleted_at is not None,
         attachments=[]
         if message.deleted_at
         else [
-            {"id": str(file.pk), "name": file.unseal("name"), "size": file.size} for file in files
+            {"id": str(file.pk), "name": file.decrypt_field("name"), "size": file.size}
+            for file in files
         ],
     )
 
@@ -213,15 +214,15 @@ def _post(
         message = Message(
             thread=thread, seq=locked.last_seq, author=by, client_id=client_id, created_at=now
         )
-        message.seal("body", body)
+        message.encrypt_field("body", body)
         message.save(force_insert=True)
         files = []
         for upload, content_type in zip(uploads, kinds, strict=True):
             file = MessageAttachment(
                 message=message, content_type=content_type, size=len(upload.content)
             )
-            file.seal("name", upload.name)
-            file.seal("content", upload.content)
+            file.encrypt_field("name", upload.name)
+            file.encrypt_field("content", upload.content)
             file.save(force_insert=True)
             files.append(file)
         readers = thread_readers(thread)
@@ -266,7 +267,7 @@ def edit_message(message: Message, *, body: str, by: User) -> Message:
     body = _check_body(body)
     with transaction.atomic():
         locked = _own(message, by)
-        locked.seal("body", body)
+        locked.encrypt_field("body", body)
         locked.edited_at = timezone.now()
         locked.save(update_fields=["body_enc", "edited_at"])
         _record_change(locked, MESSAGE_EDITED, by)
@@ -315,7 +316,7 @@ def messages_after(
         .order_by("seq")[:SYNC_LIMIT]
     )
     for row in rows:
-        row.thread = thread  # the sealing key without a query per message
+        row.thread = thread  # the encryption key without a query per message
     if rows:
         with transaction.atomic():
             record(

@@ -1,8 +1,8 @@
 """Threads and messages between staff (DESIGN.md, "Thread / Message").
 
-A thread is about a referral or an application tag (its messages are sealed with the
+A thread is about a referral or an application tag (its messages are encrypted with the
 family's data key, so erasing the family erases them) or is a direct conversation between
-two staff members that carries no family data (sealed with the thread's own key)."""
+two staff members that carries no family data (encrypted with the thread's own key)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from applications.models import ApplicationTag
 from dienstweg.models import DataKey, Family, User
-from dienstweg.vault import Sealed
+from dienstweg.vault import Encrypted
 from referrals.models import Referral
 
 
@@ -55,7 +55,7 @@ class Thread(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.pk}"
 
-    def sealing_key(self) -> DataKey | None:
+    def encryption_key(self) -> DataKey | None:
         return self.family.data_key if self.family is not None else self.data_key
 
 
@@ -79,8 +79,8 @@ class Participant(models.Model):
         return f"{self.user_id} in {self.thread_id}"
 
 
-class Message(Sealed, models.Model):
-    # A UUID, known before the row is saved: the sealed body is bound to it.
+class Message(Encrypted, models.Model):
+    # A UUID, known before the row is saved: the encrypted body is bound to it.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveIntegerField()
@@ -103,12 +103,12 @@ class Message(Sealed, models.Model):
     def __str__(self) -> str:
         return f"{self.thread_id}#{self.seq}"
 
-    def sealing_key(self) -> DataKey | None:
-        return self.thread.sealing_key()
+    def encryption_key(self) -> DataKey | None:
+        return self.thread.encryption_key()
 
 
-class MessageAttachment(Sealed, models.Model):
-    """A file sent with a message: PDF or image, sealed like the message."""
+class MessageAttachment(Encrypted, models.Model):
+    """A file sent with a message: PDF or image, encrypted like the message."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
@@ -123,5 +123,5 @@ class MessageAttachment(Sealed, models.Model):
     def __str__(self) -> str:
         return f"{self.message_id}: {self.content_type}"
 
-    def sealing_key(self) -> DataKey | None:
-        return self.message.thread.sealing_key()
+    def encryption_key(self) -> DataKey | None:
+        return self.message.thread.encryption_key()

@@ -119,7 +119,7 @@ def message_attachment(request: HttpRequest, attachment_id: str) -> HttpResponse
         raise Http404 from None
     file.message = access_message_by_id(user, file.message_id)
     thread = file.message.thread
-    content = file.unseal_bytes("content")
+    content = file.decrypt_field_bytes("content")
     actions.record_attachment_download(file, by=user)
     stem = f"nachricht-{thread.family.reference}" if thread.family is not None else "nachricht"
     return attachment_response(content, file.content_type, stem)

@@ -1,7 +1,7 @@
 """Referrals between agencies.
 
 Everything that describes the family (need, summary, the shared snapshot, reasons,
-outcomes, attachments) is sealed with the family's data key, so erasing the family's key
+outcomes, attachments) is encrypted with the family's data key, so erasing the family's key
 erases every referral about it too."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from dienstweg.models import Agency, Consent, DataCategory, DataKey, Family, User
-from dienstweg.vault import Sealed
+from dienstweg.vault import Encrypted
 
 
-class Referral(Sealed, models.Model):
+class Referral(Encrypted, models.Model):
     """One family referred by a project (or agency) to another agency."""
 
     class State(models.TextChoices):
@@ -91,7 +91,7 @@ class Referral(Sealed, models.Model):
     def __str__(self) -> str:
         return f"{self.family.reference} → {self.to_agency_id}"
 
-    def sealing_key(self) -> DataKey | None:
+    def encryption_key(self) -> DataKey | None:
         return self.family.data_key
 
     @property
@@ -131,8 +131,8 @@ class ReferralEvent(models.Model):
         return f"{self.referral_id}: {self.verb}"
 
 
-class ReferralAttachment(Sealed, models.Model):
-    """A file sent with a referral: PDF or image, sealed with the family's key."""
+class ReferralAttachment(Encrypted, models.Model):
+    """A file sent with a referral: PDF or image, encrypted with the family's key."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="attachments")
@@ -149,7 +149,7 @@ class ReferralAttachment(Sealed, models.Model):
     def __str__(self) -> str:
         return f"{self.referral_id}: {self.content_type}"
 
-    def sealing_key(self) -> DataKey | None:
+    def encryption_key(self) -> DataKey | None:
         return self.referral.family.data_key
 
 

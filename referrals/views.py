@@ -179,24 +179,24 @@ def referral_page(
 ) -> HttpResponse:
     """The referral's page for a user on SIDE who may take the steps in MAY (bench/step3.py
     renders its plain twin with it)."""
-    snapshot = json.loads(referral.unseal("snapshot") or "{}")
+    snapshot = json.loads(referral.decrypt_field("snapshot") or "{}")
     # Sent: exactly what was sent. A draft: what the coach has written so far.
-    notes = snapshot["notes"] if snapshot else json.loads(referral.unseal("category_notes"))
+    notes = snapshot["notes"] if snapshot else json.loads(referral.decrypt_field("category_notes"))
     return render(
         request,
         "referrals/referral_detail.html",
         {
             "referral": referral,
             "side": side,
-            "need": referral.unseal("need"),
-            "summary": referral.unseal("summary"),
-            "basis_reason": referral.unseal("basis_reason"),
-            "decision_note": referral.unseal("decision_note"),
-            "outcome": referral.unseal("outcome"),
+            "need": referral.decrypt_field("need"),
+            "summary": referral.decrypt_field("summary"),
+            "basis_reason": referral.decrypt_field("basis_reason"),
+            "decision_note": referral.decrypt_field("decision_note"),
+            "outcome": referral.decrypt_field("outcome"),
             "identity": snapshot.get("identity"),
             "notes": [(DataCategory(c).label, notes[c]) for c in referral.categories if c in notes],
             "events": referral.events.select_related("by"),
-            "attachments": [(a, a.unseal("name")) for a in referral.attachments.all()],
+            "attachments": [(a, a.decrypt_field("name")) for a in referral.attachments.all()],
             "may": may,
             "assign_form": AssignForm(agency_id=referral.to_agency_id) if may["assign"] else None,
             "note_form": NoteForm(),
@@ -279,7 +279,7 @@ def referral_attachment(request: HttpRequest, referral_id: str, attachment_id: s
     reach = reach_of(user)
     referral = access_referral_by_id(user, referral_id, reach)
     attachment = access_attachment_by_id(user, referral, attachment_id)
-    content = attachment.unseal_bytes("content")
+    content = attachment.decrypt_field_bytes("content")
     steps.record_referral_read(
         referral,
         action=REFERRAL_ATTACHMENT_DOWNLOADED,

@@ -154,7 +154,7 @@ def family(network: Network) -> Family:
 
 
 def member(family: Family, first_name: str) -> HouseholdMember:
-    return next(m for m in family.members.all() if m.unseal("first_name") == first_name)
+    return next(m for m in family.members.all() if m.decrypt_field("first_name") == first_name)
 
 
 def consent_data(network: Network, family: Family, **changes: object) -> actions.ConsentData:

@@ -53,7 +53,7 @@ class Migration(migrations.Migration):
                         'verbose_name_plural': 'Antragsmarker',
                         'db_table': 'referrals_applicationtag',
                     },
-                    bases=(dienstweg.vault.Sealed, models.Model),
+                    bases=(dienstweg.vault.Encrypted, models.Model),
                 ),
                 migrations.CreateModel(
                     name='TagStatusChange',
@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
                         'db_table': 'referrals_tagstatuschange',
                         'ordering': ['at', 'id'],
                     },
-                    bases=(dienstweg.vault.Sealed, models.Model),
+                    bases=(dienstweg.vault.Encrypted, models.Model),
                 ),
                 migrations.AddIndex(
                     model_name='applicationtag',

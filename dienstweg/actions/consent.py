@@ -120,7 +120,7 @@ def _grant_consent(family: Family, data: ConsentData, by: User) -> Consent:
     if data.evidence is not None:
         content_type = evidence_type(data.evidence) or ""
         evidence = Evidence(family=family, content_type=content_type, size=len(data.evidence))
-        evidence.seal("content", data.evidence)
+        evidence.encrypt_field("content", data.evidence)
         evidence.save(force_insert=True)
     consent = Consent(
         family=family,
@@ -136,7 +136,7 @@ def _grant_consent(family: Family, data: ConsentData, by: User) -> Consent:
         evidence=evidence,
         recorded_by=by,
     )
-    consent.seal("witness_note", data.witness_note)
+    consent.encrypt_field("witness_note", data.witness_note)
     consent.save(force_insert=True)
     consent.recipients.set(data.recipients)
     record(
@@ -169,7 +169,7 @@ def _revoke_consent(consent: Consent, note: str, by: User) -> Consent:
         raise ActionError(_("Diese Einwilligung ist bereits widerrufen."))
     locked.revoked_at = timezone.now()
     locked.revoked_by = by
-    locked.seal("revocation_note", note)
+    locked.encrypt_field("revocation_note", note)
     locked.save(update_fields=["revoked_at", "revoked_by", "revocation_note_enc"])
     record(by, CONSENT_REVOKED, target=locked, family=locked.family, purpose="Art. 7 Abs. 3 DSGVO")
     hooks.revoked(locked, by=by)

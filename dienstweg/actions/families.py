@@ -72,7 +72,7 @@ def register_family(
     notes: str,
     by: User,
 ) -> Family:
-    """Register a family of the owner project, its data sealed under a new data key.
+    """Register a family of the owner project, its data encrypted under a new data key.
     NotAllowed unless BY is a coach or lead of that project."""
     # Not audited: no family exists yet to name, and the view refuses the page before.
     if not may_register_for(by, owner):
@@ -101,9 +101,9 @@ def _register_family(
         data_key=vault.create_data_key(),
         registered_by=by,
     )
-    family.seal("address", address)
-    family.seal("phone", phone)
-    family.seal("notes", notes)
+    family.encrypt_field("address", address)
+    family.encrypt_field("phone", phone)
+    family.encrypt_field("notes", notes)
     family.save(force_insert=True)
     for position, data in enumerate(members):
         member = HouseholdMember(
@@ -112,9 +112,9 @@ def _register_family(
             position=position,
             identity_index=identity_index(data.first_name, data.last_name, data.birth_date),
         )
-        member.seal("first_name", data.first_name)
-        member.seal("last_name", data.last_name)
-        member.seal("birth_date", data.birth_date.isoformat())
+        member.encrypt_field("first_name", data.first_name)
+        member.encrypt_field("last_name", data.last_name)
+        member.encrypt_field("birth_date", data.birth_date.isoformat())
         member.save(force_insert=True)
     record(
         by,
@@ -145,7 +145,7 @@ def record_family_read(
 
 @transaction.atomic
 def erase_family_key(family: Family, *, by: User | str | None, reason: str) -> None:
-    """Destroy the family's data key (crypto-shredding): every copy of its sealed data,
+    """Destroy the family's data key (crypto-shredding): every copy of its encrypted data,
     backups included, becomes unreadable. The records themselves go in a later step.
     A person erasing must be a DPO (NotAllowed); a command names itself in BY."""
     check_dpo(by)
@@ -169,7 +169,7 @@ class RecordErasure:
 
 @transaction.atomic
 def erase_family_record(family: Family, *, by: User | str | None, reason: str) -> RecordErasure:
-    """Erase the family record (GDPR Art. 17): blank its sealed fields, delete the consent
+    """Erase the family record (GDPR Art. 17): blank its encrypted fields, delete the consent
     scans and the notifications naming it, anonymise the household members. The row stays
     as a tombstone (its reference); the consents stay as metadata without their notes,
     as proof that the processing was lawful (Art. 7 Abs. 1 DSGVO). The key goes separately
@@ -223,7 +223,7 @@ def restrict_processing(
 ) -> Family:
     """Restrict the processing of the family's data (GDPR Art. 18, SGB X § 84), recorded by
     the DPO of AGENCY_ID: the data stays, but nothing of it is shared with or shown to
-    anyone beyond the owning project until lifted. The reason is sealed in the family row,
+    anyone beyond the owning project until lifted. The reason is encrypted in the family row,
     never written to the trail. Waits for a transmission in flight to commit; the apps
     above tell the sockets of those who lose sight of the family (dienstweg.hooks.restricted).
     NotAllowed unless BY is a DPO (of AGENCY_ID, if given)."""
@@ -243,7 +243,7 @@ def restrict_processing(
             raise ActionError(_("Die Verarbeitung dieser Familie ist bereits eingeschränkt."))
         locked.restricted_at = timezone.now()
         locked.restricted_by = by
-        locked.seal("restriction_reason", reason)
+        locked.encrypt_field("restriction_reason", reason)
         locked.save(update_fields=["restricted_at", "restricted_by", "restriction_reason_enc"])
         record(
             by,
@@ -261,7 +261,7 @@ def lift_restriction(
     family: Family, *, note: str = "", by: User, agency_id: int | None = None
 ) -> Family:
     """Lift the restriction (the DPO of AGENCY_ID): the family's objects are shared and
-    shown again as its consents allow. The sealed reason stays as the record of the last
+    shown again as its consents allow. The encrypted reason stays as the record of the last
     restriction, with NOTE (e.g. when the family was told, Art. 18(3)) added to it.
     NotAllowed unless BY is a DPO (of AGENCY_ID, if given)."""
     check_dpo(by, agency_id=agency_id)
@@ -280,9 +280,11 @@ def lift_restriction(
         locked.restricted_at = None
         locked.restricted_by = None
         if note:
-            reason = locked.unseal("restriction_reason")
+            reason = locked.decrypt_field("restriction_reason")
             lifted = _("Aufgehoben: %(note)s") % {"note": note}
-            locked.seal("restriction_reason", f"{reason}\n\n{lifted}" if reason else lifted)
+            locked.encrypt_field(
+                "restriction_reason", f"{reason}\n\n{lifted}" if reason else lifted
+            )
         locked.save(update_fields=["restricted_at", "restricted_by", "restriction_reason_enc"])
         record(
             by,

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 'verbose_name': 'Familie',
                 'verbose_name_plural': 'Familien',
             },
-            bases=(dienstweg.vault.Sealed, models.Model),
+            bases=(dienstweg.vault.Encrypted, models.Model),
         ),
         migrations.CreateModel(
             name='Evidence',
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
                 ('uploaded_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('family', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='evidence', to='dienstweg.family')),
             ],
-            bases=(dienstweg.vault.Sealed, models.Model),
+            bases=(dienstweg.vault.Encrypted, models.Model),
         ),
         migrations.CreateModel(
             name='HouseholdMember',
@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
                 'verbose_name_plural': 'Haushaltsmitglieder',
                 'ordering': ['position'],
             },
-            bases=(dienstweg.vault.Sealed, models.Model),
+            bases=(dienstweg.vault.Encrypted, models.Model),
         ),
         migrations.CreateModel(
             name='Consent',
@@ -92,7 +92,7 @@ class Migration(migrations.Migration):
                 'verbose_name': 'Einwilligung',
                 'verbose_name_plural': 'Einwilligungen',
             },
-            bases=(dienstweg.vault.Sealed, models.Model),
+            bases=(dienstweg.vault.Encrypted, models.Model),
         ),
         migrations.AddIndex(
             model_name='family',

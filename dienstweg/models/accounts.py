@@ -135,19 +135,19 @@ class AuthenticatorDevice(TimestampMixin, ThrottlingMixin, Device):
             device.save(update_fields=["key_encrypted"])
         return device
 
-    def _seal_args(self) -> dict[str, Any]:
+    def _encryption_args(self) -> dict[str, Any]:
         return {"table": self._meta.db_table, "row": self.pk, "field": "key"}
 
     @property
     def key(self) -> str:
         """The secret as hex, decrypted on use."""
         user: Any = self.user
-        return vault.decrypt(user.data_key, self.key_encrypted, **self._seal_args())
+        return vault.decrypt(user.data_key, self.key_encrypted, **self._encryption_args())
 
     @key.setter
     def key(self, hex_key: str) -> None:
         user: Any = self.user
-        self.key_encrypted = vault.encrypt(user.data_key, hex_key, **self._seal_args())
+        self.key_encrypted = vault.encrypt(user.data_key, hex_key, **self._encryption_args())
 
     @property
     def bin_key(self) -> bytes:

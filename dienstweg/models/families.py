@@ -1,6 +1,6 @@
 """Families (the data subjects) with their household members, and their consents.
 
-Everything that names or locates a person is sealed with the family's data key; the
+Everything that names or locates a person is encrypted with the family's data key; the
 pseudonymous reference is what the family is called outside its own record."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from dienstweg.models.accounts import User
 from dienstweg.models.agencies import Agency
 from dienstweg.models.keys import DataKey
-from dienstweg.vault import Sealed
+from dienstweg.vault import Encrypted
 
 
 class DataCategory(models.TextChoices):
@@ -38,13 +38,13 @@ class Purpose(models.TextChoices):
     APPLICATION_SUPPORT = "application_support", _("Unterstützung bei Anträgen")
 
 
-class Family(Sealed, models.Model):
+class Family(Encrypted, models.Model):
     """A family registered by a project; its owner agency's members work with it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     reference = models.CharField(_("Kennung"), max_length=20, unique=True)
     owner = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="families")
-    # NULL once the family has been erased: its sealed data can no longer be read.
+    # NULL once the family has been erased: its encrypted data can no longer be read.
     data_key = models.ForeignKey(
         DataKey, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
@@ -73,7 +73,7 @@ class Family(Sealed, models.Model):
     def __str__(self) -> str:
         return self.reference
 
-    def sealing_key(self) -> DataKey | None:
+    def encryption_key(self) -> DataKey | None:
         return self.data_key
 
     @property
@@ -85,7 +85,7 @@ class Family(Sealed, models.Model):
         return self.erased_at is not None
 
 
-class HouseholdMember(Sealed, models.Model):
+class HouseholdMember(Encrypted, models.Model):
     class Kind(models.TextChoices):
         ADULT = "adult", _("Erwachsene/r")
         CHILD = "child", _("Kind")
@@ -108,24 +108,24 @@ class HouseholdMember(Sealed, models.Model):
     def __str__(self) -> str:
         return f"{self.family.reference} #{self.position + 1}"
 
-    def sealing_key(self) -> DataKey | None:
+    def encryption_key(self) -> DataKey | None:
         return self.family.data_key
 
     @property
     def display_name(self) -> str:
-        return f"{self.unseal('first_name')} {self.unseal('last_name')}".strip()
+        return f"{self.decrypt_field('first_name')} {self.decrypt_field('last_name')}".strip()
 
     @property
     def birth_date(self) -> date:
-        return date.fromisoformat(self.unseal("birth_date"))
+        return date.fromisoformat(self.decrypt_field("birth_date"))
 
     def age_on(self, day: date) -> int:
         born = self.birth_date
         return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
-class Evidence(Sealed, models.Model):
-    """A scan of a signed consent form (PDF or image), sealed like the family's data."""
+class Evidence(Encrypted, models.Model):
+    """A scan of a signed consent form (PDF or image), encrypted like the family's data."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="evidence")
@@ -137,11 +137,11 @@ class Evidence(Sealed, models.Model):
     def __str__(self) -> str:
         return f"{self.family.reference}: {self.content_type}"
 
-    def sealing_key(self) -> DataKey | None:
+    def encryption_key(self) -> DataKey | None:
         return self.family.data_key
 
 
-class Consent(Sealed, models.Model):
+class Consent(Encrypted, models.Model):
     """A family's written or recorded consent. Never edited: a change is a new consent;
     revocation sets revoked_* once (GDPR Art. 7(3))."""
 
@@ -200,7 +200,7 @@ class Consent(Sealed, models.Model):
     def __str__(self) -> str:
         return f"{self.family.reference}: {self.valid_from}–{self.valid_until}"
 
-    def sealing_key(self) -> DataKey | None:
+    def encryption_key(self) -> DataKey | None:
         return self.family.data_key
 
     def state_on(self, day: date) -> Consent.State:

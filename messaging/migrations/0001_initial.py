@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
                 'verbose_name': 'Nachricht',
                 'verbose_name_plural': 'Nachrichten',
             },
-            bases=(dienstweg.vault.Sealed, models.Model),
+            bases=(dienstweg.vault.Encrypted, models.Model),
         ),
         migrations.CreateModel(
             name='MessageAttachment',
@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
             options={
                 'ordering': ['id'],
             },
-            bases=(dienstweg.vault.Sealed, models.Model),
+            bases=(dienstweg.vault.Encrypted, models.Model),
         ),
         migrations.CreateModel(
             name='Thread',

@@ -2,7 +2,7 @@
 platform holds about it, which agencies received what and when on which consent, and when
 and for what purpose which agency consulted its data.
 
-Built from metadata only (plain columns and the trail), never from a sealed field: no
+Built from metadata only (plain columns and the trail), never from an encrypted field: no
 name, address, summary, snapshot, file number or message body can reach the report, and the
 report of an erased family is built the same way from its tombstone, the trail and what was
 kept. Staff names appear only when the DPO asks for them (CJEU C-579/21). A fixed number of

@@ -1,5 +1,5 @@
 """The restriction panel's one question the template cannot ask itself: the reason the DPO
-recorded, sealed in the family row (so the panel needs nothing but `family`)."""
+recorded, encrypted in the family row (so the panel needs nothing but `family`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,6 @@ register = template.Library()
 def restriction_reason(family: Family) -> str:
     """The recorded reason of the family's restriction, "" if none or the key is gone."""
     try:
-        return family.unseal("restriction_reason")
+        return family.decrypt_field("restriction_reason")
     except VaultError:  # erased: the data key, and with it the reason, is destroyed
         return ""

@@ -25,7 +25,7 @@ Basis = Referral.Basis
 # kind of data to whom, when, on which basis), because the transmission must stay
 # documented (§ 8a SGB VIII, § 4 KKG; SGB X).
 KEPT_BASES = (Basis.CHILD_PROTECTION, Basis.STATUTORY)
-SEALED_REFERRAL_FIELDS = (
+ENCRYPTED_REFERRAL_FIELDS = (
     "need",
     "summary",
     "category_notes",
@@ -48,7 +48,7 @@ class CaseErasure:
 
 def erase_family_cases(family: Family, *, tags_removed: int, by: User | str | None) -> CaseErasure:
     """Delete the family's referrals on consent, with their timelines, attachments and
-    permissions. Referrals on a legal basis stay as metadata: their sealed fields and
+    permissions. Referrals on a legal basis stay as metadata: their encrypted fields and
     attachments are removed and nobody on the platform can open them any more.
 
     The one `family.cases_erased` event also counts the application tags the caller has
@@ -69,7 +69,7 @@ def erase_family_cases(family: Family, *, tags_removed: int, by: User | str | No
         }
         attachments, _details = ReferralAttachment.objects.filter(referral__family=family).delete()
         kept_count = kept.update(
-            **{f"{name}_enc": b"" for name in SEALED_REFERRAL_FIELDS}, updated_at=timezone.now()
+            **{f"{name}_enc": b"" for name in ENCRYPTED_REFERRAL_FIELDS}, updated_at=timezone.now()
         )
         ReferralGroupPermission.objects.filter(content_object__in=kept).delete()
         ReferralUserPermission.objects.filter(content_object__in=kept).delete()

@@ -12,7 +12,7 @@ from referrals.models import Referral
 def build_snapshot(referral: Referral) -> dict[str, Any]:
     """Exactly the data shared: identity data from the family record if that category is
     shared, and the coach's notes for each shared category. Nothing else of the record."""
-    notes = json.loads(referral.unseal("category_notes") or "{}")
+    notes = json.loads(referral.decrypt_field("category_notes") or "{}")
     snapshot: dict[str, Any] = {
         "notes": {c: notes[c] for c in referral.categories if notes.get(c)},
     }
@@ -27,7 +27,7 @@ def build_snapshot(referral: Referral) -> dict[str, Any]:
                 }
                 for member in family.members.all()
             ],
-            "address": family.unseal("address"),
-            "phone": family.unseal("phone"),
+            "address": family.decrypt_field("address"),
+            "phone": family.decrypt_field("phone"),
         }
     return snapshot

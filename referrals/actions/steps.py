@@ -99,10 +99,10 @@ def refer_family(family: Family, *, data: ReferralData, send: bool, by: User) ->
             basis=data.basis,
             categories=sorted(set(data.categories)),
         )
-        referral.seal("need", data.need.strip())
-        referral.seal("summary", data.summary.strip())
-        referral.seal("category_notes", json.dumps(data.notes, ensure_ascii=False))
-        referral.seal("basis_reason", data.basis_reason.strip())
+        referral.encrypt_field("need", data.need.strip())
+        referral.encrypt_field("summary", data.summary.strip())
+        referral.encrypt_field("category_notes", json.dumps(data.notes, ensure_ascii=False))
+        referral.encrypt_field("basis_reason", data.basis_reason.strip())
         referral.save(force_insert=True)
         for upload in data.attachments:
             attachment = ReferralAttachment(
@@ -111,8 +111,8 @@ def refer_family(family: Family, *, data: ReferralData, send: bool, by: User) ->
                 size=len(upload.content),
                 uploaded_by=by,
             )
-            attachment.seal("name", upload.name)
-            attachment.seal("content", upload.content)
+            attachment.encrypt_field("name", upload.name)
+            attachment.encrypt_field("content", upload.content)
             attachment.save(force_insert=True)
         # The sending project's case roles follow their referral from the first moment.
         grant_view(referral, family.owner.group)
@@ -230,7 +230,10 @@ def refuse_referral(referral: Referral, *, note: str, by: User) -> Referral:
         raise ActionError(_("Bitte begründen Sie die Ablehnung der Freigabe."))
     with transaction.atomic():
         refused = transition(
-            referral, "refuse", by=by, change=lambda r: r.seal("decision_note", note.strip())
+            referral,
+            "refuse",
+            by=by,
+            change=lambda r: r.encrypt_field("decision_note", note.strip()),
         )
         notify_of(
             [refused.created_by], refused, "referral.refused", gettext_lazy("Freigabe verweigert")
@@ -255,9 +258,9 @@ def _require_unrestricted(family: Family) -> None:
 
 
 def _deliver(referral: Referral, *, consents: list[Consent], by: User) -> None:
-    """Hand the snapshot to the receiving agency: seal exactly the shared data, grant the
+    """Hand the snapshot to the receiving agency: encrypt exactly the shared data, grant the
     agency's group the view permission, remember the consents relied on."""
-    referral.seal("snapshot", json.dumps(build_snapshot(referral), ensure_ascii=False))
+    referral.encrypt_field("snapshot", json.dumps(build_snapshot(referral), ensure_ascii=False))
     referral.sent_at = timezone.now()
     referral.dpo_review = referral.basis != Basis.CONSENT
     referral.access_until = min((c.valid_until for c in consents), default=None)
@@ -327,7 +330,7 @@ def decline_referral(referral: Referral, *, reason: str, by: User) -> Referral:
 
     def change(locked: Referral) -> None:
         locked.answered_at = timezone.now()
-        locked.seal("decision_note", reason.strip())
+        locked.encrypt_field("decision_note", reason.strip())
 
     with transaction.atomic():
         declined = transition(referral, "decline", by=by, change=change)
@@ -347,7 +350,7 @@ def complete_referral(referral: Referral, *, outcome: str, by: User) -> Referral
 
     def change(locked: Referral) -> None:
         locked.closed_at = timezone.now()
-        locked.seal("outcome", outcome.strip())
+        locked.encrypt_field("outcome", outcome.strip())
 
     with transaction.atomic():
         completed = transition(referral, "complete", by=by, change=change)

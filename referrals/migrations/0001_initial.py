@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
                 'verbose_name': 'Antragsmarker',
                 'verbose_name_plural': 'Antragsmarker',
             },
-            bases=(dienstweg.vault.Sealed, models.Model),
+            bases=(dienstweg.vault.Encrypted, models.Model),
         ),
         migrations.CreateModel(
             name='Referral',
@@ -80,7 +80,7 @@ class Migration(migrations.Migration):
                 'verbose_name': 'Vermittlung',
                 'verbose_name_plural': 'Vermittlungen',
             },
-            bases=(dienstweg.vault.Sealed, models.Model),
+            bases=(dienstweg.vault.Encrypted, models.Model),
         ),
         migrations.CreateModel(
             name='ReferralAttachment',
@@ -97,7 +97,7 @@ class Migration(migrations.Migration):
             options={
                 'ordering': ['uploaded_at', 'id'],
             },
-            bases=(dienstweg.vault.Sealed, models.Model),
+            bases=(dienstweg.vault.Encrypted, models.Model),
         ),
         migrations.CreateModel(
             name='ReferralEvent',
@@ -151,7 +151,7 @@ class Migration(migrations.Migration):
             options={
                 'ordering': ['at', 'id'],
             },
-            bases=(dienstweg.vault.Sealed, models.Model),
+            bases=(dienstweg.vault.Encrypted, models.Model),
         ),
         migrations.AddIndex(
             model_name='applicationtag',

@@ -1,9 +1,9 @@
 """Application tags ("auf kurzem Dienstweg"), end to end through the pages: Anna tags a
 benefit application of the Yılmaz family and prints the stamp; Ben, a caseworker at the
-Jobcenter that processes it, opens it by the code on the paper and records its progress,
-but only while Ayşe's consent covers his office for application support and the kind's
-data category; everyone else sees a 404 that does not tell whether the code exists, and
-wrong codes are throttled per account.
+Jobcenter that processes it, records its progress, but only while Ayşe's consent covers
+his office for application support and the kind's data category; Anna's list orders her
+project's tags and shows the days to a decision. Opening a tag by its code, wrong codes and
+the throttle: tests/applications/test_tag_lookup.py.
 
 Who may see what here: Anna (coach at the project) sees all of her project's tags and
 their stamps; Ben sees a Jobcenter tag through the consent fixture (Jobcenter, household,
@@ -18,97 +18,32 @@ from itertools import count
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from applications import actions
 from applications.models import ApplicationTag, TagStatusChange
-from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.actions import BACKUP_CODE_ALPHABET, ActionError
 from dienstweg.models import Agency, Consent, Family, Membership, Notification, User
+from tests.applications.helpers import (
+    APPLICATION_SUPPORT,
+    CODE,
+    FILE_NUMBER,
+    NAMES,
+    REFUSAL,
+    days_ago,
+    detail_url,
+    events,
+    status_url,
+    tag,
+    today,
+    unknown_code,
+)
 from tests.conftest import Network, consent_data, make_staff, verified_client
 
-FILE_NUMBER = "BG-31201-0004711"
-PROJECT_PHONE = "02043 987650"
-CODE = re.compile(rf"[{BACKUP_CODE_ALPHABET}]{{4}}(?:-[{BACKUP_CODE_ALPHABET}]{{4}}){{2}}")
-REFUSAL = "Die Einwilligung der Familie erlaubt Ihrer Stelle keinen Zugriff"
-APPLICATION_SUPPORT = "Unterstützung bei Anträgen"
-NAMES = ["Anna", "Albers", "Ben", "Becker", "Ayşe", "Yılmaz", "Yilmaz", "Leyla", "Emre"]
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    """The look-up throttle lives in the cache: every test starts with no failures."""
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def project_phone(network: Network) -> None:
-    network.project.public_phone = PROJECT_PHONE
-    network.project.save(update_fields=["public_phone"])
-
-
-def today() -> date:
-    return timezone.localdate()
-
-
-def days_ago(days: int) -> date:
-    return today() - timedelta(days=days)
-
-
-def tag(
-    family: Family,
-    by: User,
-    *,
-    kind: str = ApplicationTag.Kind.CITIZENS_BENEFIT,
-    agency: Agency,
-    submitted_on: date | None = None,
-    file_number: str = FILE_NUMBER,
-) -> ApplicationTag:
-    """A tag made by the action (set-up for the tests that are about something else)."""
-    return actions.tag_application(
-        family,
-        data=actions.TagData(
-            kind=kind,
-            processing_agency=agency,
-            submitted_on=submitted_on or days_ago(14),
-            file_number=file_number,
-        ),
-        by=by,
-    )
-
-
-@pytest.fixture
-def jobcenter_tag(network: Network, family: Family, consent: Consent) -> ApplicationTag:
-    """Ayşe's Bürgergeld application at the Jobcenter (category household: covered)."""
-    return tag(family, network.anna, agency=network.jobcenter)
-
-
-def events(action: str, user: User | None = None) -> list[AuditEvent]:
-    found = AuditEvent.objects.filter(action=action).order_by("id")
-    if user is not None:
-        found = found.filter(actor_id=user.pk)
-    return list(found)
-
-
-def detail_url(code: str) -> str:
-    return reverse("tag_detail", args=[code])
-
-
-def status_url(code: str) -> str:
-    return reverse("tag_status", args=[code])
-
-
-def unknown_code() -> str:
-    code = actions.new_tag_code()
-    assert not ApplicationTag.objects.filter(code=code).exists()
-    return code
+pytestmark = pytest.mark.usefixtures("empty_cache", "project_phone")
 
 
 # Tagging an application
@@ -140,7 +75,7 @@ def test_coach_tags_an_application_and_becomes_its_contact(
     )
     assert tag_.kind == ApplicationTag.Kind.CITIZENS_BENEFIT
     assert tag_.submitted_on == days_ago(3)
-    assert tag_.unseal("file_number") == FILE_NUMBER
+    assert tag_.decrypt_field("file_number") == FILE_NUMBER
     assert tag_.coach == network.anna
     assert tag_.state == ApplicationTag.State.SUBMITTED
     assert [c.state for c in tag_.changes.all()] == [ApplicationTag.State.SUBMITTED]
@@ -169,12 +104,12 @@ def test_code_is_three_groups_of_four_from_the_31_letter_alphabet_and_differs_be
 def test_a_code_that_is_already_taken_is_drawn_again(
     network: Network, family: Family, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = tag(family, network.anna, agency=network.jobcenter)
+    first = tag(network, family)
     fresh = unknown_code()
     drawn = iter([first.code, fresh])
     monkeypatch.setattr(actions, "new_tag_code", lambda: next(drawn))
 
-    second = tag(family, network.anna, agency=network.jobcenter)
+    second = tag(network, family)
 
     assert second.code == fresh != first.code
     assert ApplicationTag.objects.count() == 2
@@ -225,11 +160,11 @@ def test_action_refuses_a_processing_agency_that_is_no_authority(
         which, network.migration
     )
     with pytest.raises(ActionError):
-        tag(family, network.anna, agency=agency)
+        tag(network, family, office=agency)
     assert not ApplicationTag.objects.exists()
 
 
-def test_file_number_is_sealed_in_the_row(network: Network, family: Family) -> None:
+def test_file_number_is_encrypted_in_the_row(network: Network, family: Family) -> None:
     client = verified_client(network.anna)
     post_tag(client, family, processing_agency=network.jobcenter.pk)
     with connection.cursor() as cursor:
@@ -241,7 +176,7 @@ def test_file_number_is_sealed_in_the_row(network: Network, family: Family) -> N
             bytes(cell) if isinstance(cell, memoryview | bytes | bytearray) else str(cell).encode()
         )
         assert b"0004711" not in raw
-    assert ApplicationTag.objects.get().unseal("file_number") == FILE_NUMBER
+    assert ApplicationTag.objects.get().decrypt_field("file_number") == FILE_NUMBER
 
 
 # The stamp
@@ -265,162 +200,6 @@ def test_processing_office_gets_no_stamp(network: Network, jobcenter_tag: Applic
     assert response.status_code == 404
     assert b"%PDF" not in response.content
     assert events("application_tag.stamp_printed") == []
-
-
-# The processing office opens a tag by its code
-
-
-@pytest.mark.parametrize(
-    "typed",
-    [
-        pytest.param(str.lower, id="lower-case"),
-        pytest.param(lambda code: " " + code.replace("-", " ") + " ", id="spaces"),
-        pytest.param(lambda code: code.replace("-", ""), id="without-dashes"),
-    ],
-)
-def test_clerk_opens_the_tag_by_the_code_typed_in_any_spelling(
-    network: Network, jobcenter_tag: ApplicationTag, typed
-) -> None:
-    client = verified_client(network.ben)
-    response = client.post(reverse("tag_lookup"), {"code": typed(jobcenter_tag.code)})
-    assert response.status_code == 302
-    assert response["Location"] == detail_url(jobcenter_tag.code)
-
-    page = client.get(response["Location"])
-    assert page.status_code == 200
-    html = page.content.decode()
-    assert "Anna Albers" in html
-    assert PROJECT_PHONE in html
-    assert FILE_NUMBER in html
-
-
-def test_clerk_opens_the_tag_from_the_qr_url_and_it_is_audited_as_application_support(
-    network: Network, family: Family, jobcenter_tag: ApplicationTag
-) -> None:
-    response = verified_client(network.ben).get(detail_url(jobcenter_tag.code))
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert "Anna Albers" in html
-    assert PROJECT_PHONE in html
-    [event] = events("application_tag.viewed", network.ben)
-    assert event.family_id == str(family.pk)
-    assert event.target_id == str(jobcenter_tag.pk)
-    assert event.purpose == APPLICATION_SUPPORT
-    assert event.agency_id == network.jobcenter.pk
-
-
-def _uncovered_kind(network: Network, family: Family, consent: Consent):
-    # Wohngeld discloses housing data; Ayşe's consent covers household, not housing.
-    return tag(
-        family, network.anna, kind=ApplicationTag.Kind.HOUSING_BENEFIT, agency=network.jobcenter
-    ), network.ben
-
-
-def _revoked(network: Network, family: Family, consent: Consent):
-    tag_ = tag(family, network.anna, agency=network.jobcenter)
-    core.revoke_consent(consent, note="Widerruf", by=network.anna)
-    return tag_, network.ben
-
-
-def _office_not_named(network: Network, family: Family, consent: Consent):
-    # The Jugendamt processes it, but the consent names only the Jobcenter.
-    return tag(family, network.anna, agency=network.jugendamt), network.clara
-
-
-@pytest.mark.parametrize(
-    "situation",
-    [
-        pytest.param(_uncovered_kind, id="category-not-covered"),
-        pytest.param(_revoked, id="consent-revoked"),
-        pytest.param(_office_not_named, id="office-not-named"),
-    ],
-)
-def test_clerk_without_consent_is_refused_clearly_and_sees_nothing(
-    network: Network, family: Family, consent: Consent, situation
-) -> None:
-    tag_, clerk = situation(network, family, consent)
-
-    response = verified_client(clerk).get(detail_url(tag_.code))
-
-    assert response.status_code == 403
-    html = response.content.decode()
-    assert REFUSAL in html
-    for secret in (FILE_NUMBER, "Anna Albers", PROJECT_PHONE, family.reference):
-        assert secret not in html
-    [event] = events("application_tag.consent_missing", clerk)
-    assert event.family_id == str(family.pk)
-    assert event.target_id == str(tag_.pk)
-    assert events("application_tag.viewed", clerk) == []
-
-
-# Wrong codes reveal nothing
-
-
-def test_unknown_code_looks_exactly_like_a_tag_of_someone_else(
-    network: Network, family: Family, jobcenter_tag: ApplicationTag
-) -> None:
-    client = verified_client(network.dirk)
-    missing = unknown_code()
-    pairs = [
-        (client.get(detail_url(missing)), client.get(detail_url(jobcenter_tag.code))),
-        (
-            client.get(reverse("tag_stamp", args=[missing])),
-            client.get(reverse("tag_stamp", args=[jobcenter_tag.code])),
-        ),
-        (
-            client.post(status_url(missing), {"state": "received"}),
-            client.post(status_url(jobcenter_tag.code), {"state": "received"}),
-        ),
-    ]
-    for unknown, foreign in pairs:
-        assert unknown.status_code == foreign.status_code == 404
-        assert unknown["Content-Type"] == foreign["Content-Type"]
-        assert unknown.content == foreign.content
-        assert b"Anna" not in foreign.content
-    denied = events("application_tag.access_denied", network.dirk)
-    assert [event.family_id for event in denied] == [None, str(family.pk)] * 3
-    assert ApplicationTag.objects.get().state == ApplicationTag.State.SUBMITTED
-
-
-# The look-up throttle
-
-
-def fail(client: Client, times: int) -> None:
-    for _ in range(times):
-        assert client.get(detail_url(unknown_code())).status_code == 404
-
-
-def test_too_many_wrong_codes_block_even_the_right_one(
-    network: Network, jobcenter_tag: ApplicationTag, settings
-) -> None:
-    client = verified_client(network.ben)
-    fail(client, settings.TAG_LOOKUP_MAX_FAILURES)
-
-    typed = client.post(reverse("tag_lookup"), {"code": jobcenter_tag.code}, follow=True)
-
-    assert typed.status_code == 429
-    assert "Zu viele unbekannte Codes" in typed.content.decode()
-    assert FILE_NUMBER not in typed.content.decode()
-    assert client.get(detail_url(jobcenter_tag.code)).status_code == 429
-    assert client.get(reverse("tag_lookup")).status_code == 429
-    assert len(events("application_tag.lookup_throttled", network.ben)) == 3
-    assert events("application_tag.viewed", network.ben) == []
-
-
-def test_throttle_counts_wrong_codes_per_user(
-    network: Network, jobcenter_tag: ApplicationTag, settings
-) -> None:
-    ben, dirk = verified_client(network.ben), verified_client(network.dirk)
-    # Together they are over the limit; each of them is not.
-    fail(ben, settings.TAG_LOOKUP_MAX_FAILURES - 1)
-    fail(dirk, settings.TAG_LOOKUP_MAX_FAILURES - 1)
-    assert ben.get(detail_url(jobcenter_tag.code)).status_code == 200
-
-    fail(dirk, 1)
-    assert dirk.get(detail_url(jobcenter_tag.code)).status_code == 429
-    assert ben.get(detail_url(jobcenter_tag.code)).status_code == 200
-    assert events("application_tag.lookup_throttled", network.ben) == []
-    assert len(events("application_tag.lookup_throttled", network.dirk)) == 1
 
 
 # Status changes by the processing office
@@ -627,12 +406,12 @@ def test_list_shows_requests_for_documents_first_then_open_then_decided(
     network: Network, family: Family, consent: Consent
 ) -> None:
     # Submission dates run against the expected order: sorting by date alone fails.
-    decided = tag(family, network.anna, agency=network.jobcenter, submitted_on=days_ago(3))
+    decided = tag(network, family, submitted_on=days_ago(3))
     decide(decided, network.ben, after_days=1)
-    received = tag(family, network.anna, agency=network.jobcenter, submitted_on=days_ago(10))
+    received = tag(network, family, submitted_on=days_ago(10))
     actions.record_tag_status(received, state="received", by=network.ben)
-    submitted = tag(family, network.anna, agency=network.jobcenter, submitted_on=days_ago(20))
-    documents = tag(family, network.anna, agency=network.jobcenter, submitted_on=days_ago(40))
+    submitted = tag(network, family, submitted_on=days_ago(20))
+    documents = tag(network, family, submitted_on=days_ago(40))
     actions.record_tag_status(
         documents, state="documents_requested", note="Mietvertrag", by=network.ben
     )
@@ -649,8 +428,8 @@ def test_list_shows_only_the_own_projects_tags(
     network: Network, family: Family, consent: Consent, elsewhere: tuple[Family, User]
 ) -> None:
     other_family, paula = elsewhere
-    ours = tag(family, network.anna, agency=network.jobcenter)
-    theirs = tag(other_family, paula, agency=network.jobcenter)
+    ours = tag(network, family)
+    theirs = tag(network, other_family, by=paula)
 
     assert listed_codes(verified_client(network.anna)) == [ours.code]
     assert listed_codes(verified_client(paula)) == [theirs.code]
@@ -675,20 +454,19 @@ def test_list_shows_average_days_to_decision_per_kind(
     ]:
         decide(
             tag(
+                network,
                 family,
-                network.anna,
                 kind=kind,
-                agency=network.jobcenter,
                 submitted_on=days_ago(next(serial) + days),
             ),
             network.ben,
             after_days=days,
         )
     # Undecided, and another project's decision: neither counts.
-    tag(family, network.anna, agency=network.jobcenter, submitted_on=days_ago(90))
+    tag(network, family, submitted_on=days_ago(90))
     other_family, paula = elsewhere
     decide(
-        tag(other_family, paula, agency=network.jobcenter, submitted_on=days_ago(120)),
+        tag(network, other_family, by=paula, submitted_on=days_ago(120)),
         network.ben,
         after_days=100,
     )

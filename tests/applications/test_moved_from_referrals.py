@@ -1,5 +1,5 @@
 """The tags moved from the referrals app to their own without a trace in the data: the same
-tables (and so the same sealing context), the same audit target type, and the content
+tables (and so the same encryption context), the same audit target type, and the content
 types renamed rather than recreated."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from applications.models import ApplicationTag, TagStatusChange
 from audit.models import AuditEvent
 from dienstweg.models import Consent, Family
 from messaging.models import Thread
-from tests.applications.test_application_tags import tag
+from tests.applications.helpers import tag
 from tests.conftest import Network
 
 
@@ -29,7 +29,7 @@ def test_index_names_are_unchanged() -> None:
 def test_records_audit_events_under_the_old_target_type(
     network: Network, family: Family, consent: Consent
 ) -> None:
-    made = tag(family, network.anna, agency=network.jobcenter)
+    made = tag(network, family)
     event = AuditEvent.objects.get(action="application_tag.created")
     assert (event.target_type, event.target_id) == ("referrals.applicationtag", str(made.pk))
 

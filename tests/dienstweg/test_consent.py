@@ -1,5 +1,5 @@
 """Recording a family's consent through the page, its states on the family record, revocation,
-the checks that refuse bad consents, and the sealed evidence download."""
+the checks that refuse bad consents, and the encrypted evidence download."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_signed_consent_is_stored_with_recipients_categories_and_purposes(
     assert consent.recorded_by == network.anna
     assert consent.evidence.content_type == "application/pdf"
     assert consent.evidence.size == len(PDF)
-    assert consent.evidence.unseal_bytes("content") == PDF
+    assert consent.evidence.decrypt_field_bytes("content") == PDF
 
 
 def test_recorded_consent_shows_on_the_family_record(network, family, anna_client):
@@ -126,7 +126,10 @@ def test_oral_consent_with_witness_note_needs_no_evidence(network, family, anna_
     assert response.status_code == 302
     consent = Consent.objects.get()
     assert consent.evidence is None
-    assert consent.unseal("witness_note") == "Belehrung durch A. Albers im Beisein von P. Peters"
+    assert (
+        consent.decrypt_field("witness_note")
+        == "Belehrung durch A. Albers im Beisein von P. Peters"
+    )
 
 
 def test_parent_consents_for_a_child(network, family, anna_client):
@@ -200,7 +203,7 @@ def test_revocation_with_a_note_revokes_and_is_audited(network, family, consent,
     assert consent.state == Consent.State.REVOKED
     assert consent.revoked_by == network.anna
     assert consent.revoked_at is not None
-    assert consent.unseal("revocation_note") == "Frau Yılmaz hat angerufen"
+    assert consent.decrypt_field("revocation_note") == "Frau Yılmaz hat angerufen"
     event = AuditEvent.objects.get(action="consent.revoked")
     assert (event.actor_id, event.target_id, event.family_id) == (
         network.anna.pk,
@@ -219,7 +222,7 @@ def test_revoking_twice_says_so_and_changes_nothing(network, family, consent, an
     assert "Diese Einwilligung ist bereits widerrufen." in response.content.decode()
     consent.refresh_from_db()
     assert consent.revoked_at == first_revoked_at
-    assert consent.unseal("revocation_note") == "erster Widerruf"
+    assert consent.decrypt_field("revocation_note") == "erster Widerruf"
     assert AuditEvent.objects.filter(action="consent.revoked").count() == 1
 
 
@@ -345,7 +348,7 @@ def test_consent_without_evidence_has_no_download(network, family, consent, anna
     assert not AuditEvent.objects.filter(action="consent.evidence_viewed").exists()
 
 
-def test_evidence_is_stored_sealed(network, family, anna_client):
+def test_evidence_is_stored_encrypted(network, family, anna_client):
     anna_client.post(consent_url(family), form_data(network, family))
     evidence = Evidence.objects.get()
     assert PDF not in bytes(evidence.content_enc)

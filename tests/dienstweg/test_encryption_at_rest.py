@@ -1,6 +1,6 @@
 """Encryption at rest (DESIGN.md): no plaintext personal data in the family, member, consent,
 evidence and audit tables; a ciphertext copied into another row does not decrypt; erasing a
-family's data key makes all its sealed data unreadable; the audit trail names no one."""
+family's data key makes all its encrypted data unreadable; the audit trail names no one."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ TABLES = {
 
 @pytest.fixture
 def recorded(network, family) -> Family:
-    """The Yılmaz family with everything sealed that the platform seals: an oral consent,
+    """The Yılmaz family with everything encrypted that the platform encrypts: an oral consent,
     a signed one with its scan (revoked with a note), and the record and scan opened."""
     actions.grant_consent(
         family, data=consent_data(network, family, witness_note=WITNESS_NOTE), by=network.anna
@@ -138,17 +138,21 @@ def test_no_plaintext_in_the_tables(recorded):
     assert rows_seen["audit_auditevent"] >= 6
 
 
-def test_the_sealed_values_read_back_through_the_models(recorded):
+def test_the_encrypted_values_read_back_through_the_models(recorded):
     family = Family.objects.get(pk=recorded.pk)
-    assert (family.unseal("address"), family.unseal("phone"), family.unseal("notes")) == (
+    assert (
+        family.decrypt_field("address"),
+        family.decrypt_field("phone"),
+        family.decrypt_field("notes"),
+    ) == (
         ADDRESS,
         PHONE,
         NOTES,
     )
-    assert Evidence.objects.get().unseal_bytes("content") == PDF
-    notes = {c.unseal("witness_note") for c in Consent.objects.all()}
+    assert Evidence.objects.get().decrypt_field_bytes("content") == PDF
+    notes = {c.decrypt_field("witness_note") for c in Consent.objects.all()}
     assert notes == {WITNESS_NOTE, ""}
-    assert Consent.objects.get(revoked_at__isnull=False).unseal("revocation_note") == (
+    assert Consent.objects.get(revoked_at__isnull=False).decrypt_field("revocation_note") == (
         REVOCATION_NOTE
     )
 
@@ -171,9 +175,9 @@ def test_ciphertext_copied_into_another_row_does_not_decrypt(recorded):
         )
 
     with pytest.raises(VaultError):
-        HouseholdMember.objects.get(pk=leyla.pk).unseal("first_name")
+        HouseholdMember.objects.get(pk=leyla.pk).decrypt_field("first_name")
     # The same bytes still decrypt where they belong.
-    assert HouseholdMember.objects.get(pk=ayse.pk).unseal("first_name") == "Ayşe"
+    assert HouseholdMember.objects.get(pk=ayse.pk).decrypt_field("first_name") == "Ayşe"
 
 
 def test_ciphertext_copied_into_another_column_does_not_decrypt(recorded):
@@ -184,11 +188,11 @@ def test_ciphertext_copied_into_another_column_does_not_decrypt(recorded):
             [raw_id(HouseholdMember, ayse.pk)],
         )
     with pytest.raises(VaultError):
-        HouseholdMember.objects.get(pk=ayse.pk).unseal("last_name")
+        HouseholdMember.objects.get(pk=ayse.pk).decrypt_field("last_name")
 
 
-def sealed_fields(instance) -> list[str]:
-    """The names of the instance's sealed fields that hold a ciphertext."""
+def encrypted_fields(instance) -> list[str]:
+    """The names of the instance's encrypted fields that hold a ciphertext."""
     return [
         field.name.removesuffix("_enc")
         for field in instance._meta.concrete_fields
@@ -196,7 +200,7 @@ def sealed_fields(instance) -> list[str]:
     ]
 
 
-def fresh_sealed_rows(family: Family) -> list[object]:
+def fresh_encrypted_rows(family: Family) -> list[object]:
     return [
         Family.objects.get(pk=family.pk),
         *HouseholdMember.objects.filter(family_id=family.pk),
@@ -205,26 +209,26 @@ def fresh_sealed_rows(family: Family) -> list[object]:
     ]
 
 
-def test_erasing_the_data_key_makes_every_sealed_field_unreadable(network, recorded):
+def test_erasing_the_data_key_makes_every_encrypted_field_unreadable(network, recorded):
     key_id = recorded.data_key_id
-    before = fresh_sealed_rows(recorded)
+    before = fresh_encrypted_rows(recorded)
     for row in before:
-        for name in sealed_fields(row):
-            row.unseal_bytes(name)  # readable until the key goes
-    assert sum(len(sealed_fields(row)) for row in before) >= 3 + 3 * 3 + 2 + 1 + 1
+        for name in encrypted_fields(row):
+            row.decrypt_field_bytes(name)  # readable until the key goes
+    assert sum(len(encrypted_fields(row)) for row in before) >= 3 + 3 * 3 + 2 + 1 + 1
 
     actions.erase_family_key(recorded, by=network.dora, reason="Löschersuchen nach Art. 17")
 
     assert not DataKey.objects.filter(pk=key_id).exists()
-    after = fresh_sealed_rows(recorded)
+    after = fresh_encrypted_rows(recorded)
     assert after[0].data_key_id is None
     unreadable = 0
     for row in after:
-        for name in sealed_fields(row):
+        for name in encrypted_fields(row):
             with pytest.raises(VaultError):
-                row.unseal_bytes(name)
+                row.decrypt_field_bytes(name)
             unreadable += 1
-    assert unreadable == sum(len(sealed_fields(row)) for row in before)
+    assert unreadable == sum(len(encrypted_fields(row)) for row in before)
     event = AuditEvent.objects.get(action="family.key_destroyed")
     assert event.family_id == str(recorded.pk)
 

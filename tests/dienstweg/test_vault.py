@@ -20,31 +20,31 @@ def data_key(db) -> DataKey:
 
 
 def test_round_trip(data_key):
-    sealed = vault.encrypt(data_key, "Horster Straße 30", **ARGS)
-    assert b"Horster" not in sealed
-    assert vault.decrypt(data_key, sealed, **ARGS) == "Horster Straße 30"
+    ciphertext = vault.encrypt(data_key, "Horster Straße 30", **ARGS)
+    assert b"Horster" not in ciphertext
+    assert vault.decrypt(data_key, ciphertext, **ARGS) == "Horster Straße 30"
 
 
 @pytest.mark.parametrize(
     "other", [{"row": "8"}, {"field": "phone"}, {"table": "dienstweg_householdmember"}]
 )
 def test_ciphertext_moved_to_another_row_field_or_table_fails(data_key, other):
-    sealed = vault.encrypt(data_key, "geheim", **ARGS)
+    ciphertext = vault.encrypt(data_key, "geheim", **ARGS)
     with pytest.raises(vault.VaultError):
-        vault.decrypt(data_key, sealed, **{**ARGS, **other})
+        vault.decrypt(data_key, ciphertext, **{**ARGS, **other})
 
 
 def test_tampered_ciphertext_fails(data_key):
-    sealed = bytearray(vault.encrypt(data_key, "geheim", **ARGS))
-    sealed[-1] ^= 1
+    ciphertext = bytearray(vault.encrypt(data_key, "geheim", **ARGS))
+    ciphertext[-1] ^= 1
     with pytest.raises(vault.VaultError):
-        vault.decrypt(data_key, bytes(sealed), **ARGS)
+        vault.decrypt(data_key, bytes(ciphertext), **ARGS)
 
 
 def test_another_familys_key_cannot_read(data_key):
-    sealed = vault.encrypt(data_key, "geheim", **ARGS)
+    ciphertext = vault.encrypt(data_key, "geheim", **ARGS)
     with pytest.raises(vault.VaultError):
-        vault.decrypt(vault.create_data_key(), sealed, **ARGS)
+        vault.decrypt(vault.create_data_key(), ciphertext, **ARGS)
 
 
 def test_wrapped_key_is_not_the_key(data_key):
@@ -52,7 +52,7 @@ def test_wrapped_key_is_not_the_key(data_key):
 
 
 def test_rewrap_with_new_master_key_keeps_data_readable(data_key, settings):
-    sealed = vault.encrypt(data_key, "geheim", **ARGS)
+    ciphertext = vault.encrypt(data_key, "geheim", **ARGS)
     old = settings.VAULT_MASTER_KEYS[1]
     settings.VAULT_MASTER_KEYS = {1: old, 2: os.urandom(32)}
     assert vault.rewrap(data_key) is True
@@ -60,7 +60,7 @@ def test_rewrap_with_new_master_key_keeps_data_readable(data_key, settings):
     data_key.refresh_from_db()
     assert data_key.master_version == 2
     settings.VAULT_MASTER_KEYS = {2: settings.VAULT_MASTER_KEYS[2]}  # the old key retired
-    assert vault.decrypt(data_key, sealed, **ARGS) == "geheim"
+    assert vault.decrypt(data_key, ciphertext, **ARGS) == "geheim"
 
 
 def test_unknown_master_version_fails(data_key, settings):
@@ -70,10 +70,10 @@ def test_unknown_master_version_fails(data_key, settings):
 
 
 def test_deleted_data_key_makes_ciphertext_unreadable(data_key):
-    sealed = vault.encrypt(data_key, "geheim", **ARGS)
+    ciphertext = vault.encrypt(data_key, "geheim", **ARGS)
     DataKey.objects.filter(pk=data_key.pk).delete()
     with pytest.raises(vault.VaultError):
-        vault.decrypt(None, sealed, **ARGS)
+        vault.decrypt(None, ciphertext, **ARGS)
 
 
 def test_blind_index_ignores_case_and_spaces_but_not_content(settings):

@@ -18,10 +18,10 @@ from django.test import Client
 
 from config.asgi import application
 from dienstweg.models import Consent, DataCategory, Family
-from messaging import actions, consumers
+from messaging import consumers
 from messaging.models import Thread
-from referrals.actions import steps as referral_actions
 from referrals.models import Referral
+from tests.builders import build_referral, build_referral_thread
 from tests.conftest import Network, verified_client
 
 ORIGIN = (b"origin", b"http://testserver")
@@ -36,23 +36,12 @@ def fresh_counters() -> None:
 
 @pytest.fixture
 def referral(network: Network, family: Family, consent: Consent) -> Referral:
-    return referral_actions.refer_family(
-        family,
-        data=referral_actions.ReferralData(
-            to_agency=network.jobcenter,
-            need="Arbeitsvermittlung in Teilzeit",
-            summary="Frau Y. sucht vormittags Arbeit.",
-            categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
-            notes={DataCategory.EMPLOYMENT: "sucht 20 Stunden"},
-        ),
-        send=True,
-        by=network.anna,
-    )
+    return build_referral(network, family, notes={DataCategory.EMPLOYMENT: "sucht 20 Stunden"})
 
 
 @pytest.fixture
 def thread(referral: Referral) -> Thread:
-    return actions.thread_for(referral)
+    return build_referral_thread(referral)
 
 
 def cookie_of(client: Client) -> tuple[bytes, bytes]:

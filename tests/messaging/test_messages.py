@@ -1,4 +1,4 @@
-"""messaging.actions: messages sealed at rest with the family's key (or a direct thread's
+"""messaging.actions: messages encrypted at rest with the family's key (or a direct thread's
 own), a retried send stored once, every stored and read message audited without content,
 edits and deletions by the author only (a tombstone stays), attachments by the referral
 rules, and at most one e-mail per thread and hour to a reader who has not read."""
@@ -53,17 +53,17 @@ def raw_body(message: Message) -> bytes:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_body_is_sealed_at_rest_and_bound_to_its_row(
+def test_the_body_is_encrypted_at_rest_and_bound_to_its_row(
     network: Network, thread: Thread, committed: None
 ) -> None:
     first = post(thread, network.anna).message
     second = post(thread, network.anna, body="Zweite").message
     assert SECRET.encode() not in raw_body(first)
-    assert Message.objects.get(pk=first.pk).unseal("body") == SECRET
+    assert Message.objects.get(pk=first.pk).decrypt_field("body") == SECRET
     # A ciphertext copied into another row does not decrypt there.
     Message.objects.filter(pk=second.pk).update(body_enc=raw_body(first))
     with pytest.raises(VaultError):
-        Message.objects.get(pk=second.pk).unseal("body")
+        Message.objects.get(pk=second.pk).decrypt_field("body")
 
 
 def test_erasing_the_family_key_makes_its_messages_unreadable(
@@ -72,7 +72,9 @@ def test_erasing_the_family_key_makes_its_messages_unreadable(
     message = post(thread, network.anna).message
     core.erase_family_key(family, by=None, reason="Art. 17 DSGVO")
     with pytest.raises(VaultError):
-        Message.objects.select_related("thread__family__data_key").get(pk=message.pk).unseal("body")
+        Message.objects.select_related("thread__family__data_key").get(pk=message.pk).decrypt_field(
+            "body"
+        )
 
 
 def test_messages_are_numbered_per_thread_and_a_resend_is_stored_once(
@@ -129,7 +131,7 @@ def test_only_the_author_edits_and_deletes_and_a_tombstone_stays(
     with django_capture_on_commit_callbacks(execute=True):
         edited = actions.edit_message(message, body="korrigiert", by=network.anna)
         deleted = actions.delete_message(message, by=network.anna)
-    assert (edited.unseal("body"), edited.edited_at is not None) == ("korrigiert", True)
+    assert (edited.decrypt_field("body"), edited.edited_at is not None) == ("korrigiert", True)
     row = Message.objects.get(pk=message.pk)
     assert (bytes(row.body_enc), row.deleted_at is not None) == (b"", True)
     assert not MessageAttachment.objects.exists()

@@ -14,16 +14,15 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 import messaging.urls
-from applications import actions as application_actions
 from applications.models import ApplicationTag
 from audit.models import AuditEvent
 from dienstweg.models import Consent, Membership, User
 from messaging import actions
 from messaging.models import Message, Thread
 from referrals.models import Referral
+from tests.builders import build_tag
 from tests.conftest import Network, make_staff, verified_client
 
 SIDES = ("project", "jobcenter", "migration")
@@ -53,16 +52,7 @@ def staff(network: Network) -> dict[str, User]:
 
 @pytest.fixture
 def tag(network: Network, family: Any, consent: Consent) -> ApplicationTag:
-    return application_actions.tag_application(
-        family,
-        data=application_actions.TagData(
-            kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
-            processing_agency=network.jobcenter,
-            submitted_on=timezone.localdate(),
-            file_number="",
-        ),
-        by=network.anna,
-    )
+    return build_tag(network, family)
 
 
 def denied_count() -> int:
@@ -119,7 +109,7 @@ def test_referral_and_tag_threads_open_to_the_case_roles_of_both_sides_only(
     else:
         assert (posted.status_code, edit.status_code, delete.status_code) == (404, 404, 404)
         assert not Message.objects.filter(author=staff[who]).exists()
-        assert message.deleted_at is None and message.unseal("body") == "Termin am Montag?"
+        assert message.deleted_at is None and message.decrypt_field("body") == "Termin am Montag?"
         assert denied_count() >= before + 4
 
 

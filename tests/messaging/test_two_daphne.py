@@ -52,7 +52,7 @@ def current_database_url() -> str:
 
 def shared_data_dir(path: Path) -> Path:
     """A data directory of the servers' own whose generated development secrets are this
-    process's: otherwise the servers could not read its sessions or its sealed rows."""
+    process's: otherwise the servers could not read its sessions or its encrypted rows."""
     secrets = Path(settings.DATA_DIR) / "dev-secrets"
     if secrets.is_dir():
         shutil.copytree(secrets, path / "dev-secrets")

@@ -11,7 +11,6 @@ refused the console."""
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -21,17 +20,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from applications import actions as application_actions
 from applications.models import ApplicationTag
 from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.models import Consent, DataCategory, Family
 from dienstweg.pdf import latin1
-from messaging import actions as messaging
 from privacy import reports
 from privacy.erasure import erase_family
 from referrals.actions import steps as referral_actions
 from referrals.models import Referral
+from tests.builders import build_referral, build_referral_thread, build_tag
 from tests.conftest import YILMAZ, Network, verified_client
 
 NEED = "Arbeitsvermittlung in Teilzeit"
@@ -48,27 +46,13 @@ SECRETS = sorted(
 STAFF = ["Anna Albers", "Ben Becker"]
 
 
-def refer(network: Network, family: Family) -> Referral:
-    return referral_actions.refer_family(
-        family,
-        data=referral_actions.ReferralData(
-            to_agency=network.jobcenter,
-            need=NEED,
-            summary=SUMMARY,
-            categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
-            notes={DataCategory.EMPLOYMENT: NOTE},
-        ),
-        send=True,
-        by=network.anna,
-    )
-
-
 @pytest.fixture
 def referral(network: Network, family: Family, consent: Consent) -> Referral:
     """Sent to the Jobcenter on Ayşe's consent, with a message in its thread; Ben opened it."""
-    referral = refer(network, family)
-    thread = messaging.thread_for(referral)
-    messaging.post_message(thread, body=BODY, client_id=uuid.uuid4(), by=network.anna)
+    referral = build_referral(
+        network, family, need=NEED, summary=SUMMARY, notes={DataCategory.EMPLOYMENT: NOTE}
+    )
+    build_referral_thread(referral, messages=[BODY], by=network.anna)
     referral_actions.record_referral_read(
         referral, action="referral.viewed", side="receiver", by=network.ben
     )
@@ -77,15 +61,11 @@ def referral(network: Network, family: Family, consent: Consent) -> Referral:
 
 @pytest.fixture
 def tag(network: Network, family: Family, consent: Consent) -> ApplicationTag:
-    return application_actions.tag_application(
+    return build_tag(
+        network,
         family,
-        data=application_actions.TagData(
-            kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
-            processing_agency=network.jobcenter,
-            submitted_on=timezone.localdate() - timedelta(days=3),
-            file_number=FILE_NUMBER,
-        ),
-        by=network.anna,
+        submitted_on=timezone.localdate() - timedelta(days=3),
+        file_number=FILE_NUMBER,
     )
 
 
@@ -311,10 +291,10 @@ def test_report_page_costs_the_same_queries_for_one_or_many_referrals_and_events
     dora_client.get(url)  # warm-up: per-process caches
     few = _queries(dora_client, url)
     for _ in range(4):
-        more = refer(network, family)
-        messaging.post_message(
-            messaging.thread_for(more), body=BODY, client_id=uuid.uuid4(), by=network.anna
+        more = build_referral(
+            network, family, need=NEED, summary=SUMMARY, notes={DataCategory.EMPLOYMENT: NOTE}
         )
+        build_referral_thread(more, messages=[BODY], by=network.anna)
     # Events on many days, from several agencies and people.
     now = timezone.now()
     with transaction.atomic():

@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 
-from applications import actions as application_actions
 from applications.models import ApplicationTag
 from dienstweg.models import Consent, DataCategory, Family, Purpose
 from dienstweg.uploads import Upload
 from messaging import actions as messaging_actions
-from referrals.actions import steps as referral_actions
 from referrals.models import Referral
+from tests.builders import build_referral, build_referral_thread, build_tag
 from tests.conftest import Network, consent_data, verified_client
 from tests.dienstweg.test_urls_protected import ROUTES, CannotBuild, Route, build_part
 
@@ -80,30 +79,25 @@ def world(network: Network, family: Family) -> dict[str, Any]:
         ),
         by=network.anna,
     )
-    referral = referral_actions.refer_family(
+    referral = build_referral(
+        network,
         family,
-        data=referral_actions.ReferralData(
-            to_agency=network.jugendamt,
-            need="Beratung zur Kinderbetreuung",
-            summary="Frau Y. braucht einen Kita-Platz für Emre.",
-            categories=[DataCategory.IDENTITY, DataCategory.CHILDREN],
-            notes={DataCategory.CHILDREN: "sucht 20 Stunden Betreuung"},
-            attachments=[Upload(name="lohn-yilmaz.pdf", content=SECRET_PDF)],
-        ),
-        send=True,
-        by=network.anna,
+        to=network.jugendamt,
+        need="Beratung zur Kinderbetreuung",
+        summary="Frau Y. braucht einen Kita-Platz für Emre.",
+        categories=[DataCategory.IDENTITY, DataCategory.CHILDREN],
+        notes={DataCategory.CHILDREN: "sucht 20 Stunden Betreuung"},
+        attachments=[Upload(name="lohn-yilmaz.pdf", content=SECRET_PDF)],
     )
-    tag = application_actions.tag_application(
+    tag = build_tag(
+        network,
         family,
-        data=application_actions.TagData(
-            kind=ApplicationTag.Kind.CHILDCARE,
-            processing_agency=network.jugendamt,
-            submitted_on=date.today(),
-            file_number="KITA-AZ-4711",
-        ),
-        by=network.anna,
+        kind=ApplicationTag.Kind.CHILDCARE,
+        office=network.jugendamt,
+        submitted_on=date.today(),
+        file_number="KITA-AZ-4711",
     )
-    thread = messaging_actions.thread_for(referral)
+    thread = build_referral_thread(referral)
     posted = messaging_actions.post_message(
         thread,
         body="Die Mutter hat die Unterlagen dabei.",

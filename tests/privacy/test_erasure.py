@@ -19,9 +19,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
-from applications import actions as application_actions
 from applications.models import ApplicationTag, TagStatusChange
 from audit.models import AuditEvent
 from audit.verify import verify
@@ -42,7 +40,6 @@ from messaging import actions as messaging
 from messaging.models import Message, Participant, Thread
 from privacy import erasure
 from referrals.actions import erasure as referral_erasure
-from referrals.actions import steps as referrals
 from referrals.models import (
     Referral,
     ReferralAttachment,
@@ -50,11 +47,19 @@ from referrals.models import (
     ReferralGroupPermission,
 )
 from tests.audit.helpers import unsealed_count, wait_until_final
+from tests.builders import (
+    build_direct_thread,
+    build_referral,
+    build_referral_thread,
+    build_tag,
+    build_tag_thread,
+)
 from tests.conftest import YILMAZ, Network, consent_data, member, verified_client
 
 PDF = b"%PDF-1.4 Einwilligung mit Unterschrift"
 REASON = "Antrag auf Loeschung nach Art. 17 DSGVO vom 02.03.2026"
 CHILD_PROTECTION_REASON = "Emre kam dreimal mit Verletzungen in die Kita"
+QUESTION = "Rückfrage zu den Unterlagen"
 NAMES = sorted({name for m in YILMAZ for name in (m.first_name, m.last_name)})
 
 
@@ -70,7 +75,7 @@ class Case:
     direct: Thread  # Anna and Ben, no family data: untouched
 
 
-def post(thread: Thread, by, body: str = "Rückfrage zu den Unterlagen") -> None:
+def post(thread: Thread, by, body: str = QUESTION) -> None:
     messaging.post_message(thread, body=body, client_id=uuid.uuid4(), by=by)
 
 
@@ -92,50 +97,31 @@ def build_case(network: Network, family: Family) -> Case:
         ),
         by=network.anna,
     )
-    referral = referrals.refer_family(
+    referral = build_referral(
+        network,
         family,
-        data=referrals.ReferralData(
-            to_agency=network.jobcenter,
-            need="Arbeitsvermittlung in Teilzeit",
-            summary="Frau Y. sucht vormittags Arbeit.",
-            categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
-            notes={DataCategory.EMPLOYMENT: "sucht 20 Stunden"},
-            attachments=[Upload("lebenslauf.pdf", PDF)],
-        ),
-        send=True,
-        by=network.anna,
+        notes={DataCategory.EMPLOYMENT: "sucht 20 Stunden"},
+        attachments=[Upload("lebenslauf.pdf", PDF)],
     )
-    child_protection = referrals.refer_family(
+    child_protection = build_referral(
+        network,
         family,
-        data=referrals.ReferralData(
-            to_agency=network.jugendamt,
-            need="Meldung nach § 8a SGB VIII",
-            summary="Verletzungen, von der Kita dokumentiert.",
-            categories=[DataCategory.IDENTITY, DataCategory.CHILDREN],
-            basis=Referral.Basis.CHILD_PROTECTION,
-            basis_reason=CHILD_PROTECTION_REASON,
-            attachments=[Upload("kita-vermerk.pdf", PDF)],
-        ),
+        to=network.jugendamt,
+        need="Meldung nach § 8a SGB VIII",
+        summary="Verletzungen, von der Kita dokumentiert.",
+        categories=[DataCategory.IDENTITY, DataCategory.CHILDREN],
+        basis=Referral.Basis.CHILD_PROTECTION,
+        basis_reason=CHILD_PROTECTION_REASON,
+        attachments=[Upload("kita-vermerk.pdf", PDF)],
         send=False,
-        by=network.anna,
     )
-    tag = application_actions.tag_application(
-        family,
-        data=application_actions.TagData(
-            kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
-            processing_agency=network.jobcenter,
-            submitted_on=timezone.localdate(),
-            file_number="AZ 123/26",
-        ),
-        by=network.anna,
-    )
-    referral_thread = messaging.thread_for(referral)
-    post(referral_thread, network.anna)
+    tag = build_tag(network, family, file_number="AZ 123/26")
+    referral_thread = build_referral_thread(referral, messages=[QUESTION], by=network.anna)
     post(referral_thread, network.ben, "Termin am Montag passt.")
-    tag_thread = messaging.thread_for(tag)
-    post(tag_thread, network.anna)
-    direct = messaging.open_direct_thread(network.ben, by=network.anna)
-    post(direct, network.anna, "Kurze Frage ohne Familienbezug")
+    tag_thread = build_tag_thread(tag, messages=[QUESTION], by=network.anna)
+    direct = build_direct_thread(
+        by=network.anna, colleague=network.ben, messages=["Kurze Frage ohne Familienbezug"]
+    )
     return Case(
         family, consent, referral, child_protection, tag, referral_thread, tag_thread, direct
     )
@@ -161,8 +147,8 @@ def untouched(case: Case) -> None:
     family = Family.objects.get(pk=case.family.pk)
     assert family.erased_at is None
     assert family.data_key_id is not None
-    assert family.unseal("address") == "Horster Straße 30, 45964 Gladbeck"
-    assert member(family, "Ayşe").unseal("last_name") == "Yılmaz"
+    assert family.decrypt_field("address") == "Horster Straße 30, 45964 Gladbeck"
+    assert member(family, "Ayşe").decrypt_field("last_name") == "Yılmaz"
     assert Referral.objects.filter(family=family).count() == 2
     assert ApplicationTag.objects.filter(family=family).exists()
     assert Thread.objects.filter(family=family).count() == 2
@@ -252,7 +238,7 @@ def test_referrals_tags_and_threads_are_removed_or_kept_as_planned(
     kept = Referral.objects.get(pk=case.child_protection.pk)
     assert kept.basis == Referral.Basis.CHILD_PROTECTION
     assert kept.to_agency_id == network.jugendamt.pk
-    for name in referral_erasure.SEALED_REFERRAL_FIELDS:
+    for name in referral_erasure.ENCRYPTED_REFERRAL_FIELDS:
         assert bytes(getattr(kept, f"{name}_enc")) == b""
     assert ReferralEvent.objects.filter(referral=kept).exists()  # its timeline: metadata
     assert not ReferralAttachment.objects.exists()
@@ -409,15 +395,7 @@ def test_confirmation_page_costs_the_same_queries_however_much_the_family_holds(
         dora_client.get(erase_url(case.family))
     for _extra in range(3):
         post(case.referral_thread, network.anna)
-        application_actions.tag_application(
-            case.family,
-            data=application_actions.TagData(
-                kind=ApplicationTag.Kind.OTHER,
-                processing_agency=network.jobcenter,
-                submitted_on=timezone.localdate(),
-            ),
-            by=network.anna,
-        )
+        build_tag(network, case.family, kind=ApplicationTag.Kind.OTHER)
     with CaptureQueriesContext(connection) as many:
         dora_client.get(erase_url(case.family))
     assert len(many) == len(few)

@@ -19,33 +19,18 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from dienstweg import actions as core
-from dienstweg.models import Consent, DataCategory, Family
-from referrals.actions import steps as referral_actions
+from dienstweg.models import Consent, Family
 from referrals.models import Referral
+from tests.builders import build_referral
 from tests.conftest import YILMAZ, Network, consent_data, verified_client
 
 PAGE = reverse("console:processing_record")
 JSON = reverse("console:processing_record_json")
 
 
-def refer(network: Network, family: Family) -> Referral:
-    return referral_actions.refer_family(
-        family,
-        data=referral_actions.ReferralData(
-            to_agency=network.jobcenter,
-            need="Arbeitsvermittlung",
-            summary="Sucht Arbeit.",
-            categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
-            notes={},
-        ),
-        send=True,
-        by=network.anna,
-    )
-
-
 @pytest.fixture
 def referral(network: Network, family: Family, consent: Consent) -> Referral:
-    return refer(network, family)
+    return build_referral(network, family, need="Arbeitsvermittlung", summary="Sucht Arbeit.")
 
 
 def record_json(client: Client) -> dict:
@@ -207,7 +192,7 @@ def test_costs_the_same_queries_however_much_the_platform_holds(
             data=consent_data(network, second, recipients=[network.jobcenter, agency]),
             by=network.anna,
         )
-        refer(network, second)
+        build_referral(network, second, need="Arbeitsvermittlung", summary="Sucht Arbeit.")
     with django_assert_num_queries(few):
         response = dora_client.get(url)
     assert response.status_code == 200

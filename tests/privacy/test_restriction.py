@@ -23,7 +23,6 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
 
-from applications import actions as application_actions
 from applications.access import tag_readers
 from applications.models import ApplicationTag
 from audit.models import AuditEvent
@@ -37,54 +36,29 @@ from messaging.models import Thread
 from referrals.access import referral_readers
 from referrals.actions import steps as referral_actions
 from referrals.models import Referral
+from tests.builders import build_referral, build_tag
 from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
 from tests.conftest import Network, make_staff, verified_client
 from tests.messaging.conftest import connected, frame, receive, receive_type
 
 REASON = "Frau Yılmaz bestreitet die Richtigkeit der Angaben zum Einkommen."
 PDF = b"%PDF-1.4\n% Lebenslauf\n%%EOF\n"
+CV = Upload("lebenslauf.pdf", PDF)
 RESTRICTED = "eingeschränkt (Art. 18 DSGVO)"
-
-
-def send_referral(network: Network, family: Family, *, send: bool = True) -> Referral:
-    return referral_actions.refer_family(
-        family,
-        data=referral_actions.ReferralData(
-            to_agency=network.jobcenter,
-            need="Arbeitsvermittlung in Teilzeit",
-            summary="Frau Y. sucht vormittags Arbeit.",
-            categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
-            attachments=[Upload("lebenslauf.pdf", PDF)],
-        ),
-        send=send,
-        by=network.anna,
-    )
-
-
-def tag_application(network: Network, family: Family) -> ApplicationTag:
-    return application_actions.tag_application(
-        family,
-        data=application_actions.TagData(
-            kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
-            processing_agency=network.jobcenter,
-            submitted_on=date.today() - timedelta(days=3),
-        ),
-        by=network.anna,
-    )
 
 
 @pytest.fixture
 def referral(network: Network, family: Family, consent: Consent) -> Referral:
     """Anna's referral to the Jobcenter, sent, assigned to Ben by the Jobcenter's lead."""
     lead = make_staff("lea@example.org", "Lea Lange", network.jobcenter, Membership.Role.LEAD)
-    sent = send_referral(network, family)
+    sent = build_referral(network, family, attachments=[CV])
     return referral_actions.assign_referral(sent, assignee=network.ben, by=lead)
 
 
 @pytest.fixture
 def tag(network: Network, family: Family, consent: Consent) -> ApplicationTag:
     """Anna's Bürgergeld tag, processed by the Jobcenter (covered by the consent)."""
-    return tag_application(network, family)
+    return build_tag(network, family, submitted_on=date.today() - timedelta(days=3))
 
 
 def restrict(network: Network, family: Family) -> Family:
@@ -122,8 +96,8 @@ def test_dpo_restricts_and_is_sent_back_to_the_family_page(
     restricted = fresh(family)
     assert restricted.is_restricted
     assert restricted.restricted_by == network.dora
-    assert restricted.unseal("restriction_reason") == REASON
-    # Sealed with the family's key: the reason's plaintext is not in the row.
+    assert restricted.decrypt_field("restriction_reason") == REASON
+    # Encrypted with the family's key: the reason's plaintext is not in the row.
     assert REASON.encode() not in bytes(restricted.restriction_reason_enc)
 
 
@@ -136,9 +110,9 @@ def test_dpo_lifts_with_a_note(network: Network, family: Family, dora_client: Cl
     lifted = fresh(family)
     assert not lifted.is_restricted
     assert lifted.restricted_by is None
-    # The sealed record of the last restriction keeps the reason and the note.
-    assert REASON in lifted.unseal("restriction_reason")
-    assert "Familie am Telefon unterrichtet" in lifted.unseal("restriction_reason")
+    # The encrypted record of the last restriction keeps the reason and the note.
+    assert REASON in lifted.decrypt_field("restriction_reason")
+    assert "Familie am Telefon unterrichtet" in lifted.decrypt_field("restriction_reason")
 
 
 @pytest.mark.parametrize("who", ["anna", "ben", "dirk"])
@@ -356,7 +330,7 @@ def test_receiver_can_no_longer_use_the_threads(
 def test_sending_is_refused_with_a_clear_message(
     network: Network, family: Family, consent: Consent
 ) -> None:
-    draft = send_referral(network, family, send=False)
+    draft = build_referral(network, family, attachments=[CV], send=False)
     restrict(network, family)
     anna = verified_client(network.anna)
 
@@ -370,10 +344,10 @@ def test_sending_is_refused_with_a_clear_message(
     # A new referral sent at once stores nothing; tagging an application is refused.
     before = Referral.objects.count()
     with pytest.raises(ActionError, match="eingeschränkt"):
-        send_referral(network, family)
+        build_referral(network, family, attachments=[CV])
     assert Referral.objects.count() == before
     with pytest.raises(ActionError, match="eingeschränkt"):
-        tag_application(network, family)
+        build_tag(network, family, submitted_on=date.today() - timedelta(days=3))
     family_page = anna.get(reverse("family_detail", args=[family.pk])).content.decode()
     assert "Verarbeitung eingeschränkt (Art. 18 DSGVO)" in family_page
     assert "Weitergabe gesperrt" in family_page
@@ -384,18 +358,16 @@ def test_sending_is_refused_with_a_clear_message(
 def test_a_referral_on_a_legal_basis_is_not_submitted_either(
     network: Network, family: Family
 ) -> None:
-    draft = referral_actions.refer_family(
+    draft = build_referral(
+        network,
         family,
-        data=referral_actions.ReferralData(
-            to_agency=network.jugendamt,
-            need="Prüfung nach § 8a SGB VIII",
-            summary="",
-            categories=[DataCategory.CHILDREN],
-            basis=Referral.Basis.CHILD_PROTECTION,
-            basis_reason="Gewichtige Anhaltspunkte",
-        ),
+        to=network.jugendamt,
+        need="Prüfung nach § 8a SGB VIII",
+        summary="",
+        categories=[DataCategory.CHILDREN],
+        basis=Referral.Basis.CHILD_PROTECTION,
+        basis_reason="Gewichtige Anhaltspunkte",
         send=False,
-        by=network.anna,
     )
     restrict(network, family)
     with pytest.raises(ActionError, match="eingeschränkt"):
@@ -432,7 +404,7 @@ def test_lifting_restores_access(
     assert ben.get(reverse("thread_detail", args=[thread.pk])).status_code == 200
     assert network.ben.pk in referral_readers(referral)
     # And sending works again.
-    assert send_referral(network, family).state == Referral.State.SENT
+    assert build_referral(network, family, attachments=[CV]).state == Referral.State.SENT
 
 
 # Open sockets

@@ -12,7 +12,6 @@ applications; Ben (caseworker at the Jobcenter) decides them and writes to Anna 
 from __future__ import annotations
 
 import io
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -29,13 +28,19 @@ from audit.models import AuditEvent, AuditSeal
 from audit.trail import record
 from audit.verify import verify
 from dienstweg import actions as core
-from dienstweg.models import Consent, DataCategory, DataKey, Family
-from messaging import actions as messaging
+from dienstweg.models import Consent, DataKey, Family
 from messaging.models import Message, Thread
 from privacy import erasure, retention
 from referrals.actions import steps as referrals
 from referrals.models import Referral
 from tests.audit.helpers import seal_all, triggers_lifted, wait_until_final
+from tests.builders import (
+    build_direct_thread,
+    build_referral,
+    build_referral_thread,
+    build_tag,
+    build_tag_thread,
+)
 from tests.conftest import YILMAZ, Network, consent_data
 
 LONG_AGO = timedelta(days=4000)  # beyond every period
@@ -57,26 +62,10 @@ def record_at(moment: datetime, action: str, **fields: Any) -> AuditEvent:
         return record(None, action, **fields)
 
 
-def referral_to_jobcenter(network: Network, family: Family) -> Referral:
-    return referrals.refer_family(
-        family,
-        data=referrals.ReferralData(
-            to_agency=network.jobcenter,
-            need="Arbeitsvermittlung in Teilzeit",
-            summary="Frau Y. sucht vormittags Arbeit.",
-            categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
-        ),
-        send=True,
-        by=network.anna,
-    )
-
-
 def withdrawn(network: Network, family: Family, closed: timedelta) -> Referral:
     """A referral Anna sent and withdrew, CLOSED ago, with a thread of two messages."""
-    referral = referrals.withdraw_referral(referral_to_jobcenter(network, family), by=network.anna)
-    thread = messaging.thread_for(referral)
-    for _n in range(2):
-        messaging.post_message(thread, body="Nachfrage", client_id=uuid.uuid4(), by=network.anna)
+    referral = referrals.withdraw_referral(build_referral(network, family), by=network.anna)
+    build_referral_thread(referral, messages=["Nachfrage"] * 2, by=network.anna)
     filtered = Referral.objects.filter(pk=referral.pk)
     age(filtered, closed, "closed_at", "updated_at", "created_at", "sent_at")
     age(Thread.objects.filter(referral=referral), closed, "last_message_at", "created_at")
@@ -84,15 +73,7 @@ def withdrawn(network: Network, family: Family, closed: timedelta) -> Referral:
 
 
 def tag(network: Network, family: Family, *, decided: bool, changed: timedelta) -> ApplicationTag:
-    tag_ = application_actions.tag_application(
-        family,
-        data=application_actions.TagData(
-            kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
-            processing_agency=network.jobcenter,
-            submitted_on=timezone.localdate(),
-        ),
-        by=network.anna,
-    )
+    tag_ = build_tag(network, family)
     if decided:
         application_actions.record_tag_status(
             tag_, state="decided", decided_on=timezone.localdate(), by=network.ben
@@ -102,8 +83,7 @@ def tag(network: Network, family: Family, *, decided: bool, changed: timedelta) 
 
 
 def direct(network: Network, quiet: timedelta) -> Thread:
-    thread = messaging.open_direct_thread(network.ben, by=network.anna)
-    messaging.post_message(thread, body="Kurze Frage", client_id=uuid.uuid4(), by=network.anna)
+    thread = build_direct_thread(by=network.anna, colleague=network.ben, messages=["Kurze Frage"])
     age(Thread.objects.filter(pk=thread.pk), quiet, "last_message_at", "created_at")
     return thread
 
@@ -155,7 +135,7 @@ def test_closed_referrals_past_the_period_go_with_their_threads(
     old = withdrawn(network, family, CASE_DAYS_AGO)
     old_thread = Thread.objects.get(referral=old)
     recent = withdrawn(network, family, timedelta(days=10))
-    still_open = referral_to_jobcenter(network, family)
+    still_open = build_referral(network, family)
     age(Referral.objects.filter(pk=still_open.pk), LONG_AGO, "updated_at", "sent_at", "created_at")
 
     retention.apply_retention()
@@ -176,9 +156,7 @@ def test_decided_tags_past_the_period_go_undecided_ones_stay(
     network: Network, family: Family, consent: Consent
 ) -> None:
     old = tag(network, family, decided=True, changed=CASE_DAYS_AGO)
-    messaging.post_message(
-        messaging.thread_for(old), body="Bescheid ist raus", client_id=uuid.uuid4(), by=network.ben
-    )
+    build_tag_thread(old, messages=["Bescheid ist raus"], by=network.ben)
     recent = tag(network, family, decided=True, changed=timedelta(days=5))
     undecided = tag(network, family, decided=False, changed=LONG_AGO)
 
@@ -196,8 +174,7 @@ def test_decided_tags_past_the_period_go_undecided_ones_stay(
 def test_quiet_direct_threads_go_with_their_key(network: Network) -> None:
     quiet = direct(network, CASE_DAYS_AGO)
     key = quiet.data_key_id
-    dirk_and_ben = messaging.open_direct_thread(network.ben, by=network.dirk)
-    messaging.post_message(dirk_and_ben, body="Hallo", client_id=uuid.uuid4(), by=network.dirk)
+    dirk_and_ben = build_direct_thread(by=network.dirk, colleague=network.ben, messages=["Hallo"])
 
     retention.apply_retention()
 

@@ -30,7 +30,6 @@ from django.utils import timezone
 
 import applications.urls
 import referrals.urls
-from applications import actions as application_actions
 from applications.models import ApplicationTag
 from audit.models import AuditEvent
 from dienstweg import actions as core
@@ -38,6 +37,7 @@ from dienstweg.models import Consent, DataCategory, Family, Membership, User
 from dienstweg.uploads import Upload
 from referrals.actions import steps as referral_steps
 from referrals.models import Referral
+from tests.builders import build_referral, build_tag
 from tests.conftest import Network, make_staff, verified_client
 
 PDF = b"%PDF-1.4\n% Lebenslauf\n%%EOF\n"
@@ -87,62 +87,45 @@ def build_scenario(network: Network, family: Family, consent: Consent) -> Scenar
         for role in ROLES
     }
     coach = staff["project-coach"]
-    sent = referral_steps.refer_family(
+    sent = build_referral(
+        network,
         family,
-        data=referral_steps.ReferralData(
-            to_agency=network.jobcenter,
-            need="Arbeitsvermittlung",
-            summary="Mutter sucht Teilzeitstelle.",
-            categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
-            notes={DataCategory.EMPLOYMENT: "Ausbildung als Verkäuferin"},
-            attachments=[Upload("lebenslauf.pdf", PDF)],
-        ),
-        send=True,
+        need="Arbeitsvermittlung",
+        summary="Mutter sucht Teilzeitstelle.",
+        notes={DataCategory.EMPLOYMENT: "Ausbildung als Verkäuferin"},
+        attachments=[Upload("lebenslauf.pdf", PDF)],
         by=coach,
     )
     sent = referral_steps.assign_referral(
         sent, assignee=staff["jobcenter-caseworker"], by=staff["jobcenter-lead"]
     )
-    draft = referral_steps.refer_family(
+    draft = build_referral(
+        network,
         family,
-        data=referral_steps.ReferralData(
-            to_agency=network.jobcenter, need="Weiterbildung", summary="", categories=["identity"]
-        ),
+        need="Weiterbildung",
+        summary="",
+        categories=["identity"],
         send=False,
         by=coach,
     )
-    pending = referral_steps.refer_family(
+    pending = build_referral(
+        network,
         family,
-        data=referral_steps.ReferralData(
-            to_agency=network.jobcenter,
-            need="Leistungsfall klären",
-            summary="",
-            categories=["household"],
-            basis=Referral.Basis.STATUTORY,
-            basis_reason="Übermittlung zur Erfüllung einer gesetzlichen Aufgabe",
-        ),
-        send=True,
+        need="Leistungsfall klären",
+        summary="",
+        categories=["household"],
+        basis=Referral.Basis.STATUTORY,
+        basis_reason="Übermittlung zur Erfüllung einer gesetzlichen Aufgabe",
         by=coach,
     )
     assert (sent.state, draft.state, pending.state) == ("sent", "draft", "pending_approval")
     submitted = timezone.localdate() - timedelta(days=3)
-    tag = application_actions.tag_application(
+    tag = build_tag(network, family, submitted_on=submitted, file_number="BG-123", by=coach)
+    uncovered = build_tag(
+        network,
         family,
-        data=application_actions.TagData(
-            kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
-            processing_agency=network.jobcenter,
-            submitted_on=submitted,
-            file_number="BG-123",
-        ),
-        by=coach,
-    )
-    uncovered = application_actions.tag_application(
-        family,
-        data=application_actions.TagData(
-            kind=ApplicationTag.Kind.HOUSING_BENEFIT,
-            processing_agency=network.jobcenter,
-            submitted_on=submitted,
-        ),
+        kind=ApplicationTag.Kind.HOUSING_BENEFIT,
+        submitted_on=submitted,
         by=coach,
     )
     return Scenario(

@@ -1,5 +1,5 @@
 """Attachments of referrals: uploaded through the referral page, PDF, PNG and JPEG only
-(told by their first bytes, with a matching extension), sealed in the database; forged
+(told by their first bytes, with a matching extension), encrypted in the database; forged
 types, path names, oversized files and a sixth file are refused and nothing is stored; the
 download is a saved file under our own name, never rendered, and audited; only those who
 may open the referral get it.
@@ -22,8 +22,8 @@ from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, Family
 from dienstweg.uploads import Upload
 from referrals.actions import steps as referral_steps
-from referrals.actions.steps import ReferralData
 from referrals.models import Referral, ReferralAttachment
+from tests.builders import build_referral
 from tests.conftest import Network, verified_client
 
 SECRET = b"Arbeitsvertrag Ayse Yilmaz, Horster Strasse 30"
@@ -60,7 +60,7 @@ def refused_with(response: Any, message: str) -> None:
 
 
 def raw_attachment(attachment: ReferralAttachment) -> tuple[bytes, bytes]:
-    """name_enc and content_enc as the database holds them (no model, no unsealing)."""
+    """name_enc and content_enc as the database holds them (no model, no decryption)."""
     pk = ReferralAttachment._meta.pk.get_db_prep_value(attachment.pk, connection)  # type: ignore[union-attr]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -71,17 +71,8 @@ def raw_attachment(attachment: ReferralAttachment) -> tuple[bytes, bytes]:
 
 
 def send_with(network: Network, family: Family, *uploads: Upload) -> Referral:
-    return referral_steps.refer_family(
-        family,
-        data=ReferralData(
-            to_agency=network.jobcenter,
-            need="Arbeitsvermittlung in Teilzeit",
-            summary="",
-            categories=[DataCategory.EMPLOYMENT],
-            attachments=list(uploads),
-        ),
-        send=True,
-        by=network.anna,
+    return build_referral(
+        network, family, summary="", categories=[DataCategory.EMPLOYMENT], attachments=uploads
     )
 
 
@@ -92,7 +83,7 @@ def download_url(referral: Referral, attachment: ReferralAttachment) -> str:
 # Uploading
 
 
-def test_pdf_png_and_jpeg_are_accepted_and_stored_sealed(network, family, consent, anna_client):
+def test_pdf_png_and_jpeg_are_accepted_and_stored_encrypted(network, family, consent, anna_client):
     files = [
         upload("arbeitsvertrag-yilmaz.pdf", PDF),
         upload("zeugnis-yilmaz.png", PNG, "image/png"),
@@ -104,7 +95,7 @@ def test_pdf_png_and_jpeg_are_accepted_and_stored_sealed(network, family, consen
     referral = Referral.objects.get()
     assert response.status_code == 302
     assert referral.state == Referral.State.SENT
-    stored = {a.unseal("name"): a for a in referral.attachments.all()}
+    stored = {a.decrypt_field("name"): a for a in referral.attachments.all()}
     assert sorted(stored) == ["arbeitsvertrag-yilmaz.pdf", "foto-yilmaz.JPEG", "zeugnis-yilmaz.png"]
     for name, content, content_type in [
         ("arbeitsvertrag-yilmaz.pdf", PDF, "application/pdf"),
@@ -115,7 +106,7 @@ def test_pdf_png_and_jpeg_are_accepted_and_stored_sealed(network, family, consen
         assert attachment.content_type == content_type
         assert attachment.size == len(content)
         assert attachment.uploaded_by == network.anna
-        assert attachment.unseal_bytes("content") == content
+        assert attachment.decrypt_field_bytes("content") == content
         raw_name, raw_content = raw_attachment(attachment)
         assert raw_content and raw_name
         assert SECRET not in raw_content
@@ -210,7 +201,7 @@ def test_page_never_stores_a_path_as_the_file_name(network, family, consent, ann
     )
 
     assert response.status_code == 302
-    assert ReferralAttachment.objects.get().unseal("name") == "passwd.pdf"
+    assert ReferralAttachment.objects.get().decrypt_field("name") == "passwd.pdf"
 
 
 def test_too_big_a_file_is_refused(network, family, consent, anna_client, settings):
@@ -265,7 +256,7 @@ def sent(network, family, consent) -> Referral:
 
 
 def attachment_named(referral: Referral, name: str) -> ReferralAttachment:
-    return next(a for a in referral.attachments.all() if a.unseal("name") == name)
+    return next(a for a in referral.attachments.all() if a.decrypt_field("name") == name)
 
 
 @pytest.mark.parametrize("who", ["anna", "ben"])

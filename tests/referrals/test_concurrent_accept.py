@@ -19,8 +19,8 @@ from audit.models import AuditEvent
 from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, Membership, Notification
 from referrals.actions import steps as referral_steps
-from referrals.actions.steps import ReferralData
 from referrals.models import Referral, ReferralEvent
+from tests.builders import build_referral
 from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
 from tests.conftest import make_staff
 
@@ -36,17 +36,7 @@ pytestmark = [
 def referral(committed, network, family, consent) -> Referral:
     """Sent to the Jobcenter and assigned to Ben (committed)."""
     jana = make_staff("jana@example.org", "Jana Jansen", network.jobcenter, Membership.Role.LEAD)
-    sent = referral_steps.refer_family(
-        family,
-        data=ReferralData(
-            to_agency=network.jobcenter,
-            need="Arbeitsvermittlung in Teilzeit",
-            summary="",
-            categories=[DataCategory.EMPLOYMENT],
-        ),
-        send=True,
-        by=network.anna,
-    )
+    sent = build_referral(network, family, summary="", categories=[DataCategory.EMPLOYMENT])
     return referral_steps.assign_referral(sent, assignee=network.ben, by=jana)
 
 
@@ -118,7 +108,7 @@ def test_decline_at_the_moment_of_accepting_is_refused(referral, network):
         second.join()
     referral.refresh_from_db()
     assert referral.state == Referral.State.ACCEPTED
-    assert referral.unseal("decision_note") == ""
+    assert referral.decrypt_field("decision_note") == ""
     assert list(referral.events.values_list("verb", flat=True)) == [
         "drafted",
         "sent",

@@ -4,8 +4,8 @@ hides the referral from it the same day, before any job runs; end_expired_access
 tidies the permissions and records the end. On PostgreSQL: a revocation racing a sending
 never leaves a sent referral visible to the receiver under a revoked consent.
 
-Anna (coach at the project) sends to the Jobcenter; Jana (lead there, made below) assigns;
-Ben (caseworker there) is the assignee."""
+Anna (coach at the project) sends to the Jobcenter; Jana (lead there, from
+tests/referrals/conftest.py) assigns; Ben (caseworker there) is the assignee."""
 
 from __future__ import annotations
 
@@ -23,41 +23,25 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.actions import ActionError
-from dienstweg.models import Consent, DataCategory, Membership, User
+from dienstweg.models import Consent, DataCategory
 from referrals.access import inbox_of, outbox_of, referrals_visible_to
 from referrals.actions import permissions as referral_permissions
 from referrals.actions import steps as referral_steps
-from referrals.actions.steps import ReferralData
 from referrals.models import (
     Referral,
     ReferralGroupPermission,
     ReferralUserPermission,
 )
+from tests.builders import build_referral
 from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
-from tests.conftest import Network, consent_data, make_staff, verified_client
+from tests.conftest import Network, consent_data, verified_client
 
 ENDED_NOTE = "die empfangende Stelle hat keinen Zugriff mehr"
 
 
-@pytest.fixture
-def jana(network: Network) -> User:
-    """Lead at the Jobcenter: assigns incoming referrals."""
-    return make_staff("jana@example.org", "Jana Jansen", network.jobcenter, Membership.Role.LEAD)
-
-
-def referral_data(network: Network) -> ReferralData:
-    return ReferralData(
-        to_agency=network.jobcenter,
-        need="Arbeitsvermittlung in Teilzeit",
-        summary="",
-        categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
-        notes={DataCategory.EMPLOYMENT: "Ausbildung als Friseurin"},
-    )
-
-
 def send(network: Network, family: Any) -> Referral:
-    return referral_steps.refer_family(
-        family, data=referral_data(network), send=True, by=network.anna
+    return build_referral(
+        network, family, summary="", notes={DataCategory.EMPLOYMENT: "Ausbildung als Friseurin"}
     )
 
 

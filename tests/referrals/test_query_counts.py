@@ -30,6 +30,7 @@ from dienstweg.models import Agency, Consent, DataCategory, Family, Membership, 
 from dienstweg.uploads import Upload
 from referrals.actions import steps as referral_steps
 from referrals.models import Referral
+from tests.builders import build_referral, build_tag
 from tests.conftest import Network, make_staff, verified_client
 
 PDF = b"%PDF-1.4\n% Anlage\n%%EOF\n"
@@ -112,17 +113,6 @@ def consented_family(cast: Cast, number: int, *, second_project: bool = False) -
     return family
 
 
-def referral_data(cast: Cast, number: int) -> referral_steps.ReferralData:
-    to_agency = cast.network.jugendamt if number % 6 == 0 else cast.network.jobcenter
-    return referral_steps.ReferralData(
-        to_agency=to_agency,
-        need=f"Bedarf {number}",
-        summary="Kurz gefasst.",
-        categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
-        notes={DataCategory.EMPLOYMENT: "Sucht Teilzeit"},
-    )
-
-
 def add_referrals(cast: Cast, numbers: range) -> list[Referral]:
     """Referrals of different families from both projects, mostly to the Jobcenter: some
     assigned (to different caseworkers), some accepted, some still drafts."""
@@ -132,8 +122,15 @@ def add_referrals(cast: Cast, numbers: range) -> list[Referral]:
         family = consented_family(cast, number, second_project=second)
         coach = cast.second_coach if second else cast.network.anna
         send = number % 10 != 9
-        referral = referral_steps.refer_family(
-            family, data=referral_data(cast, number), send=send, by=coach
+        referral = build_referral(
+            cast.network,
+            family,
+            to=cast.network.jugendamt if number % 6 == 0 else cast.network.jobcenter,
+            need=f"Bedarf {number}",
+            summary="Kurz gefasst.",
+            notes={DataCategory.EMPLOYMENT: "Sucht Teilzeit"},
+            send=send,
+            by=coach,
         )
         if send and referral.to_agency_id == cast.network.jobcenter.pk and number % 4 != 3:
             assignee = cast.caseworkers[number % 2]
@@ -259,18 +256,13 @@ def test_outbox_costs_the_same_for_one_and_thirty_referrals(cast: Cast) -> None:
 def detailed_referral(cast: Cast, number: int, *, attachments: int, reassignments: int) -> Referral:
     """A sent referral from Anna, assigned (after REASSIGNMENTS changes of mind) to Kai."""
     family = consented_family(cast, number)
-    referral = referral_steps.refer_family(
+    referral = build_referral(
+        cast.network,
         family,
-        data=referral_steps.ReferralData(
-            to_agency=cast.network.jobcenter,
-            need="Arbeitsvermittlung",
-            summary="Kurz gefasst.",
-            categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
-            notes={DataCategory.EMPLOYMENT: "Sucht Teilzeit"},
-            attachments=[Upload(f"anlage-{i}.pdf", PDF) for i in range(attachments)],
-        ),
-        send=True,
-        by=cast.network.anna,
+        need="Arbeitsvermittlung",
+        summary="Kurz gefasst.",
+        notes={DataCategory.EMPLOYMENT: "Sucht Teilzeit"},
+        attachments=[Upload(f"anlage-{i}.pdf", PDF) for i in range(attachments)],
     )
     for step in range(reassignments):
         # Different assignees on the timeline, alternately Ben and Kai.
@@ -308,15 +300,13 @@ def tag(cast: Cast, family: Family, number: int) -> ApplicationTag:
     ]
     kind, office = kinds[number % len(kinds)]
     today = timezone.localdate()
-    made = application_actions.tag_application(
+    made = build_tag(
+        cast.network,
         family,
-        data=application_actions.TagData(
-            kind=kind,
-            processing_agency=office,
-            submitted_on=today - timedelta(days=40),
-            file_number=f"AZ-{number}",
-        ),
-        by=cast.network.anna,
+        kind=kind,
+        office=office,
+        submitted_on=today - timedelta(days=40),
+        file_number=f"AZ-{number}",
     )
     clerk = cast.network.ben if office == cast.network.jobcenter else cast.network.clara
     if number % 3 == 0:
@@ -356,15 +346,8 @@ def test_tag_detail_costs_the_same_for_a_long_status_timeline(cast: Cast) -> Non
     today = timezone.localdate()
 
     def tagged(steps: list[str]) -> ApplicationTag:
-        made = application_actions.tag_application(
-            family,
-            data=application_actions.TagData(
-                kind=ApplicationTag.Kind.CITIZENS_BENEFIT,
-                processing_agency=cast.network.jobcenter,
-                submitted_on=today - timedelta(days=10),
-                file_number="BG-1",
-            ),
-            by=cast.network.anna,
+        made = build_tag(
+            cast.network, family, submitted_on=today - timedelta(days=10), file_number="BG-1"
         )
         for number, state in enumerate(steps):
             clerk = cast.caseworkers[number % 2]  # two people on the timeline

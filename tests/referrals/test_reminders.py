@@ -14,6 +14,7 @@ from dienstweg.models import DataCategory, Membership, Notification
 from referrals.actions import reminders as referral_reminders
 from referrals.actions import steps as referral_steps
 from referrals.models import Referral
+from tests.builders import build_referral
 from tests.conftest import Network, make_staff
 
 
@@ -23,16 +24,8 @@ def jobcenter_lead(network: Network):
 
 
 def send(network: Network, family) -> Referral:
-    return referral_steps.refer_family(
-        family,
-        data=referral_steps.ReferralData(
-            to_agency=network.jobcenter,
-            need="Arbeitsvermittlung",
-            summary="",
-            categories=[DataCategory.IDENTITY],
-        ),
-        send=True,
-        by=network.anna,
+    return build_referral(
+        network, family, need="Arbeitsvermittlung", summary="", categories=[DataCategory.IDENTITY]
     )
 
 

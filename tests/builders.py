@@ -1,0 +1,119 @@
+"""Builders for the objects tests set up on top of the personas: referrals, application
+tags and threads, made through the real actions (consent gate, permissions, audit), so a
+test never holds a row the platform could not have made. Defaults are Anna's referral of
+the Yılmaz family to the Jobcenter and her Bürgergeld tag there; tests/conftest.py's
+consent covers both."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+from django.utils import timezone
+
+from applications import actions as application_actions
+from applications.models import ApplicationTag
+from dienstweg.models import Agency, DataCategory, Family, User
+from dienstweg.uploads import Upload
+from messaging import actions as messaging_actions
+from messaging.models import Thread
+from referrals.actions import steps as referral_steps
+from referrals.models import Referral
+from tests.conftest import Network
+
+NEED = "Arbeitsvermittlung in Teilzeit"
+SUMMARY = "Frau Y. sucht vormittags Arbeit."
+
+
+def build_referral(
+    network: Network,
+    family: Family,
+    *,
+    to: Agency | None = None,
+    need: str = NEED,
+    summary: str = SUMMARY,
+    categories: Sequence[str] = (DataCategory.IDENTITY, DataCategory.EMPLOYMENT),
+    notes: Mapping[str, str] | None = None,
+    basis: str = Referral.Basis.CONSENT,
+    basis_reason: str = "",
+    attachments: Sequence[Upload] = (),
+    send: bool = True,
+    by: User | None = None,
+) -> Referral:
+    """Refer the family (to the Jobcenter, by Anna unless told) with refer_family: sent,
+    or on a legal basis submitted for approval, unless SEND is false (a draft)."""
+    return referral_steps.refer_family(
+        family,
+        data=referral_steps.ReferralData(
+            to_agency=to or network.jobcenter,
+            need=need,
+            summary=summary,
+            categories=list(categories),
+            notes=dict(notes or {}),
+            basis=basis,
+            basis_reason=basis_reason,
+            attachments=list(attachments),
+        ),
+        send=send,
+        by=by or network.anna,
+    )
+
+
+def build_tag(
+    network: Network,
+    family: Family,
+    *,
+    kind: str = ApplicationTag.Kind.CITIZENS_BENEFIT,
+    office: Agency | None = None,
+    submitted_on: date | None = None,
+    file_number: str = "",
+    by: User | None = None,
+) -> ApplicationTag:
+    """Tag an application of the family with tag_application: a Bürgergeld application
+    at the Jobcenter, submitted today, by Anna, unless told."""
+    return application_actions.tag_application(
+        family,
+        data=application_actions.TagData(
+            kind=kind,
+            processing_agency=office or network.jobcenter,
+            submitted_on=submitted_on or timezone.localdate(),
+            file_number=file_number,
+        ),
+        by=by or network.anna,
+    )
+
+
+def post_messages(thread: Thread, messages: Sequence[str], *, by: User | None) -> None:
+    if not messages:
+        return
+    if by is None:
+        raise ValueError("messages need an author: by=")
+    for body in messages:
+        messaging_actions.post_message(thread, body=body, client_id=uuid.uuid4(), by=by)
+
+
+def build_referral_thread(
+    referral: Referral, *, messages: Sequence[str] = (), by: User | None = None
+) -> Thread:
+    """The referral's thread (thread_for), with MESSAGES posted in order by BY."""
+    thread = messaging_actions.thread_for(referral)
+    post_messages(thread, messages, by=by)
+    return thread
+
+
+def build_tag_thread(
+    tag: ApplicationTag, *, messages: Sequence[str] = (), by: User | None = None
+) -> Thread:
+    """The application tag's thread (thread_for), with MESSAGES posted in order by BY."""
+    thread = messaging_actions.thread_for(tag)
+    post_messages(thread, messages, by=by)
+    return thread
+
+
+def build_direct_thread(*, by: User, colleague: User, messages: Sequence[str] = ()) -> Thread:
+    """The direct thread BY opens with a colleague (open_direct_thread), with MESSAGES
+    posted in order by BY."""
+    thread = messaging_actions.open_direct_thread(colleague, by=by)
+    post_messages(thread, messages, by=by)
+    return thread
