@@ -29,6 +29,7 @@ messages: $(STAMP)
 	cd messaging && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd audit && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd privacy && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
+	cd config && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input

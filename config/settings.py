@@ -306,7 +306,7 @@ CONTENT_SECURITY_POLICY = (
 # Language: German first, English selectable; time zone Europe/Berlin, stored in UTC.
 LANGUAGE_CODE = "de"
 LANGUAGES = [("de", _("Deutsch")), ("en", _("Englisch"))]
-LOCALE_PATHS = [BASE_DIR / "dienstweg" / "locale"]
+LOCALE_PATHS = [BASE_DIR / "dienstweg" / "locale", BASE_DIR / "config" / "locale"]
 LANGUAGE_COOKIE_NAME = "dienstweg_language"
 LANGUAGE_COOKIE_SECURE = HTTPS
 LANGUAGE_COOKIE_SAMESITE = "Lax"

@@ -29,7 +29,7 @@ def action_choices() -> list[tuple[str, str]]:
     choices = [("", str(_("alle Aktionen")))]
     declared = registry.declared()
     for noun in registry.nouns():
-        choices.append((f"{noun}.", f"{noun}.* – {_('alle dieser Art')}"))
+        choices.append((f"{noun}.", _("%(noun)s.* – alle dieser Art") % {"noun": noun}))
         choices.extend(
             (item.name, f"{item.label} ({item.name})")
             for item in declared

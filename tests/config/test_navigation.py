@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from config.navigation import MAIN
 from tests.conftest import Network, verified_client
@@ -65,3 +65,11 @@ def test_menu_marks_the_page_shown(anna_client: Client) -> None:
 def test_dpo_entry_only_for_the_dpo(network: Network) -> None:
     assert "/datenschutz/" not in verified_client(network.anna).get("/").content.decode()
     assert "/datenschutz/" in verified_client(network.dora).get("/").content.decode()
+
+
+def test_menu_in_english(network: Network) -> None:
+    client = verified_client(network.dora)
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    page = client.get("/").content.decode()
+    for label in ("Overview", "Families", "Referrals", "Applications", "Data protection"):
+        assert f">{label}<" in page or f">{label} (" in page
