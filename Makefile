@@ -13,6 +13,8 @@ SLOW_CLIENT_LIMITS := --websocket-stall-timeout 10 --websocket-max-backlog 10485
 
 # The embedded default: SQLite in var/, in-memory channel layer, generated secrets in var/.
 run test: export DIENSTWEG_DEBUG ?= true
+# Links in e-mails and the stamp's QR code point at the address `make run` serves.
+export DIENSTWEG_BASE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: run test lint layers typecheck messages clean
 
