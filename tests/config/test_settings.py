@@ -1,6 +1,6 @@
 """Settings from the environment: production refuses to start without its secrets or with
-weak ones, reads them from files, passes Django's deployment checks, and every variable is
-documented."""
+weak ones, reads them from files, passes Django's deployment checks, lets the commands that
+make secrets run before any exist, and every variable is documented."""
 
 from __future__ import annotations
 
@@ -280,3 +280,70 @@ def test_weak_secrets_are_reported_by_check_deploy_under_their_own_ids(tmp_path:
     assert "HINT: `manage.py generate_secrets` prints a fresh set" in output
     for value in weak.values():
         assert value.removeprefix("1:") not in output
+
+
+def run_shell(
+    script: str, arguments: list[str], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 (fixed script)
+        ["sh", "-c", script, *arguments],  # noqa: S607 (the system's POSIX shell)
+        env=clean_environment(tmp_path),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_generate_secrets_runs_without_secrets_and_its_set_passes_the_checks(
+    tmp_path: Path,
+) -> None:
+    generated = run(
+        ["manage.py", "generate_secrets"], clean_environment(tmp_path, DIENSTWEG_DEBUG="false")
+    )
+    assert generated.returncode == 0, generated.stderr
+    lines = [line for line in generated.stdout.splitlines() if not line.startswith("#")]
+    assert sorted(line.partition("=")[0] for line in lines) == SECRETS
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text(generated.stdout)
+    # Read through the shell, as an env file is: the values need no quoting.
+    script = (
+        'set -e; set -a; . "$0"; DIENSTWEG_DEBUG=false; '
+        'DIENSTWEG_ALLOWED_HOSTS=dienstweg.example.org; exec "$1" manage.py check --deploy '
+        "--fail-level WARNING"
+    )
+    result = run_shell(script, [str(env_file), sys.executable], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_generate_secrets_prints_a_fresh_set_each_time(tmp_path: Path) -> None:
+    environment = clean_environment(tmp_path, DIENSTWEG_DEBUG="false")
+    first = run(["manage.py", "generate_secrets"], environment).stdout.splitlines()
+    second = run(["manage.py", "generate_secrets"], environment).stdout.splitlines()
+    assert len(first) == 6  # a comment and five secrets
+    assert not set(first[1:]) & set(second[1:])
+
+
+def test_audit_public_key_generate_runs_before_any_secret_exists(tmp_path: Path) -> None:
+    result = run(
+        ["manage.py", "audit_public_key", "--generate"],
+        clean_environment(tmp_path, DIENSTWEG_DEBUG="false"),
+    )
+    assert result.returncode == 0, result.stderr
+    name, _sep, key = result.stdout.splitlines()[0].partition("=")
+    assert name == "DIENSTWEG_AUDIT_SIGNING_KEY"
+    # The printed key is one production accepts.
+    given = {**production_secrets(), name: key}
+    started = run_python(SETUP, clean_environment(tmp_path, DIENSTWEG_DEBUG="false", **given))
+    assert started.returncode == 0, started.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["check"], ["audit_public_key"], ["migrate", "--check"], ["generate_secret"]]
+)
+def test_other_commands_still_need_every_secret(tmp_path: Path, command: list[str]) -> None:
+    result = run(["manage.py", *command], clean_environment(tmp_path, DIENSTWEG_DEBUG="false"))
+    assert result.returncode != 0
+    assert "DIENSTWEG_SECRET_KEY (or DIENSTWEG_SECRET_KEY_FILE) is not set" in result.stderr
