@@ -282,6 +282,31 @@ def test_weak_secrets_are_reported_by_check_deploy_under_their_own_ids(tmp_path:
         assert value.removeprefix("1:") not in output
 
 
+def test_env_example_sources_in_a_posix_shell() -> None:
+    script = 'set -e; set -a; . ./deploy/dienstweg.env.example; echo "$DIENSTWEG_FROM_EMAIL"'
+    result = subprocess.run(  # noqa: S603 (a fixed script)
+        ["sh", "-c", script],  # noqa: S607 (the system's POSIX shell, as an operator's)
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout == "Dienstweg <noreply@example.org>\n"
+
+
+def test_env_example_as_it_is_stops_start_up_naming_every_placeholder(tmp_path: Path) -> None:
+    # What an operator gets who copies the example and forgets the secrets.
+    script = 'set -a; . ./deploy/dienstweg.env.example; DIENSTWEG_DATA_DIR="$0"; exec "$1" -c "$2"'
+    result = run_shell(script, [str(tmp_path / "data"), sys.executable, SETUP], tmp_path)
+    assert result.returncode != 0
+    for name in SECRETS:
+        assert f"{name} is a placeholder from deploy/dienstweg.env.example" in result.stderr
+    assert "change-me" not in result.stderr
+
+
 def run_shell(
     script: str, arguments: list[str], tmp_path: Path
 ) -> subprocess.CompletedProcess[str]:
