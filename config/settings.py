@@ -9,12 +9,15 @@ import binascii
 import hashlib
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from dienstweg import production_secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -99,20 +102,51 @@ def parse_master_keys(value: str) -> dict[int, bytes]:
     return keys
 
 
-SECRET_KEY = secret("DIENSTWEG_SECRET_KEY")
-# Envelope encryption: versioned master keys wrap the data keys (dienstweg/vault.py).
-if env("DIENSTWEG_MASTER_KEYS") or not DEBUG:
-    VAULT_MASTER_KEYS = parse_master_keys(secret("DIENSTWEG_MASTER_KEYS"))
+def makes_secrets(argv: list[str]) -> bool:
+    """Whether this process only prints fresh secrets: `manage.py generate_secrets` and
+    `manage.py audit_public_key --generate` must run before any secret exists."""
+    command, options = argv[1:2], argv[2:]
+    return command == ["generate_secrets"] or (
+        command == ["audit_public_key"] and "--generate" in options
+    )
+
+
+# A weak secret is refused like a missing one (dienstweg/production_secrets.py); with DEBUG
+# the weaknesses of the secrets that are set are only reported by `check --deploy`.
+SECRET_WEAKNESSES: list[production_secrets.Weakness] = []
+if makes_secrets(sys.argv):
+    # Such a process reads no secret: empty ones make any use of them fail loudly.
+    SECRET_KEY = ""
+    VAULT_MASTER_KEYS: dict[int, bytes] = {}
+    VAULT_BLIND_INDEX_KEY = b""
+    BACKUP_CODE_KEY = ""
+    AUDIT_SIGNING_KEY = ""
 else:
-    # Development: one master key derived from a secret generated in var/.
-    VAULT_MASTER_KEYS = {1: hashlib.sha256(secret("DIENSTWEG_MASTER_KEYS").encode()).digest()}
-# Blind indexes (duplicate check on name and birth date) have a key of their own.
-VAULT_BLIND_INDEX_KEY = secret("DIENSTWEG_BLIND_INDEX_KEY").encode()
-# Keyed hash for backup codes: a stolen database alone does not allow guessing them offline.
-BACKUP_CODE_KEY = secret("DIENSTWEG_BACKUP_CODE_KEY")
-# Ed25519 key that signs the audit seals: base64 of the raw 32 bytes; any other value (the
-# generated dev secret) is hashed into one with SHA-256 (audit/signing.py).
-AUDIT_SIGNING_KEY = secret("DIENSTWEG_AUDIT_SIGNING_KEY")
+    SECRET_KEY = secret("DIENSTWEG_SECRET_KEY")
+    # Blind indexes (duplicate check on name and birth date) have a key of their own.
+    VAULT_BLIND_INDEX_KEY = secret("DIENSTWEG_BLIND_INDEX_KEY").encode()
+    # Keyed hash for backup codes: a stolen database alone does not allow guessing them.
+    BACKUP_CODE_KEY = secret("DIENSTWEG_BACKUP_CODE_KEY")
+    # Ed25519 key that signs the audit seals: base64 of the raw 32 bytes; any other value
+    # (the generated dev secret) is hashed into one with SHA-256 (audit/signing.py).
+    AUDIT_SIGNING_KEY = secret("DIENSTWEG_AUDIT_SIGNING_KEY")
+    master_keys = secret("DIENSTWEG_MASTER_KEYS")
+    SECRET_WEAKNESSES = production_secrets.weaknesses(
+        {name: value for name in production_secrets.NAMES if (value := env(name))},
+        examples=production_secrets.example_values(BASE_DIR / production_secrets.EXAMPLE),
+    )
+    if SECRET_WEAKNESSES and not DEBUG:
+        # The messages name the variable and the rule, never the value.
+        raise ImproperlyConfigured(
+            "Production refuses weak secrets; `manage.py generate_secrets` prints a fresh "
+            "set.\n" + "\n".join(f"- {weakness.message}" for weakness in SECRET_WEAKNESSES)
+        )
+    # Envelope encryption: versioned master keys wrap the data keys (dienstweg/vault.py).
+    if env("DIENSTWEG_MASTER_KEYS") or not DEBUG:
+        VAULT_MASTER_KEYS = parse_master_keys(master_keys)
+    else:
+        # Development: one master key derived from a secret generated in var/.
+        VAULT_MASTER_KEYS = {1: hashlib.sha256(master_keys.encode()).digest()}
 
 ALLOWED_HOSTS = env_list("DIENSTWEG_ALLOWED_HOSTS", "127.0.0.1,localhost")
 if DEBUG:

@@ -9,7 +9,7 @@ class DienstwegConfig(AppConfig):
     verbose_name = _("Dienstweg")
 
     def ready(self) -> None:
-        from dienstweg import audit_actions  # noqa: F401 (declares the core's audit actions)
+        from dienstweg import audit_actions, checks  # noqa: F401 (declare actions, register checks)
 
 
 class DienstwegAdminConfig(admin_apps.AdminConfig):

@@ -14,6 +14,9 @@ class Command(BaseCommand):
         "Gibt den öffentlichen Schlüssel aus, mit dem sich die Protokollsiegel prüfen lassen "
         "(mit --generate: einen neuen privaten Schlüssel für DIENSTWEG_AUDIT_SIGNING_KEY)."
     )
+    # With --generate it runs before the key exists (config/settings.py then reads no
+    # secret); without, signing.public_key() itself says what is wrong with the key.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
