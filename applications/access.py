@@ -23,7 +23,7 @@ from applications.audit_actions import (
 )
 from applications.models import ApplicationTag
 from audit.trail import record
-from dienstweg.access import CASE_ROLES, agency_ids_of, holds_role, members_holding, roles_of
+from dienstweg.access import CASE_ROLES, Reach, agency_ids_of, holds_role, members_holding, roles_of
 from dienstweg.consent import (
     ConsentMissing,
     ProcessingRestricted,
@@ -55,9 +55,10 @@ class TagLookupThrottled(Exception):
     """Too many wrong codes in a short time."""
 
 
-def tags_visible_to(user: User) -> QuerySet[ApplicationTag]:
+def tags_visible_to(user: User, reach: Reach | None = None) -> QuerySet[ApplicationTag]:
     """The tags of the user's projects (the coach's list): open document requests first."""
-    return ApplicationTag.objects.filter(project_id__in=agency_ids_of(user)).order_by(
+    project_ids = agency_ids_of(user) if reach is None else reach.agency_ids
+    return ApplicationTag.objects.filter(project_id__in=project_ids).order_by(
         "priority", "-submitted_on", "-id"
     )
 

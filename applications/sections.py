@@ -6,15 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from applications.access import tags_visible_to
+from dienstweg.access import Reach
 from dienstweg.hooks import FamilySection
 from dienstweg.models import Family, User
 
 
-def tags_section(family: Family, user: User) -> dict[str, Any]:
+def tags_section(family: Family, user: User, reach: Reach) -> dict[str, Any]:
     """The family's tagged applications this user may see, newest first."""
     return {
         "family": family,
-        "tags": tags_visible_to(user)
+        "tags": tags_visible_to(user, reach)
         .filter(family=family)
         .select_related("processing_agency")
         .order_by("-submitted_on")[:20],

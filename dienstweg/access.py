@@ -174,19 +174,49 @@ def agencies_where(user: User, *roles: str) -> QuerySet[Agency]:
     return Agency.objects.filter(pk__in=memberships_holding(user, *roles).values("agency_id"))
 
 
-def families_visible_to(user: User) -> QuerySet[Family]:
+@dataclass(frozen=True)
+class Reach:
+    """The user's memberships, read once per request: the agencies (and permission
+    groups) in which she holds a case role, and every (agency id, role) pair she holds.
+    A page that asks several apps what the user may see hands them this one reading."""
+
+    agency_ids: list[int]
+    group_ids: list[int]
+    roles: Roles
+
+    def holds(self, agency_id: int, wanted: tuple[str, ...]) -> bool:
+        return holds_role(self.roles, *wanted, agency=agency_id)
+
+
+def reach_of(user: User) -> Reach:
+    """The user's Reach, in one query."""
+    rows = list(
+        Membership.objects.filter(user=user).values_list("agency_id", "agency__group_id", "role")
+    )
+    case = [(agency, group) for agency, group, role in rows if role in CASE_ROLES]
+    return Reach(
+        [agency for agency, _group in case],
+        [group for _agency, group in case],
+        frozenset((agency, role) for agency, _group, role in rows),
+    )
+
+
+def families_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Family]:
     """Families the user may open: those owned by an agency where she has a case role.
     (Agencies that receive a consented referral see the referral, not the family record.)"""
-    return Family.objects.filter(owner_id__in=agency_ids_of(user))
+    agency_ids = agency_ids_of(user) if reach is None else reach.agency_ids
+    return Family.objects.filter(owner_id__in=agency_ids)
 
 
-def access_family_by_id(user: User, family_id: UUID | str) -> Family:
+def access_family_by_id(user: User, family_id: UUID | str, reach: Reach | None = None) -> Family:
     """Fetch one family the user may open, or 404 (the same for missing and forbidden).
 
     A refusal is audited; when the family exists, under its id, so that the family's
     access report shows who tried."""
     try:
-        return families_visible_to(user).select_related("owner", "data_key").get(pk=family_id)
+        return (
+            families_visible_to(user, reach).select_related("owner", "data_key").get(pk=family_id)
+        )
     except (Family.DoesNotExist, ValidationError):
         record_refusal(user, FAMILY_ACCESS_DENIED, _existing_family(family_id))
         raise Http404 from None

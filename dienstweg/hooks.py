@@ -21,6 +21,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.functional import Promise
 
+from dienstweg.access import Reach
 from dienstweg.models import Consent, Family, User
 
 
@@ -43,10 +44,10 @@ def add_colleague_action(action: ColleagueAction) -> None:
 @dataclass(frozen=True)
 class FamilySection:
     """A section of the family page: the template and the function that gives its context
-    for this family as this user may see it."""
+    for this family as this user may see it (her memberships read once for the page)."""
 
     template: str
-    context: Callable[[Family, User], dict[str, Any]]
+    context: Callable[[Family, User, Reach], dict[str, Any]]
 
 
 family_sections: list[FamilySection] = []

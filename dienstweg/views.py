@@ -34,6 +34,7 @@ from dienstweg.access import (
     agencies_registering_for,
     directory_visible_to,
     families_visible_to,
+    reach_of,
     staff,
 )
 from dienstweg.audit_actions import CONSENT_EVIDENCE_VIEWED, FAMILY_VIEWED
@@ -389,7 +390,8 @@ def family_register(request: HttpRequest) -> HttpResponse:
 @require_GET
 def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
     user = staff(request)
-    family = access_family_by_id(user, family_id)
+    reach = reach_of(user)  # once for the record and every app's section
+    family = access_family_by_id(user, family_id, reach)
     if family.is_erased:  # a tombstone: nothing of the family is left to show (Art. 17)
         return render(request, "dienstweg/family_detail.html", {"family": family})
     members = list(family.members.all())
@@ -403,7 +405,7 @@ def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
     actions.record_family_read(family, by=user, action=FAMILY_VIEWED)
     # What the apps above the core add: the referrals sent, the applications tagged.
     sections = [
-        render_to_string(section.template, section.context(family, user))
+        render_to_string(section.template, section.context(family, user, reach))
         for section in hooks.family_sections
     ]
     return render(

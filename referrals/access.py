@@ -9,7 +9,6 @@ Art. 18: the owning project alone sees the family's referrals)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, cast
 from uuid import UUID
 
@@ -29,7 +28,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from audit.trail import record
-from dienstweg.access import CASE_ROLES, holds_role, members_holding
+from dienstweg.access import CASE_ROLES, Reach, members_holding, reach_of
 from dienstweg.models import Agency, Membership, User
 from referrals.audit_actions import REFERRAL_ACCESS_DENIED
 from referrals.models import (
@@ -40,31 +39,6 @@ from referrals.models import (
 
 # Coaches and leads send referrals; caseworkers of a project do not.
 REFERRING_ROLES = (Membership.Role.COACH, Membership.Role.LEAD)
-
-
-@dataclass(frozen=True)
-class Reach:
-    """The user's memberships, read once per request: the agencies (and permission
-    groups) in which she holds a case role, and every (agency id, role) pair she holds."""
-
-    agency_ids: list[int]
-    group_ids: list[int]
-    roles: frozenset[tuple[int, str]]
-
-    def holds(self, agency_id: int, wanted: tuple[str, ...]) -> bool:
-        return holds_role(self.roles, *wanted, agency=agency_id)
-
-
-def reach_of(user: User) -> Reach:
-    rows = list(
-        Membership.objects.filter(user=user).values_list("agency_id", "agency__group_id", "role")
-    )
-    case = [(agency, group) for agency, group, role in rows if role in CASE_ROLES]
-    return Reach(
-        [agency for agency, _group in case],
-        [group for _agency, group in case],
-        frozenset((agency, role) for agency, _group, role in rows),
-    )
 
 
 # The rule, defined once. Everything below asks it: the lists (referrals_visible_to), the

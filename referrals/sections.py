@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from dienstweg.access import Reach
 from dienstweg.hooks import FamilySection
 from dienstweg.models import Family, User
 from referrals.access import referrals_visible_to
 
 
-def referrals_section(family: Family, user: User) -> dict[str, Any]:
+def referrals_section(family: Family, user: User, reach: Reach) -> dict[str, Any]:
     """The family's referrals this user may open, newest first."""
     return {
         "family": family,
-        "referrals": referrals_visible_to(user)
+        "referrals": referrals_visible_to(user, reach)
         .filter(family=family)
         .select_related("to_agency")
         .order_by("-created_at")[:20],

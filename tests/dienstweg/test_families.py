@@ -443,3 +443,28 @@ def test_search_is_sent_by_post_so_names_stay_out_of_urls(network, family, anna_
     query = {"first_name": "Nobody", "last_name": "Else", "birth_date": "1988-04-12"}
     response = anna_client.get(LIST_URL, query)
     assert family.reference in response.content.decode()
+
+
+def test_family_page_reads_memberships_once_and_does_not_grow_with_its_cases(
+    network, family, consent, anna_client
+):
+    # The record and every app's section share one reading of the user's memberships.
+    from tests.builders import build_referral, build_tag
+
+    def queries_for_page() -> list[str]:
+        anna_client.get(f"/familien/{family.pk}/")  # warm-up: the session's own queries
+        with CaptureQueriesContext(connection) as queries:
+            response = anna_client.get(f"/familien/{family.pk}/")
+        assert response.status_code == 200
+        return [query["sql"] for query in queries.captured_queries]
+
+    build_referral(network, family)
+    build_tag(network, family)
+    with_one = queries_for_page()
+    for _ in range(4):
+        build_referral(network, family)
+        build_tag(network, family)
+    with_five = queries_for_page()
+    assert len(with_five) == len(with_one)
+    memberships = [sql for sql in with_five if sql.startswith('SELECT "dienstweg_membership"')]
+    assert len(memberships) == 1
