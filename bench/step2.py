@@ -809,6 +809,10 @@ CODE_MEASURED = [
     "dienstweg/actions/families.py",
     "dienstweg/actions/consent.py",
     "dienstweg/models/families.py",
+    "dienstweg/paging.py",
+    "dienstweg/hooks.py",
+    "referrals/sections.py",
+    "applications/sections.py",
     "audit/trail.py",
     "audit/sealing.py",
     "audit/verify.py",
@@ -821,8 +825,9 @@ def code_fingerprint(files: list[str] | None = None) -> dict[str, str]:
     of FILES, by default this benchmark's CODE_MEASURED."""
     return {
         name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest()[:12]
-        for name in (CODE_MEASURED if files is None else files)
         if (ROOT / name).exists()
+        else "missing"  # a file that moved: update the list rather than drop it unseen
+        for name in (CODE_MEASURED if files is None else files)
     }
 
 
