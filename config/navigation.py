@@ -4,6 +4,7 @@ template only renders the entries it is given, so it names no page of an app abo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django.http import HttpRequest
@@ -45,6 +46,13 @@ class Link:
     counts_unread: bool
 
 
+@cache
+def _url(name: str) -> str:
+    # The menu's pages take no arguments and the URL configuration never changes while
+    # the process runs: reversed once, not on every page.
+    return reverse(name)
+
+
 def main_navigation(request: HttpRequest) -> dict[str, Any]:
     """The menu's links, with the one for the page shown marked current (no query: whether
     to show the DPO's entry and the unread count come from the core's context processor)."""
@@ -54,7 +62,7 @@ def main_navigation(request: HttpRequest) -> dict[str, Any]:
         "main_navigation": [
             Link(
                 label=entry.label,
-                url=reverse(entry.url_name),
+                url=_url(entry.url_name),
                 is_current=bool(here.intersection(entry.current)),
                 dpo_only=entry.dpo_only,
                 counts_unread=entry.counts_unread,
