@@ -9,7 +9,10 @@ class DienstwegConfig(AppConfig):
     verbose_name = _("Dienstweg")
 
     def ready(self) -> None:
-        from dienstweg import audit_actions, checks  # noqa: F401 (declare actions, register checks)
+        from dienstweg import audit_actions, checks, rights  # noqa: F401 (declare actions, register checks)
+
+        # Every change of a membership or an account reaches the open sockets.
+        rights.connect()
 
 
 class DienstwegAdminConfig(admin_apps.AdminConfig):

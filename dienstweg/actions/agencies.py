@@ -10,7 +10,6 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from audit.trail import record
-from dienstweg import events
 from dienstweg.actions.errors import ActionError
 from dienstweg.audit_actions import MEMBERSHIP_GRANTED, MEMBERSHIP_REMOVED
 from dienstweg.models import Agency, Membership, User
@@ -66,5 +65,4 @@ def remove_membership(membership: Membership, *, by: User | None) -> None:
         agency_id=membership.agency_id,
         details={"user": membership.user_id, "role": membership.role},
     )
-    membership.delete()
-    events.access_revoked([membership.user_id])
+    membership.delete()  # its sockets are told by dienstweg.rights

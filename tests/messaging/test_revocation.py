@@ -175,3 +175,48 @@ async def test_frames_keep_the_session_alive(network: Network, thread: Thread, s
     await anna_posts(thread, network, body="Noch da?")
     assert (await receive_type(ben, "message.new"))["message"]["body"] == "Noch da?"
     await ben.disconnect()
+
+
+async def test_a_role_changed_by_a_plain_save_takes_the_thread_away(
+    network: Network, thread: Thread
+) -> None:
+    # Whichever way a right changes (here a save outside every action, as a shell or a
+    # script would), the socket re-checks at once.
+    ben = await following(network.ben, thread)
+
+    def make_ben_dpo() -> None:
+        membership = Membership.objects.get(user=network.ben, agency=network.jobcenter)
+        membership.role = Membership.Role.DPO
+        membership.save()
+
+    await database_sync_to_async(make_ben_dpo)()
+    assert await receive(ben) == {"type": "access.revoked", "thread": str(thread.pk)}
+    await anna_posts(thread, network)
+    assert await nothing_arrives(ben)
+    await ben.disconnect()
+
+
+async def test_a_membership_deleted_by_a_plain_delete_takes_the_thread_away(
+    network: Network, thread: Thread
+) -> None:
+    ben = await following(network.ben, thread)
+    await database_sync_to_async(
+        Membership.objects.filter(user=network.ben, agency=network.jobcenter).delete
+    )()
+    assert await receive(ben) == {"type": "access.revoked", "thread": str(thread.pk)}
+    await anna_posts(thread, network)
+    assert await nothing_arrives(ben)
+    await ben.disconnect()
+
+
+async def test_an_account_deactivated_by_a_plain_save_closes_its_sockets(
+    network: Network, thread: Thread
+) -> None:
+    socket = await connected(await login(network.ben))
+
+    def deactivate() -> None:
+        network.ben.is_active = False
+        network.ben.save()
+
+    await database_sync_to_async(deactivate)()
+    assert await closed(socket) == 4401
