@@ -295,10 +295,12 @@ BACKUP_CODE_COUNT = 10
 
 AXES_FAILURE_LIMIT = env_int("DIENSTWEG_LOCKOUT_FAILURES", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("DIENSTWEG_LOCKOUT_MINUTES", 15))
-# Lock the account, and separately the source address: a password sprayer is stopped
-# either way, and nothing tells whether an account exists.
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True  # only the account's own failures: see LockoutHandler
+# Lock the pair of account AND source address, never either alone (ASVS 5.0 V6.3,
+# NIST SP 800-63B 5.2.2): a lockout cannot be aimed. Failures from one address do not lock
+# the colleagues behind the same office address, and failures from elsewhere do not lock a
+# known colleague out at her own desk. Nothing tells whether an account exists.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # only that pair's own failures: see LockoutHandler
 AXES_HANDLER = "dienstweg.security.LockoutHandler"
 AXES_CLIENT_IP_CALLABLE = "dienstweg.security.client_ip"
 AXES_USERNAME_CALLABLE = "dienstweg.security.login_name"

@@ -54,14 +54,18 @@ def login_name(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
 
 
 class LockoutHandler(AxesDatabaseHandler):
-    """Axes' database handler, except that a successful login clears only that account's
-    failures. Axes would clear every failure from the same address as well, so anyone with
-    one valid password could log in between guesses and so wipe both the source lockout and
-    the failures on a colleague's account tried from there."""
+    """Axes' database handler, except that a successful login clears only the failures of
+    that account from that address, whatever AXES_LOCKOUT_PARAMETERS say. Clearing every
+    failure from the address would let anyone with one valid password log in between
+    guesses and wipe the failures on a colleague's account tried from there; clearing the
+    account's failures everywhere would let her own login wipe a guesser's count elsewhere."""
 
     def reset_user_attempts(
         self, request: HttpRequest, credentials: dict[str, Any] | None = None
     ) -> int:
         username = get_client_username(request, credentials)
-        deleted, _details = AccessAttempt.objects.filter(username=username).delete()
+        deleted, _details = AccessAttempt.objects.filter(
+            username=username,
+            ip_address=client_ip(request),  # as AXES_CLIENT_IP_CALLABLE
+        ).delete()
         return deleted

@@ -363,8 +363,9 @@ def measures() -> list[Measure]:
         Measure(
             "lockout",
             _(
-                "Nach %(failures)d fehlgeschlagenen Anmeldungen werden Konto und Absenderadresse "
-                "vorübergehend gesperrt; Passwörter werden mit Argon2 gespeichert."
+                "Nach %(failures)d fehlgeschlagenen Anmeldungen wird das Konto von dieser "
+                "Absenderadresse aus vorübergehend gesperrt; Passwörter werden mit Argon2 "
+                "gespeichert."
             )
             % {"failures": settings.AXES_FAILURE_LIMIT},
         ),
