@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections import Counter
+from datetime import datetime, timedelta
 from typing import Any
 
 import segno
@@ -20,12 +22,13 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 
-from dienstweg import actions, hooks, notifications, sessions
+from dienstweg import actions, hooks, notifications, security, sessions
 from dienstweg.access import (
     access_agency_by_id,
     access_consent_by_id,
@@ -51,7 +54,7 @@ from dienstweg.forms import (
 from dienstweg.middleware import before_second_factor
 from dienstweg.models import AuthenticatorDevice, HouseholdMember, Notification
 from dienstweg.paging import numbered_page
-from dienstweg.security import client_ip
+from dienstweg.security import PasswordAttempt, client_ip
 
 
 def next_url(request: HttpRequest) -> str:
@@ -83,11 +86,24 @@ def finish_second_factor(request: HttpRequest, device: Any) -> None:
 
 
 class LoginView(auth_views.LoginView):
+    """Password step. Every attempt is counted for its pair of login name and address before
+    the password is checked (dienstweg/security.py); a waiting pair's password is not checked
+    at all, and its answer is the same for known and unknown login names."""
+
     template_name = "dienstweg/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = False
+    attempt: PasswordAttempt
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.attempt = security.count_password_attempt(request)
+        if self.attempt.refused_until is not None:
+            actions.record_failed_login(str(request.POST.get("username", "")))
+            return locked_out(request, until=self.attempt.refused_until)
+        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        security.forgive_pair(self.attempt)
         # Nothing of an earlier session carries over, least of all its verified second
         # factor: Django keeps the session data when the same user logs in again.
         self.request.session.flush()
@@ -105,6 +121,8 @@ class LoginView(auth_views.LoginView):
 
     def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         actions.record_failed_login(str(self.request.POST.get("username", "")))
+        if self.attempt.locks_until is not None:
+            return locked_out(self.request, until=self.attempt.locks_until)
         return super().form_invalid(form)
 
 
@@ -279,11 +297,23 @@ def agency_detail(request: HttpRequest, agency_id: int) -> HttpResponse:
     )
 
 
-def locked_out(request: HttpRequest, *args: Any) -> HttpResponse:
-    """What django-axes shows after too many failed logins: the same for every login name."""
+def locked_out(request: HttpRequest, *, until: datetime) -> HttpResponse:
+    """After too many wrong passwords of a pair: when to try again, the same page for every
+    login name, whether its account exists or not."""
     actions.record_lockout()
-    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    return render(request, "dienstweg/locked_out.html", {"minutes": minutes}, status=429)
+    seconds = max(1, math.ceil((until - timezone.now()).total_seconds()))
+    # The clock time shown is the next full minute: trying at the minute shown must work.
+    shown = until.replace(second=0, microsecond=0)
+    if shown < until:
+        shown += timedelta(minutes=1)
+    response = render(
+        request,
+        "dienstweg/locked_out.html",
+        {"minutes": math.ceil(seconds / 60), "until": shown},
+        status=429,
+    )
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 # Families and consent

@@ -29,6 +29,7 @@ from dienstweg.models.families import (
 )
 from dienstweg.models.keys import DataKey
 from dienstweg.models.notifications import Notification
+from dienstweg.models.throttle import LoginThrottle
 
 __all__ = [
     "PUBLIC_KINDS",
@@ -45,6 +46,7 @@ __all__ = [
     "Family",
     "HouseholdMember",
     "Location",
+    "LoginThrottle",
     "Membership",
     "Notification",
     "Purpose",
