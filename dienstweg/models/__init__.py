@@ -17,6 +17,7 @@ from dienstweg.models.agencies import (
     Contact,
     Location,
     Membership,
+    MembershipProposal,
     Service,
 )
 from dienstweg.models.families import (
@@ -46,6 +47,7 @@ __all__ = [
     "HouseholdMember",
     "Location",
     "Membership",
+    "MembershipProposal",
     "Notification",
     "Purpose",
     "Service",
