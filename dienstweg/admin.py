@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -64,7 +65,8 @@ class StaffChangeForm(UserChangeForm):
         fields = "__all__"
 
     def clean(self) -> dict[str, Any]:
-        cleaned: dict[str, Any] = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if {"is_staff", "is_superuser"} & set(self.changed_data):
             # self.instance still holds the saved values here (Django copies the form's
             # values into it only after clean()).
@@ -112,8 +114,10 @@ class StaffAdmin(DjangoUserAdmin):
     inlines = [MembershipInline]
     actions = ["end_all_sessions", "reset_second_factor", "deactivate"]
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, **kwargs)
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
         return with_actor(form, request) if hasattr(form, "actor") else form
 
     def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
@@ -209,7 +213,8 @@ class MembershipForm(ActorForm):
         fields = ("user", "agency", "role")
 
     def clean(self) -> dict[str, Any]:
-        cleaned: dict[str, Any] = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         # On a change, user and agency are read-only and come from the saved row.
         user = cleaned.get("user") or getattr(self.instance, "user", None)
         agency = cleaned.get("agency") or getattr(self.instance, "agency", None)
@@ -234,8 +239,10 @@ class MembershipAdmin(admin.ModelAdmin):
         # User and agency are fixed once created; a move is a removal and a new membership.
         return ("user", "agency") if obj else ()
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        return with_actor(super().get_form(request, obj, **kwargs), request)
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        return with_actor(super().get_form(request, obj, change=change, **kwargs), request)
 
     def save_model(
         self, request: HttpRequest, obj: Membership, form: ModelForm, change: bool
@@ -264,7 +271,8 @@ class ProposalForm(ActorForm):
         fields = ("user", "agency", "role")
 
     def clean(self) -> dict[str, Any]:
-        cleaned: dict[str, Any] = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         user, agency, role = cleaned.get("user"), cleaned.get("agency"), cleaned.get("role")
         if user is not None and agency is not None and role:
             try:
@@ -300,8 +308,10 @@ class MembershipProposalAdmin(admin.ModelAdmin):
     ordering = ("-proposed_at", "-pk")
     actions = ["confirm", "refuse", "withdraw"]
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        return with_actor(super().get_form(request, obj, **kwargs), request)
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        return with_actor(super().get_form(request, obj, change=change, **kwargs), request)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # decided through the actions below, never edited
@@ -334,7 +344,7 @@ class MembershipProposalAdmin(admin.ModelAdmin):
         request: HttpRequest,
         queryset: QuerySet[MembershipProposal],
         decide: Any,
-        done: str,
+        done: str | Promise,
     ) -> None:
         count = 0
         for proposal in queryset.select_related("user", "agency"):
@@ -345,7 +355,7 @@ class MembershipProposalAdmin(admin.ModelAdmin):
             else:
                 count += 1
         if count:
-            self.message_user(request, done % {"count": count}, messages.SUCCESS)
+            self.message_user(request, str(done) % {"count": count}, messages.SUCCESS)
 
     @admin.action(description=_("Bestätigen (als zweite Administration)"))
     def confirm(self, request: HttpRequest, queryset: QuerySet[MembershipProposal]) -> None:

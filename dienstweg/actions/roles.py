@@ -138,17 +138,17 @@ def propose_membership(
 
 def _notify_deciders(proposal: MembershipProposal) -> None:
     if needs_second_admin(proposal):
-        deciders = (
-            User.objects.filter(is_active=True, is_superuser=True)
-            .exclude(pk=proposal.user_id)
-            .exclude(pk=proposal.proposed_by_id)
+        deciders = User.objects.filter(is_active=True, is_superuser=True).exclude(
+            pk=proposal.user_id
         )
         title = gettext_lazy("Rolle zur Bestätigung durch eine zweite Administration")
         url = reverse("admin:dienstweg_membershipproposal_changelist")
     else:
-        deciders = deciding_leads(proposal).exclude(pk=proposal.proposed_by_id)
+        deciders = deciding_leads(proposal)
         title = gettext_lazy("Rolle zur Bestätigung")
         url = reverse("home")
+    if proposal.proposed_by_id is not None:  # the proposer is no second person
+        deciders = deciders.exclude(pk=proposal.proposed_by_id)
     notify(deciders, kind="membership.proposed", title=title, url=url)
 
 
