@@ -355,6 +355,9 @@ STATIC_ROOT = Path(env("DIENSTWEG_STATIC_ROOT") or BASE_DIR / "staticfiles")
 SERVE_STATIC = env_bool("DIENSTWEG_SERVE_STATIC", True)
 
 DIRECTORY_PAGE_SIZE = 25
+# A proposed case or dpo role that nobody confirms within this many days expires
+# (manage.py expire_proposals, daily timer); the admin proposes it again if still wanted.
+MEMBERSHIP_PROPOSAL_DAYS = env_int("DIENSTWEG_ROLE_PROPOSAL_DAYS", 14)
 FAMILY_PAGE_SIZE = 25
 NOTIFICATION_PAGE_SIZE = 25
 # The version of the consent form text in use; recorded with every consent.
@@ -410,6 +413,9 @@ FLAG_FAMILIES_PER_DAY = env_int("DIENSTWEG_FLAG_FAMILIES_PER_DAY", 20)
 FLAG_EXPORT_EVENTS = env_int("DIENSTWEG_FLAG_EXPORT_EVENTS", 10_000)
 WORKING_HOURS_START = env_int("DIENSTWEG_WORKING_HOURS_START", 7)
 WORKING_HOURS_END = env_int("DIENSTWEG_WORKING_HOURS_END", 19)
+# Grants of case and dpo roles, flagged too: a person who proposes or confirms more than this
+# many in one day; a confirmation outside the working hours above.
+FLAG_GRANTS_PER_DAY = env_int("DIENSTWEG_FLAG_GRANTS_PER_DAY", 5)
 
 # Notification e-mails carry a title, the family reference and a link to this address:
 # never a name or any content (dienstweg/notifications.py).

@@ -33,10 +33,13 @@ from dienstweg.access import (
     access_agency_by_id,
     access_consent_by_id,
     access_family_by_id,
+    access_proposal_by_id,
     active_sessions_of,
     agencies_registering_for,
     directory_visible_to,
     families_visible_to,
+    proposal_deadline,
+    proposals_awaiting,
     reach_of,
     staff,
 )
@@ -213,8 +216,60 @@ def health(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    memberships = staff(request).memberships.select_related("agency")
-    return render(request, "dienstweg/home.html", {"memberships": memberships})
+    user = staff(request)
+    memberships = user.memberships.select_related("agency")
+    # A lead's queue: proposed roles in her agencies, waiting for her as the second person.
+    proposals = [
+        {"proposal": proposal, "until": proposal_deadline(proposal)}
+        for proposal in proposals_awaiting(user)[:50]
+    ]
+    return render(
+        request, "dienstweg/home.html", {"memberships": memberships, "proposals": proposals}
+    )
+
+
+@require_POST
+def proposal_confirm(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """A lead confirms a proposed role in her agency: it takes effect now."""
+    user = staff(request)
+    proposal = access_proposal_by_id(user, proposal_id)
+    try:
+        actions.confirm_proposal(proposal, by=user)
+    except actions.ActionError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            _("Bestätigt: %(name)s ist jetzt %(role)s in %(agency)s.")
+            % {
+                "name": proposal.user.full_name,
+                "role": proposal.get_role_display(),
+                "agency": proposal.agency.name,
+            },
+        )
+    return redirect(reverse("home"))
+
+
+@require_POST
+def proposal_refuse(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """A lead refuses a proposed role in her agency: nothing is granted."""
+    user = staff(request)
+    proposal = access_proposal_by_id(user, proposal_id)
+    try:
+        actions.refuse_proposal(proposal, by=user)
+    except actions.ActionError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            _("Abgelehnt: %(name)s erhält die Rolle %(role)s in %(agency)s nicht.")
+            % {
+                "name": proposal.user.full_name,
+                "role": proposal.get_role_display(),
+                "agency": proposal.agency.name,
+            },
+        )
+    return redirect(reverse("home"))
 
 
 @require_GET

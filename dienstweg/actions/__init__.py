@@ -28,6 +28,7 @@ from dienstweg.actions.accounts import (
 from dienstweg.actions.agencies import (
     add_membership,
     attach_agency_group,
+    check_membership,
     create_agency,
     remove_membership,
 )
@@ -53,6 +54,17 @@ from dienstweg.actions.families import (
     register_family,
     restrict_processing,
 )
+from dienstweg.actions.roles import (
+    check_admin_rights,
+    check_decider,
+    check_proposal,
+    confirm_proposal,
+    expire_proposals,
+    propose_membership,
+    refuse_proposal,
+    set_admin_rights,
+    withdraw_proposal,
+)
 
 __all__ = [
     "BACKUP_CODE_ALPHABET",
@@ -68,7 +80,12 @@ __all__ = [
     "Verification",
     "add_membership",
     "attach_agency_group",
+    "check_admin_rights",
     "check_consent_data",
+    "check_decider",
+    "check_membership",
+    "check_proposal",
+    "confirm_proposal",
     "confirm_totp_enrolment",
     "create_agency",
     "create_staff",
@@ -79,10 +96,12 @@ __all__ = [
     "erase_family_key",
     "erase_family_record",
     "evidence_type",
+    "expire_proposals",
     "grant_consent",
     "identity_index",
     "issue_backup_codes",
     "lift_restriction",
+    "propose_membership",
     "record_failed_login",
     "record_family_read",
     "record_lockout",
@@ -90,11 +109,14 @@ __all__ = [
     "record_logout",
     "record_second_factor_failed",
     "record_second_factor_passed",
+    "refuse_proposal",
     "register_family",
     "remove_membership",
     "reset_second_factor",
     "restrict_processing",
     "revoke_consent",
+    "set_admin_rights",
     "start_totp_enrolment",
     "verify_second_factor",
+    "withdraw_proposal",
 ]

@@ -17,6 +17,7 @@ from dienstweg.models.agencies import (
     Contact,
     Location,
     Membership,
+    MembershipProposal,
     Service,
 )
 from dienstweg.models.families import (
@@ -48,6 +49,7 @@ __all__ = [
     "Location",
     "LoginThrottle",
     "Membership",
+    "MembershipProposal",
     "Notification",
     "Purpose",
     "Service",
