@@ -21,6 +21,7 @@ from applications.audit_actions import (
 )
 from audit.models import AuditEvent
 from audit.trail import record
+from dienstweg.access import DpoScope, dpo_scope_of
 from dienstweg.actions import ActionError
 from dienstweg.audit_actions import CONSENT_EVIDENCE_VIEWED, FAMILY_ACCESS_DENIED, FAMILY_VIEWED
 from dienstweg.models import User
@@ -30,7 +31,6 @@ from messaging.audit_actions import (
     THREAD_ACCESS_DENIED,
     THREAD_OPENED,
 )
-from privacy.access import dpo_agency_id
 from privacy.audit_actions import (
     CONSOLE_ACCESS_FLAGGED,
     CONSOLE_ACCESS_REPORT,
@@ -269,15 +269,24 @@ def _store(finding: Finding, *, day: date, agency_id: int | None) -> AccessFlag:
     return flag
 
 
-def open_flag_count() -> int:
-    """How many flags wait for the DPO's review."""
-    return AccessFlag.objects.filter(reviewed_at__isnull=True).count()
+def flags_in(scope: DpoScope) -> QuerySet[AccessFlag]:
+    """The flags a DPO sees: those of people acting for one of her agencies (the flag's
+    agency: the one of its last event); every flag for the network's DPO."""
+    if scope.network_wide:
+        return AccessFlag.objects.all()
+    return AccessFlag.objects.filter(agency_id__in=sorted(scope.agency_ids))
+
+
+def open_flag_count(scope: DpoScope) -> int:
+    """How many flags in the DPO's scope wait for her review."""
+    return flags_in(scope).filter(reviewed_at__isnull=True).count()
 
 
 def review_flag(flag: AccessFlag, *, by: User, note: str) -> AccessFlag:
     """Mark the flag reviewed by the DPO BY with her note (what she checked, what she
     found). The record names the flag and its kind, never the note. ActionError for an
-    empty or too long note, a reviewer who is no DPO, or a flag already reviewed."""
+    empty or too long note, a reviewer who is no DPO or whose scope does not cover the
+    flag's agency, or a flag already reviewed."""
     note = note.strip()
     if not note:
         raise ActionError(_("Bitte schreiben Sie einen Prüfvermerk."))
@@ -285,9 +294,15 @@ def review_flag(flag: AccessFlag, *, by: User, note: str) -> AccessFlag:
         raise ActionError(
             _("Der Prüfvermerk darf höchstens %(limit)d Zeichen lang sein.") % {"limit": MAX_NOTE}
         )
-    agency_id = dpo_agency_id(by)
-    if agency_id is None:
+    scope = dpo_scope_of(by)
+    if scope is None:
         raise ActionError(_("Nur Datenschutzbeauftragte können Auffälligkeiten prüfen."))
+    if not scope.covers_agency(flag.agency_id):
+        raise ActionError(
+            _("Diese Auffälligkeit betrifft eine Stelle, für die Sie nicht zuständig sind.")
+        )
+    # Recorded under the flag's agency when she is its DPO, as a step on a family is.
+    agency_id = flag.agency_id if flag.agency_id in scope.agency_ids else scope.acting_agency_id
     with transaction.atomic():
         locked = AccessFlag.objects.select_for_update().get(pk=flag.pk)
         if locked.is_reviewed:

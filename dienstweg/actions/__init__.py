@@ -39,7 +39,7 @@ from dienstweg.actions.consent import (
     grant_consent,
     revoke_consent,
 )
-from dienstweg.actions.errors import ActionError, NotAllowed
+from dienstweg.actions.errors import ActionError, NotAllowed, check_dpo
 from dienstweg.actions.families import (
     RESTRICTION_PURPOSE,
     RESTRICTION_TEXT_MAX,
@@ -69,6 +69,7 @@ __all__ = [
     "add_membership",
     "attach_agency_group",
     "check_consent_data",
+    "check_dpo",
     "confirm_totp_enrolment",
     "create_agency",
     "create_staff",

@@ -97,6 +97,7 @@ class Membership(models.Model):
         CASEWORKER = "caseworker", _("Fallbearbeitung")
         LEAD = "lead", _("Leitung")
         DPO = "dpo", _("Datenschutzbeauftragte/r")
+        NETWORK_DPO = "network_dpo", _("Datenschutzbeauftragte/r des Verbunds")
         ADMIN = "admin", _("Administration")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
