@@ -3,8 +3,8 @@ with real ids of a family's record, consent, referrals (one to Dora's Jugendamt)
 thread, message and attachments, no page answers a DPO with case content: not Dora (the
 Jugendamt's), not the project's DPO (whose console opens this family) and not the
 network's. A page added later is walked too; a route whose parameters this test cannot fill
-fails it, so that it is looked at. (Her socket gets no thread either: tests/messaging/test_consumer.py,
-test_an_outsider_cannot_use_the_thread_and_is_audited.)"""
+fails it, so that it is looked at. (Her socket gets no thread either:
+tests/messaging/test_consumer.py, test_an_outsider_cannot_use_the_thread_and_is_audited.)"""
 
 from __future__ import annotations
 
