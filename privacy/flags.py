@@ -24,7 +24,7 @@ from audit.trail import record
 from dienstweg.access import DpoScope, dpo_scope_of
 from dienstweg.actions import ActionError
 from dienstweg.audit_actions import CONSENT_EVIDENCE_VIEWED, FAMILY_ACCESS_DENIED, FAMILY_VIEWED
-from dienstweg.models import User
+from dienstweg.models import Membership, User
 from messaging.audit_actions import (
     MESSAGE_ATTACHMENT_DOWNLOADED,
     MESSAGE_READ,
@@ -238,7 +238,24 @@ def find_flags(day: date) -> list[AccessFlag]:
             "id", "agency_id"
         )
     )
-    return [_store(f, day=day, agency_id=agencies.get(f.last_event_id)) for f in findings]
+    sole = _sole_agencies({f.actor_id for f in findings if not agencies.get(f.last_event_id)})
+    return [
+        _store(f, day=day, agency_id=agencies.get(f.last_event_id) or sole.get(f.actor_id))
+        for f in findings
+    ]
+
+
+def _sole_agencies(actor_ids: set[int]) -> dict[int, int]:
+    """For actors whose last event names no agency (a message read, say), the one agency
+    they are members of, if there is exactly one: so that the flag still reaches that
+    agency's DPO (a flag of no agency only the network's DPO sees). One query."""
+    if not actor_ids:
+        return {}
+    seen: dict[int, set[int]] = {}
+    rows = Membership.objects.filter(user_id__in=actor_ids).values_list("user_id", "agency_id")
+    for user_id, agency_id in rows:
+        seen.setdefault(user_id, set()).add(agency_id)
+    return {user: next(iter(ids)) for user, ids in seen.items() if len(ids) == 1}
 
 
 def _store(finding: Finding, *, day: date, agency_id: int | None) -> AccessFlag:

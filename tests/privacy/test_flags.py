@@ -23,7 +23,7 @@ from audit.models import AuditEvent
 from audit.trail import record
 from dienstweg.access import dpo_scope_of
 from dienstweg.actions import ActionError
-from dienstweg.models import User
+from dienstweg.models import Membership, User
 from privacy.flags import (
     MAX_EXPORTS_PER_DAY,
     find_flags,
@@ -99,7 +99,8 @@ def test_reading_more_families_than_the_limit_is_flagged(network: Network) -> No
         5,
     )
     assert flag.first_event_id == read[0].pk
-    assert flag.agency_id is None  # the last event's agency: the refusal named none
+    # The last event (the refusal) names no agency: Ben's only agency, for its DPO.
+    assert flag.agency_id == network.jobcenter.pk
 
 
 @few_families
@@ -244,6 +245,27 @@ def test_running_again_updates_the_open_flag_and_records_it_once(network: Networ
     assert AccessFlag.objects.count() == 1
     assert (again.event_count, again.family_count, again.last_event_id) == (3, 3, later[-1].pk)
     assert AuditEvent.objects.filter(action="console.access_flagged").count() == 1
+
+
+@working_hours
+def test_a_flag_names_the_agency_of_its_last_event_or_else_the_actors_only_agency(
+    network: Network,
+) -> None:
+    # So that it reaches that agency's DPO: a flag of no agency only the network's DPO sees.
+    recorded(network.ben, "message.read", at(WEDNESDAY, 22), families(1))  # names no agency
+    recorded(network.clara, "referral.viewed", at(WEDNESDAY, 5), families(1))
+    recorded(network.clara, "message.read", at(WEDNESDAY, 23), families(1))
+    Membership.objects.create(user=network.clara, agency=network.project, role="lead")
+    recorded(
+        network.anna, "message.read", at(WEDNESDAY, 6), families(1), agency_id=network.project.pk
+    )
+    find_flags(WEDNESDAY)
+    agencies = dict(AccessFlag.objects.values_list("actor_id", "agency_id"))
+    assert agencies == {
+        network.ben.pk: network.jobcenter.pk,  # his only agency
+        network.clara.pk: None,  # two agencies, and her last event names neither
+        network.anna.pk: network.project.pk,  # her last event's
+    }
 
 
 @working_hours
