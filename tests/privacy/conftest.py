@@ -13,19 +13,13 @@ import pytest
 from django.test import Client
 
 from dienstweg.models import Membership, User
+from tests.builders import project_dpo
 from tests.conftest import Network, make_staff, verified_client
 
 
 @pytest.fixture
 def dora_client(network: Network) -> Client:
     return verified_client(network.dora)
-
-
-def project_dpo(network: Network) -> User:
-    """Pia, made on first use (for helpers that are no fixtures)."""
-    return User.objects.filter(email="pia@example.org").first() or make_staff(
-        "pia@example.org", "Pia Pohl", network.project, Membership.Role.DPO
-    )
 
 
 @pytest.fixture

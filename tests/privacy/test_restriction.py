@@ -36,11 +36,10 @@ from messaging.models import Thread
 from referrals.access import referral_readers
 from referrals.actions import steps as referral_actions
 from referrals.models import Referral
-from tests.builders import build_referral, build_tag
+from tests.builders import build_referral, build_tag, project_dpo
 from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
 from tests.conftest import Network, make_staff, verified_client
 from tests.messaging.conftest import connected, frame, receive, receive_type
-from tests.privacy.conftest import project_dpo
 
 REASON = "Frau Yılmaz bestreitet die Richtigkeit der Angaben zum Einkommen."
 PDF = b"%PDF-1.4\n% Lebenslauf\n%%EOF\n"
