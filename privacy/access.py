@@ -108,8 +108,14 @@ def record_dpo(
     purpose: str = "",
     details: Mapping[str, object] | None = None,
 ) -> AuditEvent:
-    """Record a DPO's read or action on the console, under her DPO agency, in a
-    transaction of its own (for reads; an action records inside its own transaction)."""
+    """Record a DPO's read or action on the console, in a transaction of its own (for
+    reads; an action records inside its own transaction), under the agency she acts for:
+    the family's owner when she is its DPO, else her console's agency."""
+    agency_id: int | None = getattr(request, "dpo_agency_id", None)
+    scope: DpoScope | None = getattr(request, "dpo_scope", None)
+    owner = getattr(family, "owner_id", None)
+    if scope is not None and owner in scope.agency_ids:
+        agency_id = owner
     with transaction.atomic():
         return record(
             staff(request),
@@ -118,5 +124,5 @@ def record_dpo(
             family=family,
             purpose=purpose,
             details=details,
-            agency_id=getattr(request, "dpo_agency_id", None),
+            agency_id=agency_id,
         )

@@ -28,7 +28,7 @@ from dienstweg.models import Agency, Family, User
 from privacy import erasure
 from privacy.flags import review_flag
 from privacy.models import AccessFlag
-from tests.conftest import YILMAZ, Network, verified_client
+from tests.conftest import YILMAZ, Network, make_staff, verified_client
 from tests.privacy.test_console_gate import PATTERNS, url_of
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -258,17 +258,31 @@ def test_erase_family_refuses_a_dpo_of_another_controller(network: Network, fami
     assert (refusal.actor_id, refusal.family_id) == (network.dora.pk, str(family.pk))
 
 
-def test_her_steps_on_her_family_are_recorded_under_its_controller(
-    network: Network, family: Family, dora_client: Client
+def test_her_steps_on_a_family_are_recorded_under_its_controller(
+    network: Network, dora_client: Client
 ) -> None:
-    # Dora is DPO of the Jugendamt and (now) of the project too: restricting the project's
-    # family, she acts for the project.
-    actions.add_membership(network.dora, agency=network.project, role="dpo", by=None)
-    dora_client.post(
-        reverse("console:restrict", args=[family.reference]), {"reason": "Art. 18 Abs. 1 lit. a"}
+    # Dora is DPO of the Jugendamt and of a second project (a higher id): reading and
+    # restricting that project's family, she acts for the project, not for the Jugendamt.
+    second = actions.create_agency(
+        name="Familienprojekt Butendorf", kind="project", rechtskreis="other"
     )
-    [restricted] = AuditEvent.objects.filter(action="family.processing_restricted")
-    assert restricted.agency_id == network.project.pk
+    actions.add_membership(network.dora, agency=second, role="dpo", by=None)
+    coach = make_staff("carla@example.org", "Carla Conrad", second, "coach")
+    theirs = actions.register_family(
+        owner=second, members=YILMAZ[:1], address="", phone="", notes="", by=coach
+    )
+    assert network.jugendamt.pk < second.pk
+    dora_client.get(reverse("console:subject", args=[theirs.reference]))
+    dora_client.post(
+        reverse("console:restrict", args=[theirs.reference]), {"reason": "Art. 18 Abs. 1 lit. a"}
+    )
+    dora_client.get(reverse("console:home"))
+    recorded = dict(
+        AuditEvent.objects.filter(actor_id=network.dora.pk).values_list("action", "agency_id")
+    )
+    assert recorded["console.subject_viewed"] == second.pk
+    assert recorded["family.processing_restricted"] == second.pk
+    assert recorded["console.viewed"] == network.jugendamt.pk  # no family: her first agency
 
 
 # Flags
