@@ -16,6 +16,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from audit.trail import record
 from dienstweg.audit_actions import FAMILY_ACCESS_DENIED
 from dienstweg.models import (
@@ -116,7 +117,9 @@ Role = Membership.Role
 # Families: the owning project's members see them; the DPO and admins see no case content.
 CASE_ROLES = (Role.COACH, Role.CASEWORKER, Role.LEAD)
 REGISTERING_ROLES = (Role.COACH, Role.LEAD)
-DPO_ROLES = (Role.DPO,)
+# A DPO answers for her own agency (the controller); the network's DPO for the platform
+# as a whole, where the agencies are joint controllers (Art. 26 GDPR). Both are DPOs.
+DPO_ROLES = (Role.DPO, Role.NETWORK_DPO)
 
 # The user's roles as (agency id, role) pairs, read in one query (roles_of) and asked as
 # often as needed without another (holds_role).
@@ -244,8 +247,74 @@ def may_work_on(user: User, family: Family) -> bool:
 
 
 def is_dpo(user: User, *, agency: Agency | int | None = None) -> bool:
-    """Whether the user is data-protection officer (of AGENCY, if given)."""
+    """Whether the user is data-protection officer (of AGENCY, if given), of her agency or
+    of the network."""
     return holds_role(user, *DPO_ROLES, agency=agency)
+
+
+@dataclass(frozen=True)
+class DpoScope:
+    """What a data-protection officer answers for, read once per request.
+
+    A DPO of one or more agencies (each its own controller) sees the events in which one of
+    them acted (AuditEvent.agency_id) and the families one of them owns; the network's DPO
+    sees everything. Every console query derives from this one reading."""
+
+    agency_ids: frozenset[int]  # every agency where she holds a DPO role
+    agency_names: tuple[str, ...]  # the same, by name, for the console's header
+    network_wide: bool
+    acting_agency_id: int  # the agency her console's own records name (the lowest id)
+
+    def covers_agency(self, agency_id: int | None) -> bool:
+        """Whether events and flags of AGENCY_ID (None: of no agency) are hers to see."""
+        return self.network_wide or (agency_id is not None and agency_id in self.agency_ids)
+
+    def covers_family(self, family: Family) -> bool:
+        """Whether the family is hers to answer for: owned by one of her agencies."""
+        return self.covers_agency(family.owner_id)
+
+    def events(self, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+        """EVENTS narrowed to those in which one of her agencies acted. A literal id list on
+        the indexed agency_id column: the (agency_id, occurred_at, id) index per agency."""
+        if self.network_wide:
+            return events
+        return events.filter(agency_id__in=sorted(self.agency_ids))
+
+    def families(self, families: QuerySet[Family]) -> QuerySet[Family]:
+        """FAMILIES narrowed to those her agencies own (the indexed owner column)."""
+        if self.network_wide:
+            return families
+        return families.filter(owner_id__in=sorted(self.agency_ids))
+
+    def agencies(self, agencies: QuerySet[Agency]) -> QuerySet[Agency]:
+        """AGENCIES narrowed to hers (every agency for the network's DPO)."""
+        if self.network_wide:
+            return agencies
+        return agencies.filter(pk__in=sorted(self.agency_ids))
+
+    def acting_agency_for(self, family: Family) -> int:
+        """The agency a step of hers on FAMILY is recorded under: its owner when she is that
+        controller's DPO, else the agency of her console records."""
+        if family.owner_id in self.agency_ids:
+            return family.owner_id
+        return self.acting_agency_id
+
+
+def dpo_scope_of(user: User) -> DpoScope | None:
+    """The user's DpoScope, or None when she holds no DPO role (one query)."""
+    rows = list(
+        Membership.objects.filter(user=user, role__in=DPO_ROLES)
+        .order_by("agency__name", "agency_id")
+        .values_list("agency_id", "agency__name", "role")
+    )
+    if not rows:
+        return None
+    return DpoScope(
+        agency_ids=frozenset(agency for agency, _name, _role in rows),
+        agency_names=tuple(dict.fromkeys(name for _agency, name, _role in rows)),
+        network_wide=any(role == Role.NETWORK_DPO for _agency, _name, role in rows),
+        acting_agency_id=min(agency for agency, _name, _role in rows),
+    )
 
 
 def record_refusal(user: User, action: str, family: Family | None) -> None:

@@ -212,6 +212,7 @@ class DemoPerson:
     title: str
     enrolled: bool = True  # False: enrols her second factor at first login (to try it)
     admin: bool = False
+    also: tuple[int, ...] = ()  # further agencies where she holds the same role
 
 
 PEOPLE: list[DemoPerson] = [
@@ -228,7 +229,13 @@ PEOPLE: list[DemoPerson] = [
     DemoPerson("rita", "Rita Roth", 5, Role.LEAD, "Geschäftsführung"),
     DemoPerson("ida", "Ida Iske", 6, Role.LEAD, "Leitung"),
     DemoPerson("felix", "Felix Fuchs", 7, Role.LEAD, "Teamleitung Kinderzuschlag"),
-    DemoPerson("dora", "Dora Demir", 2, Role.DPO, "Datenschutzbeauftragte der Stadt Gladbeck"),
+    # The city's DPO answers for its three offices; the project has its own (each agency is
+    # its own controller); the network's DPO sees the whole platform (Art. 26 DSGVO).
+    DemoPerson(
+        "dora", "Dora Demir", 2, Role.DPO, "Datenschutzbeauftragte der Stadt Gladbeck", also=(3, 4)
+    ),
+    DemoPerson("pia", "Pia Pohl", 0, Role.DPO, "Datenschutzbeauftragte der rebeq GmbH"),
+    DemoPerson("vera", "Vera Vogt", 1, Role.NETWORK_DPO, "Datenschutzbeauftragte des Verbunds"),
     DemoPerson("tom", "Tom Technik", 2, Role.ADMIN, "Plattformbetrieb", admin=True),
 ]
 
@@ -298,7 +305,8 @@ def load_demo() -> list[DemoLogin]:
                 actions.set_admin_rights(user, staff=True, superuser=True, by=None)
         # Demo data: the roles are given directly, as confirmed, without a proposal (the
         # console lists them as granted by the platform).
-        actions.add_membership(user, agency=agency, role=person.role, by=None)
+        for index in (person.agency, *person.also):
+            actions.add_membership(user, agency=agencies[index], role=person.role, by=None)
         Contact.objects.get_or_create(
             agency=agency,
             name=person.name,

@@ -17,6 +17,10 @@ CONSOLE_SUBJECT_LOOKUP = _declare("console.subject_lookup", _("Datenschutz: Fami
 CONSOLE_FAMILY_NOT_FOUND = _declare(
     "console.family_not_found", _("Datenschutz: Familie nicht gefunden")
 )
+CONSOLE_FAMILY_OUT_OF_SCOPE = _declare(
+    "console.family_out_of_scope",
+    _("Datenschutz: Familie einer anderen verantwortlichen Stelle verweigert"),
+)
 CONSOLE_SUBJECT_VIEWED = _declare("console.subject_viewed", _("Datenschutz: Übersicht geöffnet"))
 CONSOLE_ACCESS_REPORT = _declare("console.access_report", _("Datenschutz: Auskunft erstellt"))
 CONSOLE_RESTRICTION_REFUSED = _declare(

@@ -226,7 +226,11 @@ def erase_family(
     metadata), its record and household data, and its data key, in one transaction, with a
     `family.erased` event (purpose: the reason; details: counts). After commit the event
     is sealed at once (SEAL false: by the caller, e.g. at the end of a retention run).
-    ActionError when the reason is missing or the family is already erased."""
+    ActionError when the reason is missing or the family is already erased; NotAllowed
+    (audited) when BY is a person who is not a DPO whose scope covers the family: its
+    owner's DPO or the network's. A name in BY is the platform itself (retention)."""
+    # Checked before the transaction, so that a refusal's record stays.
+    core.check_dpo(by, agency_id=agency_id, family=family)
     reason = check_reason(reason)
     with _acting_for(agency_id), transaction.atomic():
         locked = Family.objects.select_for_update().select_related("owner").get(pk=family.pk)

@@ -22,6 +22,7 @@ from applications.audit_actions import (
 )
 from audit.models import AuditEvent
 from audit.trail import record
+from dienstweg.access import DpoScope, dpo_scope_of
 from dienstweg.actions import ActionError
 from dienstweg.audit_actions import (
     CONSENT_EVIDENCE_VIEWED,
@@ -30,14 +31,13 @@ from dienstweg.audit_actions import (
     MEMBERSHIP_PROPOSAL_CONFIRMED,
     MEMBERSHIP_PROPOSED,
 )
-from dienstweg.models import User
+from dienstweg.models import Membership, User
 from messaging.audit_actions import (
     MESSAGE_ATTACHMENT_DOWNLOADED,
     MESSAGE_READ,
     THREAD_ACCESS_DENIED,
     THREAD_OPENED,
 )
-from privacy.access import dpo_agency_id
 from privacy.audit_actions import (
     CONSOLE_ACCESS_FLAGGED,
     CONSOLE_ACCESS_REPORT,
@@ -315,7 +315,24 @@ def find_flags(day: date) -> list[AccessFlag]:
             "id", "agency_id"
         )
     )
-    return [_store(f, day=day, agency_id=agencies.get(f.last_event_id)) for f in findings]
+    sole = _sole_agencies({f.actor_id for f in findings if not agencies.get(f.last_event_id)})
+    return [
+        _store(f, day=day, agency_id=agencies.get(f.last_event_id) or sole.get(f.actor_id))
+        for f in findings
+    ]
+
+
+def _sole_agencies(actor_ids: set[int]) -> dict[int, int]:
+    """For actors whose last event names no agency (a message read, say), the one agency
+    they are members of, if there is exactly one: so that the flag still reaches that
+    agency's DPO (a flag of no agency only the network's DPO sees). One query."""
+    if not actor_ids:
+        return {}
+    seen: dict[int, set[int]] = {}
+    rows = Membership.objects.filter(user_id__in=actor_ids).values_list("user_id", "agency_id")
+    for user_id, agency_id in rows:
+        seen.setdefault(user_id, set()).add(agency_id)
+    return {user: next(iter(ids)) for user, ids in seen.items() if len(ids) == 1}
 
 
 def _store(finding: Finding, *, day: date, agency_id: int | None) -> AccessFlag:
@@ -346,15 +363,24 @@ def _store(finding: Finding, *, day: date, agency_id: int | None) -> AccessFlag:
     return flag
 
 
-def open_flag_count() -> int:
-    """How many flags wait for the DPO's review."""
-    return AccessFlag.objects.filter(reviewed_at__isnull=True).count()
+def flags_in(scope: DpoScope) -> QuerySet[AccessFlag]:
+    """The flags a DPO sees: those of people acting for one of her agencies (the flag's
+    agency: the one of its last event); every flag for the network's DPO."""
+    if scope.network_wide:
+        return AccessFlag.objects.all()
+    return AccessFlag.objects.filter(agency_id__in=sorted(scope.agency_ids))
+
+
+def open_flag_count(scope: DpoScope) -> int:
+    """How many flags in the DPO's scope wait for her review."""
+    return flags_in(scope).filter(reviewed_at__isnull=True).count()
 
 
 def review_flag(flag: AccessFlag, *, by: User, note: str) -> AccessFlag:
     """Mark the flag reviewed by the DPO BY with her note (what she checked, what she
     found). The record names the flag and its kind, never the note. ActionError for an
-    empty or too long note, a reviewer who is no DPO, or a flag already reviewed."""
+    empty or too long note, a reviewer who is no DPO or whose scope does not cover the
+    flag's agency, or a flag already reviewed."""
     note = note.strip()
     if not note:
         raise ActionError(_("Bitte schreiben Sie einen Prüfvermerk."))
@@ -362,9 +388,15 @@ def review_flag(flag: AccessFlag, *, by: User, note: str) -> AccessFlag:
         raise ActionError(
             _("Der Prüfvermerk darf höchstens %(limit)d Zeichen lang sein.") % {"limit": MAX_NOTE}
         )
-    agency_id = dpo_agency_id(by)
-    if agency_id is None:
+    scope = dpo_scope_of(by)
+    if scope is None:
         raise ActionError(_("Nur Datenschutzbeauftragte können Auffälligkeiten prüfen."))
+    if not scope.covers_agency(flag.agency_id):
+        raise ActionError(
+            _("Diese Auffälligkeit betrifft eine Stelle, für die Sie nicht zuständig sind.")
+        )
+    # Recorded under the flag's agency when she is its DPO, as a step on a family is.
+    agency_id = flag.agency_id if flag.agency_id in scope.agency_ids else scope.acting_agency_id
     with transaction.atomic():
         locked = AccessFlag.objects.select_for_update().get(pk=flag.pk)
         if locked.is_reviewed:

@@ -2,7 +2,8 @@
 
 Every filter maps to one of the indexes in the console's order (AuditEvent.Meta.indexes),
 so a page of results is an index range scan on millions of events. The same filter serves
-the page and the exports."""
+the page and the exports. Both search only the DPO's scope: the events in which her
+agencies acted (agency_id, itself such an index), or the whole trail for the network's DPO."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from audit import registry
 from audit.models import AuditEvent
 from audit.trail import LABEL
+from dienstweg.access import DpoScope
 from dienstweg.forms import PlainSelect
 from dienstweg.models import Agency, Family, User
 
@@ -73,9 +75,9 @@ class TrailFilter:
         return Family(pk=self.family_id, reference=self.family_ref)
 
 
-def events_matching(trail_filter: TrailFilter) -> QuerySet[AuditEvent]:
-    """The events the filter selects (unordered)."""
-    events = AuditEvent.objects.all()
+def events_matching(trail_filter: TrailFilter, *, scope: DpoScope) -> QuerySet[AuditEvent]:
+    """The events the filter selects within the DPO's SCOPE (unordered)."""
+    events = scope.events(AuditEvent.objects.all())
     if trail_filter.actor_id is not None:
         events = events.filter(actor_id=trail_filter.actor_id)
     if trail_filter.agency_id is not None:
@@ -139,10 +141,13 @@ class TrailFilterForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
 
-    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, data: Mapping[str, Any] | None = None, *, scope: DpoScope) -> None:
         super().__init__(data)
-        agencies = Agency.objects.order_by("name").values_list("pk", "name")
-        self.fields["agency"].choices = [("", _("alle Stellen")), *agencies]  # type: ignore[attr-defined]
+        self.scope = scope
+        # Only the agencies whose events she sees: another one is an invalid choice.
+        agencies = scope.agencies(Agency.objects.all()).order_by("name").values_list("pk", "name")
+        everything = _("alle Stellen") if scope.network_wide else _("alle Stellen Ihres Bereichs")
+        self.fields["agency"].choices = [("", everything), *agencies]  # type: ignore[attr-defined]
         self.fields["action"].choices = action_choices()  # type: ignore[attr-defined]
 
     def clean_actor(self) -> int | None:
@@ -160,7 +165,8 @@ class TrailFilterForm(forms.Form):
         reference: str = self.cleaned_data["family"].strip().upper()
         if not reference:
             return None
-        pk = Family.objects.filter(reference=reference).values_list("pk", flat=True).first()
+        found = Family.objects.filter(reference=reference).values_list("pk", "owner_id").first()
+        pk = found[0] if found and self._may_name(str(found[0]), found[1]) else None
         if pk is None:
             raise forms.ValidationError(
                 _("Keine Familie mit der Kennung „%(reference)s“.") % {"reference": reference}
@@ -168,6 +174,14 @@ class TrailFilterForm(forms.Form):
                 else _("Keine Familie mit dieser Kennung.")
             )
         return str(pk), reference
+
+    def _may_name(self, family_id: str, owner_id: int) -> bool:
+        """Whether the DPO may filter by this family: one of her agencies owns it or acted
+        on it. Any other family is answered as one that does not exist."""
+        if self.scope.network_wide or owner_id in self.scope.agency_ids:
+            return True
+        mine = self.scope.events(AuditEvent.objects.filter(family_id=family_id))
+        return mine.exists()
 
     def _label(self, name: str) -> str:
         text: str = self.cleaned_data[name].strip()

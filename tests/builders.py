@@ -14,13 +14,13 @@ from django.utils import timezone
 
 from applications import actions as application_actions
 from applications.models import ApplicationTag
-from dienstweg.models import Agency, DataCategory, Family, User
+from dienstweg.models import Agency, DataCategory, Family, Membership, User
 from dienstweg.uploads import Upload
 from messaging import actions as messaging_actions
 from messaging.models import Thread
 from referrals.actions import steps as referral_steps
 from referrals.models import Referral
-from tests.conftest import Network
+from tests.conftest import Network, make_staff
 
 NEED = "Arbeitsvermittlung in Teilzeit"
 SUMMARY = "Frau Y. sucht vormittags Arbeit."
@@ -117,3 +117,11 @@ def build_direct_thread(*, by: User, colleague: User, messages: Sequence[str] = 
     thread = messaging_actions.open_direct_thread(colleague, by=by)
     post_messages(thread, messages, by=by)
     return thread
+
+
+def project_dpo(network: Network) -> User:
+    """Pia Pohl, the DPO of the project that owns the families of the tests (their
+    controller's DPO: their restriction and erasure are hers), made on first use."""
+    return User.objects.filter(email="pia@example.org").first() or make_staff(
+        "pia@example.org", "Pia Pohl", network.project, Membership.Role.DPO
+    )

@@ -40,7 +40,7 @@ from dienstweg.actions.consent import (
     grant_consent,
     revoke_consent,
 )
-from dienstweg.actions.errors import ActionError, NotAllowed
+from dienstweg.actions.errors import ActionError, NotAllowed, check_dpo
 from dienstweg.actions.families import (
     RESTRICTION_PURPOSE,
     RESTRICTION_TEXT_MAX,
@@ -83,6 +83,7 @@ __all__ = [
     "check_admin_rights",
     "check_consent_data",
     "check_decider",
+    "check_dpo",
     "check_membership",
     "check_proposal",
     "confirm_proposal",

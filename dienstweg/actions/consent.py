@@ -145,6 +145,8 @@ def _grant_consent(family: Family, data: ConsentData, by: User) -> Consent:
         target=consent,
         family=family,
         purpose="Art. 6 Abs. 1 lit. a DSGVO",
+        # Only the owning project records consents: it acts here (its DPO's console).
+        agency_id=family.owner_id,
         details={
             "recipients": ".".join(str(agency.pk) for agency in data.recipients)[:64],
             "valid_until": data.valid_until.isoformat(),
@@ -171,6 +173,13 @@ def _revoke_consent(consent: Consent, note: str, by: User) -> Consent:
     locked.revoked_by = by
     locked.encrypt_field("revocation_note", note)
     locked.save(update_fields=["revoked_at", "revoked_by", "revocation_note_enc"])
-    record(by, CONSENT_REVOKED, target=locked, family=locked.family, purpose="Art. 7 Abs. 3 DSGVO")
+    record(
+        by,
+        CONSENT_REVOKED,
+        target=locked,
+        family=locked.family,
+        purpose="Art. 7 Abs. 3 DSGVO",
+        agency_id=locked.family.owner_id,
+    )
     hooks.revoked(locked, by=by)
     return locked

@@ -147,8 +147,9 @@ def record_family_read(
 def erase_family_key(family: Family, *, by: User | str | None, reason: str) -> None:
     """Destroy the family's data key (crypto-shredding): every copy of its encrypted data,
     backups included, becomes unreadable. The records themselves go in a later step.
-    A person erasing must be a DPO (NotAllowed); a command names itself in BY."""
-    check_dpo(by)
+    A person erasing must be a DPO whose scope covers the family (NotAllowed); a command
+    names itself in BY."""
+    check_dpo(by, family=family)
     if family.data_key_id is None:
         raise ActionError(_("Die Daten dieser Familie sind bereits gelöscht."))
     DataKey.objects.filter(pk=family.data_key_id).delete()
@@ -173,8 +174,9 @@ def erase_family_record(family: Family, *, by: User | str | None, reason: str) -
     scans and the notifications naming it, anonymise the household members. The row stays
     as a tombstone (its reference); the consents stay as metadata without their notes,
     as proof that the processing was lawful (Art. 7 Abs. 1 DSGVO). The key goes separately
-    (erase_family_key). A person erasing must be a DPO (NotAllowed)."""
-    check_dpo(by)
+    (erase_family_key). A person erasing must be a DPO whose scope covers the family
+    (NotAllowed)."""
+    check_dpo(by, family=family)
     locked = Family.objects.select_for_update().get(pk=family.pk)
     if locked.erased_at is not None:
         raise ActionError(_("Die Daten dieser Familie sind bereits gelöscht."))
@@ -226,8 +228,9 @@ def restrict_processing(
     anyone beyond the owning project until lifted. The reason is encrypted in the family row,
     never written to the trail. Waits for a transmission in flight to commit; the apps
     above tell the sockets of those who lose sight of the family (dienstweg.hooks.restricted).
-    NotAllowed unless BY is a DPO (of AGENCY_ID, if given)."""
-    check_dpo(by, agency_id=agency_id)
+    NotAllowed unless BY is a DPO (of AGENCY_ID, if given) whose scope covers the family:
+    its owner's DPO or the network's (dienstweg.access.DpoScope)."""
+    check_dpo(by, agency_id=agency_id, family=family)
     reason = reason.strip()
     if not reason:
         raise ActionError(_("Bitte geben Sie den Grund der Einschränkung an."))
@@ -263,8 +266,8 @@ def lift_restriction(
     """Lift the restriction (the DPO of AGENCY_ID): the family's objects are shared and
     shown again as its consents allow. The encrypted reason stays as the record of the last
     restriction, with NOTE (e.g. when the family was told, Art. 18(3)) added to it.
-    NotAllowed unless BY is a DPO (of AGENCY_ID, if given)."""
-    check_dpo(by, agency_id=agency_id)
+    NotAllowed unless BY is a DPO (of AGENCY_ID, if given) whose scope covers the family."""
+    check_dpo(by, agency_id=agency_id, family=family)
     note = note.strip()
     if len(note) > RESTRICTION_TEXT_MAX:
         raise ActionError(

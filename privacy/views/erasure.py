@@ -15,8 +15,9 @@ from django.views.decorators.http import require_http_methods
 from dienstweg.actions import ActionError
 from dienstweg.models import Family
 from privacy import erasure
-from privacy.access import console_dpo, record_dpo
+from privacy.access import console_dpo, console_scope, record_dpo
 from privacy.audit_actions import CONSOLE_ERASURE_PREPARED, CONSOLE_FAMILY_NOT_FOUND
+from privacy.views.subjects import UnknownFamily, family_by_reference
 
 
 class ErasureForm(forms.Form):
@@ -67,9 +68,11 @@ class ErasureForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def erase(request: HttpRequest, reference: str) -> HttpResponse:
     dpo = console_dpo(request)
-    family = Family.objects.select_related("owner").filter(reference=reference).first()
-    if family is None:
-        record_dpo(request, CONSOLE_FAMILY_NOT_FOUND, details={"page": "erase"})
+    try:
+        family = family_by_reference(request, reference)
+    except UnknownFamily as unknown:
+        if not unknown.refused:
+            record_dpo(request, CONSOLE_FAMILY_NOT_FOUND, details={"page": "erase"})
         return render(request, "console/erase.html", {"unknown": reference}, status=404)
     if family.is_erased:
         record_dpo(request, CONSOLE_ERASURE_PREPARED, target=family, family=family)
@@ -82,7 +85,7 @@ def erase(request: HttpRequest, reference: str) -> HttpResponse:
                 family,
                 by=dpo,
                 reason=form.cleaned_data["reason"],
-                agency_id=getattr(request, "dpo_agency_id", None),
+                agency_id=console_scope(request).acting_agency_for(family),
             )
         except ActionError as error:  # erased meanwhile, in another tab
             form.add_error(None, str(error))

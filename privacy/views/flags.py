@@ -17,13 +17,20 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
+from dienstweg.access import DpoScope
 from dienstweg.actions import ActionError
 from dienstweg.forms import PlainSelect
 from dienstweg.models import Agency, User
 from dienstweg.paging import numbered_page
-from privacy.access import console_dpo, record_dpo
+from privacy.access import console_dpo, console_scope, record_dpo
 from privacy.audit_actions import CONSOLE_FLAG_VIEWED, CONSOLE_FLAGS_VIEWED
-from privacy.flags import MAX_EXPORTS_PER_DAY, MAX_NOTE, open_flag_count, review_flag
+from privacy.flags import (
+    MAX_EXPORTS_PER_DAY,
+    MAX_NOTE,
+    flags_in,
+    open_flag_count,
+    review_flag,
+)
 from privacy.models import AccessFlag
 
 STATUS_OPEN, STATUS_REVIEWED, STATUS_ALL = "open", "reviewed", "all"
@@ -47,11 +54,12 @@ class FlagFilterForm(forms.Form):
         widget=PlainSelect,
     )
 
-    def flags(self) -> QuerySet[AccessFlag]:
-        """The flags the checked filter asks for, open ones first, newest day first."""
+    def flags(self, scope: DpoScope) -> QuerySet[AccessFlag]:
+        """The flags in SCOPE the checked filter asks for, open ones first, newest day
+        first."""
         status = self.cleaned_data.get("status") or STATUS_ALL
         kind = self.cleaned_data.get("kind") or ""
-        flags = AccessFlag.objects.all()
+        flags = flags_in(scope)
         if status == STATUS_OPEN:
             flags = flags.filter(reviewed_at__isnull=True)
         elif status == STATUS_REVIEWED:
@@ -99,7 +107,8 @@ def flag_list(request: HttpRequest) -> HttpResponse:
     form = FlagFilterForm(request.GET)
     if not form.is_valid():
         return render(request, "console/flags.html", {"form": form}, status=400)
-    page = numbered_page(form.flags(), request, settings.AUDIT_CONSOLE_PAGE_SIZE)
+    scope = console_scope(request)
+    page = numbered_page(form.flags(scope), request, settings.AUDIT_CONSOLE_PAGE_SIZE)
     names, agencies = _names(page.object_list)
     record_dpo(
         request,
@@ -115,7 +124,7 @@ def flag_list(request: HttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "rows": [_row(flag, names, agencies) for flag in page.object_list],
-        "open_count": open_flag_count(),
+        "open_count": open_flag_count(scope),
     }
     return render(request, "console/flags.html", context)
 
@@ -130,7 +139,8 @@ def _trail_url(flag: AccessFlag) -> str:
 @require_http_methods(["GET", "POST"])
 def review(request: HttpRequest, flag_id: int) -> HttpResponse:
     dpo = console_dpo(request)
-    flag = get_object_or_404(AccessFlag, pk=flag_id)
+    # A flag of another agency's people answers as a flag that does not exist.
+    flag = get_object_or_404(flags_in(console_scope(request)), pk=flag_id)
     form = ReviewForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":

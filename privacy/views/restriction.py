@@ -14,11 +14,11 @@ from django.views.decorators.http import require_POST
 
 from dienstweg.actions import ActionError, lift_restriction, restrict_processing
 from dienstweg.models import Family, User
-from privacy.access import console_dpo, record_dpo
+from privacy.access import console_dpo, console_scope, record_dpo
 from privacy.audit_actions import CONSOLE_RESTRICTION_REFUSED
 from privacy.views.subjects import UnknownFamily, family_by_reference
 
-Change = Callable[[Family, User, int | None], Family]
+Change = Callable[[Family, User, int], Family]
 
 
 @require_POST
@@ -61,16 +61,18 @@ def _change(
     request: HttpRequest, reference: str, verb: str, change: Change, done: str
 ) -> HttpResponse:
     dpo = console_dpo(request)
-    agency_id: int | None = getattr(request, "dpo_agency_id", None)
     try:
-        family = family_by_reference(reference)
-    except UnknownFamily:
-        record_dpo(request, CONSOLE_RESTRICTION_REFUSED, details={"verb": verb, "found": False})
+        family = family_by_reference(request, reference)
+    except UnknownFamily as unknown:
+        if not unknown.refused:
+            record_dpo(request, CONSOLE_RESTRICTION_REFUSED, details={"verb": verb, "found": False})
         messages.error(
             request,
             _("Keine Familie mit der Kennung „%(reference)s“.") % {"reference": reference.strip()},
         )
         return render(request, "console/base.html", status=404)
+    # Recorded under the family's own controller when she is its DPO.
+    agency_id = console_scope(request).acting_agency_for(family)
     try:
         change(family, dpo, agency_id)
     except ActionError as error:

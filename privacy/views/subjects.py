@@ -1,5 +1,9 @@
 """Data subjects on the console: find a family by its reference, its page for the DPO, and
-its access report (GDPR Art. 15) as HTML, PDF and JSON. Metadata only, every view audited."""
+its access report (GDPR Art. 15) as HTML, PDF and JSON. Metadata only, every view audited.
+
+Only families the DPO's scope covers (owned by one of her agencies; every family for the
+network's DPO): any other reference is answered as one that does not exist, and the refusal
+is recorded (privacy.access.refuse_family_outside_scope)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from dienstweg.models import Family
-from privacy.access import record_dpo
+from privacy.access import console_scope, record_dpo, refuse_family_outside_scope
 from privacy.audit_actions import (
     CONSOLE_ACCESS_REPORT,
     CONSOLE_SUBJECT_LOOKUP,
@@ -31,17 +35,23 @@ REPORT_PURPOSE = "Auskunft nach Art. 15 DSGVO"
 
 
 class UnknownFamily(Exception):
-    def __init__(self, reference: str) -> None:
+    """No family with this reference that the DPO may see. REFUSED: one exists outside her
+    scope, and that refusal is recorded already (the caller records nothing more)."""
+
+    def __init__(self, reference: str, *, refused: bool = False) -> None:
         super().__init__(reference)
         self.reference = reference
+        self.refused = refused
 
 
 def normalize_reference(text: str) -> str:
     return text.strip().upper()
 
 
-def family_by_reference(reference: str) -> Family:
-    """The family with this reference, erased ones too (their tombstone); else UnknownFamily."""
+def family_by_reference(request: HttpRequest, reference: str) -> Family:
+    """The family with this reference, erased ones too (their tombstone), if the DPO's
+    scope covers it; else UnknownFamily, alike for a missing family and one of another
+    controller (that refusal recorded here)."""
     family = (
         Family.objects.select_related("owner")
         .filter(reference=normalize_reference(reference))
@@ -49,6 +59,9 @@ def family_by_reference(reference: str) -> Family:
     )
     if family is None:
         raise UnknownFamily(reference)
+    if not console_scope(request).covers_family(family):
+        refuse_family_outside_scope(request, family)
+        raise UnknownFamily(reference, refused=True)
     return family
 
 
@@ -79,8 +92,10 @@ def lookup(request: HttpRequest) -> HttpResponse:
             status=400,
         )
     try:
-        family = family_by_reference(reference)
-    except UnknownFamily:
+        family = family_by_reference(request, reference)
+    except UnknownFamily as unknown:
+        if unknown.refused:
+            return _not_found(request, reference)
         typed = normalize_reference(reference)
         # Only something shaped like a reference goes into the trail: a name typed into the
         # field by mistake must not.
@@ -100,7 +115,7 @@ def lookup(request: HttpRequest) -> HttpResponse:
 def detail(request: HttpRequest, reference: str) -> HttpResponse:
     """The DPO's page for one family: status, the report's formats, restriction, erasure."""
     try:
-        family = family_by_reference(reference)
+        family = family_by_reference(request, reference)
     except UnknownFamily:
         return _not_found(request, reference)
     report_url = reverse("console:access_report", args=[family.reference])
@@ -131,7 +146,7 @@ def _report(request: HttpRequest, reference: str) -> tuple[Family, AccessReport]
     """The family's report, recorded with its format and whether it names staff; or the
     look-up form with a 404."""
     try:
-        family = family_by_reference(reference)
+        family = family_by_reference(request, reference)
     except UnknownFamily:
         return _not_found(request, reference)
     return family, build_access_report(family, staff_names=_wants_staff_names(request))

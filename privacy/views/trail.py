@@ -1,5 +1,9 @@
 """The trail on the console: the overview with its verification status, the search, the
-exports and a verification on request. Every page view and export is itself recorded."""
+exports and a verification on request. Every page view and export is itself recorded.
+
+The search and its exports show the DPO's scope (privacy.access.console_scope); the
+verification status is the whole trail's: it names no person and no family, and a seal
+covers every agency's events at once."""
 
 from __future__ import annotations
 
@@ -15,10 +19,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit import registry
 from audit import verify as trail_verify
-from dienstweg.models import Agency, User
+from dienstweg.access import DpoScope
+from dienstweg.models import Agency, Family, User
 from dienstweg.paging import keyset_page
 from privacy import export as trail_export
-from privacy.access import console_dpo, record_dpo
+from privacy.access import console_dpo, console_scope, record_dpo
 from privacy.audit_actions import CONSOLE_EXPORTED, CONSOLE_SEARCHED, CONSOLE_VIEWED
 from privacy.flags import open_flag_count
 from privacy.search import TrailFilterForm, events_matching
@@ -31,7 +36,7 @@ PAGING_KEYS = ("nach", "vor", "page")
 def home(request: HttpRequest) -> HttpResponse:
     context = {
         "status": trail_status(),
-        "open_flags": open_flag_count(),
+        "open_flags": open_flag_count(console_scope(request)),
     }
     record_dpo(request, CONSOLE_VIEWED)
     return render(request, "console/home.html", context)
@@ -46,12 +51,13 @@ def _filter_query(request: HttpRequest) -> str:
 
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    form = TrailFilterForm(request.GET)
+    scope = console_scope(request)
+    form = TrailFilterForm(request.GET, scope=scope)
     if not form.is_valid():
         return render(request, "console/search.html", {"form": form}, status=400)
     trail_filter = form.trail_filter()
     page = keyset_page(
-        events_matching(trail_filter),
+        events_matching(trail_filter, scope=scope),
         request,
         field="occurred_at",
         size=settings.AUDIT_CONSOLE_PAGE_SIZE,
@@ -68,12 +74,14 @@ def search(request: HttpRequest) -> HttpResponse:
             "pk", "name"
         )
     )
+    openable = _openable_families(events, scope)
     rows: list[dict[str, Any]] = [
         {
             "event": event,
             "actor_name": names.get(event.actor_id or 0, ""),
             "agency_name": agencies.get(event.agency_id or 0, ""),
             "action_label": registry.label(event.action),
+            "family_link": openable is None or event.family_id in openable,
         }
         for event in events
     ]
@@ -92,15 +100,29 @@ def search(request: HttpRequest) -> HttpResponse:
     return render(request, "console/search.html", context)
 
 
+def _openable_families(events: list[Any], scope: DpoScope) -> set[str] | None:
+    """The families on the page whose console page the DPO may open (one query; None: all
+    of them, for the network's DPO). Others are named, but not linked to a page that
+    would answer as if they did not exist."""
+    if scope.network_wide:
+        return None
+    ids = {event.family_id for event in events if event.family_id}
+    if not ids:
+        return set()
+    owned = scope.families(Family.objects.filter(pk__in=ids))
+    return {str(pk) for pk in owned.values_list("pk", flat=True)}
+
+
 @require_GET
 def export(request: HttpRequest, fmt: str) -> HttpResponse | StreamingHttpResponse:
     if fmt not in trail_export.CONTENT_TYPES:
         raise Http404
-    form = TrailFilterForm(request.GET)
+    scope = console_scope(request)
+    form = TrailFilterForm(request.GET, scope=scope)
     if not form.is_valid():
         return render(request, "console/search.html", {"form": form}, status=400)
     trail_filter = form.trail_filter()
-    events = events_matching(trail_filter)
+    events = events_matching(trail_filter, scope=scope)
     # Counted first, so that the record says how much left the console (and large exports
     # are flagged for review; privacy/flags.py).
     rows = events.count()

@@ -21,6 +21,7 @@ from applications.models import ApplicationTag
 from dienstweg import actions as core
 from dienstweg.actions import restrict_processing
 from dienstweg.models import Consent, Family, Membership, User
+from tests.builders import project_dpo
 from tests.conftest import Network, make_staff
 
 Role = Membership.Role
@@ -67,7 +68,7 @@ def test_look_up_side_and_readers_agree(
     if condition == "revoked":
         core.revoke_consent(consent, note="Widerruf am Telefon", by=network.anna)
     if condition == "restricted":
-        restrict_processing(family, reason="Widerspruch der Familie", by=network.dora)
+        restrict_processing(family, reason="Widerspruch der Familie", by=project_dpo(network))
     tag = ApplicationTag.objects.select_related("family", "processing_agency").get(pk=tag.pk)
     readers = tag_readers(tag)
 

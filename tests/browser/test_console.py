@@ -1,6 +1,7 @@
-"""The data-protection officer in a real browser: she finds a family through the trail,
-opens its access report, restricts its processing and lifts it again, exports the family's
-events as CSV, and gets a clear error for a date range the wrong way round."""
+"""The data-protection officer in a real browser: Pia, the DPO of the project that owns the
+demo families, finds a family through the trail, opens its access report, restricts its
+processing and lifts it again, exports the family's events as CSV, and gets a clear error
+for a date range the wrong way round. The console names her scope on every page."""
 
 from __future__ import annotations
 
@@ -20,12 +21,15 @@ def test_dpo_reviews_a_family_in_the_console(
     server: Server, browser: Browser, tmp_path: Path
 ) -> None:
     page = browser.new_context(accept_downloads=True).new_page()
-    log_in(page, server, "dora@demo.dienstweg.invalid")
+    log_in(page, server, "pia@demo.dienstweg.invalid")
     page.get_by_role("navigation", name="Hauptnavigation").get_by_role(
         "link", name="Datenschutz"
     ).click()
     expect(page.get_by_role("heading", name="Datenschutz-Konsole", level=1)).to_be_visible()
     expect(page.get_by_text("Prüfstatus des Protokolls")).to_be_visible()
+    expect(page.locator("#console-scope")).to_contain_text(
+        "Ansicht: Verantwortlicher „Familiencoaching Gladbeck (rebeq GmbH)“"
+    )
 
     # The trail: who registered which family; the family column leads to its page.
     page.get_by_role("link", name="Protokoll", exact=True).click()

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from config.navigation import MAIN
-from tests.conftest import Network, verified_client
+from tests.conftest import Network, make_staff, verified_client
 
 ROOT = Path(__file__).resolve().parents[2]
 URL_TAG = re.compile(r"{%\s*url\s+['\"]([\w:]+)['\"]")
@@ -65,6 +65,8 @@ def test_menu_marks_the_page_shown(anna_client: Client) -> None:
 def test_dpo_entry_only_for_the_dpo(network: Network) -> None:
     assert "/datenschutz/" not in verified_client(network.anna).get("/").content.decode()
     assert "/datenschutz/" in verified_client(network.dora).get("/").content.decode()
+    vera = make_staff("vera@example.org", "Vera Vogt", network.jobcenter, "network_dpo")
+    assert "/datenschutz/" in verified_client(vera).get("/").content.decode()
 
 
 def test_menu_in_english(network: Network) -> None:

@@ -127,8 +127,8 @@ def test_restriction_is_for_the_dpo_only(network, family, outsiders, who):
     assert not AuditEvent.objects.filter(action="family.processing_restricted").exists()
 
 
-def test_lifting_a_restriction_is_for_the_dpo_only(network, family):
-    actions.restrict_processing(family, reason="Art. 18 Abs. 1 lit. a", by=network.dora)
+def test_lifting_a_restriction_is_for_the_dpo_only(network, family, outsiders):
+    actions.restrict_processing(family, reason="Art. 18 Abs. 1 lit. a", by=outsiders["project_dpo"])
     with pytest.raises(actions.NotAllowed):
         actions.lift_restriction(family, by=network.anna)
     family.refresh_from_db()
@@ -142,6 +142,40 @@ def test_a_dpo_acts_only_for_her_own_agency(network, family):
         )
     family.refresh_from_db()
     assert family.restricted_at is None
+
+
+def test_a_dpo_of_another_agency_may_not_restrict_the_family_and_is_audited(network, family):
+    # Dora is DPO of the Jugendamt; the family is the project's (its controller's DPO: Pia).
+    with pytest.raises(actions.NotAllowed):
+        actions.restrict_processing(family, reason="Art. 18", by=network.dora)
+    family.refresh_from_db()
+    assert family.restricted_at is None
+    assert not AuditEvent.objects.filter(action="family.processing_restricted").exists()
+    [refusal] = AuditEvent.objects.filter(action="family.access_denied")
+    assert (refusal.actor_id, refusal.family_id) == (network.dora.pk, str(family.pk))
+
+
+def test_a_dpo_of_another_agency_may_not_lift_the_restriction(network, family, outsiders):
+    actions.restrict_processing(family, reason="Art. 18", by=outsiders["project_dpo"])
+    with pytest.raises(actions.NotAllowed):
+        actions.lift_restriction(family, by=network.dora)
+    family.refresh_from_db()
+    assert family.restricted_at is not None
+
+
+def test_the_networks_dpo_may_restrict_any_family(network, family):
+    vera = make_staff("vera@example.org", "Vera Vogt", network.jobcenter, "network_dpo")
+    actions.restrict_processing(family, reason="Art. 18", by=vera)
+    family.refresh_from_db()
+    assert family.restricted_by == vera
+
+
+@pytest.mark.parametrize("step", ["erase_family_key", "erase_family_record"])
+def test_erasing_is_refused_to_a_dpo_of_another_agency(network, family, step):
+    with pytest.raises(actions.NotAllowed):
+        getattr(actions, step)(family, by=network.dora, reason="Art. 17")
+    family.refresh_from_db()
+    assert family.data_key_id is not None and family.erased_at is None
 
 
 @pytest.mark.parametrize("step", ["erase_family_key", "erase_family_record"])

@@ -14,6 +14,7 @@ from audit.models import AuditEvent
 from dienstweg import actions
 from dienstweg.models import Consent, DataKey, Evidence, Family, HouseholdMember
 from dienstweg.vault import VaultError
+from tests.builders import project_dpo
 from tests.conftest import consent_data, member, verified_client
 
 ADDRESS = "Horster Straße 30, 45964 Gladbeck"
@@ -217,7 +218,7 @@ def test_erasing_the_data_key_makes_every_encrypted_field_unreadable(network, re
             row.decrypt_field_bytes(name)  # readable until the key goes
     assert sum(len(encrypted_fields(row)) for row in before) >= 3 + 3 * 3 + 2 + 1 + 1
 
-    actions.erase_family_key(recorded, by=network.dora, reason="Löschersuchen nach Art. 17")
+    actions.erase_family_key(recorded, by=project_dpo(network), reason="Löschersuchen nach Art. 17")
 
     assert not DataKey.objects.filter(pk=key_id).exists()
     after = fresh_encrypted_rows(recorded)
@@ -234,10 +235,10 @@ def test_erasing_the_data_key_makes_every_encrypted_field_unreadable(network, re
 
 
 def test_erasing_twice_is_refused(network, recorded):
-    actions.erase_family_key(recorded, by=network.dora, reason="Löschersuchen")
+    actions.erase_family_key(recorded, by=project_dpo(network), reason="Löschersuchen")
     with pytest.raises(actions.ActionError):
         actions.erase_family_key(
-            Family.objects.get(pk=recorded.pk), by=network.dora, reason="Löschersuchen"
+            Family.objects.get(pk=recorded.pk), by=project_dpo(network), reason="Löschersuchen"
         )
 
 

@@ -1,12 +1,12 @@
 """The access report (GDPR Art. 15) on the console: what is held, who received what on which
-consent, who consulted it when and why; staff names only when Dora asks; no household data,
+consent, who consulted it when and why; staff names only when the DPO asks; no household data,
 referral text or message body in any format; constant queries; an erased family still has
 its report.
 
 Who does what here: Anna (coach at the project) refers the Yılmaz family to the Jobcenter,
 tags an application there and writes in the referral's thread; Ben (caseworker at the
-Jobcenter) opens the referral; Dora (DPO) produces the report; Anna, Ben, Clara and Dirk are
-refused the console."""
+Jobcenter) opens the referral; Pia (DPO of the project, the family's controller) produces
+the report; Anna, Ben, Clara and Dirk are refused the console."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from django.utils import timezone
 from applications.models import ApplicationTag
 from audit.models import AuditEvent
 from dienstweg import actions as core
-from dienstweg.models import Consent, DataCategory, Family
+from dienstweg.models import Consent, DataCategory, Family, User
 from dienstweg.pdf import latin1
 from privacy import reports
 from privacy.erasure import erase_family
@@ -83,9 +83,9 @@ def report_events(family: Family) -> list[AuditEvent]:
 
 
 def test_report_names_recipients_consents_and_consultations(
-    dora_client: Client, network: Network, family: Family, referral: Referral, tag: ApplicationTag
+    pia_client: Client, network: Network, family: Family, referral: Referral, tag: ApplicationTag
 ) -> None:
-    response = dora_client.get(report_url(family))
+    response = pia_client.get(report_url(family))
     assert response.status_code == 200
     report = response.context["report"]
     assert report.reference == family.reference
@@ -113,34 +113,34 @@ def test_report_names_recipients_consents_and_consultations(
 
 
 def test_consultations_are_counted_per_day_agency_action_and_purpose(
-    dora_client: Client, network: Network, family: Family, referral: Referral
+    pia_client: Client, network: Network, family: Family, referral: Referral
 ) -> None:
     for _ in range(4):
         referral_actions.record_referral_read(
             referral, action="referral.viewed", side="receiver", by=network.ben
         )
-    report = dora_client.get(report_url(family)).context["report"]
+    report = pia_client.get(report_url(family)).context["report"]
     [viewed] = [c for c in report.consultations if c.action == "referral.viewed"]
     assert viewed.count == 5
     assert viewed.day == timezone.localdate()
 
 
 def test_staff_names_are_absent_by_default_and_recorded_so(
-    dora_client: Client, network: Network, family: Family, referral: Referral
+    pia: User, pia_client: Client, network: Network, family: Family, referral: Referral
 ) -> None:
-    page = dora_client.get(report_url(family)).content.decode()
+    page = pia_client.get(report_url(family)).content.decode()
     for name in STAFF:
         assert name not in page
     [event] = report_events(family)
     assert event.details == {"format": "html", "staff_names": False}
-    assert event.actor_id == network.dora.pk
-    assert event.agency_id == network.jugendamt.pk
+    assert event.actor_id == pia.pk
+    assert event.agency_id == network.project.pk
 
 
 def test_staff_names_appear_when_the_dpo_asks_and_the_event_says_so(
-    dora_client: Client, network: Network, family: Family, referral: Referral
+    pia_client: Client, network: Network, family: Family, referral: Referral
 ) -> None:
-    response = dora_client.get(report_url(family, staff=True))
+    response = pia_client.get(report_url(family, staff=True))
     page = response.content.decode()
     for name in STAFF:
         assert name in page
@@ -152,10 +152,10 @@ def test_staff_names_appear_when_the_dpo_asks_and_the_event_says_so(
 
 @pytest.mark.parametrize("staff", [False, True])
 def test_no_household_data_referral_text_or_message_in_html_or_json(
-    dora_client: Client, family: Family, referral: Referral, tag: ApplicationTag, staff: bool
+    pia_client: Client, family: Family, referral: Referral, tag: ApplicationTag, staff: bool
 ) -> None:
-    page = dora_client.get(report_url(family, staff)).content.decode()
-    data = dora_client.get(download_url(family, "json", staff)).content.decode()
+    page = pia_client.get(report_url(family, staff)).content.decode()
+    data = pia_client.get(download_url(family, "json", staff)).content.decode()
     for secret in SECRETS:
         assert secret not in page
         assert secret not in data
@@ -177,9 +177,9 @@ def test_no_household_data_in_the_pdf(
 
 
 def test_pdf_download_is_an_attachment_named_after_the_reference(
-    dora_client: Client, family: Family, referral: Referral
+    pia_client: Client, family: Family, referral: Referral
 ) -> None:
-    response = dora_client.get(download_url(family, "pdf"))
+    response = pia_client.get(download_url(family, "pdf"))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
@@ -191,9 +191,9 @@ def test_pdf_download_is_an_attachment_named_after_the_reference(
 
 
 def test_json_download_has_the_documented_structure(
-    dora_client: Client, network: Network, family: Family, referral: Referral, tag: ApplicationTag
+    pia_client: Client, network: Network, family: Family, referral: Referral, tag: ApplicationTag
 ) -> None:
-    response = dora_client.get(download_url(family, "json", staff=True))
+    response = pia_client.get(download_url(family, "json", staff=True))
     assert response.status_code == 200
     assert response["Content-Disposition"] == (
         f'attachment; filename="auskunft-{family.reference}.json"'
@@ -228,9 +228,9 @@ def test_json_download_has_the_documented_structure(
 
 
 def test_json_without_staff_names_has_no_staff_field(
-    dora_client: Client, family: Family, referral: Referral
+    pia_client: Client, family: Family, referral: Referral
 ) -> None:
-    data = json.loads(dora_client.get(download_url(family, "json")).content)
+    data = json.loads(pia_client.get(download_url(family, "json")).content)
     assert data["staff_names"] is False
     assert data["consultations"]
     assert all("staff" not in row for row in data["consultations"])
@@ -238,19 +238,19 @@ def test_json_without_staff_names_has_no_staff_field(
 
 @pytest.mark.parametrize("fmt", ["csv", "html", "PDF", "xml"])
 def test_unknown_format_is_404_and_not_recorded(
-    dora_client: Client, family: Family, fmt: str
+    pia_client: Client, family: Family, fmt: str
 ) -> None:
-    assert dora_client.get(download_url(family, fmt)).status_code == 404
+    assert pia_client.get(download_url(family, fmt)).status_code == 404
     assert report_events(family) == []
 
 
 @pytest.mark.parametrize("page", ["html", "pdf", "json"])
-def test_unknown_reference_is_404_with_a_clear_message(dora_client: Client, page: str) -> None:
+def test_unknown_reference_is_404_with_a_clear_message(pia_client: Client, page: str) -> None:
     if page == "html":
         url = reverse("console:access_report", args=["F-1999-0001"])
     else:
         url = reverse("console:access_report_download", args=["F-1999-0001", page])
-    response = dora_client.get(url)
+    response = pia_client.get(url)
     assert response.status_code == 404
     assert "Keine Familie mit der Kennung „F-1999-0001“." in response.content.decode()
     assert not AuditEvent.objects.filter(action="console.access_report").exists()
@@ -279,7 +279,7 @@ def _queries(client: Client, url: str) -> int:
 
 @pytest.mark.parametrize("staff", [False, True])
 def test_report_page_costs_the_same_queries_for_one_or_many_referrals_and_events(
-    dora_client: Client,
+    pia_client: Client,
     network: Network,
     family: Family,
     referral: Referral,
@@ -288,8 +288,8 @@ def test_report_page_costs_the_same_queries_for_one_or_many_referrals_and_events
     staff: bool,
 ) -> None:
     url = report_url(family, staff)
-    dora_client.get(url)  # warm-up: per-process caches
-    few = _queries(dora_client, url)
+    pia_client.get(url)  # warm-up: per-process caches
+    few = _queries(pia_client, url)
     for _ in range(4):
         more = build_referral(
             network, family, need=NEED, summary=SUMMARY, notes={DataCategory.EMPLOYMENT: NOTE}
@@ -316,7 +316,7 @@ def test_report_page_costs_the_same_queries_for_one_or_many_referrals_and_events
             ]
         )
     with django_assert_num_queries(few):
-        response = dora_client.get(url)
+        response = pia_client.get(url)
     report = response.context["report"]
     assert len(report.referrals) == 5
     assert len(report.consultations) > 58
@@ -342,10 +342,15 @@ def test_consultations_are_grouped_in_the_database(
 
 
 def test_report_of_an_erased_family_still_works(
-    dora_client: Client, network: Network, family: Family, referral: Referral, tag: ApplicationTag
+    pia: User,
+    pia_client: Client,
+    network: Network,
+    family: Family,
+    referral: Referral,
+    tag: ApplicationTag,
 ) -> None:
-    erase_family(family, by=network.dora, reason="Antrag nach Art. 17 DSGVO", seal=False)
-    response = dora_client.get(report_url(family))
+    erase_family(family, by=pia, reason="Antrag nach Art. 17 DSGVO", seal=False)
+    response = pia_client.get(report_url(family))
     assert response.status_code == 200
     report = response.context["report"]
     assert report.erased_at is not None
@@ -358,20 +363,20 @@ def test_report_of_an_erased_family_still_works(
     assert "gelöscht" in page
     for secret in SECRETS:
         assert secret not in page
-    data = json.loads(dora_client.get(download_url(family, "json")).content)
+    data = json.loads(pia_client.get(download_url(family, "json")).content)
     assert data["family"]["erased_on"] == timezone.localdate().isoformat()
-    assert dora_client.get(download_url(family, "pdf")).content.startswith(b"%PDF")
+    assert pia_client.get(download_url(family, "pdf")).content.startswith(b"%PDF")
 
 
 def test_report_of_a_restricted_family_says_since_when_but_not_why(
-    dora_client: Client, network: Network, family: Family, referral: Referral
+    pia: User, pia_client: Client, network: Network, family: Family, referral: Referral
 ) -> None:
     reason = "Familie bestreitet die Richtigkeit der Angaben zum Einkommen"
-    core.restrict_processing(family, reason=reason, by=network.dora)
-    page = dora_client.get(report_url(family)).content.decode()
+    core.restrict_processing(family, reason=reason, by=pia)
+    page = pia_client.get(report_url(family)).content.decode()
     assert "Verarbeitung eingeschränkt seit" in page
     assert reason not in page
-    data = json.loads(dora_client.get(download_url(family, "json")).content)
+    data = json.loads(pia_client.get(download_url(family, "json")).content)
     assert data["family"]["restricted_since"] == timezone.localdate().isoformat()
     assert any(c["action"] == "family.processing_restricted" for c in data["consultations"])
     assert reason not in json.dumps(data, ensure_ascii=False)

@@ -1,9 +1,10 @@
 """The DPO reads the trail's metadata and nothing else: walking every URL of the project
-with real ids of a family's record, consent, referrals (one to her own Jugendamt), tag,
-thread, message and attachments, no page answers her with case content. A page added later
-is walked too; a route whose parameters this test cannot fill fails it, so that it is
-looked at. (Her socket gets no thread either: tests/messaging/test_consumer.py,
-test_an_outsider_cannot_use_the_thread_and_is_audited.)"""
+with real ids of a family's record, consent, referrals (one to Dora's Jugendamt), tag,
+thread, message and attachments, no page answers a DPO with case content: not Dora (the
+Jugendamt's), not the project's DPO (whose console opens this family) and not the
+network's. A page added later is walked too; a route whose parameters this test cannot fill
+fails it, so that it is looked at. (Her socket gets no thread either:
+tests/messaging/test_consumer.py, test_an_outsider_cannot_use_the_thread_and_is_audited.)"""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from dienstweg.uploads import Upload
 from messaging import actions as messaging_actions
 from referrals.models import Referral
 from tests.builders import build_referral, build_referral_thread, build_tag
-from tests.conftest import Network, consent_data, verified_client
+from tests.conftest import Network, consent_data, make_staff, verified_client
 from tests.dienstweg.test_urls_protected import ROUTES, CannotBuild, Route, build_part
 
 SECRET_PDF = b"%PDF-1.4\n% Lohnabrechnung-Geheim\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
@@ -211,8 +212,23 @@ def walk_every_url(
     return walked, leaks, opened, console
 
 
-def test_no_page_shows_the_dpo_case_content(network: Network, world: dict[str, Any]) -> None:
-    dora = verified_client(network.dora)
+def a_dpo(network: Network, which: str) -> User:
+    """Dora (the Jugendamt's DPO), the project's DPO (whose console opens this family's
+    pages) or the network's DPO (whose console opens everything)."""
+    if which == "dora":
+        return network.dora
+    if which == "project":
+        return make_staff("pia@example.org", "Pia Pohl", network.project, Membership.Role.DPO)
+    return make_staff(
+        "vera@example.org", "Vera Vogt", network.jobcenter, Membership.Role.NETWORK_DPO
+    )
+
+
+@pytest.mark.parametrize("which", ["dora", "project", "network"])
+def test_no_page_shows_the_dpo_case_content(
+    network: Network, world: dict[str, Any], which: str
+) -> None:
+    dora = verified_client(a_dpo(network, which))
     anna = verified_client(network.anna)
     # The owning coach does see the content: the markers are real, not misspelt.
     assert "Ayşe" in anna.get(f"/familien/{world['family'].pk}/").text
@@ -263,6 +279,8 @@ def test_admin_site_is_closed_to_the_dpo(network: Network, world: dict[str, Any]
     assert "Ayşe" not in response.content.decode()
 
 
-def test_dora_client_is_not_the_owning_coach(network: Network) -> None:
-    # The test above would prove nothing if Dora held a case role somewhere.
-    assert not network.dora.memberships.exclude(role="dpo").exists()
+@pytest.mark.parametrize("which", ["dora", "project", "network"])
+def test_the_dpos_are_not_the_owning_coach(network: Network, which: str) -> None:
+    # The test above would prove nothing if a DPO held a case role somewhere.
+    dpo = a_dpo(network, which)
+    assert not dpo.memberships.exclude(role__in=["dpo", "network_dpo"]).exists()

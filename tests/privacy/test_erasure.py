@@ -3,9 +3,10 @@ changes nothing until reference, reason and checkbox are right, crypto-shredding
 family's key, what is removed and what the law keeps, the sealed `family.erased` event,
 and the owning project's pages, which show the family as erased.
 
-Who does what: Dora (DPO) erases; Anna (coach at the project) owns the family, refers it
-to the Jobcenter on consent and to the Jugendamt on child protection, tags an application
-and writes in the threads; Ben (Jobcenter) answers; everybody but Dora gets 403."""
+Who does what: Pia (DPO of the project, the family's controller) erases; Anna (coach at the
+project) owns the family, refers it to the Jobcenter on consent and to the Jugendamt on child
+protection, tags an application and writes in the threads; Ben (Jobcenter) answers;
+everybody but a DPO gets 403."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from dienstweg.models import (
     Family,
     HouseholdMember,
     Notification,
+    User,
 )
 from dienstweg.uploads import Upload
 from messaging import actions as messaging
@@ -193,11 +195,13 @@ def test_plan_counts_what_goes_and_what_stays_with_the_legal_reason(case: Case) 
 # The erasure itself
 
 
-def test_erasure_destroys_the_key_so_no_copy_can_be_read(case: Case, network: Network) -> None:
+def test_erasure_destroys_the_key_so_no_copy_can_be_read(
+    pia: User, case: Case, network: Network
+) -> None:
     key_id = case.family.data_key_id
     backup = bytes(Family.objects.get(pk=case.family.pk).address_enc)  # a copy, as in a backup
 
-    erasure.erase_family(case.family, by=network.dora, reason=REASON)
+    erasure.erase_family(case.family, by=pia, reason=REASON)
 
     family = Family.objects.get(pk=case.family.pk)
     assert family.data_key is None
@@ -211,10 +215,10 @@ def test_erasure_destroys_the_key_so_no_copy_can_be_read(case: Case, network: Ne
 
 
 def test_household_plaintext_is_gone_and_the_members_are_anonymous(
-    case: Case, network: Network
+    pia: User, case: Case, network: Network
 ) -> None:
     index = core.identity_index("Ayşe", "Yılmaz", YILMAZ[0].birth_date)
-    erasure.erase_family(case.family, by=network.dora, reason=REASON)
+    erasure.erase_family(case.family, by=pia, reason=REASON)
 
     family = Family.objects.get(pk=case.family.pk)
     for field in ("address", "phone", "notes", "restriction_reason"):
@@ -229,9 +233,9 @@ def test_household_plaintext_is_gone_and_the_members_are_anonymous(
 
 
 def test_referrals_tags_and_threads_are_removed_or_kept_as_planned(
-    case: Case, network: Network
+    pia: User, case: Case, network: Network
 ) -> None:
-    erasure.erase_family(case.family, by=network.dora, reason=REASON)
+    erasure.erase_family(case.family, by=pia, reason=REASON)
 
     assert not Referral.objects.filter(pk=case.referral.pk).exists()
     assert not ReferralEvent.objects.filter(referral_id=case.referral.pk).exists()
@@ -250,8 +254,10 @@ def test_referrals_tags_and_threads_are_removed_or_kept_as_planned(
     assert Participant.objects.filter(thread=case.direct).count() == 2
 
 
-def test_consents_stay_as_metadata_without_notes_and_scans(case: Case, network: Network) -> None:
-    erasure.erase_family(case.family, by=network.dora, reason=REASON)
+def test_consents_stay_as_metadata_without_notes_and_scans(
+    pia: User, case: Case, network: Network
+) -> None:
+    erasure.erase_family(case.family, by=pia, reason=REASON)
 
     consent = Consent.objects.get(pk=case.consent.pk)
     assert consent.evidence is None
@@ -262,24 +268,23 @@ def test_consents_stay_as_metadata_without_notes_and_scans(case: Case, network: 
     assert not Notification.objects.filter(family_ref=case.family.reference).exists()
 
 
-def test_records_the_erasure_with_counts_only(case: Case, network: Network) -> None:
-    result = erasure.erase_family(
-        case.family, by=network.dora, reason=REASON, agency_id=network.jugendamt.pk
-    )
+def test_records_the_erasure_with_counts_only(pia: User, case: Case, network: Network) -> None:
+    result = erasure.erase_family(case.family, by=pia, reason=REASON, agency_id=network.project.pk)
 
     event = AuditEvent.objects.get(action="family.erased")
     assert event == result.event
     assert event.family_id == str(case.family.pk)
     assert event.family_ref == case.family.reference
-    assert event.actor_id == network.dora.pk
-    assert event.agency_id == network.jugendamt.pk
+    assert event.actor_id == pia.pk
+    assert event.agency_id == network.project.pk
     assert event.purpose == REASON
     assert event.details["key_destroyed"] is True
     assert event.details["referrals_removed"] == 1
     assert event.details["referrals_kept"] == 1
     assert event.details["messages_removed"] == 3
     assert all(isinstance(v, int | bool) for v in event.details.values())
-    # Each app's part is recorded too, in the same transaction, under the DPO's agency.
+    # Each app's part is recorded too, in the same transaction, under the agency the DPO
+    # acts for (the family's controller).
     parts = AuditEvent.objects.filter(
         action__in=[
             "family.threads_erased",
@@ -289,34 +294,34 @@ def test_records_the_erasure_with_counts_only(case: Case, network: Network) -> N
         ],
         family_id=str(case.family.pk),
     )
-    assert sorted(parts.values_list("agency_id", flat=True)) == [network.jugendamt.pk] * 4
+    assert sorted(parts.values_list("agency_id", flat=True)) == [network.project.pk] * 4
     # The trail about the family is kept (accountability).
     assert AuditEvent.objects.filter(family_id=str(case.family.pk), action="family.registered")
 
 
-def test_erasing_twice_is_refused(case: Case, network: Network) -> None:
-    erasure.erase_family(case.family, by=network.dora, reason=REASON)
+def test_erasing_twice_is_refused(pia: User, case: Case, network: Network) -> None:
+    erasure.erase_family(case.family, by=pia, reason=REASON)
     before = AuditEvent.objects.count()
     with pytest.raises(ActionError, match="bereits gelöscht"):
-        erasure.erase_family(case.family, by=network.dora, reason=REASON)
+        erasure.erase_family(case.family, by=pia, reason=REASON)
     assert AuditEvent.objects.count() == before
 
 
 @pytest.mark.parametrize("reason", ["", "   ", "x" * 201])
 def test_an_empty_or_overlong_reason_changes_nothing(
-    case: Case, network: Network, reason: str
+    pia: User, case: Case, network: Network, reason: str
 ) -> None:
     with pytest.raises(ActionError):
-        erasure.erase_family(case.family, by=network.dora, reason=reason)
+        erasure.erase_family(case.family, by=pia, reason=reason)
     untouched(case)
 
 
 def test_participants_sockets_recheck_after_commit(
-    case: Case, network: Network, django_capture_on_commit_callbacks
+    pia: User, case: Case, network: Network, django_capture_on_commit_callbacks
 ) -> None:
     with mock.patch("dienstweg.events.send_now") as send_now:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            erasure.erase_family(case.family, by=network.dora, reason=REASON)
+            erasure.erase_family(case.family, by=pia, reason=REASON)
         assert not send_now.called  # nothing leaves before the commit
         for callback in callbacks:
             callback()
@@ -330,7 +335,7 @@ def test_participants_sockets_recheck_after_commit(
 
 
 @pytest.mark.usefixtures("committed")
-def test_the_erasure_event_is_sealed_and_the_trail_verifies(network: Network) -> None:
+def test_the_erasure_event_is_sealed_and_the_trail_verifies(pia: User, network: Network) -> None:
     family = core.register_family(
         owner=network.project,
         members=YILMAZ,
@@ -342,7 +347,7 @@ def test_the_erasure_event_is_sealed_and_the_trail_verifies(network: Network) ->
     case = build_case(network, family)
     wait_until_final()
 
-    result = erasure.erase_family(case.family, by=network.dora, reason=REASON)
+    result = erasure.erase_family(case.family, by=pia, reason=REASON)
 
     number = result.seal_number
     if number is None and connection.vendor == "postgresql":
@@ -372,9 +377,9 @@ def test_other_roles_get_403_and_nothing_changes(
 
 
 def test_confirmation_page_shows_the_plan_without_personal_data(
-    case: Case, dora_client: Client
+    case: Case, pia_client: Client
 ) -> None:
-    response = dora_client.get(erase_url(case.family))
+    response = pia_client.get(erase_url(case.family))
     assert response.status_code == 200
     text = response.text
     assert "Wird gelöscht" in text and "Bleibt erhalten" in text
@@ -388,16 +393,16 @@ def test_confirmation_page_shows_the_plan_without_personal_data(
 
 
 def test_confirmation_page_costs_the_same_queries_however_much_the_family_holds(
-    case: Case, network: Network, dora_client: Client
+    case: Case, network: Network, pia_client: Client
 ) -> None:
-    dora_client.get(erase_url(case.family))  # warm up: sessions, permissions
+    pia_client.get(erase_url(case.family))  # warm up: sessions, permissions
     with CaptureQueriesContext(connection) as few:
-        dora_client.get(erase_url(case.family))
+        pia_client.get(erase_url(case.family))
     for _extra in range(3):
         post(case.referral_thread, network.anna)
         build_tag(network, case.family, kind=ApplicationTag.Kind.OTHER)
     with CaptureQueriesContext(connection) as many:
-        dora_client.get(erase_url(case.family))
+        pia_client.get(erase_url(case.family))
     assert len(many) == len(few)
 
 
@@ -412,17 +417,17 @@ def test_confirmation_page_costs_the_same_queries_however_much_the_family_holds(
     ],
 )
 def test_wrong_reference_empty_reason_or_missing_checkbox_change_nothing(
-    case: Case, dora_client: Client, changes: dict[str, object], error: str
+    case: Case, pia_client: Client, changes: dict[str, object], error: str
 ) -> None:
-    response = dora_client.post(erase_url(case.family), confirmed(case.family, **changes))
+    response = pia_client.post(erase_url(case.family), confirmed(case.family, **changes))
     assert response.status_code == 400
     assert error in response.text
     assert "Wird gelöscht" in response.text  # the plan again
     untouched(case)
 
 
-def test_confirmed_erasure_lists_what_was_removed_and_kept(case: Case, dora_client: Client) -> None:
-    response = dora_client.post(erase_url(case.family), confirmed(case.family))
+def test_confirmed_erasure_lists_what_was_removed_and_kept(case: Case, pia_client: Client) -> None:
+    response = pia_client.post(erase_url(case.family), confirmed(case.family))
     assert response.status_code == 200
     text = response.text
     assert "Gelöscht" in text and "Erhalten" in text
@@ -432,40 +437,42 @@ def test_confirmed_erasure_lists_what_was_removed_and_kept(case: Case, dora_clie
 
 
 def test_the_reference_is_matched_without_regard_to_case_and_spaces(
-    case: Case, dora_client: Client
+    case: Case, pia_client: Client
 ) -> None:
     typed = f"  {case.family.reference.lower()} "
-    response = dora_client.post(erase_url(case.family), confirmed(case.family, reference=typed))
+    response = pia_client.post(erase_url(case.family), confirmed(case.family, reference=typed))
     assert response.status_code == 200
     assert Family.objects.get(pk=case.family.pk).is_erased
 
 
-def test_unknown_family_gets_404_with_a_clear_message(
-    network: Network, dora_client: Client
-) -> None:
-    response = dora_client.get(reverse("console:erase", args=["F-1999-0001"]))
+def test_unknown_family_gets_404_with_a_clear_message(network: Network, pia_client: Client) -> None:
+    response = pia_client.get(reverse("console:erase", args=["F-1999-0001"]))
     assert response.status_code == 404
     assert "Es gibt keine Familie mit der Kennung" in response.text
-    response = dora_client.post(
+    response = pia_client.post(
         reverse("console:erase", args=["F-1999-0001"]),
         {"reference": "F-1999-0001", "reason": REASON, "confirm": "on"},
     )
     assert response.status_code == 404
 
 
-def test_an_erased_family_gets_a_clear_error(case: Case, network: Network, dora_client: Client):
-    erasure.erase_family(case.family, by=network.dora, reason=REASON)
+def test_an_erased_family_gets_a_clear_error(
+    pia: User, case: Case, network: Network, pia_client: Client
+):
+    erasure.erase_family(case.family, by=pia, reason=REASON)
     before = AuditEvent.objects.filter(action="family.erased").count()
-    page = dora_client.get(erase_url(case.family))
+    page = pia_client.get(erase_url(case.family))
     assert "bereits am" in page.text and "gelöscht" in page.text
-    response = dora_client.post(erase_url(case.family), confirmed(case.family))
+    response = pia_client.post(erase_url(case.family), confirmed(case.family))
     assert response.status_code == 409
     assert "bereits am" in response.text
     assert AuditEvent.objects.filter(action="family.erased").count() == before
 
 
-def test_the_owning_project_sees_the_family_as_erased(case: Case, network: Network) -> None:
-    erasure.erase_family(case.family, by=network.dora, reason=REASON)
+def test_the_owning_project_sees_the_family_as_erased(
+    pia: User, case: Case, network: Network
+) -> None:
+    erasure.erase_family(case.family, by=pia, reason=REASON)
     anna = verified_client(network.anna)
 
     page = anna.get(reverse("family_detail", args=[case.family.pk]))

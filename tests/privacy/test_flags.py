@@ -21,8 +21,9 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.trail import record
+from dienstweg.access import dpo_scope_of
 from dienstweg.actions import ActionError
-from dienstweg.models import User
+from dienstweg.models import Membership, User
 from privacy.flags import (
     MAX_EXPORTS_PER_DAY,
     find_flags,
@@ -98,7 +99,8 @@ def test_reading_more_families_than_the_limit_is_flagged(network: Network) -> No
         5,
     )
     assert flag.first_event_id == read[0].pk
-    assert flag.agency_id is None  # the last event's agency: the refusal named none
+    # The last event (the refusal) names no agency: Ben's only agency, for its DPO.
+    assert flag.agency_id == network.jobcenter.pk
 
 
 @few_families
@@ -246,6 +248,27 @@ def test_running_again_updates_the_open_flag_and_records_it_once(network: Networ
 
 
 @working_hours
+def test_a_flag_names_the_agency_of_its_last_event_or_else_the_actors_only_agency(
+    network: Network,
+) -> None:
+    # So that it reaches that agency's DPO: a flag of no agency only the network's DPO sees.
+    recorded(network.ben, "message.read", at(WEDNESDAY, 22), families(1))  # names no agency
+    recorded(network.clara, "referral.viewed", at(WEDNESDAY, 5), families(1))
+    recorded(network.clara, "message.read", at(WEDNESDAY, 23), families(1))
+    Membership.objects.create(user=network.clara, agency=network.project, role="lead")
+    recorded(
+        network.anna, "message.read", at(WEDNESDAY, 6), families(1), agency_id=network.project.pk
+    )
+    find_flags(WEDNESDAY)
+    agencies = dict(AccessFlag.objects.values_list("actor_id", "agency_id"))
+    assert agencies == {
+        network.ben.pk: network.jobcenter.pk,  # his only agency
+        network.clara.pk: None,  # two agencies, and her last event names neither
+        network.anna.pk: network.project.pk,  # her last event's
+    }
+
+
+@working_hours
 def test_records_each_new_flag(network: Network) -> None:
     recorded(network.anna, "family.viewed", at(WEDNESDAY, 22), families(1))
     [flag] = find_flags(WEDNESDAY)
@@ -260,23 +283,24 @@ def test_records_each_new_flag(network: Network) -> None:
 
 
 @working_hours
-def test_a_reviewed_flag_stays_reviewed_and_unchanged(network: Network) -> None:
+def test_a_reviewed_flag_stays_reviewed_and_unchanged(vera: User, network: Network) -> None:
     recorded(network.anna, "family.viewed", at(WEDNESDAY, 22), families(1))
     [flag] = find_flags(WEDNESDAY)
-    review_flag(flag, by=network.dora, note="Bereitschaftsdienst, mit Leitung abgestimmt")
+    review_flag(flag, by=vera, note="Bereitschaftsdienst, mit Leitung abgestimmt")
     recorded(network.anna, "family.viewed", at(WEDNESDAY, 23), families(3))
     [again] = find_flags(WEDNESDAY)
     again.refresh_from_db()
     assert again.pk == flag.pk and again.is_reviewed
     assert (again.event_count, again.family_count) == (1, 1)
     assert AccessFlag.objects.count() == 1
-    assert open_flag_count() == 0
+    assert open_flag_count(dpo_scope_of(vera)) == 0
 
 
-def test_open_flag_count_counts_open_flags_only(network: Network) -> None:
+def test_open_flag_count_counts_open_flags_only(vera: User, network: Network) -> None:
+    # Vera, the network's DPO, sees every flag (a DPO of one agency: test_dpo_scope.py)
     for n, kind in enumerate(Kind.values):
-        make_flag(network.ben, kind=kind, reviewed_by=network.dora if n == 0 else None)
-    assert open_flag_count() == len(Kind.values) - 1
+        make_flag(network.ben, kind=kind, reviewed_by=vera if n == 0 else None)
+    assert open_flag_count(dpo_scope_of(vera)) == len(Kind.values) - 1
 
 
 # The review
@@ -301,31 +325,31 @@ def make_flag(
 
 
 def test_review_marks_the_flag_and_records_it_without_the_note(
-    network: Network, dora_client: Client
+    vera: User, network: Network, vera_client: Client
 ) -> None:
     flag = make_flag(network.ben)
-    response = dora_client.post(
+    response = vera_client.post(
         reverse("console:flag_review", args=[flag.pk]), {"note": "Vertretung für Clara"}
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("console:flags")
     flag.refresh_from_db()
-    assert flag.reviewed_by == network.dora and flag.reviewed_at is not None
+    assert flag.reviewed_by == vera and flag.reviewed_at is not None
     assert flag.review_note == "Vertretung für Clara"
     [event] = AuditEvent.objects.filter(action="console.flag_reviewed")
-    assert event.actor_id == network.dora.pk
-    assert event.agency_id == network.jugendamt.pk
+    assert event.actor_id == vera.pk
+    assert event.agency_id == network.jobcenter.pk  # Vera's membership
     assert event.details == {"flag": flag.pk, "kind": "outside_hours"}
-    page = dora_client.get(response["Location"]).content.decode()
+    page = vera_client.get(response["Location"]).content.decode()
     assert "als geprüft vermerkt" in page
 
 
 @pytest.mark.parametrize("note", ["", "   \n "])
 def test_review_without_a_note_changes_nothing(
-    network: Network, dora_client: Client, note: str
+    network: Network, vera_client: Client, note: str
 ) -> None:
     flag = make_flag(network.ben)
-    response = dora_client.post(reverse("console:flag_review", args=[flag.pk]), {"note": note})
+    response = vera_client.post(reverse("console:flag_review", args=[flag.pk]), {"note": note})
     assert response.status_code == 400
     assert "Bitte schreiben Sie einen Prüfvermerk." in response.content.decode()
     flag.refresh_from_db()
@@ -333,9 +357,11 @@ def test_review_without_a_note_changes_nothing(
     assert not AuditEvent.objects.filter(action="console.flag_reviewed").exists()
 
 
-def test_reviewing_a_reviewed_flag_again_is_refused(network: Network, dora_client: Client) -> None:
-    flag = make_flag(network.ben, reviewed_by=network.dora)
-    response = dora_client.post(
+def test_reviewing_a_reviewed_flag_again_is_refused(
+    vera: User, network: Network, vera_client: Client
+) -> None:
+    flag = make_flag(network.ben, reviewed_by=vera)
+    response = vera_client.post(
         reverse("console:flag_review", args=[flag.pk]), {"note": "noch einmal"}
     )
     assert response.status_code == 400
@@ -354,10 +380,10 @@ def test_review_by_someone_who_is_no_dpo_is_refused(network: Network) -> None:
 
 
 def test_flag_page_links_to_the_events_behind_it_and_is_recorded(
-    network: Network, dora_client: Client
+    network: Network, vera_client: Client
 ) -> None:
     flag = make_flag(network.ben, agency_id=network.jobcenter.pk)
-    page = dora_client.get(reverse("console:flag_review", args=[flag.pk]))
+    page = vera_client.get(reverse("console:flag_review", args=[flag.pk]))
     assert page.status_code == 200
     html = page.content.decode()
     search = reverse("console:search")
@@ -370,8 +396,8 @@ def test_flag_page_links_to_the_events_behind_it_and_is_recorded(
     assert event.details == {"flag": flag.pk, "kind": "outside_hours"}
 
 
-def test_unknown_flag_gives_404(dora_client: Client) -> None:
-    assert dora_client.get(reverse("console:flag_review", args=[999_999])).status_code == 404
+def test_unknown_flag_gives_404(vera_client: Client) -> None:
+    assert vera_client.get(reverse("console:flag_review", args=[999_999])).status_code == 404
 
 
 @pytest.mark.parametrize("persona", ["anna", "ben", "clara", "dirk"])
@@ -390,15 +416,17 @@ def test_others_than_the_dpo_get_403(network: Network, persona: str) -> None:
 # The list
 
 
-def test_list_shows_open_flags_first_and_is_recorded(network: Network, dora_client: Client) -> None:
-    reviewed = make_flag(network.ben, day=WEDNESDAY + timedelta(days=1), reviewed_by=network.dora)
+def test_list_shows_open_flags_first_and_is_recorded(
+    vera: User, network: Network, vera_client: Client
+) -> None:
+    reviewed = make_flag(network.ben, day=WEDNESDAY + timedelta(days=1), reviewed_by=vera)
     open_flag = make_flag(network.anna, kind=Kind.MANY_FAMILIES)
-    response = dora_client.get(reverse("console:flags"))
+    response = vera_client.get(reverse("console:flags"))
     assert response.status_code == 200
     assert [row["flag"] for row in response.context["rows"]] == [open_flag, reviewed]
     [event] = AuditEvent.objects.filter(action="console.flags_viewed")
     assert event.details == {"status": "all", "kind": "all", "page": 1, "shown": 2}
-    assert event.agency_id == network.jugendamt.pk
+    assert event.agency_id == network.jobcenter.pk  # Vera's membership
 
 
 @pytest.mark.parametrize(
@@ -411,29 +439,29 @@ def test_list_shows_open_flags_first_and_is_recorded(network: Network, dora_clie
     ],
 )
 def test_list_filters_by_status_and_kind(
-    network: Network, dora_client: Client, query: dict[str, str], expected: list[str]
+    vera: User, network: Network, vera_client: Client, query: dict[str, str], expected: list[str]
 ) -> None:
-    make_flag(network.ben, reviewed_by=network.dora)
+    make_flag(network.ben, reviewed_by=vera)
     make_flag(network.anna, kind=Kind.MANY_FAMILIES)
     make_flag(network.clara, day=WEDNESDAY - timedelta(days=1))
-    response = dora_client.get(reverse("console:flags"), query)
+    response = vera_client.get(reverse("console:flags"), query)
     actors = [row["flag"].actor_id for row in response.context["rows"]]
     assert actors == [getattr(network, name).pk for name in expected]
 
 
-def test_list_refuses_an_unknown_filter(dora_client: Client) -> None:
-    response = dora_client.get(reverse("console:flags"), {"status": "kaputt"})
+def test_list_refuses_an_unknown_filter(vera_client: Client) -> None:
+    response = vera_client.get(reverse("console:flags"), {"status": "kaputt"})
     assert response.status_code == 400
     assert "Bitte die markierten Angaben berichtigen." in response.content.decode()
 
 
 @override_settings(AUDIT_CONSOLE_PAGE_SIZE=2)
-def test_list_is_paginated(network: Network, dora_client: Client) -> None:
+def test_list_is_paginated(network: Network, vera_client: Client) -> None:
     for n in range(3):
         make_flag(network.ben, day=WEDNESDAY - timedelta(days=n))
-    first = dora_client.get(reverse("console:flags"), {"status": "open"})
+    first = vera_client.get(reverse("console:flags"), {"status": "open"})
     assert len(first.context["rows"]) == 2 and first.context["page"].has_next
-    second = dora_client.get(f"{reverse('console:flags')}?{first.context['page'].next_query}")
+    second = vera_client.get(f"{reverse('console:flags')}?{first.context['page'].next_query}")
     assert [row["flag"].day for row in second.context["rows"]] == [WEDNESDAY - timedelta(days=2)]
 
 
@@ -443,12 +471,14 @@ def queries_of(client: Client, url: str) -> int:
     return len(captured.captured_queries)
 
 
-def test_list_costs_the_same_for_one_and_ten_flags(network: Network, dora_client: Client) -> None:
+def test_list_costs_the_same_for_one_and_ten_flags(
+    vera: User, network: Network, vera_client: Client
+) -> None:
     url = reverse("console:flags")
-    make_flag(network.ben, agency_id=network.jobcenter.pk, reviewed_by=network.dora)
-    dora_client.get(url)  # warm-up: per-process caches
-    one = queries_of(dora_client, url)
-    people = [network.anna, network.ben, network.clara, network.dirk, network.dora]
+    make_flag(network.ben, agency_id=network.jobcenter.pk, reviewed_by=vera)
+    vera_client.get(url)  # warm-up: per-process caches
+    one = queries_of(vera_client, url)
+    people = [network.anna, network.ben, network.clara, network.dirk, vera]
     agencies = [network.project, network.jobcenter, network.jugendamt, network.migration]
     for n in range(9):
         make_flag(
@@ -456,9 +486,9 @@ def test_list_costs_the_same_for_one_and_ten_flags(network: Network, dora_client
             kind=Kind.values[n % 3],
             day=WEDNESDAY - timedelta(days=n + 1),
             agency_id=agencies[n % 4].pk,
-            reviewed_by=network.dora if n % 2 else None,
+            reviewed_by=vera if n % 2 else None,
         )
-    assert queries_of(dora_client, url) == one
+    assert queries_of(vera_client, url) == one
 
 
 # The command

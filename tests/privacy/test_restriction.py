@@ -1,4 +1,4 @@
-"""Restriction of processing (GDPR Art. 18, SGB X § 84): Dora, the DPO, restricts the
+"""Restriction of processing (GDPR Art. 18, SGB X § 84): Pia, the project's DPO, restricts the
 Yılmaz family's processing with a reason; the data stays, but nothing of it is shared or
 shown beyond Anna's project until she lifts it.
 
@@ -28,7 +28,7 @@ from applications.models import ApplicationTag
 from audit.models import AuditEvent
 from dienstweg.actions import ActionError, lift_restriction, restrict_processing
 from dienstweg.consent import ProcessingRestricted, has_consent, require_consent
-from dienstweg.models import Consent, DataCategory, Family, Membership, Purpose
+from dienstweg.models import Consent, DataCategory, Family, Membership, Purpose, User
 from dienstweg.uploads import Upload
 from messaging import actions as messaging_actions
 from messaging.access import may_use_thread, thread_readers, threads_of
@@ -36,7 +36,7 @@ from messaging.models import Thread
 from referrals.access import referral_readers
 from referrals.actions import steps as referral_actions
 from referrals.models import Referral
-from tests.builders import build_referral, build_tag
+from tests.builders import build_referral, build_tag, project_dpo
 from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
 from tests.conftest import Network, make_staff, verified_client
 from tests.messaging.conftest import connected, frame, receive, receive_type
@@ -62,8 +62,9 @@ def tag(network: Network, family: Family, consent: Consent) -> ApplicationTag:
 
 
 def restrict(network: Network, family: Family) -> Family:
+    """Restricted by Pia, the DPO of the project that owns the family."""
     return restrict_processing(
-        family, reason=REASON, by=network.dora, agency_id=network.jugendamt.pk
+        family, reason=REASON, by=project_dpo(network), agency_id=network.project.pk
     )
 
 
@@ -87,23 +88,23 @@ def lift_url(family: Family) -> str:
 
 
 def test_dpo_restricts_and_is_sent_back_to_the_family_page(
-    network: Network, family: Family, dora_client: Client
+    pia: User, network: Network, family: Family, pia_client: Client
 ) -> None:
-    response = dora_client.post(restrict_url(family), {"reason": REASON})
+    response = pia_client.post(restrict_url(family), {"reason": REASON})
     assert response.status_code == 302
     assert response["Location"] == reverse("console:subject", args=[family.reference])
     assert any("eingeschränkt" in text for text in told(response))
     restricted = fresh(family)
     assert restricted.is_restricted
-    assert restricted.restricted_by == network.dora
+    assert restricted.restricted_by == pia
     assert restricted.decrypt_field("restriction_reason") == REASON
     # Encrypted with the family's key: the reason's plaintext is not in the row.
     assert REASON.encode() not in bytes(restricted.restriction_reason_enc)
 
 
-def test_dpo_lifts_with_a_note(network: Network, family: Family, dora_client: Client) -> None:
+def test_dpo_lifts_with_a_note(network: Network, family: Family, pia_client: Client) -> None:
     restrict(network, family)
-    response = dora_client.post(lift_url(family), {"note": "Familie am Telefon unterrichtet"})
+    response = pia_client.post(lift_url(family), {"note": "Familie am Telefon unterrichtet"})
     assert response.status_code == 302
     assert response["Location"] == reverse("console:subject", args=[family.reference])
     assert any("aufgehoben" in text for text in told(response))
@@ -133,16 +134,16 @@ def test_non_dpo_gets_403_and_changes_nothing(
 
 
 @pytest.mark.parametrize("view", ["console:restrict", "console:lift_restriction"])
-def test_get_is_405(family: Family, dora_client: Client, view: str) -> None:
-    assert dora_client.get(reverse(view, args=[family.reference])).status_code == 405
+def test_get_is_405(family: Family, pia_client: Client, view: str) -> None:
+    assert pia_client.get(reverse(view, args=[family.reference])).status_code == 405
     assert not fresh(family).is_restricted
 
 
 @pytest.mark.parametrize("reason", ["", "   \n  "])
 def test_empty_reason_changes_nothing(
-    network: Network, family: Family, dora_client: Client, reason: str
+    network: Network, family: Family, pia_client: Client, reason: str
 ) -> None:
-    response = dora_client.post(restrict_url(family), {"reason": reason})
+    response = pia_client.post(restrict_url(family), {"reason": reason})
     assert response.status_code == 302
     assert response["Location"] == reverse("console:subject", args=[family.reference])
     assert told(response) == ["Bitte geben Sie den Grund der Einschränkung an."]
@@ -156,8 +157,8 @@ def test_empty_reason_changes_nothing(
     assert refused.details == {"verb": "restrict", "found": True}
 
 
-def test_lifting_an_unrestricted_family_is_refused(family: Family, dora_client: Client) -> None:
-    response = dora_client.post(lift_url(family), {"note": ""})
+def test_lifting_an_unrestricted_family_is_refused(family: Family, pia_client: Client) -> None:
+    response = pia_client.post(lift_url(family), {"note": ""})
     assert response.status_code == 302
     assert told(response) == ["Die Verarbeitung dieser Familie ist nicht eingeschränkt."]
     assert not AuditEvent.objects.filter(action="family.restriction_lifted").exists()
@@ -172,19 +173,19 @@ def test_restricting_twice_is_refused(network: Network, family: Family) -> None:
 
 
 def test_an_erased_family_can_be_neither_restricted_nor_lifted(
-    network: Network, family: Family
+    pia: User, network: Network, family: Family
 ) -> None:
     Family.objects.filter(pk=family.pk).update(erased_at=family.registered_at)
     with pytest.raises(ActionError, match="gelöscht"):
         restrict(network, family)
     with pytest.raises(ActionError, match="gelöscht"):
-        lift_restriction(family, by=network.dora)
+        lift_restriction(family, by=pia)
     assert not fresh(family).is_restricted
 
 
 @pytest.mark.parametrize("view", ["console:restrict", "console:lift_restriction"])
-def test_unknown_family_is_404_with_a_clear_message(dora_client: Client, view: str) -> None:
-    response = dora_client.post(reverse(view, args=["F-1999-0001"]), {"reason": REASON})
+def test_unknown_family_is_404_with_a_clear_message(pia_client: Client, view: str) -> None:
+    response = pia_client.post(reverse(view, args=["F-1999-0001"]), {"reason": REASON})
     assert response.status_code == 404
     assert "Keine Familie mit der Kennung „F-1999-0001“." in response.content.decode()
     assert AuditEvent.objects.filter(
@@ -193,15 +194,15 @@ def test_unknown_family_is_404_with_a_clear_message(dora_client: Client, view: s
 
 
 def test_records_audit_events_without_the_reason(
-    network: Network, family: Family, dora_client: Client
+    pia: User, network: Network, family: Family, pia_client: Client
 ) -> None:
-    dora_client.post(restrict_url(family), {"reason": REASON})
-    dora_client.post(lift_url(family), {"note": "Familie unterrichtet"})
+    pia_client.post(restrict_url(family), {"reason": REASON})
+    pia_client.post(lift_url(family), {"note": "Familie unterrichtet"})
     restricted = AuditEvent.objects.get(action="family.processing_restricted")
     lifted = AuditEvent.objects.get(action="family.restriction_lifted")
     for event in (restricted, lifted):
-        assert event.actor_id == network.dora.pk
-        assert event.agency_id == network.jugendamt.pk  # Dora's DPO agency
+        assert event.actor_id == pia.pk
+        assert event.agency_id == network.project.pk  # the family's controller
         assert event.family_id == str(family.pk)
         assert event.family_ref == family.reference
         assert event.purpose == "Art. 18 DSGVO"
@@ -391,11 +392,11 @@ def test_the_consent_gate_refuses_a_restricted_family(
 
 
 def test_lifting_restores_access(
-    network: Network, family: Family, referral: Referral, tag: ApplicationTag
+    pia: User, network: Network, family: Family, referral: Referral, tag: ApplicationTag
 ) -> None:
     thread = messaging_actions.thread_for(referral)
     restrict(network, family)
-    lift_restriction(family, by=network.dora, agency_id=network.jugendamt.pk)
+    lift_restriction(family, by=pia, agency_id=network.project.pk)
 
     ben = verified_client(network.ben)
     assert family.reference in ben.get(reverse("referral_inbox")).content.decode()

@@ -2,7 +2,8 @@
 access report's formats, the restriction form, the way to erasure; unknown references get a
 clear message and change nothing; every look-up and view is recorded.
 
-Who does what here: Dora (DPO) looks up the Yılmaz family, which Anna's project registered;
+Who does what here: Pia (DPO of the project) looks up the Yılmaz family, which Anna's project
+registered;
 Anna, Ben, Clara and Dirk are refused the console."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from dienstweg.models import Family
+from dienstweg.models import Family, User
 from privacy.erasure import erase_family
 from tests.conftest import YILMAZ, Network, verified_client
 
@@ -23,18 +24,18 @@ def subject_url(reference: str) -> str:
     return reverse("console:subject", args=[reference])
 
 
-def test_lookup_shows_the_form(dora_client: Client) -> None:
-    response = dora_client.get(LOOKUP)
+def test_lookup_shows_the_form(pia_client: Client) -> None:
+    response = pia_client.get(LOOKUP)
     assert response.status_code == 200
     assert "Kennung der Familie" in response.content.decode()
 
 
 @pytest.mark.parametrize("typed", ["{ref}", " {ref} ", "{lower}"])
 def test_lookup_of_a_known_reference_leads_to_the_family_page(
-    dora_client: Client, family: Family, typed: str
+    pia_client: Client, family: Family, typed: str
 ) -> None:
     text = typed.format(ref=family.reference, lower=family.reference.lower())
-    response = dora_client.get(LOOKUP, {"reference": text})
+    response = pia_client.get(LOOKUP, {"reference": text})
     assert response.status_code == 302
     assert response["Location"] == subject_url(family.reference)
     [event] = AuditEvent.objects.filter(action="console.subject_lookup")
@@ -43,9 +44,9 @@ def test_lookup_of_a_known_reference_leads_to_the_family_page(
 
 
 def test_lookup_of_an_unknown_reference_says_so_and_is_recorded(
-    dora_client: Client, family: Family
+    pia_client: Client, family: Family
 ) -> None:
-    response = dora_client.get(LOOKUP, {"reference": "F-2026-9999"})
+    response = pia_client.get(LOOKUP, {"reference": "F-2026-9999"})
     assert response.status_code == 404
     assert "Keine Familie mit der Kennung „F-2026-9999“." in response.content.decode()
     [event] = AuditEvent.objects.filter(action="console.subject_lookup")
@@ -54,26 +55,26 @@ def test_lookup_of_an_unknown_reference_says_so_and_is_recorded(
 
 
 def test_a_name_typed_into_the_lookup_stays_out_of_the_trail(
-    dora_client: Client, family: Family
+    pia_client: Client, family: Family
 ) -> None:
-    response = dora_client.get(LOOKUP, {"reference": "Yilmaz"})
+    response = pia_client.get(LOOKUP, {"reference": "Yilmaz"})
     assert response.status_code == 404
     [event] = AuditEvent.objects.filter(action="console.subject_lookup")
     assert event.details == {"found": False, "reference": ""}
     assert "Yilmaz" not in str(AuditEvent.objects.values_list("details", "purpose"))
 
 
-def test_empty_lookup_asks_for_the_reference(dora_client: Client) -> None:
-    response = dora_client.get(LOOKUP, {"reference": "  "})
+def test_empty_lookup_asks_for_the_reference(pia_client: Client) -> None:
+    response = pia_client.get(LOOKUP, {"reference": "  "})
     assert response.status_code == 400
     assert "Bitte die Kennung der Familie angeben." in response.content.decode()
     assert not AuditEvent.objects.filter(action="console.subject_lookup").exists()
 
 
 def test_family_page_shows_status_report_links_restriction_and_erasure(
-    dora_client: Client, network: Network, family: Family
+    pia_client: Client, network: Network, family: Family
 ) -> None:
-    response = dora_client.get(subject_url(family.reference))
+    response = pia_client.get(subject_url(family.reference))
     assert response.status_code == 200
     page = response.content.decode()
     assert family.reference in page
@@ -91,30 +92,32 @@ def test_family_page_shows_status_report_links_restriction_and_erasure(
     assert "Löschen (Art. 17)" in page
 
 
-def test_family_page_shows_no_household_data(dora_client: Client, family: Family) -> None:
-    page = dora_client.get(subject_url(family.reference)).content.decode()
+def test_family_page_shows_no_household_data(pia_client: Client, family: Family) -> None:
+    page = pia_client.get(subject_url(family.reference)).content.decode()
     for secret in {n for m in YILMAZ for n in (m.first_name, m.last_name)} | {"Horster", "02043"}:
         assert secret not in page
 
 
-def test_family_page_is_recorded(dora_client: Client, network: Network, family: Family) -> None:
-    dora_client.get(subject_url(family.reference))
+def test_family_page_is_recorded(
+    pia: User, pia_client: Client, network: Network, family: Family
+) -> None:
+    pia_client.get(subject_url(family.reference))
     [event] = AuditEvent.objects.filter(action="console.subject_viewed")
     assert (event.family_id, event.family_ref) == (str(family.pk), family.reference)
-    assert (event.actor_id, event.agency_id) == (network.dora.pk, network.jugendamt.pk)
+    assert (event.actor_id, event.agency_id) == (pia.pk, network.project.pk)
 
 
 def test_erased_family_has_no_erase_link_but_its_page_and_dates(
-    dora_client: Client, network: Network, family: Family
+    pia: User, pia_client: Client, network: Network, family: Family
 ) -> None:
-    erase_family(family, by=network.dora, reason="Antrag nach Art. 17 DSGVO", seal=False)
-    page = dora_client.get(subject_url(family.reference)).content.decode()
+    erase_family(family, by=pia, reason="Antrag nach Art. 17 DSGVO", seal=False)
+    page = pia_client.get(subject_url(family.reference)).content.decode()
     assert reverse("console:erase", args=[family.reference]) not in page
     assert "Gelöscht am" in page
 
 
-def test_unknown_reference_is_404_with_a_clear_message(dora_client: Client) -> None:
-    response = dora_client.get(subject_url("F-1999-0001"))
+def test_unknown_reference_is_404_with_a_clear_message(pia_client: Client) -> None:
+    response = pia_client.get(subject_url("F-1999-0001"))
     assert response.status_code == 404
     assert "Keine Familie mit der Kennung „F-1999-0001“." in response.content.decode()
     assert not AuditEvent.objects.filter(action="console.subject_viewed").exists()

@@ -34,6 +34,7 @@ from referrals.access import (
 )
 from referrals.actions import steps as referral_steps
 from referrals.models import Referral
+from tests.builders import project_dpo
 from tests.conftest import Network, make_staff
 
 Role = Membership.Role
@@ -113,7 +114,7 @@ def test_lists_look_up_readers_and_steps_agree(
         yesterday = timezone.localdate() - timedelta(days=1)
         Referral.objects.filter(pk=referral.pk).update(access_until=yesterday)
     if condition == "restricted":
-        restrict_processing(family, reason="Widerspruch der Familie", by=network.dora)
+        restrict_processing(family, reason="Widerspruch der Familie", by=project_dpo(network))
     referral = Referral.objects.get(pk=referral.pk)
     readers = referral_readers(referral)
 
