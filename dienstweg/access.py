@@ -286,6 +286,12 @@ class DpoScope:
             return families
         return families.filter(owner_id__in=sorted(self.agency_ids))
 
+    def of_agencies(self, rows: QuerySet[Any], field: str = "agency_id") -> QuerySet[Any]:
+        """ROWS (memberships, proposals: anything with an agency) narrowed to her agencies."""
+        if self.network_wide:
+            return rows
+        return rows.filter(**{f"{field}__in": sorted(self.agency_ids)})
+
     def agencies(self, agencies: QuerySet[Agency]) -> QuerySet[Agency]:
         """AGENCIES narrowed to hers (every agency for the network's DPO)."""
         if self.network_wide:

@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dienstweg.access import FOUR_EYES_ROLES
+from dienstweg.access import FOUR_EYES_ROLES, DpoScope
 from dienstweg.models import Membership, MembershipProposal, User
 from privacy.flags import is_outside_working_hours
 from privacy.models import AccessFlag
@@ -23,10 +23,12 @@ Kind = AccessFlag.Kind
 DEVIATIONS_SHOWN = 50
 
 
-def confirmed_grants() -> QuerySet[MembershipProposal]:
-    """Every confirmed proposal, newest confirmation first (index proposal_decided)."""
+def confirmed_grants(scope: DpoScope) -> QuerySet[MembershipProposal]:
+    """Every confirmed proposal in the DPO's agencies, newest confirmation first (index
+    proposal_decided)."""
     return (
-        MembershipProposal.objects.filter(state=MembershipProposal.State.CONFIRMED)
+        scope.of_agencies(MembershipProposal.objects.all())
+        .filter(state=MembershipProposal.State.CONFIRMED)
         .select_related("user", "agency", "proposed_by", "decided_by")
         .order_by("-decided_at", "-pk")
     )
@@ -105,12 +107,14 @@ def grant_rows(grants: list[MembershipProposal]) -> list[GrantRow]:
     return rows
 
 
-def operators_with_case_roles() -> list[User]:
-    """Accounts with admin rights that hold or are proposed for a case or dpo role: the
-    actions and the admin refuse this, so each one came about past them (a shell, the
-    database) or predates the rule."""
-    held = Membership.objects.filter(user=OuterRef("pk"), role__in=FOUR_EYES_ROLES)
-    proposed = MembershipProposal.objects.filter(
+def operators_with_case_roles(scope: DpoScope) -> list[User]:
+    """Accounts with admin rights that hold or are proposed for a case or dpo role in the
+    DPO's agencies: the actions and the admin refuse this, so each one came about past them
+    (a shell, the database) or predates the rule."""
+    held = scope.of_agencies(Membership.objects.all()).filter(
+        user=OuterRef("pk"), role__in=FOUR_EYES_ROLES
+    )
+    proposed = scope.of_agencies(MembershipProposal.objects.all()).filter(
         user=OuterRef("pk"), state=MembershipProposal.State.PENDING, role__in=FOUR_EYES_ROLES
     )
     return list(
@@ -120,11 +124,13 @@ def operators_with_case_roles() -> list[User]:
     )
 
 
-def roles_without_confirmation() -> tuple[int, list[Membership]]:
-    """Case and dpo roles held that no second person confirmed: given by the platform
-    itself (demo data, a command) or written past the actions. Their count and the first
-    DEVIATIONS_SHOWN."""
-    roles = Membership.objects.filter(role__in=FOUR_EYES_ROLES, granted_through__isnull=True)
+def roles_without_confirmation(scope: DpoScope) -> tuple[int, list[Membership]]:
+    """Case and dpo roles held in the DPO's agencies that no second person confirmed: given
+    by the platform itself (demo data, a command) or written past the actions. Their count
+    and the first DEVIATIONS_SHOWN."""
+    roles = scope.of_agencies(Membership.objects.all()).filter(
+        role__in=FOUR_EYES_ROLES, granted_through__isnull=True
+    )
     shown = list(
         roles.select_related("user", "agency").order_by("agency__name", "user__full_name", "pk")[
             :DEVIATIONS_SHOWN

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from dienstweg.paging import numbered_page
-from privacy.access import record_dpo
+from privacy.access import console_scope, record_dpo
 from privacy.audit_actions import CONSOLE_GRANTS_VIEWED
 from privacy.grants import (
     DEVIATIONS_SHOWN,
@@ -22,9 +22,10 @@ from privacy.grants import (
 
 @require_GET
 def grant_list(request: HttpRequest) -> HttpResponse:
-    page = numbered_page(confirmed_grants(), request, settings.AUDIT_CONSOLE_PAGE_SIZE)
+    scope = console_scope(request)
+    page = numbered_page(confirmed_grants(scope), request, settings.AUDIT_CONSOLE_PAGE_SIZE)
     rows = grant_rows(page.object_list)
-    unconfirmed_count, unconfirmed = roles_without_confirmation()
+    unconfirmed_count, unconfirmed = roles_without_confirmation(scope)
     record_dpo(
         request,
         CONSOLE_GRANTS_VIEWED,
@@ -33,7 +34,7 @@ def grant_list(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "rows": rows,
-        "operators": operators_with_case_roles(),
+        "operators": operators_with_case_roles(scope),
         "unconfirmed": unconfirmed,
         "unconfirmed_count": unconfirmed_count,
         "shown_at_most": DEVIATIONS_SHOWN,

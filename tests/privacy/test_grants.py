@@ -22,7 +22,7 @@ from dienstweg import actions
 from dienstweg.models import Membership, MembershipProposal, User
 from privacy.flags import find_flags, is_outside_working_hours
 from privacy.models import AccessFlag
-from tests.conftest import PASSWORD, Network, verified_client
+from tests.conftest import PASSWORD, Network, make_staff, verified_client
 from tests.privacy.test_flags import recorded
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -218,21 +218,48 @@ def test_the_list_marks_grants_by_a_flagged_person_and_links_the_flag(
 # What came about past the rules
 
 
-def test_roles_no_second_person_confirmed_are_listed(network: Network, ada: User) -> None:
+@pytest.fixture
+def vera(network: Network) -> User:
+    """The network's DPO: her console covers every agency."""
+    return make_staff("vera@example.org", "Vera Vogt", network.jobcenter, Role.NETWORK_DPO)
+
+
+def test_roles_no_second_person_confirmed_are_listed(
+    network: Network, ada: User, vera: User
+) -> None:
     granted(network, ada, 1)
-    html = page(verified_client(network.dora))
+    html = page(verified_client(vera))
     # The personas' roles were given by the platform itself (tests/conftest.py, by=None).
-    assert "5 Rollen ohne Bestätigung" in html
+    assert "6 Rollen ohne Bestätigung" in html
     assert "Anna Albers – Coach" in html
     assert "Neu 01 – Coach" not in html
 
 
-def test_an_operator_with_a_case_role_is_flagged(network: Network, ada: User) -> None:
-    html = page(verified_client(network.dora))
+def test_a_dpo_sees_the_grants_of_her_own_agencies_only(
+    network: Network, ada: User, otto: User, vera: User
+) -> None:
+    granted(network, ada, 1)  # at the Jugendamt, Dora's agency
+    elsewhere = actions.propose_membership(
+        newcomer(2), agency=network.jobcenter, role=Role.CASEWORKER, by=ada
+    )
+    actions.confirm_proposal(elsewhere, by=otto)  # the Jobcenter has no lead: a second admin
+    User.objects.filter(pk=network.anna.pk).update(is_staff=True)  # a project's coach
+    dora = page(verified_client(network.dora))
+    assert "Neu 01" in dora and "Neu 02" not in dora
+    # The project's roles and its operator-coach belong to the project's controller.
+    assert "Anna Albers" not in dora
+    assert "Dora Demir – Datenschutzbeauftragte/r" in dora
+    network_wide = page(verified_client(vera))
+    assert "Neu 01" in network_wide and "Neu 02" in network_wide
+    assert "Anna Albers" in network_wide
+
+
+def test_an_operator_with_a_case_role_is_flagged(network: Network, ada: User, vera: User) -> None:
+    html = page(verified_client(vera))
     section = html[html.index("Verwaltungskonten mit") : html.index("Rollen ohne Best")]
     assert "Keine." in section
     # Past the actions, as a shell or the database owner could.
     User.objects.filter(pk=network.anna.pk).update(is_staff=True)
-    html = page(verified_client(network.dora))
+    html = page(verified_client(vera))
     section = html[html.index("Verwaltungskonten mit") : html.index("Rollen ohne Best")]
     assert "Anna Albers" in section and 'role="alert"' in section
