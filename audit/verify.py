@@ -483,8 +483,12 @@ class _Outside:
                     f"Die vorige Prüfung ({_when(verified.verified_at)}) sah Siegel "
                     f"{verified.number} (Hash {verified.seal_hash}); "
                     + (
-                        f"die Datenbank endet bei Siegel {head_number}: das Ende des "
-                        "Protokolls wurde entfernt."
+                        (
+                            f"die Datenbank endet bei Siegel {head_number}"
+                            if head_number
+                            else "die Datenbank hat kein Siegel"
+                        )
+                        + ": das Ende des Protokolls wurde entfernt."
                         if verified.number > head_number
                         else "es fehlt in der Datenbank."
                     ),

@@ -139,6 +139,8 @@ def test_home_names_events_the_sealer_refused(network: Network, dora_client: Cli
     response = dora_client.get(reverse("console:home"))
     assert "Bei der Versiegelung abgewiesen" in response.text
     assert f"Eintrag {forged} (Siegel {refusing.number})" in response.text
+    found = dora_client.get(reverse("console:search"), {"action": "audit.event_refused"})
+    assert [row["event"].details["event"] for row in found.context["rows"]] == [forged]
     # "Jetzt prüfen" names it too, and fails.
     response = dora_client.post(reverse("console:verify"), follow=True)
     assert "Prüfung NICHT bestanden" in response.text
