@@ -137,10 +137,6 @@ class Report:
     def event_ids(self, kind: str) -> list[int]:
         return [f.event_id for f in self.findings if f.kind == kind and f.event_id is not None]
 
-    def findings_of(self, kind: str) -> list[Finding]:
-        """The findings of KIND."""
-        return [f for f in self.findings if f.kind == kind]
-
     def summary(self) -> str:
         counts = f"{_events(self.sealed_events)} in {_seals(self.seals)}, "
         if self.refused:
@@ -882,9 +878,11 @@ def _report_gap(
 def record_result(report: Report, *, by: trail.Actor) -> AuditEvent:
     """Record REPORT as an `audit.verified` event, in its own transaction (the console
     shows the result of the last verification), and keep its head beside the anchor for
-    the next run to compare with; unless the database's head fell behind what was seen
-    before: then the earlier head is kept, so the next run reports it again."""
-    if report.anchor_dir is not None and report.seals and not report.findings_of(TAIL):
+    the next run to compare with, if the run found nothing but refused events: otherwise
+    the earlier head is kept (a missing tail is reported again, a head that did not
+    verify is never remembered)."""
+    clean = all(finding.kind == REFUSED for finding in report.findings)
+    if report.anchor_dir is not None and report.seals and clean:
         try:
             anchor.remember_verified(
                 report.head_number, report.head_hash, at=timezone.now(), where=report.anchor_dir

@@ -216,6 +216,21 @@ def test_previous_run_head_is_kept_while_the_tail_is_missing(trail: None, settin
     assert state["number"] == 3
 
 
+def test_head_of_a_run_with_findings_is_not_remembered(trail: None, settings) -> None:
+    events = record_committed(4)
+    seal_all(batch_size=2)
+    call_command("audit_verify", stdout=StringIO())
+    record_committed(2)
+    seal_all()
+    with triggers_lifted() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET actor_id = 99 WHERE id = %s", [events[0].id])
+    with pytest.raises(CommandError):
+        call_command("audit_verify", stdout=StringIO())
+    remembered = anchor.last_verified()
+    assert remembered is not None
+    assert remembered.number == 2
+
+
 # Anchoring fails, and catches up ------------------------------------------------------------
 
 

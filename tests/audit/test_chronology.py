@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from audit import chronology, hashing
+from audit import anchor, chronology, hashing
 from audit.models import AuditEvent, AuditSeal
 from audit.trail import record
 from audit.verify import REFUSED, SEAL, verify
@@ -88,6 +88,10 @@ def test_refusal_is_reported_by_every_verification(trail: None) -> None:
         assert f"Ereignis {forged} bei der Versiegelung abgewiesen" in out.getvalue()
     details = AuditEvent.objects.filter(action="audit.verified").latest("id").details
     assert details["refused"] == 1
+    # A refusal is no doubt about the head: the run still remembers it for the next.
+    assert anchor.last_verified() == anchor.Verified(
+        details["head"], AuditSeal.objects.get(number=details["head"]).seal_hash, mock.ANY
+    )
 
 
 def test_event_within_the_tolerance_is_sealed_as_genuine(trail: None, settings) -> None:
