@@ -8,3 +8,8 @@ AUDIT_VERIFIED = declare("audit.verified", _("Protokoll geprüft"), module=__nam
 AUDIT_EVENTS_REMOVED = declare(
     "audit.events_removed", _("Abgelaufene Protokolleinträge entfernt"), module=__name__
 )
+AUDIT_EVENT_REFUSED = declare(
+    "audit.event_refused",
+    _("Protokolleintrag bei der Versiegelung abgewiesen (falsch datiert)"),
+    module=__name__,
+)

@@ -57,6 +57,11 @@ SEAL_FIELDS = (
     "key_id",
 )
 
+# Covered too since the sealer refuses events dated out of order (audit/chronology.py);
+# a seal without them (made before) hashes as it always did, and one that has them
+# cannot lose them unseen: its hash would change.
+SEAL_FIELDS_CHRONOLOGY = ("high_water", "refused_hash")
+
 GENESIS = "0" * 64  # previous_hash of the first seal
 MANIFEST_HASH_BYTES = 8  # per event in the manifest: enough to name it, not to prove it
 MANIFEST_ENTRY = 8 + MANIFEST_HASH_BYTES
@@ -210,10 +215,38 @@ def read_manifest(manifest: bytes) -> list[tuple[int, bytes]]:
 
 
 def seal_hash(fields: Mapping[str, Any]) -> str:
-    """FIELDS holds SEAL_FIELDS; sealed_at as a datetime, the rest as stored."""
+    """FIELDS holds SEAL_FIELDS, and SEAL_FIELDS_CHRONOLOGY unless the seal predates them
+    (high_water None and refused_hash that of no refusal); sealed_at and high_water as
+    datetimes, the rest as stored."""
     content = {name: fields[name] for name in SEAL_FIELDS}
     content["sealed_at"] = timestamp(content["sealed_at"])
+    high_water = fields.get("high_water")
+    refused = fields.get("refused_hash", NOTHING_REFUSED)
+    if high_water is not None or refused != NOTHING_REFUSED:
+        content["high_water"] = None if high_water is None else timestamp(high_water)
+        content["refused_hash"] = refused
     return hashlib.sha256(_compact.encode(content).encode()).hexdigest()
+
+
+def refused_hash(refused: bytes | None) -> str:
+    return hashlib.sha256(refused or b"").hexdigest()
+
+
+NOTHING_REFUSED = refused_hash(b"")
+
+
+def stored_seal_hash(seal: Mapping[str, Any]) -> str:
+    """The hash of a stored seal's content (SEAL_FIELDS but manifest_hash, high_water,
+    manifest and refused, as read from the database): what seal_hash must be."""
+    return seal_hash(
+        {
+            **seal,
+            "manifest_hash": manifest_hash(bytes(seal["manifest"])),
+            "refused_hash": refused_hash(
+                None if seal["refused"] is None else bytes(seal["refused"])
+            ),
+        }
+    )
 
 
 def manifest_hash(manifest: bytes) -> str:

@@ -121,6 +121,12 @@ class AuditSeal(models.Model):
     seal_hash = models.CharField(max_length=64, unique=True)
     key_id = models.CharField(_("Schlüssel"), max_length=32)
     signature = models.CharField(max_length=128)
+    # The newest time of an event sealed so far, this batch included (refused ones not),
+    # and the events of this batch that the sealer refused as dated out of order
+    # (audit/chronology.py): in the batch like any other, never genuine. Both are covered
+    # by seal_hash; NULL only on seals made before they existed (hashing.seal_hash).
+    high_water = models.DateTimeField(_("neuestes Ereignis bis hier"), null=True, blank=True)
+    refused = models.BinaryField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("Protokollsiegel")

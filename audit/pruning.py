@@ -215,7 +215,7 @@ def _plan_seal(
     """Check one touched seal and its events, hash its survivors, add its entry."""
     seal = (
         AuditSeal.objects.using(alias)
-        .values(*SEAL_COLUMNS, "manifest", "signature")
+        .values(*SEAL_COLUMNS, "manifest", "refused", "signature")
         .get(id=seal_id)
     )
     number = seal["number"]

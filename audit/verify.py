@@ -2,6 +2,12 @@
 was changed, deleted or inserted after sealing; count the unsealed tail. Texts in German:
 the report is for the data-protection officer.
 
+The chain in the database is also compared with what lies outside it (audit/anchor.py):
+the heads anchored in the file, the head this verification saw last, and heads the DPO
+noted herself (`--expect-head`, a hash or her Prüfquittung). An anchored or noted head the
+database lacks means its tail was removed, and is reported like a changed event. Events
+the sealer refused as dated out of order (audit/chronology.py) are named every time.
+
 Pruning (audit/pruning.py) removes expired events and leaves a signed checkpoint, chained
 to the one before, that names for each touched seal how many of its events survived and
 their hash. A seal with such an entry is checked against its latest entry instead of its
@@ -13,19 +19,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.db import connections, router, transaction
+from django.db.models import Max
+from django.utils import timezone
 
-from audit import batches, hashing, ordering, signing, trail
+from audit import anchor, batches, chronology, hashing, ordering, signing, trail
 from audit.audit_actions import AUDIT_VERIFIED
 from audit.models import AuditCheckpoint, AuditEvent, AuditSeal, CheckpointEntry
 from audit.sealing import SEAL_COLUMNS
+
+logger = logging.getLogger(__name__)
 
 CHANGED = "changed"
 DELETED = "deleted"
@@ -34,6 +47,10 @@ UNCOVERED = "uncovered"  # in a gap between two seals
 UNSEALABLE = "unsealable"  # PostgreSQL: no txid, so not written through record()
 SEAL = "seal"  # the seal itself: chain, content, key or signature
 CHECKPOINT = "checkpoint"  # a pruning checkpoint: chain, content, key, signature, entries
+TAIL = "tail"  # a head anchored or seen before is missing from the database, or differs
+ANCHOR = "anchor"  # the anchor: a seal not anchored, a line that is no head
+HEAD = "head"  # a head the DPO noted (--expect-head) is not in the chain
+REFUSED = "refused"  # an event the sealer refused as dated out of order
 
 # What a checkpoint's hash covers, and so its signature (entries through their SHA-256).
 CHECKPOINT_FIELDS = (
@@ -109,6 +126,9 @@ class Report:
     removed_events: int = 0  # removed through checkpoints (expired after their retention)
     checkpoint_number: int = 0
     checkpoint_hash: str = hashing.GENESIS
+    refused: int = 0  # events the seals list as refused (never genuine)
+    anchor_dir: Path | None = None  # None: compared with no anchor
+    anchored_number: int = 0  # the newest seal whose anchored head matched
 
     @property
     def ok(self) -> bool:
@@ -118,10 +138,10 @@ class Report:
         return [f.event_id for f in self.findings if f.kind == kind and f.event_id is not None]
 
     def summary(self) -> str:
-        counts = (
-            f"{_events(self.sealed_events)} in {_seals(self.seals)}, "
-            f"{self.unsealed} noch nicht versiegelt"
-        )
+        counts = f"{_events(self.sealed_events)} in {_seals(self.seals)}, "
+        if self.refused:
+            counts += f"davon {self.refused} abgewiesen, "
+        counts += f"{self.unsealed} noch nicht versiegelt"
         if self.checkpoints:
             counts += (
                 f"; {_events(self.removed_events)} nach Ablauf der Aufbewahrungsfrist "
@@ -145,6 +165,11 @@ class Report:
             lines.append(
                 f"Letzter Prüfpunkt: Nr. {self.checkpoint_number}, Hash {self.checkpoint_hash}"
             )
+        if self.anchor_dir is not None and self.anchored_number:
+            lines.append(
+                f"Außerhalb der Datenbank verankert: bis Siegel Nr. {self.anchored_number} "
+                f"({anchor.heads_path(self.anchor_dir)})"
+            )
         return lines
 
 
@@ -165,28 +190,49 @@ def keyring(public_keys: Sequence[Ed25519PublicKey] | None = None) -> dict[str, 
     return {signing.key_id(key): key for key in public_keys or [signing.public_key()]}
 
 
+@dataclass(frozen=True)
+class ExpectedHead:
+    """A head the DPO noted outside the database: it must be in the chain. PROBLEM, when
+    set, is why the note itself cannot be used (a receipt whose signature fails)."""
+
+    seal_hash: str
+    number: int | None = None
+    source: str = ""
+    problem: str | None = None
+
+
 def verify(
     *,
     public_keys: Sequence[Ed25519PublicKey] | None = None,
     in_database: bool | None = None,
+    anchor_dir: Path | None = None,
+    expected: Sequence[ExpectedHead] = (),
 ) -> Report:
     """Check the whole trail against PUBLIC_KEYS (by default the configured key's).
     IN_DATABASE=False re-hashes every event in Python instead of trusting PostgreSQL's
-    functions to (slower; the default lets PostgreSQL hash, as the sealer does)."""
+    functions to (slower; the default lets PostgreSQL hash, as the sealer does).
+    ANCHOR_DIR: where the heads are anchored (by default settings.AUDIT_ANCHOR_DIR);
+    EXPECTED: heads noted elsewhere, which must be in the chain."""
     alias = router.db_for_read(AuditEvent)
     basis = ordering.basis(connections[alias])
     keys = keyring(public_keys)
-    report = Report()
+    report = Report(anchor_dir=anchor_dir or anchor.directory())
+    newest, outside = _outside(report, alias, keys)
     attested = check_checkpoints(report, alias, keys)
     seen: set[int] = set()
     previous_hash = hashing.GENESIS
     previous_number = 0
     previous_last: ordering.Position | None = None
-    seal_ids = AuditSeal.objects.using(alias).order_by("number").values_list("id", flat=True)
+    seal_ids = (
+        AuditSeal.objects.using(alias)
+        .filter(number__lte=newest)
+        .order_by("number")
+        .values_list("id", flat=True)
+    )
     for seal_id in list(seal_ids):
         seal = (
             AuditSeal.objects.using(alias)
-            .values(*SEAL_COLUMNS, "manifest", "signature")
+            .values(*SEAL_COLUMNS, "manifest", "refused", "signature")
             .get(id=seal_id)
         )
         number = seal["number"]
@@ -240,6 +286,8 @@ def verify(
         survivors = attested.latest.get(number)
         check_events(report, alias, basis, seal, after, last, in_database, survivors)
         _check_removals(report, attested, seal)
+        report_refusals(report, seal)
+        outside.seal(number, seal["seal_hash"])
         seen.add(number)
         report.seals += 1
         if survivors is None:
@@ -260,6 +308,8 @@ def verify(
             )
         )
     _check_removed_counts(report, attested, seen)
+    outside.finish(report.head_number, report.seals)
+    _check_expected(report, alias, expected)
     events = AuditEvent.objects.using(alias)
     report.unsealed = events.filter(ordering.after(basis, previous_last)).count()
     if basis == ordering.TXID:
@@ -278,6 +328,267 @@ def verify(
     return report
 
 
+def _outside(report: Report, alias: str, keys: dict[str, Ed25519PublicKey]) -> tuple[int, _Outside]:
+    """The newest seal to check and what lies outside the database to check it against,
+    read under the anchor's lock: the sealer anchors a seal under that lock right after
+    its commit, so every seal up to NEWEST is in the file by then, unless anchoring failed."""
+    where = report.anchor_dir or anchor.directory()
+    seals = AuditSeal.objects.using(alias)
+    size = 0
+    if where.is_dir():
+        try:
+            with anchor.locked(where, create=False):
+                newest = seals.aggregate(newest=Max("number"))["newest"] or 0
+                size = _size(anchor.heads_path(where))
+        except anchor.AnchorError as exc:
+            report.findings.append(Finding(ANCHOR, str(exc)))
+            newest = seals.aggregate(newest=Max("number"))["newest"] or 0
+    else:
+        newest = seals.aggregate(newest=Max("number"))["newest"] or 0
+    try:
+        verified = anchor.last_verified(where)
+    except anchor.AnchorError as exc:
+        report.findings.append(Finding(ANCHOR, str(exc)))
+        verified = None
+    return newest, _Outside(report, where, keys, size, verified)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise anchor.AnchorError(f"Anker-Datei {path} nicht lesbar ({exc.strerror}).") from exc
+
+
+class _Outside:
+    """Compares the seals, in order, with the anchored heads (streamed: the file holds a
+    line per seal, for years) and with the head the last verification saw."""
+
+    def __init__(
+        self,
+        report: Report,
+        where: Path,
+        keys: dict[str, Ed25519PublicKey],
+        size: int,
+        verified: anchor.Verified | None,
+    ) -> None:
+        self.report = report
+        self.path = anchor.heads_path(where)
+        self.keys = keys
+        self.verified = verified
+        self.verified_seen = False
+        self.lines: Iterator[anchor.Line] = iter(())
+        if size:
+            try:
+                self.lines = anchor.read(where, limit=size)
+            except anchor.AnchorError as exc:
+                report.findings.append(Finding(ANCHOR, str(exc)))
+        self.pending: anchor.Head | None = None
+        self.first: anchor.Head | None = None
+        self.previous: anchor.Head | None = None
+        self._advance()
+        self.first = self.pending
+
+    def _advance(self) -> None:
+        try:
+            for line in self.lines:
+                head = line.head
+                if head is None:
+                    self._finding(ANCHOR, f"Zeile {line.number} ist kein Protokollkopf.")
+                    continue
+                previous = self.previous
+                if previous is not None and head.number <= previous.number:
+                    if head.number != previous.number or head.seal_hash != previous.seal_hash:
+                        self._finding(
+                            ANCHOR,
+                            f"Zeile {line.number}: Siegel {head.number} steht nach Siegel "
+                            f"{previous.number}.",
+                        )
+                    continue
+                self.previous = self.pending = head
+                return
+        except anchor.AnchorError as exc:
+            self.report.findings.append(Finding(ANCHOR, str(exc)))
+        self.pending = None
+
+    def _finding(self, kind: str, text: str, seal: int | None = None) -> None:
+        self.report.findings.append(Finding(kind, f"Anker-Datei {self.path}: {text}", seal))
+
+    def seal(self, number: int, seal_hash: str) -> None:
+        verified = self.verified
+        if verified is not None and verified.number == number:
+            self.verified_seen = True
+            if verified.seal_hash != seal_hash:
+                self.report.findings.append(
+                    Finding(
+                        TAIL,
+                        f"Siegel {number}: die vorige Prüfung ({_when(verified.verified_at)}) "
+                        f"sah es mit Hash {verified.seal_hash}, die Datenbank hat ein anderes: "
+                        "das Protokoll wurde seitdem ersetzt.",
+                        number,
+                    )
+                )
+        while self.pending is not None and self.pending.number < number:
+            self._missing(self.pending, beyond_head=False)
+            self._advance()
+        head = self.pending
+        if head is not None and head.number == number:
+            if head.seal_hash == seal_hash:
+                self.report.anchored_number = number
+            else:
+                self.report.findings.append(
+                    Finding(
+                        TAIL,
+                        f"Siegel {number}: weicht vom außerhalb der Datenbank verankerten Kopf "
+                        f"ab (verankert {head.seal_hash}, in der Datenbank {seal_hash}): das "
+                        "Protokoll wurde ab hier ersetzt.",
+                        number,
+                    )
+                )
+            self._advance()
+            return
+        if self.first is not None and number > self.first.number:
+            self.report.findings.append(
+                Finding(
+                    ANCHOR,
+                    f"Siegel {number} ist nicht außerhalb der Datenbank verankert "
+                    f"({self.path}): der Versiegelungsdienst konnte den Kopf nicht schreiben.",
+                    number,
+                )
+            )
+
+    def finish(self, head_number: int, seals: int) -> None:
+        while self.pending is not None:
+            self._missing(self.pending, beyond_head=self.pending.number > head_number)
+            self._advance()
+        if self.first is None and seals:
+            self.report.findings.append(
+                Finding(
+                    ANCHOR,
+                    f"Kein Kopf außerhalb der Datenbank verankert ({self.path}), obwohl die "
+                    f"Datenbank {_seals(seals).replace('Siegeln', 'Siegel')} hat.",
+                )
+            )
+        verified = self.verified
+        if verified is not None and not self.verified_seen:
+            self.report.findings.append(
+                Finding(
+                    TAIL,
+                    f"Die vorige Prüfung ({_when(verified.verified_at)}) sah Siegel "
+                    f"{verified.number} (Hash {verified.seal_hash}); "
+                    + (
+                        (
+                            f"die Datenbank endet bei Siegel {head_number}"
+                            if head_number
+                            else "die Datenbank hat kein Siegel"
+                        )
+                        + ": das Ende des Protokolls wurde entfernt."
+                        if verified.number > head_number
+                        else "es fehlt in der Datenbank."
+                    ),
+                    verified.number,
+                )
+            )
+
+    def _missing(self, head: anchor.Head, *, beyond_head: bool) -> None:
+        if not head.signed_by(self.keys):
+            self._finding(
+                ANCHOR,
+                f"Siegel {head.number} ist mit ungültiger Signatur verankert und fehlt in der "
+                "Datenbank.",
+                head.number,
+            )
+            return
+        events = _events(head.event_count)
+        self.report.findings.append(
+            Finding(
+                TAIL if beyond_head else SEAL,
+                f"Siegel {head.number} fehlt in der Datenbank, ist aber außerhalb verankert "
+                f"(Hash {head.seal_hash[:16]}…, versiegelt {_when(head.sealed_at)}, {events} "
+                f"bis Nr. {head.last_event_id})"
+                + (": das Ende des Protokolls wurde entfernt." if beyond_head else "."),
+                head.number,
+            )
+        )
+
+
+def _when(moment: str | datetime) -> str:
+    """A stored time as the DPO reads it: local time, to the second."""
+    try:
+        value = moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)
+    except ValueError:
+        return str(moment)
+    return timezone.localtime(value).strftime("%d.%m.%Y %H:%M:%S")
+
+
+def _check_expected(report: Report, alias: str, expected: Sequence[ExpectedHead]) -> None:
+    """Each head the DPO noted must be one of the chain's seals (up to the checked head)."""
+    for note in expected:
+        source = note.source or f"Erwarteter Kopf {note.seal_hash}"
+        if note.problem is not None:
+            report.findings.append(Finding(HEAD, f"{source}: {note.problem}", note.number))
+            continue
+        found = (
+            AuditSeal.objects.using(alias)
+            .filter(seal_hash=note.seal_hash.lower(), number__lte=report.head_number)
+            .values_list("number", flat=True)
+            .first()
+        )
+        if found is None:
+            report.findings.append(
+                Finding(
+                    HEAD,
+                    f"{source}: Kopf {note.seal_hash} ist nicht in der Siegelkette der "
+                    "Datenbank: das Protokoll wurde danach gekürzt oder ersetzt.",
+                    note.number,
+                )
+            )
+        elif note.number is not None and found != note.number:
+            report.findings.append(
+                Finding(
+                    HEAD,
+                    f"{source}: Kopf {note.seal_hash} ist Siegel {found}, nicht {note.number}.",
+                    note.number,
+                )
+            )
+
+
+def report_refusals(report: Report, seal: dict[str, Any]) -> None:
+    """Name each event the seal lists as refused (audit/chronology.py)."""
+    number = seal["number"]
+    try:
+        refusals = chronology.unpack(None if seal["refused"] is None else bytes(seal["refused"]))
+    except ValueError:
+        report.findings.append(
+            Finding(SEAL, f"Siegel {number}: Liste abgewiesener Ereignisse unlesbar.", number)
+        )
+        return
+    for refusal in refusals:
+        report.refused += 1
+        if refusal.reason == chronology.FUTURE:
+            why = (
+                f"sein Zeitpunkt {_when(refusal.occurred_at)} liegt nach der Uhr des "
+                f"Versiegelungsdienstes ({_when(refusal.bound)} samt Toleranz)"
+            )
+        else:
+            why = (
+                f"sein Zeitpunkt {_when(refusal.occurred_at)} liegt um mehr als die erlaubte "
+                "Abweichung der Uhren vor dem neuesten schon versiegelten Ereignis "
+                f"({_when(refusal.bound)})"
+            )
+        report.findings.append(
+            Finding(
+                REFUSED,
+                f"Siegel {number}: Ereignis {refusal.event_id} bei der Versiegelung abgewiesen, "
+                f"{why}: nachträglich eingefügt oder falsch datiert, es zählt nicht als echt.",
+                number,
+                refusal.event_id,
+            )
+        )
+
+
 def _after(basis: str, seal: dict[str, Any]) -> ordering.Position | None:
     if seal["after_event_id"] is None:
         return None
@@ -291,9 +602,7 @@ def _before(first: ordering.Position, second: ordering.Position) -> bool:
 def check_seal(report: Report, seal: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -> None:
     """The seal's own content, and its signature."""
     number = seal["number"]
-    manifest = bytes(seal["manifest"])
-    fields = {**seal, "manifest_hash": hashing.manifest_hash(manifest)}
-    if hashing.seal_hash(fields) != seal["seal_hash"]:
+    if hashing.stored_seal_hash(seal) != seal["seal_hash"]:
         report.findings.append(
             Finding(SEAL, f"Siegel {number}: Inhalt verändert (Siegel-Hash passt nicht).", number)
         )
@@ -568,7 +877,18 @@ def _report_gap(
 
 def record_result(report: Report, *, by: trail.Actor) -> AuditEvent:
     """Record REPORT as an `audit.verified` event, in its own transaction (the console
-    shows the result of the last verification)."""
+    shows the result of the last verification), and keep its head beside the anchor for
+    the next run to compare with, if the run found nothing but refused events: otherwise
+    the earlier head is kept (a missing tail is reported again, a head that did not
+    verify is never remembered)."""
+    clean = all(finding.kind == REFUSED for finding in report.findings)
+    if report.anchor_dir is not None and report.seals and clean:
+        try:
+            anchor.remember_verified(
+                report.head_number, report.head_hash, at=timezone.now(), where=report.anchor_dir
+            )
+        except anchor.AnchorError as exc:
+            logger.error("audit verify: %s", exc)
     with transaction.atomic(using=router.db_for_write(AuditEvent)):
         return trail.record(
             by,
@@ -582,5 +902,7 @@ def record_result(report: Report, *, by: trail.Actor) -> AuditEvent:
                 "head": report.head_number,
                 "checkpoints": report.checkpoints,
                 "removed_events": report.removed_events,
+                "refused": report.refused,
+                "anchored": report.anchored_number,
             },
         )

@@ -14,12 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# A throw-away database gets a throw-away anchor for its seals' heads (audit/anchor.py).
+os.environ.setdefault("DIENSTWEG_AUDIT_ANCHOR_DIR", tempfile.mkdtemp(prefix="bench-anchor-"))
 
 import django
 

@@ -308,6 +308,14 @@ LOGIN_LOCKOUT_FORGET_AFTER = max(
 
 # The audit trail takes the client address from the platform, by name: it imports nothing.
 AUDIT_CLIENT_IP_CALLABLE = "dienstweg.security.client_ip"
+# Each seal's signed head is also appended here, outside the database's write path
+# (audit/anchor.py): production points it at a directory of the service's user that the
+# database's user cannot write (deploy/systemd: StateDirectory=dienstweg-anchor).
+AUDIT_ANCHOR_DIR = Path(env("DIENSTWEG_AUDIT_ANCHOR_DIR") or DATA_DIR / "audit-anchor")
+# The sealer refuses an event dated more than this before the newest event it has sealed
+# (or after its own clock by as much): clocks of several hosts, and transactions that
+# record an event and commit a little later, stay within it.
+AUDIT_CLOCK_SKEW_SECONDS = env_int("DIENSTWEG_AUDIT_CLOCK_SKEW_SECONDS", 120)
 
 # Sessions: expire after idle time and after an absolute lifetime.
 SESSION_ENGINE = "dienstweg.sessions"
@@ -443,4 +451,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("DIENSTWEG_LOG_LEVEL") or "INFO"},
+    "loggers": {
+        # Each seal's head, one line per seal, to stderr: the system journal under systemd
+        # (audit/anchor.py). At INFO whatever the root level, so it is never filtered out.
+        "audit.anchor": {"level": "INFO"},
+    },
 }

@@ -13,6 +13,9 @@ CONSOLE_ACCESS_DENIED = _declare("console.access_denied", _("Datenschutz: Zugang
 CONSOLE_VIEWED = _declare("console.viewed", _("Datenschutz: Konsole geöffnet"))
 CONSOLE_SEARCHED = _declare("console.searched", _("Datenschutz: Protokoll durchsucht"))
 CONSOLE_EXPORTED = _declare("console.exported", _("Datenschutz: Protokoll exportiert"))
+CONSOLE_RECEIPT_DOWNLOADED = _declare(
+    "console.receipt_downloaded", _("Datenschutz: Prüfquittung des Protokolls heruntergeladen")
+)
 CONSOLE_SUBJECT_LOOKUP = _declare("console.subject_lookup", _("Datenschutz: Familie gesucht"))
 CONSOLE_FAMILY_NOT_FOUND = _declare(
     "console.family_not_found", _("Datenschutz: Familie nicht gefunden")

@@ -1,20 +1,23 @@
-"""The trail's verification status for the console: the last seal, the unsealed tail and
-the result of the last `audit_verify` (recorded as an `audit.verified` event)."""
+"""The trail's verification status for the console: the last seal, the unsealed tail,
+the result of the last `audit_verify` (recorded as an `audit.verified` event) and the
+events the sealer refused as dated out of order (each recorded as `audit.event_refused`;
+audit_verify names them from the seals themselves)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connections, router
 
 from audit import ordering
-from audit.audit_actions import AUDIT_VERIFIED
+from audit.audit_actions import AUDIT_EVENT_REFUSED, AUDIT_VERIFIED
 from audit.models import AuditEvent, AuditSeal
 
 # The tail is counted up to here: the sealer keeps it short, and a count of millions
 # (the sealer stopped for days) would cost the overview half a second (bench/step5.py).
 UNSEALED_COUNT_LIMIT = 10_000
+REFUSED_SHOWN = 5  # the newest refusals named on the overview; the search finds them all
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class TrailStatus:
     last_seal: dict[str, Any] | None
     unsealed: int  # at most UNSEALED_COUNT_LIMIT + 1
     last_verify: AuditEvent | None
+    refused: list[AuditEvent] = field(default_factory=list)  # newest first, REFUSED_SHOWN
 
     @property
     def unsealed_over_limit(self) -> bool:
@@ -57,4 +61,12 @@ def trail_status() -> TrailStatus:
         .order_by("-occurred_at", "-id")
         .first()
     )
-    return TrailStatus(None if last_seal is None else dict(last_seal), unsealed, last_verify)
+    # On the (action, occurred_at, id) index: one short range scan.
+    refused = list(
+        AuditEvent.objects.using(alias)
+        .filter(action=AUDIT_EVENT_REFUSED)
+        .order_by("-occurred_at", "-id")[:REFUSED_SHOWN]
+    )
+    return TrailStatus(
+        None if last_seal is None else dict(last_seal), unsealed, last_verify, refused
+    )

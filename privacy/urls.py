@@ -14,6 +14,7 @@ urlpatterns = [
     path("protokoll/", trail.search, name="search"),
     path("protokoll/export.<str:fmt>", trail.export, name="export"),
     path("protokoll/pruefen/", trail.verify_now, name="verify"),
+    path("protokoll/pruefquittung.json", trail.receipt, name="receipt"),
     # Data subjects: access report (Art. 15), restriction (Art. 18), erasure (Art. 17)
     path("familien/", subjects.lookup, name="subject_lookup"),
     path("familien/<str:reference>/", subjects.detail, name="subject"),

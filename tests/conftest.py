@@ -12,6 +12,7 @@ Jobcenter is named in the family's consent but sees nothing of the record itself
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -42,6 +43,16 @@ PASSWORD = "richtig-langes-Passwort-42"
 def fast_password_hashing(settings):
     # Argon2 is the production hasher (tests/dienstweg/test_settings.py); tests need speed.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def audit_anchor_dir(settings, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Each test's database starts empty, so each gets its own anchor of the trail's head
+    # (audit/anchor.py); the directory is made only when something seals.
+    settings.AUDIT_ANCHOR_DIR = tmp_path_factory.getbasetemp() / f"audit-anchor-{next(_anchors)}"
+
+
+_anchors = itertools.count(1)
 
 
 @dataclass

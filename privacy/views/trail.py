@@ -15,8 +15,10 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from audit import receipt as trail_receipt
 from audit import registry
 from audit import verify as trail_verify
 from dienstweg.access import DpoScope
@@ -24,7 +26,12 @@ from dienstweg.models import Agency, Family, User
 from dienstweg.paging import keyset_page
 from privacy import export as trail_export
 from privacy.access import console_dpo, console_scope, record_dpo
-from privacy.audit_actions import CONSOLE_EXPORTED, CONSOLE_SEARCHED, CONSOLE_VIEWED
+from privacy.audit_actions import (
+    CONSOLE_EXPORTED,
+    CONSOLE_RECEIPT_DOWNLOADED,
+    CONSOLE_SEARCHED,
+    CONSOLE_VIEWED,
+)
 from privacy.flags import open_flag_count
 from privacy.search import TrailFilterForm, events_matching
 from privacy.status import trail_status
@@ -143,6 +150,32 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse | StreamingHttpRespon
     response = StreamingHttpResponse(content, content_type=trail_export.CONTENT_TYPES[fmt])
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="protokoll-{stamp}.{fmt}"'
+    return response
+
+
+@require_GET
+def receipt(request: HttpRequest) -> HttpResponse:
+    """The signed Prüfquittung of the trail's current head, as a file to keep."""
+    try:
+        issued = trail_receipt.issue()
+    except trail_receipt.ReceiptError as exc:
+        messages.error(request, str(exc))
+        return redirect("console:home")
+    if issued is None:
+        messages.error(request, _("Noch kein Siegel: Es gibt nichts zu quittieren."))
+        return redirect("console:home")
+    record_dpo(
+        request,
+        CONSOLE_RECEIPT_DOWNLOADED,
+        target=("audit.auditseal", issued["seal"]),
+        details={"seal": issued["seal"]},
+    )
+    response = HttpResponse(
+        trail_receipt.dumps(issued), content_type="application/json; charset=utf-8"
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    name = f"pruefquittung-siegel-{issued['seal']}-{stamp}.json"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 

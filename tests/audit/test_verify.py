@@ -13,6 +13,7 @@ from django.db import connection
 
 from audit import batches, hashing, ordering, signing
 from audit.models import AuditEvent, AuditSeal
+from audit.sealing import SEAL_COLUMNS
 from audit.verify import CHANGED, DELETED, INSERTED, SEAL, UNCOVERED, UNSEALABLE, verify
 from tests.audit.helpers import (
     record_committed,
@@ -131,17 +132,22 @@ def test_resealed_forgery_fails_on_the_signature(trail: None) -> None:
     basis = ordering.basis(connection)
     last = ordering.position(basis, seal.last_txid, seal.last_event_id)
     batch = batches.read(AuditEvent.objects.filter(ordering.up_to(basis, last)), basis)
-    fields = {name: getattr(seal, name) for name in hashing.SEAL_FIELDS if name != "manifest_hash"}
-    fields.update(batch_hash=batch.batch_hash, manifest_hash=hashing.manifest_hash(batch.manifest))
+    stored = AuditSeal.objects.values(*SEAL_COLUMNS, "manifest", "refused").get(number=1)
+    forged = hashing.stored_seal_hash(
+        {**stored, "batch_hash": batch.batch_hash, "manifest": batch.manifest}
+    )
     with triggers_lifted() as cursor:
         cursor.execute(
             "UPDATE audit_auditseal SET batch_hash = %s, manifest = %s, seal_hash = %s "
             "WHERE number = 1",
-            [batch.batch_hash, batch.manifest, hashing.seal_hash(fields)],
+            [batch.batch_hash, batch.manifest, forged],
         )
     report = verify()
     assert [finding.text for finding in report.findings] == [
         "Siegel 1: Signatur ungültig.",
+        # The head anchored outside the database shows it too.
+        f"Siegel 1: weicht vom außerhalb der Datenbank verankerten Kopf ab (verankert "
+        f"{seal.seal_hash}, in der Datenbank {forged}): das Protokoll wurde ab hier ersetzt.",
         "Siegel 2: Verkettung unterbrochen, der Vorgänger-Hash passt nicht zu Siegel 1.",
     ]
 
@@ -169,7 +175,8 @@ def test_deleted_first_seal_is_named_with_its_events(trail: None) -> None:
         "Siegel 2: beginnt nicht beim ersten Ereignis.",
         f"Ereignis {events[0].id} liegt in keinem Siegel (Lücke vor Siegel 2).",
     ]
-    assert len(texts) == 3 + 5
+    assert len(texts) == 3 + 5 + 1
+    assert texts[-1].startswith("Siegel 1 fehlt in der Datenbank, ist aber außerhalb verankert")
 
 
 def test_seals_of_an_unknown_key_fail(trail: None) -> None:
@@ -200,9 +207,10 @@ def test_verify_makes_no_query_per_event(
     trail: None, django_assert_max_num_queries, in_database: bool | None
 ) -> None:
     sealed_trail(300, batch_size=100)
-    # The seal list, per seal its row and its events, the tail (and on PostgreSQL the
-    # events without txid): 10 queries for 300 events, as for 3 million in 3 seals.
-    with django_assert_max_num_queries(10):
+    # The newest seal's number (read under the anchor's lock), the seal list, per seal its
+    # row and its events, the tail (and on PostgreSQL the events without txid): 11 queries
+    # for 300 events, as for 3 million in 3 seals.
+    with django_assert_max_num_queries(11):
         report = verify(in_database=in_database)
     assert report.ok
     assert report.sealed_events == 300

@@ -78,3 +78,26 @@ def test_dpo_reviews_a_family_in_the_console(
     page.get_by_label("bis (Tag, einschließlich)").fill("2026-04-01")
     page.get_by_role("button", name="Suchen").click()
     expect(page.get_by_text("Das Ende des Zeitraums liegt vor seinem Anfang.")).to_be_visible()
+
+
+def test_dpo_keeps_a_receipt_of_the_trails_head(
+    server: Server, browser: Browser, tmp_path: Path
+) -> None:
+    server.manage("audit_seal")  # what the sealer beside Daphne does every 10 seconds
+    context = browser.new_context(accept_downloads=True, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    log_in(page, server, "dora@demo.dienstweg.invalid")
+    page.goto(f"{server.url}/datenschutz/")
+    button = page.get_by_role("button", name="Prüfquittung herunterladen")
+    expect(button).to_be_visible()
+    data = Path(server.env["DIENSTWEG_DATA_DIR"])
+    page.screenshot(path=str(data / "console-390.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.screenshot(path=str(data / "console-1280.png"), full_page=True)
+    with page.expect_download() as download:
+        button.click()
+    assert download.value.suggested_filename.startswith("pruefquittung-siegel-")
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    # Kept outside Dienstweg, it checks out against the trail.
+    assert server.manage("audit_verify", "--expect-head", str(path)).startswith("Prüfung bestanden")

@@ -6,9 +6,9 @@ import signal
 from types import FrameType
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit import sealing
+from audit import anchor, sealing
 
 
 class Command(BaseCommand):
@@ -30,7 +30,10 @@ class Command(BaseCommand):
         self, *args: Any, loop: bool, interval: float, batch_size: int, **options: Any
     ) -> None:
         if not loop:
-            seals = sealing.seal_pending(batch_size=batch_size)
+            try:
+                seals = sealing.seal_pending(batch_size=batch_size)
+            except anchor.AnchorError as exc:
+                raise CommandError(str(exc)) from exc
             events = sum(seal.event_count for seal in seals)
             self.stdout.write(f"{len(seals)} Siegel über {events} Ereignisse angelegt.")
             return
