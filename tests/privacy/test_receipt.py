@@ -22,9 +22,10 @@ from django.utils import timezone
 from audit import receipt, signing
 from audit.models import AuditEvent, AuditSeal
 from audit.verify import keyring
+from dienstweg.models import Membership
 from tests.audit.helpers import record_committed, seal_all, triggers_lifted
 from tests.audit.test_chronology import insert_as_table_owner
-from tests.conftest import Network
+from tests.conftest import Network, make_staff, verified_client
 
 pytestmark = pytest.mark.usefixtures("committed")
 
@@ -139,7 +140,11 @@ def test_home_names_events_the_sealer_refused(network: Network, dora_client: Cli
     response = dora_client.get(reverse("console:home"))
     assert "Bei der Versiegelung abgewiesen" in response.text
     assert f"Eintrag {forged} (Siegel {refusing.number})" in response.text
-    found = dora_client.get(reverse("console:search"), {"action": "audit.event_refused"})
+    # The finding names no acting agency: in the trail's search, the network's DPO finds it.
+    vera = make_staff(
+        "vera@example.org", "Vera Vogt", network.jobcenter, Membership.Role.NETWORK_DPO
+    )
+    found = verified_client(vera).get(reverse("console:search"), {"action": "audit.event_refused"})
     assert [row["event"].details["event"] for row in found.context["rows"]] == [forged]
     # "Jetzt prüfen" names it too, and fails.
     response = dora_client.post(reverse("console:verify"), follow=True)
