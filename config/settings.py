@@ -292,6 +292,11 @@ LOGIN_REDIRECT_URL = "home"
 OTP_TOTP_ISSUER = "Dienstweg"
 OTP_TOTP_THROTTLE_FACTOR = 1  # waits of 1, 2, 4, 8 … seconds after wrong codes
 BACKUP_CODE_COUNT = 10
+# A new account (or one whose second factor was reset) starts with a single-use link, valid
+# this many hours, where the person sets her own password and enrols her second factor.
+ENROLMENT_LINK_HOURS = env_int("DIENSTWEG_ENROLMENT_LINK_HOURS", 72)
+# Renewing one's backup codes or second factor needs password and code again, this recently.
+REAUTHENTICATION_MINUTES = env_int("DIENSTWEG_REAUTHENTICATION_MINUTES", 5)
 
 AXES_FAILURE_LIMIT = env_int("DIENSTWEG_LOCKOUT_FAILURES", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("DIENSTWEG_LOCKOUT_MINUTES", 15))
@@ -358,6 +363,7 @@ SERVE_STATIC = env_bool("DIENSTWEG_SERVE_STATIC", True)
 DIRECTORY_PAGE_SIZE = 25
 FAMILY_PAGE_SIZE = 25
 NOTIFICATION_PAGE_SIZE = 25
+TEAM_PAGE_SIZE = 25
 # The version of the consent form text in use; recorded with every consent.
 CONSENT_TEXT_VERSION = env("DIENSTWEG_CONSENT_TEXT_VERSION") or "2026-1"
 # Scans of signed consent forms: PDF, JPEG or PNG up to this size.

@@ -10,6 +10,7 @@ from axes.models import AccessAttempt
 from django.test import Client
 
 from audit.models import AuditEvent
+from tests.conftest import enrol
 from tests.dienstweg.signin import WRONG_LOGIN, password_login
 
 LOCKED = "Zu viele fehlgeschlagene Anmeldeversuche."
@@ -22,6 +23,14 @@ def main_part(response) -> str:
 
 
 DESK = "192.0.2.1"
+
+
+@pytest.fixture(autouse=True)
+def enrolled(network):
+    """Anna and Ben have set up their second factor: only then does the right password log
+    in (an account without one is sent to its enrolment link, and no session starts)."""
+    enrol(network.anna)
+    enrol(network.ben)
 
 
 def fail_from(address: str, email: str, times: int) -> list[int]:
