@@ -69,6 +69,8 @@ class MembershipInline(admin.TabularInline):
 class StaffAdmin(DjangoUserAdmin):
     form = StaffChangeForm
     add_form = StaffCreationForm
+    # Django's user add page carries the password fields' script; ours has none.
+    add_form_template = None
     ordering = ("full_name",)
     list_display = ("full_name", "email", "is_active", "is_staff", "enrolled", "last_login")
     list_filter = ("is_active", "is_staff", "memberships__agency")
@@ -100,6 +102,9 @@ class StaffAdmin(DjangoUserAdmin):
         "send_enrolment_link",
         "deactivate",
     ]
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
+        return [] if obj is None else list(self.inlines)  # nothing to list on the add page
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         devices = AuthenticatorDevice.objects.filter(user=OuterRef("pk"), confirmed=True)

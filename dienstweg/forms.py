@@ -115,7 +115,7 @@ class EnrolmentForm(FirstCodeForm):
         self.order_fields(self.field_order)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.chooses_password:
             first, second = data.get("new_password1"), data.get("new_password2")
             if first and second and first != second:
@@ -150,8 +150,8 @@ class ReauthenticationForm(forms.Form):
 class ResetSecondFactorForm(forms.Form):
     reset_password = forms.BooleanField(
         label=_(
-            "Sie hat auch ihr Passwort vergessen: das Passwort ebenfalls zurücksetzen (sie legt "
-            "über den Link ein neues fest)"
+            "Auch das Passwort ist vergessen: das Passwort ebenfalls zurücksetzen (über den Link "
+            "wird ein neues festgelegt)"
         ),
         required=False,
     )

@@ -461,7 +461,7 @@ def team_reset(request: HttpRequest, user_id: int) -> HttpResponse:
             if member.pk == user.pk
             else _("Den zweiten Faktor dieses Kontos setzt nur die Administration zurück.")
         )
-    form = ResetSecondFactorForm(request.POST or None)
+    form = ResetSecondFactorForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             actions.reset_second_factor(
@@ -473,8 +473,9 @@ def team_reset(request: HttpRequest, user_id: int) -> HttpResponse:
             messages.success(
                 request,
                 _(
-                    "Der zweite Faktor von %(name)s ist zurückgesetzt, ihre Sitzungen sind "
-                    "beendet. Ein neuer Einrichtungslink ist an ihre E-Mail-Adresse unterwegs."
+                    "Der zweite Faktor von %(name)s ist zurückgesetzt, alle Sitzungen des "
+                    "Kontos sind beendet. Ein neuer Einrichtungslink ist an die hinterlegte "
+                    "E-Mail-Adresse unterwegs."
                 )
                 % {"name": member.full_name},
             )
