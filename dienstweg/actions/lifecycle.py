@@ -169,18 +169,27 @@ def _email_link(user_id: int, *, url: str, link: EnrolmentLink) -> None:
 
 @transaction.atomic
 def create_account(
-    email: str, *, full_name: str, by: User | None, now: datetime | None = None
+    email: str,
+    *,
+    full_name: str,
+    by: User | None,
+    admin_rights: bool = False,
+    now: datetime | None = None,
 ) -> IssuedLink:
     """Create a staff account without a usable password and send the person her enrolment
-    link. Admins only (or the platform); memberships are added separately."""
+    link. Admins only (or the platform); memberships are added separately. ADMIN_RIGHTS
+    makes an operator account (the Django admin): how the first admin is made, from the
+    server's shell (manage.py create_account)."""
     _check_operator(by)
     email, full_name = normalize_email(email), full_name.strip()
     if not email or not full_name:
         raise ActionError(_("Bitte geben Sie Name und E-Mail-Adresse an."))
     if User.objects.filter(email=email).exists():
         raise ActionError(_("Ein Konto mit dieser E-Mail-Adresse gibt es schon."))
-    user = User.objects.create_user(email, None, full_name=full_name)  # unusable password
-    record(by, ACCOUNT_CREATED, target=user)
+    user = User.objects.create_user(  # no usable password
+        email, None, full_name=full_name, is_staff=admin_rights, is_superuser=admin_rights
+    )
+    record(by, ACCOUNT_CREATED, target=user, details={"admin_rights": admin_rights})
     return _issue_link(user, purpose=EnrolmentLink.Purpose.ENROL, by=by, now=now or timezone.now())
 
 
