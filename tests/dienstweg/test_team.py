@@ -7,15 +7,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
-from dienstweg import actions
-from dienstweg.events import staff_group
+from dienstweg import actions, events
 from dienstweg.models import AuthenticatorDevice, EnrolmentLink, Membership, StaffSession, User
 from tests.conftest import PASSWORD, enrol, make_staff, verified_client
 from tests.dienstweg.signin import redirects_to_login
@@ -73,19 +70,18 @@ def test_a_lead_may_not_reset_an_account_with_admin_rights(network):
 
 
 def test_her_lead_resets_ends_sessions_tells_sockets_and_sends_a_link(
-    network, dora_browsers, mailoutbox, django_capture_on_commit_callbacks
+    network, dora_browsers, mailoutbox, django_capture_on_commit_callbacks, monkeypatch
 ):
-    layer = get_channel_layer()
-    socket = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(staff_group(network.dora.pk), socket)
+    sent: list[tuple[list[int], dict]] = []
+    monkeypatch.setattr(events, "send_now", lambda users, event: sent.append((users, event)))
     with django_capture_on_commit_callbacks(execute=True):
         issued = actions.reset_second_factor(network.dora, by=network.clara)
     assert not AuthenticatorDevice.objects.filter(user=network.dora).exists()
     assert not StaffSession.objects.filter(user=network.dora).exists()
     for browser in dora_browsers:
         assert redirects_to_login(browser.get("/"))
-    told = async_to_sync(layer.receive)(socket)
-    assert told["event"] == {"type": "session.ended", "session": "*"}
+    # Her sockets are told (after commit) to close: every session of hers has ended.
+    assert ([network.dora.pk], {"type": "session.ended", "session": "*"}) in sent
     [mail] = mailoutbox
     assert mail.to == [network.dora.email]
     assert issued.url in mail.body
