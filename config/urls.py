@@ -20,6 +20,7 @@ urlpatterns = [
     path("konto/anmeldung-bestaetigen/", views.reauthenticate, name="reauthenticate"),
     path("konto/backup-codes/", views.renew_backup_codes, name="renew_backup_codes"),
     path("konto/zweiter-faktor/", views.renew_second_factor, name="renew_second_factor"),
+    path("konto/passwort/", views.change_password, name="change_password"),
     path("team/", views.team, name="team"),
     path("team/<int:user_id>/zweiter-faktor/", views.team_reset, name="team_reset"),
     path("verzeichnis/", views.directory, name="directory"),

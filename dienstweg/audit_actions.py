@@ -43,6 +43,9 @@ ACCOUNT_ENROLMENT_LINK_SENT = _declare(
 ACCOUNT_PASSWORD_SET = _declare(
     "account.password_set", _("Passwort über den Einrichtungslink selbst festgelegt")
 )
+ACCOUNT_PASSWORD_CHANGED = _declare(
+    "account.password_changed", _("Passwort selbst geändert (nach bestätigter Anmeldung)")
+)
 ACCOUNT_ENROLLED = _declare(
     "account.enrolled", _("Zweiter Faktor über den Einrichtungslink eingerichtet")
 )

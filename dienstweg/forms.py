@@ -84,6 +84,35 @@ PASSWORD_RULES = _(
 )
 
 
+def new_password_fields() -> dict[str, forms.Field]:
+    """The two fields in which a person chooses her own password."""
+    return {
+        "new_password1": forms.CharField(
+            label=_("Neues Passwort"),
+            strip=False,
+            widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+            help_text=PASSWORD_RULES,
+        ),
+        "new_password2": forms.CharField(
+            label=_("Neues Passwort wiederholen"),
+            strip=False,
+            widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        ),
+    }
+
+
+def check_new_password(form: forms.Form, data: dict[str, Any], user: Any) -> None:
+    """Both fields alike, and Django's password rules (AUTH_PASSWORD_VALIDATORS) met."""
+    first, second = data.get("new_password1"), data.get("new_password2")
+    if first and second and first != second:
+        form.add_error("new_password2", _("Die beiden Passwörter stimmen nicht überein."))
+    elif first:
+        try:
+            password_validation.validate_password(first, user=user)
+        except forms.ValidationError as error:
+            form.add_error("new_password1", error)
+
+
 class EnrolmentForm(FirstCodeForm):
     """The enrolment link's page: the password (a new one she chooses, or for a lost second
     factor the one she has) and the first code of her new authenticator app."""
@@ -95,17 +124,7 @@ class EnrolmentForm(FirstCodeForm):
         self.user = user
         self.chooses_password = chooses_password
         if chooses_password:
-            self.fields["new_password1"] = forms.CharField(
-                label=_("Neues Passwort"),
-                strip=False,
-                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-                help_text=PASSWORD_RULES,
-            )
-            self.fields["new_password2"] = forms.CharField(
-                label=_("Neues Passwort wiederholen"),
-                strip=False,
-                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-            )
+            self.fields.update(new_password_fields())
         else:
             self.fields["password"] = forms.CharField(
                 label=_("Ihr bisheriges Passwort"),
@@ -117,20 +136,27 @@ class EnrolmentForm(FirstCodeForm):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if self.chooses_password:
-            first, second = data.get("new_password1"), data.get("new_password2")
-            if first and second and first != second:
-                self.add_error("new_password2", _("Die beiden Passwörter stimmen nicht überein."))
-            elif first:
-                try:
-                    password_validation.validate_password(first, user=self.user)
-                except forms.ValidationError as error:
-                    self.add_error("new_password1", error)
+            check_new_password(self, data, self.user)
         return data
 
     @property
     def password(self) -> str:
         key = "new_password1" if self.chooses_password else "password"
         return str(self.cleaned_data[key])
+
+
+class NewPasswordForm(forms.Form):
+    """Changing one's own password (after a fresh login)."""
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields.update(new_password_fields())
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        check_new_password(self, data, self.user)
+        return data
 
 
 class ReauthenticationForm(forms.Form):

@@ -11,7 +11,7 @@ from typing import Any
 import segno
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
@@ -55,6 +55,7 @@ from dienstweg.forms import (
     FirstCodeForm,
     LoginForm,
     MemberFormSet,
+    NewPasswordForm,
     ReauthenticationForm,
     ResetSecondFactorForm,
     RevokeConsentForm,
@@ -427,6 +428,38 @@ def renew_second_factor(request: HttpRequest) -> HttpResponse:
         "dienstweg/renew_second_factor.html",
         {"form": form, **authenticator_context(device)},
     )
+
+
+@require_http_methods(["GET", "POST"])
+def change_password(request: HttpRequest) -> HttpResponse:
+    """Choose a new password oneself, after a fresh login."""
+    user = staff(request)
+    when = reauthenticated_at(request)
+    try:
+        actions.check_fresh_login(when)
+    except actions.FreshLoginRequired:
+        return ask_for_fresh_login(request, reverse("change_password"))
+    form = NewPasswordForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.change_password(
+                user,
+                password=form.cleaned_data["new_password1"],
+                by=user,
+                reauthenticated_at=when,
+                current_session_key=request.session.session_key or "",
+            )
+        except actions.FreshLoginRequired:
+            return ask_for_fresh_login(request, reverse("change_password"))
+        except actions.ActionError as error:
+            form.add_error("new_password1", str(error))
+        else:
+            update_session_auth_hash(request, user)  # this session stays signed in
+            messages.success(
+                request, _("Ihr Passwort ist geändert; Ihre anderen Sitzungen sind beendet.")
+            )
+            return redirect(reverse("account"))
+    return render(request, "dienstweg/change_password.html", {"form": form})
 
 
 # Team: a lead looks after her agency's members' access

@@ -36,6 +36,7 @@ from dienstweg.audit_actions import (
     ACCOUNT_CREATED,
     ACCOUNT_ENROLLED,
     ACCOUNT_ENROLMENT_LINK_SENT,
+    ACCOUNT_PASSWORD_CHANGED,
     ACCOUNT_PASSWORD_SET,
     ACCOUNT_SECOND_FACTOR_RENEWED,
     ACCOUNT_SECOND_FACTOR_RESET,
@@ -124,9 +125,27 @@ def _issue_link(user: User, *, purpose: str, by: User | None, now: datetime) -> 
     return IssuedLink(link=link, url=url)
 
 
+def _purpose_of_next_link(user: User, *, had_factor: bool, reset_password: bool) -> str:
+    """Whether her next link asks for the password she has (REPLACE_FACTOR) or lets her
+    choose one (ENROL). She keeps a password she has used with her own second factor; a
+    password from before she ever enrolled may be one someone else chose (an account from
+    before links), so it is made unusable, as it is when RESET_PASSWORD."""
+    replace = EnrolmentLink.Purpose.REPLACE_FACTOR
+    latest = user.enrolment_links.order_by("-created_at", "-pk").first()
+    keeps = (
+        user.has_usable_password()
+        and not reset_password
+        and (had_factor or (latest is not None and latest.purpose == replace))
+    )
+    if not keeps and user.has_usable_password():
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return replace if keeps else EnrolmentLink.Purpose.ENROL
+
+
 def _email_link(user_id: int, *, url: str, link: EnrolmentLink) -> None:
     # After commit: a rolled-back action sends no link to a token that was never stored.
-    # The e-mail holds the link and its validity, no name; failures are logged by user id.
+    # The e-mail holds the link and its validity, no name; a failure is logged by link id.
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return
@@ -207,20 +226,7 @@ def send_enrolment_link(user: User, *, by: User | None, now: datetime | None = N
                 "„Zweiten Faktor zurücksetzen“."
             )
         )
-    latest = user.enrolment_links.order_by("-created_at", "-pk").first()
-    keeps_password = (
-        user.has_usable_password()
-        and latest is not None
-        and latest.purpose == EnrolmentLink.Purpose.REPLACE_FACTOR
-    )
-    if not keeps_password and user.has_usable_password():
-        # A password she has not chosen through a link (an account from before links):
-        # someone else may know it, so she chooses her own.
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-    purpose = (
-        EnrolmentLink.Purpose.REPLACE_FACTOR if keeps_password else EnrolmentLink.Purpose.ENROL
-    )
+    purpose = _purpose_of_next_link(user, had_factor=False, reset_password=False)
     return _issue_link(user, purpose=purpose, by=by, now=now or timezone.now())
 
 
@@ -250,17 +256,11 @@ def reset_second_factor(
         )
     if not user.is_active:
         raise ActionError(_("Das Konto ist deaktiviert."))
+    had_factor = has_second_factor(user)
     AuthenticatorDevice.objects.filter(user=user).delete()
     BackupCodeDevice.objects.filter(user=user).delete()
-    if reset_password and user.has_usable_password():
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
+    purpose = _purpose_of_next_link(user, had_factor=had_factor, reset_password=reset_password)
     end_all_sessions(user, by=by)
-    purpose = (
-        EnrolmentLink.Purpose.REPLACE_FACTOR
-        if user.has_usable_password()
-        else EnrolmentLink.Purpose.ENROL
-    )
     issued = _issue_link(user, purpose=purpose, by=by, now=now or timezone.now())
     record(
         by,
@@ -383,7 +383,42 @@ def record_reauthentication_failed(user: User, *, step: str, throttled: bool = F
 
 def _check_self(user: User, by: User) -> None:
     if by.pk != user.pk:
-        raise NotAllowed(_("Backup-Codes und zweiten Faktor erneuert nur die Person selbst."))
+        raise NotAllowed(
+            _("Passwort, Backup-Codes und zweiten Faktor ändert nur die Person selbst.")
+        )
+
+
+@transaction.atomic
+def change_password(
+    user: User,
+    *,
+    password: str,
+    by: User,
+    reauthenticated_at: datetime | None,
+    current_session_key: str,
+    now: datetime | None = None,
+) -> None:
+    """Set the user's own new password, after a fresh login: her other sessions end and
+    she is told (also the way to replace a password an admin chose before links)."""
+    _check_self(user, by)
+    check_fresh_login(reauthenticated_at, now=now)
+    try:
+        password_validation.validate_password(password, user=user)
+    except ValidationError as error:
+        raise ActionError(" ".join(error.messages)) from None
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    end_other_sessions(user, current_session_key=current_session_key)
+    record(user, ACCOUNT_PASSWORD_CHANGED, target=user)
+    notifications.notify(
+        [user],
+        kind="account.password_changed",
+        title=gettext_lazy(
+            "Das Passwort Ihres Kontos wurde geändert. Waren Sie das nicht, melden Sie sich "
+            "sofort bei Ihrer Leitung oder der Administration."
+        ),
+        url=reverse("account"),
+    )
 
 
 @transaction.atomic

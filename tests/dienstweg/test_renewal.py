@@ -209,3 +209,50 @@ def test_confirmation_running_out_meanwhile_stops_the_renewal(network, device, a
     assert response["Location"].startswith(REAUTH_URL)
     new.refresh_from_db()
     assert not new.confirmed
+
+
+# One's own password
+
+
+CHANGE_PASSWORD_URL = "/konto/passwort/"
+NEW_PASSWORD = "Mein-eigenes-Passwort-2026"
+
+
+def test_changing_the_password_needs_a_fresh_login(network, device, anna_browser):
+    response = anna_browser.post(
+        CHANGE_PASSWORD_URL, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    )
+    assert response["Location"].startswith(REAUTH_URL)
+    network.anna.refresh_from_db()
+    assert network.anna.check_password(PASSWORD)
+
+
+def test_own_new_password_ends_other_sessions_and_notifies(
+    network, device, anna_browser, mailoutbox, django_capture_on_commit_callbacks
+):
+    other_browser = verified_client(network.anna)
+    confirm_login(anna_browser, next_code(device))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = anna_browser.post(
+            CHANGE_PASSWORD_URL, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+        )
+    assert response["Location"] == "/konto/"
+    network.anna.refresh_from_db()
+    assert network.anna.check_password(NEW_PASSWORD)
+    assert is_verified_in(anna_browser)  # this session stays
+    assert redirects_to_login(other_browser.get("/"))
+    kinds = set(Notification.objects.filter(user=network.anna).values_list("kind", flat=True))
+    assert kinds == {"account.password_changed"}
+    [mail] = mailoutbox
+    assert NEW_PASSWORD not in mail.body
+    assert AuditEvent.objects.filter(action="account.password_changed").count() == 1
+
+
+def test_new_password_follows_the_rules(network, device, anna_browser):
+    confirm_login(anna_browser, next_code(device))
+    response = anna_browser.post(
+        CHANGE_PASSWORD_URL, {"new_password1": "kurz", "new_password2": "kurz"}
+    )
+    assert "zu kurz" in response.content.decode()
+    network.anna.refresh_from_db()
+    assert network.anna.check_password(PASSWORD)

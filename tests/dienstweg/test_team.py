@@ -195,3 +195,11 @@ def test_a_member_of_another_agency_is_not_found(network, clara_client):
 def test_her_own_reset_page_is_refused(network, clara_client):
     assert clara_client.post(reset_url(network.clara)).status_code == 403
     assert AuthenticatorDevice.objects.filter(user=network.clara, confirmed=True).exists()
+
+
+def test_reset_of_an_account_that_never_enrolled_voids_its_old_password(network):
+    """Dora has never set up a second factor: her password may be one an admin chose."""
+    issued = actions.reset_second_factor(network.dora, by=network.clara)
+    assert issued.link.purpose == EnrolmentLink.Purpose.ENROL
+    network.dora.refresh_from_db()
+    assert not network.dora.has_usable_password()

@@ -106,7 +106,10 @@ def world(network: Network, family: Family) -> dict[str, Any]:
         by=network.anna,
     )
     message = posted.message
+    # An open enrolment link of a new colleague: its page holds no case content either.
+    enrolment = core.create_account("nina@example.org", full_name="Nina Neu", by=None)
     return {
+        "enrolment_token": enrolment.url.rstrip("/").rsplit("/", 1)[1],
         "family": family,
         "consent": consent,
         "referral": referral,
@@ -140,6 +143,7 @@ def parameter_value(route: Route, parameter: str, world: dict[str, Any], network
         "reference": family.reference,
         "fmt": "json",
         "flag_id": 1,
+        "token": world["enrolment_token"],
     }
     if parameter not in values:
         raise CannotBuild(f"{route.name}: no value for <{parameter}>; add it to this test")
