@@ -158,6 +158,19 @@ def test_new_person_sets_up_her_access_through_her_link(server: Server, browser:
     expect(page.get_by_text("neue Backup-Codes erzeugt")).to_be_visible()
     screens(page, server, "notices")
 
+    # Her own new password, still within the confirmed minutes.
+    page.get_by_role("navigation", name="Hauptnavigation").get_by_role(
+        "link", name="Mein Konto"
+    ).click()
+    page.get_by_role("link", name="Passwort ändern").click()
+    expect(page.get_by_role("heading", name="Passwort ändern")).to_be_visible()
+    screens(page, server, "change-password")
+    page.get_by_label(NEW_PASSWORD_LABEL).fill("Noch-ein-neues-Passwort-2026")
+    page.get_by_label("Neues Passwort wiederholen").fill("Noch-ein-neues-Passwort-2026")
+    page.get_by_role("button", name="Passwort ändern").click()
+    expect(page.get_by_role("status")).to_contain_text("Ihr Passwort ist geändert")
+    screens(page, server, "account-after-password")
+
     page.get_by_role("button", name="Abmelden").click()
     expect(page.get_by_role("heading", name="Anmelden")).to_be_visible()
     page.close()
