@@ -164,7 +164,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_otp",
-    "axes",
     "channels",
     "guardian",
     "dienstweg",
@@ -191,8 +190,6 @@ MIDDLEWARE = [
     "dienstweg.middleware.SecondFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dienstweg.middleware.SecurityHeadersMiddleware",
-    # Axes must come last: it turns a locked-out login into the lockout page.
-    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -267,7 +264,6 @@ CACHES = {
 
 # Accounts, second factor, lockout
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -298,19 +294,22 @@ ENROLMENT_LINK_HOURS = env_int("DIENSTWEG_ENROLMENT_LINK_HOURS", 72)
 # Renewing one's backup codes or second factor needs password and code again, this recently.
 REAUTHENTICATION_MINUTES = env_int("DIENSTWEG_REAUTHENTICATION_MINUTES", 5)
 
-AXES_FAILURE_LIMIT = env_int("DIENSTWEG_LOCKOUT_FAILURES", 5)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("DIENSTWEG_LOCKOUT_MINUTES", 15))
-# Lock the pair of account AND source address, never either alone (ASVS 5.0 V6.3,
-# NIST SP 800-63B 5.2.2): a lockout cannot be aimed. Failures from one address do not lock
-# the colleagues behind the same office address, and failures from elsewhere do not lock a
-# known colleague out at her own desk. Nothing tells whether an account exists.
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True  # only that pair's own failures: see LockoutHandler
-AXES_HANDLER = "dienstweg.security.LockoutHandler"
-AXES_CLIENT_IP_CALLABLE = "dienstweg.security.client_ip"
-AXES_USERNAME_CALLABLE = "dienstweg.security.login_name"
-AXES_LOCKOUT_CALLABLE = "dienstweg.views.locked_out"
-AXES_VERBOSE = False
+# The login throttle (dienstweg/security.py): wrong passwords count per pair of account AND
+# source address, never either alone (ASVS 5.0 V6.3, NIST SP 800-63B 5.2.2), so a lockout
+# cannot be aimed: failures from one address do not lock the colleagues behind the same office
+# address, and failures from elsewhere do not lock a known colleague out at her own desk.
+# The FAILURES-th wrong password in a row makes the pair wait FIRST_MINUTES, each further one
+# twice as long, up to MINUTES; a correct password forgives the pair, and a pair quiet for
+# FORGET_HOURS starts afresh. With the defaults one pair gets at most 33 guesses in a day (24
+# a day after that), and 100 in a row (NIST's ceiling) take more than three and a half days.
+LOGIN_LOCKOUT_FAILURES = max(1, env_int("DIENSTWEG_LOCKOUT_FAILURES", 5))
+LOGIN_LOCKOUT_FIRST_DELAY = timedelta(minutes=max(1, env_int("DIENSTWEG_LOCKOUT_FIRST_MINUTES", 1)))
+LOGIN_LOCKOUT_MAX_DELAY = max(
+    LOGIN_LOCKOUT_FIRST_DELAY, timedelta(minutes=env_int("DIENSTWEG_LOCKOUT_MINUTES", 60))
+)
+LOGIN_LOCKOUT_FORGET_AFTER = max(
+    LOGIN_LOCKOUT_MAX_DELAY, timedelta(hours=env_int("DIENSTWEG_LOCKOUT_FORGET_HOURS", 24))
+)
 
 # The audit trail takes the client address from the platform, by name: it imports nothing.
 AUDIT_CLIENT_IP_CALLABLE = "dienstweg.security.client_ip"
@@ -361,6 +360,9 @@ STATIC_ROOT = Path(env("DIENSTWEG_STATIC_ROOT") or BASE_DIR / "staticfiles")
 SERVE_STATIC = env_bool("DIENSTWEG_SERVE_STATIC", True)
 
 DIRECTORY_PAGE_SIZE = 25
+# A proposed case or dpo role that nobody confirms within this many days expires
+# (manage.py expire_proposals, daily timer); the admin proposes it again if still wanted.
+MEMBERSHIP_PROPOSAL_DAYS = env_int("DIENSTWEG_ROLE_PROPOSAL_DAYS", 14)
 FAMILY_PAGE_SIZE = 25
 NOTIFICATION_PAGE_SIZE = 25
 TEAM_PAGE_SIZE = 25
@@ -417,6 +419,9 @@ FLAG_FAMILIES_PER_DAY = env_int("DIENSTWEG_FLAG_FAMILIES_PER_DAY", 20)
 FLAG_EXPORT_EVENTS = env_int("DIENSTWEG_FLAG_EXPORT_EVENTS", 10_000)
 WORKING_HOURS_START = env_int("DIENSTWEG_WORKING_HOURS_START", 7)
 WORKING_HOURS_END = env_int("DIENSTWEG_WORKING_HOURS_END", 19)
+# Grants of case and dpo roles, flagged too: a person who proposes or confirms more than this
+# many in one day; a confirmation outside the working hours above.
+FLAG_GRANTS_PER_DAY = env_int("DIENSTWEG_FLAG_GRANTS_PER_DAY", 5)
 
 # Notification e-mails carry a title, the family reference and a link to this address:
 # never a name or any content (dienstweg/notifications.py).
@@ -444,8 +449,4 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("DIENSTWEG_LOG_LEVEL") or "INFO"},
-    "loggers": {
-        # Axes would log the attempted login name; that is personal data of staff.
-        "axes": {"level": "WARNING"},
-    },
 }

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -26,6 +27,7 @@ from dienstweg.models import (
     Family,
     Location,
     Membership,
+    MembershipProposal,
     Service,
     StaffSession,
     User,
@@ -329,4 +331,88 @@ def access_consent_by_id(user: User, family: Family, consent_id: UUID | str) -> 
     try:
         return family.consents.select_related("evidence").get(pk=consent_id)
     except (Consent.DoesNotExist, ValidationError):
+        raise Http404 from None
+
+
+# Separation of duties and the four-eyes principle (BSI IT-Grundschutz ORP.4). Operators
+# (accounts with admin rights) never hold these roles, and a person gets one only when a
+# second person confirms an admin's proposal (dienstweg/actions/roles.py).
+FOUR_EYES_ROLES = (*CASE_ROLES, Role.DPO, Role.NETWORK_DPO)
+# A role change to one of these takes effect at once, without a proposal: it only takes
+# rights away (a lead may do all a coach or a caseworker may, and more).
+LOWER_ROLES: dict[str, frozenset[str]] = {
+    Role.LEAD: frozenset({Role.COACH, Role.CASEWORKER}),
+}
+
+
+def has_admin_rights(user: User) -> bool:
+    """Whether the account is an operator: it may open the admin (staff) or is superuser."""
+    return bool(user.is_staff or user.is_superuser)
+
+
+def is_raise(current: str | None, role: str) -> bool:
+    """Whether going from role CURRENT (None: no membership) to ROLE needs a second person:
+    ROLE is a case or dpo role and not a mere lowering of CURRENT."""
+    if role not in FOUR_EYES_ROLES or role == current:
+        return False
+    return current is None or role not in LOWER_ROLES.get(current, frozenset())
+
+
+def holds_four_eyes_role(user: User) -> bool:
+    """Whether the user holds a case or dpo role, or is proposed for one (two queries at
+    most). Such an account never gets admin rights."""
+    if memberships_holding(user, *FOUR_EYES_ROLES).exists():
+        return True
+    return MembershipProposal.objects.filter(
+        user=user, state=MembershipProposal.State.PENDING, role__in=FOUR_EYES_ROLES
+    ).exists()
+
+
+def proposal_deadline(proposal: MembershipProposal) -> datetime:
+    """The moment a pending proposal expires unconfirmed."""
+    return proposal.proposed_at + timedelta(days=settings.MEMBERSHIP_PROPOSAL_DAYS)
+
+
+def is_expired(proposal: MembershipProposal, *, now: datetime | None = None) -> bool:
+    return (now or timezone.now()) >= proposal_deadline(proposal)
+
+
+def deciding_leads(proposal: MembershipProposal) -> QuerySet[User]:
+    """The leads who decide the proposal: those of its agency, never the person proposed.
+    Empty for the network's DPO role (two admins decide it) and for an agency without a
+    lead of its own yet (its first lead: a second admin decides)."""
+    if proposal.role == Role.NETWORK_DPO:
+        return User.objects.none()
+    return members_holding(Role.LEAD, agencies=proposal.agency_id).exclude(pk=proposal.user_id)
+
+
+def needs_second_admin(proposal: MembershipProposal) -> bool:
+    """Whether a second admin, rather than a lead of the agency, decides the proposal."""
+    return not deciding_leads(proposal).filter(is_active=True).exists()
+
+
+def proposals_awaiting(user: User, *, now: datetime | None = None) -> QuerySet[MembershipProposal]:
+    """The pending, unexpired proposals this user decides as lead of their agency: never
+    her own, never one for herself, never the network's DPO role."""
+    earliest = (now or timezone.now()) - timedelta(days=settings.MEMBERSHIP_PROPOSAL_DAYS)
+    return (
+        MembershipProposal.objects.filter(
+            state=MembershipProposal.State.PENDING,
+            proposed_at__gt=earliest,
+            agency_id__in=agency_ids_of(user, (Role.LEAD,)),
+        )
+        .exclude(role=Role.NETWORK_DPO)
+        .exclude(user=user)
+        .exclude(proposed_by=user)
+        .select_related("user", "agency", "proposed_by")
+        .order_by("proposed_at", "pk")
+    )
+
+
+def access_proposal_by_id(user: User, proposal_id: int) -> MembershipProposal:
+    """One pending proposal the user decides as lead, or 404 (the same for missing,
+    decided and someone else's)."""
+    try:
+        return proposals_awaiting(user).get(pk=proposal_id)
+    except MembershipProposal.DoesNotExist:
         raise Http404 from None

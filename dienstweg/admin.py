@@ -1,11 +1,15 @@
-"""Admin pages: agencies, memberships, accounts and the directory. Holds no case content.
+"""Admin pages: agencies, memberships, role proposals, accounts and the directory. Holds no
+case content.
 
-Saving goes through dienstweg.actions wherever a rule is involved (groups, sessions)."""
+Saving goes through dienstweg.actions wherever a rule is involved (groups, sessions, admin
+rights, roles, accounts and their enrolment links); each form asks the action's own check
+first, so a refusal shows as a German error on the form and nothing is saved."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
@@ -14,10 +18,12 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from dienstweg import actions
+from dienstweg.access import FOUR_EYES_ROLES, needs_second_admin, proposal_deadline
 from dienstweg.models import (
     Agency,
     AuthenticatorDevice,
@@ -25,10 +31,27 @@ from dienstweg.models import (
     Contact,
     Location,
     Membership,
+    MembershipProposal,
     Service,
     User,
     normalize_email,
 )
+
+
+def acting(request: HttpRequest) -> User:
+    """The admin at work: behind OTPAdminSite, a verified member of staff."""
+    return request.user  # type: ignore[return-value]
+
+
+class ActorForm(ModelForm):
+    """A form that knows who submits it, so that it can ask the action's check (set by
+    the ModelAdmin's get_form)."""
+
+    actor: User | None = None
+
+
+def with_actor(form_class: type[ModelForm], request: HttpRequest) -> type[ModelForm]:
+    return type(form_class.__name__, (form_class,), {"actor": acting(request)})
 
 
 class StaffCreationForm(ModelForm):
@@ -45,12 +68,32 @@ class StaffCreationForm(ModelForm):
 class StaffChangeForm(ModelForm):
     """No password field: nobody sets or sees another person's password."""
 
+    actor: User | None = None  # set by StaffAdmin.get_form
+
     class Meta:
         model = User
         fields = ("email", "full_name", "is_active", "is_staff", "is_superuser")
 
     def clean_email(self) -> str:
         return normalize_email(self.cleaned_data["email"])
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        if {"is_staff", "is_superuser"} & set(self.changed_data):
+            # self.instance still holds the saved values here (Django copies the form's
+            # values into it only after clean()).
+            try:
+                actions.check_admin_rights(
+                    self.instance,
+                    staff=bool(cleaned.get("is_staff")),
+                    superuser=bool(cleaned.get("is_superuser")),
+                    by=self.actor,
+                )
+            except actions.ActionError as error:
+                field = "is_superuser" if "is_superuser" in self.changed_data else "is_staff"
+                self.add_error(field, str(error))
+        return cleaned
 
 
 class MembershipInline(admin.TabularInline):
@@ -141,8 +184,14 @@ class StaffAdmin(DjangoUserAdmin):
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
         raise PermissionDenied(_("Passwörter legt jede Person selbst fest, über ihren Link."))
 
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return with_actor(form, request) if hasattr(form, "actor") else form
+
     def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
-        by: Any = request.user
+        by = acting(request)
         if not change:
             issued = actions.create_account(obj.email, full_name=obj.full_name, by=by)
             obj.pk, obj.password = issued.link.user.pk, issued.link.user.password
@@ -150,7 +199,14 @@ class StaffAdmin(DjangoUserAdmin):
             self.message_user(request, link_sent_message(issued))
             return
         deactivating = "is_active" in form.changed_data and not obj.is_active
+        rights = bool({"is_staff", "is_superuser"} & set(form.changed_data))
+        staff, superuser = obj.is_staff, obj.is_superuser
+        if rights:  # admin rights change only through their action (checked, audited)
+            obj.is_staff = bool(form.initial.get("is_staff"))
+            obj.is_superuser = bool(form.initial.get("is_superuser"))
         super().save_model(request, obj, form, change)
+        if rights:
+            actions.set_admin_rights(obj, staff=staff, superuser=superuser, by=by)
         if deactivating:
             actions.deactivate_staff(obj, by=by)
         elif "email" in form.changed_data:
@@ -298,8 +354,29 @@ class AgencyAdmin(admin.ModelAdmin):
             removed.delete()
 
 
+class MembershipForm(ActorForm):
+    class Meta:
+        model = Membership
+        fields = ("user", "agency", "role")
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        # On a change, user and agency are read-only and come from the saved row.
+        user = cleaned.get("user") or getattr(self.instance, "user", None)
+        agency = cleaned.get("agency") or getattr(self.instance, "agency", None)
+        role = cleaned.get("role")
+        if user is not None and agency is not None and role:
+            try:
+                actions.check_membership(user, agency=agency, role=role, by=self.actor)
+            except actions.ActionError as error:
+                self.add_error("role", str(error))
+        return cleaned
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    form = MembershipForm
     list_display = ("user", "agency", "role", "created_at")
     list_filter = ("role", "agency")
     search_fields = ("user__full_name", "user__email", "agency__name")
@@ -309,14 +386,16 @@ class MembershipAdmin(admin.ModelAdmin):
         # User and agency are fixed once created; a move is a removal and a new membership.
         return ("user", "agency") if obj else ()
 
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        return with_actor(super().get_form(request, obj, change=change, **kwargs), request)
+
     def save_model(
         self, request: HttpRequest, obj: Membership, form: ModelForm, change: bool
     ) -> None:
         saved = actions.add_membership(
-            obj.user,
-            agency=obj.agency,
-            role=obj.role,
-            by=request.user,  # type: ignore[arg-type]
+            obj.user, agency=obj.agency, role=obj.role, by=acting(request)
         )
         obj.pk = saved.pk
 
@@ -326,3 +405,128 @@ class MembershipAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
         for membership in queryset.select_related("user", "agency__group"):
             actions.remove_membership(membership, by=request.user)  # type: ignore[arg-type]
+
+
+class ProposalForm(ActorForm):
+    role = forms.ChoiceField(
+        label=_("Rolle"),
+        choices=[(role, Membership.Role(role).label) for role in FOUR_EYES_ROLES],
+    )
+
+    class Meta:
+        model = MembershipProposal
+        fields = ("user", "agency", "role")
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        user, agency, role = cleaned.get("user"), cleaned.get("agency"), cleaned.get("role")
+        if user is not None and agency is not None and role:
+            try:
+                actions.check_proposal(user, agency=agency, role=role, by=self.actor)
+            except actions.ActionError as error:
+                self.add_error(None, str(error))
+        return cleaned
+
+
+@admin.register(MembershipProposal)
+class MembershipProposalAdmin(admin.ModelAdmin):
+    """Proposing a case or dpo role, and the second admin's decision where no lead decides
+    (an agency's first lead, the network's DPO). A proposal is never edited or deleted: it
+    is decided, withdrawn or expires, and stays as the record of who asked and who agreed."""
+
+    form = ProposalForm
+    list_display = (
+        "user",
+        "agency",
+        "role",
+        "state",
+        "decider",
+        "proposed_by",
+        "proposed_at",
+        "valid_until",
+        "decided_by",
+        "decided_at",
+    )
+    list_filter = ("state", "role", "agency")
+    list_select_related = ("user", "agency", "proposed_by", "decided_by")
+    search_fields = ("user__full_name", "user__email", "agency__name")
+    autocomplete_fields = ("user", "agency")
+    ordering = ("-proposed_at", "-pk")
+    actions = ["confirm", "refuse", "withdraw"]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        return with_actor(super().get_form(request, obj, change=change, **kwargs), request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # decided through the actions below, never edited
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("entscheidet"))
+    def decider(self, proposal: MembershipProposal) -> str:
+        if not proposal.is_pending:
+            return "–"
+        if needs_second_admin(proposal):
+            return str(_("zweite Administration"))
+        return str(_("Leitung der Einrichtung"))
+
+    @admin.display(description=_("offen bis"))
+    def valid_until(self, proposal: MembershipProposal) -> Any:
+        return proposal_deadline(proposal) if proposal.is_pending else None
+
+    def save_model(
+        self, request: HttpRequest, obj: MembershipProposal, form: ModelForm, change: bool
+    ) -> None:
+        saved = actions.propose_membership(
+            obj.user, agency=obj.agency, role=obj.role, by=acting(request)
+        )
+        obj.pk, obj.proposed_by, obj.proposed_at = saved.pk, saved.proposed_by, saved.proposed_at
+
+    def _decide(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[MembershipProposal],
+        decide: Any,
+        done: str | Promise,
+    ) -> None:
+        count = 0
+        for proposal in queryset.select_related("user", "agency"):
+            try:
+                decide(proposal, by=acting(request))
+            except actions.ActionError as error:
+                self.message_user(request, f"{proposal}: {error}", messages.ERROR)
+            else:
+                count += 1
+        if count:
+            self.message_user(request, str(done) % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Bestätigen (als zweite Administration)"))
+    def confirm(self, request: HttpRequest, queryset: QuerySet[MembershipProposal]) -> None:
+        self._decide(
+            request,
+            queryset,
+            actions.confirm_proposal,
+            _("%(count)d Vorschlag/Vorschläge bestätigt."),
+        )
+
+    @admin.action(description=_("Ablehnen (als zweite Administration)"))
+    def refuse(self, request: HttpRequest, queryset: QuerySet[MembershipProposal]) -> None:
+        self._decide(
+            request,
+            queryset,
+            actions.refuse_proposal,
+            _("%(count)d Vorschlag/Vorschläge abgelehnt."),
+        )
+
+    @admin.action(description=_("Zurückziehen"))
+    def withdraw(self, request: HttpRequest, queryset: QuerySet[MembershipProposal]) -> None:
+        self._decide(
+            request,
+            queryset,
+            actions.withdraw_proposal,
+            _("%(count)d Vorschlag/Vorschläge zurückgezogen."),
+        )

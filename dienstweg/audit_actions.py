@@ -54,6 +54,24 @@ ACCOUNT_SECOND_FACTOR_RENEWED = _declare(
 )
 MEMBERSHIP_GRANTED = _declare("membership.granted", _("Mitgliedschaft erteilt"))
 MEMBERSHIP_REMOVED = _declare("membership.removed", _("Mitgliedschaft entfernt"))
+ACCOUNT_ADMIN_RIGHTS_CHANGED = _declare(
+    "account.admin_rights_changed", _("Verwaltungsrechte geändert")
+)
+
+# Case and dpo roles take two people: an admin proposes, a lead (or a second admin) decides.
+MEMBERSHIP_PROPOSED = _declare("membership.proposed", _("Rolle vorgeschlagen"))
+MEMBERSHIP_PROPOSAL_CONFIRMED = _declare(
+    "membership.proposal_confirmed", _("Rollenvorschlag bestätigt")
+)
+MEMBERSHIP_PROPOSAL_REFUSED = _declare(
+    "membership.proposal_refused", _("Rollenvorschlag abgelehnt")
+)
+MEMBERSHIP_PROPOSAL_WITHDRAWN = _declare(
+    "membership.proposal_withdrawn", _("Rollenvorschlag zurückgezogen")
+)
+MEMBERSHIP_PROPOSAL_EXPIRED = _declare(
+    "membership.proposal_expired", _("Rollenvorschlag abgelaufen")
+)
 
 # Families
 FAMILY_REGISTERED = _declare("family.registered", _("Familie angelegt"))

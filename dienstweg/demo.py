@@ -302,9 +302,10 @@ def load_demo() -> list[DemoLogin]:
             user = actions.create_staff(
                 email_of(person), full_name=person.name, password=DEMO_PASSWORD
             )
-            if person.admin:
-                user.is_staff = user.is_superuser = True
-                user.save(update_fields=["is_staff", "is_superuser"])
+            if person.admin:  # an operator: the admin role, never a case or dpo role
+                actions.set_admin_rights(user, staff=True, superuser=True, by=None)
+        # Demo data: the roles are given directly, as confirmed, without a proposal (the
+        # console lists them as granted by the platform).
         actions.add_membership(user, agency=agency, role=person.role, by=None)
         Contact.objects.get_or_create(
             agency=agency,

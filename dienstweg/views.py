@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ from typing import Any
 import segno
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
@@ -27,12 +28,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 
-from dienstweg import actions, hooks, notifications, sessions
+from dienstweg import actions, hooks, notifications, security, sessions
 from dienstweg.access import (
     Role,
     access_agency_by_id,
     access_consent_by_id,
     access_family_by_id,
+    access_proposal_by_id,
     access_team_member_by_id,
     active_sessions_of,
     agencies_registering_for,
@@ -41,6 +43,8 @@ from dienstweg.access import (
     families_visible_to,
     holds_role,
     may_reset_second_factor,
+    proposal_deadline,
+    proposals_awaiting,
     reach_of,
     staff,
     team_visible_to,
@@ -64,7 +68,7 @@ from dienstweg.forms import (
 from dienstweg.middleware import before_second_factor
 from dienstweg.models import AuthenticatorDevice, EnrolmentLink, HouseholdMember, Notification
 from dienstweg.paging import numbered_page
-from dienstweg.security import client_ip
+from dienstweg.security import PasswordAttempt, client_ip
 
 
 def next_url(request: HttpRequest) -> str:
@@ -120,11 +124,24 @@ def reauthenticated_at(request: HttpRequest) -> datetime | None:
 
 
 class LoginView(auth_views.LoginView):
+    """Password step. Every attempt is counted for its pair of login name and address before
+    the password is checked (dienstweg/security.py); a waiting pair's password is not checked
+    at all, and its answer is the same for known and unknown login names."""
+
     template_name = "dienstweg/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = False
+    attempt: PasswordAttempt
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.attempt = security.count_password_attempt(request)
+        if self.attempt.refused_until is not None:
+            actions.record_failed_login(str(request.POST.get("username", "")))
+            return locked_out(request, until=self.attempt.refused_until)
+        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        security.forgive_pair(self.attempt)
         if not actions.has_second_factor(form.get_user()):
             # The password alone never leads to enrolment (it may be one someone else chose):
             # no session, only the hint to use the enrolment link.
@@ -145,6 +162,8 @@ class LoginView(auth_views.LoginView):
 
     def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         actions.record_failed_login(str(self.request.POST.get("username", "")))
+        if self.attempt.locks_until is not None:
+            return locked_out(self.request, until=self.attempt.locks_until)
         return super().form_invalid(form)
 
 
@@ -279,9 +298,63 @@ def health(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    memberships = list(staff(request).memberships.select_related("agency"))
+    user = staff(request)
+    memberships = list(user.memberships.select_related("agency"))
+    # A lead's queue: proposed roles in her agencies, waiting for her as the second person.
+    proposals = [
+        {"proposal": proposal, "until": proposal_deadline(proposal)}
+        for proposal in proposals_awaiting(user)[:50]
+    ]
     is_lead = any(membership.role == Role.LEAD for membership in memberships)
-    return render(request, "dienstweg/home.html", {"memberships": memberships, "is_lead": is_lead})
+    return render(
+        request,
+        "dienstweg/home.html",
+        {"memberships": memberships, "proposals": proposals, "is_lead": is_lead},
+    )
+
+
+@require_POST
+def proposal_confirm(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """A lead confirms a proposed role in her agency: it takes effect now."""
+    user = staff(request)
+    proposal = access_proposal_by_id(user, proposal_id)
+    try:
+        actions.confirm_proposal(proposal, by=user)
+    except actions.ActionError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            _("Bestätigt: %(name)s ist jetzt %(role)s in %(agency)s.")
+            % {
+                "name": proposal.user.full_name,
+                "role": proposal.get_role_display(),
+                "agency": proposal.agency.name,
+            },
+        )
+    return redirect(reverse("home"))
+
+
+@require_POST
+def proposal_refuse(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """A lead refuses a proposed role in her agency: nothing is granted."""
+    user = staff(request)
+    proposal = access_proposal_by_id(user, proposal_id)
+    try:
+        actions.refuse_proposal(proposal, by=user)
+    except actions.ActionError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            _("Abgelehnt: %(name)s erhält die Rolle %(role)s in %(agency)s nicht.")
+            % {
+                "name": proposal.user.full_name,
+                "role": proposal.get_role_display(),
+                "agency": proposal.agency.name,
+            },
+        )
+    return redirect(reverse("home"))
 
 
 @require_GET
@@ -344,12 +417,19 @@ def reauthenticate(request: HttpRequest) -> HttpResponse:
     user = staff(request)
     form = ReauthenticationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        # Through authenticate(), so that wrong passwords count towards the lockout.
-        checked = authenticate(request, username=user.email, password=form.cleaned_data["password"])
-        if checked is None or checked.pk != user.pk:
+        # Counted like a login's password, for the pair of her account and this address: a
+        # stolen session cannot guess her password here faster than at the login.
+        attempt = security.count_password_attempt(request, name=user.email)
+        if attempt.refused_until is not None:
+            actions.record_reauthentication_failed(user, step="password", throttled=True)
+            return locked_out(request, until=attempt.refused_until)
+        if not user.check_password(form.cleaned_data["password"]):
             actions.record_reauthentication_failed(user, step="password")
+            if attempt.locks_until is not None:
+                return locked_out(request, until=attempt.locks_until)
             form.add_error("password", _("Das Passwort stimmt nicht."))
         else:
+            security.forgive_pair(attempt)
             result = actions.verify_second_factor(user, token=form.cleaned_data["token"])
             if result.device is None:
                 actions.record_reauthentication_failed(
@@ -552,11 +632,23 @@ def agency_detail(request: HttpRequest, agency_id: int) -> HttpResponse:
     )
 
 
-def locked_out(request: HttpRequest, *args: Any) -> HttpResponse:
-    """What django-axes shows after too many failed logins: the same for every login name."""
+def locked_out(request: HttpRequest, *, until: datetime) -> HttpResponse:
+    """After too many wrong passwords of a pair: when to try again, the same page for every
+    login name, whether its account exists or not."""
     actions.record_lockout()
-    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    return render(request, "dienstweg/locked_out.html", {"minutes": minutes}, status=429)
+    seconds = max(1, math.ceil((until - timezone.now()).total_seconds()))
+    # The clock time shown is the next full minute: trying at the minute shown must work.
+    shown = until.replace(second=0, microsecond=0)
+    if shown < until:
+        shown += timedelta(minutes=1)
+    response = render(
+        request,
+        "dienstweg/locked_out.html",
+        {"minutes": math.ceil(seconds / 60), "until": shown},
+        status=429,
+    )
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 # Families and consent

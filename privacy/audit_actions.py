@@ -30,6 +30,7 @@ CONSOLE_PROCESSING_RECORD_VIEWED = _declare(
 )
 CONSOLE_FLAGS_VIEWED = _declare("console.flags_viewed", _("Datenschutz: Auffälligkeiten geöffnet"))
 CONSOLE_FLAG_VIEWED = _declare("console.flag_viewed", _("Datenschutz: Auffälligkeit geöffnet"))
+CONSOLE_GRANTS_VIEWED = _declare("console.grants_viewed", _("Datenschutz: Rollenvergaben geöffnet"))
 CONSOLE_ACCESS_FLAGGED = _declare("console.access_flagged", _("Auffälliger Zugriff gemeldet"))
 CONSOLE_FLAG_REVIEWED = _declare("console.flag_reviewed", _("Auffälligkeit geprüft"))
 FAMILY_ERASED = _declare("family.erased", _("Daten der Familie gelöscht (Art. 17 DSGVO)"))

@@ -1,6 +1,7 @@
 """Flags of unusual access, found in the trail alone: a user reading many families outside
-her own cases, bulk exports, reads of family data outside working hours. `find_flags` runs
-hourly (manage.py flag_unusual_access); the DPO reviews each flag on the console."""
+her own cases, bulk exports, reads of family data outside working hours, and grants of case
+and dpo roles (many in a day by one person, confirmed outside working hours). `find_flags`
+runs hourly (manage.py flag_unusual_access); the DPO reviews each flag on the console."""
 
 from __future__ import annotations
 
@@ -22,7 +23,13 @@ from applications.audit_actions import (
 from audit.models import AuditEvent
 from audit.trail import record
 from dienstweg.actions import ActionError
-from dienstweg.audit_actions import CONSENT_EVIDENCE_VIEWED, FAMILY_ACCESS_DENIED, FAMILY_VIEWED
+from dienstweg.audit_actions import (
+    CONSENT_EVIDENCE_VIEWED,
+    FAMILY_ACCESS_DENIED,
+    FAMILY_VIEWED,
+    MEMBERSHIP_PROPOSAL_CONFIRMED,
+    MEMBERSHIP_PROPOSED,
+)
 from dienstweg.models import User
 from messaging.audit_actions import (
     MESSAGE_ATTACHMENT_DOWNLOADED,
@@ -70,6 +77,9 @@ CONSOLE_PREFIX = "console."
 # family's access report ({"format": ...}, no rows: it counts as one export).
 EXPORT_ACTIONS: tuple[str, ...] = (CONSOLE_EXPORTED, CONSOLE_ACCESS_REPORT)
 MAX_EXPORTS_PER_DAY = 20
+# The steps of granting a case or dpo role that one person takes: proposing (an admin) and
+# confirming (a lead, or a second admin). Counted together per person and day.
+GRANT_STEPS: tuple[str, ...] = (MEMBERSHIP_PROPOSED, MEMBERSHIP_PROPOSAL_CONFIRMED)
 # A family is one's own case after working on it in this many days before the read.
 OWN_CASE_DAYS = 90
 FLAGGER = "system:flags"
@@ -170,14 +180,75 @@ def outside_hours(day: date) -> list[Finding]:
     WORKING_HOURS_END, or at all on a Saturday or Sunday (local time). Public holidays are
     working days here: the platform keeps no calendar of them."""
     start, end = local_midnight(day), local_midnight(day + timedelta(days=1))
-    reads = _reads(start, end)
-    if day.weekday() < 5:
-        reads = reads.filter(
-            Q(occurred_at__lt=_at_hour(day, settings.WORKING_HOURS_START))
-            | Q(occurred_at__gte=_at_hour(day, settings.WORKING_HOURS_END))
-        )
+    reads = _outside_working_hours(_reads(start, end), day)
     kind = AccessFlag.Kind.OUTSIDE_HOURS
     return [_as_finding(kind, row) for row in _findings(reads)]
+
+
+def is_outside_working_hours(moment: datetime) -> bool:
+    """Whether MOMENT (local time) lies before WORKING_HOURS_START, at or after
+    WORKING_HOURS_END, or on a Saturday or Sunday: the rule of outside_hours, for one
+    moment (the console marks each grant with it)."""
+    local = timezone.localtime(moment)
+    if local.weekday() >= 5:
+        return True
+    day = local.date()
+    return not (
+        _at_hour(day, settings.WORKING_HOURS_START)
+        <= local
+        < _at_hour(day, settings.WORKING_HOURS_END)
+    )
+
+
+def _outside_working_hours(events: QuerySet[AuditEvent], day: date) -> QuerySet[AuditEvent]:
+    if day.weekday() >= 5:
+        return events
+    return events.filter(
+        Q(occurred_at__lt=_at_hour(day, settings.WORKING_HOURS_START))
+        | Q(occurred_at__gte=_at_hour(day, settings.WORKING_HOURS_END))
+    )
+
+
+def _grant_steps(day: date, actions: tuple[str, ...]) -> QuerySet[AuditEvent]:
+    start, end = local_midnight(day), local_midnight(day + timedelta(days=1))
+    return AuditEvent.objects.filter(
+        occurred_at__gte=start, occurred_at__lt=end, actor_id__isnull=False, action__in=actions
+    ).order_by()
+
+
+def _per_actor(
+    events: QuerySet[AuditEvent], *, above: int = 0
+) -> QuerySet[AuditEvent, dict[str, int]]:
+    """Each actor's events: how many, the first and last id; only actors with more than
+    ABOVE of them."""
+    return (
+        events.values("actor_id")
+        .annotate(events=Count("id"), first=Min("id"), last=Max("id"))
+        .filter(events__gt=above)
+        .order_by("actor_id")
+    )
+
+
+def many_grants(day: date) -> list[Finding]:
+    """People who on DAY proposed and confirmed case or dpo roles more than
+    FLAG_GRANTS_PER_DAY times in all (an admin proposing a whole team, a lead confirming
+    one): each is an occasion to look, not a finding."""
+    kind = AccessFlag.Kind.MANY_GRANTS
+    rows = _per_actor(_grant_steps(day, GRANT_STEPS), above=settings.FLAG_GRANTS_PER_DAY)
+    return [
+        Finding(kind, row["actor_id"], row["events"], 0, row["first"], row["last"]) for row in rows
+    ]
+
+
+def grants_outside_hours(day: date) -> list[Finding]:
+    """People who confirmed a case or dpo role on DAY outside the working hours (or at a
+    weekend), as outside_hours counts reads."""
+    kind = AccessFlag.Kind.GRANT_OUTSIDE_HOURS
+    events = _outside_working_hours(_grant_steps(day, (MEMBERSHIP_PROPOSAL_CONFIRMED,)), day)
+    return [
+        Finding(kind, row["actor_id"], row["events"], 0, row["first"], row["last"])
+        for row in _per_actor(events)
+    ]
 
 
 def bulk_exports(day: date) -> list[Finding]:
@@ -231,7 +302,13 @@ def find_flags(day: date) -> list[AccessFlag]:
     """Find and store the flags of DAY (a local calendar day). Run again, it updates the
     counts of the day's open flags and adds new ones; it never doubles a flag and never
     touches one the DPO has reviewed. Each new flag is recorded as console.access_flagged."""
-    findings = [*many_families(day), *bulk_exports(day), *outside_hours(day)]
+    findings = [
+        *many_families(day),
+        *bulk_exports(day),
+        *outside_hours(day),
+        *many_grants(day),
+        *grants_outside_hours(day),
+    ]
     # The actor's agency: the one she acted for in the last event behind the flag.
     agencies = dict(
         AuditEvent.objects.filter(pk__in={f.last_event_id for f in findings}).values_list(

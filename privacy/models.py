@@ -20,6 +20,8 @@ class AccessFlag(models.Model):
         MANY_FAMILIES = "many_families", _("viele Familien außerhalb der eigenen Fälle")
         BULK_EXPORT = "bulk_export", _("umfangreicher Export")
         OUTSIDE_HOURS = "outside_hours", _("Zugriff außerhalb der Arbeitszeit")
+        MANY_GRANTS = "many_grants", _("viele Rollenvergaben an einem Tag")
+        GRANT_OUTSIDE_HOURS = "grant_outside_hours", _("Rolle außerhalb der Arbeitszeit bestätigt")
 
     kind = models.CharField(_("Art"), max_length=20, choices=Kind.choices)
     # The trail's ids, not foreign keys: a flag outlives the account it names.

@@ -364,10 +364,14 @@ def measures() -> list[Measure]:
             "lockout",
             _(
                 "Nach %(failures)d fehlgeschlagenen Anmeldungen wird das Konto von dieser "
-                "Absenderadresse aus vorübergehend gesperrt; Passwörter werden mit Argon2 "
+                "Absenderadresse aus vorübergehend gesperrt, nach jedem weiteren Fehlversuch "
+                "länger (bis zu %(longest)d Minuten); Passwörter werden mit Argon2 "
                 "gespeichert."
             )
-            % {"failures": settings.AXES_FAILURE_LIMIT},
+            % {
+                "failures": settings.LOGIN_LOCKOUT_FAILURES,
+                "longest": int(settings.LOGIN_LOCKOUT_MAX_DELAY.total_seconds() // 60),
+            },
         ),
         Measure(
             "sessions",

@@ -4,7 +4,7 @@
 from django.urls import URLPattern, path
 
 from privacy.access import dpo_only
-from privacy.views import erasure, flags, records, restriction, subjects, trail
+from privacy.views import erasure, flags, grants, records, restriction, subjects, trail
 
 app_name = "console"
 
@@ -32,6 +32,8 @@ urlpatterns = [
     # Unusual access
     path("auffaelligkeiten/", flags.flag_list, name="flags"),
     path("auffaelligkeiten/<int:flag_id>/", flags.review, name="flag_review"),
+    # Grants of case and dpo roles (four-eyes principle, separation of duties)
+    path("rollen/", grants.grant_list, name="grants"),
 ]
 
 # The gate goes on every pattern here rather than in each view, so a page added to the

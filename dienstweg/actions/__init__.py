@@ -28,6 +28,7 @@ from dienstweg.actions.accounts import (
 from dienstweg.actions.agencies import (
     add_membership,
     attach_agency_group,
+    check_membership,
     create_agency,
     remove_membership,
 )
@@ -73,6 +74,17 @@ from dienstweg.actions.lifecycle import (
     send_enrolment_link,
     start_second_factor_renewal,
 )
+from dienstweg.actions.roles import (
+    check_admin_rights,
+    check_decider,
+    check_proposal,
+    confirm_proposal,
+    expire_proposals,
+    propose_membership,
+    refuse_proposal,
+    set_admin_rights,
+    withdraw_proposal,
+)
 
 __all__ = [
     "BACKUP_CODE_ALPHABET",
@@ -94,8 +106,13 @@ __all__ = [
     "add_membership",
     "attach_agency_group",
     "change_password",
+    "check_admin_rights",
     "check_consent_data",
+    "check_decider",
     "check_fresh_login",
+    "check_membership",
+    "check_proposal",
+    "confirm_proposal",
     "confirm_totp_enrolment",
     "create_account",
     "create_agency",
@@ -108,12 +125,14 @@ __all__ = [
     "erase_family_key",
     "erase_family_record",
     "evidence_type",
+    "expire_proposals",
     "grant_consent",
     "has_second_factor",
     "identity_index",
     "issue_backup_codes",
     "lift_restriction",
     "pending_authenticator",
+    "propose_membership",
     "record_failed_login",
     "record_family_read",
     "record_lockout",
@@ -124,6 +143,7 @@ __all__ = [
     "record_reauthentication_failed",
     "record_second_factor_failed",
     "record_second_factor_passed",
+    "refuse_proposal",
     "register_family",
     "remove_membership",
     "renew_backup_codes",
@@ -132,7 +152,9 @@ __all__ = [
     "restrict_processing",
     "revoke_consent",
     "send_enrolment_link",
+    "set_admin_rights",
     "start_second_factor_renewal",
     "start_totp_enrolment",
     "verify_second_factor",
+    "withdraw_proposal",
 ]

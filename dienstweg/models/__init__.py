@@ -19,6 +19,7 @@ from dienstweg.models.agencies import (
     Contact,
     Location,
     Membership,
+    MembershipProposal,
     Service,
 )
 from dienstweg.models.families import (
@@ -31,6 +32,7 @@ from dienstweg.models.families import (
 )
 from dienstweg.models.keys import DataKey
 from dienstweg.models.notifications import Notification
+from dienstweg.models.throttle import LoginThrottle
 
 __all__ = [
     "PUBLIC_KINDS",
@@ -48,7 +50,9 @@ __all__ = [
     "Family",
     "HouseholdMember",
     "Location",
+    "LoginThrottle",
     "Membership",
+    "MembershipProposal",
     "Notification",
     "Purpose",
     "Service",

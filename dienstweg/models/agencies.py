@@ -97,12 +97,24 @@ class Membership(models.Model):
         CASEWORKER = "caseworker", _("Fallbearbeitung")
         LEAD = "lead", _("Leitung")
         DPO = "dpo", _("Datenschutzbeauftragte/r")
+        NETWORK_DPO = "network_dpo", _("Datenschutzbeauftragte/r des Verbunds")
         ADMIN = "admin", _("Administration")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("Rolle"), max_length=20, choices=Role.choices)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The confirmed proposal behind the role, if any: a case or dpo role without one was made
+    # by the platform itself (demo data, a command) or past the actions (the console shows it).
+    granted_through = models.ForeignKey(
+        "MembershipProposal",
+        verbose_name=_("bestätigt durch Vorschlag"),
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name = _("Mitgliedschaft")
@@ -113,6 +125,79 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} – {self.agency} ({self.get_role_display()})"
+
+
+class MembershipProposal(models.Model):
+    """A membership with a case or dpo role that an admin proposed and a second person must
+    confirm (four-eyes principle). It grants nothing while pending: no membership row, no
+    agency group, so every access rule that reads memberships stays closed."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("offen")
+        CONFIRMED = "confirmed", _("bestätigt")
+        REFUSED = "refused", _("abgelehnt")
+        WITHDRAWN = "withdrawn", _("zurückgezogen")
+        EXPIRED = "expired", _("abgelaufen")
+
+    user = models.ForeignKey(
+        User,
+        verbose_name=_("Person"),
+        on_delete=models.CASCADE,
+        related_name="membership_proposals",
+    )
+    agency = models.ForeignKey(
+        Agency,
+        verbose_name=_("Einrichtung"),
+        on_delete=models.CASCADE,
+        related_name="membership_proposals",
+    )
+    role = models.CharField(_("Rolle"), max_length=20, choices=Membership.Role.choices)
+    proposed_by = models.ForeignKey(
+        User,
+        verbose_name=_("vorgeschlagen von"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    proposed_at = models.DateTimeField(_("vorgeschlagen am"), default=timezone.now)
+    state = models.CharField(
+        _("Stand"), max_length=20, choices=State.choices, default=State.PENDING
+    )
+    decided_by = models.ForeignKey(
+        User,
+        verbose_name=_("entschieden von"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("entschieden am"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Rollenvorschlag")
+        verbose_name_plural = _("Rollenvorschläge")
+        constraints = [
+            # One open question per person and agency: a second proposal waits for the first.
+            models.UniqueConstraint(
+                fields=["user", "agency"],
+                condition=models.Q(state="pending"),
+                name="one_pending_proposal_per_membership",
+            )
+        ]
+        indexes = [
+            # A lead's start page: the pending proposals of her agencies.
+            models.Index(fields=["agency", "state"], name="proposal_agency_state"),
+            # The console's list of grants: confirmed ones, newest decision first.
+            models.Index(fields=["state", "-decided_at", "-id"], name="proposal_decided"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.agency} ({self.get_role_display()})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == self.State.PENDING
 
 
 class Location(models.Model):

@@ -158,6 +158,7 @@ def review(request: HttpRequest, flag_id: int) -> HttpResponse:
         "trail_url": _trail_url(flag),
         "limits": {
             "families": settings.FLAG_FAMILIES_PER_DAY,
+            "grants": settings.FLAG_GRANTS_PER_DAY,
             "rows": settings.FLAG_EXPORT_EVENTS,
             "exports": MAX_EXPORTS_PER_DAY,
             "start": settings.WORKING_HOURS_START,

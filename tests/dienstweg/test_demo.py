@@ -11,6 +11,7 @@ from dienstweg.models import (
     Contact,
     Location,
     Membership,
+    MembershipProposal,
     Service,
     StaffSession,
     User,
@@ -38,7 +39,8 @@ def test_loading_twice_duplicates_nothing():
 def test_demo_has_every_role_and_the_gladbeck_network():
     load_demo()
     roles = set(Membership.objects.values_list("role", flat=True))
-    assert roles == set(Membership.Role.values)
+    # Every role but the network's DPO, which two admins confirm (none in the demo).
+    assert set(Membership.Role.values) - roles <= {Membership.Role.NETWORK_DPO}
     names = " ".join(Agency.objects.values_list("name", flat=True))
     for expected in (
         "Jobcenter",
@@ -52,6 +54,20 @@ def test_demo_has_every_role_and_the_gladbeck_network():
     ):
         assert expected in names
     assert all(agency.memberships.filter(role="lead").exists() for agency in Agency.objects.all())
+
+
+@pytest.mark.django_db
+def test_the_operator_holds_no_case_role_and_nothing_waits_for_a_second_person():
+    load_demo()
+    tom = User.objects.get(email__startswith="tom@")
+    assert tom.is_staff and tom.is_superuser
+    assert set(tom.memberships.values_list("role", flat=True)) == {Membership.Role.ADMIN}
+    # Every other account is case staff or DPO, without admin rights.
+    assert not User.objects.exclude(pk=tom.pk).filter(is_staff=True).exists()
+    assert not User.objects.exclude(pk=tom.pk).filter(is_superuser=True).exists()
+    # Demo roles are given already confirmed: nothing is pending after loading (twice).
+    load_demo()
+    assert not MembershipProposal.objects.exists()
 
 
 @pytest.mark.django_db

@@ -256,3 +256,18 @@ def test_new_password_follows_the_rules(network, device, anna_browser):
     assert "zu kurz" in response.content.decode()
     network.anna.refresh_from_db()
     assert network.anna.check_password(PASSWORD)
+
+
+def test_guessing_the_password_on_the_confirmation_is_throttled_like_the_login(
+    network, device, anna_browser, settings
+):
+    """A stolen session cannot guess her password here faster than at the login page."""
+    for _guess in range(settings.LOGIN_LOCKOUT_FAILURES):
+        response = confirm_login(anna_browser, wrong_code(device), password="geraten-123456")
+    assert response.status_code == 429
+    response = confirm_login(anna_browser, next_code(device))  # the right one must wait too
+    assert response.status_code == 429
+    assert anna_browser.post(RENEW_CODES_URL)["Location"].startswith(REAUTH_URL)
+    # The same pair as her login: it waits there too.
+    login = Client().post("/anmelden/", {"username": network.anna.email, "password": PASSWORD})
+    assert login.status_code == 429

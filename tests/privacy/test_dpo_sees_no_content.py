@@ -12,9 +12,18 @@ from datetime import date
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from applications.models import ApplicationTag
-from dienstweg.models import Consent, DataCategory, Family, Purpose
+from dienstweg.models import (
+    Consent,
+    DataCategory,
+    Family,
+    Membership,
+    MembershipProposal,
+    Purpose,
+    User,
+)
 from dienstweg.uploads import Upload
 from messaging import actions as messaging_actions
 from referrals.models import Referral
@@ -144,6 +153,11 @@ def parameter_value(route: Route, parameter: str, world: dict[str, Any], network
         "fmt": "json",
         "flag_id": 1,
         "token": world["enrolment_token"],
+        # The first proposal: nobody walking here may decide it (404, nothing changes).
+        "proposal_id": MembershipProposal.objects.order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+        or 1,
     }
     if parameter not in values:
         raise CannotBuild(f"{route.name}: no value for <{parameter}>; add it to this test")
@@ -173,16 +187,16 @@ def body_of(response: Any) -> str:
     return response.content.decode("utf-8", "replace")
 
 
-def test_no_page_shows_the_dpo_case_content(network: Network, world: dict[str, Any]) -> None:
-    dora = verified_client(network.dora)
-    anna = verified_client(network.anna)
-    # The owning coach does see the content: the markers are real, not misspelt.
-    assert "Ayşe" in anna.get(f"/familien/{world['family'].pk}/").text
-    assert "Frau Y. braucht" in anna.get(f"/vermittlungen/{world['referral'].pk}/").text
-
+def walk_every_url(
+    client: Client, world: dict[str, Any], network: Network
+) -> tuple[set[str], list[str], list[str], dict[str, int]]:
+    """GET and POST every named URL of the project (the admin's aside) as CLIENT: the
+    names walked, the content markers found, the case pages that opened, and each console
+    page's status."""
     walked: set[str] = set()
     leaks: list[str] = []
     opened: list[str] = []
+    console: dict[str, int] = {}
     for route in ROUTES:
         if route.name.startswith(("admin:", "otpadmin:")) or route.url_name is None:
             continue
@@ -191,16 +205,60 @@ def test_no_page_shows_the_dpo_case_content(network: Network, world: dict[str, A
         for method in ("GET", "POST"):
             if route.url_name in SESSION_ENDING and method == "POST":
                 continue  # would end the walk's own session
-            response = dora.get(url) if method == "GET" else dora.post(url)
+            response = client.get(url) if method == "GET" else client.post(url)
             body = body_of(response)
             leaks += [f"{method} {url}: {text!r}" for text in CONTENT if text in body]
             if route.url_name in CASE_PAGES and response.status_code not in {403, 404, 405}:
                 opened.append(f"{method} {url}: {response.status_code}")
+            if route.name.startswith("console:"):
+                console[f"{method} {route.name}"] = response.status_code
+    return walked, leaks, opened, console
+
+
+def test_no_page_shows_the_dpo_case_content(network: Network, world: dict[str, Any]) -> None:
+    dora = verified_client(network.dora)
+    anna = verified_client(network.anna)
+    # The owning coach does see the content: the markers are real, not misspelt.
+    assert "Ayşe" in anna.get(f"/familien/{world['family'].pk}/").text
+    assert "Frau Y. braucht" in anna.get(f"/vermittlungen/{world['referral'].pk}/").text
+
+    walked, leaks, opened, _console = walk_every_url(dora, world, network)
     assert not leaks
     assert not opened
     # Every case page named above exists, and the console's pages were walked too.
     assert walked >= CASE_PAGES
     assert {"console:home", "console:search", "console:subject"} <= {route.name for route in ROUTES}
+
+
+def test_a_pending_proposal_grants_nothing_on_any_page(
+    network: Network, world: dict[str, Any]
+) -> None:
+    """Pia is proposed for a case role wherever the family's data is (coach at the owning
+    project, lead at the Jugendamt that received the referral and processes the tag,
+    caseworker at the Jobcenter) and as the network's DPO, and nobody has confirmed yet:
+    every page answers her as it answers a stranger."""
+    from dienstweg import actions as core
+
+    ada = User.objects.create_superuser("ada@example.org", "x" * 20, full_name="Ada Admin")
+    pia = core.create_staff("pia@example.org", full_name="Pia Pohl", password="x" * 20)
+    for agency, role in (
+        (network.project, Membership.Role.COACH),
+        (network.jugendamt, Membership.Role.LEAD),
+        (network.jobcenter, Membership.Role.CASEWORKER),
+        (network.migration, Membership.Role.NETWORK_DPO),
+    ):
+        core.propose_membership(pia, agency=agency, role=role, by=ada)
+
+    walked, leaks, opened, console = walk_every_url(verified_client(pia), world, network)
+    assert not leaks
+    assert not opened
+    assert walked >= CASE_PAGES
+    # The console too: a proposed DPO is no DPO.
+    assert console and set(console.values()) == {403}, console
+    # Nothing was granted on the way: no membership, no agency group, all still pending.
+    assert not pia.memberships.exists()
+    assert not pia.groups.exists()
+    assert set(pia.membership_proposals.values_list("state", flat=True)) == {"pending"}
 
 
 def test_admin_site_is_closed_to_the_dpo(network: Network, world: dict[str, Any]) -> None:

@@ -276,7 +276,7 @@ def test_a_reviewed_flag_stays_reviewed_and_unchanged(network: Network) -> None:
 def test_open_flag_count_counts_open_flags_only(network: Network) -> None:
     for n, kind in enumerate(Kind.values):
         make_flag(network.ben, kind=kind, reviewed_by=network.dora if n == 0 else None)
-    assert open_flag_count() == 2
+    assert open_flag_count() == len(Kind.values) - 1
 
 
 # The review

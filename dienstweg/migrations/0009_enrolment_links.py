@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dienstweg', '0006_family_restriction_and_erasure'),
+        ('dienstweg', '0008_membership_proposals'),
     ]
 
     operations = [
