@@ -288,6 +288,11 @@ LOGIN_REDIRECT_URL = "home"
 OTP_TOTP_ISSUER = "Dienstweg"
 OTP_TOTP_THROTTLE_FACTOR = 1  # waits of 1, 2, 4, 8 … seconds after wrong codes
 BACKUP_CODE_COUNT = 10
+# A new account (or one whose second factor was reset) starts with a single-use link, valid
+# this many hours, where the person sets her own password and enrols her second factor.
+ENROLMENT_LINK_HOURS = env_int("DIENSTWEG_ENROLMENT_LINK_HOURS", 72)
+# Renewing one's backup codes or second factor needs password and code again, this recently.
+REAUTHENTICATION_MINUTES = env_int("DIENSTWEG_REAUTHENTICATION_MINUTES", 5)
 
 # The login throttle (dienstweg/security.py): wrong passwords count per pair of account AND
 # source address, never either alone (ASVS 5.0 V6.3, NIST SP 800-63B 5.2.2), so a lockout
@@ -368,6 +373,7 @@ DIRECTORY_PAGE_SIZE = 25
 MEMBERSHIP_PROPOSAL_DAYS = env_int("DIENSTWEG_ROLE_PROPOSAL_DAYS", 14)
 FAMILY_PAGE_SIZE = 25
 NOTIFICATION_PAGE_SIZE = 25
+TEAM_PAGE_SIZE = 25
 # The version of the consent form text in use; recorded with every consent.
 CONSENT_TEXT_VERSION = env("DIENSTWEG_CONSENT_TEXT_VERSION") or "2026-1"
 # Scans of signed consent forms: PDF, JPEG or PNG up to this size.

@@ -12,7 +12,7 @@ from uuid import UUID
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
@@ -21,8 +21,10 @@ from audit.trail import record
 from dienstweg.audit_actions import FAMILY_ACCESS_DENIED
 from dienstweg.models import (
     Agency,
+    AuthenticatorDevice,
     Consent,
     Contact,
+    EnrolmentLink,
     Family,
     Location,
     Membership,
@@ -30,6 +32,7 @@ from dienstweg.models import (
     Service,
     StaffSession,
     User,
+    hash_link_token,
 )
 
 
@@ -321,6 +324,70 @@ def dpo_scope_of(user: User) -> DpoScope | None:
         network_wide=any(role == Role.NETWORK_DPO for _agency, _name, role in rows),
         acting_agency_id=min(agency for agency, _name, _role in rows),
     )
+
+
+def is_operator(user: User) -> bool:
+    """Whether the account has admin rights (the Django admin): a platform operator."""
+    return user.is_active and (user.is_staff or user.is_superuser)
+
+
+# Accounts: a lead looks after the access of her agency's members (her team).
+
+
+def team_visible_to(user: User) -> QuerySet[Membership]:
+    """The memberships of the agencies the user leads, with whether each member has set up
+    her second factor and until when her open enrolment link is valid (one query)."""
+    open_links = EnrolmentLink.objects.filter(
+        user=OuterRef("user_id"), used_at=None, voided_at=None, expires_at__gt=timezone.now()
+    ).order_by("-expires_at")
+    return (
+        Membership.objects.filter(agency__in=agencies_where(user, Role.LEAD))
+        .select_related("user", "agency")
+        .annotate(
+            enrolled=Exists(
+                AuthenticatorDevice.objects.filter(user=OuterRef("user_id"), confirmed=True)
+            ),
+            link_valid_until=Subquery(open_links.values("expires_at")[:1]),
+        )
+        .order_by("agency__name", "user__full_name", "pk")
+    )
+
+
+def may_reset_second_factor(by: User, user: User) -> bool:
+    """Whether BY may reset USER's second factor: a second person, who is an admin or a lead
+    of one of USER's agencies. An account with admin rights only an admin resets."""
+    if by.pk == user.pk or not by.is_active:
+        return False
+    if is_operator(by):
+        return True
+    if user.is_staff or user.is_superuser:
+        return False
+    her_agencies = Membership.objects.filter(user=user).values("agency_id")
+    return memberships_holding(by, Role.LEAD).filter(agency_id__in=her_agencies).exists()
+
+
+def access_team_member_by_id(user: User, member_id: int) -> User:
+    """A member of one of the agencies the user leads, or 404 (the same for missing and
+    forbidden)."""
+    member = User.objects.filter(
+        pk=member_id, memberships__agency__in=agencies_where(user, Role.LEAD)
+    ).first()
+    if member is None:
+        raise Http404
+    return member
+
+
+def enrolment_link_by_token(token: str, *, now: datetime | None = None) -> EnrolmentLink | None:
+    """The open enrolment link with this token, or None: unknown, used, replaced and expired
+    links are alike, and so is a link of a deactivated account."""
+    link = (
+        EnrolmentLink.objects.select_related("user")
+        .filter(token_hash=hash_link_token(token))
+        .first()
+    )
+    if link is None or not link.is_open(now or timezone.now()) or not link.user.is_active:
+        return None
+    return link
 
 
 def record_refusal(user: User, action: str, family: Family | None) -> None:

@@ -2,8 +2,8 @@
 case content.
 
 Saving goes through dienstweg.actions wherever a rule is involved (groups, sessions, admin
-rights, roles); each form asks the action's own check first, so a refusal shows as a German
-error on the form and nothing is saved."""
+rights, roles, accounts and their enrolment links); each form asks the action's own check
+first, so a refusal shows as a German error on the form and nothing is saved."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
-from django.db.models import QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -25,6 +26,7 @@ from dienstweg import actions
 from dienstweg.access import FOUR_EYES_ROLES, needs_second_admin, proposal_deadline
 from dienstweg.models import (
     Agency,
+    AuthenticatorDevice,
     Checked,
     Contact,
     Location,
@@ -32,6 +34,7 @@ from dienstweg.models import (
     MembershipProposal,
     Service,
     User,
+    normalize_email,
 )
 
 
@@ -51,18 +54,28 @@ def with_actor(form_class: type[ModelForm], request: HttpRequest) -> type[ModelF
     return type(form_class.__name__, (form_class,), {"actor": acting(request)})
 
 
-class StaffCreationForm(BaseUserCreationForm):
+class StaffCreationForm(ModelForm):
+    """Name and e-mail only: the person chooses her password herself, through her link."""
+
     class Meta:
         model = User
         fields = ("email", "full_name")
 
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
 
-class StaffChangeForm(UserChangeForm):
+
+class StaffChangeForm(ModelForm):
+    """No password field: nobody sets or sees another person's password."""
+
     actor: User | None = None  # set by StaffAdmin.get_form
 
     class Meta:
         model = User
-        fields = "__all__"
+        fields = ("email", "full_name", "is_active", "is_staff", "is_superuser")
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -99,20 +112,77 @@ class MembershipInline(admin.TabularInline):
 class StaffAdmin(DjangoUserAdmin):
     form = StaffChangeForm
     add_form = StaffCreationForm
+    # Django's user add page carries the password fields' script; ours has none.
+    add_form_template = None
     ordering = ("full_name",)
-    list_display = ("full_name", "email", "is_active", "is_staff", "last_login")
+    list_display = ("full_name", "email", "is_active", "is_staff", "enrolled", "last_login")
     list_filter = ("is_active", "is_staff", "memberships__agency")
     search_fields = ("full_name", "email")
-    readonly_fields = ("last_login", "date_joined")
+    readonly_fields = ("access_state", "last_login", "date_joined")
     fieldsets = (
-        (None, {"fields": ("email", "full_name", "password")}),
+        (None, {"fields": ("email", "full_name", "access_state")}),
         (_("Status"), {"fields": ("is_active", "is_staff", "is_superuser")}),
         (_("Daten"), {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = ((None, {"fields": ("email", "full_name", "password1", "password2")}),)
+    add_fieldsets = (
+        (
+            None,
+            {
+                "fields": ("email", "full_name"),
+                "description": _(
+                    "Die Person bekommt einen Einrichtungslink an diese E-Mail-Adresse. Damit "
+                    "legt sie ihr Passwort selbst fest und richtet ihren zweiten Faktor ein."
+                ),
+            },
+        ),
+    )
     filter_horizontal = ()
     inlines = [MembershipInline]
-    actions = ["end_all_sessions", "reset_second_factor", "deactivate"]
+    actions = [
+        "end_all_sessions",
+        "reset_second_factor",
+        "reset_password_and_second_factor",
+        "send_enrolment_link",
+        "deactivate",
+    ]
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
+        return [] if obj is None else list(self.inlines)  # nothing to list on the add page
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        devices = AuthenticatorDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+        return super().get_queryset(request).annotate(has_factor=Exists(devices))
+
+    @admin.display(description=_("Zugang eingerichtet"), boolean=True, ordering="has_factor")
+    def enrolled(self, obj: User) -> bool:
+        return bool(getattr(obj, "has_factor", False))
+
+    @admin.display(description=_("Zugang"))
+    def access_state(self, obj: User) -> str:
+        if obj.pk is None:
+            return "–"
+        if actions.has_second_factor(obj):
+            return str(_("eingerichtet (Passwort und zweiter Faktor)"))
+        link = obj.enrolment_links.order_by("-created_at", "-pk").first()
+        if link is not None and link.is_open(timezone.now()):
+            until = date_format(timezone.localtime(link.expires_at), "SHORT_DATETIME_FORMAT")
+            return str(_("noch nicht eingerichtet; Einrichtungslink gültig bis %(until)s")) % {
+                "until": until
+            }
+        return str(
+            _("noch nicht eingerichtet, kein gültiger Link (Aktion „Einrichtungslink senden“)")
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        # Once she has a password of her own or a second factor, her address stays: a new
+        # address would redirect her next link (after a reset) into someone else's mailbox.
+        if obj is not None and (obj.has_usable_password() or actions.has_second_factor(obj)):
+            fields += ("email",)
+        return fields
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        raise PermissionDenied(_("Passwörter legt jede Person selbst fest, über ihren Link."))
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
@@ -121,17 +191,42 @@ class StaffAdmin(DjangoUserAdmin):
         return with_actor(form, request) if hasattr(form, "actor") else form
 
     def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
-        deactivating = change and "is_active" in form.changed_data and not obj.is_active
-        rights = change and bool({"is_staff", "is_superuser"} & set(form.changed_data))
+        by = acting(request)
+        if not change:
+            issued = actions.create_account(obj.email, full_name=obj.full_name, by=by)
+            obj.pk, obj.password = issued.link.user.pk, issued.link.user.password
+            obj._state.adding = False
+            self.message_user(request, link_sent_message(issued))
+            return
+        deactivating = "is_active" in form.changed_data and not obj.is_active
+        rights = bool({"is_staff", "is_superuser"} & set(form.changed_data))
         staff, superuser = obj.is_staff, obj.is_superuser
         if rights:  # admin rights change only through their action (checked, audited)
             obj.is_staff = bool(form.initial.get("is_staff"))
             obj.is_superuser = bool(form.initial.get("is_superuser"))
         super().save_model(request, obj, form, change)
         if rights:
-            actions.set_admin_rights(obj, staff=staff, superuser=superuser, by=acting(request))
+            actions.set_admin_rights(obj, staff=staff, superuser=superuser, by=by)
         if deactivating:
-            actions.deactivate_staff(obj, by=request.user)  # type: ignore[arg-type]
+            actions.deactivate_staff(obj, by=by)
+        elif "email" in form.changed_data:
+            # A corrected address before she has set up her access: the link goes there.
+            self.message_user(request, link_sent_message(actions.send_enrolment_link(obj, by=by)))
+
+    def _for_each(
+        self, request: HttpRequest, queryset: QuerySet[User], act: Any, done: Any
+    ) -> None:
+        """Run ACT on each selected account; tell what was done and what was refused."""
+        count = 0
+        for user in queryset:
+            try:
+                act(user)
+            except actions.ActionError as error:
+                self.message_user(request, f"{user}: {error}", messages.ERROR)
+            else:
+                count += 1
+        if count:
+            self.message_user(request, done(count), messages.SUCCESS)
 
     @admin.action(description=_("Alle Sitzungen beenden"))
     def end_all_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
@@ -148,15 +243,67 @@ class StaffAdmin(DjangoUserAdmin):
             actions.deactivate_staff(user, by=request.user)  # type: ignore[arg-type]
         self.message_user(request, _("Konten deaktiviert."))
 
-    @admin.action(description=_("Zweiten Faktor zurücksetzen (neu einrichten lassen)"))
+    @admin.action(description=_("Zweiten Faktor zurücksetzen (neuer Einrichtungslink)"))
     def reset_second_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        for user in queryset:
-            actions.reset_second_factor(user, by=request.user)  # type: ignore[arg-type]
-        self.message_user(
+        by: Any = request.user
+        self._for_each(
             request,
-            _("Zweiter Faktor zurückgesetzt; beim nächsten Anmelden wird er neu eingerichtet."),
-            messages.WARNING,
+            queryset,
+            lambda user: actions.reset_second_factor(user, by=by),
+            lambda count: (
+                ngettext(
+                    "Zweiter Faktor zurückgesetzt, Sitzungen beendet, Einrichtungslink gesendet.",
+                    "%(count)d zweite Faktoren zurückgesetzt, Sitzungen beendet, Einrichtungslinks "
+                    "gesendet.",
+                    count,
+                )
+                % {"count": count}
+            ),
         )
+
+    @admin.action(description=_("Passwort und zweiten Faktor zurücksetzen (Passwort vergessen)"))
+    def reset_password_and_second_factor(
+        self, request: HttpRequest, queryset: QuerySet[User]
+    ) -> None:
+        by: Any = request.user
+        self._for_each(
+            request,
+            queryset,
+            lambda user: actions.reset_second_factor(user, by=by, reset_password=True),
+            lambda count: (
+                ngettext(
+                    "Passwort und zweiter Faktor zurückgesetzt, Einrichtungslink gesendet.",
+                    "%(count)d Zugänge zurückgesetzt, Einrichtungslinks gesendet.",
+                    count,
+                )
+                % {"count": count}
+            ),
+        )
+
+    @admin.action(description=_("Einrichtungslink erneut senden (noch nicht eingerichtet)"))
+    def send_enrolment_link(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        by: Any = request.user
+        self._for_each(
+            request,
+            queryset,
+            lambda user: actions.send_enrolment_link(user, by=by),
+            lambda count: (
+                ngettext(
+                    "Einrichtungslink gesendet; ältere Links gelten nicht mehr.",
+                    "%(count)d Einrichtungslinks gesendet; ältere Links gelten nicht mehr.",
+                    count,
+                )
+                % {"count": count}
+            ),
+        )
+
+
+def link_sent_message(issued: actions.IssuedLink) -> str:
+    """What the admin is told: that a link went out and until when, never the link."""
+    until = date_format(timezone.localtime(issued.link.expires_at), "SHORT_DATETIME_FORMAT")
+    return str(_("Einrichtungslink an die E-Mail-Adresse gesendet, gültig bis %(until)s.")) % {
+        "until": until
+    }
 
 
 def stamp_checked(entry: Checked, request: HttpRequest) -> None:

@@ -26,6 +26,32 @@ ACCOUNT_SECOND_FACTOR_RESET = _declare(
 ACCOUNT_BACKUP_CODES_ISSUED = _declare(
     "account.backup_codes_issued", _("Backup-Codes neu ausgegeben")
 )
+AUTH_LOGIN_NOT_ENROLLED = _declare(
+    "auth.login_not_enrolled", _("Anmeldung abgewiesen: Zugang noch nicht eingerichtet")
+)
+AUTH_REAUTHENTICATED = _declare(
+    "auth.reauthenticated", _("Anmeldung bestätigt (Passwort und Code erneut)")
+)
+AUTH_REAUTHENTICATION_FAILED = _declare(
+    "auth.reauthentication_failed", _("Bestätigung der Anmeldung fehlgeschlagen")
+)
+# Account lifecycle (kept like every other event, not only as long as security events)
+ACCOUNT_CREATED = _declare("account.created", _("Konto angelegt"))
+ACCOUNT_ENROLMENT_LINK_SENT = _declare(
+    "account.enrolment_link_sent", _("Einrichtungslink gesendet")
+)
+ACCOUNT_PASSWORD_SET = _declare(
+    "account.password_set", _("Passwort über den Einrichtungslink selbst festgelegt")
+)
+ACCOUNT_PASSWORD_CHANGED = _declare(
+    "account.password_changed", _("Passwort selbst geändert (nach bestätigter Anmeldung)")
+)
+ACCOUNT_ENROLLED = _declare(
+    "account.enrolled", _("Zweiter Faktor über den Einrichtungslink eingerichtet")
+)
+ACCOUNT_SECOND_FACTOR_RENEWED = _declare(
+    "account.second_factor_renewed", _("Zweiter Faktor selbst erneuert")
+)
 MEMBERSHIP_GRANTED = _declare("membership.granted", _("Mitgliedschaft erteilt"))
 MEMBERSHIP_REMOVED = _declare("membership.removed", _("Mitgliedschaft entfernt"))
 ACCOUNT_ADMIN_RIGHTS_CHANGED = _declare(

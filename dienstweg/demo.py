@@ -210,7 +210,8 @@ class DemoPerson:
     agency: int
     role: str
     title: str
-    enrolled: bool = True  # False: enrols her second factor at first login (to try it)
+    # False: no password; each load_demo prints a fresh enrolment link (to try the flow)
+    enrolled: bool = True
     admin: bool = False
     also: tuple[int, ...] = ()  # further agencies where she holds the same role
 
@@ -246,8 +247,10 @@ class DemoLogin:
     name: str
     role: str
     agency: str
-    totp_secret: str | None  # base32, for an authenticator app; None: enrols at first login
+    totp_secret: str | None  # base32, for an authenticator app; None: not enrolled
     backup_code: str | None
+    # The single-use link of a demo account that has not set up its access yet.
+    enrolment_link: str | None = None
 
 
 def email_of(person: DemoPerson) -> str:
@@ -297,7 +300,12 @@ def load_demo() -> list[DemoLogin]:
     for number, person in enumerate(PEOPLE, start=1):
         agency = agencies[person.agency]
         user = User.objects.filter(email=email_of(person)).first()
-        if user is None:
+        link = None
+        if user is None and not person.enrolled:
+            # As every real account starts: no password, a link to her own address.
+            issued = actions.create_account(email_of(person), full_name=person.name, by=None)
+            user, link = issued.link.user, issued.url
+        elif user is None:
             user = actions.create_staff(
                 email_of(person), full_name=person.name, password=DEMO_PASSWORD
             )
@@ -319,6 +327,8 @@ def load_demo() -> list[DemoLogin]:
             },
         )
         secret, code = None, None
+        if not person.enrolled and link is None and not actions.has_second_factor(user):
+            link = actions.send_enrolment_link(user, by=None).url  # the older one stops working
         if person.enrolled:
             device = AuthenticatorDevice.objects.filter(user=user, confirmed=True).first()
             if device is None:
@@ -335,6 +345,7 @@ def load_demo() -> list[DemoLogin]:
                 agency=agency.name,
                 totp_secret=secret,
                 backup_code=code,
+                enrolment_link=link,
             )
         )
     _load_demo_families(agencies, coach=User.objects.get(email=email_of(PEOPLE[0])))

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import QuerySet
 from django.forms.utils import flatatt
@@ -63,6 +64,122 @@ class TokenForm(forms.Form):
             attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
         ),
         help_text=_("Sechsstelliger Code aus der Authenticator-App oder ein Backup-Code"),
+    )
+
+
+class FirstCodeForm(forms.Form):
+    """The first code of a new authenticator app, which confirms it."""
+
+    token = forms.CharField(
+        label=_("Code aus der App"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        help_text=_("Der sechsstellige Code, den die App nach dem Scannen anzeigt"),
+    )
+
+
+PASSWORD_RULES = _(
+    "Mindestens 12 Zeichen; nicht nur Ziffern, kein gängiges Passwort und nichts, was Ihrem "
+    "Namen oder Ihrer E-Mail-Adresse ähnelt."
+)
+
+
+def new_password_fields() -> dict[str, forms.Field]:
+    """The two fields in which a person chooses her own password."""
+    return {
+        "new_password1": forms.CharField(
+            label=_("Neues Passwort"),
+            strip=False,
+            widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+            help_text=PASSWORD_RULES,
+        ),
+        "new_password2": forms.CharField(
+            label=_("Neues Passwort wiederholen"),
+            strip=False,
+            widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        ),
+    }
+
+
+def check_new_password(form: forms.Form, data: dict[str, Any], user: Any) -> None:
+    """Both fields alike, and Django's password rules (AUTH_PASSWORD_VALIDATORS) met."""
+    first, second = data.get("new_password1"), data.get("new_password2")
+    if first and second and first != second:
+        form.add_error("new_password2", _("Die beiden Passwörter stimmen nicht überein."))
+    elif first:
+        try:
+            password_validation.validate_password(first, user=user)
+        except forms.ValidationError as error:
+            form.add_error("new_password1", error)
+
+
+class EnrolmentForm(FirstCodeForm):
+    """The enrolment link's page: the password (a new one she chooses, or for a lost second
+    factor the one she has) and the first code of her new authenticator app."""
+
+    field_order = ["new_password1", "new_password2", "password", "token"]
+
+    def __init__(self, *args: Any, user: Any, chooses_password: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.chooses_password = chooses_password
+        if chooses_password:
+            self.fields.update(new_password_fields())
+        else:
+            self.fields["password"] = forms.CharField(
+                label=_("Ihr bisheriges Passwort"),
+                strip=False,
+                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+            )
+        self.order_fields(self.field_order)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.chooses_password:
+            check_new_password(self, data, self.user)
+        return data
+
+    @property
+    def password(self) -> str:
+        key = "new_password1" if self.chooses_password else "password"
+        return str(self.cleaned_data[key])
+
+
+class NewPasswordForm(forms.Form):
+    """Changing one's own password (after a fresh login)."""
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields.update(new_password_fields())
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        check_new_password(self, data, self.user)
+        return data
+
+
+class ReauthenticationForm(forms.Form):
+    password = forms.CharField(
+        label=_("Passwort"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+    token = forms.CharField(
+        label=_("Code"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text"}),
+        help_text=_("Aktueller Code aus der Authenticator-App oder ein Backup-Code"),
+    )
+
+
+class ResetSecondFactorForm(forms.Form):
+    reset_password = forms.BooleanField(
+        label=_(
+            "Auch das Passwort ist vergessen: das Passwort ebenfalls zurücksetzen (über den Link "
+            "wird ein neues festgelegt)"
+        ),
+        required=False,
     )
 
 

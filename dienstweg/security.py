@@ -106,13 +106,16 @@ class PasswordAttempt:
     locks_until: datetime | None = None
 
 
-def count_password_attempt(request: HttpRequest, *, now: datetime | None = None) -> PasswordAttempt:
+def count_password_attempt(
+    request: HttpRequest, *, name: str | None = None, now: datetime | None = None
+) -> PasswordAttempt:
     """Count a password attempt of the request's pair BEFORE its password is checked, or
     refuse it while the pair waits. Counting first, under the pair's row lock, means that
     parallel guesses are counted one after the other and none slips past a lock that another
-    one is just setting; a correct password then takes its count back (forgive_pair)."""
+    one is just setting; a correct password then takes its count back (forgive_pair). NAME
+    is the login name when the form has none (a signed-in person confirming her password)."""
     now = now or timezone.now()
-    key = pair_key(login_name(request), client_ip(request))
+    key = pair_key(login_name(request) if name is None else name, client_ip(request))
     with transaction.atomic():
         # Two first attempts of a new pair: the second insert waits for the first and
         # get_or_create then reads (and locks) the committed row.

@@ -6,13 +6,13 @@ import hashlib
 import math
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import segno
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
@@ -30,32 +30,43 @@ from django_otp import login as otp_login
 
 from dienstweg import actions, hooks, notifications, security, sessions
 from dienstweg.access import (
+    Role,
     access_agency_by_id,
     access_consent_by_id,
     access_family_by_id,
     access_proposal_by_id,
+    access_team_member_by_id,
     active_sessions_of,
     agencies_registering_for,
     directory_visible_to,
+    enrolment_link_by_token,
     families_visible_to,
+    holds_role,
+    may_reset_second_factor,
     proposal_deadline,
     proposals_awaiting,
     reach_of,
     staff,
+    team_visible_to,
 )
 from dienstweg.audit_actions import CONSENT_EVIDENCE_VIEWED, FAMILY_VIEWED
 from dienstweg.forms import (
     ConsentForm,
     DirectorySearchForm,
+    EnrolmentForm,
     FamilyForm,
     FamilySearchForm,
+    FirstCodeForm,
     LoginForm,
     MemberFormSet,
+    NewPasswordForm,
+    ReauthenticationForm,
+    ResetSecondFactorForm,
     RevokeConsentForm,
     TokenForm,
 )
 from dienstweg.middleware import before_second_factor
-from dienstweg.models import AuthenticatorDevice, HouseholdMember, Notification
+from dienstweg.models import AuthenticatorDevice, EnrolmentLink, HouseholdMember, Notification
 from dienstweg.paging import numbered_page
 from dienstweg.security import PasswordAttempt, client_ip
 
@@ -85,6 +96,30 @@ def finish_second_factor(request: HttpRequest, device: Any) -> None:
     request.session.cycle_key()
 
 
+# Session keys of the account pages: the authenticator a browser is setting up (its secret is
+# shown to that browser only), and when the login was last confirmed with password and code.
+LINK_DEVICE = "_dienstweg_link_device"
+RENEWAL_DEVICE = "_dienstweg_renewal_device"
+REAUTHENTICATED = "_dienstweg_reauthenticated"
+
+
+def authenticator_context(device: AuthenticatorDevice) -> dict[str, Any]:
+    """What the page shows to set up an authenticator app: QR code and the secret in groups."""
+    secret = device.secret_base32
+    return {
+        "qr_svg": segno.make(device.config_url, error="m").svg_inline(
+            scale=5, dark="#000", light="#fff", title=_("QR-Code für die Authenticator-App")
+        ),
+        "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
+    }
+
+
+def reauthenticated_at(request: HttpRequest) -> datetime | None:
+    """When this session last confirmed its login with password and code."""
+    value = request.session.get(REAUTHENTICATED)
+    return datetime.fromtimestamp(value, tz=UTC) if isinstance(value, int | float) else None
+
+
 # Login and second factor
 
 
@@ -107,6 +142,11 @@ class LoginView(auth_views.LoginView):
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         security.forgive_pair(self.attempt)
+        if not actions.has_second_factor(form.get_user()):
+            # The password alone never leads to enrolment (it may be one someone else chose):
+            # no session, only the hint to use the enrolment link.
+            actions.record_login_not_enrolled(form.get_user())
+            return HttpResponseRedirect(reverse("enrol"))
         # Nothing of an earlier session carries over, least of all its verified second
         # factor: Django keeps the session data when the same user logs in again.
         self.request.session.flush()
@@ -117,10 +157,8 @@ class LoginView(auth_views.LoginView):
         session[sessions.SEEN] = now
         session[sessions.IP] = client_ip(self.request)
         session[sessions.USER_AGENT] = self.request.headers.get("User-Agent", "")[:200]
-        user = form.get_user()
-        actions.record_login(user)
-        has_device = AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists()
-        return HttpResponseRedirect(with_next("verify" if has_device else "enrol", self.request))
+        actions.record_login(form.get_user())
+        return HttpResponseRedirect(with_next("verify", self.request))
 
     def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         actions.record_failed_login(str(self.request.POST.get("username", "")))
@@ -134,35 +172,79 @@ login_view = before_second_factor(LoginView.as_view())
 
 @before_second_factor
 def enrol(request: HttpRequest) -> HttpResponse:
-    """First login: set up the authenticator app, confirm one code, receive backup codes."""
+    """Where an account without a second factor lands: it is set up only through the
+    person's enrolment link, never after a password login. A session of such an account
+    (from before links) is ended."""
     user: Any = request.user
-    if not user.is_authenticated:
-        return redirect(reverse("login"))
-    if user.is_verified() or AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists():
+    if user.is_authenticated and (user.is_verified() or actions.has_second_factor(user)):
         return HttpResponseRedirect(with_next("verify", request))
-    device = actions.start_totp_enrolment(user)
-    form = TokenForm(request.POST or None)
+    if user.is_authenticated:
+        logout(request)
+    return render(request, "dienstweg/not_enrolled.html")
+
+
+@before_second_factor
+@require_http_methods(["GET", "POST"])
+def enrolment_link(request: HttpRequest, token: str) -> HttpResponse:
+    """The single-use enrolment link: she chooses her password (or, after a reset, confirms
+    the one she has), sets up her authenticator app and is signed in."""
+    link = enrolment_link_by_token(token)
+    if link is None:
+        return invalid_link(request)
+    user = link.user
+    device = actions.pending_authenticator(user, device_id=request.session.get(LINK_DEVICE))
+    request.session[LINK_DEVICE] = device.pk
+    chooses_password = link.purpose == EnrolmentLink.Purpose.ENROL
+    form = EnrolmentForm(request.POST or None, user=user, chooses_password=chooses_password)
     if request.method == "POST" and form.is_valid():
         try:
-            codes = actions.confirm_totp_enrolment(device, token=form.cleaned_data["token"])
-        except actions.ActionError as error:
-            actions.record_second_factor_failed(user, throttled=False)
-            form.add_error("token", str(error))
-        else:
-            finish_second_factor(request, device)
-            return render(
-                request, "dienstweg/backup_codes.html", {"codes": codes, "next": next_url(request)}
+            codes = actions.enrol_by_link(
+                link, device=device, password=form.password, token=form.cleaned_data["token"]
             )
-    secret = device.secret_base32
+        except actions.InvalidLink:
+            return invalid_link(request)
+        except actions.EnrolmentRefused as error:
+            field = error.field if error.field in form.fields else None
+            form.add_error(field, str(error))
+        else:
+            user.refresh_from_db()  # her new password: the session's hash is derived from it
+            sign_in_enrolled(request, user, device)
+            return render(
+                request, "dienstweg/backup_codes.html", {"codes": codes, "next": reverse("home")}
+            )
     context = {
         "form": form,
-        "qr_svg": segno.make(device.config_url, error="m").svg_inline(
-            scale=5, dark="#000", light="#fff", title=_("QR-Code für die Authenticator-App")
-        ),
-        "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
-        "next": next_url(request),
+        "link": link,
+        "email": user.email,
+        "chooses_password": chooses_password,
+        **authenticator_context(device),
     }
-    return render(request, "dienstweg/enrol.html", context)
+    return render(request, "dienstweg/enrolment_link.html", context)
+
+
+def invalid_link(request: HttpRequest) -> HttpResponse:
+    """One answer for an unknown, used, replaced or expired link; it changes nothing."""
+    return render(
+        request,
+        "dienstweg/invalid_link.html",
+        {"message": actions.INVALID_LINK, "hours": settings.ENROLMENT_LINK_HOURS},
+        status=404,
+    )
+
+
+def sign_in_enrolled(request: HttpRequest, user: Any, device: AuthenticatorDevice) -> None:
+    """Sign her in, verified by the authenticator she has just confirmed (as a login with
+    password and code would: a fresh session, its start and address recorded)."""
+    request.session.flush()
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    now = time.time()
+    session = request.session
+    session[sessions.STARTED] = now
+    session[sessions.SEEN] = now
+    session[sessions.IP] = client_ip(request)
+    session[sessions.USER_AGENT] = request.headers.get("User-Agent", "")[:200]
+    actions.record_login(user)
+    finish_second_factor(request, device)
 
 
 @before_second_factor
@@ -217,14 +299,17 @@ def health(request: HttpRequest) -> JsonResponse:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     user = staff(request)
-    memberships = user.memberships.select_related("agency")
+    memberships = list(user.memberships.select_related("agency"))
     # A lead's queue: proposed roles in her agencies, waiting for her as the second person.
     proposals = [
         {"proposal": proposal, "until": proposal_deadline(proposal)}
         for proposal in proposals_awaiting(user)[:50]
     ]
+    is_lead = any(membership.role == Role.LEAD for membership in memberships)
     return render(
-        request, "dienstweg/home.html", {"memberships": memberships, "proposals": proposals}
+        request,
+        "dienstweg/home.html",
+        {"memberships": memberships, "proposals": proposals, "is_lead": is_lead},
     )
 
 
@@ -284,7 +369,12 @@ def account(request: HttpRequest) -> HttpResponse:
         }
         for s in active_sessions_of(staff(request))[:50]
     ]
-    return render(request, "dienstweg/account.html", {"sessions": rows})
+    fresh_until = None
+    confirmed = reauthenticated_at(request)
+    if confirmed is not None:
+        until = confirmed + timedelta(minutes=settings.REAUTHENTICATION_MINUTES)
+        fresh_until = until if until > timezone.now() else None
+    return render(request, "dienstweg/account.html", {"sessions": rows, "fresh_until": fresh_until})
 
 
 @require_POST
@@ -312,11 +402,201 @@ def end_session(request: HttpRequest) -> HttpResponse:
     return redirect(reverse("account"))
 
 
+def ask_for_fresh_login(request: HttpRequest, then: str) -> HttpResponse:
+    messages.info(
+        request,
+        _("Bitte bestätigen Sie zuerst Ihre Anmeldung mit Passwort und aktuellem Code."),
+    )
+    return HttpResponseRedirect(f"{reverse('reauthenticate')}?{urlencode({'next': then})}")
+
+
+@require_http_methods(["GET", "POST"])
+def reauthenticate(request: HttpRequest) -> HttpResponse:
+    """Confirm the login with password and a current code, before changing one's backup
+    codes or second factor: a session left open, or stolen, is not enough for that."""
+    user = staff(request)
+    form = ReauthenticationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        # Counted like a login's password, for the pair of her account and this address: a
+        # stolen session cannot guess her password here faster than at the login.
+        attempt = security.count_password_attempt(request, name=user.email)
+        if attempt.refused_until is not None:
+            actions.record_reauthentication_failed(user, step="password", throttled=True)
+            return locked_out(request, until=attempt.refused_until)
+        if not user.check_password(form.cleaned_data["password"]):
+            actions.record_reauthentication_failed(user, step="password")
+            if attempt.locks_until is not None:
+                return locked_out(request, until=attempt.locks_until)
+            form.add_error("password", _("Das Passwort stimmt nicht."))
+        else:
+            security.forgive_pair(attempt)
+            result = actions.verify_second_factor(user, token=form.cleaned_data["token"])
+            if result.device is None:
+                actions.record_reauthentication_failed(
+                    user, step="second_factor", throttled=result.throttled
+                )
+                form.add_error(
+                    "token",
+                    str(actions.THROTTLED_MESSAGE)
+                    if result.throttled
+                    else _("Der Code stimmt nicht oder wurde schon verwendet."),
+                )
+            else:
+                request.session[REAUTHENTICATED] = timezone.now().timestamp()
+                actions.record_reauthenticated(user)
+                target = request.POST.get("next") or request.GET.get("next")
+                return HttpResponseRedirect(next_url(request) if target else reverse("account"))
+    context = {
+        "form": form,
+        "next": next_url(request) if request.GET.get("next") else reverse("account"),
+        "minutes": settings.REAUTHENTICATION_MINUTES,
+    }
+    return render(request, "dienstweg/reauthenticate.html", context)
+
+
 @require_POST
 def renew_backup_codes(request: HttpRequest) -> HttpResponse:
-    codes = actions.issue_backup_codes(staff(request))
+    user = staff(request)
+    try:
+        codes = actions.renew_backup_codes(
+            user, by=user, reauthenticated_at=reauthenticated_at(request)
+        )
+    except actions.FreshLoginRequired:
+        return ask_for_fresh_login(request, reverse("account"))
     return render(
         request, "dienstweg/backup_codes.html", {"codes": codes, "next": reverse("account")}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def renew_second_factor(request: HttpRequest) -> HttpResponse:
+    """Set up a new authenticator app (a new phone) while the old one still works; after a
+    fresh login. The new one replaces the old once its first code is confirmed."""
+    user = staff(request)
+    when = reauthenticated_at(request)
+    try:
+        device = actions.start_second_factor_renewal(
+            user, by=user, reauthenticated_at=when, device_id=request.session.get(RENEWAL_DEVICE)
+        )
+    except actions.FreshLoginRequired:
+        return ask_for_fresh_login(request, reverse("renew_second_factor"))
+    request.session[RENEWAL_DEVICE] = device.pk
+    form = FirstCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            codes = actions.renew_second_factor(
+                device,
+                token=form.cleaned_data["token"],
+                by=user,
+                reauthenticated_at=when,
+                current_session_key=request.session.session_key or "",
+            )
+        except actions.FreshLoginRequired:
+            return ask_for_fresh_login(request, reverse("renew_second_factor"))
+        except actions.ActionError as error:
+            form.add_error("token", str(error))
+        else:
+            request.session.pop(RENEWAL_DEVICE, None)
+            finish_second_factor(request, device)  # the session now rests on the new device
+            return render(
+                request,
+                "dienstweg/backup_codes.html",
+                {"codes": codes, "next": reverse("account")},
+            )
+    return render(
+        request,
+        "dienstweg/renew_second_factor.html",
+        {"form": form, **authenticator_context(device)},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def change_password(request: HttpRequest) -> HttpResponse:
+    """Choose a new password oneself, after a fresh login."""
+    user = staff(request)
+    when = reauthenticated_at(request)
+    try:
+        actions.check_fresh_login(when)
+    except actions.FreshLoginRequired:
+        return ask_for_fresh_login(request, reverse("change_password"))
+    form = NewPasswordForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.change_password(
+                user,
+                password=form.cleaned_data["new_password1"],
+                by=user,
+                reauthenticated_at=when,
+                current_session_key=request.session.session_key or "",
+            )
+        except actions.FreshLoginRequired:
+            return ask_for_fresh_login(request, reverse("change_password"))
+        except actions.ActionError as error:
+            form.add_error("new_password1", str(error))
+        else:
+            update_session_auth_hash(request, user)  # this session stays signed in
+            messages.success(
+                request, _("Ihr Passwort ist geändert; Ihre anderen Sitzungen sind beendet.")
+            )
+            return redirect(reverse("account"))
+    return render(request, "dienstweg/change_password.html", {"form": form})
+
+
+# Team: a lead looks after her agency's members' access
+
+
+@require_GET
+def team(request: HttpRequest) -> HttpResponse:
+    """The members of the agencies the user leads, whether each has set up her access, and
+    a way to reset a lost second factor."""
+    user = staff(request)
+    if not holds_role(user, Role.LEAD):
+        raise PermissionDenied(_("Diese Seite ist für Leitungen einer Einrichtung."))
+    page = numbered_page(team_visible_to(user), request, settings.TEAM_PAGE_SIZE, counted=True)
+    for membership in page:
+        member = membership.user
+        membership.resettable = (
+            member.pk != user.pk
+            and member.is_active
+            and not (member.is_staff or member.is_superuser)
+        )
+    return render(request, "dienstweg/team.html", {"page": page})
+
+
+@require_http_methods(["GET", "POST"])
+def team_reset(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Confirm, then reset a team member's second factor: a new enrolment link goes to her."""
+    user = staff(request)
+    member = access_team_member_by_id(user, user_id)
+    if not may_reset_second_factor(user, member):
+        raise PermissionDenied(
+            _("Ihren eigenen zweiten Faktor setzt eine zweite Person zurück.")
+            if member.pk == user.pk
+            else _("Den zweiten Faktor dieses Kontos setzt nur die Administration zurück.")
+        )
+    form = ResetSecondFactorForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.reset_second_factor(
+                member, by=user, reset_password=form.cleaned_data["reset_password"]
+            )
+        except actions.ActionError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request,
+                _(
+                    "Der zweite Faktor von %(name)s ist zurückgesetzt, alle Sitzungen des "
+                    "Kontos sind beendet. Ein neuer Einrichtungslink ist an die hinterlegte "
+                    "E-Mail-Adresse unterwegs."
+                )
+                % {"name": member.full_name},
+            )
+        return redirect(reverse("team"))
+    return render(
+        request,
+        "dienstweg/team_reset.html",
+        {"member": member, "form": form, "hours": settings.ENROLMENT_LINK_HOURS},
     )
 
 

@@ -1,5 +1,6 @@
 """Accounts: logins and their audit, staff accounts, the second factor (TOTP and backup
-codes) and sessions."""
+codes) and sessions. How accounts begin, and how a second factor is reset or renewed, is in
+lifecycle.py."""
 
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ from dienstweg.actions.errors import ActionError
 from dienstweg.audit_actions import (
     ACCOUNT_BACKUP_CODES_ISSUED,
     ACCOUNT_DEACTIVATED,
-    ACCOUNT_SECOND_FACTOR_RESET,
     AUTH_LOCKED_OUT,
     AUTH_LOGIN,
     AUTH_LOGIN_FAILED,
+    AUTH_LOGIN_NOT_ENROLLED,
     AUTH_LOGOUT,
     AUTH_SECOND_FACTOR_FAILED,
     AUTH_SECOND_FACTOR_PASSED,
@@ -87,8 +88,16 @@ def record_logout(user: User, *, session_key: str | None = None) -> None:
         events.session_ended(user.pk, session_key)
 
 
+@transaction.atomic
+def record_login_not_enrolled(user: User) -> None:
+    """The right password for an account without a second factor: no session, a hint to
+    use the enrolment link (the login never enrols)."""
+    record(None, AUTH_LOGIN_NOT_ENROLLED, target=user)
+
+
 def create_staff(email: str, *, full_name: str, password: str | None) -> User:
-    """Create a staff account (no memberships yet)."""
+    """Create a staff account with a known password (no memberships yet): for the demo and
+    the tests only. People get their accounts through create_account, with a link."""
     return User.objects.create_user(email, password, full_name=full_name)
 
 
@@ -104,18 +113,10 @@ def deactivate_staff(user: User, *, by: User | None) -> None:
 # Second factor
 
 
-@transaction.atomic
-def reset_second_factor(user: User, *, by: User | None) -> None:
-    """Remove the user's authenticator and backup codes (lost phone): she enrols anew
-    at her next login. Her sessions end, so no verified session outlives the reset."""
-    AuthenticatorDevice.objects.filter(user=user).delete()
-    BackupCodeDevice.objects.filter(user=user).delete()
-    end_all_sessions(user, by=by)
-    record(by, ACCOUNT_SECOND_FACTOR_RESET, target=user)
-
-
 def start_totp_enrolment(user: User) -> AuthenticatorDevice:
-    """The unconfirmed authenticator device to show as QR code; reused on reload."""
+    """The unconfirmed authenticator device to show as QR code; reused on reload. (People
+    set up their factor through their enrolment link, lifecycle.enrol_by_link; this and
+    confirm_totp_enrolment give the test personas theirs.)"""
     if AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists():
         raise ActionError(_("Für dieses Konto ist bereits ein zweiter Faktor eingerichtet."))
     device = AuthenticatorDevice.objects.filter(user=user, confirmed=False).first()

@@ -4,10 +4,12 @@ from dienstweg.models.accounts import (
     AuthenticatorDevice,
     BackupCode,
     BackupCodeDevice,
+    EnrolmentLink,
     StaffSession,
     User,
     UserManager,
     hash_backup_code,
+    hash_link_token,
     normalize_email,
 )
 from dienstweg.models.agencies import (
@@ -43,6 +45,7 @@ __all__ = [
     "Contact",
     "DataCategory",
     "DataKey",
+    "EnrolmentLink",
     "Evidence",
     "Family",
     "HouseholdMember",
@@ -57,5 +60,6 @@ __all__ = [
     "User",
     "UserManager",
     "hash_backup_code",
+    "hash_link_token",
     "normalize_email",
 ]

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import time
 from base64 import b32encode
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -239,3 +240,46 @@ class BackupCode(models.Model):
 
     def __str__(self) -> str:
         return "••••"  # nothing to show: only the hash is stored
+
+
+def hash_link_token(token: str) -> str:
+    """The stored form of an enrolment link's token. The token holds 256 random bits, so a
+    plain SHA-256 cannot be guessed back from a stolen database."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class EnrolmentLink(models.Model):
+    """A single-use link, sent to the person's own address, where she sets up her access:
+    her password and her second factor. Only the hash of its token is stored."""
+
+    class Purpose(models.TextChoices):
+        # A new account, or a reset of password and second factor: she chooses a password.
+        ENROL = "enrol", _("Passwort festlegen und zweiten Faktor einrichten")
+        # A lost second factor: she confirms the password she has and sets up a new factor.
+        REPLACE_FACTOR = "replace_factor", _("Mit Passwort einen neuen zweiten Faktor einrichten")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrolment_links")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    purpose = models.CharField(_("Zweck"), max_length=20, choices=Purpose.choices)
+    # None: issued by the platform itself (a management command, the demo).
+    issued_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("ausgestellt am"), default=timezone.now)
+    expires_at = models.DateTimeField(_("gültig bis"))
+    used_at = models.DateTimeField(_("verwendet am"), null=True, blank=True)
+    # A newer link for the same account voids this one, and so do too many wrong passwords.
+    voided_at = models.DateTimeField(_("ungültig gemacht am"), null=True, blank=True)
+    password_failures = models.PositiveSmallIntegerField(default=0, editable=False)
+
+    class Meta:
+        verbose_name = _("Einrichtungslink")
+        verbose_name_plural = _("Einrichtungslinks")
+        indexes = [models.Index(fields=["user", "-created_at"], name="enrolment_link_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self._meta.verbose_name} {self.pk}"
+
+    def is_open(self, now: datetime) -> bool:
+        """Neither used, nor replaced by a newer link, nor expired at NOW."""
+        return self.used_at is None and self.voided_at is None and now < self.expires_at

@@ -47,6 +47,7 @@ class Server:
     def __init__(self, env: dict[str, str], url: str) -> None:
         self.env = env
         self.url = url
+        self.demo_output = ""  # what load_demo printed: the logins, Nora's enrolment link
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(  # noqa: S603 (our own manage.py)
@@ -70,11 +71,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "DIENSTWEG_DEBUG": "true",
         "DIENSTWEG_DATA_DIR": str(data),
         "DATABASE_URL": f"sqlite:///{data / 'browser.sqlite3'}",
+        # Links in e-mails (and load_demo's enrolment link) point at this server.
+        "DIENSTWEG_BASE_URL": f"http://127.0.0.1:{port}",
     }
     env.pop("REDIS_URL", None)
     server = Server(env, f"http://127.0.0.1:{port}")
     server.manage("migrate", "--no-input", "-v", "0")
-    server.manage("load_demo")
+    server.demo_output = server.manage("load_demo")
     log = (data / "daphne.log").open("w")
     process = subprocess.Popen(  # noqa: S603
         [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from dienstweg.models import AuthenticatorDevice, BackupCodeDevice, User
+from dienstweg.views import REAUTHENTICATED
 from tests.conftest import PASSWORD, current_code
 
 LOGIN_URL = "/anmelden/"
@@ -21,6 +22,8 @@ LOGOUT_URL = "/abmelden/"
 ACCOUNT_URL = "/konto/"
 END_SESSION_URL = "/konto/sitzung-beenden/"
 RENEW_CODES_URL = "/konto/backup-codes/"
+REAUTH_URL = "/konto/anmeldung-bestaetigen/"
+RENEW_FACTOR_URL = "/konto/zweiter-faktor/"
 
 WRONG_LOGIN = "E-Mail-Adresse oder Passwort ist falsch."
 WRONG_CODE = "Der Code stimmt nicht oder wurde schon verwendet."
@@ -78,3 +81,15 @@ def session_key(client: Client) -> str:
 
 def redirects_to_login(response: HttpResponse) -> bool:
     return response.status_code == 302 and response["Location"].startswith(LOGIN_URL)
+
+
+def confirm_login(client: Client, token: str, password: str = PASSWORD) -> HttpResponse:
+    """Confirm the signed-in session's login with password and code (re-authentication)."""
+    return client.post(REAUTH_URL, {"password": password, "token": token})
+
+
+def login_confirmed_at(client: Client, when: datetime) -> None:
+    """Date this session's last confirmed login to WHEN, without waiting for the clock."""
+    session = client.session
+    session[REAUTHENTICATED] = when.timestamp()
+    session.save()

@@ -1,3 +1,5 @@
+from urllib.parse import urlsplit
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -96,3 +98,33 @@ def test_demo_totp_refuses_real_accounts(settings):
     User.objects.create_user("real@stadt-gladbeck.de", "x" * 16, full_name="Echt")
     with pytest.raises(CommandError):
         call_command("demo_totp", "real@stadt-gladbeck.de")
+
+
+@pytest.mark.django_db
+def test_nora_starts_with_a_printed_link_instead_of_a_password(settings, capsys):
+    settings.DEBUG = True
+    call_command("load_demo")
+    printed = capsys.readouterr().out
+    nora = User.objects.get(email="nora@demo.dienstweg.invalid")
+    assert not nora.has_usable_password()
+    assert (
+        Client().post("/anmelden/", {"username": nora.email, "password": DEMO_PASSWORD}).status_code
+        == 200
+    )  # the demo password is not hers
+    [link] = [line.strip() for line in printed.splitlines() if "/zugang/" in line]
+    response = Client().get(urlsplit(link).path)
+    assert response.status_code == 200
+    assert "Zugang einrichten" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_each_load_prints_a_new_link_for_nora_and_voids_the_last(settings):
+    settings.DEBUG = True
+    first = next(login for login in load_demo() if login.email.startswith("nora@"))
+    second = next(login for login in load_demo() if login.email.startswith("nora@"))
+    assert first.enrolment_link and second.enrolment_link
+    assert first.enrolment_link != second.enrolment_link
+    assert Client().get(urlsplit(first.enrolment_link).path).status_code == 404
+    assert Client().get(urlsplit(second.enrolment_link).path).status_code == 200
+    others = [login for login in load_demo() if not login.email.startswith("nora@")]
+    assert all(login.enrolment_link is None and login.totp_secret for login in others)

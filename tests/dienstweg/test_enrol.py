@@ -1,151 +1,236 @@
-"""First login: setting up the authenticator app (/zweiter-faktor/einrichten/)."""
+"""Setting up one's access through the enrolment link (/zugang/<token>/): she chooses her
+password, sets up her authenticator app, sees her backup codes once and is signed in. The
+login page never enrols (/zweiter-faktor/einrichten/ only points to the link)."""
 
 from __future__ import annotations
 
 import base64
+from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
 
-from dienstweg.models import AuthenticatorDevice, BackupCode
-from tests.conftest import current_code, enrol
+from dienstweg import actions
+from dienstweg.models import AuthenticatorDevice, BackupCode, EnrolmentLink, User
+from tests.conftest import PASSWORD, current_code, enrol
 from tests.dienstweg.signin import (
     BACKUP_CODE,
     ENROL_URL,
     VERIFY_URL,
+    is_verified_in,
     let_throttle_pass,
     password_login,
-    submit_code,
+    sign_in,
     wrong_code,
 )
 
 pytestmark = pytest.mark.usefixtures("slow_throttle")
 
+NEW_PASSWORD = "Wohngeld-Antrag-2026-sicher"
+INVALID = "Dieser Link gilt nicht (mehr)."
+
 
 @pytest.fixture
-def newcomer(network) -> Client:
-    """Anna after her first password login: she has no second factor yet."""
-    client = Client()
-    response = password_login(client, network.anna.email)
-    assert response["Location"].startswith(ENROL_URL)
-    return client
+def nina(db) -> tuple[User, str]:
+    """Nina, whose account an admin has just created: no password yet, a link in her mail."""
+    issued = actions.create_account("nina@example.org", full_name="Nina Neu", by=None)
+    return issued.link.user, urlsplit(issued.url).path
 
 
-def pending_device(user) -> AuthenticatorDevice:
+def pending_device(user: User) -> AuthenticatorDevice:
     return AuthenticatorDevice.objects.get(user=user, confirmed=False)
 
 
-def test_pages_redirect_to_enrolment_until_a_device_is_confirmed(network, newcomer):
-    response = newcomer.get("/konto/")
-    assert response.status_code == 302
-    assert response["Location"] == f"{ENROL_URL}?next=%2Fkonto%2F"
+def shown_secret(page: str) -> str:
+    return "".join(page.split('class="secret">')[1].split("</code>")[0].split())
 
 
-def test_anonymous_visitor_cannot_enrol(network):
-    response = Client().get(ENROL_URL)
-    assert response.status_code == 302
-    assert response["Location"].startswith("/anmelden/")
-    assert not AuthenticatorDevice.objects.exists()
+def enrol_form(token: str, password: str = NEW_PASSWORD, again: str | None = None) -> dict:
+    return {"new_password1": password, "new_password2": again or password, "token": token}
 
 
-def test_page_shows_qr_code_and_secret(network, newcomer):
-    response = newcomer.get(ENROL_URL)
+def test_link_page_asks_for_a_password_and_shows_qr_code_and_secret(nina):
+    user, url = nina
+    response = Client().get(url)
     assert response.status_code == 200
     page = response.content.decode()
+    assert "Zugang einrichten" in page
+    assert 'name="new_password1"' in page and 'name="new_password2"' in page
     assert "<svg" in page
-    secret = base64.b32encode(pending_device(network.anna).bin_key).decode().rstrip("=")
-    shown = page.split('class="secret">')[1].split("</code>")[0]
-    assert "".join(shown.split()) == secret
+    secret = base64.b32encode(pending_device(user).bin_key).decode().rstrip("=")
+    assert shown_secret(page) == secret
 
 
-def test_reloading_the_page_keeps_the_same_secret(network, newcomer):
-    newcomer.get(ENROL_URL)
-    first = pending_device(network.anna).key
-    newcomer.get(ENROL_URL)
-    assert AuthenticatorDevice.objects.filter(user=network.anna).count() == 1
-    assert pending_device(network.anna).key == first
+def test_reloading_in_the_same_browser_keeps_the_secret(nina):
+    user, url = nina
+    browser = Client()
+    first = shown_secret(browser.get(url).content.decode())
+    assert shown_secret(browser.get(url).content.decode()) == first
+    assert AuthenticatorDevice.objects.filter(user=user).count() == 1
 
 
-def test_wrong_code_is_refused_and_device_stays_unconfirmed(network, newcomer):
-    newcomer.get(ENROL_URL)
-    device = pending_device(network.anna)
-    response = submit_code(newcomer, wrong_code(device), url=ENROL_URL)
-    assert response.status_code == 200
-    assert "Der Code stimmt nicht." in response.content.decode()
-    assert response.context["form"].errors["token"]
-    device.refresh_from_db()
-    assert not device.confirmed
-    assert not BackupCode.objects.exists()
-    assert newcomer.get("/").status_code == 302
-
-
-def test_right_code_after_a_wrong_one_confirms(network, newcomer):
-    newcomer.get(ENROL_URL)
-    device = pending_device(network.anna)
-    submit_code(newcomer, wrong_code(device), url=ENROL_URL)
-    let_throttle_pass(device)
-    response = submit_code(newcomer, current_code(device), url=ENROL_URL)
-    assert response.status_code == 200
+def test_another_browser_never_sees_the_secret_she_confirms(nina):
+    """Whoever opened the link before her learns nothing about the factor she sets up."""
+    user, url = nina
+    other = shown_secret(Client().get(url).content.decode())
+    browser = Client()
+    mine = shown_secret(browser.get(url).content.decode())
+    assert mine != other
+    device = pending_device(user)
+    browser.post(url, enrol_form(current_code(device)))
     device.refresh_from_db()
     assert device.confirmed
+    assert base64.b32encode(device.bin_key).decode().rstrip("=") == mine
 
 
-def test_right_code_right_after_a_wrong_one_asks_to_wait(network, newcomer):
-    newcomer.get(ENROL_URL)
-    device = pending_device(network.anna)
-    submit_code(newcomer, wrong_code(device), url=ENROL_URL)
-    response = submit_code(newcomer, current_code(device), url=ENROL_URL)
-    assert "Zu viele falsche Codes." in response.content.decode()
-    device.refresh_from_db()
-    assert not device.confirmed
-
-
-def test_right_code_confirms_and_shows_ten_backup_codes(network, newcomer, settings):
-    newcomer.get(ENROL_URL)
-    device = pending_device(network.anna)
-    response = submit_code(newcomer, current_code(device), url=ENROL_URL)
+def test_right_password_and_code_sign_her_in_with_ten_backup_codes(nina, settings):
+    user, url = nina
+    browser = Client()
+    browser.get(url)
+    response = browser.post(url, enrol_form(current_code(pending_device(user))))
     assert response.status_code == 200
     codes = BACKUP_CODE.findall(response.content.decode())
-    assert len(set(codes)) == settings.BACKUP_CODE_COUNT == 10
-    device.refresh_from_db()
-    assert device.confirmed
-    assert BackupCode.objects.filter(device__user=network.anna).count() == 10
+    assert len(set(codes)) == settings.BACKUP_CODE_COUNT
+    assert BackupCode.objects.filter(device__user=user).count() == settings.BACKUP_CODE_COUNT
+    assert is_verified_in(browser)
+    assert "Guten Tag, Nina Neu" in browser.get("/").content.decode()
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
 
 
-def test_session_is_verified_after_enrolment(network, newcomer):
-    newcomer.get(ENROL_URL)
-    submit_code(newcomer, current_code(pending_device(network.anna)), url=ENROL_URL)
-    response = newcomer.get("/")
-    assert response.status_code == 200
-    assert "Guten Tag, Anna Albers" in response.content.decode()
-
-
-def test_backup_codes_are_shown_only_once(network, newcomer):
-    newcomer.get(ENROL_URL)
-    device = pending_device(network.anna)
-    first = submit_code(newcomer, current_code(device), url=ENROL_URL)
-    codes = BACKUP_CODE.findall(first.content.decode())
-    again = newcomer.post(ENROL_URL, {"token": current_code(device)}, follow=True)
-    page = again.content.decode()
-    assert not any(code in page for code in codes)
-    assert not BACKUP_CODE.search(page)
-
-
-def test_enrolled_user_cannot_add_another_device(network):
-    enrol(network.anna)
+def test_she_then_logs_in_with_her_own_password_and_code(nina):
+    user, url = nina
+    browser = Client()
+    browser.get(url)
+    device = pending_device(user)
+    browser.post(url, enrol_form(current_code(device)))
     client = Client()
-    password_login(client, network.anna.email)
-    response = client.get(ENROL_URL)
-    assert response.status_code == 302
+    response = password_login(client, user.email, NEW_PASSWORD)
     assert response["Location"].startswith(VERIFY_URL)
-    assert AuthenticatorDevice.objects.filter(user=network.anna).count() == 1
 
 
-def test_enrolled_user_cannot_confirm_a_new_device_by_posting(network):
+def test_the_link_works_once(nina):
+    user, url = nina
+    browser = Client()
+    browser.get(url)
+    device = pending_device(user)
+    browser.post(url, enrol_form(current_code(device)))
+    again = Client().get(url)
+    assert again.status_code == 404
+    assert INVALID in again.content.decode()
+    replay = Client().post(url, enrol_form(current_code(device, 1), password="Anderes-Passwort-99"))
+    assert replay.status_code == 404
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    assert AuthenticatorDevice.objects.filter(user=user).count() == 1
+
+
+def test_wrong_code_changes_nothing(nina):
+    user, url = nina
+    browser = Client()
+    browser.get(url)
+    device = pending_device(user)
+    response = browser.post(url, enrol_form(wrong_code(device)))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Der Code stimmt nicht." in page
+    assert "Bitte prüfen Sie Ihre Eingaben" in page  # the error summary at the top
+    device.refresh_from_db()
+    assert not device.confirmed
+    user.refresh_from_db()
+    assert not user.has_usable_password()
+    assert EnrolmentLink.objects.get(user=user).used_at is None
+    assert not is_verified_in(browser)
+
+
+def test_right_code_after_a_wrong_one_and_a_pause(nina):
+    user, url = nina
+    browser = Client()
+    browser.get(url)
+    device = pending_device(user)
+    browser.post(url, enrol_form(wrong_code(device)))
+    right_away = browser.post(url, enrol_form(current_code(device)))
+    assert "Zu viele falsche Codes." in right_away.content.decode()
+    let_throttle_pass(device)
+    browser.post(url, enrol_form(current_code(device)))
+    assert is_verified_in(browser)
+
+
+@pytest.mark.parametrize(
+    "password, again, message",
+    [
+        ("kurz-1", None, "zu kurz"),
+        ("123456789012345", None, "komplett numerisch"),
+        (NEW_PASSWORD, "Wohngeld-Antrag-2026-anders", "stimmen nicht überein"),
+    ],
+    ids=["too-short", "only-digits", "mismatch"],
+)
+def test_password_rules_apply_and_the_code_is_not_used_up(nina, password, again, message):
+    user, url = nina
+    browser = Client()
+    browser.get(url)
+    device = pending_device(user)
+    response = browser.post(url, enrol_form(current_code(device), password, again))
+    assert message in response.content.decode()
+    device.refresh_from_db()
+    assert not device.confirmed and device.last_t == -1  # the code was not checked
+    user.refresh_from_db()
+    assert not user.has_usable_password()
+
+
+def test_backup_codes_are_shown_only_once(nina):
+    user, url = nina
+    browser = Client()
+    browser.get(url)
+    first = browser.post(url, enrol_form(current_code(pending_device(user))))
+    codes = BACKUP_CODE.findall(first.content.decode())
+    again = browser.get(url)
+    assert not any(code in again.content.decode() for code in codes)
+
+
+def test_lost_factor_link_asks_for_the_current_password(network, device):
+    """After a reset she proves her password again: the link alone is not enough."""
+    anna = network.anna
+    lead = actions.create_staff("lena@example.org", full_name="Lena Leitung", password=PASSWORD)
+    actions.add_membership(lead, agency=network.project, role="lead", by=None)
+    url = urlsplit(actions.reset_second_factor(anna, by=lead).url).path
+    browser = Client()
+    page = browser.get(url).content.decode()
+    assert "Neuen zweiten Faktor einrichten" in page
+    assert 'name="password"' in page and 'name="new_password1"' not in page
+    new_device = pending_device(anna)
+    wrong = {"password": "falsch-falsch-falsch", "token": current_code(new_device)}
+    response = browser.post(url, wrong)
+    assert "Das Passwort stimmt nicht." in response.content.decode()
+    let_throttle_pass(new_device)
+    browser.post(url, {"password": PASSWORD, "token": current_code(new_device)})
+    assert is_verified_in(browser)
+    anna.refresh_from_db()
+    assert anna.check_password(PASSWORD)
+
+
+def test_login_page_no_longer_enrols(network):
+    client = Client()
+    response = password_login(client, network.anna.email)
+    assert response["Location"] == ENROL_URL
+    response = client.get(ENROL_URL)
+    assert 'name="token"' not in response.content.decode()
+    assert not AuthenticatorDevice.objects.filter(user=network.anna).exists()
+
+
+def test_a_session_without_second_factor_is_ended_at_the_hint(network):
+    client = Client()
+    client.force_login(network.anna)  # e.g. from before enrolment links
+    response = client.get("/konto/")
+    assert response["Location"].startswith(ENROL_URL)
+    client.get(response["Location"])
+    assert "_auth_user_id" not in client.session
+
+
+def test_enrolled_user_is_sent_to_verification(network):
     device = enrol(network.anna)
     client = Client()
     password_login(client, network.anna.email)
-    response = submit_code(client, current_code(device, offset_steps=1), url=ENROL_URL)
-    assert response.status_code == 302
+    response = client.get(ENROL_URL)
     assert response["Location"].startswith(VERIFY_URL)
-    assert client.get("/").status_code == 302
+    assert is_verified_in(sign_in(network.anna, current_code(device, 1)))

@@ -18,6 +18,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from dienstweg.models import LoginThrottle
 from dienstweg.security import lock_delay, pair_key
+from tests.conftest import enrol
 from tests.dienstweg.signin import WRONG_LOGIN, password_login
 
 LOCKED = "Zu viele fehlgeschlagene Anmeldeversuche."
@@ -47,6 +48,14 @@ def main_part(response) -> str:
     """The page content without the header, whose forms carry per-request CSRF tokens."""
     main = re.search(r"<main.*?</main>", response.content.decode(), re.S).group(0)
     return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", main)
+
+
+@pytest.fixture(autouse=True)
+def enrolled(network):
+    """Anna and Ben have set up their second factor: only then does the right password log
+    in (an account without one is sent to its enrolment link, and no session starts)."""
+    enrol(network.anna)
+    enrol(network.ben)
 
 
 def fail_from(address: str, email: str, times: int) -> list[int]:

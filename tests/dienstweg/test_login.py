@@ -8,8 +8,9 @@ import pytest
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 
+from audit.models import AuditEvent
 from dienstweg import actions, sessions
-from dienstweg.models import StaffSession
+from dienstweg.models import AuthenticatorDevice, StaffSession
 from tests.conftest import PASSWORD, enrol, verified_client
 from tests.dienstweg.signin import (
     ENROL_URL,
@@ -32,11 +33,28 @@ def test_anonymous_visitor_is_sent_to_login(db):
     assert "next=/verzeichnis/" in response["Location"]
 
 
-def test_right_password_without_device_leads_to_enrolment(network):
+def test_right_password_without_device_does_not_lead_to_enrolment(network):
+    """The password alone (perhaps one an admin once chose) never sets up a second factor:
+    no session starts, the page points to the enrolment link."""
     client = Client()
     response = password_login(client, network.anna.email)
     assert response.status_code == 302
-    assert response["Location"] == f"{ENROL_URL}?next=%2F"
+    assert response["Location"] == ENROL_URL
+    assert "_auth_user_id" not in client.session
+    assert not StaffSession.objects.filter(user=network.anna).exists()
+    page = client.get(ENROL_URL).content.decode()
+    assert "Zugang noch nicht eingerichtet" in page
+    assert "persönlichen Link" in page
+    assert 'name="token"' not in page
+    assert not AuthenticatorDevice.objects.filter(user=network.anna).exists()
+    assert client.get("/").status_code == 302
+
+
+def test_right_password_without_device_is_audited(network):
+    password_login(Client(), network.anna.email)
+    event = AuditEvent.objects.get(action="auth.login_not_enrolled")
+    assert (event.target_type, event.target_id) == ("dienstweg.user", str(network.anna.pk))
+    assert not AuditEvent.objects.filter(action="auth.login").exists()
 
 
 def test_right_password_with_device_leads_to_verification(network):
@@ -57,9 +75,10 @@ def test_password_alone_does_not_open_any_page(network):
 
 
 def test_email_is_matched_case_insensitively(network):
+    enrol(network.anna)
     response = password_login(Client(), "  Anna@EXAMPLE.org ")
     assert response.status_code == 302
-    assert response["Location"].startswith(ENROL_URL)
+    assert response["Location"].startswith(VERIFY_URL)
 
 
 def test_wrong_password_is_refused_with_one_message(network):
@@ -92,6 +111,7 @@ def test_failed_login_does_not_tell_whether_the_account_exists(network, email, p
 
 
 def test_login_records_start_address_and_browser_in_the_session(network):
+    enrol(network.anna)
     client = Client(REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT="Firefox/140 Dienstrechner")
     before = time.time()
     password_login(client, network.anna.email)

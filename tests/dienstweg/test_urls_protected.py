@@ -35,7 +35,15 @@ from tests.conftest import YILMAZ, Network, enrol
 
 # The only views reachable without a verified second factor. Adding a name here is a
 # security decision: the page must show nothing but what it needs before the second factor.
-BEFORE_SECOND_FACTOR = {"login", "logout", "enrol", "verify", "set_language", "health"}
+BEFORE_SECOND_FACTOR = {
+    "login",
+    "logout",
+    "enrol",
+    "enrolment_link",
+    "verify",
+    "set_language",
+    "health",
+}
 # Static files are reachable too, but they never reach the URL resolver: the ASGI app
 # serves them in front of Django (config/asgi.py); see test_static_files_are_public.
 
@@ -202,19 +210,27 @@ def expect_logout(response: HttpResponse, persona: str, method: str) -> None:
 
 
 def expect_enrol(response: HttpResponse, persona: str, method: str) -> None:
-    if persona == ANONYMOUS:
-        assert response.status_code == 302
-        assert response["Location"] == reverse("login")
-    elif persona == UNVERIFIED_DEVICE:
+    if persona == UNVERIFIED_DEVICE:
         # Enrolled already: a second device must not be added before verifying the first.
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("verify"))
     else:
+        # Only the hint to use the enrolment link: nothing is set up after a password login.
         assert response.status_code == 200
         html = page(response)
-        assert "<svg" in html
-        assert 'name="token"' in html
+        assert "Zugang noch nicht eingerichtet" in html
+        assert "<svg" not in html
+        assert 'name="token"' not in html
         assert NAV_MARKER not in html
+
+
+def expect_enrolment_link(response: HttpResponse, persona: str, method: str) -> None:
+    # An unknown token: the one answer for unknown, used and expired links.
+    assert response.status_code == 404
+    html = page(response)
+    assert "Dieser Link gilt nicht (mehr)." in html
+    assert 'name="token"' not in html
+    assert NAV_MARKER not in html
 
 
 def expect_verify(response: HttpResponse, persona: str, method: str) -> None:
@@ -252,6 +268,7 @@ EXPECTATIONS: dict[str, Callable[[HttpResponse, str, str], None]] = {
     "login": expect_login,
     "logout": expect_logout,
     "enrol": expect_enrol,
+    "enrolment_link": expect_enrolment_link,
     "verify": expect_verify,
     "set_language": expect_set_language,
     "health": expect_health,

@@ -42,7 +42,7 @@ def test_anonymous_visitor_is_sent_to_login(db):
 
 def test_user_without_device_is_sent_to_enrolment(network):
     client = Client()
-    password_login(client, network.anna.email)
+    client.force_login(network.anna)  # a session from before enrolment links
     response = client.get(VERIFY_URL)
     assert response.status_code == 302
     assert response["Location"].startswith(ENROL_URL)

@@ -116,7 +116,10 @@ def world(network: Network, family: Family) -> dict[str, Any]:
         by=network.anna,
     )
     message = posted.message
+    # An open enrolment link of a new colleague: its page holds no case content either.
+    enrolment = core.create_account("nina@example.org", full_name="Nina Neu", by=None)
     return {
+        "enrolment_token": enrolment.url.rstrip("/").rsplit("/", 1)[1],
         "family": family,
         "consent": consent,
         "referral": referral,
@@ -150,6 +153,7 @@ def parameter_value(route: Route, parameter: str, world: dict[str, Any], network
         "reference": family.reference,
         "fmt": "json",
         "flag_id": 1,
+        "token": world["enrolment_token"],
         # The first proposal: nobody walking here may decide it (404, nothing changes).
         "proposal_id": MembershipProposal.objects.order_by("pk")
         .values_list("pk", flat=True)

@@ -19,7 +19,7 @@ class Command(BaseCommand):
             )
         logins = load_demo()
         self.stdout.write(self.style.SUCCESS("Demo-Netzwerk Gladbeck geladen."))
-        self.stdout.write(f"Passwort für alle Demo-Logins: {DEMO_PASSWORD}")
+        self.stdout.write(f"Passwort für die Demo-Logins mit TOTP-Schlüssel: {DEMO_PASSWORD}")
         self.stdout.write(
             "Zweiter Faktor: den TOTP-Schlüssel in eine Authenticator-App eintragen, oder "
             "`.venv/bin/python manage.py demo_totp E-MAIL` zeigt den aktuellen Code; "
@@ -30,8 +30,23 @@ class Command(BaseCommand):
         self.stdout.write(header)
         self.stdout.write("-" * len(header))
         for login in logins:
-            secret = login.totp_secret or "(richtet ihn beim 1. Login ein)"
+            if login.totp_secret:
+                shown = login.totp_secret
+            elif login.enrolment_link:
+                shown = "(Einrichtungslink unten)"
+            else:
+                shown = "(selbst eingerichtet)"
             self.stdout.write(
-                f"{login.email:34} {login.role:26} {secret:34} {login.backup_code or '–'}"
+                f"{login.email:34} {login.role:26} {shown:34} {login.backup_code or '–'}"
             )
             self.stdout.write(f"{'':34} {login.agency}")
+        for login in logins:
+            if login.enrolment_link:
+                self.stdout.write("")
+                self.stdout.write(
+                    f"{login.name} hat noch keinen Zugang: kein Passwort, sondern ein "
+                    f"Einrichtungslink (einmal gültig, {settings.ENROLMENT_LINK_HOURS} Stunden; "
+                    "jedes `make run` gibt einen neuen aus). Dort legt sie ihr Passwort fest "
+                    "und richtet ihre Authenticator-App ein:"
+                )
+                self.stdout.write(f"  {login.enrolment_link}")
