@@ -87,16 +87,18 @@ def daphnes(committed: None, tmp_path: Path) -> Iterator[list[str]]:
     try:
         for n in (1, 2):
             port = free_port()
+            url = f"http://127.0.0.1:{port}"
             log = tmp_path / f"daphne-{n}.log"
             with log.open("wb") as out:
                 process = subprocess.Popen(  # noqa: S603 (our own ASGI application)
                     [*command, "-p", str(port), "config.asgi:application"],
                     cwd=ROOT,
-                    env=env,
+                    # Each process is its own site: sockets come from its exact origin.
+                    env={**env, "DIENSTWEG_BASE_URL": url},
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
-            processes.append((process, f"http://127.0.0.1:{port}", log))
+            processes.append((process, url, log))
         for process, url, log in processes:
             wait_healthy(url, process, log)
         yield [url for _process, url, _log in processes]
