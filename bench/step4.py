@@ -368,7 +368,8 @@ class Server:
         self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
             command,
             cwd=ROOT,
-            env=self.env,
+            # Each process is a site of its own: its sockets come from its exact origin.
+            env={**self.env, "DIENSTWEG_BASE_URL": f"http://127.0.0.1:{self.port}"},
             stdout=self.log,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
@@ -1147,6 +1148,8 @@ def main() -> None:
     server_env.update(
         DJANGO_SETTINGS_MODULE=ARGS.server_settings,
         DIENSTWEG_WS_RATE_FRAMES=str(ARGS.rate_frames),
+        # The idle sockets are several tabs per session: none may push another out.
+        DIENSTWEG_MAX_SOCKETS_PER_USER="1000",
         PYTHONUNBUFFERED="1",
     )
     bare_env = {k: v for k, v in server_env.items() if k != "DJANGO_SETTINGS_MODULE"}

@@ -1,4 +1,4 @@
-"""ASGI entry point for Daphne: HTTP, and the WebSocket at /ws/ (allowed origins only,
+"""ASGI entry point for Daphne: HTTP, and the WebSocket at /ws/ (the site's own origin only,
 a session verified by the second factor)."""
 
 import os
@@ -10,20 +10,19 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 # The embedded default serves its static files itself; production leaves them to nginx.
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app
 
-from messaging.middleware import OTPWebSocketMiddleware  # noqa: E402
+from messaging.middleware import OTPWebSocketMiddleware, SameOriginValidator  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": SameOriginValidator(
             AuthMiddlewareStack(OTPWebSocketMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }

@@ -404,6 +404,8 @@ MESSAGE_NOTICE_AFTER_MINUTES = env_int("DIENSTWEG_MESSAGE_NOTICE_MINUTES", 10)
 WS_MAX_FRAME_CHARS = 16_000
 WS_RATE_FRAMES = env_int("DIENSTWEG_WS_RATE_FRAMES", 100)
 WS_RATE_WINDOW_SECONDS = 10
+# Open sockets (tabs) per user, over all processes; a new one beyond closes her oldest.
+WS_MAX_SOCKETS_PER_USER = max(1, env_int("DIENSTWEG_MAX_SOCKETS_PER_USER", 20))
 
 # Data-protection officer's console and retention (privacy, manage.py apply_retention)
 AUDIT_CONSOLE_PAGE_SIZE = 50

@@ -44,7 +44,7 @@ from dienstweg.events import session_tag, staff_group
 from dienstweg.middleware import SessionLifetimeMiddleware
 from dienstweg.models import StaffSession, User
 from dienstweg.security import client_address
-from messaging import actions
+from messaging import actions, sockets
 from messaging.access import (
     access_message_by_id,
     access_thread_by_id,
@@ -58,6 +58,9 @@ logger = logging.getLogger(__name__)
 
 # Closing codes the page understands: 4401 sign in again (no reconnect).
 CLOSE_UNAUTHENTICATED = 4401
+# ... and 4409: closed because the user opened more sockets (tabs) than allowed; this one was
+# the oldest (messaging/sockets.py). The page does not reconnect either.
+CLOSE_SUPERSEDED = 4409
 SESSION_CHECK_SECONDS = 30
 # Frames of one socket waiting for their turn; more are refused (the client floods).
 QUEUED_FRAMES = 32
@@ -131,6 +134,10 @@ class StaffConsumer(AsyncWebsocketConsumer):
         self.worker = asyncio.create_task(self._work())
         await self.channel_layer.group_add(staff_group(user.pk), self.channel_name)
         await self.accept()
+        self.registered = True
+        superseded = await in_thread(sockets.register, user.pk, self.channel_name, time.time())
+        for channel in superseded:
+            await self.channel_layer.send(channel, {"type": "superseded"})
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "worker"):
@@ -139,6 +146,8 @@ class StaffConsumer(AsyncWebsocketConsumer):
                 await self.worker
         if hasattr(self, "user"):
             await self.channel_layer.group_discard(staff_group(self.user.pk), self.channel_name)
+        if getattr(self, "registered", False):
+            await in_thread(sockets.unregister, self.user.pk, self.channel_name)
 
     # Frames from the browser
 
@@ -158,8 +167,10 @@ class StaffConsumer(AsyncWebsocketConsumer):
         if text_data is None or len(text_data) > settings.WS_MAX_FRAME_CHARS:
             raise FrameError("too_large", _("Die Nachricht ist zu groß."))
         try:
+            # Deep nesting ("[[[[...") under the size limit exhausts the decoder's stack
+            # (RecursionError); a number of more than 4300 digits is a ValueError.
             frame = json.loads(text_data)
-        except ValueError:
+        except (RecursionError, ValueError, TypeError):
             raise FrameError("malformed", _("Unlesbare Anfrage.")) from None
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             raise FrameError("malformed", _("Unlesbare Anfrage."))
@@ -187,7 +198,15 @@ class StaffConsumer(AsyncWebsocketConsumer):
                 await self._error(frame, "internal", _("Das hat nicht geklappt. Bitte erneut."))
 
     async def _error(self, frame: dict[str, Any], code: str, message: str) -> None:
-        ref = frame.get("client_id") or frame.get("thread")
+        # Only a short string is echoed back: a nested value could not be encoded again.
+        ref = next(
+            (
+                value
+                for value in (frame.get("client_id"), frame.get("thread"))
+                if isinstance(value, str) and value and len(value) <= 100
+            ),
+            None,
+        )
         await self._send({"type": "error", "code": code, "message": message, "ref": ref})
 
     async def _session_alive(self, *, activity: bool = False) -> bool:
@@ -229,7 +248,7 @@ class StaffConsumer(AsyncWebsocketConsumer):
 
     async def on_read(self, frame: dict[str, Any]) -> None:
         seq = frame.get("seq")
-        if not isinstance(seq, int):
+        if not _counter(seq):
             raise FrameError("malformed", _("Unlesbare Anfrage."))
         await in_thread(_read, self.user, _thread_id(frame), seq)
 
@@ -238,7 +257,7 @@ class StaffConsumer(AsyncWebsocketConsumer):
 
     async def on_sync(self, frame: dict[str, Any]) -> None:
         after = frame.get("after", 0)
-        if not isinstance(after, int):
+        if not _counter(after):
             raise FrameError("malformed", _("Unlesbare Anfrage."))
         thread_id = _thread_id(frame)
         messages, markers = await in_thread(_sync, self.user, thread_id, after)
@@ -266,6 +285,10 @@ class StaffConsumer(AsyncWebsocketConsumer):
             await self._recheck()
         else:
             await self._send(event)
+
+    async def superseded(self, message: dict[str, Any]) -> None:
+        """The user opened a socket beyond WS_MAX_SOCKETS_PER_USER; this one is the oldest."""
+        await self.close(code=CLOSE_SUPERSEDED)
 
     async def _recheck(self) -> None:
         lost = await in_thread(_lost_threads, self.user, sorted(self.followed))
@@ -295,6 +318,11 @@ def _uuid(value: Any) -> UUID | None:
         return UUID(value) if isinstance(value, str) else None
     except ValueError:
         return None
+
+
+def _counter(value: Any) -> bool:
+    """A message number: an int (not a bool) that fits the database's bigint."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
 def _thread_id(frame: dict[str, Any]) -> str:

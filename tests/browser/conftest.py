@@ -44,9 +44,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], url: str) -> None:
+    def __init__(self, env: dict[str, str], url: str, relay_port: int = 0) -> None:
         self.env = env
         self.url = url
+        # A second origin the server trusts: the port of the messaging tests' relay.
+        self.relay_port = relay_port
         self.demo_output = ""  # what load_demo printed: the logins, Nora's enrolment link
 
     def manage(self, *args: str) -> str:
@@ -65,7 +67,7 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Daphne serving the demo network from a fresh SQLite database of its own."""
     data = tmp_path_factory.mktemp("daphne")
-    port = free_port()
+    port, relay_port = free_port(), free_port()
     env = {
         **os.environ,
         "DIENSTWEG_DEBUG": "true",
@@ -73,9 +75,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "DATABASE_URL": f"sqlite:///{data / 'browser.sqlite3'}",
         # Links in e-mails (and load_demo's enrolment link) point at this server.
         "DIENSTWEG_BASE_URL": f"http://127.0.0.1:{port}",
+        # The socket accepts these origins exactly (port included): the relay's too.
+        "DIENSTWEG_CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{relay_port}",
     }
     env.pop("REDIS_URL", None)
-    server = Server(env, f"http://127.0.0.1:{port}")
+    server = Server(env, f"http://127.0.0.1:{port}", relay_port)
     server.manage("migrate", "--no-input", "-v", "0")
     server.demo_output = server.manage("load_demo")
     log = (data / "daphne.log").open("w")

@@ -33,9 +33,10 @@ class Relay:
     (context.set_offline(True), DevTools' offline emulation, cannot: Chromium keeps the
     WebSocket open and only holds its frames back until it is online again.)"""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, port: int) -> None:
         self.target_port = target_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        # On the port the server trusts as an origin (DIENSTWEG_CSRF_TRUSTED_ORIGINS).
+        self.listener = socket.create_server(("127.0.0.1", port))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.open = threading.Event()
         self.open.set()
@@ -105,7 +106,7 @@ def _drop(end: socket.socket) -> None:
 
 @pytest.fixture
 def relay(server: Server) -> Iterator[Relay]:
-    relay = Relay(int(server.url.rsplit(":", 1)[1]))
+    relay = Relay(int(server.url.rsplit(":", 1)[1]), server.relay_port)
     yield relay
     relay.close()
 

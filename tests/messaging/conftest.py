@@ -3,7 +3,7 @@
   at the sending project) and Ben (caseworker at the receiving Jobcenter);
 - Dirk (caseworker at an unrelated agency) and Dora (DPO) may use none of them.
 Sockets are real Channels WebsocketCommunicators on the project's ASGI application, with
-the session cookie of a verified login and an allowed Origin."""
+the session cookie of a verified login and the site's own Origin (DIENSTWEG_BASE_URL)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from referrals.models import Referral
 from tests.builders import build_referral, build_referral_thread
 from tests.conftest import Network, verified_client
 
-ORIGIN = (b"origin", b"http://testserver")
 CLIENT_ADDRESS = "192.0.2.7"
 
 
@@ -49,8 +48,13 @@ def cookie_of(client: Client) -> tuple[bytes, bytes]:
     return (b"cookie", f"{name}={client.cookies[name].value}".encode())
 
 
-def communicator(client: Client | None, *, origin: tuple[bytes, bytes] = ORIGIN) -> Any:
-    headers = [origin] + ([cookie_of(client)] if client is not None else [])
+def site_origin() -> tuple[bytes, bytes]:
+    """The Origin header of the site's own pages (DIENSTWEG_BASE_URL, as settings have it now)."""
+    return (b"origin", settings.DIENSTWEG_BASE_URL.encode())
+
+
+def communicator(client: Client | None, *, origin: tuple[bytes, bytes] | None = None) -> Any:
+    headers = [origin or site_origin()] + ([cookie_of(client)] if client is not None else [])
     socket = WebsocketCommunicator(application, "/ws/", headers=headers)
     socket.scope["client"] = [CLIENT_ADDRESS, 50000]  # as Daphne names the peer
     return socket

@@ -262,3 +262,105 @@ async def test_a_fault_of_ours_gets_an_error_frame_and_the_socket_goes_on(
     await frame(anna, type="sync", thread=str(thread.pk), after=0)
     assert (await receive(anna))["type"] == "sync.result"
     await anna.disconnect()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://127.0.0.1:9999",  # another port of the same host
+        "https://127.0.0.1:8000",  # another scheme
+        "http://127.0.0.1",  # the default port is another port
+        "http://localhost:8000",  # another host
+        "null",
+        "",
+    ],
+)
+async def test_an_origin_other_than_the_site_exactly_is_refused(
+    network: Network, settings, origin: str
+) -> None:
+    settings.DIENSTWEG_BASE_URL = "http://127.0.0.1:8000"
+    settings.CSRF_TRUSTED_ORIGINS = []
+    socket = communicator(await login(network.anna), origin=(b"origin", origin.encode()))
+    ok, _code = await socket.connect()
+    assert not ok
+
+
+@pytest.mark.parametrize(
+    ("base_url", "trusted", "origin"),
+    [
+        ("http://127.0.0.1:8000", [], "http://127.0.0.1:8000"),
+        ("https://dienstweg.example.org", [], "https://dienstweg.example.org:443"),
+        ("https://dienstweg.example.org", [], "HTTPS://Dienstweg.Example.org"),
+        ("http://127.0.0.1:8000", ["https://alt.example.org:8443"], "https://alt.example.org:8443"),
+    ],
+)
+async def test_the_site_own_origin_is_accepted(
+    network: Network, settings, base_url: str, trusted: list[str], origin: str
+) -> None:
+    settings.DIENSTWEG_BASE_URL = base_url
+    settings.CSRF_TRUSTED_ORIGINS = trusted
+    socket = communicator(await login(network.anna), origin=(b"origin", origin.encode()))
+    ok, code = await socket.connect()
+    assert ok, f"refused with {code}"
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * 8_000 + "]" * 8_000,  # under the size limit, deeper than the decoder's stack
+        '{"type": "sync", "thread": ' + "[" * 7_000 + "]" * 7_000 + "}",
+        '{"type": "read", "thread": "00000000-0000-0000-0000-000000000000", "seq": '
+        + "9" * 5_000
+        + "}",
+        '{"type": "read", "thread": "00000000-0000-0000-0000-000000000000", "seq": '
+        + "9" * 40
+        + "}",
+        '{"type": "sync", "thread": "00000000-0000-0000-0000-000000000000", "after": 1e999}',
+        '{"type": "read", "thread": "00000000-0000-0000-0000-000000000000", "seq": true}',
+        '{"type": "read", "thread": "00000000-0000-0000-0000-000000000000", "seq": -1}',
+        '{"type": ["sync"]}',
+        '{"type": "message.send", "thread": {"a": 1}, "client_id": [1], "body": 5}',
+        '"nur ein Text"',
+        "null",
+    ],
+)
+async def test_any_frame_content_gets_an_error_and_the_socket_goes_on(
+    network: Network, thread: Thread, raw: str
+) -> None:
+    assert len(raw) <= 16_000
+    anna = await connected(await login(network.anna))
+    await anna.send_to(text_data=raw)
+    error = await receive(anna)
+    assert error["type"] == "error" and error["code"] in {"malformed", "unknown_type"}
+    assert error["ref"] is None or isinstance(error["ref"], str)
+    await frame(anna, type="sync", thread=str(thread.pk), after=0)
+    assert (await receive(anna))["type"] == "sync.result"
+    assert await database_sync_to_async(Message.objects.count)() == 0
+    await anna.disconnect()
+
+
+async def test_a_socket_beyond_the_limit_closes_the_users_oldest(
+    network: Network, thread: Thread, settings
+) -> None:
+    settings.WS_MAX_SOCKETS_PER_USER = 2
+    client = await login(network.anna)
+    first = await connected(client)
+    second = await connected(client)
+    ben = await connected(await login(network.ben))  # another user counts on his own
+    third = await connected(client)
+    assert await first.receive_output(timeout=3) == {"type": "websocket.close", "code": 4409}
+    # The two newest stay open and work, as does Ben's.
+    for socket in (second, third, ben):
+        await frame(socket, type="sync", thread=str(thread.pk), after=0)
+        assert (await receive(socket))["type"] == "sync.result"
+    # A closed socket leaves the count: one more closes the second, not the third.
+    await third.disconnect()
+    fourth = await connected(client)
+    fifth = await connected(client)
+    assert await second.receive_output(timeout=3) == {"type": "websocket.close", "code": 4409}
+    for socket in (fourth, fifth):
+        await frame(socket, type="sync", thread=str(thread.pk), after=0)
+        assert (await receive(socket))["type"] == "sync.result"
+    for socket in (fourth, fifth, ben):
+        await socket.disconnect()

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
 from messaging.models import Thread
@@ -81,22 +82,25 @@ def daphnes(committed: None, tmp_path: Path) -> Iterator[list[str]]:
         "DIENSTWEG_DATA_DIR": str(shared_data_dir(tmp_path)),
         "DATABASE_URL": current_database_url(),
         "REDIS_URL": os.environ["REDIS_URL"],
+        "DIENSTWEG_MAX_SOCKETS_PER_USER": "2",
     }
     command = [sys.executable, "-m", "config.serve", "-b", "127.0.0.1"]
     processes: list[tuple[subprocess.Popen[bytes], str, Path]] = []
     try:
         for n in (1, 2):
             port = free_port()
+            url = f"http://127.0.0.1:{port}"
             log = tmp_path / f"daphne-{n}.log"
             with log.open("wb") as out:
                 process = subprocess.Popen(  # noqa: S603 (our own ASGI application)
                     [*command, "-p", str(port), "config.asgi:application"],
                     cwd=ROOT,
-                    env=env,
+                    # Each process is its own site: sockets come from its exact origin.
+                    env={**env, "DIENSTWEG_BASE_URL": url},
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
-            processes.append((process, f"http://127.0.0.1:{port}", log))
+            processes.append((process, url, log))
         for process, url, log in processes:
             wait_healthy(url, process, log)
         yield [url for _process, url, _log in processes]
@@ -162,3 +166,25 @@ def test_a_message_crosses_from_one_daphne_to_the_other(
     first, second = daphnes
     anna, ben = verified_client(network.anna), verified_client(network.ben)
     asyncio.run(converse(first, second, str(thread.pk), anna, ben))
+
+
+async def overflow(first: str, second: str, anna: Client) -> None:
+    async with socket_to(first, anna) as oldest, socket_to(first, anna) as middle:
+        await send(middle, type="typing", thread="x")  # answered: open and registered
+        await next_of(middle, "error")
+        async with socket_to(second, anna) as newest:
+            # The other process closes the oldest (the cache and the layer are shared).
+            async with asyncio.timeout(TIMEOUT):
+                with pytest.raises(ConnectionClosed) as closed:
+                    await oldest.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409
+            for socket in (middle, newest):
+                await send(socket, type="typing", thread="x")
+                assert (await next_of(socket, "error"))["code"] == "unknown_thread"
+
+
+def test_a_socket_beyond_the_limit_closes_the_oldest_in_another_daphne(
+    daphnes: list[str], network: Network
+) -> None:
+    first, second = daphnes
+    asyncio.run(overflow(first, second, verified_client(network.anna)))

@@ -248,6 +248,12 @@
         setStatus(label("Relogin"));
         return;
       }
+      if (event.code === 4409) {
+        // Closed for a newer tab of the same user (too many open): reconnecting would
+        // push out the next one.
+        setStatus(label("Superseded"));
+        return;
+      }
       setStatus(label("Offline"));
       attempt += 1;
       const delay = Math.min(30000, 500 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
