@@ -76,6 +76,10 @@ MEMBERSHIP_PROPOSAL_EXPIRED = _declare(
 # Families
 FAMILY_REGISTERED = _declare("family.registered", _("Familie angelegt"))
 FAMILY_VIEWED = _declare("family.viewed", _("Familiendaten geöffnet"))
+FAMILY_SEARCHED = _declare("family.searched", _("Familien nach Name und Geburtsdatum gesucht"))
+FAMILY_DUPLICATES_CHECKED = _declare(
+    "family.duplicates_checked", _("Neue Familie auf Doppelerfassung geprüft")
+)
 FAMILY_ACCESS_DENIED = _declare("family.access_denied", _("Zugriff auf Familiendaten verweigert"))
 FAMILY_KEY_DESTROYED = _declare("family.key_destroyed", _("Datenschlüssel vernichtet (Löschung)"))
 FAMILY_RECORD_ERASED = _declare("family.record_erased", _("Familienakte gelöscht"))

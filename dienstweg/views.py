@@ -17,7 +17,6 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -670,11 +669,12 @@ def family_list(request: HttpRequest) -> HttpResponse:
     if search.is_bound:
         if search.is_valid():
             data = search.cleaned_data
-            index = actions.identity_index(
-                data["first_name"], data["last_name"], data["birth_date"]
-            )
-            families = families.filter(
-                Exists(HouseholdMember.objects.filter(family=OuterRef("pk"), identity_index=index))
+            families = actions.search_families(
+                families,
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                birth_date=data["birth_date"],
+                by=user,
             )
         else:
             families = families.none()
@@ -711,15 +711,7 @@ def family_register(request: HttpRequest) -> HttpResponse:
     duplicates: list[str] = []
     if request.method == "POST" and form.is_valid() and members.is_valid():
         member_data = [f.to_data() for f in members.forms if f.has_changed()]
-        indexes = [
-            actions.identity_index(m.first_name, m.last_name, m.birth_date) for m in member_data
-        ]
-        duplicates = list(
-            families_visible_to(user)
-            .filter(members__identity_index__in=indexes)
-            .values_list("reference", flat=True)
-            .distinct()
-        )
+        duplicates = [family.reference for family in actions.find_duplicates(member_data, by=user)]
         if duplicates and not form.cleaned_data["confirm_duplicate"]:
             form.add_error(
                 "confirm_duplicate",

@@ -52,6 +52,11 @@ def thread_readers(thread: Thread) -> list[int]:
     )
 
 
+def referral_thread_of(referral_id: UUID | str) -> Thread | None:
+    """The referral's thread if it has been opened (the caller has checked the referral)."""
+    return Thread.objects.filter(referral_id=referral_id).first()
+
+
 def thread_by_id(thread_id: UUID | str) -> Thread | None:
     """The thread with what the access rules read, unchecked: for an action that checks
     the rules itself under the thread's lock (messaging.actions.post_message)."""

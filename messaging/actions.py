@@ -116,6 +116,26 @@ def thread_for(subject: Referral | ApplicationTag) -> Thread:
     return thread
 
 
+def open_referral_thread(referral: Referral, *, by: User) -> Thread:
+    """Open the thread about a referral (a POST from the referral's side): made and recorded
+    on first use, found afterwards. BY must be able to read the referral (the caller found
+    it through referrals.access)."""
+    with transaction.atomic():
+        thread, created = Thread.objects.get_or_create(
+            referral=referral,
+            defaults={"kind": Thread.Kind.REFERRAL, "family_id": referral.family_id},
+        )
+        if created:
+            record(
+                by,
+                THREAD_OPENED,
+                target=thread,
+                family=referral.family,
+                details={"referral": str(referral.pk)},
+            )
+        return thread
+
+
 def open_direct_thread(colleague: User, *, by: User) -> Thread:
     """The direct thread between BY and a colleague (made with its own key on first use).
     A direct thread carries no family data."""

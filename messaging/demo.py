@@ -23,7 +23,7 @@ def load() -> None:
     referral = waiting.order_by("created_at").first()
     if referral is None:
         return
-    thread = actions.thread_for(referral)
+    thread = actions.open_referral_thread(referral, by=users["anna"])
     for author, body in [
         ("anna", "Guten Tag, Frau Y. kann vormittags zwischen 8 und 12 Uhr. Passt ein Termin?"),
         ("ben", "Danke! Donnerstag, 9:30 Uhr bei uns in der Bezirksstelle. Ich lade sie ein."),

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from applications.access import TagLookupThrottled, TagRefused, access_tag_by_code
 from dienstweg.access import staff
@@ -22,7 +22,12 @@ from dienstweg.models import User
 from dienstweg.paging import numbered_page
 from dienstweg.uploads import attachment_response
 from messaging import actions
-from messaging.access import access_message_by_id, access_thread_by_id, threads_of
+from messaging.access import (
+    access_message_by_id,
+    access_thread_by_id,
+    referral_thread_of,
+    threads_of,
+)
 from messaging.forms import MessageForm
 from messaging.models import MessageAttachment, Thread
 from referrals.access import access_referral_by_id
@@ -125,10 +130,19 @@ def message_attachment(request: HttpRequest, attachment_id: str) -> HttpResponse
     return attachment_response(content, file.content_type, stem)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def referral_thread(request: HttpRequest, referral_id: str) -> HttpResponse:
-    referral = access_referral_by_id(staff(request), referral_id)
-    return redirect(reverse("thread_detail", args=[actions.thread_for(referral).pk]))
+    """The referral's thread: a GET goes to it if it exists and otherwise offers to open it;
+    only a POST creates it (recorded)."""
+    user = staff(request)
+    referral = access_referral_by_id(user, referral_id)
+    if request.method == "POST":
+        thread: Thread | None = actions.open_referral_thread(referral, by=user)
+    else:
+        thread = referral_thread_of(referral.pk)
+    if thread is None:
+        return render(request, "messaging/thread_open.html", {"referral": referral})
+    return redirect(reverse("thread_detail", args=[thread.pk]))
 
 
 @require_GET

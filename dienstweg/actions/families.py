@@ -8,20 +8,23 @@ from datetime import date
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.trail import record
 from dienstweg import hooks, vault
-from dienstweg.access import may_register_for
+from dienstweg.access import families_visible_to, may_register_for
 from dienstweg.actions.errors import ActionError, NotAllowed, check_dpo
 from dienstweg.audit_actions import (
+    FAMILY_DUPLICATES_CHECKED,
     FAMILY_KEY_DESTROYED,
     FAMILY_PROCESSING_RESTRICTED,
     FAMILY_RECORD_ERASED,
     FAMILY_REGISTERED,
     FAMILY_RESTRICTION_LIFTED,
+    FAMILY_SEARCHED,
 )
 from dienstweg.consent import lock_family
 from dienstweg.models import (
@@ -125,6 +128,57 @@ def _register_family(
         details={"members": len(members)},
     )
     return family
+
+
+# At most this many families get their own event from one search or duplicate check (the
+# count is always complete); an exact match through the blind index finds a handful at most.
+MAX_FOUND_EVENTS = 50
+
+
+def _record_lookup(action: str, found: list[Family], *, by: User, members: int) -> None:
+    """Record a read of the blind index: one event for each family found (so that its
+    access report shows the lookup), or one without a family when none was. Counts and ids
+    only, never the names or birth dates looked up."""
+    details = {"found": len(found), "members": members}
+    for family in found[:MAX_FOUND_EVENTS]:
+        record(by, action, target=family, family=family, details=details)
+    if not found:
+        record(by, action, details=details)
+
+
+@transaction.atomic
+def search_families(
+    families: QuerySet[Family], *, first_name: str, last_name: str, birth_date: date, by: User
+) -> QuerySet[Family]:
+    """FAMILIES (the user's visible ones) narrowed to those with a member of this name and
+    birth date, found through the blind index; the lookup is recorded."""
+    index = identity_index(first_name, last_name, birth_date)
+    found = families.filter(
+        Exists(HouseholdMember.objects.filter(family=OuterRef("pk"), identity_index=index))
+    )
+    _record_lookup(
+        FAMILY_SEARCHED,
+        list(Family.objects.filter(pk__in=found.values("pk")).only("id", "reference")),
+        by=by,
+        members=1,
+    )
+    return found
+
+
+@transaction.atomic
+def find_duplicates(members: list[MemberData], *, by: User) -> list[Family]:
+    """The families visible to BY that already hold a person of one of these names and
+    birth dates (the check before registering a family); the lookup is recorded."""
+    indexes = [identity_index(m.first_name, m.last_name, m.birth_date) for m in members]
+    found = list(
+        families_visible_to(by)
+        .filter(members__identity_index__in=indexes)
+        .only("id", "reference")
+        .distinct()
+        .order_by("reference")
+    )
+    _record_lookup(FAMILY_DUPLICATES_CHECKED, found, by=by, members=len(members))
+    return found
 
 
 @transaction.atomic

@@ -84,50 +84,68 @@ def check_referral_data(family: Family, data: ReferralData) -> list[str]:
 
 def refer_family(family: Family, *, data: ReferralData, send: bool, by: User) -> Referral:
     """Create a referral of the family (a draft), and send it (or, on a legal basis,
-    submit it for approval) when SEND. A refused send stores nothing."""
-    with transaction.atomic():
-        if not holds_role(by, *REFERRING_ROLES, agency=family.owner_id):
-            raise ActionError(_("Vermitteln dürfen Coaches und Leitungen des Projekts."))
-        problems = check_referral_data(family, data)
-        if problems:
-            raise ActionError(" ".join(problems))
-        referral = Referral(
-            family=family,
-            from_agency_id=family.owner_id,
-            to_agency=data.to_agency,
-            created_by=by,
-            basis=data.basis,
-            categories=sorted(set(data.categories)),
-        )
-        referral.encrypt_field("need", data.need.strip())
-        referral.encrypt_field("summary", data.summary.strip())
-        referral.encrypt_field("category_notes", json.dumps(data.notes, ensure_ascii=False))
-        referral.encrypt_field("basis_reason", data.basis_reason.strip())
-        referral.save(force_insert=True)
-        for upload in data.attachments:
-            attachment = ReferralAttachment(
-                referral=referral,
-                content_type=check_upload(upload),
-                size=len(upload.content),
-                uploaded_by=by,
+    submit it for approval) when SEND. A refused send stores nothing but its refusal, which
+    is recorded like a refused step on an existing referral (record_refused_step)."""
+    sending = False
+    try:
+        with transaction.atomic():
+            if not holds_role(by, *REFERRING_ROLES, agency=family.owner_id):
+                raise ActionError(_("Vermitteln dürfen Coaches und Leitungen des Projekts."))
+            problems = check_referral_data(family, data)
+            if problems:
+                raise ActionError(" ".join(problems))
+            referral = Referral(
+                family=family,
+                from_agency_id=family.owner_id,
+                to_agency=data.to_agency,
+                created_by=by,
+                basis=data.basis,
+                categories=sorted(set(data.categories)),
             )
-            attachment.encrypt_field("name", upload.name)
-            attachment.encrypt_field("content", upload.content)
-            attachment.save(force_insert=True)
-        # The sending project's case roles follow their referral from the first moment.
-        grant_view(referral, family.owner.group)
-        ReferralEvent.objects.create(referral=referral, verb="drafted", state=State.DRAFT, by=by)
-        record(
-            by,
-            REFERRAL_DRAFTED,
-            target=referral,
-            family=family,
-            agency_id=family.owner_id,
-            details={"to_agency": data.to_agency.pk, "basis": data.basis},
-        )
-        if send:
-            referral = send_referral(referral, by=by)
-        return referral
+            referral.encrypt_field("need", data.need.strip())
+            referral.encrypt_field("summary", data.summary.strip())
+            referral.encrypt_field("category_notes", json.dumps(data.notes, ensure_ascii=False))
+            referral.encrypt_field("basis_reason", data.basis_reason.strip())
+            referral.save(force_insert=True)
+            for upload in data.attachments:
+                attachment = ReferralAttachment(
+                    referral=referral,
+                    content_type=check_upload(upload),
+                    size=len(upload.content),
+                    uploaded_by=by,
+                )
+                attachment.encrypt_field("name", upload.name)
+                attachment.encrypt_field("content", upload.content)
+                attachment.save(force_insert=True)
+            # The sending project's case roles follow their referral from the first moment.
+            grant_view(referral, family.owner.group)
+            ReferralEvent.objects.create(
+                referral=referral, verb="drafted", state=State.DRAFT, by=by
+            )
+            record(
+                by,
+                REFERRAL_DRAFTED,
+                target=referral,
+                family=family,
+                agency_id=family.owner_id,
+                details={"to_agency": data.to_agency.pk, "basis": data.basis},
+            )
+            if send:
+                sending = True
+                referral = send_referral(referral, by=by)
+            return referral
+    except ActionError:
+        if sending:
+            # The draft rolled back with the refused send: the refusal names the family and
+            # the receiving agency, not a referral that was never stored.
+            with transaction.atomic():
+                record(
+                    by,
+                    REFERRAL_STEP_REFUSED,
+                    family=family,
+                    details={"verb": "send", "state": "new", "to_agency": data.to_agency.pk},
+                )
+        raise
 
 
 def record_referral_read(

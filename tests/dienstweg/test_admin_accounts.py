@@ -11,6 +11,7 @@ from dienstweg import actions
 from dienstweg.models import AuthenticatorDevice, EnrolmentLink, StaffSession, User
 from tests.conftest import PASSWORD, enrol, verified_client
 from tests.dienstweg.signin import redirects_to_login
+from tests.dienstweg.test_deactivation import change_form_data
 
 USERS_URL = "/admin/dienstweg/user/"
 ADD_URL = f"{USERS_URL}add/"
@@ -159,3 +160,29 @@ def test_admin_cannot_reset_his_own_second_factor(admin_client, ada):
     assert "zweite Person" in response.content.decode()
     assert AuthenticatorDevice.objects.filter(user=ada, confirmed=True).exists()
     assert not EnrolmentLink.objects.exists()
+
+
+def test_the_admin_records_a_new_account_and_admin_rights_with_ids_only(
+    admin_client, ada, django_capture_on_commit_callbacks
+):
+    """Issue 14: creating an account and changing its staff/superuser flags through the
+    admin go through the actions, which record them (target, actor, no name or e-mail)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(ADD_URL, {"email": "nina@example.org", "full_name": "Nina Neu"})
+    nina = User.objects.get(email="nina@example.org")
+    [created] = AuditEvent.objects.filter(action="account.created")
+    assert (created.actor_id, created.target_id) == (ada.pk, str(nina.pk))
+
+    url = f"{USERS_URL}{nina.pk}/change/"
+    data = change_form_data(admin_client.get(url))
+    data.update({"memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"})
+    data.update({"is_staff": "on", "is_superuser": "on"})
+    assert admin_client.post(url, data).status_code == 302
+    nina.refresh_from_db()
+    assert nina.is_staff and nina.is_superuser
+    [changed] = AuditEvent.objects.filter(action="account.admin_rights_changed")
+    assert (changed.actor_id, changed.target_id) == (ada.pk, str(nina.pk))
+    assert changed.details == {"user": nina.pk, "staff": True, "superuser": True}
+    for event in (created, changed):
+        text = str(event.details)
+        assert "nina" not in text.casefold() and "Neu" not in text

@@ -72,7 +72,8 @@ def test_send_without_covering_consent_is_refused_and_stores_nothing(
     assert not ReferralGroupPermission.objects.exists()
     assert not ReferralUserPermission.objects.exists()
     assert not ReferralEvent.objects.exists()
-    assert referral_audit() == []
+    # Only the refusal is recorded (issue 14), for the family: no referral was stored.
+    assert [(e.action, e.target_id) for e in referral_audit()] == [("referral.step_refused", "")]
     assert not Notification.objects.exists()
 
 
