@@ -312,7 +312,11 @@ def test_revocation_first_then_the_send_is_refused(committed, network, family, c
         sender.join()
     assert sender.finished_at > moments["commit"]
     assert not Referral.objects.exists()
-    assert not AuditEvent.objects.filter(action__startswith="referral.").exists()
+    # Nothing was sent; only the refusal itself is recorded (step 8), for the family.
+    events = AuditEvent.objects.filter(action__startswith="referral.")
+    assert list(events.values_list("action", "family_id")) == [
+        ("referral.step_refused", str(family.pk))
+    ]
     assert_never_visible_under_a_revoked_consent(network, consent)
 
 
