@@ -155,13 +155,18 @@ def _notify_deciders(proposal: MembershipProposal) -> None:
 # Deciding
 
 
-def _locked_pending(proposal: MembershipProposal, *, now: datetime) -> MembershipProposal:
+def _locked_undecided(proposal: MembershipProposal) -> MembershipProposal:
     locked = MembershipProposal.objects.select_for_update().get(pk=proposal.pk)
     if locked.state != State.PENDING:
         raise ActionError(
             _("Über diesen Vorschlag ist schon entschieden (%(state)s).")
             % {"state": locked.get_state_display()}
         )
+    return locked
+
+
+def _locked_pending(proposal: MembershipProposal, *, now: datetime) -> MembershipProposal:
+    locked = _locked_undecided(proposal)
     if is_expired(locked, now=now):
         raise ActionError(
             _("Dieser Vorschlag ist nach %(days)d Tagen abgelaufen; bitte neu vorschlagen.")
@@ -243,15 +248,7 @@ def refuse_proposal(
     now = now or timezone.now()
     locked = _locked_pending(proposal, now=now)
     check_decider(locked, by=by)
-    locked.state, locked.decided_by, locked.decided_at = State.REFUSED, by, now
-    locked.save(update_fields=["state", "decided_by", "decided_at"])
-    record(
-        by,
-        MEMBERSHIP_PROPOSAL_REFUSED,
-        target=locked,
-        agency_id=locked.agency_id,
-        details={"proposal": locked.pk, "user": locked.user_id, "role": locked.role},
-    )
+    _close(locked, State.REFUSED, by=by, now=now, action=MEMBERSHIP_PROPOSAL_REFUSED)
     _copy_decision(proposal, locked)
     return locked
 
@@ -263,34 +260,37 @@ def withdraw_proposal(
     """Withdraw a pending proposal (any admin: withdrawing grants nothing)."""
     check_operator(by)
     now = now or timezone.now()
-    locked = MembershipProposal.objects.select_for_update().get(pk=proposal.pk)
-    if locked.state != State.PENDING:
-        raise ActionError(
-            _("Über diesen Vorschlag ist schon entschieden (%(state)s).")
-            % {"state": locked.get_state_display()}
-        )
-    locked.state, locked.decided_by, locked.decided_at = State.WITHDRAWN, by, now
-    locked.save(update_fields=["state", "decided_by", "decided_at"])
-    record(
-        by,
-        MEMBERSHIP_PROPOSAL_WITHDRAWN,
-        target=locked,
-        agency_id=locked.agency_id,
-        details={"proposal": locked.pk, "user": locked.user_id, "role": locked.role},
-    )
+    locked = _locked_undecided(proposal)
+    _close(locked, State.WITHDRAWN, by=by, now=now, action=MEMBERSHIP_PROPOSAL_WITHDRAWN)
     _copy_decision(proposal, locked)
     return locked
 
 
-def _expire(proposal: MembershipProposal, *, now: datetime) -> None:
-    proposal.state, proposal.decided_at = State.EXPIRED, now
-    proposal.save(update_fields=["state", "decided_at"])
+def _close(
+    locked: MembershipProposal,
+    state: str,
+    *,
+    by: User | None,
+    now: datetime,
+    action: str,
+    actor: User | str | None = None,
+) -> None:
+    """End a locked pending proposal without granting anything, and record it (by BY, or
+    by ACTOR where no person decided)."""
+    locked.state, locked.decided_by, locked.decided_at = state, by, now
+    locked.save(update_fields=["state", "decided_by", "decided_at"])
     record(
-        EXPIRER,
-        MEMBERSHIP_PROPOSAL_EXPIRED,
-        target=proposal,
-        agency_id=proposal.agency_id,
-        details={"proposal": proposal.pk, "user": proposal.user_id, "role": proposal.role},
+        actor if actor is not None else by,
+        action,
+        target=locked,
+        agency_id=locked.agency_id,
+        details={"proposal": locked.pk, "user": locked.user_id, "role": locked.role},
+    )
+
+
+def _expire(proposal: MembershipProposal, *, now: datetime) -> None:
+    _close(
+        proposal, State.EXPIRED, by=None, now=now, action=MEMBERSHIP_PROPOSAL_EXPIRED, actor=EXPIRER
     )
 
 
