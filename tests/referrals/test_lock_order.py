@@ -27,7 +27,7 @@ from referrals.actions import steps as referral_steps
 from referrals.models import Referral
 from tests.builders import build_referral, project_dpo
 from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
-from tests.conftest import Network, make_staff
+from tests.conftest import make_staff
 from tests.referrals.helpers import child_protection, receiver_can_view
 
 pytestmark = [
@@ -85,7 +85,9 @@ def test_an_erasure_waits_for_a_send_in_progress_then_erases_what_was_sent(
     pia = project_dpo(network)
     hold = Hold()
     # The send stops just before its consent check, holding what it has locked so far.
-    monkeypatch.setattr(referral_steps, "require_consent", hold.wrap(referral_steps.require_consent))
+    monkeypatch.setattr(
+        referral_steps, "require_consent", hold.wrap(referral_steps.require_consent)
+    )
 
     sender = Worker(lambda: referral_steps.send_referral(draft, by=network.anna))
     eraser = second_waits_for_first(hold, lambda: erase(family, pia))
