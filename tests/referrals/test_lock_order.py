@@ -4,7 +4,8 @@ is held at a known point, the second is seen waiting for a row lock (pg_stat_act
 before the first goes on. Each race ends with one consistent outcome, never a deadlock.
 PostgreSQL only: SQLite has no row locks.
 
-Anna (coach at the project) refers the Yılmaz family; Pia (the project's DPO) erases it;
+Anna (coach at the project) refers the Yılmaz family and tags its Bürgergeld application at
+the Jobcenter, where Ben records a step; Pia (the project's DPO) erases the family;
 Lena (a second lead of the project) approves a referral on a legal basis that Anna
 withdraws at the same moment; Jana (lead at the Jobcenter) reassigns a referral in two tabs
 at once."""
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
+from applications import actions as application_actions
+from applications.models import ApplicationTag
 from audit.models import AuditEvent
 from dienstweg.actions import ActionError
 from dienstweg.models import Family, Membership, Notification, User
@@ -25,7 +28,7 @@ from messaging import actions as messaging_actions
 from privacy import erasure
 from referrals.actions import steps as referral_steps
 from referrals.models import Referral
-from tests.builders import build_referral, project_dpo
+from tests.builders import build_referral, build_tag, project_dpo
 from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
 from tests.conftest import make_staff
 from tests.referrals.helpers import child_protection, receiver_can_view
@@ -128,6 +131,29 @@ def test_a_send_waits_for_an_erasure_in_progress_then_is_refused(
     assert not Referral.objects.filter(pk=draft.pk).exists()
     assert not AuditEvent.objects.filter(action="referral.sent").exists()
     assert not Notification.objects.filter(kind="referral.received").exists()
+
+
+def test_an_erasure_waits_for_a_tag_step_in_progress_then_erases_the_tag(
+    committed, network, family, consent, monkeypatch
+):
+    tag = build_tag(network, family)
+    pia = project_dpo(network)
+    hold = Hold()
+    # Ben's step stops just before its consent check, holding what it has locked so far.
+    monkeypatch.setattr(
+        application_actions,
+        "require_tag_consent",
+        hold.wrap(application_actions.require_tag_consent),
+    )
+
+    office = Worker(
+        lambda: application_actions.record_tag_status(tag, state="received", by=network.ben)
+    )
+    eraser = second_waits_for_first(hold, lambda: erase(family, pia))
+
+    assert office.join().state == ApplicationTag.State.RECEIVED
+    assert eraser.join().event.details["tags_removed"] == 1
+    assert not ApplicationTag.objects.filter(pk=tag.pk).exists()
 
 
 # Approving against withdrawing
