@@ -7,10 +7,7 @@ Every step on a referral or a tag therefore locks its family row first (lock_fam
 also when it would not need it for itself: two transactions about the same family then
 meet at the family row, and one waits for the other instead of both dying in a deadlock
 (the erasure, a restriction and each transmission lock the family row anyway). The
-family's consent rows are locked only while its family row is held.
-
-Inserting a row that refers to another (a message to its thread) takes a share lock on
-the row referred to: that is a lock too, and it keeps the same order."""
+family's consent rows are locked only while its family row is held."""
 
 from __future__ import annotations
 
