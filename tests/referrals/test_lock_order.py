@@ -5,7 +5,8 @@ before the first goes on. Each race ends with one consistent outcome, never a de
 PostgreSQL only: SQLite has no row locks.
 
 Anna (coach at the project) refers the Yılmaz family and tags its Bürgergeld application at
-the Jobcenter, where Ben records a step; Pia (the project's DPO) erases the family;
+the Jobcenter, where Ben records a step; Anna revokes the family's consent; Pia (the
+project's DPO) erases the family;
 Lena (a second lead of the project) approves a referral on a legal basis that Anna
 withdraws at the same moment; Jana (lead at the Jobcenter) reassigns a referral in two tabs
 at once."""
@@ -22,10 +23,12 @@ from django.db import connection, transaction
 from applications import actions as application_actions
 from applications.models import ApplicationTag
 from audit.models import AuditEvent
+from dienstweg import actions as core
 from dienstweg.actions import ActionError
 from dienstweg.models import Family, Membership, Notification, User
 from messaging import actions as messaging_actions
 from privacy import erasure
+from referrals.actions import permissions as referral_permissions
 from referrals.actions import steps as referral_steps
 from referrals.models import Referral
 from tests.builders import build_referral, build_tag, project_dpo
@@ -131,6 +134,30 @@ def test_a_send_waits_for_an_erasure_in_progress_then_is_refused(
     assert not Referral.objects.filter(pk=draft.pk).exists()
     assert not AuditEvent.objects.filter(action="referral.sent").exists()
     assert not Notification.objects.filter(kind="referral.received").exists()
+
+
+def test_an_erasure_waits_for_a_revocation_in_progress_then_erases(
+    committed, network, family, consent, monkeypatch
+):
+    referral = build_referral(network, family)
+    pia = project_dpo(network)
+    hold = Hold()
+    # The revocation stops after changing the consent, before it ends the referral's access.
+    monkeypatch.setattr(
+        referral_permissions,
+        "end_receiver_access",
+        hold.wrap(referral_permissions.end_receiver_access),
+    )
+
+    revoker = Worker(lambda: core.revoke_consent(consent, note="", by=network.anna))
+    eraser = second_waits_for_first(hold, lambda: erase(family, pia))
+
+    assert revoker.join().revoked_at is not None
+    eraser.join()
+    family.refresh_from_db()
+    assert family.is_erased
+    assert not Referral.objects.filter(pk=referral.pk).exists()
+    assert AuditEvent.objects.filter(action="referral.access_withdrawn").count() == 1
 
 
 def test_an_erasure_waits_for_a_tag_step_in_progress_then_erases_the_tag(
