@@ -6,10 +6,9 @@ PostgreSQL only: SQLite has no row locks.
 
 Anna (coach at the project) refers the Yılmaz family and tags its Bürgergeld application at
 the Jobcenter, where Ben records a step; Anna revokes the family's consent; Pia (the
-project's DPO) erases the family;
-Lena (a second lead of the project) approves a referral on a legal basis that Anna
-withdraws at the same moment; Jana (lead at the Jobcenter) reassigns a referral in two tabs
-at once."""
+project's DPO) erases the family; Lena (a second lead of the project) approves a referral
+on a legal basis that Anna withdraws at the same moment; Jana (lead at the Jobcenter)
+reassigns a referral in two tabs at once."""
 
 from __future__ import annotations
 
