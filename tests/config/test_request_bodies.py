@@ -1,0 +1,261 @@
+"""Request bodies stay in the server's memory and within their limit (config/request_bodies.py).
+The real server runs in a subprocess on an SQLite database of its own; the clients are raw
+sockets, so the test decides exactly which bytes the server has when it looks."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.browser.conftest import ROOT, free_port
+from tests.messaging.test_two_daphne import wait_healthy
+
+SERVE = [sys.executable, "-m", "config.serve"]
+TIMEOUT = 30.0  # seconds for any one step; a passing run needs a fraction of it
+ATTACHMENT = b"\x89PNG\r\n\x1a\n" + b"Befund der Schuldnerberatung " * 5_200  # ~150 kB
+TEMP_ROOTS = {os.path.realpath(root) for root in ("/tmp", "/var/tmp", tempfile.gettempdir())}  # noqa: S108
+
+
+@dataclass
+class Site:
+    port: int
+    process: subprocess.Popen[bytes]
+    data: Path
+    thread: str
+    session: str
+
+    def connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
+        return sock
+
+    def get(self, path: str, cookie: str) -> http.client.HTTPResponse:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+        connection.request("GET", path, headers={"Cookie": cookie})
+        return connection.getresponse()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """config.serve with the production limits, on a database with a direct thread."""
+    data = tmp_path_factory.mktemp("bodies")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DIENSTWEG_DEBUG": "true",
+        "DIENSTWEG_DATA_DIR": str(data),
+        "DATABASE_URL": f"sqlite:///{data / 'site.sqlite3'}",
+        "DIENSTWEG_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    env.pop("REDIS_URL", None)
+    run = {"cwd": ROOT, "env": env, "check": True, "capture_output": True}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], **run)
+    made = subprocess.run([sys.executable, "-m", "tests.config.upload_site"], **run)
+    ids = json.loads(made.stdout.decode().strip().splitlines()[-1])
+    log = data / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603 (our own server)
+            [*SERVE, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", process, log)
+        yield Site(port, process, data, ids["thread"], ids["session"])
+    finally:
+        process.terminate()
+        process.wait(timeout=TIMEOUT)
+
+
+def response_of(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes or finishes one response."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+        head, _sep, body = received.partition(b"\r\n\r\n")
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        if _sep and length and len(body) >= int(length.group(1)):
+            break
+    return received
+
+
+class OpenFileWatch:
+    """Reads the server's open files (/proc/<pid>/fd) over and over on a thread of its own;
+    `scanned()` waits until a whole scan has begun and ended after the call."""
+
+    def __init__(self, pid: int, allowed: Path) -> None:
+        self.pid = pid
+        self.allowed = os.path.realpath(allowed)
+        self.suspicious: set[str] = set()
+        self.scans = 0
+        self.changed = threading.Condition()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def suspicious_target(self, target: str) -> bool:
+        if target.endswith(" (deleted)"):
+            return True  # an unlinked file: tempfile.TemporaryFile's kind
+        if target.startswith(self.allowed + os.sep):
+            return False  # the database and the log of this server
+        return any(target.startswith(root + os.sep) for root in TEMP_ROOTS)
+
+    def run(self) -> None:
+        fd_dir = f"/proc/{self.pid}/fd"
+        while not self.stopped.is_set():
+            found = set()
+            for fd in os.listdir(fd_dir):
+                try:
+                    target = os.readlink(f"{fd_dir}/{fd}")
+                except FileNotFoundError:
+                    continue  # closed meanwhile
+                if self.suspicious_target(target):
+                    found.add(target)
+            with self.changed:
+                self.suspicious |= found
+                self.scans += 1
+                self.changed.notify_all()
+
+    def scanned(self) -> None:
+        with self.changed:
+            wanted = self.scans + 2  # the scan under way may have begun before the call
+            assert self.changed.wait_for(lambda: self.scans >= wanted, timeout=TIMEOUT)
+
+    def __enter__(self) -> OpenFileWatch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=TIMEOUT)
+
+
+def csrf_of(site: Site, cookie: str) -> tuple[str, str]:
+    """The CSRF cookie and the form's token, from the thread's page."""
+    response = site.get(f"/nachrichten/{site.thread}/", cookie)
+    assert response.status == 200
+    csrf_cookie = re.search(r"csrftoken=([^;]+)", response.getheader("Set-Cookie") or "")
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', response.read())
+    assert csrf_cookie and token
+    return csrf_cookie.group(1), token.group(1).decode()
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[str, bytes]:
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        disposition = f'Content-Disposition: form-data; name="{name}"'
+        parts.append(f"--{boundary}\r\n{disposition}\r\n\r\n{value}\r\n".encode())
+    for name, (filename, content) in files.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: image/png\r\n\r\n'.encode()
+            + content
+            + b"\r\n"
+        )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return f"multipart/form-data; boundary={boundary}", b"".join(parts)
+
+
+def test_a_slow_upload_stays_in_memory_and_arrives(site: Site) -> None:
+    session = f"{settings.SESSION_COOKIE_NAME}={site.session}"
+    csrf_cookie, token = csrf_of(site, session)
+    cookie = f"{session}; csrftoken={csrf_cookie}"
+    content_type, body = multipart(
+        {"csrfmiddlewaretoken": token, "client_id": str(uuid.uuid4()), "body": "Anbei der Befund"},
+        {"attachments": ("befund.png", ATTACHMENT)},
+    )
+    assert len(body) > 150_000  # over Twisted's 100,000 bytes, which it would spool to disk
+    head = (
+        f"POST /nachrichten/{site.thread}/senden/ HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{site.port}\r\nCookie: {cookie}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with OpenFileWatch(site.process.pid, site.data) as watch, site.connect() as sock:
+        sock.sendall(head)
+        watch.scanned()
+        # Slowly: the server holds part of the body through many looks at its files.
+        for start in range(0, len(body), 4096):
+            sock.sendall(body[start : start + 4096])
+            watch.scanned()
+        response = response_of(sock)
+        watch.scanned()
+    assert watch.scans > len(body) // 4096
+    assert watch.suspicious == set(), "request body in a file"
+    assert response.startswith(b"HTTP/1.1 302"), response[:200]
+    page = site.get(f"/nachrichten/{site.thread}/", session)
+    assert b"befund.png" in page.read()
+
+
+def refused_after_head(site: Site, head: str) -> bytes:
+    """Send only the request's head; the answer must come without any of the body."""
+    with site.connect() as sock:
+        sock.sendall(head.encode())
+        response = response_of(sock)
+        assert sock.recv(1) == b""  # closed: the body is not awaited
+    return response
+
+
+def test_an_anonymous_120_mib_post_to_the_login_is_refused_before_its_body(site: Site) -> None:
+    response = refused_after_head(
+        site,
+        f"POST /anmelden/ HTTP/1.1\r\nHost: 127.0.0.1:{site.port}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {120 * 1024 * 1024}\r\n\r\n",
+    )
+    assert response.startswith(b"HTTP/1.1 413 ")
+
+
+def test_an_upload_sized_post_without_a_session_is_refused(site: Site) -> None:
+    # The upload URL and multipart, but no session: the low limit for anonymous requests.
+    response = refused_after_head(
+        site,
+        f"POST /nachrichten/{site.thread}/senden/ HTTP/1.1\r\nHost: 127.0.0.1:{site.port}\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\nExpect: 100-continue\r\n"
+        f"Content-Length: {settings.FORM_REQUEST_MAX_BYTES + 1}\r\n\r\n",
+    )
+    assert response.startswith(b"HTTP/1.1 413 "), response[:100]  # and no "100 Continue"
+
+
+def test_an_upload_over_the_maximum_is_refused_with_a_session(site: Site) -> None:
+    cookie = f"{settings.SESSION_COOKIE_NAME}={site.session}"
+    response = refused_after_head(
+        site,
+        f"POST /nachrichten/{site.thread}/senden/ HTTP/1.1\r\nHost: 127.0.0.1:{site.port}\r\n"
+        f"Cookie: {cookie}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        f"Content-Length: {settings.UPLOAD_REQUEST_MAX_BYTES + 1}\r\n\r\n",
+    )
+    assert response.startswith(b"HTTP/1.1 413 ")
+
+
+def test_a_chunked_body_is_refused_once_it_passes_the_limit(site: Site) -> None:
+    chunk = b"a" * 32 * 1024
+    with site.connect() as sock:
+        sock.sendall(
+            f"POST /anmelden/ HTTP/1.1\r\nHost: 127.0.0.1:{site.port}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        sent = 0
+        try:
+            while sent <= settings.FORM_REQUEST_MAX_BYTES:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+        except OSError:
+            pass  # the server closed before the last chunks: refused all the same
+        response = response_of(sock)
+    assert response.startswith(b"HTTP/1.1 413 ")
