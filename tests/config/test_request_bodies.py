@@ -11,8 +11,6 @@ import re
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,12 +20,12 @@ import pytest
 from django.conf import settings
 
 from tests.browser.conftest import ROOT, free_port
+from tests.config.open_files import OpenFileWatch
 from tests.messaging.test_two_daphne import wait_healthy
 
 SERVE = [sys.executable, "-m", "config.serve"]
 TIMEOUT = 30.0  # seconds for any one step; a passing run needs a fraction of it
 ATTACHMENT = b"\x89PNG\r\n\x1a\n" + b"Befund der Schuldnerberatung " * 5_200  # ~150 kB
-TEMP_ROOTS = {os.path.realpath(root) for root in ("/tmp", "/var/tmp", tempfile.gettempdir())}  # noqa: S108
 
 
 @dataclass
@@ -94,56 +92,6 @@ def response_of(sock: socket.socket) -> bytes:
     return received
 
 
-class OpenFileWatch:
-    """Reads the server's open files (/proc/<pid>/fd) over and over on a thread of its own;
-    `scanned()` waits until a whole scan has begun and ended after the call."""
-
-    def __init__(self, pid: int, allowed: Path) -> None:
-        self.pid = pid
-        self.allowed = os.path.realpath(allowed)
-        self.suspicious: set[str] = set()
-        self.scans = 0
-        self.changed = threading.Condition()
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def suspicious_target(self, target: str) -> bool:
-        if target.endswith(" (deleted)"):
-            return True  # an unlinked file: tempfile.TemporaryFile's kind
-        if target.startswith(self.allowed + os.sep):
-            return False  # the database and the log of this server
-        return any(target.startswith(root + os.sep) for root in TEMP_ROOTS)
-
-    def run(self) -> None:
-        fd_dir = f"/proc/{self.pid}/fd"
-        while not self.stopped.is_set():
-            found = set()
-            for fd in os.listdir(fd_dir):
-                try:
-                    target = os.readlink(f"{fd_dir}/{fd}")
-                except FileNotFoundError:
-                    continue  # closed meanwhile
-                if self.suspicious_target(target):
-                    found.add(target)
-            with self.changed:
-                self.suspicious |= found
-                self.scans += 1
-                self.changed.notify_all()
-
-    def scanned(self) -> None:
-        with self.changed:
-            wanted = self.scans + 2  # the scan under way may have begun before the call
-            assert self.changed.wait_for(lambda: self.scans >= wanted, timeout=TIMEOUT)
-
-    def __enter__(self) -> OpenFileWatch:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=TIMEOUT)
-
-
 def csrf_of(site: Site, cookie: str) -> tuple[str, str]:
     """The CSRF cookie and the form's token, from the thread's page."""
     response = site.get(f"/nachrichten/{site.thread}/", cookie)
@@ -185,7 +133,7 @@ def test_a_slow_upload_stays_in_memory_and_arrives(site: Site) -> None:
         f"Host: 127.0.0.1:{site.port}\r\nCookie: {cookie}\r\n"
         f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
-    with OpenFileWatch(site.process.pid, site.data) as watch, site.connect() as sock:
+    with OpenFileWatch([site.process.pid], allowed=site.data) as watch, site.connect() as sock:
         sock.sendall(head)
         watch.scanned()
         # Slowly: the server holds part of the body through many looks at its files.
