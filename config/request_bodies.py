@@ -73,8 +73,10 @@ class BoundedWebRequest(WebRequest):
         channel: Any = self.channel
         content_type = self.requestHeaders.getRawHeaders(b"content-type", [b""])[0]
         self.parseCookies()
-        cookies = self.received_cookies
-        self.limit = body_limit(channel._command, channel._path, content_type, cookies)
+        # HTTP/1.1's channel holds the request line until the body is in; any other channel
+        # (HTTP/2, which Daphne speaks only over its own TLS, not used here) gets the low limit.
+        method, path = getattr(channel, "_command", b""), getattr(channel, "_path", b"")
+        self.limit = body_limit(method, path, content_type, self.received_cookies)
         if length is not None and length > self.limit:
             self.refuse()
 
