@@ -179,6 +179,31 @@ def test_an_upload_sized_post_without_a_session_is_refused(site: Site) -> None:
     assert response.startswith(b"HTTP/1.1 413 "), response[:100]  # and no "100 Continue"
 
 
+def test_an_upload_with_a_forged_session_is_refused_before_its_body(site: Site) -> None:
+    # The cookie's name is not enough: the server asks the database before reading on.
+    cookie = f"{settings.SESSION_COOKIE_NAME}={'x' * 32}"
+    response = refused_after_head(
+        site,
+        f"POST /nachrichten/{site.thread}/senden/ HTTP/1.1\r\nHost: 127.0.0.1:{site.port}\r\n"
+        f"Cookie: {cookie}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        "Expect: 100-continue\r\n"
+        f"Content-Length: {settings.FORM_REQUEST_MAX_BYTES + 1}\r\n\r\n",
+    )
+    assert response.startswith(b"HTTP/1.1 413 "), response[:100]
+
+
+def test_a_verified_session_is_told_to_go_on_with_its_upload(site: Site) -> None:
+    cookie = f"{settings.SESSION_COOKIE_NAME}={site.session}"
+    with site.connect() as sock:
+        sock.sendall(
+            f"POST /nachrichten/{site.thread}/senden/ HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{site.port}\r\nCookie: {cookie}\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\nExpect: 100-continue\r\n"
+            f"Content-Length: {settings.FORM_REQUEST_MAX_BYTES + 1}\r\n\r\n".encode()
+        )
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n")
+
+
 def test_an_upload_over_the_maximum_is_refused_with_a_session(site: Site) -> None:
     cookie = f"{settings.SESSION_COOKIE_NAME}={site.session}"
     response = refused_after_head(
