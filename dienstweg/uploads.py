@@ -28,7 +28,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 
 def accepts_uploads(view: View) -> View:
-    """Mark a view that takes files: only its multipart POSTs of a signed-in browser may
+    """Mark a view that takes files: only its multipart POSTs of a verified session may
     carry up to settings.UPLOAD_REQUEST_MAX_BYTES; the server (config/request_bodies.py)
     refuses every other request over settings.FORM_REQUEST_MAX_BYTES before reading it."""
     view.accepts_uploads = True  # type: ignore[attr-defined]
