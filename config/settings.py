@@ -389,9 +389,8 @@ ATTACHMENT_MAX_BYTES = env_int("DIENSTWEG_ATTACHMENT_MAX_MB", 10) * 1024 * 1024
 # read; deploy/nginx/dienstweg.conf keeps the same figures): a multipart POST of a session
 # verified by the second factor to a view that takes files (dienstweg.uploads.accepts_uploads)
 # may carry five attachments of the largest size plus the form (1 MiB: 5,000-character
-# fields in UTF-8);
-# every other request, anonymous ones included, 256 KiB: the longest form, a 5,000-character
-# field percent-encoded at up to 12 bytes a character, fits with room to spare.
+# fields in UTF-8); every other request, anonymous ones included, 256 KiB: the longest form,
+# a 5,000-character field percent-encoded at up to 12 bytes a character, fits with room.
 UPLOAD_REQUEST_MAX_BYTES = 5 * ATTACHMENT_MAX_BYTES + 1024 * 1024
 FORM_REQUEST_MAX_BYTES = 256 * 1024
 # Uploads stay in memory: Django would otherwise spool a body over FILE_UPLOAD_MAX_MEMORY_SIZE
