@@ -21,6 +21,7 @@ read meanwhile. A forged or expired cookie gets the form's limit and a 413.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from importlib import import_module
@@ -36,6 +37,7 @@ from twisted.python.failure import Failure
 
 logger = logging.getLogger(__name__)
 
+LINGER_SECONDS = 5.0
 REFUSAL = (
     b"HTTP/1.1 413 Content Too Large\r\n"
     b"Content-Type: text/plain; charset=utf-8\r\n"
@@ -172,12 +174,18 @@ class BoundedWebRequest(WebRequest):
         super().requestReceived(command, path, version)
 
     def refuse(self) -> None:
-        """Answer 413 and close, reading nothing more of this connection."""
+        """Answer 413 and close, keeping nothing more of this connection."""
         self.refused = True
         self.content = BytesIO()
         # The channel would answer "100 Continue" right after gotLength: not any more.
         self.requestHeaders.removeHeader(b"expect")
         channel: Any = self.channel
         channel.dataReceived = lambda data: None
-        channel.transport.write(REFUSAL % (len(REFUSAL_TEXT), REFUSAL_TEXT))
-        channel.loseConnection()
+        transport = channel.transport
+        transport.write(REFUSAL % (len(REFUSAL_TEXT), REFUSAL_TEXT))
+        # Close our side only, and read on (dropping it all) for a while: closing outright
+        # while the client still sends makes the kernel answer with a reset, which can
+        # destroy the 413 before the client has read it (nginx's lingering close).
+        transport.loseWriteConnection()
+        transport.resumeProducing()
+        asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.abortConnection)
