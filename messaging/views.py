@@ -20,7 +20,7 @@ from dienstweg.access import staff
 from dienstweg.actions import ActionError
 from dienstweg.models import User
 from dienstweg.paging import numbered_page
-from dienstweg.uploads import attachment_response
+from dienstweg.uploads import accepts_uploads, attachment_response
 from messaging import actions
 from messaging.access import (
     access_message_by_id,
@@ -73,6 +73,7 @@ def _subject_url(thread: Thread) -> str:
     return ""
 
 
+@accepts_uploads
 @require_POST
 def thread_post(request: HttpRequest, thread_id: str) -> HttpResponse:
     """Send a message with the form (without JavaScript, or with attachments)."""
