@@ -317,6 +317,10 @@ AUDIT_CLIENT_IP_CALLABLE = "dienstweg.security.client_ip"
 # (audit/anchor.py): production points it at a directory of the service's user that the
 # database's user cannot write (deploy/systemd: StateDirectory=dienstweg-anchor).
 AUDIT_ANCHOR_DIR = Path(env("DIENSTWEG_AUDIT_ANCHOR_DIR") or DATA_DIR / "audit-anchor")
+# The erasure register (dienstweg/erasure_register.py): every erased family, signed and
+# chained, kept apart from the database so that `restore` can erase again what an older
+# backup brings back. Back it up apart from the database and never replace it by a copy.
+ERASURE_REGISTER_DIR = Path(env("DIENSTWEG_ERASURE_REGISTER_DIR") or DATA_DIR / "erasure-register")
 # The sealer refuses an event dated more than this before the newest event it has sealed
 # (or after its own clock by as much): clocks of several hosts, and transactions that
 # record an event and commit a little later, stay within it.

@@ -55,6 +55,17 @@ def audit_anchor_dir(settings, tmp_path_factory: pytest.TempPathFactory) -> None
 _anchors = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def erasure_register_dir(settings, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Likewise the erasure register (dienstweg/erasure_register.py) that restore applies.
+    settings.ERASURE_REGISTER_DIR = (
+        tmp_path_factory.getbasetemp() / f"erasure-register-{next(_registers)}"
+    )
+
+
+_registers = itertools.count(1)
+
+
 @dataclass
 class Network:
     project: Agency

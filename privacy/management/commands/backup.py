@@ -1,0 +1,41 @@
+"""Back up the database (PostgreSQL: pg_dump, custom format; SQLite: the online backup API)
+into a file of mode 0600, after registering every erasure and sealing the trail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from dienstweg.erasure_register import RegisterError
+from privacy import backups
+
+
+class Command(BaseCommand):
+    help = (
+        "Sichert die Datenbank in eine Datei (Modus 0600): PostgreSQL mit pg_dump, SQLite "
+        "über die Online-Backup-Schnittstelle. Schlüssel, Anker-Verzeichnis und Löschregister "
+        "gehören nicht dazu: sie werden getrennt aufbewahrt (README, „Sicherung“)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--output",
+            type=Path,
+            default=None,
+            metavar="DATEI",
+            help="wohin; ohne Angabe <DIENSTWEG_DATA_DIR>/backups/dienstweg-<Zeit>-<ID>.*",
+        )
+
+    def handle(self, *args: Any, output: Path | None, **options: Any) -> None:
+        try:
+            backup = backups.create_backup(output)
+        except (backups.BackupError, RegisterError) as exc:
+            raise CommandError(str(exc)) from exc
+        if backup.sealed is not None:
+            self.stderr.write(f"Warnung: Protokoll vorher nicht versiegelt: {backup.sealed}")
+        self.stdout.write(
+            f"Sicherung {backup.backup_id} geschrieben: {backup.path} "
+            f"({backup.size} Bytes, SHA-256 {backup.sha256})"
+        )

@@ -1,0 +1,194 @@
+"""Backup and restore (privacy/backups.py) on the configured database, SQLite or PostgreSQL
+(the test database): the file is private, a restore gives the data back and the trail still
+verifies; an erasure made after a backup survives its restore, the older trail is reported
+by audit_verify, and a database restored behind restore's back does not start.
+
+Pia (DPO of the project) erases the Yılmaz family, which Anna registered."""
+
+from __future__ import annotations
+
+import json
+import stat
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError, SystemCheckError
+from django.db import connection, transaction
+
+from audit.models import AuditEvent
+from config.serve import refuse_unapplied_erasures
+from dienstweg import erasure_register, vault
+from dienstweg.models import DataKey, Family, User
+from privacy import backups, erasure
+from privacy.audit_actions import BACKUP_CREATED, BACKUP_RESTORED, FAMILY_ERASED
+from tests.audit.helpers import wait_until_final
+from tests.conftest import Network
+
+REASON = "Antrag auf Loeschung nach Art. 17 DSGVO vom 02.03.2026"
+ADDRESS = "Horster Straße 30, 45964 Gladbeck"
+
+pytestmark = pytest.mark.usefixtures("committed")
+
+
+def address_of(family: Family) -> str:
+    return Family.objects.get(pk=family.pk).decrypt_field("address")
+
+
+def verify_output() -> str:
+    out = StringIO()
+    call_command("audit_verify", stdout=out)
+    return out.getvalue()
+
+
+def take_backup(tmp_path: Path) -> Path:
+    # pg_dump and pg_restore must reach the test database, never the configured one.
+    assert connection.vendor == "sqlite" or connection.settings_dict["NAME"].startswith("test_")
+    wait_until_final()  # PostgreSQL: so that the backup's trail ends sealed
+    target = tmp_path / "sicherung.bin"
+    out = StringIO()
+    call_command("backup", output=target, stdout=out)
+    assert str(target) in out.getvalue()
+    return target
+
+
+def test_backup_is_private_and_a_restore_gives_back_the_data_and_a_verified_trail(
+    network: Network, family: Family, tmp_path: Path
+) -> None:
+    target = take_backup(tmp_path)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    later = Family.objects.create(reference="F-NACH-SICHERUNG", owner=network.project)
+
+    out = StringIO()
+    call_command("restore", str(target), stdout=out)
+
+    assert not Family.objects.filter(pk=later.pk).exists()  # the database is the backup's
+    assert address_of(family) == ADDRESS
+    created = AuditEvent.objects.get(action=BACKUP_CREATED)
+    restored = AuditEvent.objects.get(action=BACKUP_RESTORED)
+    assert restored.details["backup_id"] == created.details["backup_id"]
+    assert restored.details["erasures_reapplied"] == 0
+    assert "zurückgespielt" in out.getvalue()
+    wait_until_final()
+    assert "Prüfung bestanden" in verify_output()
+
+
+def test_a_backup_never_overwrites_a_file(family: Family, tmp_path: Path) -> None:
+    target = tmp_path / "vorhanden.bin"
+    target.write_bytes(b"etwas anderes")
+    with pytest.raises(CommandError, match="gibt es schon"):
+        call_command("backup", output=target)
+    assert target.read_bytes() == b"etwas anderes"
+
+
+def test_an_erasure_after_the_backup_survives_its_restore(
+    network: Network, family: Family, pia: User, tmp_path: Path
+) -> None:
+    key_id = family.data_key_id
+    copy = bytes(Family.objects.get(pk=family.pk).address_enc)
+    target = take_backup(tmp_path)
+    erasure.erase_family(family, by=pia, reason=REASON)
+    assert [entry.family_id for entry in erasure_register.entries()] == [str(family.pk)]
+
+    out, err = StringIO(), StringIO()
+    call_command("restore", str(target), stdout=out, stderr=err)
+
+    # The backup brought the family and its key back; restore erased them again.
+    restored = Family.objects.get(pk=family.pk)
+    assert restored.is_erased
+    assert restored.data_key_id is None
+    assert not DataKey.objects.filter(pk=key_id).exists()
+    assert restored.address_enc == b""
+    with pytest.raises(vault.VaultError):
+        vault.decrypt(
+            restored.data_key, copy, table="dienstweg_family", row=family.pk, field="address"
+        )
+    assert family.reference in out.getvalue()
+    again = AuditEvent.objects.get(action=FAMILY_ERASED)  # the backup held no erasure
+    assert again.actor_label == backups.ACTOR_RESTORE
+    assert "erneut angewandt" in again.purpose
+    assert AuditEvent.objects.get(action=BACKUP_RESTORED).details["erasures_reapplied"] == 1
+    assert erasure_register.unapplied() == []
+    refuse_unapplied_erasures()  # starts
+
+    # The erasure's seal was anchored after the backup: the older trail is reported.
+    assert "verankerten Protokollkopf" in err.getvalue()
+    with pytest.raises(CommandError):
+        call_command("audit_verify", stdout=StringIO())
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("audit_verify", stdout=out)
+    assert "fehlt in der Datenbank, ist aber außerhalb verankert" in out.getvalue()
+    assert "das Ende des Protokolls wurde entfernt" in out.getvalue()
+
+
+def test_a_database_restored_behind_restores_back_does_not_start(
+    network: Network, family: Family, pia: User, tmp_path: Path
+) -> None:
+    target = take_backup(tmp_path)
+    erasure.erase_family(family, by=pia, reason=REASON)
+
+    # The backup put back by hand (pg_restore, a copied file), without the register.
+    backups.replace_database(target)
+
+    assert Family.objects.get(pk=family.pk).data_key_id is not None
+    assert address_of(family) == ADDRESS  # readable again: exactly what must not happen
+    with pytest.raises(SystemExit, match=family.reference):
+        refuse_unapplied_erasures()
+    with pytest.raises(SystemCheckError, match=r"dienstweg\.E110"):
+        call_command("check", databases=["default"], stdout=StringIO())
+
+    out = StringIO()
+    call_command("apply_erasures", stdout=out)
+
+    assert family.reference in out.getvalue()
+    assert Family.objects.get(pk=family.pk).is_erased
+    refuse_unapplied_erasures()
+    call_command("check", databases=["default"], stdout=StringIO())
+
+
+def test_a_rolled_back_erasure_is_not_registered(family: Family, pia: User) -> None:
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), transaction.atomic():
+        erasure.erase_family(family, by=pia, reason=REASON, seal=False)
+        raise Abort
+
+    assert erasure_register.entries() == []
+    assert not Family.objects.get(pk=family.pk).is_erased
+
+
+def test_restore_refuses_a_changed_register_before_touching_the_database(
+    network: Network, family: Family, pia: User, tmp_path: Path
+) -> None:
+    target = take_backup(tmp_path)
+    erasure.erase_family(family, by=pia, reason=REASON)
+    file = erasure_register.path()
+    line = json.loads(file.read_bytes())
+    line["family_id"] = str(network.project.pk)  # someone points the erasure elsewhere
+    file.write_text(json.dumps(line) + "\n")
+
+    with pytest.raises(CommandError, match="Eintrag 1 wurde verändert"):
+        call_command("restore", str(target))
+
+    assert Family.objects.get(pk=family.pk).is_erased  # the database was left alone
+    assert not AuditEvent.objects.filter(action=BACKUP_RESTORED).exists()
+
+
+def test_an_erasure_whose_line_was_not_written_is_caught_up_by_the_next_backup(
+    family: Family, pia: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(erasure_register, "_append", _fail)
+    erasure.erase_family(family, by=pia, reason=REASON)  # committed; the line failed
+    monkeypatch.undo()
+    assert erasure_register.entries() == []
+
+    take_backup(tmp_path)
+
+    assert [entry.family_id for entry in erasure_register.entries()] == [str(family.pk)]
+
+
+def _fail(**kwargs: object) -> None:
+    raise OSError("Datenträger voll")
