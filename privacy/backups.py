@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -37,7 +38,12 @@ from audit.trail import record
 from dienstweg import actions as core
 from dienstweg import erasure_register, vault
 from dienstweg.models import Family
-from privacy.audit_actions import BACKUP_CREATED, BACKUP_FAILED, BACKUP_RESTORED
+from privacy.audit_actions import (
+    BACKUP_CREATED,
+    BACKUP_FAILED,
+    BACKUP_RESTORED,
+    BACKUPS_REMOVED,
+)
 from privacy.erasure import erase_family
 
 logger = logging.getLogger(__name__)
@@ -47,6 +53,9 @@ ACTOR_RESTORE = "system:restore"
 ALIAS = "default"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_MAGIC = b"PGDMP"
+STAMP = "%Y%m%dT%H%M%SZ"
+# The names `backup` gives its files; retention removes no other file.
+OWN_NAME = re.compile(r"dienstweg-(?P<stamp>\d{8}T\d{6}Z)-[0-9a-f]{8}\.(dump|sqlite3)")
 
 
 class BackupError(Exception):
@@ -60,6 +69,7 @@ class Backup:
     size: int
     sha256: str
     sealed: str | None  # why the trail could not be sealed first, or None
+    removed: list[str] = field(default_factory=list)  # expired backups removed
 
 
 @dataclass
@@ -79,18 +89,20 @@ def engine() -> str:
 
 def default_path(*, backup_id: str, at: datetime) -> Path:
     suffix = "dump" if engine() == "postgresql" else "sqlite3"
-    stamp = at.strftime("%Y%m%dT%H%M%SZ")
-    return Path(settings.DATA_DIR) / "backups" / f"dienstweg-{stamp}-{backup_id[:8]}.{suffix}"
+    stamp = at.astimezone(UTC).strftime(STAMP)
+    return Path(settings.BACKUP_DIR) / f"dienstweg-{stamp}-{backup_id[:8]}.{suffix}"
 
 
-def create_backup(output: Path | None = None) -> Backup:
+def create_backup(output: Path | None = None, *, now: datetime | None = None) -> Backup:
     """Register any erasure the register lacks, record `backup.created`, seal the trail
     (so the backup ends at an anchored head) and write the database to OUTPUT (by default
-    under DATA_DIR/backups/), mode 0600, never over an existing file."""
+    into settings.BACKUP_DIR), mode 0600, never over an existing file. Then remove the
+    platform's own backups there that are older than settings.BACKUP_RETENTION_DAYS."""
     kind = engine()
+    now = now or timezone.now()
     erasure_register.catch_up()
     backup_id = str(uuid.uuid4())
-    target = output or default_path(backup_id=backup_id, at=timezone.now())
+    target = output or default_path(backup_id=backup_id, at=now)
     with transaction.atomic():
         record(ACTOR_BACKUP, BACKUP_CREATED, details={"backup_id": backup_id, "engine": kind})
     sealed = _seal()
@@ -107,7 +119,37 @@ def create_backup(output: Path | None = None) -> Backup:
         if isinstance(exc, BackupError):
             raise
         raise BackupError(f"Sicherung nach {target} fehlgeschlagen: {exc}") from exc
-    return Backup(target, backup_id, target.stat().st_size, _sha256(target), sealed)
+    removed = remove_expired(now=now, keep=target)
+    return Backup(target, backup_id, target.stat().st_size, _sha256(target), sealed, removed)
+
+
+def remove_expired(*, now: datetime, keep: Path) -> list[str]:
+    """Remove the backups in settings.BACKUP_DIR that this command wrote (by their name)
+    more than settings.BACKUP_RETENTION_DAYS before NOW, never KEEP; their names. An
+    erased family's wrapped key leaves the last backup that holds it at this point."""
+    folder = Path(settings.BACKUP_DIR)
+    cutoff = now - timedelta(days=settings.BACKUP_RETENTION_DAYS)
+    removed = []
+    try:
+        candidates = sorted(folder.iterdir())
+    except FileNotFoundError:
+        return []
+    for candidate in candidates:
+        match = OWN_NAME.fullmatch(candidate.name)
+        if match is None or candidate == keep:
+            continue
+        made = datetime.strptime(match["stamp"], STAMP).replace(tzinfo=UTC)
+        if made < cutoff:
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate.name)
+    if removed:
+        with transaction.atomic():
+            record(
+                ACTOR_BACKUP,
+                BACKUPS_REMOVED,
+                details={"removed": len(removed), "retention_days": settings.BACKUP_RETENTION_DAYS},
+            )
+    return removed
 
 
 @contextmanager

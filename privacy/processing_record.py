@@ -409,7 +409,11 @@ def measures() -> list[Measure]:
             "crypto_shredding",
             _(
                 "Beim Löschen einer Familie wird ihr Datenschlüssel vernichtet: jede Kopie "
-                "ihrer Daten, auch in Sicherungen, wird unlesbar."
+                "ihrer Daten in der Datenbank wird unlesbar. Ältere Sicherungen enthalten den "
+                "Schlüssel, mit dem Hauptschlüssel verschlüsselt, bis sie nach der "
+                "Aufbewahrungsfrist der Sicherungen entfernt werden; wird eine zurückgespielt, "
+                "löscht die Plattform die Familie nach dem Löschregister, das außerhalb der "
+                "Datenbank geführt wird, erneut, bevor sie startet."
             ),
         ),
         Measure(

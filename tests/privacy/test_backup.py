@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
@@ -22,7 +23,12 @@ from config.serve import refuse_unapplied_erasures
 from dienstweg import erasure_register, vault
 from dienstweg.models import DataKey, Family, User
 from privacy import backups, erasure
-from privacy.audit_actions import BACKUP_CREATED, BACKUP_RESTORED, FAMILY_ERASED
+from privacy.audit_actions import (
+    BACKUP_CREATED,
+    BACKUP_RESTORED,
+    BACKUPS_REMOVED,
+    FAMILY_ERASED,
+)
 from tests.audit.helpers import wait_until_final
 from tests.conftest import Network
 
@@ -192,3 +198,29 @@ def test_an_erasure_whose_line_was_not_written_is_caught_up_by_the_next_backup(
 
 def _fail(**kwargs: object) -> None:
     raise OSError("Datenträger voll")
+
+
+def test_backup_removes_its_own_backups_older_than_the_retention_period(
+    family: Family, settings
+) -> None:
+    settings.BACKUP_RETENTION_DAYS = 30
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    folder = Path(settings.BACKUP_DIR)
+    folder.mkdir(parents=True)
+    expired = folder / "dienstweg-20260130T090000Z-0a1b2c3d.sqlite3"  # 31 days before
+    young = folder / "dienstweg-20260201T090000Z-0a1b2c3e.sqlite3"  # 29 days before
+    foreign = folder / "dienstweg-vor-dem-umzug.sqlite3"  # not a name backup gives
+    for path in (expired, young, foreign):
+        path.write_bytes(b"alt")
+    wait_until_final()
+
+    backup = backups.create_backup(now=now)
+
+    assert backup.path.parent == folder
+    assert backup.path.name.startswith("dienstweg-20260302T090000Z-")
+    assert backup.removed == [expired.name]
+    assert sorted(path.name for path in folder.iterdir()) == sorted(
+        [backup.path.name, young.name, foreign.name]
+    )
+    removal = AuditEvent.objects.get(action=BACKUPS_REMOVED)
+    assert removal.details == {"removed": 1, "retention_days": 30}

@@ -39,3 +39,5 @@ class Command(BaseCommand):
             f"Sicherung {backup.backup_id} geschrieben: {backup.path} "
             f"({backup.size} Bytes, SHA-256 {backup.sha256})"
         )
+        for name in backup.removed:
+            self.stdout.write(f"Abgelaufen, entfernt: {name}")
