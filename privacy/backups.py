@@ -1,14 +1,17 @@
 """Backup and restore of the database, and the erasures a restore must not take back.
 
-A backup is the database only: PostgreSQL through `pg_dump --format=custom`, SQLite through
-its online backup API, into a file of mode 0600. It holds ciphertexts and the data keys
-wrapped by the master key, never a secret. What a restore cannot bring back lives apart:
-the secrets (master keys), the anchored heads of the trail, and the erasure register
+A backup is the database without its data keys: PostgreSQL through `pg_dump
+--format=custom` (the key table's rows left out), SQLite through its online backup API (the
+key table emptied in the copy, its pages zeroed and vacuumed), each into a file of mode
+0600. The wrapped keys go to a key file of their own (privacy/backup_keys.py), kept apart and
+for a short time. What a restore cannot bring back lives apart too: the secrets (master
+keys), the anchored heads of the trail, and the erasure register
 (dienstweg/erasure_register.py).
 
-`restore` replaces the database with a backup, brings its schema up to date, and erases
-again every family that the register names and the backup still holds, before anything
-else can read it: an erasure destroys the family's key in every copy, including this one.
+`restore` replaces the database with a backup and the keys of the newest key file, leaving
+out every key the erasure register names, brings the schema up to date, and erases again
+every family that the register names and the backup still holds, before anything else can
+read it: an erasure destroys the family's key in every copy, including this one.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import re
 import sqlite3
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +40,8 @@ from audit.sealing import seal_pending
 from audit.trail import record
 from dienstweg import actions as core
 from dienstweg import erasure_register, vault
-from dienstweg.models import Family
+from dienstweg.models import DataKey, Family
+from privacy import backup_keys
 from privacy.audit_actions import (
     BACKUP_CREATED,
     BACKUP_FAILED,
@@ -68,14 +72,18 @@ class Backup:
     backup_id: str
     size: int
     sha256: str
+    keys_path: Path  # the key file, apart from the backup
+    keys: int
     sealed: str | None  # why the trail could not be sealed first, or None
-    removed: list[str] = field(default_factory=list)  # expired backups removed
+    removed: list[str] = field(default_factory=list)  # expired backups and key files removed
 
 
 @dataclass
 class Restored:
     path: Path
     backup_id: str | None  # the backup's own backup.created event, if it has one
+    keys_path: Path | None = None
+    keys: backup_keys.Restored | None = None
     reapplied: list[str] = field(default_factory=list)  # references erased again
     anchor_problem: str | None = None  # the trail's head is older than the anchored one
 
@@ -89,15 +97,19 @@ def engine() -> str:
 
 def default_path(*, backup_id: str, at: datetime) -> Path:
     suffix = "dump" if engine() == "postgresql" else "sqlite3"
-    stamp = at.astimezone(UTC).strftime(STAMP)
-    return Path(settings.BACKUP_DIR) / f"dienstweg-{stamp}-{backup_id[:8]}.{suffix}"
+    return Path(settings.BACKUP_DIR) / f"dienstweg-{_stamp(at)}-{backup_id[:8]}.{suffix}"
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime(STAMP)
 
 
 def create_backup(output: Path | None = None, *, now: datetime | None = None) -> Backup:
     """Register any erasure the register lacks, record `backup.created`, seal the trail
-    (so the backup ends at an anchored head) and write the database to OUTPUT (by default
-    into settings.BACKUP_DIR), mode 0600, never over an existing file. Then remove the
-    platform's own backups there that are older than settings.BACKUP_RETENTION_DAYS."""
+    (so the backup ends at an anchored head) and write the database without its data keys
+    to OUTPUT (by default into settings.BACKUP_DIR), mode 0600, never over an existing file;
+    then the keys into a key file in settings.BACKUP_KEYS_DIR. Finally remove the platform's
+    own backups and key files older than their retention periods."""
     kind = engine()
     now = now or timezone.now()
     erasure_register.catch_up()
@@ -106,6 +118,8 @@ def create_backup(output: Path | None = None, *, now: datetime | None = None) ->
     with transaction.atomic():
         record(ACTOR_BACKUP, BACKUP_CREATED, details={"backup_id": backup_id, "engine": kind})
     sealed = _seal()
+    keys_path = backup_keys.path_for(stamp=_stamp(now), backup_id=backup_id)
+    written = False
     try:
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with _new_file(target) as handle:
@@ -113,42 +127,77 @@ def create_backup(output: Path | None = None, *, now: datetime | None = None) ->
                 _pg_dump(handle)
             else:
                 _sqlite_backup(target)
-    except (OSError, BackupError) as exc:
+        written = True
+        # After the dump: a key made meanwhile is in the file; one destroyed meanwhile is
+        # not, and its family is in the erasure register.
+        keys = backup_keys.write(keys_path, alias=ALIAS)
+    except (OSError, BackupError, backup_keys.KeysError) as exc:
+        if written:
+            target.unlink(missing_ok=True)  # a backup without its keys is no backup
         with transaction.atomic():
             record(ACTOR_BACKUP, BACKUP_FAILED, details={"backup_id": backup_id})
         if isinstance(exc, BackupError):
             raise
+        if isinstance(exc, backup_keys.KeysError):
+            raise BackupError(str(exc)) from exc
         raise BackupError(f"Sicherung nach {target} fehlgeschlagen: {exc}") from exc
-    removed = remove_expired(now=now, keep=target)
-    return Backup(target, backup_id, target.stat().st_size, _sha256(target), sealed, removed)
+    removed = remove_expired(now=now, keep={target, keys_path})
+    size, digest = target.stat().st_size, _sha256(target)
+    return Backup(target, backup_id, size, digest, keys_path, keys, sealed, removed)
 
 
-def remove_expired(*, now: datetime, keep: Path) -> list[str]:
-    """Remove the backups in settings.BACKUP_DIR that this command wrote (by their name)
-    more than settings.BACKUP_RETENTION_DAYS before NOW, never KEEP; their names. An
-    erased family's wrapped key leaves the last backup that holds it at this point."""
-    folder = Path(settings.BACKUP_DIR)
-    cutoff = now - timedelta(days=settings.BACKUP_RETENTION_DAYS)
-    removed = []
-    try:
-        candidates = sorted(folder.iterdir())
-    except FileNotFoundError:
-        return []
-    for candidate in candidates:
-        match = OWN_NAME.fullmatch(candidate.name)
-        if match is None or candidate == keep:
-            continue
-        made = datetime.strptime(match["stamp"], STAMP).replace(tzinfo=UTC)
-        if made < cutoff:
-            candidate.unlink(missing_ok=True)
-            removed.append(candidate.name)
-    if removed:
+def remove_expired(*, now: datetime, keep: set[Path]) -> list[str]:
+    """Remove, never KEEP, the backups in settings.BACKUP_DIR older than
+    settings.BACKUP_RETENTION_DAYS and the key files older than
+    settings.BACKUP_KEYS_RETENTION_DAYS, each known by the name `backup` gives it; their
+    names. After the key files' period an erased family's key is in no copy at all."""
+    removed = _remove_older(
+        Path(settings.BACKUP_DIR),
+        _backup_made_at,
+        now - timedelta(days=settings.BACKUP_RETENTION_DAYS),
+        keep,
+    )
+    removed_keys = _remove_older(
+        backup_keys.directory(),
+        backup_keys.made_at,
+        now - timedelta(days=settings.BACKUP_KEYS_RETENTION_DAYS),
+        keep,
+    )
+    if removed or removed_keys:
         with transaction.atomic():
             record(
                 ACTOR_BACKUP,
                 BACKUPS_REMOVED,
-                details={"removed": len(removed), "retention_days": settings.BACKUP_RETENTION_DAYS},
+                details={
+                    "backups_removed": len(removed),
+                    "key_files_removed": len(removed_keys),
+                    "retention_days": settings.BACKUP_RETENTION_DAYS,
+                    "key_retention_days": settings.BACKUP_KEYS_RETENTION_DAYS,
+                },
             )
+    return removed + removed_keys
+
+
+def _backup_made_at(path: Path) -> datetime | None:
+    match = OWN_NAME.fullmatch(path.name)
+    if match is None:
+        return None
+    return datetime.strptime(match["stamp"], STAMP).replace(tzinfo=UTC)
+
+
+def _remove_older(
+    folder: Path, made_at: Callable[[Path], datetime | None], cutoff: datetime, keep: set[Path]
+) -> list[str]:
+    try:
+        candidates = sorted(folder.iterdir())
+    except FileNotFoundError:
+        return []
+    removed = []
+    for candidate in candidates:
+        made = made_at(candidate)
+        if made is not None and made < cutoff and candidate not in keep:
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate.name)
     return removed
 
 
@@ -207,15 +256,22 @@ def _run(command: list[str], environment: dict[str, str], *, stdout: int | None 
 
 def _pg_dump(handle: int) -> None:
     command, environment = _pg_command("pg_dump")
-    _run([*command, "--format=custom", "--no-password"], environment, stdout=handle)
+    keys = f"--exclude-table-data={DataKey._meta.db_table}"
+    _run([*command, "--format=custom", keys, "--no-password"], environment, stdout=handle)
 
 
 def _sqlite_backup(target: Path) -> None:
     connection = connections[ALIAS]
     connection.ensure_connection()
-    destination = sqlite3.connect(target)
+    destination = sqlite3.connect(target, isolation_level=None)
     try:
         connection.connection.backup(destination)
+        # The copy keeps no key, not even in freed pages or a journal left on disk.
+        destination.execute("PRAGMA journal_mode=MEMORY")
+        destination.execute("PRAGMA secure_delete=ON")
+        destination.execute("PRAGMA foreign_keys=OFF")
+        destination.execute(f'DELETE FROM "{DataKey._meta.db_table}"')  # noqa: S608
+        destination.execute("VACUUM")
     finally:
         destination.close()
 
@@ -228,35 +284,53 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def restore_backup(path: Path, *, migrate: bool = True) -> Restored:
+def restore_backup(path: Path, *, keys: Path | None = None, migrate: bool = True) -> Restored:
     """Replace the configured database by the backup at PATH (every service of the
-    platform stopped), bring its schema up to date (MIGRATE), erase again what the erasure
-    register names, record `backup.restored` and seal. Refuses before touching the database
-    when the register does not verify or the file is no backup of this kind of database.
-    ANCHOR_PROBLEM in the result says when the restored trail ends before the anchored head
-    (an older backup: `audit_verify` names the seals that are gone)."""
+    platform stopped) with the keys of KEYS (by default the newest key file), leaving out
+    those the erasure register names; bring the schema up to date (MIGRATE), erase again
+    what the register names, record `backup.restored` and seal. Refuses before touching the
+    database when the register does not verify, the file is no backup of this kind of
+    database, or no key file can be read. ANCHOR_PROBLEM in the result says when the
+    restored trail ends before the anchored head (an older backup: `audit_verify` names
+    the seals that are gone)."""
     kind = engine()
     try:
         register = erasure_register.entries()
     except erasure_register.RegisterError as exc:
         raise BackupError(f"{exc} Es wird nichts zurückgespielt.") from exc
     _check_kind(path, kind)
+    source = keys or backup_keys.newest()
+    if source is None:
+        raise BackupError(
+            f"Keine Schlüsseldatei in {backup_keys.directory()}: ohne sie bliebe jede "
+            "verschlüsselte Angabe unlesbar. Mit --keys die neueste Schlüsseldatei angeben."
+        )
+    try:
+        backup_keys.check(source)
+    except backup_keys.KeysError as exc:
+        raise BackupError(str(exc)) from exc
     # An erasure whose line was never written is caught from the database it replaces.
     try:
         erasure_register.catch_up()
         register = erasure_register.entries()
     except DatabaseError:
         pass  # no database yet (a new server): the register is all there is
-    replace_database(path)
+    erased_keys = {entry.data_key_id for entry in register if entry.data_key_id}
+    keys_restored = replace_database(path, keys=source, erased_keys=erased_keys)
     if migrate:
         call_command("migrate", interactive=False, verbosity=0)
-    result = Restored(path, _backup_id())
+    result = Restored(path, _backup_id(), source, keys_restored)
     result.reapplied = reapply_erasures(register)
     with transaction.atomic():
         record(
             ACTOR_RESTORE,
             BACKUP_RESTORED,
-            details={"backup_id": result.backup_id, "erasures_reapplied": len(result.reapplied)},
+            details={
+                "backup_id": result.backup_id,
+                "keys_restored": keys_restored.keys,
+                "keys_left_out": keys_restored.left_out,
+                "erasures_reapplied": len(result.reapplied),
+            },
         )
     try:
         seal_pending()
@@ -265,32 +339,42 @@ def restore_backup(path: Path, *, migrate: bool = True) -> Restored:
     return result
 
 
-def replace_database(path: Path) -> None:
-    """Put the backup at PATH in place of the configured database, and nothing else: what
-    an operator does by hand with pg_restore or a copied file. `restore_backup` goes on to
-    apply the erasure register; without it the platform refuses to start."""
+def replace_database(
+    path: Path, *, keys: Path, erased_keys: Iterable[str] = ()
+) -> backup_keys.Restored:
+    """Put the backup at PATH in place of the configured database, with the keys of KEYS
+    but ERASED_KEYS, and nothing else: what an operator does by hand with pg_restore or a
+    copied file. `restore_backup` goes on to apply the erasure register; without it the
+    platform refuses to start. On PostgreSQL the schema is dropped and rebuilt in three
+    steps (tables and rows, keys, then indexes, constraints and triggers): a failure in
+    between leaves a database to restore again."""
     kind = engine()
     _check_kind(path, kind)
-    connections.close_all()
     if kind == "postgresql":
         command, environment = _pg_command("pg_restore")
-        _run(
-            [
-                *command,
-                "--clean",
-                "--if-exists",
-                "--single-transaction",
-                "--exit-on-error",
-                "--no-owner",
-                "--no-privileges",
-                "--no-password",
-                str(path),
-            ],
-            environment,
-        )
+        options = [
+            "--single-transaction",
+            "--exit-on-error",
+            "--no-owner",
+            "--no-privileges",
+            "--no-password",
+        ]
+        _run(["pg_restore", "--list", str(path)], environment, stdout=subprocess.DEVNULL)
+        with transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
+            cursor.execute("DROP SCHEMA public CASCADE")
+            cursor.execute("CREATE SCHEMA public")
+        connections.close_all()
+        _run([*command, "--section=pre-data", "--section=data", *options, str(path)], environment)
+        with transaction.atomic(using=ALIAS):
+            restored = backup_keys.restore(keys, erased=erased_keys, alias=ALIAS)
+        connections.close_all()
+        _run([*command, "--section=post-data", *options, str(path)], environment)
     else:
         _sqlite_restore(path)
+        with transaction.atomic(using=ALIAS):
+            restored = backup_keys.restore(keys, erased=erased_keys, alias=ALIAS)
     vault.forget_unwrapped_keys()
+    return restored
 
 
 def _check_kind(path: Path, kind: str) -> None:

@@ -62,6 +62,7 @@ def erasure_register_and_backup_dirs(settings, tmp_path_factory: pytest.TempPath
     number = next(_registers)
     settings.ERASURE_REGISTER_DIR = tmp_path_factory.getbasetemp() / f"erasure-register-{number}"
     settings.BACKUP_DIR = tmp_path_factory.getbasetemp() / f"backups-{number}"
+    settings.BACKUP_KEYS_DIR = tmp_path_factory.getbasetemp() / f"backup-keys-{number}"
 
 
 _registers = itertools.count(1)

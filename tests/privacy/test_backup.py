@@ -1,14 +1,18 @@
 """Backup and restore (privacy/backups.py) on the configured database, SQLite or PostgreSQL
-(the test database): the file is private, a restore gives the data back and the trail still
-verifies; an erasure made after a backup survives its restore, the older trail is reported
-by audit_verify, and a database restored behind restore's back does not start.
+(the test database): the file is private and holds no data key (those go to a key file of
+their own), a restore gives the data back and the trail still verifies; an erasure made
+after a backup survives its restore, the older trail is reported by audit_verify, a
+database restored behind restore's back does not start, and once the key files from before
+an erasure have expired no backup can be read for the family at all.
 
 Pia (DPO of the project) erases the Yılmaz family, which Anna registered."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import stat
+import subprocess
 from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
@@ -22,7 +26,7 @@ from audit.models import AuditEvent
 from config.serve import refuse_unapplied_erasures
 from dienstweg import erasure_register, vault
 from dienstweg.models import DataKey, Family, User
-from privacy import backups, erasure
+from privacy import backup_keys, backups, erasure
 from privacy.audit_actions import (
     BACKUP_CREATED,
     BACKUP_RESTORED,
@@ -48,11 +52,11 @@ def verify_output() -> str:
     return out.getvalue()
 
 
-def take_backup(tmp_path: Path) -> Path:
+def take_backup(tmp_path: Path, name: str = "sicherung.bin") -> Path:
     # pg_dump and pg_restore must reach the test database, never the configured one.
     assert connection.vendor == "sqlite" or connection.settings_dict["NAME"].startswith("test_")
     wait_until_final()  # PostgreSQL: so that the backup's trail ends sealed
-    target = tmp_path / "sicherung.bin"
+    target = tmp_path / name
     out = StringIO()
     call_command("backup", output=target, stdout=out)
     assert str(target) in out.getvalue()
@@ -63,7 +67,10 @@ def test_backup_is_private_and_a_restore_gives_back_the_data_and_a_verified_trai
     network: Network, family: Family, tmp_path: Path
 ) -> None:
     target = take_backup(tmp_path)
+    keys = backup_keys.newest()
+    assert keys is not None
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600
     later = Family.objects.create(reference="F-NACH-SICHERUNG", owner=network.project)
 
     out = StringIO()
@@ -135,8 +142,11 @@ def test_a_database_restored_behind_restores_back_does_not_start(
     target = take_backup(tmp_path)
     erasure.erase_family(family, by=pia, reason=REASON)
 
-    # The backup put back by hand (pg_restore, a copied file), without the register.
-    backups.replace_database(target)
+    # The backup and its keys put back by hand (pg_restore, a copied file), without the
+    # register.
+    keys = backup_keys.newest()
+    assert keys is not None
+    backups.replace_database(target, keys=keys)
 
     assert Family.objects.get(pk=family.pk).data_key_id is not None
     assert address_of(family) == ADDRESS  # readable again: exactly what must not happen
@@ -223,4 +233,75 @@ def test_backup_removes_its_own_backups_older_than_the_retention_period(
         [backup.path.name, young.name, foreign.name]
     )
     removal = AuditEvent.objects.get(action=BACKUPS_REMOVED)
-    assert removal.details == {"removed": 1, "retention_days": 30}
+    assert removal.details == {
+        "backups_removed": 1,
+        "key_files_removed": 0,
+        "retention_days": 30,
+        "key_retention_days": settings.BACKUP_KEYS_RETENTION_DAYS,
+    }
+
+
+def test_key_files_are_kept_for_their_own_shorter_period(family: Family, settings) -> None:
+    settings.BACKUP_KEYS_RETENTION_DAYS = 7
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    folder = backup_keys.directory()
+    folder.mkdir(parents=True)
+    expired = folder / "dienstweg-20260222T090000Z-0a1b2c3d.keys.jsonl"  # 8 days before
+    young = folder / "dienstweg-20260224T090000Z-0a1b2c3e.keys.jsonl"  # 6 days before
+    for path in (expired, young):
+        path.write_text("")
+    wait_until_final()
+
+    backup = backups.create_backup(now=now)
+
+    assert backup.removed == [expired.name]
+    assert sorted(path.name for path in folder.iterdir()) == sorted(
+        [backup.keys_path.name, young.name]
+    )
+    assert backup_keys.newest() == backup.keys_path
+
+
+def test_the_backup_file_holds_no_data_key(family: Family, tmp_path: Path) -> None:
+    key = DataKey.objects.get(pk=family.data_key_id)
+    target = take_backup(tmp_path)
+
+    if connection.vendor == "sqlite":
+        copy = sqlite3.connect(target)
+        try:
+            assert copy.execute("SELECT count(*) FROM dienstweg_datakey").fetchone() == (0,)
+            assert copy.execute("SELECT count(*) FROM dienstweg_family").fetchone() == (1,)
+        finally:
+            copy.close()
+        assert bytes(key.wrapped) not in target.read_bytes()  # not even in a freed page
+    else:
+        listing = ["pg_restore", "--data-only", "--file=-", str(target)]
+        script = subprocess.run(listing, capture_output=True, check=True).stdout  # noqa: S603
+        assert b"COPY public.dienstweg_family " in script
+        assert str(key.pk).encode() in script  # the family names its key ...
+        assert b"COPY public.dienstweg_datakey" not in script  # ... but not the key
+        assert bytes(key.wrapped).hex().encode() not in script
+    keys = backup_keys.newest()
+    assert keys is not None
+    assert str(key.pk) in keys.read_text()
+
+
+def test_once_the_key_files_from_before_an_erasure_are_gone_no_backup_reads_the_family(
+    family: Family, pia: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    older = take_backup(tmp_path, "vorher.bin")
+    before = backup_keys.newest()
+    assert before is not None
+    erasure.erase_family(family, by=pia, reason=REASON)
+    take_backup(tmp_path, "nachher.bin")
+    before.unlink()  # expired: the keys are kept for days, the backups for weeks
+    # Even without the register: lost, on a new server whose database is gone too.
+    erasure_register.path().unlink()
+    monkeypatch.setattr(erasure_register, "catch_up", lambda: 0)
+
+    call_command("restore", str(older), stdout=StringIO(), stderr=StringIO())
+
+    restored = Family.objects.get(pk=family.pk)
+    assert not restored.is_erased  # the register is gone: nothing says it was erased ...
+    assert restored.data_key_id is None  # ... but its key is in no key file any more
+    with pytest.raises(vault.VaultError):
+        restored.decrypt_field("address")

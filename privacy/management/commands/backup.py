@@ -1,5 +1,6 @@
-"""Back up the database (PostgreSQL: pg_dump, custom format; SQLite: the online backup API)
-into a file of mode 0600, after registering every erasure and sealing the trail."""
+"""Back up the database without its data keys (PostgreSQL: pg_dump, custom format; SQLite:
+the online backup API) into a file of mode 0600, and the keys into a key file of their own,
+after registering every erasure and sealing the trail."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from privacy import backups
 
 class Command(BaseCommand):
     help = (
-        "Sichert die Datenbank in eine Datei (Modus 0600): PostgreSQL mit pg_dump, SQLite "
-        "über die Online-Backup-Schnittstelle. Schlüssel, Anker-Verzeichnis und Löschregister "
-        "gehören nicht dazu: sie werden getrennt aufbewahrt (README, „Sicherung“)."
+        "Sichert die Datenbank ohne ihre Datenschlüssel in eine Datei (Modus 0600): "
+        "PostgreSQL mit pg_dump, SQLite über die Online-Backup-Schnittstelle; die "
+        "Datenschlüssel in eine eigene Schlüsseldatei mit kurzer Aufbewahrung. "
+        "Hauptschlüssel, Anker-Verzeichnis und Löschregister gehören nicht dazu (README)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,6 +40,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Sicherung {backup.backup_id} geschrieben: {backup.path} "
             f"({backup.size} Bytes, SHA-256 {backup.sha256})"
+        )
+        self.stdout.write(
+            f"Datenschlüssel getrennt davon: {backup.keys_path} ({backup.keys} Schlüssel)"
         )
         for name in backup.removed:
             self.stdout.write(f"Abgelaufen, entfernt: {name}")

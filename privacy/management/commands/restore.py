@@ -20,14 +20,31 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path, metavar="DATEI", help="die Sicherung")
+        parser.add_argument(
+            "--keys",
+            type=Path,
+            default=None,
+            metavar="SCHLÜSSELDATEI",
+            help="die Schlüsseldatei; ohne Angabe die neueste in DIENSTWEG_BACKUP_KEYS_DIR",
+        )
 
-    def handle(self, *args: Any, path: Path, **options: Any) -> None:
+    def handle(self, *args: Any, path: Path, keys: Path | None, **options: Any) -> None:
         try:
-            restored = backups.restore_backup(path)
+            restored = backups.restore_backup(path, keys=keys)
         except backups.BackupError as exc:
             raise CommandError(str(exc)) from exc
         name = restored.backup_id or "(ohne Kennung)"
         self.stdout.write(f"Sicherung {name} aus {restored.path} zurückgespielt.")
+        if restored.keys is not None:
+            self.stdout.write(
+                f"Schlüssel aus {restored.keys_path}: {restored.keys.keys} eingesetzt, "
+                f"{restored.keys.left_out} gelöschter Familien ausgelassen"
+                + (
+                    f", {restored.keys.missing} fehlen (deren Inhalte bleiben unlesbar)."
+                    if restored.keys.missing
+                    else "."
+                )
+            )
         if restored.reapplied:
             self.stdout.write(
                 f"Erneut gelöscht laut Löschregister: {', '.join(restored.reapplied)}"
