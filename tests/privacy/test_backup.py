@@ -22,7 +22,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError, SystemCheckError
 from django.db import connection, transaction
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, AuditSeal
+from audit.sealing import seal_pending
 from config.serve import refuse_unapplied_erasures
 from dienstweg import erasure_register, vault
 from dienstweg.models import DataKey, Family, User
@@ -103,6 +104,7 @@ def test_an_erasure_after_the_backup_survives_its_restore(
     target = take_backup(tmp_path)
     erasure.erase_family(family, by=pia, reason=REASON)
     assert [entry.family_id for entry in erasure_register.entries()] == [str(family.pk)]
+    noted = AuditSeal.objects.order_by("-number").values_list("seal_hash", flat=True)[0]
 
     out, err = StringIO(), StringIO()
     call_command("restore", str(target), stdout=out, stderr=err)
@@ -134,6 +136,32 @@ def test_an_erasure_after_the_backup_survives_its_restore(
         call_command("audit_verify", stdout=out)
     assert "fehlt in der Datenbank, ist aber außerhalb verankert" in out.getvalue()
     assert "das Ende des Protokolls wurde entfernt" in out.getvalue()
+    out = StringIO()  # the DPO's note of the head from after the backup fails too
+    with pytest.raises(CommandError):
+        call_command("audit_verify", expect_head=[noted], stdout=out)
+    assert f"Kopf {noted} ist nicht in der Siegelkette" in out.getvalue()
+
+
+def test_after_an_older_restore_a_fresh_anchor_lets_sealing_go_on_and_the_old_shows_the_gap(
+    family: Family, pia: User, tmp_path: Path, settings
+) -> None:
+    target = take_backup(tmp_path)
+    erasure.erase_family(family, by=pia, reason=REASON)
+    call_command("restore", str(target), stdout=StringIO(), stderr=StringIO())
+    old_anchor = Path(settings.AUDIT_ANCHOR_DIR)
+
+    # The procedure in the README: the anchor directory moved aside and kept.
+    kept = old_anchor.with_name(old_anchor.name + "-bis-heute")
+    old_anchor.rename(kept)
+    wait_until_final()
+    assert seal_pending()  # the restore's own events, on top of the adopted head
+
+    assert "Prüfung bestanden" in verify_output()
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("audit_verify", anchor_dir=kept, stdout=out)
+    assert "weicht vom außerhalb der Datenbank verankerten Kopf ab" in out.getvalue()
+    assert "das Protokoll wurde ab hier ersetzt" in out.getvalue()
 
 
 def test_a_database_restored_behind_restores_back_does_not_start(
