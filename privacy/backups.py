@@ -420,11 +420,11 @@ def reapply_erasures(register: list[erasure_register.Entry] | None = None) -> li
             "erneut angewandt"
         )
         if family.is_erased:
-            # The record went, the key did not (not a state erase_family leaves): shred it.
+            # The record went, the key (or a reference to one) did not: a database put
+            # back by hand. Not a state erase_family leaves; shred what is left.
             with transaction.atomic():
                 locked = Family.objects.select_for_update().get(pk=family.pk)
                 core.erase_family_key(locked, by=ACTOR_RESTORE, reason=reason)
-                locked.save(update_fields=["data_key"])
         else:
             erase_family(family, by=ACTOR_RESTORE, reason=reason, seal=False)
         done.append(entry.reference)

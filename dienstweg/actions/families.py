@@ -207,6 +207,9 @@ def erase_family_key(family: Family, *, by: User | str | None, reason: str) -> N
     if family.data_key_id is None:
         raise ActionError(_("Die Daten dieser Familie sind bereits gelöscht."))
     DataKey.objects.filter(pk=family.data_key_id).delete()
+    # Said outright, not left to SET_NULL: a database restored by hand may name a key row
+    # that is not there, and the family must still end up without one.
+    Family.objects.filter(pk=family.pk).update(data_key=None)
     family.data_key = None
     transaction.on_commit(vault.forget_unwrapped_keys)
     record(by, FAMILY_KEY_DESTROYED, target=family, family=family, purpose=reason[:200])
