@@ -333,3 +333,21 @@ def test_once_the_key_files_from_before_an_erasure_are_gone_no_backup_reads_the_
     assert restored.data_key_id is None  # ... but its key is in no key file any more
     with pytest.raises(vault.VaultError):
         restored.decrypt_field("address")
+
+
+def test_restore_refuses_a_file_that_is_no_backup_or_a_missing_key_file(
+    network: Network, family: Family, tmp_path: Path
+) -> None:
+    target = take_backup(tmp_path)
+    later = Family.objects.create(reference="F-NACH-SICHERUNG", owner=network.project)
+    other = tmp_path / "notizen.txt"
+    other.write_text("keine Sicherung")
+
+    with pytest.raises(CommandError, match="ist keine Sicherung"):
+        call_command("restore", str(other))
+    for keys in backup_keys.directory().iterdir():
+        keys.unlink()
+    with pytest.raises(CommandError, match="Keine Schlüsseldatei"):
+        call_command("restore", str(target))
+
+    assert Family.objects.filter(pk=later.pk).exists()  # the database was left alone
