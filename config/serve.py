@@ -26,11 +26,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 from typing import Any
 
+import django
 from daphne.cli import CommandLineInterface as DaphneCommandLineInterface
 from daphne.server import Server as DaphneServer
 from daphne.ws_protocol import WebSocketProtocol
+from django.db import connections
 from twisted.internet.interfaces import IAddress, IPushProducer
 from twisted.python.failure import Failure
 from zope.interface import implementer  # type: ignore[import-untyped]
@@ -195,6 +198,7 @@ class CommandLineInterface(DaphneCommandLineInterface):
         options = self.parser.parse_args(args)
         if options.websocket_stall_timeout <= 0 or options.websocket_max_backlog <= 0:
             self.parser.error("the stall timeout and the backlog limit must be positive")
+        refuse_unapplied_erasures()
         # Daphne's run() parses the arguments again and builds server_class from its own.
         self.server_class = functools.partial(
             Server,
@@ -202,6 +206,22 @@ class CommandLineInterface(DaphneCommandLineInterface):
             max_backlog=options.websocket_max_backlog,
         )
         super().run(args)
+
+
+def refuse_unapplied_erasures() -> None:
+    """Stop before serving a database that holds a family the erasure register names as
+    erased (a backup restored without `manage.py restore`): nobody may read it again."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    from dienstweg.erasure_register import startup_problem  # needs Django set up
+
+    try:
+        problem = startup_problem()
+    finally:
+        connections.close_all()
+    if problem is not None:
+        logger.critical("%s", problem)
+        raise SystemExit(f"Dienstweg startet nicht: {problem}")
 
 
 if __name__ == "__main__":

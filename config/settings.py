@@ -317,6 +317,17 @@ AUDIT_CLIENT_IP_CALLABLE = "dienstweg.security.client_ip"
 # (audit/anchor.py): production points it at a directory of the service's user that the
 # database's user cannot write (deploy/systemd: StateDirectory=dienstweg-anchor).
 AUDIT_ANCHOR_DIR = Path(env("DIENSTWEG_AUDIT_ANCHOR_DIR") or DATA_DIR / "audit-anchor")
+# The erasure register (dienstweg/erasure_register.py): every erased family, signed and
+# chained, kept apart from the database so that `restore` can erase again what an older
+# backup brings back. Back it up apart from the database and never replace it by a copy.
+ERASURE_REGISTER_DIR = Path(env("DIENSTWEG_ERASURE_REGISTER_DIR") or DATA_DIR / "erasure-register")
+# Where `manage.py backup` writes by default, and how long it keeps its own backups there.
+BACKUP_DIR = Path(env("DIENSTWEG_BACKUP_DIR") or DATA_DIR / "backups")
+BACKUP_RETENTION_DAYS = env_int("DIENSTWEG_BACKUP_RETENTION_DAYS", 30)
+# A backup holds no data key: they go to a file of their own here, kept for a short time, so
+# that an erased family's key is in no copy at all after this many days.
+BACKUP_KEYS_DIR = Path(env("DIENSTWEG_BACKUP_KEYS_DIR") or DATA_DIR / "backup-keys")
+BACKUP_KEYS_RETENTION_DAYS = env_int("DIENSTWEG_BACKUP_KEYS_RETENTION_DAYS", 7)
 # The sealer refuses an event dated more than this before the newest event it has sealed
 # (or after its own clock by as much): clocks of several hosts, and transactions that
 # record an event and commit a little later, stay within it.

@@ -112,8 +112,8 @@ def _items(counts: _Counts) -> tuple[list[Item], list[Item]]:
         Item(
             "key",
             _(
-                "Datenschlüssel der Familie: jede verschlüsselte Kopie, auch in "
-                "Sicherungen, wird unlesbar"
+                "Datenschlüssel der Familie: jede verschlüsselte Kopie wird unlesbar; wird "
+                "eine ältere Sicherung zurückgespielt, löscht die Plattform die Familie erneut"
             ),
             int(counts.has_key),
         ),

@@ -55,6 +55,19 @@ def audit_anchor_dir(settings, tmp_path_factory: pytest.TempPathFactory) -> None
 _anchors = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def erasure_register_and_backup_dirs(settings, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Likewise the erasure register (dienstweg/erasure_register.py) that restore applies,
+    # and where `backup` writes and removes its files.
+    number = next(_registers)
+    settings.ERASURE_REGISTER_DIR = tmp_path_factory.getbasetemp() / f"erasure-register-{number}"
+    settings.BACKUP_DIR = tmp_path_factory.getbasetemp() / f"backups-{number}"
+    settings.BACKUP_KEYS_DIR = tmp_path_factory.getbasetemp() / f"backup-keys-{number}"
+
+
+_registers = itertools.count(1)
+
+
 @dataclass
 class Network:
     project: Agency
