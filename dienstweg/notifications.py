@@ -69,7 +69,9 @@ def notify(
     )
     if created:
         subject, body = email_text(stored_title, family_ref=family_ref, url=url)
-        outbox.queue_mail(recipients.values(), kind=kind, subject=subject, body=body)
+        outbox.queue_mail(
+            recipients.values(), kind=kind, subject=subject, body=body, family_ref=family_ref
+        )
     return created
 
 

@@ -37,7 +37,9 @@ FIRST_RETRY = timedelta(minutes=2)
 LEASE = timedelta(minutes=5)
 
 
-def queue_mail(users: Iterable[User], *, kind: str, subject: str, body: str) -> list[OutboxMail]:
+def queue_mail(
+    users: Iterable[User], *, kind: str, subject: str, body: str, family_ref: str = ""
+) -> list[OutboxMail]:
     """Put an e-mail to each active user with an address (each once) into the outbox.
 
     Call it inside the action's transaction: a rolled-back action sends nothing. The caller
@@ -50,7 +52,7 @@ def queue_mail(users: Iterable[User], *, kind: str, subject: str, body: str) -> 
             if user.data_key is None:
                 user.data_key = vault.create_data_key()
                 user.save(update_fields=["data_key"])
-            mail = OutboxMail(user=user, kind=kind, subject=subject)
+            mail = OutboxMail(user=user, kind=kind, subject=subject, family_ref=family_ref)
             mail.encrypt_field("body", body)
             mails.append(mail)
         return OutboxMail.objects.bulk_create(mails)

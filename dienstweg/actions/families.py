@@ -35,6 +35,7 @@ from dienstweg.models import (
     Family,
     HouseholdMember,
     Notification,
+    OutboxMail,
     User,
 )
 
@@ -250,6 +251,7 @@ def erase_family_record(family: Family, *, by: User | str | None, reason: str) -
         first_name_enc=b"", last_name_enc=b"", birth_date_enc=b"", identity_index=""
     )
     notifications, _details = Notification.objects.filter(family_ref=family.reference).delete()
+    OutboxMail.objects.filter(family_ref=family.reference).delete()  # their e-mails too
     family.refresh_from_db()
     erased = RecordErasure(members, evidence, consents_kept, notifications)
     record(

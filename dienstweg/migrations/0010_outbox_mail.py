@@ -36,6 +36,7 @@ def move_pending_emails(apps, schema_editor):
             user_id=user_id,
             kind=notification.kind,
             subject=subject,
+            family_ref=notification.family_ref,
             created_at=notification.created_at,
             attempts=notification.email_attempts,
         )
@@ -58,6 +59,7 @@ class Migration(migrations.Migration):
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
                 ('kind', models.CharField(max_length=64, verbose_name='Art')),
                 ('subject', models.CharField(max_length=250, verbose_name='Betreff')),
+                ('family_ref', models.CharField(blank=True, max_length=20, verbose_name='Kennung')),
                 ('body_enc', models.BinaryField()),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='erstellt am')),
                 ('due_at', models.DateTimeField(default=django.utils.timezone.now)),

@@ -62,6 +62,9 @@ class OutboxMail(vault.Encrypted, models.Model):
     kind = models.CharField(_("Art"), max_length=64)
     # Never a secret or a name: a title, at most a family reference.
     subject = models.CharField(_("Betreff"), max_length=250)
+    # The family the mail is about, if any (its pseudonymous reference): an erasure of the
+    # family removes its mails with its notifications.
+    family_ref = models.CharField(_("Kennung"), max_length=20, blank=True)
     body_enc = models.BinaryField(editable=False)
     created_at = models.DateTimeField(_("erstellt am"), default=timezone.now)
     # Not tried before this moment: the creation, or the backoff after a failure.
