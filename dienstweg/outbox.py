@@ -35,6 +35,9 @@ FIRST_RETRY = timedelta(minutes=2)
 # How long a sender holds a claimed mail. Far above EMAIL_TIMEOUT: only a sender that died
 # holds one this long, and then another sender takes the mail over.
 LEASE = timedelta(minutes=5)
+# Sent and given-up mails (without their bodies) stay this long for an operator's questions.
+KEEP_FINISHED = timedelta(days=30)
+PRUNE_EVERY = timedelta(hours=1)
 
 
 def queue_mail(
@@ -207,13 +210,24 @@ def run_round(*, clock: Clock = timezone.now, stop: Callable[[], bool] = lambda:
     return send_due(clock=clock, stop=stop)
 
 
+def prune_finished(*, now: datetime) -> int:
+    """Delete the mails sent or given up more than KEEP_FINISHED ago; return how many."""
+    cutoff = now - KEEP_FINISHED
+    finished = OutboxMail.objects.filter(Q(sent_at__lt=cutoff) | Q(given_up_at__lt=cutoff))
+    return finished.delete()[0]
+
+
 def send_loop(*, interval: float, stop: Callable[[], bool], clock: Clock = timezone.now) -> Round:
     """Run a round every INTERVAL seconds until STOP() is true; a round in hand finishes its
-    current mail first. Returns the totals."""
+    current mail first. Finished mails are pruned once an hour. Returns the totals."""
     total = Round()
+    next_prune = clock()
     while not stop():
         close_old_connections()
         try:
+            if clock() >= next_prune:
+                prune_finished(now=clock())
+                next_prune = clock() + PRUNE_EVERY
             done = run_round(clock=clock, stop=stop)
         except Exception:
             # A database restart must not end the sender; the next round tries again.

@@ -155,6 +155,20 @@ def test_a_mail_of_a_deactivated_account_is_given_up(network: Network) -> None:
     assert mail.outbox == []
 
 
+def test_finished_mails_are_kept_thirty_days_then_deleted(network: Network) -> None:
+    [sent] = queue([network.ben])
+    [open_] = queue([network.clara])
+    clock = Clock()
+    OutboxMail.objects.filter(pk=open_.pk).update(due_at=clock.now + timedelta(days=60))
+    outbox.send_due(clock=clock)
+    clock.advance(outbox.KEEP_FINISHED)
+    assert outbox.prune_finished(now=clock.now) == 0
+    clock.advance(timedelta(seconds=1))
+    assert outbox.prune_finished(now=clock.now) == 1
+    assert list(OutboxMail.objects.values_list("pk", flat=True)) == [open_.pk]
+    assert not OutboxMail.objects.filter(pk=sent.pk).exists()
+
+
 def test_a_rolled_back_action_queues_nothing(network: Network) -> None:
     with pytest.raises(ZeroDivisionError), transaction.atomic():
         queue([network.ben])

@@ -7,6 +7,7 @@ from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils import timezone
 
 from dienstweg import outbox
 
@@ -26,6 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, loop: bool, interval: float, **options: Any) -> None:
         if not loop:
             done = outbox.run_round()
+            outbox.prune_finished(now=timezone.now())
             self.stdout.write(f"{done.sent} E-Mail(s) versandt.")
             return
         stopping = False
