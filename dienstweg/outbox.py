@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-# A mail that fails this often is given up (it stays in the table, without its body).
+# A mail that fails this often is given up (kept without its body until pruned).
 MAX_EMAIL_ATTEMPTS = 5
 # The wait after the first failure, doubled after each further one: 2, 4, 8, 16 minutes.
 FIRST_RETRY = timedelta(minutes=2)
@@ -206,7 +206,11 @@ def run_round(*, clock: Clock = timezone.now, stop: Callable[[], bool] = lambda:
     """One round of the sender: what the apps add before sending (hooks.before_sending,
     e.g. the notices of unread messages), then every due mail."""
     for producer in hooks.before_sending:
-        producer()
+        try:
+            producer()
+        except Exception:
+            # Its failure must not keep the mails already queued from going out.
+            logger.exception("outbox sender: %s failed", getattr(producer, "__name__", producer))
     return send_due(clock=clock, stop=stop)
 
 

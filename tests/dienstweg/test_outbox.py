@@ -233,6 +233,18 @@ def test_each_round_runs_the_hooks_before_sending(
     assert [m.body for m in mail.outbox] == ["Runde 1", "Runde 2"]
 
 
+def test_a_failing_hook_does_not_keep_the_mails_back(
+    network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue([network.ben])
+
+    def broken() -> None:
+        raise RuntimeError("notices failed")
+
+    monkeypatch.setattr(hooks, "before_sending", [broken])
+    assert outbox.run_round().sent == 1
+
+
 def _pending() -> bool:
     return OutboxMail.objects.filter(sent_at=None, given_up_at=None).exists()
 
