@@ -1,4 +1,6 @@
-"""Daphne, plus a bound on what a client that stops reading can make the server buffer.
+"""Daphne, plus bounds on what a client can make the server hold: request bodies in memory
+within a limit (config/request_bodies.py), and what a client that stops reading makes it
+buffer.
 
 Run it exactly like Daphne, with two more flags::
 
@@ -29,9 +31,11 @@ from typing import Any
 from daphne.cli import CommandLineInterface as DaphneCommandLineInterface
 from daphne.server import Server as DaphneServer
 from daphne.ws_protocol import WebSocketProtocol
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IAddress, IPushProducer
 from twisted.python.failure import Failure
 from zope.interface import implementer  # type: ignore[import-untyped]
+
+from config.request_bodies import BoundedWebRequest
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +137,8 @@ class GuardedWebSocketProtocol(WebSocketProtocol):
 
 
 class Server(DaphneServer):
-    """Daphne's server, serving WebSockets with GuardedWebSocketProtocol."""
+    """Daphne's server: request bodies through BoundedWebRequest, WebSockets through
+    GuardedWebSocketProtocol."""
 
     def __init__(
         self,
@@ -151,6 +156,16 @@ class Server(DaphneServer):
         # Daphne builds its WebSocket factory inside run() and has no option for the
         # protocol class; ready_callable runs after that, before the reactor accepts anyone.
         self.ws_factory.protocol = GuardedWebSocketProtocol
+        # Likewise Daphne's HTTP factory gives every connection its own request class.
+        http_factory = self.http_factory
+        build_daphne_protocol = http_factory.buildProtocol
+
+        def build_protocol(addr: IAddress) -> Any:
+            protocol = build_daphne_protocol(addr)
+            protocol.requestFactory = BoundedWebRequest
+            return protocol
+
+        http_factory.buildProtocol = build_protocol
         if self._then_ready is not None:
             self._then_ready()
 

@@ -378,7 +378,6 @@ TEAM_PAGE_SIZE = 25
 CONSENT_TEXT_VERSION = env("DIENSTWEG_CONSENT_TEXT_VERSION") or "2026-1"
 # Scans of signed consent forms: PDF, JPEG or PNG up to this size.
 EVIDENCE_MAX_BYTES = 5 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * EVIDENCE_MAX_BYTES
 
 # Referrals and application tags
 REFERRAL_PAGE_SIZE = 25
@@ -386,9 +385,21 @@ REFERRAL_PAGE_SIZE = 25
 REFERRAL_ANSWER_DAYS = env_int("DIENSTWEG_REFERRAL_ANSWER_DAYS", 5)
 # Attachments of referrals: PDF, JPEG or PNG up to this size, at most five per referral.
 ATTACHMENT_MAX_BYTES = env_int("DIENSTWEG_ATTACHMENT_MAX_MB", 10) * 1024 * 1024
-# Uploads stay in memory up to this size: Django would otherwise spool bigger ones to a
-# plaintext temporary file on disk before we encrypt them.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * ATTACHMENT_MAX_BYTES + 1024 * 1024
+# Request bodies (config/request_bodies.py, enforced by config.serve before the body is
+# read; deploy/nginx/dienstweg.conf keeps the same figures): a multipart POST of a session
+# verified by the second factor to a view that takes files (dienstweg.uploads.accepts_uploads)
+# may carry five attachments of the largest size plus the form (1 MiB: 5,000-character
+# fields in UTF-8); every other request, anonymous ones included, 256 KiB: the longest form,
+# a 5,000-character field percent-encoded at up to 12 bytes a character, fits with room.
+UPLOAD_REQUEST_MAX_BYTES = 5 * ATTACHMENT_MAX_BYTES + 1024 * 1024
+FORM_REQUEST_MAX_BYTES = 256 * 1024
+# Uploads stay in memory: Django would otherwise spool a body over FILE_UPLOAD_MAX_MEMORY_SIZE
+# (ASGI handler) and each file over it (TemporaryFileUploadHandler) to a plaintext temporary
+# file before we encrypt it. The server admits no body larger than this.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_REQUEST_MAX_BYTES
+# The fields of a form other than its files (Django's own check, behind the server's).
+DATA_UPLOAD_MAX_MEMORY_SIZE = FORM_REQUEST_MAX_BYTES
 # Looking up application tags by code: after this many wrong codes within the window the
 # account must wait (the codes are unguessable; this keeps anyone from trying).
 TAG_LOOKUP_MAX_FAILURES = 10

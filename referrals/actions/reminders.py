@@ -19,6 +19,7 @@ from dienstweg.access import Role, members_holding
 from dienstweg.models import Agency
 from dienstweg.outbox import queue_mail
 from referrals.actions.notices import notify_of, receiving_leads
+from referrals.actions.transitions import lock_referral
 from referrals.audit_actions import REFERRAL_ESCALATED
 from referrals.models import Referral
 
@@ -41,12 +42,8 @@ def escalate_overdue() -> int:
     count = 0
     for referral in overdue_referrals().filter(escalated_at__isnull=True).iterator():
         with transaction.atomic():
-            locked = (
-                Referral.objects.select_for_update(of=("self",))
-                .select_related("family", "to_agency")
-                .get(pk=referral.pk)
-            )
-            if locked.escalated_at is not None or locked.state != State.SENT:
+            locked = lock_referral(referral)
+            if locked is None or locked.escalated_at is not None or locked.state != State.SENT:
                 continue
             locked.escalated_at = timezone.now()
             locked.save(update_fields=["escalated_at"])
