@@ -471,7 +471,8 @@ EMAIL_PORT = env_int("DIENSTWEG_EMAIL_PORT", 25)
 EMAIL_HOST_USER = env("DIENSTWEG_EMAIL_USER") or ""
 EMAIL_HOST_PASSWORD = env("DIENSTWEG_EMAIL_PASSWORD") or ""
 EMAIL_USE_TLS = env_bool("DIENSTWEG_EMAIL_TLS", False)
-# A hanging mail server must not hold up the request whose commit sends the e-mail.
+# Only the outbox's sender talks to the mail server (dienstweg/outbox.py); a server that
+# hangs holds it up this long per attempt, then the mail waits for its retry.
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env("DIENSTWEG_FROM_EMAIL") or "Dienstweg <noreply@dienstweg.invalid>"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

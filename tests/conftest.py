@@ -13,16 +13,17 @@ Jobcenter is named in the family's consent but sees nothing of the record itself
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
+from django.core.mail import EmailMessage
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 
-from dienstweg import actions
+from dienstweg import actions, outbox
 from dienstweg.models import (
     Agency,
     AuthenticatorDevice,
@@ -150,6 +151,18 @@ def committed(transactional_db: None) -> Iterator[None]:
     the tables."""
     yield
     empty_audit_tables()
+
+
+@pytest.fixture
+def send_outbox(mailoutbox: list[EmailMessage]) -> Callable[[], list[EmailMessage]]:
+    """Run the outbox's sender once, as its service does; returns Django's test outbox (every
+    e-mail sent so far). Actions only queue their e-mails: nothing is sent without this."""
+
+    def send() -> list[EmailMessage]:
+        outbox.send_due()
+        return mailoutbox
+
+    return send
 
 
 @pytest.fixture

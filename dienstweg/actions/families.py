@@ -35,6 +35,7 @@ from dienstweg.models import (
     Family,
     HouseholdMember,
     Notification,
+    OutboxMail,
     User,
 )
 
@@ -253,6 +254,7 @@ def erase_family_record(family: Family, *, by: User | str | None, reason: str) -
         first_name_enc=b"", last_name_enc=b"", birth_date_enc=b"", identity_index=""
     )
     notifications, _details = Notification.objects.filter(family_ref=family.reference).delete()
+    OutboxMail.objects.filter(family_ref=family.reference).delete()  # their e-mails too
     family.refresh_from_db()
     # Kept outside the database too, once committed: a restored older backup would bring
     # the family and its key back, and `restore` erases again what the register names.

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from audit.trail import record
 from dienstweg.access import Role, members_holding
 from dienstweg.models import Agency
-from dienstweg.notifications import send_mail_to
+from dienstweg.outbox import queue_mail
 from referrals.actions.notices import notify_of, receiving_leads
 from referrals.actions.transitions import lock_referral
 from referrals.audit_actions import REFERRAL_ESCALATED
@@ -92,8 +92,9 @@ def unanswered_backlogs() -> list[Backlog]:
 
 def send_weekly_digest() -> int:
     """E-mail each lead of an agency with unanswered referrals how many there are (and how
-    many are overdue), with a link to the inbox. Returns how many e-mails went out."""
-    sent = 0
+    many are overdue), with a link to the inbox. Returns how many e-mails were queued (the
+    outbox's sender sends them)."""
+    queued = 0
     link = settings.DIENSTWEG_BASE_URL.rstrip("/") + reverse("referral_inbox") + "?state=sent"
     for backlog in unanswered_backlogs():
         leads = members_holding(Role.LEAD, agencies=backlog.agency)
@@ -110,7 +111,11 @@ def send_weekly_digest() -> int:
                 _("Einzelheiten sehen Sie nach der Anmeldung in Dienstweg."),
             ]
         )
-        sent += send_mail_to(
-            leads, subject=_("Dienstweg: Wochenübersicht Vermittlungen"), body=body
+        mails = queue_mail(
+            leads,
+            kind="referral.digest",
+            subject=_("Dienstweg: Wochenübersicht Vermittlungen"),
+            body=body,
         )
-    return sent
+        queued += len(mails)
+    return queued

@@ -263,7 +263,8 @@ def production_env(tmp_path: Path, https_port: int, static: Path) -> dict[str, s
         "DIENSTWEG_HTTPS": "true",
         "DIENSTWEG_SERVE_STATIC": "false",
         "DIENSTWEG_STATIC_ROOT": str(static),
-        # Nothing here listens for mail: notices fail fast and are retried later.
+        # Nothing here listens for mail, and the servers never send any: only the outbox's
+        # sender does (dienstweg-notifications), which this test does not start.
         "DIENSTWEG_EMAIL_HOST": "127.0.0.1",
         "DIENSTWEG_EMAIL_PORT": str(free_port()),
     }
