@@ -21,7 +21,12 @@ from dienstweg import actions as core
 from dienstweg.models import Family, Membership, User
 from tests.conftest import PASSWORD, Network, make_staff, verified_client
 from tests.dienstweg.test_urls_protected import ROUTES, Route, build_url
-from tests.privacy.test_dpo_sees_no_content import url_of, world  # noqa: F401 (fixture)
+from tests.privacy import test_dpo_sees_no_content as dpo_walk
+
+# The DPO walk's world: a family with a consent, a referral, a tag, a thread, a message,
+# attachments and an open enrolment link (its fixture, used here by name).
+world = dpo_walk.world
+url_of = dpo_walk.url_of
 
 SITE = "https://dienstweg.example"  # DIENSTWEG_CSRF_TRUSTED_ORIGINS of this test
 HOST = "dienstweg.example"
