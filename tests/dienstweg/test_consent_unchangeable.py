@@ -13,8 +13,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from dienstweg import actions
-from dienstweg.models import Consent, Evidence, Family
-from tests.conftest import Network, consent_data
+from dienstweg.models import Consent, Evidence, Family, User
+from tests.conftest import PASSWORD, Network, consent_data, verified_client
 
 PDF = (
     b"%PDF-1.4\n"
@@ -159,3 +159,23 @@ def test_the_erasure_unlinks_the_scan_and_blanks_the_notes_and_nothing_else(
     assert not Evidence.objects.exists()
     # The erased family's consents stay as they are now.
     refused(lambda: Consent.objects.filter(pk=signed.pk).update(valid_until=LATER))
+
+
+def test_an_account_that_recorded_a_consent_is_not_deleted(
+    network: Network, signed: Consent
+) -> None:
+    """Deleting it would blank the consent's recorded_by (SET NULL): the database refuses,
+    and the admin offers no deletion of such an account (it is deactivated instead)."""
+    before = snapshot(signed)
+    refused(network.anna.delete)
+    assert snapshot(signed) == before
+    ada = User.objects.create_superuser("ada@example.org", PASSWORD, full_name="Ada Admin")
+    admin = verified_client(ada)
+    assert admin.get(f"/admin/dienstweg/user/{network.anna.pk}/delete/").status_code == 403
+    assert User.objects.filter(pk=network.anna.pk).exists()
+    # One who never recorded a consent can still be deleted there.
+    assert (
+        admin.post(f"/admin/dienstweg/user/{network.dirk.pk}/delete/", {"post": "yes"}).status_code
+        == 302
+    )
+    assert not User.objects.filter(pk=network.dirk.pk).exists()
