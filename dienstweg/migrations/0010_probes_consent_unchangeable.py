@@ -10,7 +10,9 @@ of a consent row and of its recipients but the two the design allows.
 - Saving a row unchanged.
 
 DELETE is refused always (no family is ever deleted; an erasure keeps the consents), and
-so are UPDATE and DELETE of the recipients. The refusal is an error of the statement,
+so are UPDATE and DELETE of the recipients. Not caught: a recipient INSERTed for an
+existing consent (the grant inserts them after the consent row, and SQLite cannot tell
+the grant's own transaction from a later one); no action does it. The refusal is an error of the statement,
 as for the audit trail (audit/migrations/0002): only the tables' owner can lift the
 triggers. Deleting an account that recorded or revoked a consent is refused too (its
 SET NULL would change the row): accounts are deactivated, never deleted.
