@@ -2,7 +2,8 @@
 other side as text, live over the socket and after a reload: the project's lead (Paul)
 registers a family, records its consent, refers it to the Jobcenter, tags an application
 and writes (and edits) a message; the Jobcenter's lead (Jana) reads all of it, writes
-back, declines the referral and asks for documents, which Paul reads. An agency's name,
+back, declines the referral, completes a second one and asks for documents, which Paul
+reads. An agency's name,
 typed by an operator, shows in the directory alike.
 
 The page's Content-Security-Policy would stop an injected inline script from running
@@ -214,6 +215,25 @@ def test_markup_in_every_free_text_field_reaches_the_other_side_as_text(
     assert_inert(sender, reason)
     sender.goto(f"{server.url}/benachrichtigungen/")
     assert_inert(sender)
+
+    # Referred again: accepted and completed, the sender reads the outcome.
+    sender.goto(f"{server.url}/familien/")
+    sender.get_by_role("link", name=texts["reference"]).click()
+    second_url = refer(sender, texts)
+    receiver.goto(second_url)
+    receiver.get_by_label("Zuweisen an").select_option(label="Jana Jansen")
+    receiver.get_by_role("button", name="Zuweisen").click()
+    receiver.get_by_role("button", name="Annehmen").click()
+    expect(receiver.get_by_text("Angenommen.")).to_be_visible()
+    outcome = marked("Ergebnis")
+    receiver.get_by_label("Ergebnis").fill(outcome)
+    receiver.get_by_role("button", name="Abschließen").click()
+    expect(receiver.get_by_text("Abgeschlossen.")).to_be_visible()
+    assert_inert(receiver, outcome)
+    sender.goto(second_url)
+    assert_inert(sender, outcome)
+    sender.goto(f"{server.url}/vermittlungen/ausgang/")
+    assert_inert(sender, texts["reference"])
 
     # An application tag: the file number typed by the project, the missing documents
     # typed by the office.
