@@ -10,9 +10,9 @@ of a consent row and of its recipients but the two the design allows.
 - Saving a row unchanged.
 
 DELETE is refused always (no family is ever deleted; an erasure keeps the consents), and
-so are UPDATE and DELETE of the recipients. Not caught: a recipient INSERTed for an
-existing consent (the grant inserts them after the consent row, and SQLite cannot tell
-the grant's own transaction from a later one); no action does it. The refusal is an error of the statement,
+so are UPDATE and DELETE of the recipients. A recipient row may be INSERTed only for an
+agency in the consent's recipient_ids, written with the row at the grant (and filled here
+for the consents there are): no agency can be added to a consent later. The refusal is an error of the statement,
 as for the audit trail (audit/migrations/0002): only the tables' owner can lift the
 triggers. Deleting an account that recorded or revoked a consent is refused too (its
 SET NULL would change the row): accounts are deactivated, never deleted.
@@ -23,7 +23,7 @@ must run SQLITE_CREATE again (tests/dienstweg/test_consent_unchangeable.py fails
 trigger is gone).
 """
 
-from django.db import migrations
+from django.db import migrations, models
 
 CONSENT = "dienstweg_consent"
 RECIPIENTS = "dienstweg_consent_recipients"
@@ -46,6 +46,7 @@ COLUMNS = (
     "revoked_at",
     "revoked_by_id",
     "revocation_note_enc",
+    "recipient_ids",
 )
 REVOCATION = ("revoked_at", "revoked_by_id", "revocation_note_enc")
 ERASURE = ("evidence_id", "witness_note_enc", "revocation_note_enc")
@@ -74,6 +75,16 @@ def _allowed(same):
 POSTGRESQL_ALLOWED = _allowed(lambda column: f"NEW.{column} IS NOT DISTINCT FROM OLD.{column}")
 SQLITE_ALLOWED = _allowed(lambda column: f"NEW.{column} IS OLD.{column}")
 
+# A recipient row names an agency the consent was granted to.
+POSTGRESQL_GRANTED = (
+    f"EXISTS (SELECT 1 FROM {CONSENT} AS consent WHERE consent.id = NEW.consent_id "
+    "AND consent.recipient_ids @> to_jsonb(NEW.agency_id))"
+)
+SQLITE_GRANTED = (
+    f"EXISTS (SELECT 1 FROM {CONSENT} AS consent, json_each(consent.recipient_ids) AS granted "
+    "WHERE consent.id = NEW.consent_id AND granted.value = NEW.agency_id)"
+)
+
 POSTGRESQL_CREATE = [
     f"""
     CREATE FUNCTION dienstweg_consent_guard() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -84,6 +95,11 @@ POSTGRESQL_CREATE = [
                 RETURN NEW;
             END IF;
         END IF;
+        IF TG_OP = 'INSERT' AND TG_TABLE_NAME = '{RECIPIENTS}' THEN
+            IF {POSTGRESQL_GRANTED} THEN
+                RETURN NEW;
+            END IF;
+        END IF;
         RAISE EXCEPTION USING
             MESSAGE = 'a consent is never changed: ' || TG_OP || ' on ' || TG_TABLE_NAME
                 || ' rejected',
@@ -91,11 +107,10 @@ POSTGRESQL_CREATE = [
     END
     $$
     """,
-    *(
-        f"CREATE TRIGGER {table}_unchangeable BEFORE UPDATE OR DELETE ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION dienstweg_consent_guard()"
-        for table in (CONSENT, RECIPIENTS)
-    ),
+    f"CREATE TRIGGER {CONSENT}_unchangeable BEFORE UPDATE OR DELETE ON {CONSENT} "
+    "FOR EACH ROW EXECUTE FUNCTION dienstweg_consent_guard()",
+    f"CREATE TRIGGER {RECIPIENTS}_unchangeable BEFORE INSERT OR UPDATE OR DELETE ON {RECIPIENTS} "
+    "FOR EACH ROW EXECUTE FUNCTION dienstweg_consent_guard()",
 ]
 
 POSTGRESQL_DROP = [
@@ -118,6 +133,10 @@ SQLITE_TRIGGERS = {
     f"{CONSENT}_no_delete": (
         f"CREATE TRIGGER {CONSENT}_no_delete BEFORE DELETE ON {CONSENT} "
         + _reject(CONSENT, "DELETE")
+    ),
+    f"{RECIPIENTS}_only_granted": (
+        f"CREATE TRIGGER {RECIPIENTS}_only_granted BEFORE INSERT ON {RECIPIENTS} "
+        f"WHEN NOT {SQLITE_GRANTED} " + _reject(RECIPIENTS, "INSERT")
     ),
     **{
         f"{RECIPIENTS}_no_{operation.lower()}": (
@@ -144,6 +163,14 @@ def _execute(schema_editor, statements):
         schema_editor.execute(sql, params=None)
 
 
+def seal_recipients(apps, schema_editor):
+    """The recipients of the consents recorded so far, into their rows."""
+    Consent = apps.get_model("dienstweg", "Consent")
+    for consent in Consent.objects.prefetch_related("recipients"):
+        granted = sorted(agency.pk for agency in consent.recipients.all())
+        Consent.objects.filter(pk=consent.pk).update(recipient_ids=granted)
+
+
 def create(apps, schema_editor):
     _execute(schema_editor, CREATE)
 
@@ -158,5 +185,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name="consent",
+            name="recipient_ids",
+            field=models.JSONField(default=list, editable=False),
+        ),
+        migrations.RunPython(seal_recipients, migrations.RunPython.noop, elidable=False),
         migrations.RunPython(create, drop, elidable=False),
     ]

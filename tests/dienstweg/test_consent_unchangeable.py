@@ -72,6 +72,7 @@ LATER = date(2099, 12, 31)
         {"recorded_by": None},
         {"evidence": None},
         {"witness_note_enc": b""},
+        {"recipient_ids": [1, 2, 3, 4, 5]},
         # Revocation's columns, but without the revocation or beside another change.
         {"revocation_note_enc": b"nachgetragen"},
         {"revoked_by_id": None, "revoked_at": timezone.now(), "valid_until": LATER},
@@ -95,6 +96,7 @@ RAW = [
     "UPDATE dienstweg_consent SET valid_until = '2099-12-31'",
     "UPDATE dienstweg_consent SET categories = '[\"health\"]'",
     "UPDATE dienstweg_consent SET revoked_at = NULL, revoked_by_id = NULL",
+    "UPDATE dienstweg_consent SET recipient_ids = '[]'",
     "DELETE FROM dienstweg_consent",
     "UPDATE dienstweg_consent_recipients SET agency_id = agency_id",
     "DELETE FROM dienstweg_consent_recipients",
@@ -123,6 +125,25 @@ def test_orm_delete_and_removing_a_recipient_are_refused(network: Network, signe
     refused(signed.delete)
     refused(lambda: signed.recipients.remove(network.jugendamt))
     refused(signed.recipients.clear)
+    assert snapshot(signed) == before
+
+
+def test_no_agency_is_added_to_the_recipients_later(network: Network, signed: Consent) -> None:
+    assert signed.recipient_ids == sorted([network.jobcenter.pk, network.jugendamt.pk])
+    before = snapshot(signed)
+    refused(lambda: signed.recipients.add(network.migration))
+    through = Consent.recipients.through
+    refused(lambda: through.objects.create(consent_id=signed.pk, agency_id=network.migration.pk))
+
+    def raw_insert() -> None:
+        consent_id = Consent._meta.pk.get_db_prep_value(signed.pk, connection)  # type: ignore[union-attr]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO dienstweg_consent_recipients (consent_id, agency_id) VALUES (%s, %s)",
+                [consent_id, network.migration.pk],
+            )
+
+    refused(raw_insert)
     assert snapshot(signed) == before
 
 
