@@ -343,6 +343,7 @@ def build_family(
         text_version="2026-1",
         recorded_at=recorded,
         recorded_by_id=coach,
+        recipient_ids=sorted(agency.pk for agency in chosen),
     )
     consent.encrypt_field("witness_note", "Belehrung im Beisein einer Kollegin, Formular erklärt")
     revoked = None

@@ -694,6 +694,7 @@ def generate(rng: random.Random, network: dict[str, Any]) -> dict[str, int]:
                 agencies = {row.agency_id for row in recipients}
                 agencies |= {to for to, basis in planned if basis == Referral.Basis.CONSENT}
                 agencies |= {office for _kind, office in tags}
+                consent.recipient_ids = sorted(agencies)  # sealed with the row (0010)
                 recipients = [
                     Consent.recipients.through(consent_id=consent.id, agency_id=agency)
                     for agency in sorted(agencies)

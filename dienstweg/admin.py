@@ -13,7 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
@@ -28,6 +28,7 @@ from dienstweg.models import (
     Agency,
     AuthenticatorDevice,
     Checked,
+    Consent,
     Contact,
     Location,
     Membership,
@@ -148,6 +149,22 @@ class StaffAdmin(DjangoUserAdmin):
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
         return [] if obj is None else list(self.inlines)  # nothing to list on the add page
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A consent names who recorded and revoked it and is never changed (the database
+        # refuses, dienstweg migration 0010): such an account is deactivated, not deleted.
+        if (
+            obj is not None
+            and Consent.objects.filter(Q(recorded_by=obj) | Q(revoked_by=obj)).exists()
+        ):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # Deleting in bulk would not ask has_delete_permission for each account.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         devices = AuthenticatorDevice.objects.filter(user=OuterRef("pk"), confirmed=True)

@@ -107,6 +107,26 @@ def access_message_by_id(user: User, message_id: UUID | str) -> Message:
     return message
 
 
+def readable_message(user: User, message_id: UUID | str) -> Message | None:
+    """The message with its thread and files if the user may read its thread now, else
+    None: for a socket that was told of a message and loads it itself. Not audited as a
+    refusal: the user asked for nothing, she only lost sight of the thread meanwhile."""
+    try:
+        message = (
+            Message.objects.select_related("author")
+            .prefetch_related("attachments")
+            .filter(pk=message_id)
+            .first()
+        )
+    except ValidationError:
+        return None
+    thread = thread_by_id(message.thread_id) if message is not None else None
+    if message is None or thread is None or not may_use_thread(user, thread):
+        return None
+    message.thread = thread
+    return message
+
+
 def threads_of(user: User) -> QuerySet[Participant]:
     """The user's threads for her overview (her participant rows), newest first, limited
     to those she may still reach; the thread page checks the exact rule again."""

@@ -55,14 +55,13 @@ class MessagePayload(TypedDict):
     attachments: list[dict[str, Any]]
 
 
-class MessageNew(TypedDict):
-    type: Literal["message.new"]
-    message: MessagePayload
+class MessageChanged(TypedDict):
+    """A message was posted, edited or deleted. Only its id travels through the channel
+    layer (Redis): each receiving socket loads and decrypts the message itself, after
+    checking that its user may still read the thread (messaging.consumers)."""
 
-
-class MessageUpdated(TypedDict):
-    type: Literal["message.updated"]
-    message: MessagePayload
+    type: Literal["message.new", "message.updated"]
+    message: str
 
 
 class ReadUpdated(TypedDict):
@@ -274,7 +273,7 @@ def _post(
             details={"thread": str(thread.pk), "seq": message.seq, "attachments": len(files)},
         )
         sent = payload(message, files)
-        events.publish(readers, MessageNew(type="message.new", message=sent))
+        events.publish(readers, MessageChanged(type="message.new", message=str(message.pk)))
     return Posted(message, created=True, payload=sent)
 
 
@@ -327,7 +326,7 @@ def _record_change(message: Message, action: str, by: User) -> None:
         details={"thread": str(thread.pk), "seq": message.seq},
     )
     events.publish(
-        thread_readers(thread), MessageUpdated(type="message.updated", message=payload(message))
+        thread_readers(thread), MessageChanged(type="message.updated", message=str(message.pk))
     )
 
 

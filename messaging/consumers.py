@@ -49,6 +49,7 @@ from messaging.access import (
     access_message_by_id,
     access_thread_by_id,
     may_use_thread,
+    readable_message,
     refuse_thread,
     thread_by_id,
 )
@@ -283,6 +284,12 @@ class StaffConsumer(AsyncWebsocketConsumer):
                 await self.close(code=CLOSE_UNAUTHENTICATED)
         elif event["type"] == "access.revoked":
             await self._recheck()
+        elif event["type"] in ("message.new", "message.updated"):
+            # The event names the message only: its text is read here, for this user, and
+            # only if she may still read the thread.
+            shown = await in_thread(_readable, self.user, event["message"])
+            if shown is not None:
+                await self._send({"type": event["type"], "message": shown})
         else:
             await self._send(event)
 
@@ -355,6 +362,11 @@ def _post(user: User, thread_id: str, body: str, client_id: UUID) -> actions.Mes
         raise FrameError("unknown_thread", _("Diese Unterhaltung gibt es nicht.")) from None
     except ActionError as error:
         raise FrameError("refused", str(error)) from None
+
+
+def _readable(user: User, message_id: str) -> actions.MessagePayload | None:
+    message = readable_message(user, message_id)
+    return None if message is None else actions.payload(message)
 
 
 def _change(user: User, message_id: UUID, body: str | None) -> None:

@@ -36,6 +36,7 @@ from dienstweg.models import (
     User,
 )
 from tests.audit.helpers import empty_audit_tables
+from tests.dienstweg.helpers import empty_consent_tables
 
 PASSWORD = "richtig-langes-Passwort-42"
 
@@ -148,9 +149,10 @@ def verified_client(user: User) -> Client:
 def committed(transactional_db: None) -> Iterator[None]:
     """Real commits, seen by other connections (the race tests). The audit trail is
     append-only, so its rows are removed with the triggers lifted before Django empties
-    the tables."""
+    the tables; so are the consents (on SQLite, whose flush deletes row by row)."""
     yield
     empty_audit_tables()
+    empty_consent_tables()
 
 
 @pytest.fixture

@@ -136,6 +136,7 @@ def _grant_consent(family: Family, data: ConsentData, by: User) -> Consent:
         text_version=data.text_version,
         evidence=evidence,
         recorded_by=by,
+        recipient_ids=sorted({agency.pk for agency in data.recipients}),
     )
     consent.encrypt_field("witness_note", data.witness_note)
     consent.save(force_insert=True)

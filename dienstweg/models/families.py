@@ -163,6 +163,9 @@ class Consent(Encrypted, models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="consents")
     recipients = models.ManyToManyField(Agency, related_name="consents_received")
+    # The recipients' ids as granted, sealed with the row: the database lets no other
+    # agency be added to the recipients later (migration 0010).
+    recipient_ids = models.JSONField(default=list, editable=False)
     categories = models.JSONField(default=list)
     purposes = models.JSONField(default=list)
     valid_from = models.DateField(_("gültig ab"))
