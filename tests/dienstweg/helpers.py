@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 
 CONSENT_TRIGGERS = import_module(
-    "dienstweg.migrations.0010_probes_consent_unchangeable"
+    "dienstweg.migrations.0011_consent_unchangeable"
 ).SQLITE_TRIGGERS
 
 

@@ -181,7 +181,7 @@ def drop(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dienstweg", "0009_enrolment_links"),
+        ("dienstweg", "0010_outbox_mail"),
     ]
 
     operations = [
