@@ -46,6 +46,15 @@ def thread_list(request: HttpRequest) -> HttpResponse:
 def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     user = staff(request)
     thread = access_thread_by_id(user, thread_id)
+    return _thread_page(request, thread, MessageForm(initial={"client_id": uuid.uuid4()}))
+
+
+def _thread_page(
+    request: HttpRequest, thread: Thread, form: MessageForm, *, files_dropped: bool = False
+) -> HttpResponse:
+    """The thread with FORM in its composer: a fresh one, or one refused with everything
+    that was typed in it (FILES_DROPPED: files were chosen, which no page can refill)."""
+    user = staff(request)
     shown = actions.messages_after(
         thread, after=max(0, thread.last_seq - SHOWN), by=user, mark=True
     )
@@ -57,7 +66,8 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
             "shown": [{**m, "at": parse_datetime(m["created_at"])} for m in shown],
             "last_seq": shown[-1]["seq"] if shown else thread.last_seq,
             "markers": {str(u): seq for u, seq in actions.read_markers(thread).items()},
-            "form": MessageForm(initial={"client_id": uuid.uuid4()}),
+            "form": form,
+            "files_dropped": files_dropped,
             "subject_url": _subject_url(thread),
             "max_chars": settings.MESSAGE_MAX_CHARS,
         },
@@ -74,14 +84,12 @@ def _subject_url(thread: Thread) -> str:
 
 @require_POST
 def thread_post(request: HttpRequest, thread_id: str) -> HttpResponse:
-    """Send a message with the form (without JavaScript, or with attachments)."""
+    """Send a message with the form (without JavaScript, or with attachments). Refused,
+    the page comes back with the text as typed and the reason beside it."""
     user = staff(request)
     thread = access_thread_by_id(user, thread_id)
     form = MessageForm(request.POST, request.FILES)
-    if not form.is_valid():
-        for errors in form.errors.values():
-            messages.error(request, " ".join(str(error) for error in errors))
-    else:
+    if form.is_valid():
         try:
             actions.post_message(
                 thread,
@@ -91,8 +99,10 @@ def thread_post(request: HttpRequest, thread_id: str) -> HttpResponse:
                 by=user,
             )
         except ActionError as error:
-            messages.error(request, str(error))
-    return redirect(reverse("thread_detail", args=[thread.pk]))
+            form.add_error(None, str(error))
+        else:
+            return redirect(reverse("thread_detail", args=[thread.pk]))
+    return _thread_page(request, thread, form, files_dropped=bool(request.FILES))
 
 
 @require_POST
