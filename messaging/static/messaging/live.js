@@ -234,7 +234,8 @@
           refused(data);
           break;
         }
-        if (data.ref && pending.has(data.ref) && data.code !== "rate_limited") pending.delete(data.ref);
+        if (data.code === "rate_limited") break; // a marker or typing frame: nobody waits on it
+        if (data.ref && pending.has(data.ref)) pending.delete(data.ref);
         setStatus(data.message);
         break;
     }
@@ -281,8 +282,8 @@
   const composerStatus = document.getElementById("composer-status");
   const composerError = document.getElementById("composer-error");
   // The server's limits, rendered from the same settings it checks.
-  const maxChars = box ? Number(box.dataset.maxChars) : 0;
-  const maxFrame = box ? Number(box.dataset.maxFrame) : 0;
+  const maxChars = () => Number(box.dataset.maxChars);
+  const maxFrame = () => Number(box.dataset.maxFrame);
   let outgoing = null; // the box's message from sending until acknowledged or refused
   let level = "count"; // where the counter stands: count, near or over
 
@@ -324,9 +325,9 @@
       count: count,
       values: {
         count: number(count),
-        max: number(maxChars),
-        left: number(Math.max(0, maxChars - count)),
-        over: number(Math.max(0, count - maxChars)),
+        max: number(maxChars()),
+        left: number(Math.max(0, maxChars() - count)),
+        over: number(Math.max(0, count - maxChars())),
       },
     };
   }
@@ -335,15 +336,15 @@
   function showCount() {
     if (!counter) return;
     const { count, values } = limits();
-    const now = count > maxChars ? "over" : count >= 0.9 * maxChars ? "near" : "count";
+    const now = count > maxChars() ? "over" : count >= 0.9 * maxChars() ? "near" : "count";
     counter.textContent = text(now === "count" ? "Count" : now === "near" ? "Near" : "Over", values);
     counter.classList.toggle("near", now === "near");
     counter.classList.toggle("over", now === "over");
     if (now === "over") box.setAttribute("aria-invalid", "true");
     else box.removeAttribute("aria-invalid");
     // Screen readers hear the counter only when it changes its level, not at every key.
-    if (now !== level && now !== "count" && !outgoing) setComposerStatus(counter.textContent);
-    if (now === "count" && level !== "count" && !outgoing) setComposerStatus("");
+    const announce = document.getElementById("body-counter-live");
+    if (announce && now !== level) announce.textContent = now === "count" ? "" : counter.textContent;
     if (now !== "over" && level === "over") showError("");
     level = now;
   }
@@ -404,7 +405,7 @@
       }
       const { count, values } = limits();
       const withFiles = files && files.files.length > 0;
-      if (count > maxChars) {
+      if (count > maxChars()) {
         event.preventDefault();
         showError(text("OverRefused", values));
         box.focus();
@@ -424,7 +425,7 @@
       const frame = { type: "message.send", thread: threadId, client_id: clientId, body: box.value };
       // A text full of characters JSON escapes can outgrow the socket's frame limit while
       // within the message limit: the form has no such limit.
-      if (JSON.stringify(frame).length > maxFrame) return;
+      if (JSON.stringify(frame).length > maxFrame()) return;
       event.preventDefault();
       showError("");
       outgoing = { id: clientId, frame: frame, tries: 0, timer: null };
