@@ -50,10 +50,16 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
 
 
 def _thread_page(
-    request: HttpRequest, thread: Thread, form: MessageForm, *, files_dropped: bool = False
+    request: HttpRequest,
+    thread: Thread,
+    form: MessageForm,
+    *,
+    files_dropped: bool = False,
+    editing: dict[str, str] | None = None,
 ) -> HttpResponse:
     """The thread with FORM in its composer: a fresh one, or one refused with everything
-    that was typed in it (FILES_DROPPED: files were chosen, which no page can refill)."""
+    that was typed in it (FILES_DROPPED: files were chosen, which no page can refill;
+    EDITING: the id, text and refusal of a change to one of the user's messages)."""
     user = staff(request)
     shown = actions.messages_after(
         thread, after=max(0, thread.last_seq - SHOWN), by=user, mark=True
@@ -68,6 +74,7 @@ def _thread_page(
             "markers": {str(u): seq for u, seq in actions.read_markers(thread).items()},
             "form": form,
             "files_dropped": files_dropped,
+            "editing": editing or {},
             "subject_url": _subject_url(thread),
             "max_chars": settings.MESSAGE_MAX_CHARS,
         },
@@ -117,11 +124,19 @@ def message_delete(request: HttpRequest, message_id: str) -> HttpResponse:
 
 @require_POST
 def message_edit(request: HttpRequest, message_id: str) -> HttpResponse:
+    """Change one's message; refused, the page comes back with the new text in its box."""
     message = access_message_by_id(staff(request), message_id)
+    body = request.POST.get("body", "")
     try:
-        actions.edit_message(message, body=request.POST.get("body", ""), by=staff(request))
+        actions.edit_message(message, body=body, by=staff(request))
     except ActionError as error:
-        messages.error(request, str(error))
+        editing = {"id": str(message.pk), "body": body, "error": str(error)}
+        return _thread_page(
+            request,
+            message.thread,
+            MessageForm(initial={"client_id": uuid.uuid4()}),
+            editing=editing,
+        )
     return redirect(reverse("thread_detail", args=[message.thread_id]))
 
 

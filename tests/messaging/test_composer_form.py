@@ -83,3 +83,24 @@ def test_a_line_break_counts_as_one_character_as_on_the_page(
     )
     assert response.status_code == 302
     assert Message.objects.get().decrypt_field("body") == "abcd\nabcd\nabcd\nabcd"
+
+
+def test_a_refused_change_of_a_message_comes_back_with_the_new_text(
+    network: Network, referral: Referral, settings
+) -> None:
+    thread = actions.thread_for(referral)
+    posted = actions.post_message(
+        thread, body="Termin am Montag", client_id=uuid.uuid4(), by=network.anna
+    )
+    text = "Termin am Dienstag. " * (settings.MESSAGE_MAX_CHARS // 10)
+    response = verified_client(network.anna).post(
+        reverse("message_edit", args=[posted.message.pk]), {"body": text}
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    edit = re.search(rf'<textarea id="edit-{posted.message.pk}"[^>]*>(.*?)</textarea>', page, re.S)
+    assert edit and unescape(edit.group(1)) == text
+    assert "maxlength" not in edit.group(0)
+    assert "Nicht gespeichert: Die Nachricht ist zu lang" in page
+    posted.message.refresh_from_db()
+    assert posted.message.decrypt_field("body") == "Termin am Montag"
