@@ -138,6 +138,12 @@ class NoteForm(forms.Form):
         label=_("Begründung"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The browser's maxlength would cut a pasted text short without a word; a longer
+        # one is refused and comes back whole.
+        self.fields["note"].widget.attrs.pop("maxlength", None)
+
 
 class AssignForm(forms.Form):
     assignee = forms.ModelChoiceField(
