@@ -54,12 +54,11 @@ def _thread_page(
     thread: Thread,
     form: MessageForm,
     *,
-    files_dropped: bool = False,
     editing: dict[str, str] | None = None,
 ) -> HttpResponse:
     """The thread with FORM in its composer: a fresh one, or one refused with everything
-    that was typed in it (FILES_DROPPED: files were chosen, which no page can refill;
-    EDITING: the id, text and refusal of a change to one of the user's messages)."""
+    that was typed in it (files chosen cannot be refilled: form_field.html says so);
+    EDITING: the id, text and refusal of a change to one of the user's messages."""
     user = staff(request)
     shown = actions.messages_after(
         thread, after=max(0, thread.last_seq - SHOWN), by=user, mark=True
@@ -73,7 +72,6 @@ def _thread_page(
             "last_seq": shown[-1]["seq"] if shown else thread.last_seq,
             "markers": {str(u): seq for u, seq in actions.read_markers(thread).items()},
             "form": form,
-            "files_dropped": files_dropped,
             "editing": editing or {},
             "subject_url": _subject_url(thread),
             "max_chars": settings.MESSAGE_MAX_CHARS,
@@ -109,7 +107,7 @@ def thread_post(request: HttpRequest, thread_id: str) -> HttpResponse:
             form.add_error(None, str(error))
         else:
             return redirect(reverse("thread_detail", args=[thread.pk]))
-    return _thread_page(request, thread, form, files_dropped=bool(request.FILES))
+    return _thread_page(request, thread, form)
 
 
 @require_POST

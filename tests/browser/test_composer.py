@@ -239,7 +239,8 @@ def test_a_refused_attachment_leaves_the_text_in_the_box(
     expect(error).to_contain_text(
         "Nicht gesendet: „bescheid.pdf“: nur PDF, JPEG oder PNG mit passender Dateiendung."
     )
-    expect(error).to_contain_text("Bitte wählen Sie die Anhänge erneut aus")
+    expect(error).to_contain_text("Ihr Text steht noch im Feld.")
+    expect(coach.get_by_text("Bitte wählen Sie die Dateien erneut aus")).to_be_visible()
     expect(box(coach)).to_have_value(text)
     expect(message(coach, text)).to_have_count(0)
     # Sent again without the file, over the socket of the page that came back.

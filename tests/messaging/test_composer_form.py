@@ -52,7 +52,7 @@ def test_a_refused_attachment_brings_the_text_back_with_the_reason(
     page = response.content.decode()
     assert box_of(page) == TEXT
     assert "nur PDF, JPEG oder PNG" in page
-    assert "Bitte wählen Sie die Anhänge erneut aus" in page
+    assert "Bitte wählen Sie die Dateien erneut aus" in page
     assert f'value="{client_id}"' in page  # sent again, still stored once
     assert not Message.objects.exists()
 

@@ -13,6 +13,7 @@ from referrals.actions import steps as referral_steps
 from referrals.models import Referral
 from tests.conftest import verified_client
 from tests.referrals.helpers import assigned, unchanged
+from tests.referrals.test_attachments import post_referral, upload
 
 
 def textarea(page: str, element_id: str) -> tuple[str, str]:
@@ -54,3 +55,16 @@ def test_an_outcome_for_a_step_someone_else_took_is_shown_to_copy(network, famil
     tag, content = textarea(page, "kept-note")
     assert content == reason and "readonly" in tag
     assert "Nicht möglich" in page
+
+
+def test_a_referral_whose_attachment_is_refused_keeps_what_was_typed(
+    network, family, consent, anna_client
+):
+    response = post_referral(anna_client, network, family, [upload("brief.pdf", b"kein PDF")])
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "„brief.pdf“: nur PDF, JPEG oder PNG" in page
+    assert 'value="Arbeitsvermittlung in Teilzeit"' in page
+    assert re.search(r'<input[^>]*value="employment"[^>]*checked', page)
+    assert "Bitte wählen Sie die Dateien erneut aus" in page
+    assert not Referral.objects.exists()
