@@ -68,3 +68,18 @@ def test_a_referral_whose_attachment_is_refused_keeps_what_was_typed(
     assert re.search(r'<input[^>]*value="employment"[^>]*checked', page)
     assert "Bitte wählen Sie die Dateien erneut aus" in page
     assert not Referral.objects.exists()
+
+
+def test_a_revocation_note_over_the_limit_comes_back_whole(network, family, consent, anna_client):
+    note = "Widerruf telefonisch am 4.12., Rückruf von Frau Y. erbeten. " * 20  # 1,240
+    response = anna_client.post(
+        reverse("consent_revoke", args=[family.pk, consent.pk]), {"note": note}
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    field = re.search(rf'<input id="note-{consent.pk}"[^>]*>', page)
+    assert field and f'value="{note}"' in unescape(field.group(0))
+    assert "maxlength" not in field.group(0)
+    assert "Der Vermerk ist zu lang (höchstens 1000 Zeichen)." in page
+    consent.refresh_from_db()
+    assert consent.revoked_at is None
