@@ -229,8 +229,12 @@
           if (composer) composer.hidden = true;
         }
         break;
-      case "error":
-        if (outgoing && (data.client_id || data.ref) === outgoing.id) {
+      case "error": {
+        // Matched on the client id; a frame too large to be read names none, and only the
+        // box's message can be that large.
+        const about =
+          data.client_id || data.ref || (data.code === "too_large" && outgoing && outgoing.id);
+        if (outgoing && about === outgoing.id) {
           refused(data);
           break;
         }
@@ -238,6 +242,7 @@
         if (data.ref && pending.has(data.ref)) pending.delete(data.ref);
         setStatus(data.message);
         break;
+      }
     }
   }
 
