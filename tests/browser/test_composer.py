@@ -214,14 +214,14 @@ def test_the_counter_warns_and_twenty_thousand_pasted_characters_are_refused_who
     coach.context.close()
 
 
-def screenshots(page: Page, server: Server) -> None:
+def screenshots(page: Page, server: Server, name: str = "composer") -> None:
     """The thread with the counter over the limit and the refusal, as wide and as narrow
     as a desk and a phone show it (looked at by a person; the test asserts the text)."""
     folder = Path(server.env["DIENSTWEG_DATA_DIR"])
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         page.locator("#composer").scroll_into_view_if_needed()
-        page.screenshot(path=str(folder / f"composer-{width}.png"))
+        page.screenshot(path=str(folder / f"{name}-{width}.png"))
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
@@ -241,6 +241,7 @@ def test_a_refused_attachment_leaves_the_text_in_the_box(
     )
     expect(error).to_contain_text("Ihr Text steht noch im Feld.")
     expect(coach.get_by_text("Bitte wählen Sie die Dateien erneut aus")).to_be_visible()
+    screenshots(coach, server, "attachment-refused")
     expect(box(coach)).to_have_value(text)
     expect(message(coach, text)).to_have_count(0)
     # Sent again without the file, over the socket of the page that came back.
