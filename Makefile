@@ -37,9 +37,10 @@ run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py load_demo
 	@echo "Dienstweg läuft auf http://$(HOST):$(PORT)/  (Strg+C beendet)"
-	@# The audit sealer runs beside Daphne and stops with it.
+	@# The audit sealer and the outbox's e-mail sender run beside Daphne and stop with it.
 	$(BIN)/python manage.py audit_seal --loop --interval 10 & sealer=$$!; \
-	trap 'kill $$sealer 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py send_notifications --loop --interval 5 & sender=$$!; \
+	trap 'kill $$sealer $$sender 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python -m config.serve $(DAPHNE_LIMITS) $(SLOW_CLIENT_LIMITS) -b $(HOST) -p $(PORT) config.asgi:application
 
 lint: $(STAMP)

@@ -21,6 +21,7 @@ from audit.trail import record
 from dienstweg.access import CASE_ROLES, holds_role
 from dienstweg.actions import BACKUP_CODE_ALPHABET, ActionError
 from dienstweg.consent import ConsentMissing
+from dienstweg.locks import lock_family_row
 from dienstweg.models import PUBLIC_KINDS, Agency, Family, Purpose, User
 from dienstweg.notifications import notify
 
@@ -114,6 +115,8 @@ def record_tag_status(
     if state == ApplicationTag.State.DECIDED and decided_on is None:
         raise ActionError(_("Bitte das Datum der Entscheidung angeben."))
     with transaction.atomic():
+        # The family row first (dienstweg.locks): the consent check locks it after the tag.
+        lock_family_row(tag.family_id)
         locked = (
             ApplicationTag.objects.select_for_update(of=("self",))
             .select_related("family__data_key", "processing_agency")

@@ -289,7 +289,7 @@ def build_threads(rng: random.Random) -> list[Reader]:
             send=True,
             by=coach,
         )
-        thread = messaging_actions.thread_for(referral)
+        thread = messaging_actions.open_referral_thread(referral, by=coach)
         people = [coach, *caseworkers]
         expected = sorted(user.pk for user in people)
         assert thread_readers(thread) == expected, f"thread {thread.pk}: readers differ"

@@ -1,4 +1,6 @@
-"""Daphne, plus a bound on what a client that stops reading can make the server buffer.
+"""Daphne, plus bounds on what a client can make the server hold: request bodies in memory
+within a limit (config/request_bodies.py), and what a client that stops reading makes it
+buffer.
 
 Run it exactly like Daphne, with two more flags::
 
@@ -24,14 +26,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 from typing import Any
 
+import django
 from daphne.cli import CommandLineInterface as DaphneCommandLineInterface
 from daphne.server import Server as DaphneServer
 from daphne.ws_protocol import WebSocketProtocol
-from twisted.internet.interfaces import IPushProducer
+from django.db import connections
+from twisted.internet.interfaces import IAddress, IPushProducer
 from twisted.python.failure import Failure
 from zope.interface import implementer  # type: ignore[import-untyped]
+
+from config.request_bodies import BoundedWebRequest
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +140,8 @@ class GuardedWebSocketProtocol(WebSocketProtocol):
 
 
 class Server(DaphneServer):
-    """Daphne's server, serving WebSockets with GuardedWebSocketProtocol."""
+    """Daphne's server: request bodies through BoundedWebRequest, WebSockets through
+    GuardedWebSocketProtocol."""
 
     def __init__(
         self,
@@ -151,6 +159,16 @@ class Server(DaphneServer):
         # Daphne builds its WebSocket factory inside run() and has no option for the
         # protocol class; ready_callable runs after that, before the reactor accepts anyone.
         self.ws_factory.protocol = GuardedWebSocketProtocol
+        # Likewise Daphne's HTTP factory gives every connection its own request class.
+        http_factory = self.http_factory
+        build_daphne_protocol = http_factory.buildProtocol
+
+        def build_protocol(addr: IAddress) -> Any:
+            protocol = build_daphne_protocol(addr)
+            protocol.requestFactory = BoundedWebRequest
+            return protocol
+
+        http_factory.buildProtocol = build_protocol
         if self._then_ready is not None:
             self._then_ready()
 
@@ -180,6 +198,7 @@ class CommandLineInterface(DaphneCommandLineInterface):
         options = self.parser.parse_args(args)
         if options.websocket_stall_timeout <= 0 or options.websocket_max_backlog <= 0:
             self.parser.error("the stall timeout and the backlog limit must be positive")
+        refuse_unapplied_erasures()
         # Daphne's run() parses the arguments again and builds server_class from its own.
         self.server_class = functools.partial(
             Server,
@@ -187,6 +206,22 @@ class CommandLineInterface(DaphneCommandLineInterface):
             max_backlog=options.websocket_max_backlog,
         )
         super().run(args)
+
+
+def refuse_unapplied_erasures() -> None:
+    """Stop before serving a database that holds a family the erasure register names as
+    erased (a backup restored without `manage.py restore`): nobody may read it again."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    from dienstweg.erasure_register import startup_problem  # needs Django set up
+
+    try:
+        problem = startup_problem()
+    finally:
+        connections.close_all()
+    if problem is not None:
+        logger.critical("%s", problem)
+        raise SystemExit(f"Dienstweg startet nicht: {problem}")
 
 
 if __name__ == "__main__":

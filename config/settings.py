@@ -317,6 +317,17 @@ AUDIT_CLIENT_IP_CALLABLE = "dienstweg.security.client_ip"
 # (audit/anchor.py): production points it at a directory of the service's user that the
 # database's user cannot write (deploy/systemd: StateDirectory=dienstweg-anchor).
 AUDIT_ANCHOR_DIR = Path(env("DIENSTWEG_AUDIT_ANCHOR_DIR") or DATA_DIR / "audit-anchor")
+# The erasure register (dienstweg/erasure_register.py): every erased family, signed and
+# chained, kept apart from the database so that `restore` can erase again what an older
+# backup brings back. Back it up apart from the database and never replace it by a copy.
+ERASURE_REGISTER_DIR = Path(env("DIENSTWEG_ERASURE_REGISTER_DIR") or DATA_DIR / "erasure-register")
+# Where `manage.py backup` writes by default, and how long it keeps its own backups there.
+BACKUP_DIR = Path(env("DIENSTWEG_BACKUP_DIR") or DATA_DIR / "backups")
+BACKUP_RETENTION_DAYS = env_int("DIENSTWEG_BACKUP_RETENTION_DAYS", 30)
+# A backup holds no data key: they go to a file of their own here, kept for a short time, so
+# that an erased family's key is in no copy at all after this many days.
+BACKUP_KEYS_DIR = Path(env("DIENSTWEG_BACKUP_KEYS_DIR") or DATA_DIR / "backup-keys")
+BACKUP_KEYS_RETENTION_DAYS = env_int("DIENSTWEG_BACKUP_KEYS_RETENTION_DAYS", 7)
 # The sealer refuses an event dated more than this before the newest event it has sealed
 # (or after its own clock by as much): clocks of several hosts, and transactions that
 # record an event and commit a little later, stay within it.
@@ -378,7 +389,6 @@ TEAM_PAGE_SIZE = 25
 CONSENT_TEXT_VERSION = env("DIENSTWEG_CONSENT_TEXT_VERSION") or "2026-1"
 # Scans of signed consent forms: PDF, JPEG or PNG up to this size.
 EVIDENCE_MAX_BYTES = 5 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * EVIDENCE_MAX_BYTES
 
 # Referrals and application tags
 REFERRAL_PAGE_SIZE = 25
@@ -386,9 +396,21 @@ REFERRAL_PAGE_SIZE = 25
 REFERRAL_ANSWER_DAYS = env_int("DIENSTWEG_REFERRAL_ANSWER_DAYS", 5)
 # Attachments of referrals: PDF, JPEG or PNG up to this size, at most five per referral.
 ATTACHMENT_MAX_BYTES = env_int("DIENSTWEG_ATTACHMENT_MAX_MB", 10) * 1024 * 1024
-# Uploads stay in memory up to this size: Django would otherwise spool bigger ones to a
-# plaintext temporary file on disk before we encrypt them.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * ATTACHMENT_MAX_BYTES + 1024 * 1024
+# Request bodies (config/request_bodies.py, enforced by config.serve before the body is
+# read; deploy/nginx/dienstweg.conf keeps the same figures): a multipart POST of a session
+# verified by the second factor to a view that takes files (dienstweg.uploads.accepts_uploads)
+# may carry five attachments of the largest size plus the form (1 MiB: 5,000-character
+# fields in UTF-8); every other request, anonymous ones included, 256 KiB: the longest form,
+# a 5,000-character field percent-encoded at up to 12 bytes a character, fits with room.
+UPLOAD_REQUEST_MAX_BYTES = 5 * ATTACHMENT_MAX_BYTES + 1024 * 1024
+FORM_REQUEST_MAX_BYTES = 256 * 1024
+# Uploads stay in memory: Django would otherwise spool a body over FILE_UPLOAD_MAX_MEMORY_SIZE
+# (ASGI handler) and each file over it (TemporaryFileUploadHandler) to a plaintext temporary
+# file before we encrypt it. The server admits no body larger than this.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_REQUEST_MAX_BYTES
+# The fields of a form other than its files (Django's own check, behind the server's).
+DATA_UPLOAD_MAX_MEMORY_SIZE = FORM_REQUEST_MAX_BYTES
 # Looking up application tags by code: after this many wrong codes within the window the
 # account must wait (the codes are unguessable; this keeps anyone from trying).
 TAG_LOOKUP_MAX_FAILURES = 10
@@ -449,7 +471,8 @@ EMAIL_PORT = env_int("DIENSTWEG_EMAIL_PORT", 25)
 EMAIL_HOST_USER = env("DIENSTWEG_EMAIL_USER") or ""
 EMAIL_HOST_PASSWORD = env("DIENSTWEG_EMAIL_PASSWORD") or ""
 EMAIL_USE_TLS = env_bool("DIENSTWEG_EMAIL_TLS", False)
-# A hanging mail server must not hold up the request whose commit sends the e-mail.
+# Only the outbox's sender talks to the mail server (dienstweg/outbox.py); a server that
+# hangs holds it up this long per attempt, then the mail waits for its retry.
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env("DIENSTWEG_FROM_EMAIL") or "Dienstweg <noreply@dienstweg.invalid>"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

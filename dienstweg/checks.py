@@ -1,4 +1,5 @@
-"""System checks: `check --deploy` names each weak production secret under its own id."""
+"""System checks: `check --deploy` names each weak production secret under its own id;
+`check --database default` refuses a database that lacks a registered erasure."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 
-from dienstweg import production_secrets
+from dienstweg import erasure_register, production_secrets
 
 HINT = "`manage.py generate_secrets` prints a fresh set; see README, Configuration."
+ERASURE_HINT = "`manage.py apply_erasures` (README, Backup and restore)."
 
 
 @checks.register(checks.Tags.security, deploy=True)
@@ -24,3 +26,17 @@ def secrets_strong(
         checks.Error(message, hint=HINT, id=production_secrets.CHECK_IDS[name])
         for name, message in getattr(settings, "SECRET_WEAKNESSES", [])
     ]
+
+
+@checks.register(checks.Tags.database)
+def erasures_applied(
+    *, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    # Only where the database is asked for (`check --database default`, migrate): a
+    # restored backup must not be used before every registered erasure is applied again.
+    if not databases:
+        return []
+    problem = erasure_register.startup_problem()
+    if problem is None:
+        return []
+    return [checks.Error(problem, hint=ERASURE_HINT, id="dienstweg.E110")]

@@ -7,6 +7,8 @@ config/navigation.py wires the main menu; everything else an app adds to the cor
   applications tagged), each read through its app's own access rules.
 - `consent_revoked`: what a revocation withdraws (dienstweg.actions.revoke_consent).
 - `processing_restricted`: who must be told that a family is restricted (GDPR Art. 18).
+- `before_sending`: what the outbox's sender runs before each round, outside any
+  transaction (messaging's notices of unread messages, which queue their e-mails).
 
 Erasure (GDPR Art. 17) is no hook: privacy/, on top of every app, calls each app's erasure
 action itself, because its one `family.erased` event counts what each of them removed.
@@ -56,6 +58,14 @@ family_sections: list[FamilySection] = []
 def add_family_section(section: FamilySection) -> None:
     if section not in family_sections:
         family_sections.append(section)
+
+
+before_sending: list[Callable[[], object]] = []
+
+
+def add_before_sending(producer: Callable[[], object]) -> None:
+    if producer not in before_sending:
+        before_sending.append(producer)
 
 
 class Hook:

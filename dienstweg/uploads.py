@@ -4,8 +4,9 @@ the HTTP response for a decrypted attachment."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.conf import settings
@@ -22,6 +23,16 @@ ATTACHMENT_EXTENSIONS = {
 }
 # The extension of a download's file name, by its content type.
 EXTENSIONS = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def accepts_uploads(view: View) -> View:
+    """Mark a view that takes files: only its multipart POSTs of a verified session may
+    carry up to settings.UPLOAD_REQUEST_MAX_BYTES; the server (config/request_bodies.py)
+    refuses every other request over settings.FORM_REQUEST_MAX_BYTES before reading it."""
+    view.accepts_uploads = True  # type: ignore[attr-defined]
+    return view
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ from dienstweg.middleware import before_second_factor
 from dienstweg.models import AuthenticatorDevice, EnrolmentLink, HouseholdMember, Notification
 from dienstweg.paging import numbered_page
 from dienstweg.security import PasswordAttempt, client_ip
+from dienstweg.uploads import accepts_uploads
 
 
 def next_url(request: HttpRequest) -> str:
@@ -792,6 +793,7 @@ def _family_page(
     )
 
 
+@accepts_uploads
 def consent_new(request: HttpRequest, family_id: str) -> HttpResponse:
     user = staff(request)
     family = access_family_by_id(user, family_id)

@@ -57,6 +57,11 @@ def referral_thread_of(referral_id: UUID | str) -> Thread | None:
     return Thread.objects.filter(referral_id=referral_id).first()
 
 
+def tag_thread_of(tag_id: UUID) -> Thread | None:
+    """The tag's thread if it has been opened (the caller has checked the tag)."""
+    return Thread.objects.filter(application_tag_id=tag_id).first()
+
+
 def thread_by_id(thread_id: UUID | str) -> Thread | None:
     """The thread with what the access rules read, unchecked: for an action that checks
     the rules itself under the thread's lock (messaging.actions.post_message)."""

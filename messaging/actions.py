@@ -21,6 +21,7 @@ from applications.models import ApplicationTag
 from audit.trail import record
 from dienstweg import events, vault
 from dienstweg.actions import ActionError
+from dienstweg.locks import lock_family_row
 from dienstweg.models import Consent, Family, Membership, User
 from dienstweg.notifications import notify
 from dienstweg.uploads import Upload, check_upload
@@ -104,34 +105,48 @@ def payload(message: Message, attachments: list[MessageAttachment] | None = None
 # Threads
 
 
-def thread_for(subject: Referral | ApplicationTag) -> Thread:
-    """The thread about a referral or an application tag (made on first use)."""
-    if isinstance(subject, Referral):
-        kind, field = Thread.Kind.REFERRAL, "referral"
-    else:
-        kind, field = Thread.Kind.APPLICATION_TAG, "application_tag"
-    thread, _created = Thread.objects.get_or_create(
-        **{field: subject}, defaults={"kind": kind, "family_id": subject.family_id}
-    )
-    return thread
+class NoAccess(ActionError):
+    """The user may not (or no longer) use the thread."""
 
 
 def open_referral_thread(referral: Referral, *, by: User) -> Thread:
     """Open the thread about a referral (a POST from the referral's side): made and recorded
     on first use, found afterwards. BY must be able to read the referral (the caller found
     it through referrals.access)."""
+    return _open_thread(referral, by=by)
+
+
+def open_tag_thread(tag: ApplicationTag, *, by: User) -> Thread:
+    """Open the thread about an application tag (a POST from the project or the processing
+    office): made and recorded on first use, found afterwards. BY must be able to read the
+    tag (the caller found it through applications.access)."""
+    return _open_thread(tag, by=by)
+
+
+def _open_thread(subject: Referral | ApplicationTag, *, by: User) -> Thread:
+    if isinstance(subject, Referral):
+        kind, field = Thread.Kind.REFERRAL, "referral"
+    else:
+        kind, field = Thread.Kind.APPLICATION_TAG, "application_tag"
     with transaction.atomic():
+        # The family row first (dienstweg.locks): an erasure in flight has then committed,
+        # and a subject it removed is not found again.
+        lock_family_row(subject.family_id)
+        if not type(subject).objects.filter(pk=subject.pk).exists():
+            raise NoAccess(_("Sie haben keinen Zugriff mehr auf diese Unterhaltung."))
         thread, created = Thread.objects.get_or_create(
-            referral=referral,
-            defaults={"kind": Thread.Kind.REFERRAL, "family_id": referral.family_id},
+            **{field: subject}, defaults={"kind": kind, "family_id": subject.family_id}
         )
+        # The rule of posting, asked of the thread as made: a refusal rolls it back.
+        if not may_use_thread(by, thread):
+            raise NoAccess(_("Sie haben keinen Zugriff auf diese Unterhaltung."))
         if created:
             record(
                 by,
                 THREAD_OPENED,
                 target=thread,
-                family=referral.family,
-                details={"referral": str(referral.pk)},
+                family=subject.family,
+                details={field: str(subject.pk)},
             )
         return thread
 
@@ -160,10 +175,6 @@ def open_direct_thread(colleague: User, *, by: User) -> Thread:
 
 
 # Messages
-
-
-class NoAccess(ActionError):
-    """The user may not (or no longer) use the thread."""
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,17 @@ class MessagingConfig(AppConfig):
 
         from dienstweg import hooks
         from messaging import audit_actions  # noqa: F401 (declares its audit actions)
-        from messaging.actions import forget_after_restriction, forget_after_revocation
+        from messaging.actions import (
+            forget_after_restriction,
+            forget_after_revocation,
+            send_unread_notices,
+        )
 
         # A revoked consent: the recipients' sockets re-check their threads at once.
         hooks.consent_revoked.register(forget_after_revocation)
         # A restricted family (GDPR Art. 18): the processing offices' sockets re-check.
         hooks.processing_restricted.register(forget_after_restriction)
+        # Each round of the outbox's sender first queues the notices of unread messages.
+        hooks.add_before_sending(send_unread_notices)
         # The directory offers a direct message to each colleague.
         hooks.add_colleague_action(hooks.ColleagueAction(_("Nachricht schreiben"), "direct_thread"))

@@ -20,12 +20,13 @@ from dienstweg.access import staff
 from dienstweg.actions import ActionError
 from dienstweg.models import User
 from dienstweg.paging import numbered_page
-from dienstweg.uploads import attachment_response
+from dienstweg.uploads import accepts_uploads, attachment_response
 from messaging import actions
 from messaging.access import (
     access_message_by_id,
     access_thread_by_id,
     referral_thread_of,
+    tag_thread_of,
     threads_of,
 )
 from messaging.forms import MessageForm
@@ -87,6 +88,7 @@ def _subject_url(thread: Thread) -> str:
     return ""
 
 
+@accepts_uploads
 @require_POST
 def thread_post(request: HttpRequest, thread_id: str) -> HttpResponse:
     """Send a message with the form (without JavaScript, or with attachments). Refused,
@@ -160,7 +162,11 @@ def referral_thread(request: HttpRequest, referral_id: str) -> HttpResponse:
     user = staff(request)
     referral = access_referral_by_id(user, referral_id)
     if request.method == "POST":
-        thread: Thread | None = actions.open_referral_thread(referral, by=user)
+        try:
+            thread: Thread | None = actions.open_referral_thread(referral, by=user)
+        except ActionError as error:
+            messages.error(request, str(error))
+            return redirect(reverse("referral_detail", args=[referral.pk]))
     else:
         thread = referral_thread_of(referral.pk)
     if thread is None:
@@ -168,13 +174,26 @@ def referral_thread(request: HttpRequest, referral_id: str) -> HttpResponse:
     return redirect(reverse("thread_detail", args=[thread.pk]))
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def tag_thread(request: HttpRequest, code: str) -> HttpResponse:
+    """The application tag's thread: a GET goes to it if it exists and otherwise offers to
+    open it; only a POST creates it (recorded)."""
+    user = staff(request)
     try:
-        tag, _side = access_tag_by_code(staff(request), code, action=None)
+        tag, _side = access_tag_by_code(user, code, action=None)
     except (TagLookupThrottled, TagRefused):  # the tag's own page says why
         return redirect(reverse("tag_detail", args=[code]))
-    return redirect(reverse("thread_detail", args=[actions.thread_for(tag).pk]))
+    if request.method == "POST":
+        try:
+            thread: Thread | None = actions.open_tag_thread(tag, by=user)
+        except ActionError as error:
+            messages.error(request, str(error))
+            return redirect(reverse("tag_detail", args=[tag.code]))
+    else:
+        thread = tag_thread_of(tag.pk)
+    if thread is None:
+        return render(request, "messaging/thread_open.html", {"tag": tag})
+    return redirect(reverse("thread_detail", args=[thread.pk]))
 
 
 @require_POST

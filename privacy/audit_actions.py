@@ -51,3 +51,7 @@ TAG_REMOVED_BY_RETENTION = _declare(
 THREAD_REMOVED_BY_RETENTION = _declare(
     "thread.removed_by_retention", _("Unterhaltung nach Ablauf der Frist gelöscht")
 )
+BACKUP_CREATED = _declare("backup.created", _("Sicherung der Datenbank erstellt"))
+BACKUP_FAILED = _declare("backup.failed", _("Sicherung der Datenbank fehlgeschlagen"))
+BACKUP_RESTORED = _declare("backup.restored", _("Sicherung der Datenbank zurückgespielt"))
+BACKUPS_REMOVED = _declare("backup.removed", _("Abgelaufene Sicherungen entfernt"))

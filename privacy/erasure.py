@@ -112,8 +112,8 @@ def _items(counts: _Counts) -> tuple[list[Item], list[Item]]:
         Item(
             "key",
             _(
-                "Datenschlüssel der Familie: jede verschlüsselte Kopie, auch in "
-                "Sicherungen, wird unlesbar"
+                "Datenschlüssel der Familie: jede verschlüsselte Kopie wird unlesbar; wird "
+                "eine ältere Sicherung zurückgespielt, löscht die Plattform die Familie erneut"
             ),
             int(counts.has_key),
         ),
@@ -236,6 +236,7 @@ def erase_family(
         locked = Family.objects.select_for_update().select_related("owner").get(pk=family.pk)
         if locked.is_erased:
             raise ActionError(_("Die Daten dieser Familie sind bereits gelöscht."))
+        _lock_cases(locked)
         before = _count(locked)
         threads = messaging_actions.erase_family_threads(locked, by=by)
         tags_removed = application_actions.erase_family_tags(locked)
@@ -283,6 +284,18 @@ def erase_family(
     removed, kept = _items(done)
     number = seal_now(event) if seal else None
     return ErasureResult(family, removed, kept, event, number)
+
+
+def _lock_cases(family: Family) -> None:
+    """Lock what the erasure deletes in the platform's lock order (dienstweg.locks), after
+    the family row: its referrals and tags, then their threads. The deletions below then
+    wait for nothing; a step in flight on one of them has committed before."""
+    for rows in (
+        Referral.objects.filter(family=family),
+        ApplicationTag.objects.filter(family=family),
+        Thread.objects.filter(family=family),
+    ):
+        list(rows.select_for_update(of=("self",)).order_by("pk").values_list("pk"))
 
 
 @contextmanager

@@ -409,7 +409,12 @@ def measures() -> list[Measure]:
             "crypto_shredding",
             _(
                 "Beim Löschen einer Familie wird ihr Datenschlüssel vernichtet: jede Kopie "
-                "ihrer Daten, auch in Sicherungen, wird unlesbar."
+                "ihrer Daten wird unlesbar. Sicherungen der Datenbank enthalten keine "
+                "Datenschlüssel; diese werden getrennt gesichert und nach einer kurzen Frist "
+                "entfernt, danach ist die Familie in keiner Sicherung mehr lesbar. Wird vorher "
+                "eine ältere Sicherung zurückgespielt, löscht die Plattform die Familie nach "
+                "dem Löschregister, das außerhalb der Datenbank geführt wird, erneut, bevor "
+                "sie startet."
             ),
         ),
         Measure(

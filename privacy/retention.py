@@ -37,6 +37,7 @@ from audit.models import AuditEvent
 from audit.sealing import seal_pending
 from audit.trail import record
 from dienstweg import events
+from dienstweg.locks import lock_family_row
 from dienstweg.models import Consent, DataKey, Family
 from messaging.access import thread_readers
 from messaging.models import Message, Participant, Thread
@@ -226,9 +227,17 @@ def _remove_with_threads(
     events.access_revoked(users)
 
 
+def _lock_family_of(due: QuerySet[Referral] | QuerySet[ApplicationTag]) -> None:
+    """Lock the family row of the referral or tag in DUE first (dienstweg.locks), if any."""
+    family_id = due.values_list("family_id", flat=True).first()
+    if family_id is not None:
+        lock_family_row(family_id)
+
+
 def remove_referral(referral_id: UUID, *, cutoffs: Cutoffs) -> bool:
     """Remove one referral that is still due, with its thread; False if it no longer is."""
     with transaction.atomic():
+        _lock_family_of(due_referrals(cutoffs).filter(pk=referral_id))
         referral = (
             due_referrals(cutoffs)
             .select_for_update(of=("self",))
@@ -250,6 +259,7 @@ def remove_referral(referral_id: UUID, *, cutoffs: Cutoffs) -> bool:
 def remove_tag(tag_id: UUID, *, cutoffs: Cutoffs) -> bool:
     """Remove one decided application tag that is still due, with its thread."""
     with transaction.atomic():
+        _lock_family_of(due_tags(cutoffs).filter(pk=tag_id))
         tag = (
             due_tags(cutoffs)
             .select_for_update(of=("self",))

@@ -20,7 +20,7 @@ from dienstweg.access import access_family_by_id, holds_role, staff
 from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, User
 from dienstweg.paging import keyset_page
-from dienstweg.uploads import attachment_response
+from dienstweg.uploads import accepts_uploads, attachment_response
 from referrals.access import (
     REFERRING_ROLES,
     access_attachment_by_id,
@@ -119,6 +119,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
 # Creating
 
 
+@accepts_uploads
 @require_http_methods(["GET", "POST"])
 def referral_new(request: HttpRequest, family_id: str) -> HttpResponse:
     user = staff(request)

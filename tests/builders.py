@@ -96,8 +96,9 @@ def post_messages(thread: Thread, messages: Sequence[str], *, by: User | None) -
 def build_referral_thread(
     referral: Referral, *, messages: Sequence[str] = (), by: User | None = None
 ) -> Thread:
-    """The referral's thread (thread_for), with MESSAGES posted in order by BY."""
-    thread = messaging_actions.thread_for(referral)
+    """The referral's thread, opened by BY (or the referral's author) as the page's POST
+    does (open_referral_thread), with MESSAGES posted in order by BY."""
+    thread = messaging_actions.open_referral_thread(referral, by=by or referral.created_by)
     post_messages(thread, messages, by=by)
     return thread
 
@@ -105,8 +106,11 @@ def build_referral_thread(
 def build_tag_thread(
     tag: ApplicationTag, *, messages: Sequence[str] = (), by: User | None = None
 ) -> Thread:
-    """The application tag's thread (thread_for), with MESSAGES posted in order by BY."""
-    thread = messaging_actions.thread_for(tag)
+    """The application tag's thread, opened by BY (or the tag's coach) as the page's POST
+    does (open_tag_thread), with MESSAGES posted in order by BY."""
+    opener = by or tag.coach
+    assert opener is not None, "a tag without a coach: say who opens its thread, by="
+    thread = messaging_actions.open_tag_thread(tag, by=opener)
     post_messages(thread, messages, by=by)
     return thread
 

@@ -13,16 +13,17 @@ Jobcenter is named in the family's consent but sees nothing of the record itself
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
+from django.core.mail import EmailMessage
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 
-from dienstweg import actions
+from dienstweg import actions, outbox
 from dienstweg.models import (
     Agency,
     AuthenticatorDevice,
@@ -53,6 +54,19 @@ def audit_anchor_dir(settings, tmp_path_factory: pytest.TempPathFactory) -> None
 
 
 _anchors = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def erasure_register_and_backup_dirs(settings, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Likewise the erasure register (dienstweg/erasure_register.py) that restore applies,
+    # and where `backup` writes and removes its files.
+    number = next(_registers)
+    settings.ERASURE_REGISTER_DIR = tmp_path_factory.getbasetemp() / f"erasure-register-{number}"
+    settings.BACKUP_DIR = tmp_path_factory.getbasetemp() / f"backups-{number}"
+    settings.BACKUP_KEYS_DIR = tmp_path_factory.getbasetemp() / f"backup-keys-{number}"
+
+
+_registers = itertools.count(1)
 
 
 @dataclass
@@ -137,6 +151,18 @@ def committed(transactional_db: None) -> Iterator[None]:
     the tables."""
     yield
     empty_audit_tables()
+
+
+@pytest.fixture
+def send_outbox(mailoutbox: list[EmailMessage]) -> Callable[[], list[EmailMessage]]:
+    """Run the outbox's sender once, as its service does; returns Django's test outbox (every
+    e-mail sent so far). Actions only queue their e-mails: nothing is sent without this."""
+
+    def send() -> list[EmailMessage]:
+        outbox.send_due()
+        return mailoutbox
+
+    return send
 
 
 @pytest.fixture

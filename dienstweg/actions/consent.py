@@ -16,6 +16,7 @@ from dienstweg.access import may_work_on
 from dienstweg.actions.errors import ActionError, case_write_refused
 from dienstweg.audit_actions import CONSENT_GRANTED, CONSENT_REVOKED
 from dienstweg.consent import lock_consent
+from dienstweg.locks import lock_family_row
 from dienstweg.models import (
     Agency,
     Consent,
@@ -166,6 +167,8 @@ def revoke_consent(consent: Consent, *, note: str, by: User) -> Consent:
 
 
 def _revoke_consent(consent: Consent, note: str, by: User) -> Consent:
+    # The family row first (dienstweg.locks): the handlers lock its referrals after this.
+    lock_family_row(consent.family_id)
     locked = lock_consent(consent)
     if locked.revoked_at is not None:
         raise ActionError(_("Diese Einwilligung ist bereits widerrufen."))

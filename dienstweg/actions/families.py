@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.trail import record
-from dienstweg import hooks, vault
+from dienstweg import erasure_register, hooks, vault
 from dienstweg.access import families_visible_to, may_register_for
 from dienstweg.actions.errors import ActionError, NotAllowed, check_dpo
 from dienstweg.audit_actions import (
@@ -35,6 +35,7 @@ from dienstweg.models import (
     Family,
     HouseholdMember,
     Notification,
+    OutboxMail,
     User,
 )
 
@@ -207,6 +208,9 @@ def erase_family_key(family: Family, *, by: User | str | None, reason: str) -> N
     if family.data_key_id is None:
         raise ActionError(_("Die Daten dieser Familie sind bereits gelöscht."))
     DataKey.objects.filter(pk=family.data_key_id).delete()
+    # Said outright, not left to SET_NULL: a database restored by hand may name a key row
+    # that is not there, and the family must still end up without one.
+    Family.objects.filter(pk=family.pk).update(data_key=None)
     family.data_key = None
     transaction.on_commit(vault.forget_unwrapped_keys)
     record(by, FAMILY_KEY_DESTROYED, target=family, family=family, purpose=reason[:200])
@@ -250,7 +254,12 @@ def erase_family_record(family: Family, *, by: User | str | None, reason: str) -
         first_name_enc=b"", last_name_enc=b"", birth_date_enc=b"", identity_index=""
     )
     notifications, _details = Notification.objects.filter(family_ref=family.reference).delete()
+    OutboxMail.objects.filter(family_ref=family.reference).delete()  # their e-mails too
     family.refresh_from_db()
+    # Kept outside the database too, once committed: a restored older backup would bring
+    # the family and its key back, and `restore` erases again what the register names.
+    tombstone, key_id = Family(pk=family.pk, reference=family.reference), family.data_key_id
+    transaction.on_commit(lambda: erasure_register.record_erasure(tombstone, data_key_id=key_id))
     erased = RecordErasure(members, evidence, consents_kept, notifications)
     record(
         by,

@@ -6,11 +6,9 @@ second factor herself needs a fresh login and tells her."""
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audit.trail import record
-from dienstweg import notifications
+from dienstweg import notifications, outbox
 from dienstweg.access import is_operator, may_reset_second_factor
 from dienstweg.actions.accounts import (
     THROTTLED_MESSAGE,
@@ -52,14 +50,14 @@ from dienstweg.models import (
     normalize_email,
 )
 
-logger = logging.getLogger(__name__)
-
 # Enrolment links
 
 INVALID_LINK = gettext_lazy(
     "Dieser Link gilt nicht (mehr). Ein Einrichtungslink gilt nur einmal und nur eine "
     "begrenzte Zeit. Bitte fragen Sie Ihre Leitung oder die Administration nach einem neuen Link."
 )
+# The outbox's label of the e-mails that carry a link.
+LINK_MAIL = "account.enrolment_link"
 # A link whose password is typed wrong this often is voided: her password cannot be guessed
 # through a link that reached someone else.
 LINK_PASSWORD_ATTEMPTS = 5
@@ -121,7 +119,9 @@ def _issue_link(user: User, *, purpose: str, by: User | None, now: datetime) -> 
     )
     url = settings.DIENSTWEG_BASE_URL + reverse("enrolment_link", args=[token])
     record(by, ACCOUNT_ENROLMENT_LINK_SENT, target=user, details={"link": link.pk})
-    transaction.on_commit(partial(_email_link, user.pk, url=url, link=link))
+    # The voided links' e-mails need not go out any more; this one goes in their place.
+    outbox.withdraw(user, kind=LINK_MAIL, now=now)
+    _queue_link_mail(user, url=url, link=link)
     return IssuedLink(link=link, url=url)
 
 
@@ -143,12 +143,10 @@ def _purpose_of_next_link(user: User, *, had_factor: bool, reset_password: bool)
     return replace if keeps else EnrolmentLink.Purpose.ENROL
 
 
-def _email_link(user_id: int, *, url: str, link: EnrolmentLink) -> None:
-    # After commit: a rolled-back action sends no link to a token that was never stored.
-    # The e-mail holds the link and its validity, no name; a failure is logged by link id.
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        return
+def _queue_link_mail(user: User, *, url: str, link: EnrolmentLink) -> None:
+    # Into the outbox, in the action's transaction: a rolled-back action sends no link to a
+    # token that was never stored. The e-mail holds the link and its validity, no name; the
+    # outbox keeps it encrypted, since the link alone opens the account.
     until = timezone.localtime(link.expires_at).strftime("%d.%m.%Y, %H:%M")
     with translation.override("de"):
         if link.purpose == EnrolmentLink.Purpose.REPLACE_FACTOR:
@@ -182,8 +180,7 @@ def _email_link(user_id: int, *, url: str, link: EnrolmentLink) -> None:
                 ),
             ]
         )
-    if not notifications.send_mail_to([user], subject=subject, body=body):
-        logger.warning("Enrolment link %s: e-mail not sent", link.pk)
+    outbox.queue_mail([user], kind=LINK_MAIL, subject=subject, body=body)
 
 
 @transaction.atomic

@@ -31,7 +31,7 @@ from dienstweg.models.families import (
     Purpose,
 )
 from dienstweg.models.keys import DataKey
-from dienstweg.models.notifications import Notification
+from dienstweg.models.notifications import Notification, OutboxMail
 from dienstweg.models.throttle import LoginThrottle
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "Membership",
     "MembershipProposal",
     "Notification",
+    "OutboxMail",
     "Purpose",
     "Service",
     "StaffSession",

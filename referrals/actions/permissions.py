@@ -15,6 +15,7 @@ from audit.trail import record
 from dienstweg import events
 from dienstweg.models import Consent, Family, Membership, User
 from referrals.actions.notices import notify_of, receiving_leads
+from referrals.actions.transitions import lock_referral
 from referrals.audit_actions import REFERRAL_ACCESS_WITHDRAWN
 from referrals.models import Referral, ReferralEvent
 
@@ -47,12 +48,8 @@ def revoke_receiver_permissions(referral: Referral) -> None:
 def end_receiver_access(referral: Referral, *, reason: str, by: User | None) -> None:
     """Withdraw the receiving agency's access (consent revoked or expired)."""
     with transaction.atomic():
-        locked = (
-            Referral.objects.select_for_update(of=("self",))
-            .select_related("family", "to_agency")
-            .get(pk=referral.pk)
-        )
-        if locked.access_ended_at is not None:
+        locked = lock_referral(referral)
+        if locked is None or locked.access_ended_at is not None:
             return
         locked.access_ended_at = timezone.now()
         locked.save(update_fields=["access_ended_at"])

@@ -17,8 +17,9 @@ from django.utils.translation import gettext_lazy
 from audit.trail import record
 from dienstweg.access import Role, members_holding
 from dienstweg.models import Agency
-from dienstweg.notifications import send_mail_to
+from dienstweg.outbox import queue_mail
 from referrals.actions.notices import notify_of, receiving_leads
+from referrals.actions.transitions import lock_referral
 from referrals.audit_actions import REFERRAL_ESCALATED
 from referrals.models import Referral
 
@@ -41,12 +42,8 @@ def escalate_overdue() -> int:
     count = 0
     for referral in overdue_referrals().filter(escalated_at__isnull=True).iterator():
         with transaction.atomic():
-            locked = (
-                Referral.objects.select_for_update(of=("self",))
-                .select_related("family", "to_agency")
-                .get(pk=referral.pk)
-            )
-            if locked.escalated_at is not None or locked.state != State.SENT:
+            locked = lock_referral(referral)
+            if locked is None or locked.escalated_at is not None or locked.state != State.SENT:
                 continue
             locked.escalated_at = timezone.now()
             locked.save(update_fields=["escalated_at"])
@@ -95,8 +92,9 @@ def unanswered_backlogs() -> list[Backlog]:
 
 def send_weekly_digest() -> int:
     """E-mail each lead of an agency with unanswered referrals how many there are (and how
-    many are overdue), with a link to the inbox. Returns how many e-mails went out."""
-    sent = 0
+    many are overdue), with a link to the inbox. Returns how many e-mails were queued (the
+    outbox's sender sends them)."""
+    queued = 0
     link = settings.DIENSTWEG_BASE_URL.rstrip("/") + reverse("referral_inbox") + "?state=sent"
     for backlog in unanswered_backlogs():
         leads = members_holding(Role.LEAD, agencies=backlog.agency)
@@ -113,7 +111,11 @@ def send_weekly_digest() -> int:
                 _("Einzelheiten sehen Sie nach der Anmeldung in Dienstweg."),
             ]
         )
-        sent += send_mail_to(
-            leads, subject=_("Dienstweg: Wochenübersicht Vermittlungen"), body=body
+        mails = queue_mail(
+            leads,
+            kind="referral.digest",
+            subject=_("Dienstweg: Wochenübersicht Vermittlungen"),
+            body=body,
         )
-    return sent
+        queued += len(mails)
+    return queued

@@ -312,16 +312,19 @@ def assign_referral(referral: Referral, *, assignee: User, by: User) -> Referral
     may then accept, decline and complete it."""
     if not holds_role(assignee, *CASE_ROLES, agency=referral.to_agency_id):
         raise ActionError(_("Zuweisen nur an Fachkräfte der empfangenden Stelle."))
+    # The previous assignee as the locked row names her: a reassignment that committed
+    # while this one waited for the lock is the one to hand over from, and to record.
+    details: dict[str, Any] = {"assignee": assignee.pk}
+    previous: list[User | None] = []
+
+    def change(locked: Referral) -> None:
+        previous.append(locked.assignee)
+        details["previous"] = locked.assignee_id
+        locked.assignee = assignee
+
     with transaction.atomic():
-        previous = referral.assignee
-
-        def change(locked: Referral) -> None:
-            locked.assignee = assignee
-
-        assigned = transition(
-            referral, "assign", by=by, change=change, details={"assignee": assignee.pk}
-        )
-        hand_over_change(assigned, previous=previous, assignee=assignee)
+        assigned = transition(referral, "assign", by=by, change=change, details=details)
+        hand_over_change(assigned, previous=previous[0], assignee=assignee)
         notify_of([assignee], assigned, "referral.assigned", gettext_lazy("Vermittlung zugewiesen"))
         return assigned
 
@@ -385,12 +388,13 @@ def withdraw_referral(referral: Referral, *, by: User) -> Referral:
     """Withdraw the referral (the sender), as long as it is not accepted: the receiving
     agency loses its access."""
     with transaction.atomic():
-        was_sent = referral.state == State.SENT
         withdrawn = transition(
             referral, "withdraw", by=by, change=lambda r: setattr(r, "closed_at", timezone.now())
         )
         revoke_receiver_permissions(withdrawn)
-        if was_sent:
+        # Asked of the locked row, not of REFERRAL: an approval that committed while this
+        # waited for the lock has delivered it, and the receivers know of it.
+        if withdrawn.sent_at is not None:
             notify_of(
                 [*receiving_leads(withdrawn), withdrawn.assignee],
                 withdrawn,

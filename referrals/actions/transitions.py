@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from audit.trail import record
 from dienstweg.access import CASE_ROLES, holds_role, roles_of
 from dienstweg.actions import ActionError
+from dienstweg.locks import lock_family_row
 from dienstweg.models import Membership, User
 from referrals.access import REFERRING_ROLES, receiver_sees, with_receiver_rules
 from referrals.audit_actions import (
@@ -129,6 +130,22 @@ RULES: dict[str, Rule] = {
 }
 
 
+def lock_referral(referral: Referral) -> Referral | None:
+    """Lock the referral's family row, then the referral's (the lock order of
+    dienstweg.locks), and return the referral as locked, with what the rules read; None if
+    it was deleted meanwhile (an erasure that held the family row first)."""
+    lock_family_row(referral.family_id)
+    return (
+        with_receiver_rules(
+            Referral.objects.select_for_update(of=("self",)).select_related(
+                "family__data_key", "family__owner", "to_agency"
+            )
+        )
+        .filter(pk=referral.pk)
+        .first()
+    )
+
+
 def transition(
     referral: Referral,
     verb: str,
@@ -137,19 +154,19 @@ def transition(
     details: dict[str, Any] | None = None,
     change: Callable[[Referral], None] | None = None,
 ) -> Referral:
-    """Move the referral by VERB, the only way its state changes: lock the row, check the
-    actor and the current state, apply CHANGE, save, and record the step (timeline and
-    audit). Refuses with ActionError and changes nothing when the step is not allowed
-    now, e.g. a second "accept" from another tab, which waits for the lock and then
-    finds the referral accepted."""
+    """Move the referral by VERB, the only way its state changes: lock the family row,
+    then the referral's (dienstweg.locks), check the actor and the current state, apply
+    CHANGE to the locked row, save, and record the step (timeline and audit). Refuses with
+    ActionError and changes nothing when the step is not allowed now, e.g. a second
+    "accept" from another tab, which waits for the lock and then finds the referral
+    accepted, or a referral erased meanwhile. DETAILS are read after CHANGE has run, which
+    may add what it found in the locked row."""
     rule = RULES[verb]
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("transition() must run inside a transaction")
-    locked = with_receiver_rules(
-        Referral.objects.select_for_update(of=("self",)).select_related(
-            "family__data_key", "family__owner", "to_agency"
-        )
-    ).get(pk=referral.pk)
+    locked = lock_referral(referral)
+    if locked is None:
+        raise ActionError(_("Diese Vermittlung gibt es nicht mehr."))
     if not rule.allowed(by, locked, roles_in(by, locked)):
         raise ActionError(_("Dazu sind Sie bei dieser Vermittlung nicht berechtigt."))
     if locked.state not in rule.sources:

@@ -17,7 +17,6 @@ from datetime import date, timedelta
 from itertools import count
 
 import pytest
-from django.core import mail
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -217,11 +216,10 @@ def test_clerk_records_receipt_and_the_coach_is_notified_without_names(
     network: Network,
     family: Family,
     jobcenter_tag: ApplicationTag,
-    django_capture_on_commit_callbacks,
+    send_outbox,
 ) -> None:
     client = verified_client(network.ben)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(status_url(jobcenter_tag.code), {"state": "received"})
+    response = client.post(status_url(jobcenter_tag.code), {"state": "received"})
     assert response.status_code == 302
 
     jobcenter_tag.refresh_from_db()
@@ -233,7 +231,7 @@ def test_clerk_records_receipt_and_the_coach_is_notified_without_names(
     assert notification.kind == "application_tag.status_changed"
     assert notification.family_ref == family.reference
     assert notification.url == detail_url(jobcenter_tag.code)
-    [email] = mail.outbox
+    [email] = send_outbox()
     assert email.to == ["anna@example.org"]
     assert family.reference in email.body
     text = email.subject + email.body

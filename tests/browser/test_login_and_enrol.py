@@ -51,6 +51,7 @@ def printed_link(server: Server) -> str:
 
 def mailed_links(server: Server, to: str) -> list[str]:
     """The enrolment links mailed to TO, oldest first (development mail: files in var/mail)."""
+    server.manage("send_notifications")  # the outbox's sender, as its service does
     links = []
     for path in sorted(Path(server.env["DIENSTWEG_DATA_DIR"], "mail").glob("*.log")):
         for text in path.read_text().split("-" * 79):

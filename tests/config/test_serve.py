@@ -226,8 +226,11 @@ def test_frames_for_an_aborted_socket_are_dropped_not_raised() -> None:
 
 
 def test_server_uses_the_guarded_protocol_and_still_calls_ready() -> None:
-    # Daphne has no option for the protocol class: the server swaps it in its ready hook,
-    # and must still call the caller's own ready_callable after it.
+    # Daphne has no option for the protocol or request class: the server swaps them in its
+    # ready hook, and must still call the caller's own ready_callable after it.
+    from daphne.http_protocol import HTTPFactory
+
+    from config.request_bodies import BoundedWebRequest
     from config.serve import GuardedWebSocketProtocol, Server
 
     called: list[bool] = []
@@ -239,6 +242,8 @@ def test_server_uses_the_guarded_protocol_and_still_calls_ready() -> None:
         protocol: type = object
 
     server.ws_factory = Factory()
+    server.http_factory = HTTPFactory(server)
     server._use_guarded_protocol()
     assert server.ws_factory.protocol is GuardedWebSocketProtocol
+    assert server.http_factory.buildProtocol(None).requestFactory is BoundedWebRequest
     assert called == [True]

@@ -1,5 +1,6 @@
-"""Notifications and their e-mails: written in the action's transaction, e-mailed only after
-commit, never with a name or content in the e-mail; the page shows one's own only."""
+"""Notifications and their e-mails: written in the action's transaction, the e-mail queued in
+the outbox and sent only by its sender, never with a name or content in the e-mail; the page
+shows one's own only."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy
 
 from dienstweg.context_processors import unread_notifications
-from dienstweg.models import Family, Notification, User
-from dienstweg.notifications import MAX_EMAIL_ATTEMPTS, deliver, mark_read, notify, send_mail_to
+from dienstweg.models import Family, Notification, OutboxMail, User
+from dienstweg.notifications import mark_read, notify
+from dienstweg.outbox import queue_mail, send_due
 from tests.conftest import YILMAZ, Network, verified_client
 
 URL = "/vermittlungen/12/"  # a local path of a higher app
@@ -37,43 +39,38 @@ def notify_committed(users: list[User], **fields: object) -> list[Notification]:
         return notify(users, **values)  # type: ignore[arg-type]
 
 
-def test_notify_creates_rows_and_emails_only_after_commit(
-    network: Network, django_capture_on_commit_callbacks
+def test_notify_creates_rows_and_queues_emails_that_only_the_sender_sends(
+    network: Network, django_capture_on_commit_callbacks, send_outbox
 ) -> None:
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with transaction.atomic():
-            created = notify(
-                [network.ben, network.clara],
-                kind="referral.received",
-                title="Neue Vermittlung",
-                family_ref="F-2026-0042",
-                url=URL,
-            )
-            assert Notification.objects.count() == 2
-            assert mail.outbox == []  # not before the action has committed
-        assert mail.outbox == []
-    assert len(callbacks) == 1
-    assert sorted(message.to[0] for message in mail.outbox) == [
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        created = notify(
+            [network.ben, network.clara],
+            kind="referral.received",
+            title="Neue Vermittlung",
+            family_ref="F-2026-0042",
+            url=URL,
+        )
+        assert Notification.objects.count() == 2
+        # Queued in the action's own transaction, one per recipient.
+        assert OutboxMail.objects.filter(kind="referral.received").count() == 2
+    assert callbacks == []  # nothing waits for the commit: the request sends nothing
+    assert mail.outbox == []
+    assert sorted(message.to[0] for message in send_outbox()) == [
         network.ben.email,
         network.clara.email,
     ]
     for notification in created:
         notification.refresh_from_db()
-        assert notification.emailed_at is not None
         assert notification.read_at is None
-        assert notification.email_attempts == 0
+    assert OutboxMail.objects.filter(sent_at__isnull=False, attempts=1).count() == 2
 
 
-def test_rollback_sends_nothing(network: Network, django_capture_on_commit_callbacks) -> None:
-    with (
-        django_capture_on_commit_callbacks(execute=True) as callbacks,
-        pytest.raises(ZeroDivisionError),
-        transaction.atomic(),
-    ):
+def test_rollback_sends_nothing(network: Network, send_outbox) -> None:
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
         notify([network.ben], kind="referral.received", title="Neue Vermittlung", url=URL)
         1 / 0  # noqa: B018 (the action fails after notifying)
-    assert callbacks == []
-    assert mail.outbox == []
+    assert not OutboxMail.objects.exists()
+    assert send_outbox() == []
     assert not Notification.objects.exists()
 
 
@@ -119,13 +116,10 @@ def test_stores_the_german_msgid_of_a_lazy_title(network: Network) -> None:
 
 
 def test_email_holds_reference_and_link_but_no_names(
-    network: Network, family: Family, django_capture_on_commit_callbacks
+    network: Network, family: Family, send_outbox
 ) -> None:
-    with django_capture_on_commit_callbacks(execute=True):
-        notify_committed(
-            [network.ben], title="Neue Vermittlung", family_ref=family.reference, url=URL
-        )
-    [message] = mail.outbox
+    notify_committed([network.ben], title="Neue Vermittlung", family_ref=family.reference, url=URL)
+    [message] = send_outbox()
     assert message.subject == f"Dienstweg: Neue Vermittlung ({family.reference})"
     assert message.to == [network.ben.email]
     assert message.from_email == settings.DEFAULT_FROM_EMAIL
@@ -146,30 +140,26 @@ def fail_sending(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_failed_sending_is_retried_by_the_command(
-    network: Network,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-    django_capture_on_commit_callbacks,
+    network: Network, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    notify_committed([network.ben], family_ref="F-2026-0042")
     fail_sending(monkeypatch)
-    with (
-        caplog.at_level(logging.WARNING, logger="dienstweg.notifications"),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        [notification] = notify_committed([network.ben], family_ref="F-2026-0042")
-    notification.refresh_from_db()
-    assert notification.emailed_at is None
-    assert notification.email_attempts == 1
-    assert f"Notification {notification.pk}: e-mail not sent" in caplog.text
+    with caplog.at_level(logging.WARNING, logger="dienstweg.outbox"):
+        assert call_command_output("send_notifications") == "0 E-Mail(s) versandt."
+    queued = OutboxMail.objects.get()
+    assert queued.sent_at is None
+    assert queued.attempts == 1
+    assert f"Outbox mail {queued.pk} (referral.received): not sent" in caplog.text
     assert network.ben.email not in caplog.text  # only the id, never the address
 
     monkeypatch.undo()
+    OutboxMail.objects.update(due_at=queued.created_at)  # its retry is due
     out = call_command_output("send_notifications")
     assert out == "1 E-Mail(s) versandt."
     [message] = mail.outbox
     assert message.to == [network.ben.email]
-    notification.refresh_from_db()
-    assert notification.emailed_at is not None
+    queued.refresh_from_db()
+    assert queued.sent_at is not None
     assert call_command_output("send_notifications") == "0 E-Mail(s) versandt."
     assert len(mail.outbox) == 1
 
@@ -180,33 +170,13 @@ def call_command_output(name: str) -> str:
     return out.getvalue().strip()
 
 
-def test_gives_up_after_five_attempts(network: Network, monkeypatch: pytest.MonkeyPatch) -> None:
-    [notification] = notify_committed([network.ben])
-    fail_sending(monkeypatch)
-    for _attempt in range(MAX_EMAIL_ATTEMPTS + 2):
-        assert deliver() == 0
-    notification.refresh_from_db()
-    assert notification.email_attempts == MAX_EMAIL_ATTEMPTS
-    monkeypatch.undo()
-    assert deliver() == 0
-    assert mail.outbox == []
-
-
-def test_deliver_sends_only_the_given_ids(network: Network) -> None:
-    [for_ben] = notify_committed([network.ben])
-    notify_committed([network.clara])
-    assert deliver([for_ben.pk]) == 1
-    assert [m.to for m in mail.outbox] == [[network.ben.email]]
-    assert deliver() == 1
-    assert deliver() == 0
-
-
 def test_a_deactivated_user_is_not_emailed(network: Network) -> None:
     notify_committed([network.ben])
     network.ben.is_active = False
     network.ben.save(update_fields=["is_active"])
-    assert deliver() == 0
+    assert send_due().sent == 0
     assert mail.outbox == []
+    assert OutboxMail.objects.get().given_up_at is not None
 
 
 def test_page_lists_only_ones_own_notifications(network: Network) -> None:
@@ -333,13 +303,15 @@ def test_unverified_session_gets_no_page(network: Network) -> None:
     assert response.status_code == 302
 
 
-def test_send_mail_to_emails_each_active_user_once(network: Network) -> None:
+def test_queue_mail_emails_each_active_user_once(network: Network, send_outbox) -> None:
     network.dirk.is_active = False
     network.dirk.save(update_fields=["is_active"])
-    sent = send_mail_to(
+    queued = queue_mail(
         [network.ben, network.ben, network.clara, network.dirk],
+        kind="referral.digest",
         subject="Dienstweg: Wochenübersicht",
         body="3 neue Vermittlungen",
     )
-    assert sent == 2
-    assert sorted(m.to[0] for m in mail.outbox) == [network.ben.email, network.clara.email]
+    assert len(queued) == 2
+    assert sorted(m.to[0] for m in send_outbox()) == [network.ben.email, network.clara.email]
+    assert {m.body for m in mail.outbox} == {"3 neue Vermittlungen"}

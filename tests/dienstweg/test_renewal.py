@@ -94,7 +94,7 @@ def test_a_stale_confirmation_is_not_enough(network, codes, anna_browser):
 
 
 def test_after_a_fresh_login_new_codes_and_a_notice(
-    network, device, codes, anna_browser, mailoutbox, django_capture_on_commit_callbacks
+    network, device, codes, anna_browser, send_outbox, django_capture_on_commit_callbacks
 ):
     response = confirm_login(anna_browser, next_code(device))
     assert response.status_code == 302
@@ -107,7 +107,7 @@ def test_after_a_fresh_login_new_codes_and_a_notice(
     [notice] = Notification.objects.filter(user=network.anna)
     assert notice.kind == "account.backup_codes_renewed"
     assert "Waren Sie das nicht" in notice.title
-    [mail] = mailoutbox
+    [mail] = send_outbox()
     assert mail.to == [network.anna.email]
     assert network.anna.full_name not in mail.body
     assert not any(code in mail.body for code in new)
@@ -164,7 +164,7 @@ def test_renewing_the_factor_without_a_fresh_login_asks_for_one(network, device,
 
 
 def test_new_app_replaces_the_old_after_its_first_code(
-    network, device, anna_browser, mailoutbox, django_capture_on_commit_callbacks
+    network, device, anna_browser, send_outbox, django_capture_on_commit_callbacks
 ):
     other_browser = verified_client(network.anna)
     confirm_login(anna_browser, next_code(device))
@@ -185,7 +185,7 @@ def test_new_app_replaces_the_old_after_its_first_code(
     assert StaffSession.objects.filter(user=network.anna).count() == 1
     kinds = set(Notification.objects.filter(user=network.anna).values_list("kind", flat=True))
     assert kinds == {"account.second_factor_renewed"}
-    assert [mail.to for mail in mailoutbox] == [[network.anna.email]]
+    assert [mail.to for mail in send_outbox()] == [[network.anna.email]]
     assert AuditEvent.objects.filter(action="account.second_factor_renewed").count() == 1
 
 
@@ -228,7 +228,7 @@ def test_changing_the_password_needs_a_fresh_login(network, device, anna_browser
 
 
 def test_own_new_password_ends_other_sessions_and_notifies(
-    network, device, anna_browser, mailoutbox, django_capture_on_commit_callbacks
+    network, device, anna_browser, send_outbox, django_capture_on_commit_callbacks
 ):
     other_browser = verified_client(network.anna)
     confirm_login(anna_browser, next_code(device))
@@ -243,7 +243,7 @@ def test_own_new_password_ends_other_sessions_and_notifies(
     assert redirects_to_login(other_browser.get("/"))
     kinds = set(Notification.objects.filter(user=network.anna).values_list("kind", flat=True))
     assert kinds == {"account.password_changed"}
-    [mail] = mailoutbox
+    [mail] = send_outbox()
     assert NEW_PASSWORD not in mail.body
     assert AuditEvent.objects.filter(action="account.password_changed").count() == 1
 

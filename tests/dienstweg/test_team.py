@@ -70,7 +70,7 @@ def test_a_lead_may_not_reset_an_account_with_admin_rights(network):
 
 
 def test_her_lead_resets_ends_sessions_tells_sockets_and_sends_a_link(
-    network, dora_browsers, mailoutbox, django_capture_on_commit_callbacks, monkeypatch
+    network, dora_browsers, send_outbox, django_capture_on_commit_callbacks, monkeypatch
 ):
     sent: list[tuple[list[int], dict]] = []
     monkeypatch.setattr(events, "send_now", lambda users, event: sent.append((users, event)))
@@ -82,7 +82,7 @@ def test_her_lead_resets_ends_sessions_tells_sockets_and_sends_a_link(
         assert redirects_to_login(browser.get("/"))
     # Her sockets are told (after commit) to close: every session of hers has ended.
     assert ([network.dora.pk], {"type": "session.ended", "session": "*"}) in sent
-    [mail] = mailoutbox
+    [mail] = send_outbox()
     assert mail.to == [network.dora.email]
     assert issued.url in mail.body
     assert network.dora.full_name not in mail.body

@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
@@ -186,7 +185,7 @@ def test_a_direct_thread_has_its_own_key_and_no_family(network: Network) -> None
 
 
 def test_an_unread_thread_sends_one_notice_per_hour_without_content(
-    network: Network, thread: Thread, family: Family, settings, django_capture_on_commit_callbacks
+    network: Network, thread: Thread, family: Family, settings, send_outbox
 ) -> None:
     settings.MESSAGE_NOTICE_AFTER_MINUTES = 10
     post(thread, network.anna)
@@ -197,11 +196,10 @@ def test_an_unread_thread_sends_one_notice_per_hour_without_content(
     post(thread, network.anna, body="Noch eine")
     Thread.objects.filter(pk=thread.pk).update(last_message_at=later + timedelta(minutes=1))
     assert actions.send_unread_notices(now=later + timedelta(minutes=20)) == 0  # within the hour
-    with django_capture_on_commit_callbacks(execute=True):
-        assert actions.send_unread_notices(now=later + timedelta(minutes=61)) == 1
+    assert actions.send_unread_notices(now=later + timedelta(minutes=61)) == 1
     notices = Notification.objects.filter(kind="message.unread")
     assert {n.user_id for n in notices} == {network.ben.pk}
-    texts = " ".join(f"{m.subject} {m.body}" for m in mail.outbox)
+    texts = " ".join(f"{m.subject} {m.body}" for m in send_outbox())
     assert family.reference in texts
     assert SECRET not in texts and "Yılmaz" not in texts and "Noch eine" not in texts
 

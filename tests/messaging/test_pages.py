@@ -22,7 +22,7 @@ from dienstweg.models import Consent, Membership, User
 from messaging import actions
 from messaging.models import Message, Thread
 from referrals.models import Referral
-from tests.builders import build_tag
+from tests.builders import build_referral_thread, build_tag, build_tag_thread
 from tests.conftest import Network, make_staff, verified_client
 
 SIDES = ("project", "jobcenter", "migration")
@@ -78,11 +78,11 @@ def test_every_url_has_expectations() -> None:
 def test_referral_and_tag_threads_open_to_the_case_roles_of_both_sides_only(
     network: Network, staff: dict[str, User], referral: Referral, tag: ApplicationTag, who: str
 ) -> None:
-    thread = actions.thread_for(referral)
+    thread = build_referral_thread(referral)
     message = actions.post_message(
         thread, body="Termin am Montag?", client_id=uuid.uuid4(), by=network.anna
     ).message
-    tag_thread = actions.thread_for(tag)
+    tag_thread = build_tag_thread(tag)
     client = verified_client(staff[who])
     pages = {
         "thread_detail": reverse("thread_detail", args=[thread.pk]),
@@ -130,7 +130,7 @@ def test_a_direct_thread_is_open_to_its_two_participants_only(
 def test_the_form_stores_a_message_once_however_often_it_is_sent(
     network: Network, referral: Referral
 ) -> None:
-    thread = actions.thread_for(referral)
+    thread = build_referral_thread(referral)
     anna = verified_client(network.anna)
     data = {"body": "Unterlagen sind da", "client_id": str(uuid.uuid4())}
     for _attempt in range(3):
@@ -149,7 +149,7 @@ def queries_of(client: Client, url: str) -> int:
 def test_thread_page_and_list_cost_the_same_for_one_and_fifty_messages(
     network: Network, referral: Referral, family: Any
 ) -> None:
-    thread = actions.thread_for(referral)
+    thread = build_referral_thread(referral)
     ben = verified_client(network.ben)
     page, overview = reverse("thread_detail", args=[thread.pk]), reverse("thread_list")
     ben.get(page)  # warm-up: per-process caches
@@ -169,7 +169,7 @@ def test_thread_page_and_list_cost_the_same_for_one_and_fifty_messages(
 def test_opening_a_thread_records_one_read_and_moves_the_marker(
     network: Network, referral: Referral
 ) -> None:
-    thread = actions.thread_for(referral)
+    thread = build_referral_thread(referral)
     for n in range(3):
         actions.post_message(thread, body=f"m{n}", client_id=uuid.uuid4(), by=network.anna)
     ben = verified_client(network.ben)

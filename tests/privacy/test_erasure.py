@@ -35,6 +35,7 @@ from dienstweg.models import (
     Family,
     HouseholdMember,
     Notification,
+    OutboxMail,
     User,
 )
 from dienstweg.uploads import Upload
@@ -257,6 +258,7 @@ def test_referrals_tags_and_threads_are_removed_or_kept_as_planned(
 def test_consents_stay_as_metadata_without_notes_and_scans(
     pia: User, case: Case, network: Network
 ) -> None:
+    assert OutboxMail.objects.filter(subject__contains=case.family.reference).exists()
     erasure.erase_family(case.family, by=pia, reason=REASON)
 
     consent = Consent.objects.get(pk=case.consent.pk)
@@ -266,6 +268,8 @@ def test_consents_stay_as_metadata_without_notes_and_scans(
     assert list(consent.recipients.all()) == [network.jobcenter]
     assert not Evidence.objects.exists()
     assert not Notification.objects.filter(family_ref=case.family.reference).exists()
+    # Nor their e-mails, sent or not.
+    assert not OutboxMail.objects.filter(subject__contains=case.family.reference).exists()
 
 
 def test_records_the_erasure_with_counts_only(pia: User, case: Case, network: Network) -> None:

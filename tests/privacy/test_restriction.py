@@ -38,7 +38,13 @@ from messaging.models import Thread
 from referrals.access import referral_readers
 from referrals.actions import steps as referral_actions
 from referrals.models import Referral
-from tests.builders import build_referral, build_tag, project_dpo
+from tests.builders import (
+    build_referral,
+    build_referral_thread,
+    build_tag,
+    build_tag_thread,
+    project_dpo,
+)
 from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
 from tests.conftest import Network, make_staff, verified_client
 from tests.messaging.conftest import connected, frame, receive, receive_type
@@ -312,7 +318,7 @@ def test_processing_office_cannot_open_the_tag(
 def test_receiver_can_no_longer_use_the_threads(
     network: Network, family: Family, referral: Referral, tag: ApplicationTag
 ) -> None:
-    threads = [messaging_actions.thread_for(referral), messaging_actions.thread_for(tag)]
+    threads = [build_referral_thread(referral), build_tag_thread(tag)]
     for thread in threads:
         messaging_actions.post_message(
             thread, body="Termin am Montag?", client_id=uuid.uuid4(), by=network.ben
@@ -408,7 +414,7 @@ def test_the_consent_gate_refuses_a_restricted_family(
 def test_lifting_restores_access(
     pia: User, network: Network, family: Family, referral: Referral, tag: ApplicationTag
 ) -> None:
-    thread = messaging_actions.thread_for(referral)
+    thread = build_referral_thread(referral)
     restrict(network, family)
     lift_restriction(family, by=pia, agency_id=network.project.pk)
 
@@ -442,7 +448,7 @@ async def following(user: Any, thread: Thread) -> Any:
 async def test_the_receivers_socket_loses_the_thread_and_the_projects_keeps_it(
     network: Network, family: Family, referral: Referral
 ) -> None:
-    thread = await database_sync_to_async(messaging_actions.thread_for)(referral)
+    thread = await database_sync_to_async(build_referral_thread)(referral)
     ben = await following(network.ben, thread)
     anna = await following(network.anna, thread)
 
@@ -465,7 +471,7 @@ async def test_the_receivers_socket_loses_the_thread_and_the_projects_keeps_it(
 async def test_the_processing_offices_socket_loses_the_tag_thread(
     network: Network, family: Family, tag: ApplicationTag
 ) -> None:
-    thread = await database_sync_to_async(messaging_actions.thread_for)(tag)
+    thread = await database_sync_to_async(build_tag_thread)(tag)
     ben = await following(network.ben, thread)
     await database_sync_to_async(restrict)(network, family)
     assert await receive(ben) == {"type": "access.revoked", "thread": str(thread.pk)}

@@ -28,6 +28,7 @@ from audit.models import AuditEvent, AuditSeal
 from audit.trail import record
 from audit.verify import verify
 from dienstweg import actions as core
+from dienstweg import erasure_register
 from dienstweg.models import Consent, DataKey, Family
 from messaging.models import Message, Thread
 from privacy import erasure, retention
@@ -208,6 +209,8 @@ def test_inactive_families_are_erased_as_on_request(
     assert event.purpose == "Aufbewahrungsfrist abgelaufen"
     for kept in (consented, restricted, recent):
         assert not Family.objects.get(pk=kept.pk).is_erased
+    # Registered outside the database, so that no restore brings it back.
+    assert [entry.family_id for entry in erasure_register.entries()] == [str(gone.pk)]
 
 
 @pytest.mark.usefixtures("committed")

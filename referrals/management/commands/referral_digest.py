@@ -12,5 +12,5 @@ class Command(BaseCommand):
     help = "Schickt den Leitungen die Wochenübersicht unbeantworteter Vermittlungen."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        sent = send_weekly_digest()
-        self.stdout.write(f"{sent} Wochenübersicht(en) versandt.")
+        queued = send_weekly_digest()
+        self.stdout.write(f"{queued} Wochenübersicht(en) zum Versand bereitgestellt.")
