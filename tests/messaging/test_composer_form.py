@@ -14,6 +14,7 @@ from django.urls import reverse
 from messaging import actions
 from messaging.models import Message
 from referrals.models import Referral
+from tests.builders import build_referral_thread
 from tests.conftest import Network, verified_client
 
 TEXT = "Anbei der Bescheid vom 3. März – bitte prüfen <b>heute</b>."
@@ -30,7 +31,7 @@ def test_the_box_carries_the_server_limit_and_no_maxlength(
     network: Network, referral: Referral, settings
 ) -> None:
     settings.MESSAGE_MAX_CHARS = 1234
-    thread = actions.thread_for(referral)
+    thread = build_referral_thread(referral)
     page = verified_client(network.anna).get(reverse("thread_detail", args=[thread.pk]))
     tag = re.search(r'<textarea name="body"[^>]*>', page.content.decode())
     assert tag
@@ -41,7 +42,7 @@ def test_the_box_carries_the_server_limit_and_no_maxlength(
 def test_a_refused_attachment_brings_the_text_back_with_the_reason(
     network: Network, referral: Referral
 ) -> None:
-    thread = actions.thread_for(referral)
+    thread = build_referral_thread(referral)
     client_id = str(uuid.uuid4())
     fake = SimpleUploadedFile("bescheid.pdf", b"kein PDF, nur Text", content_type="application/pdf")
     response = verified_client(network.anna).post(
@@ -60,7 +61,7 @@ def test_a_refused_attachment_brings_the_text_back_with_the_reason(
 def test_a_text_over_the_limit_comes_back_whole(
     network: Network, referral: Referral, settings
 ) -> None:
-    thread = actions.thread_for(referral)
+    thread = build_referral_thread(referral)
     text = "a" * settings.MESSAGE_MAX_CHARS + " und das Ende"
     response = verified_client(network.anna).post(
         reverse("thread_post", args=[thread.pk]), {"body": text, "client_id": str(uuid.uuid4())}
@@ -76,7 +77,7 @@ def test_a_line_break_counts_as_one_character_as_on_the_page(
     network: Network, referral: Referral, settings
 ) -> None:
     settings.MESSAGE_MAX_CHARS = 20
-    thread = actions.thread_for(referral)
+    thread = build_referral_thread(referral)
     text = "\r\n".join(["abcd"] * 4)  # 16 letters and 3 breaks: 19 on the page, 22 as sent
     response = verified_client(network.anna).post(
         reverse("thread_post", args=[thread.pk]), {"body": text, "client_id": str(uuid.uuid4())}
@@ -88,7 +89,7 @@ def test_a_line_break_counts_as_one_character_as_on_the_page(
 def test_a_refused_change_of_a_message_comes_back_with_the_new_text(
     network: Network, referral: Referral, settings
 ) -> None:
-    thread = actions.thread_for(referral)
+    thread = build_referral_thread(referral)
     posted = actions.post_message(
         thread, body="Termin am Montag", client_id=uuid.uuid4(), by=network.anna
     )
