@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from applications.actions import TagData
 from applications.models import ApplicationTag
+from dienstweg.forms import LongText
 from dienstweg.models import PUBLIC_KINDS, Agency, Family
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -58,7 +59,7 @@ class TagStatusForm(forms.Form):
         label=_("Fehlende Unterlagen"),
         max_length=2000,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=LongText(attrs={"rows": 2}),
         help_text=_("Nur bei „Unterlagen nachgefordert“: was fehlt?"),
     )
     decided_on = forms.DateField(label=_("Entschieden am"), required=False, widget=DATE_INPUT)

@@ -145,6 +145,14 @@ def _open_tag(
 
 @require_GET
 def tag_detail(request: HttpRequest, code: str) -> HttpResponse:
+    return _tag_page(request, code)
+
+
+def _tag_page(
+    request: HttpRequest, code: str, status_form: TagStatusForm | None = None
+) -> HttpResponse:
+    """The tag's page (its view recorded); STATUS_FORM: a status entry that was refused,
+    with what was typed in it."""
     opened = _open_tag(request, code, TAG_VIEWED)
     if isinstance(opened, HttpResponse):
         return opened
@@ -159,7 +167,7 @@ def tag_detail(request: HttpRequest, code: str) -> HttpResponse:
             "file_number": tag.decrypt_field("file_number"),
             "missing_documents": tag.decrypt_field("missing_documents"),
             "changes": [(c, c.decrypt_field("note")) for c in tag.changes.select_related("by")],
-            "status_form": TagStatusForm() if side == "office" else None,
+            "status_form": (status_form or TagStatusForm()) if side == "office" else None,
             "covered": covered,
             "project_phone": tag.project.public_phone,
         },
@@ -177,7 +185,8 @@ def tag_status(request: HttpRequest, code: str) -> HttpResponse:
         actions.record_refused_step(tag, verb="status", by=staff(request))
         messages.error(request, _("Den Stand trägt die bearbeitende Stelle ein."))
     elif not form.is_valid():
-        messages.error(request, _("Bitte Stand und Angaben prüfen."))
+        # The page comes back with what was typed and the reasons beside the fields.
+        return _tag_page(request, code, form)
     else:
         data = form.cleaned_data
         try:
@@ -190,7 +199,8 @@ def tag_status(request: HttpRequest, code: str) -> HttpResponse:
             )
         except ActionError as error:
             actions.record_refused_step(tag, verb="status", by=staff(request))
-            messages.error(request, str(error))
+            form.add_error(None, str(error))
+            return _tag_page(request, code, form)
         else:
             messages.success(request, _("Stand eingetragen; das Projekt wird benachrichtigt."))
     return redirect(reverse("tag_detail", args=[tag.code]))

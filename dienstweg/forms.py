@@ -44,6 +44,20 @@ class PlainSelect(forms.Select):
         )
 
 
+class LongText(forms.Textarea):
+    """A box for free text with a length limit that the browser does not enforce: its
+    maxlength would cut a pasted text short without a word. The field refuses a longer
+    text and the form comes back with it whole; the limit stays for scripts as
+    data-max-chars."""
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        limit = context["widget"]["attrs"].pop("maxlength", None)
+        if limit is not None:
+            context["widget"]["attrs"]["data-max-chars"] = limit
+        return context
+
+
 class LoginForm(AuthenticationForm):
     username = forms.EmailField(
         label=_("E-Mail-Adresse"),
@@ -222,7 +236,7 @@ class FamilyForm(forms.Form):
         label=_("Notizen"),
         max_length=4000,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 4}),
+        widget=LongText(attrs={"rows": 4}),
     )
     confirm_duplicate = forms.BooleanField(
         label=_("Trotzdem neu anlegen: es ist eine andere Familie"), required=False
@@ -306,7 +320,7 @@ class ConsentForm(forms.Form):
         label=_("Zeugenvermerk"),
         required=False,
         max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=LongText(attrs={"rows": 2}),
         help_text=_("Bei mündlicher Einwilligung: wer war dabei, wann, wie wurde belehrt."),
     )
     text_version = forms.CharField(label=_("Version des Einwilligungstexts"), max_length=40)

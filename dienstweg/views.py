@@ -747,6 +747,14 @@ def family_register(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
+    return _family_page(request, family_id)
+
+
+def _family_page(
+    request: HttpRequest, family_id: str, kept: dict[str, str] | None = None
+) -> HttpResponse:
+    """The family's record; KEPT: the consent, note and refusal of a revocation that was
+    refused, so that the note typed is still there."""
     user = staff(request)
     reach = reach_of(user)  # once for the record and every app's section
     family = access_family_by_id(user, family_id, reach)
@@ -779,6 +787,7 @@ def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
             "notes": family.decrypt_field("notes"),
             "consents": consents,
             "revoke_form": RevokeConsentForm(),
+            "kept": kept or {},
             "sections": sections,
         },
     )
@@ -812,16 +821,22 @@ def consent_revoke(request: HttpRequest, family_id: str, consent_id: str) -> Htt
         messages.error(request, _("Die Daten dieser Familie sind gelöscht."))
         return redirect(reverse("family_detail", args=[family.pk]))
     form = RevokeConsentForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Der Vermerk ist zu lang."))
-    else:
+    refusal = _("Der Vermerk ist zu lang (höchstens %(n)d Zeichen).") % {
+        "n": RevokeConsentForm.base_fields["note"].max_length  # type: ignore[attr-defined]
+    }
+    if form.is_valid():
         try:
             actions.revoke_consent(consent, note=form.cleaned_data["note"], by=user)
         except actions.ActionError as error:
-            messages.error(request, str(error))
+            refusal = str(error)
         else:
             messages.success(request, _("Die Einwilligung ist widerrufen."))
-    return redirect(reverse("family_detail", args=[family.pk]))
+            return redirect(reverse("family_detail", args=[family.pk]))
+    # Refused: the record comes back with the note as typed and the reason beside it.
+    note = request.POST.get("note", "")
+    return _family_page(
+        request, family_id, {"consent": str(consent.pk), "note": note, "error": refusal}
+    )
 
 
 @require_GET

@@ -184,7 +184,9 @@ class Posted:
 
 
 def _check_body(body: str, *, attachments: int = 0) -> str:
-    body = body.strip()
+    # A form sends line breaks as CRLF, the socket as LF: one break is one character, as
+    # the page's counter has it.
+    body = body.replace("\r\n", "\n").strip()
     if not body and not attachments:
         raise ActionError(_("Die Nachricht ist leer."))
     if len(body) > settings.MESSAGE_MAX_CHARS:

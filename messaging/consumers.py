@@ -10,7 +10,8 @@ messaging.actions. Protocol (JSON text frames, DESIGN.md "Real time"):
     → {"type": "typing", "thread": id}              ← {"type": "typing", ...}
     → {"type": "sync", "thread": id, "after": n}    ← {"type": "sync.result", "thread": id,
                                                         "messages": [...], "markers": {...}}
-    ← {"type": "error", "code": ..., "message": ..., "ref": client id or thread}
+    ← {"type": "error", "code": ..., "message": ..., "ref": client id or thread,
+       "client_id": the refused message.send's client id, "retry_after": seconds (rate_limited)}
     ← {"type": "access.revoked", "thread": id}
 
 Bad input gets an error frame and changes nothing; the socket stays open."""
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -98,11 +100,25 @@ def over_rate(user_id: int, now: float) -> bool:
     return count > settings.WS_RATE_FRAMES
 
 
+def retry_after(now: float) -> int:
+    """Whole seconds until the rate window that NOW is in has passed (at least 1): the page
+    resends then on the same socket."""
+    window = settings.WS_RATE_WINDOW_SECONDS
+    return max(1, math.ceil(window - now % window))
+
+
 class FrameError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
+
+
+def _too_many(seconds: int) -> FrameError:
+    return FrameError(
+        "rate_limited", _("Zu viele Anfragen. Bitte kurz warten."), retry_after=seconds
+    )
 
 
 class StaffConsumer(AsyncWebsocketConsumer):
@@ -156,13 +172,15 @@ class StaffConsumer(AsyncWebsocketConsumer):
         frame: dict[str, Any] = {}
         try:
             frame = self._parse(text_data)
-            if over_rate(self.user.pk, time.time()):
-                raise FrameError("rate_limited", _("Zu viele Anfragen. Bitte kurz warten."))
-            self.frames.put_nowait(frame)
-        except asyncio.QueueFull:
-            await self._error(frame, "rate_limited", _("Zu viele Anfragen. Bitte kurz warten."))
+            now = time.time()
+            if over_rate(self.user.pk, now):
+                raise _too_many(retry_after(now))
+            try:
+                self.frames.put_nowait(frame)
+            except asyncio.QueueFull:
+                raise _too_many(1) from None
         except FrameError as error:
-            await self._error(frame, error.code, error.message)
+            await self._error(frame, error)
 
     def _parse(self, text_data: str | None) -> dict[str, Any]:
         if text_data is None or len(text_data) > settings.WS_MAX_FRAME_CHARS:
@@ -191,14 +209,16 @@ class StaffConsumer(AsyncWebsocketConsumer):
                 with bind(request_id=request_id, ip=self.client_ip):
                     await HANDLERS[frame["type"]](self, frame)
             except FrameError as error:
-                await self._error(frame, error.code, error.message)
+                await self._error(frame, error)
             except Exception:
                 # A fault of ours (the database gone, a bug) must not end this socket's
                 # frame handling; the frame type only, never its content, goes to the log.
                 logger.exception("WebSocket frame %s failed", frame["type"])
-                await self._error(frame, "internal", _("Das hat nicht geklappt. Bitte erneut."))
+                await self._error(
+                    frame, FrameError("internal", _("Das hat nicht geklappt. Bitte erneut."))
+                )
 
-    async def _error(self, frame: dict[str, Any], code: str, message: str) -> None:
+    async def _error(self, frame: dict[str, Any], error: FrameError) -> None:
         # Only a short string is echoed back: a nested value could not be encoded again.
         ref = next(
             (
@@ -208,7 +228,21 @@ class StaffConsumer(AsyncWebsocketConsumer):
             ),
             None,
         )
-        await self._send({"type": "error", "code": code, "message": message, "ref": ref})
+        event: dict[str, Any] = {
+            "type": "error",
+            "code": error.code,
+            "message": error.message,
+            "ref": ref,
+        }
+        # The page keeps a message's text in its box until this id is acknowledged or
+        # refused: it matches on the id, never on the text.
+        if frame.get("type") == "message.send":
+            event["client_id"] = (
+                str(client_id) if (client_id := _uuid(frame.get("client_id"))) else None
+            )
+        if error.retry_after is not None:
+            event["retry_after"] = error.retry_after
+        await self._send(event)
 
     async def _session_alive(self, *, activity: bool = False) -> bool:
         """Whether the session still exists and has neither been idle nor lasted too long;

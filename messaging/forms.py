@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -10,10 +12,14 @@ from dienstweg.uploads import MultipleFileField, Upload
 
 
 class MessageForm(forms.Form):
+    # No max_length: a browser's maxlength would cut a pasted text short without a word.
+    # The page counts against the same MESSAGE_MAX_CHARS (data-max-chars) and refuses to
+    # send while over it; post_message refuses a longer text and the form comes back
+    # with it.
     body = forms.CharField(
         label=_("Nachricht"),
         required=False,
-        max_length=settings.MESSAGE_MAX_CHARS,
+        strip=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     # Made by the page: a form sent twice (reload, double click) is stored once.
@@ -23,6 +29,16 @@ class MessageForm(forms.Form):
         required=False,
         help_text=_("Höchstens fünf Dateien; sie werden verschlüsselt gespeichert."),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["body"].widget.attrs.update(
+            {
+                "data-max-chars": settings.MESSAGE_MAX_CHARS,
+                "data-max-frame": settings.WS_MAX_FRAME_CHARS,
+                "aria-describedby": "body-counter composer-error",
+            }
+        )
 
     def clean_attachments(self) -> list[Upload]:
         uploads = self.cleaned_data.get("attachments") or []

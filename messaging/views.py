@@ -47,6 +47,20 @@ def thread_list(request: HttpRequest) -> HttpResponse:
 def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     user = staff(request)
     thread = access_thread_by_id(user, thread_id)
+    return _thread_page(request, thread, MessageForm(initial={"client_id": uuid.uuid4()}))
+
+
+def _thread_page(
+    request: HttpRequest,
+    thread: Thread,
+    form: MessageForm,
+    *,
+    editing: dict[str, str] | None = None,
+) -> HttpResponse:
+    """The thread with FORM in its composer: a fresh one, or one refused with everything
+    that was typed in it (files chosen cannot be refilled: form_field.html says so);
+    EDITING: the id, text and refusal of a change to one of the user's messages."""
+    user = staff(request)
     shown = actions.messages_after(
         thread, after=max(0, thread.last_seq - SHOWN), by=user, mark=True
     )
@@ -58,7 +72,8 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
             "shown": [{**m, "at": parse_datetime(m["created_at"])} for m in shown],
             "last_seq": shown[-1]["seq"] if shown else thread.last_seq,
             "markers": {str(u): seq for u, seq in actions.read_markers(thread).items()},
-            "form": MessageForm(initial={"client_id": uuid.uuid4()}),
+            "form": form,
+            "editing": editing or {},
             "subject_url": _subject_url(thread),
             "max_chars": settings.MESSAGE_MAX_CHARS,
         },
@@ -76,14 +91,12 @@ def _subject_url(thread: Thread) -> str:
 @accepts_uploads
 @require_POST
 def thread_post(request: HttpRequest, thread_id: str) -> HttpResponse:
-    """Send a message with the form (without JavaScript, or with attachments)."""
+    """Send a message with the form (without JavaScript, or with attachments). Refused,
+    the page comes back with the text as typed and the reason beside it."""
     user = staff(request)
     thread = access_thread_by_id(user, thread_id)
     form = MessageForm(request.POST, request.FILES)
-    if not form.is_valid():
-        for errors in form.errors.values():
-            messages.error(request, " ".join(str(error) for error in errors))
-    else:
+    if form.is_valid():
         try:
             actions.post_message(
                 thread,
@@ -93,8 +106,10 @@ def thread_post(request: HttpRequest, thread_id: str) -> HttpResponse:
                 by=user,
             )
         except ActionError as error:
-            messages.error(request, str(error))
-    return redirect(reverse("thread_detail", args=[thread.pk]))
+            form.add_error(None, str(error))
+        else:
+            return redirect(reverse("thread_detail", args=[thread.pk]))
+    return _thread_page(request, thread, form)
 
 
 @require_POST
@@ -109,11 +124,19 @@ def message_delete(request: HttpRequest, message_id: str) -> HttpResponse:
 
 @require_POST
 def message_edit(request: HttpRequest, message_id: str) -> HttpResponse:
+    """Change one's message; refused, the page comes back with the new text in its box."""
     message = access_message_by_id(staff(request), message_id)
+    body = request.POST.get("body", "")
     try:
-        actions.edit_message(message, body=request.POST.get("body", ""), by=staff(request))
+        actions.edit_message(message, body=body, by=staff(request))
     except ActionError as error:
-        messages.error(request, str(error))
+        editing = {"id": str(message.pk), "body": body, "error": str(error)}
+        return _thread_page(
+            request,
+            message.thread,
+            MessageForm(initial={"client_id": uuid.uuid4()}),
+            editing=editing,
+        )
     return redirect(reverse("thread_detail", args=[message.thread_id]))
 
 

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dienstweg.access import Role, members_holding
 from dienstweg.consent import consent_scope
-from dienstweg.forms import PlainSelect
+from dienstweg.forms import LongText, PlainSelect
 from dienstweg.models import PUBLIC_KINDS, Agency, DataCategory, Family, Purpose, User
 from dienstweg.uploads import MultipleFileField, Upload
 from referrals.actions.steps import ReferralData
@@ -29,7 +29,7 @@ class ReferralForm(forms.Form):
         label=_("Zusammenfassung"),
         max_length=5000,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 4}),
+        widget=LongText(attrs={"rows": 4}),
     )
     categories = forms.MultipleChoiceField(
         label=_("Geteilte Datenkategorien"), widget=forms.CheckboxSelectMultiple
@@ -38,7 +38,7 @@ class ReferralForm(forms.Form):
         label=_("Begründung der Übermittlung ohne Einwilligung"),
         max_length=5000,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 4}),
+        widget=LongText(attrs={"rows": 4}),
     )
     attachments = MultipleFileField(
         label=_("Anhänge (PDF, JPEG oder PNG)"),
@@ -74,7 +74,7 @@ class ReferralForm(forms.Form):
                 label=_("Angaben: %(category)s") % {"category": label},
                 max_length=5000,
                 required=False,
-                widget=forms.Textarea(attrs={"rows": 2}),
+                widget=LongText(attrs={"rows": 2}),
             )
 
     @property
@@ -135,7 +135,7 @@ class ReferralFilterForm(forms.Form):
 
 class NoteForm(forms.Form):
     note = forms.CharField(
-        label=_("Begründung"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("Begründung"), max_length=5000, widget=LongText(attrs={"rows": 3})
     )
 
 

@@ -163,6 +163,12 @@ def _state_message(referral: Referral) -> str:
 
 @require_GET
 def referral_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
+    return _shown(request, referral_id)
+
+
+def _shown(
+    request: HttpRequest, referral_id: str, kept: dict[str, str] | None = None
+) -> HttpResponse:
     user = staff(request)
     # One look at the user's memberships serves the access check, her side and the rules.
     reach = reach_of(user)
@@ -172,14 +178,26 @@ def referral_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
     may = {
         verb: rule.permits(user, referral, reach.roles) for verb, rule in transitions.RULES.items()
     }
-    return referral_page(request, referral, side=side, may=may)
+    return referral_page(request, referral, side=side, may=may, kept=kept)
 
 
 def referral_page(
-    request: HttpRequest, referral: Referral, *, side: str, may: dict[str, bool]
+    request: HttpRequest,
+    referral: Referral,
+    *,
+    side: str,
+    may: dict[str, bool],
+    kept: dict[str, str] | None = None,
 ) -> HttpResponse:
     """The referral's page for a user on SIDE who may take the steps in MAY (bench/step3.py
-    renders its plain twin with it)."""
+    renders its plain twin with it). KEPT: the verb, note and refusal of a step that was
+    refused, so that what was typed is still there."""
+    kept = kept or {}
+    note_form = NoteForm()
+    if kept.get("verb") == "refuse":
+        note_form = NoteForm({"note": kept["note"]})
+        note_form.is_valid()
+        note_form.add_error("note", kept["error"])
     snapshot = json.loads(referral.decrypt_field("snapshot") or "{}")
     # Sent: exactly what was sent. A draft: what the coach has written so far.
     notes = snapshot["notes"] if snapshot else json.loads(referral.decrypt_field("category_notes"))
@@ -200,7 +218,10 @@ def referral_page(
             "attachments": [(a, a.decrypt_field("name")) for a in referral.attachments.all()],
             "may": may,
             "assign_form": AssignForm(agency_id=referral.to_agency_id) if may["assign"] else None,
-            "note_form": NoteForm(),
+            "note_form": note_form,
+            "kept": kept,
+            # The step's form is gone (someone else was quicker): the text is shown to copy.
+            "kept_apart": bool(kept) and not may.get(STEP_FORMS.get(kept["verb"], ""), False),
             "receiver_access": receiving_side_is_open(referral),
         },
     )
@@ -208,7 +229,11 @@ def referral_page(
 
 def _note(request: HttpRequest) -> str:
     form = NoteForm(request.POST)
-    return form.cleaned_data["note"] if form.is_valid() else ""
+    if form.is_valid():
+        return str(form.cleaned_data["note"])
+    if request.POST.get("note", "").strip():  # too long: said, never cut or dropped
+        raise ActionError(" ".join(str(error) for error in form.errors["note"]))
+    return ""  # the step says what it needs
 
 
 def _assignee(request: HttpRequest, referral: Referral) -> User:
@@ -258,6 +283,11 @@ STEPS: dict[str, tuple[Step, Promise]] = {
 }
 
 
+# Steps that carry a text the user typed (a reason, an outcome), and which step's form
+# on the page holds it.
+STEP_FORMS = {"refuse": "approve", "decline": "decline", "complete": "complete"}
+
+
 @require_POST
 def referral_step(request: HttpRequest, referral_id: str, verb: str) -> HttpResponse:
     """One step of the referral (the URL names it); a refused step is shown and audited."""
@@ -268,6 +298,9 @@ def referral_step(request: HttpRequest, referral_id: str, verb: str) -> HttpResp
         run(referral, user, request)
     except ActionError as error:
         steps.record_refused_step(referral, verb=verb, by=user)
+        if verb in STEP_FORMS:  # the page comes back with what was typed
+            kept = {"verb": verb, "note": request.POST.get("note", ""), "error": str(error)}
+            return _shown(request, referral_id, kept)
         messages.error(request, str(error))
     else:
         messages.success(request, str(done))

@@ -16,7 +16,7 @@ from dienstweg.actions import ActionError, lift_restriction, restrict_processing
 from dienstweg.models import Family, User
 from privacy.access import console_dpo, console_scope, record_dpo
 from privacy.audit_actions import CONSOLE_RESTRICTION_REFUSED
-from privacy.views.subjects import UnknownFamily, family_by_reference
+from privacy.views.subjects import UnknownFamily, family_by_reference, subject_page
 
 Change = Callable[[Family, User, int], Family]
 
@@ -29,6 +29,7 @@ def restrict(request: HttpRequest, reference: str) -> HttpResponse:
         request,
         reference,
         "restrict",
+        reason,
         lambda family, by, agency_id: restrict_processing(
             family, reason=reason, by=by, agency_id=agency_id
         ),
@@ -47,6 +48,7 @@ def lift(request: HttpRequest, reference: str) -> HttpResponse:
         request,
         reference,
         "lift",
+        note,
         lambda family, by, agency_id: lift_restriction(
             family, note=note, by=by, agency_id=agency_id
         ),
@@ -58,7 +60,7 @@ def lift(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 def _change(
-    request: HttpRequest, reference: str, verb: str, change: Change, done: str
+    request: HttpRequest, reference: str, verb: str, text: str, change: Change, done: str
 ) -> HttpResponse:
     dpo = console_dpo(request)
     try:
@@ -84,7 +86,9 @@ def _change(
             family=family,
             details={"verb": verb, "found": True},
         )
-        messages.error(request, str(error))
-    else:
-        messages.success(request, done)
+        # The page comes back with the text as typed and the reason beside it.
+        kept = {"verb": verb, "text": text, "error": str(error)}
+        family.refresh_from_db()  # as it is now (another tab may have changed it)
+        return subject_page(request, family, kept)
+    messages.success(request, done)
     return redirect("console:subject", reference=family.reference)

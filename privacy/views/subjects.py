@@ -118,6 +118,14 @@ def detail(request: HttpRequest, reference: str) -> HttpResponse:
         family = family_by_reference(request, reference)
     except UnknownFamily:
         return _not_found(request, reference)
+    return subject_page(request, family)
+
+
+def subject_page(
+    request: HttpRequest, family: Family, kept: dict[str, str] | None = None
+) -> HttpResponse:
+    """The family's console page (its view recorded). KEPT: the verb, text and refusal of
+    a restriction or its lifting that was refused, so that the text typed is still there."""
     report_url = reverse("console:access_report", args=[family.reference])
     formats = [
         {
@@ -128,7 +136,7 @@ def detail(request: HttpRequest, reference: str) -> HttpResponse:
         }
         for staff in (False, True)
     ]
-    context = {"family": family, "formats": formats}
+    context = {"family": family, "formats": formats, "kept": kept or {}}
     record_dpo(request, CONSOLE_SUBJECT_VIEWED, target=family, family=family)
     return render(request, "console/subject.html", context)
 

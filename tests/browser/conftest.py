@@ -3,6 +3,7 @@ and Debian's Chromium driven by Playwright (its own browser download cannot work
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -66,7 +67,14 @@ class Server:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Daphne serving the demo network from a fresh SQLite database of its own."""
-    data = tmp_path_factory.mktemp("daphne")
+    with serving(tmp_path_factory.mktemp("daphne")) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serving(data: Path, **settings: str) -> Iterator[Server]:
+    """A server as `server` is, in DATA, with SETTINGS (environment variables) added: for
+    tests that need a setting the others must not have (a small rate limit)."""
     port, relay_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -77,6 +85,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "DIENSTWEG_BASE_URL": f"http://127.0.0.1:{port}",
         # The socket accepts these origins exactly (port included): the relay's too.
         "DIENSTWEG_CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{relay_port}",
+        **settings,
     }
     env.pop("REDIS_URL", None)
     server = Server(env, f"http://127.0.0.1:{port}", relay_port)

@@ -75,10 +75,16 @@ def detail(referral: Referral) -> str:
 
 
 def step(client: Client, name: str, referral: Referral, **data: Any) -> list[str]:
-    """POST one step of the referral's page and return the messages shown afterwards."""
+    """POST one step of the referral's page and return the messages shown afterwards (a
+    step with a typed note says why it was refused beside the note, which it keeps)."""
     response = client.post(reverse(name, args=[referral.pk]), data, follow=True)
     assert response.status_code == 200
-    return [str(message) for message in response.context["messages"]]
+    kept = response.context.get("kept") or {}
+    if kept:
+        assert kept["note"] == data.get("note", "")
+    return [str(message) for message in response.context["messages"]] + (
+        [kept["error"]] if kept else []
+    )
 
 
 def written(referral: Referral) -> int:

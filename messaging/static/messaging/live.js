@@ -2,6 +2,9 @@
 // typing appear without reload; unread counts update on the overview. After a network
 // drop the socket reconnects by itself and asks for what it missed (sync), and resends
 // what was not acknowledged with the same client id, so nothing is lost or shown twice.
+// What the user typed stays in the box until the server acknowledges that very message
+// (matched on its client id); refused, it stays with the reason beside it; rate-limited,
+// it is sent again on the open socket once the server's retry_after has passed.
 (function () {
   "use strict";
 
@@ -182,7 +185,7 @@
     }
     switch (data.type) {
       case "message.ack":
-        pending.delete(data.client_id);
+        acknowledged(data.client_id);
         place(data.message);
         markRead();
         break;
@@ -226,10 +229,20 @@
           if (composer) composer.hidden = true;
         }
         break;
-      case "error":
-        if (data.ref && pending.has(data.ref) && data.code !== "rate_limited") pending.delete(data.ref);
+      case "error": {
+        // Matched on the client id; a frame too large to be read names none, and only the
+        // box's message can be that large.
+        const about =
+          data.client_id || data.ref || (data.code === "too_large" && outgoing && outgoing.id);
+        if (outgoing && about === outgoing.id) {
+          refused(data);
+          break;
+        }
+        if (data.code === "rate_limited") break; // a marker or typing frame: nobody waits on it
+        if (data.ref && pending.has(data.ref)) pending.delete(data.ref);
         setStatus(data.message);
         break;
+      }
     }
   }
 
@@ -241,49 +254,200 @@
       setStatus(label("Online"));
       if (threadId) send({ type: "sync", thread: threadId, after: lastSeq });
       for (const frame of pending.values()) send(frame);
+      if (outgoing) setComposerStatus(text("Sending"));
     });
     socket.addEventListener("message", handle);
     socket.addEventListener("close", (event) => {
       if (event.code === 4401) {
         setStatus(label("Relogin"));
+        giveBack(label("Relogin"));
         return;
       }
       if (event.code === 4409) {
         // Closed for a newer tab of the same user (too many open): reconnecting would
         // push out the next one.
         setStatus(label("Superseded"));
+        giveBack(label("Superseded"));
         return;
       }
       setStatus(label("Offline"));
+      if (outgoing) setComposerStatus(text("Waiting"));
       attempt += 1;
       const delay = Math.min(30000, 500 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
       retry = setTimeout(connect, delay);
     });
   }
 
-  if (composer) {
-    const body = composer.querySelector("textarea[name=body]");
-    const files = composer.querySelector("input[type=file]");
+  // The composer.
+  const box = composer ? composer.querySelector("textarea[name=body]") : null;
+  const files = composer ? composer.querySelector("input[type=file]") : null;
+  const button = composer ? composer.querySelector("button[type=submit]") : null;
+  const clientIdInput = composer ? composer.querySelector("input[name=client_id]") : null;
+  const counter = document.getElementById("body-counter");
+  const composerStatus = document.getElementById("composer-status");
+  const composerError = document.getElementById("composer-error");
+  // The server's limits, rendered from the same settings it checks.
+  const maxChars = () => Number(box.dataset.maxChars);
+  const maxFrame = () => Number(box.dataset.maxFrame);
+  let outgoing = null; // the box's message from sending until acknowledged or refused
+  let level = "count"; // where the counter stands: count, near or over
+
+  function text(name, values) {
+    let result = (composer && composer.dataset["label" + name]) || "";
+    for (const [key, value] of Object.entries(values || {})) {
+      result = result.split("{" + key + "}").join(String(value));
+    }
+    return result;
+  }
+
+  function number(value) {
+    return value.toLocaleString(document.documentElement.lang || "de");
+  }
+
+  // Characters as the server counts them: code points, without the outer blanks.
+  function length() {
+    return Array.from(box.value.trim()).length;
+  }
+
+  function setComposerStatus(message) {
+    if (composerStatus) composerStatus.textContent = message;
+  }
+
+  function showError(message) {
+    if (!composerError) return;
+    composerError.replaceChildren();
+    composerError.hidden = !message;
+    if (message) {
+      const line = document.createElement("p");
+      line.textContent = message;
+      composerError.append(line);
+    }
+  }
+
+  function limits() {
+    const count = length();
+    return {
+      count: count,
+      values: {
+        count: number(count),
+        max: number(maxChars()),
+        left: number(Math.max(0, maxChars() - count)),
+        over: number(Math.max(0, count - maxChars())),
+      },
+    };
+  }
+
+  // The counter warns from 90 % of the limit; over it, sending is refused (never cut short).
+  function showCount() {
+    if (!counter) return;
+    const { count, values } = limits();
+    const now = count > maxChars() ? "over" : count >= 0.9 * maxChars() ? "near" : "count";
+    counter.textContent = text(now === "count" ? "Count" : now === "near" ? "Near" : "Over", values);
+    counter.classList.toggle("near", now === "near");
+    counter.classList.toggle("over", now === "over");
+    if (now === "over") box.setAttribute("aria-invalid", "true");
+    else box.removeAttribute("aria-invalid");
+    // Screen readers hear the counter only when it changes its level, not at every key.
+    const announce = document.getElementById("body-counter-live");
+    if (announce && now !== level) announce.textContent = now === "count" ? "" : counter.textContent;
+    if (now !== "over" && level === "over") showError("");
+    level = now;
+  }
+
+  function lock(on) {
+    box.readOnly = on;
+    if (button) button.disabled = on;
+    composer.setAttribute("aria-busy", on ? "true" : "false");
+  }
+
+  function acknowledged(clientId) {
+    pending.delete(clientId);
+    if (!outgoing || outgoing.id !== clientId) return;
+    clearTimeout(outgoing.timer);
+    outgoing = null;
+    box.value = "";
+    if (clientIdInput) clientIdInput.value = crypto.randomUUID();
+    lock(false);
+    setComposerStatus("");
+    showError("");
+    showCount();
+  }
+
+  function refused(data) {
+    if (data.code === "rate_limited") {
+      // Sent again on this socket when the server says the window has passed, later at
+      // each further refusal; a reconnect in between resends it from `pending` anyway.
+      outgoing.tries += 1;
+      const seconds = Math.min(60, Math.max(data.retry_after || 1, 2 ** (outgoing.tries - 1)));
+      setComposerStatus(text("Retry", { seconds: number(seconds) }));
+      clearTimeout(outgoing.timer);
+      const current = outgoing;
+      current.timer = setTimeout(() => {
+        if (outgoing === current && send(current.frame)) setComposerStatus(text("Sending"));
+      }, seconds * 1000);
+      return;
+    }
+    giveBack(data.message);
+  }
+
+  // The message was not sent: the box is the user's again, with her text and the reason.
+  function giveBack(reason) {
+    if (!outgoing) return;
+    pending.delete(outgoing.id);
+    clearTimeout(outgoing.timer);
+    outgoing = null;
+    lock(false);
+    setComposerStatus("");
+    showError(text("Refused", { reason: reason }));
+    box.focus();
+  }
+
+  if (composer && box) {
     composer.addEventListener("submit", (event) => {
-      // Attachments go with the form; text goes over the socket when it is open.
-      if ((files && files.files.length) || !body.value.trim()) return;
-      // Without an open socket the form posts as it is (its own client id makes a resent
-      // form harmless): the text is never held only in this tab's memory.
-      if (!socket || socket.readyState !== WebSocket.OPEN) return;
-      const clientId = crypto.randomUUID();
-      const frame = { type: "message.send", thread: threadId, client_id: clientId, body: body.value };
-      pending.set(clientId, frame); // resent with the same id if the socket drops before the ack
-      send(frame);
+      if (outgoing) {
+        event.preventDefault(); // the box's message is on its way
+        return;
+      }
+      const { count, values } = limits();
+      const withFiles = files && files.files.length > 0;
+      if (count > maxChars()) {
+        event.preventDefault();
+        showError(text("OverRefused", values));
+        box.focus();
+        return;
+      }
+      if (count === 0 && !withFiles) {
+        event.preventDefault();
+        showError(text("Empty"));
+        box.focus();
+        return;
+      }
+      // Attachments go with the form: refused, the page comes back with the text.
+      // Without an open socket the form posts as it is (its client id makes a resent form
+      // harmless): the text is never held only in this tab's memory.
+      if (withFiles || !socket || socket.readyState !== WebSocket.OPEN) return;
+      const clientId = (clientIdInput && clientIdInput.value) || crypto.randomUUID();
+      const frame = { type: "message.send", thread: threadId, client_id: clientId, body: box.value };
+      // A text full of characters JSON escapes can outgrow the socket's frame limit while
+      // within the message limit: the form has no such limit.
+      if (JSON.stringify(frame).length > maxFrame()) return;
       event.preventDefault();
-      body.value = "";
+      showError("");
+      outgoing = { id: clientId, frame: frame, tries: 0, timer: null };
+      pending.set(clientId, frame); // resent with the same id if the socket drops before the ack
+      lock(true);
+      setComposerStatus(text("Sending"));
+      send(frame);
     });
-    body.addEventListener("input", () => {
+    box.addEventListener("input", () => {
+      showCount();
       const now = Date.now();
       if (now - typingSent > 3000) {
         typingSent = now;
         send({ type: "typing", thread: threadId });
       }
     });
+    showCount();
   }
   document.addEventListener("visibilitychange", markRead);
   // Back online after a long outage: try at once instead of waiting out the backoff.
