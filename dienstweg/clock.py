@@ -1,8 +1,8 @@
 """The clock that decides time windows of seconds to hours: session idle time and lifetime
-(middleware, login, sockets) and the sockets' rate limit. Call it as ``clock.now()`` (not
-``from dienstweg.clock import now``) so that tests can replace it and move time on instead
-of waiting (tests/conftest.py, the ``clock`` fixture). Dates of records keep
-``timezone.now()``."""
+(middleware, login, sockets), the sockets' rate limit and the authenticator's 30-second
+steps. Call it as ``clock.now()``, not ``from dienstweg.clock import now``, so that tests
+can replace it and move time on instead of waiting (the ``clock`` fixture in
+tests/conftest.py). Dates of records keep ``timezone.now()``."""
 
 from __future__ import annotations
 
