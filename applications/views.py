@@ -187,6 +187,7 @@ def _tag_page(
             "status_form": (status_form or TagStatusForm()) if side == "office" else None,
             "covered": covered,
             "project_phone": tag.project.public_phone,
+            "coach_phone": tag.coach_direct_phone(),
         },
     )
 
@@ -245,6 +246,8 @@ def tag_stamp(request: HttpRequest, code: str) -> HttpResponse:
                 url=settings.DIENSTWEG_BASE_URL.rstrip("/")
                 + reverse("tag_detail", args=[tag.code]),
                 kind_label=str(ApplicationTag.Kind(tag.kind).label),
+                submitted_on=tag.submitted_on,
+                contact_phone=tag.coach_direct_phone(),
             )
         )
     response = attachment_response(pdf, "application/pdf", f"stempel-{tag.code}")

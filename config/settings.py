@@ -458,6 +458,9 @@ FLAG_GRANTS_PER_DAY = env_int("DIENSTWEG_FLAG_GRANTS_PER_DAY", 5)
 # Notification e-mails carry a title, the family reference and a link to this address:
 # never a name or any content (dienstweg/notifications.py).
 DIENSTWEG_BASE_URL = (env("DIENSTWEG_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+# The TrueType fonts of the PDFs (stamp, Art. 15 report), so that Yılmaz and Łukasz print
+# as written: DejaVu from Debian's fonts-dejavu-core (dienstweg/pdf.py, checked at start).
+DIENSTWEG_PDF_FONT_DIR = Path(env("DIENSTWEG_PDF_FONT_DIR") or "/usr/share/fonts/truetype/dejavu")
 EMAIL_HOST = env("DIENSTWEG_EMAIL_HOST") or ""
 if EMAIL_HOST or not DEBUG:
     # Production always sends: without a host, through the local mail server.
