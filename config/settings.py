@@ -443,6 +443,12 @@ RETENTION_CLOSED_CASE_DAYS = env_int("DIENSTWEG_RETENTION_CLOSED_CASE_DAYS", 730
 # A family with nothing open (no open referral or tag, no consent still valid) and no activity
 # for this many days is erased like an erasure on request, by the retention run.
 RETENTION_FAMILY_DAYS = env_int("DIENSTWEG_RETENTION_FAMILY_DAYS", 1095)
+# The supervisory authority a family may complain to (GDPR Art. 15(1)(f), 77), named in the
+# Art. 15 report: by default North Rhine-Westphalia's, where the network works.
+DIENSTWEG_SUPERVISORY_AUTHORITY = env("DIENSTWEG_SUPERVISORY_AUTHORITY") or (
+    "Landesbeauftragte für Datenschutz und Informationsfreiheit Nordrhein-Westfalen, "
+    "Kavalleriestraße 2–4, 40213 Düsseldorf, poststelle@ldi.nrw.de"
+)
 # Unusual access, flagged for the DPO's review (manage.py flag_unusual_access): a user who
 # reads more families than this in one day outside her own cases; an export of more events
 # than this; reads of family data outside these working hours (local time, Monday to
