@@ -1,5 +1,5 @@
 """What an event's target is, in words a DPO reads: "Vermittlung an Jobcenter …",
-"Antrag 7KQM-3XPA-94TD", "Familie F-2026-0001", a person's name; a UUID only where the
+"Antrag 7KQM-3XPA-94TD", a person's name (a family is named by its reference beside it); a UUID only where the
 object has no reference of its own (or is gone). A fixed number of queries per page."""
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ def _ints(values: Iterable[str]) -> set[int]:
     return {int(value) for value in values if value.isdigit()}
 
 
-def target_references(events: list[Any]) -> dict[int, str]:
-    """Each event's target (by event id) in words; events without a target are left out.
-    Four queries at most, however many events."""
+def target_references(events: list[Any]) -> dict[int, tuple[str, str]]:
+    """Each event's target (by event id) as words and a code to keep whole on one line
+    ("Antrag", "7KQM-3XPA-94TD"); events without a target are left out. Four queries at
+    most, however many events."""
     by_type: dict[str, set[str]] = {}
     for event in events:
         if event.target_type:
@@ -79,29 +80,29 @@ def target_references(events: list[Any]) -> dict[int, str]:
         .order_by()
         .values_list("pk", "name")
     )
-    words: dict[int, str] = {}
+    words: dict[int, tuple[str, str]] = {}
     for event in events:
         kind, target = event.target_type, event.target_id
         if not kind:
             continue
         key = _uuid(target)
-        named: str | None = None
-        if kind == "dienstweg.family" and event.family_ref:
-            named = _("Familie %(ref)s") % {"ref": event.family_ref}
-        elif kind == "referrals.referral" and key in referrals:
-            named = _("Vermittlung an %(agency)s") % {"agency": referrals[key]}
-        elif kind == "referrals.applicationtag" and key in codes:
-            named = _("Antrag %(code)s") % {"code": codes[key]}
-        elif kind == "dienstweg.user" and target.isdigit():
-            named = people.get(int(target))
-        elif kind == "dienstweg.agency" and target.isdigit():
-            named = agencies.get(int(target))
         label = str(TARGET_TYPES.get(kind, kind))
+        named: tuple[str, str] | None = None
+        if kind == "dienstweg.family" and event.family_ref:
+            continue  # the family's reference is shown (and linked) beside it anyway
+        if kind == "referrals.referral" and key in referrals:
+            named = (_("Vermittlung an %(agency)s") % {"agency": referrals[key]}, "")
+        elif kind == "referrals.applicationtag" and key in codes:
+            named = (label, codes[key])
+        elif kind == "dienstweg.user" and target.isdigit() and int(target) in people:
+            named = (people[int(target)], "")
+        elif kind == "dienstweg.agency" and target.isdigit() and int(target) in agencies:
+            named = (agencies[int(target)], "")
         if named:
             words[event.id] = named
         elif key is not None:
             # No reference of its own (or gone): the kind and the id's first characters.
-            words[event.id] = f"{label} {target[:8]}…"
+            words[event.id] = (label, f"{target[:8]}…")
         else:
-            words[event.id] = f"{label} {target}".strip()
+            words[event.id] = (label, target)
     return words

@@ -329,7 +329,7 @@ def test_trail_shows_references_instead_of_uuids_and_labels_instead_of_codes(
 
     page = vera_client.get(reverse("console:search")).content.decode()
 
-    assert f"Antrag {tag.code}" in page
+    assert f'Antrag <span class="nowrap">{tag.code}</span>' in page  # whole on one line
     assert str(tag.pk) not in page
     assert "Zugriff auf Antragsmarker verweigert" in page
     assert "<code>application_tag.access_denied</code>" not in page
