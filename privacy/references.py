@@ -1,6 +1,7 @@
 """What an event's target is, in words a DPO reads: "Vermittlung an Jobcenter …",
-"Antrag 7KQM-3XPA-94TD", a person's name (a family is named by its reference beside it); a UUID only where the
-object has no reference of its own (or is gone). A fixed number of queries per page."""
+"Antrag 7KQM-3XPA-94TD", a person's name (a family is named by its reference beside it);
+a UUID's first characters only where the object has no reference of its own (or is gone).
+A fixed number of queries per page."""
 
 from __future__ import annotations
 
