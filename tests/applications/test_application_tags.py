@@ -511,3 +511,19 @@ def test_list_shows_average_days_to_decision_per_kind(
         ("Bürgergeld", "2", "15,5"),
         ("Kinderzuschlag", "1", "7,0"),
     ]
+
+
+def test_a_status_note_stands_apart_from_who_entered_it(
+    network: Network, jobcenter_tag: ApplicationTag
+) -> None:
+    actions.record_tag_status(
+        jobcenter_tag,
+        state=ApplicationTag.State.DOCUMENTS_REQUESTED,
+        note="Kontoauszüge nachreichen.",
+        decided_on=None,
+        by=network.ben,
+    )
+    html = verified_client(network.anna).get(detail_url(jobcenter_tag.code)).content.decode()
+    assert "nachreichen., Ben Becker" not in html
+    assert "– Ben Becker" in html
+    assert '<p class="notes">Kontoauszüge nachreichen.</p>' in html
