@@ -45,14 +45,15 @@ def erasures_applied(
 @checks.register()
 def pdf_fonts_present(**kwargs: Any) -> list[checks.CheckMessage]:
     # Without them no stamp and no Art. 15 report can be printed: said at start, not at the
-    # first click on "Stempel drucken".
+    # first click on "Stempel drucken". A warning: everything else works without them.
     missing = [name for name in pdf.FONT_FILES.values() if not pdf.font_path(name).is_file()]
     if not missing:
         return []
     return [
-        checks.Error(
-            f"PDF fonts missing in {settings.DIENSTWEG_PDF_FONT_DIR}: {', '.join(missing)}",
+        checks.Warning(
+            f"PDF fonts missing in {settings.DIENSTWEG_PDF_FONT_DIR}: {', '.join(missing)}; "
+            "stamps and Art. 15 reports cannot be printed",
             hint="apt-get install fonts-dejavu-core, or set DIENSTWEG_PDF_FONT_DIR.",
-            id="dienstweg.E120",
+            id="dienstweg.W120",
         )
     ]

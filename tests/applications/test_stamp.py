@@ -125,11 +125,11 @@ def test_another_url_gives_another_qr():
     assert qr_modules(pdf) != dark_modules(URL)
 
 
-def test_missing_fonts_are_a_system_check_error(settings, tmp_path):
+def test_missing_fonts_are_a_system_check_warning(settings, tmp_path):
     from dienstweg.checks import pdf_fonts_present
 
     assert pdf_fonts_present() == []
     settings.DIENSTWEG_PDF_FONT_DIR = tmp_path
     [error] = pdf_fonts_present()
-    assert error.id == "dienstweg.E120"
+    assert error.id == "dienstweg.W120"
     assert "fonts-dejavu-core" in error.hint

@@ -335,3 +335,24 @@ def test_trail_shows_references_instead_of_uuids_and_labels_instead_of_codes(
     assert "<code>application_tag.access_denied</code>" not in page
     assert "Dirk Dahl" in page  # the account by name, not "dienstweg.user 4"
     assert "dienstweg.user" not in page
+
+
+def test_naming_the_targets_costs_the_same_queries_for_few_and_many(
+    vera_client: Client, network: Network, family: Family, consent: Consent
+) -> None:
+    def count_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert vera_client.get(reverse("console:search")).status_code == 200
+        return len(queries)
+
+    def add_events() -> None:
+        tag = build_tag(network, family)
+        record(network.ben, "application_tag.access_denied", target=tag, family=family)
+        record(network.dora, "account.deactivated", target=network.dirk)
+
+    add_events()
+    count_queries()  # the first request also stores the session's activity
+    few = count_queries()
+    for _ in range(15):
+        add_events()
+    assert count_queries() == few
