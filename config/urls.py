@@ -32,6 +32,11 @@ urlpatterns = [
     path("familien/<uuid:family_id>/", views.family_detail, name="family_detail"),
     path("familien/<uuid:family_id>/einwilligung/", views.consent_new, name="consent_new"),
     path(
+        "familien/<uuid:family_id>/einwilligung/<uuid:consent_id>/",
+        views.consent_detail,
+        name="consent_detail",
+    ),
+    path(
         "familien/<uuid:family_id>/einwilligung/<uuid:consent_id>/widerruf/",
         views.consent_revoke,
         name="consent_revoke",

@@ -404,7 +404,9 @@ def agencies_registering_for(user: User) -> QuerySet[Agency]:
 def access_consent_by_id(user: User, family: Family, consent_id: UUID | str) -> Consent:
     """One consent of a family the user has already been allowed to open, or 404."""
     try:
-        return family.consents.select_related("evidence").get(pk=consent_id)
+        return family.consents.select_related(
+            "evidence", "given_by", "on_behalf_of", "recorded_by", "revoked_by"
+        ).get(pk=consent_id)
     except (Consent.DoesNotExist, ValidationError):
         raise Http404 from None
 

@@ -96,6 +96,7 @@ CONSENT_REVOKED = _declare("consent.revoked", _("Einwilligung widerrufen"))
 CONSENT_EVIDENCE_VIEWED = _declare(
     "consent.evidence_viewed", _("Nachweis der Einwilligung geöffnet")
 )
+CONSENT_VIEWED = _declare("consent.viewed", _("Einwilligung im Einzelnen gelesen"))
 
 # Keys
 VAULT_DATA_KEYS_REWRAPPED = _declare(

@@ -47,7 +47,7 @@ from dienstweg.access import (
     staff,
     team_visible_to,
 )
-from dienstweg.audit_actions import CONSENT_EVIDENCE_VIEWED, FAMILY_VIEWED
+from dienstweg.audit_actions import CONSENT_EVIDENCE_VIEWED, CONSENT_VIEWED, FAMILY_VIEWED
 from dienstweg.forms import (
     ConsentForm,
     DirectorySearchForm,
@@ -835,6 +835,36 @@ def consent_revoke(request: HttpRequest, family_id: str, consent_id: str) -> Htt
     note = request.POST.get("note", "")
     return _family_page(
         request, family_id, {"consent": str(consent.pk), "note": note, "error": refusal}
+    )
+
+
+@require_GET
+def consent_detail(request: HttpRequest, family_id: str, consent_id: str) -> HttpResponse:
+    """One consent read back in full: who gave it, in which capacity, for which child, the
+    witness and revocation notes. Decrypting them is a read of the family's data: audited."""
+    user = staff(request)
+    family = access_family_by_id(user, family_id)
+    if family.is_erased:
+        raise Http404
+    consent = access_consent_by_id(user, family, consent_id)
+    # The people named are the family's own rows: decrypted with the key already loaded.
+    for person in (consent.given_by, consent.on_behalf_of):
+        if person is not None:
+            person.family = family
+    actions.record_family_read(
+        family, by=user, action=CONSENT_VIEWED, details={"consent": str(consent.pk)}
+    )
+    return render(
+        request,
+        "dienstweg/consent_detail.html",
+        {
+            "family": family,
+            "consent": consent,
+            "given_by": consent.given_by.display_name,
+            "on_behalf_of": consent.on_behalf_of.display_name if consent.on_behalf_of else "",
+            "witness_note": consent.decrypt_field("witness_note"),
+            "revocation_note": consent.decrypt_field("revocation_note"),
+        },
     )
 
 
