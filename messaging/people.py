@@ -36,7 +36,11 @@ def labels_of(user_ids: Iterable[int] | QuerySet[Any]) -> dict[int, str]:
 
 
 def label(name: str, agency: str | None) -> str:
-    return f"{name} ({agency})" if agency else name
+    """ "Ben Becker (Jobcenter …)"; an agency's own bracket (its carrier) is left out, so
+    that no name ends in "(… (rebeq GmbH))"."""
+    if not agency:
+        return name
+    return f"{name} ({agency.split(' (', 1)[0]})"
 
 
 def with_partners(participants: QuerySet[Participant]) -> QuerySet[Participant]:

@@ -4,11 +4,11 @@ working without JavaScript through plain forms), direct threads, attachments."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -31,7 +31,7 @@ from messaging.access import (
 )
 from messaging.forms import MessageForm
 from messaging.models import MessageAttachment, Participant, Thread
-from messaging.people import direct_partners, with_partners
+from messaging.people import direct_partners, label, with_partners
 from messaging.rendering import shown as shown_message
 from referrals.access import access_referral_by_id
 
@@ -43,14 +43,18 @@ BESIDE = 20  # threads in the list beside the conversation (wide screens)
 def thread_list(request: HttpRequest) -> HttpResponse:
     """The user's threads, newest first, with their unread counts."""
     user = staff(request)
-    page = numbered_page(titled(threads_of(user)), request, settings.REFERRAL_PAGE_SIZE)
+    page = numbered_page(with_partners(threads_of(user)), request, settings.REFERRAL_PAGE_SIZE)
+    page.object_list = titled(page.object_list)
     return render(request, "messaging/thread_list.html", {"page": page})
 
 
-def titled(participants: QuerySet[Participant]) -> QuerySet[Participant]:
-    """The rows of an overview, each direct thread named by the other person and her
-    agency (in the same query)."""
-    return with_partners(participants)
+def titled(participants: Iterable[Participant]) -> list[Participant]:
+    """The rows of an overview (annotated by with_partners), each direct thread named by
+    the other person and her agency."""
+    rows = list(participants)
+    for row in rows:
+        row.partner_label = label(row.partner_name, row.partner_agency)  # type: ignore[attr-defined]
+    return rows
 
 
 @require_GET
@@ -87,7 +91,7 @@ def _thread_page(
     replying = next((m for m in shown if m["id"] == answering and not m["deleted"]), None)
     if not form.is_bound:
         form.initial["reply_to"] = replying["id"] if replying else ""
-    beside = titled(threads_of(user))[:BESIDE]
+    beside = titled(with_partners(threads_of(user))[:BESIDE])
     partner = direct_partners([thread.pk], of=user).get(thread.pk, "") if _direct(thread) else ""
     return render(
         request,

@@ -23,7 +23,7 @@ from messaging.rendering import FOLD_CHARS
 from tests.conftest import Network, make_staff, verified_client
 
 JOBCENTER = "Jobcenter Kreis Recklinghausen, Bezirksstelle Gladbeck"
-PROJECT = "Familiencoaching Gladbeck (rebeq GmbH)"
+PROJECT = "Familiencoaching Gladbeck"  # the agency's own bracket left out
 
 
 def post(thread: Thread, by: Any, body: str = "Hallo", **kwargs: Any) -> actions.Posted:
