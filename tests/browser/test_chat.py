@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Server
-from tests.browser.test_messaging import (  # noqa: F401 (signed_in is a fixture)
+from tests.browser.test_messaging import (
     BEN_LABEL,
     CASEWORKER,
     COACH,
@@ -21,8 +22,21 @@ from tests.browser.test_messaging import (  # noqa: F401 (signed_in is a fixture
     WAIT,
     message,
     open_thread,
-    signed_in,
 )
+from tests.browser.test_referrals import log_in
+
+
+@pytest.fixture(scope="module")
+def signed_in(server: Server, browser: Browser) -> dict[str, Any]:
+    """The coach's and the caseworker's browser state, each logged in once (as in
+    test_messaging)."""
+    states = {}
+    for email in (COACH, CASEWORKER):
+        context = browser.new_context()
+        log_in(context.new_page(), server, email)
+        states[email] = context.storage_state()
+        context.close()
+    return states
 
 
 def actions_of(item: Any) -> list[str]:
@@ -37,9 +51,7 @@ def actions_of(item: Any) -> list[str]:
 
 def written(page: Page, text: str) -> Any:
     """The message whose own text (not a quote of it) contains TEXT."""
-    return page.locator("#messages li.message").filter(
-        has=page.locator(".body", has_text=text)
-    )
+    return page.locator("#messages li.message").filter(has=page.locator(".body", has_text=text))
 
 
 def send_with_enter(page: Page, *lines: str) -> None:
