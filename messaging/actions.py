@@ -412,9 +412,11 @@ def _record_change(message: Message, action: str, by: User) -> None:
         family=thread.family,
         details={"thread": str(thread.pk), "seq": message.seq},
     )
-    events.publish(
-        thread_readers(thread), MessageChanged(type="message.updated", message=str(message.pk))
-    )
+    readers = thread_readers(thread)
+    # The replies quoting it show it as it is now: they change with it.
+    replies = Message.objects.filter(reply_to=message).values_list("pk", flat=True)
+    for changed in [message.pk, *replies]:
+        events.publish(readers, MessageChanged(type="message.updated", message=str(changed)))
 
 
 # Reading

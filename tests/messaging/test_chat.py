@@ -134,7 +134,9 @@ def test_the_form_replies_without_javascript(network: Network, thread: Thread) -
     url = reverse("thread_detail", args=[thread.pk])
     page = ben.get(f"{url}?antwort={asked.pk}").content.decode()
     assert f'name="reply_to" value="{asked.pk}"' in page
-    assert 'id="reply-preview" class="reply-preview">' in page  # not hidden
+    preview = re.search(r'<div id="reply-preview"[^>]*>(.*?)</div>', page, re.S)
+    assert preview and " hidden" not in preview.group(0).split(">")[0]
+    assert "Anna Albers" in preview.group(1) and "Unterlagen komplett?" in preview.group(1)
     response = ben.post(
         reverse("thread_post", args=[thread.pk]),
         {"body": "Ja.", "client_id": str(uuid.uuid4()), "reply_to": str(asked.pk)},

@@ -452,7 +452,11 @@
     if (!item) return;
     const author = item.querySelector(".meta .author");
     const body = item.querySelector(".body");
-    document.getElementById("reply-author").textContent = author ? author.textContent : "";
+    document.getElementById("reply-author").textContent = item.classList.contains("own")
+      ? replyPreview.dataset.labelOwn || ""
+      : author
+        ? author.textContent
+        : "";
     const excerpt = body ? body.textContent : "";
     document.getElementById("reply-excerpt").textContent =
       excerpt.length > 120 ? excerpt.slice(0, 119) + "…" : excerpt;
