@@ -37,7 +37,7 @@ from messaging.audit_actions import (
     THREAD_OPENED,
 )
 from messaging.models import Message, MessageAttachment, Participant, Thread
-from messaging.people import labels_of
+from messaging.people import label, labels_of, people_of
 from referrals.models import Referral
 
 MAX_ATTACHMENTS = 5
@@ -517,6 +517,17 @@ def read_markers(thread: Thread) -> dict[int, int]:
 def reader_labels(thread: Thread) -> dict[int, str]:
     """Name and agency of each participant who has read something: "gelesen von …"."""
     return labels_of(Participant.objects.filter(thread=thread, read_seq__gt=0).values("user_id"))
+
+
+def mentionable(thread: Thread, *, by: User) -> list[dict[str, str]]:
+    """Whom BY can @-mention here: the thread's readers but herself, by name (what the
+    composer suggests; post_message notifies by the same rule)."""
+    readers = [pk for pk in thread_readers(thread) if pk != by.pk]
+    return [
+        {"name": name, "label": label(name, agency)}
+        for _pk, name, agency in people_of(readers)
+        if name
+    ]
 
 
 def announce_typing(thread: Thread, *, by: User) -> None:

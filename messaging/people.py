@@ -17,22 +17,27 @@ from messaging.models import Participant
 def labels_of(user_ids: Iterable[int] | QuerySet[Any]) -> dict[int, str]:
     """Each user's name with her (first) agency, by id; USER_IDS may be a query of ids
     (then it is asked inside this one query)."""
+    return {pk: label(name, agency) for pk, name, agency in people_of(user_ids)}
+
+
+def people_of(user_ids: Iterable[int] | QuerySet[Any]) -> list[tuple[int, str, str | None]]:
+    """(id, name, first agency's name) of each user, by name, in one query."""
     ids: Any = user_ids
     if not isinstance(user_ids, QuerySet):
         ids = {pk for pk in user_ids if pk is not None}
         if not ids:
-            return {}
+            return []
     first_agency = (
         Membership.objects.filter(user=OuterRef("pk"))
         .order_by("created_at", "pk")
         .values("agency__name")[:1]
     )
-    rows = (
+    return list(
         User.objects.filter(pk__in=ids)
         .annotate(agency_name=Subquery(first_agency))
+        .order_by("full_name", "pk")
         .values_list("pk", "full_name", "agency_name")
     )
-    return {pk: label(name, agency) for pk, name, agency in rows}
 
 
 def label(name: str, agency: str | None) -> str:

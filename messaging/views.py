@@ -105,6 +105,7 @@ def _thread_page(
             "last_seq": shown[-1]["seq"] if shown else thread.last_seq,
             "markers": {str(u): seq for u, seq in actions.read_markers(thread).items()},
             "reader_labels": {str(u): name for u, name in actions.reader_labels(thread).items()},
+            "mentionable": actions.mentionable(thread, by=user),
             "form": form,
             "editing": editing or {},
             "subject_url": _subject_url(thread),

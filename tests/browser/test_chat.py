@@ -208,3 +208,22 @@ def test_a_file_dropped_onto_the_composer_is_sent_with_the_message(
     sent = message(page, "Der Bescheid anbei.")
     expect(sent.get_by_role("link", name="bescheid.pdf")).to_be_visible(timeout=WAIT)
     page.context.close()
+
+
+def test_typing_an_at_sign_offers_the_readers_of_the_thread(
+    server: Server, browser: Browser, signed_in: dict[str, Any]
+) -> None:
+    page = open_thread(browser, signed_in, COACH, server.url)
+    box = page.get_by_label("Nachricht", exact=True)
+    box.click()
+    page.keyboard.insert_text("Bitte prüfen, @be")
+    offered = page.locator("#mention-suggestions")
+    expect(offered).to_be_visible()
+    expect(offered.get_by_role("button")).to_have_text([BEN_LABEL])
+    offered.get_by_role("button", name=BEN_LABEL).click()
+    expect(box).to_have_value("Bitte prüfen, @Ben Becker ")
+    expect(offered).to_be_hidden()
+    page.keyboard.insert_text("danke.")
+    page.keyboard.press("Enter")
+    expect(message(page, "Bitte prüfen, @Ben Becker danke.")).to_have_count(1, timeout=WAIT)
+    page.context.close()

@@ -212,3 +212,12 @@ def test_thread_page_costs_the_same_for_one_and_many_readers_replies_and_threads
     many = queries()
     assert len(actions.reader_labels(thread)) >= 8
     assert many == few
+
+
+def test_the_composer_offers_the_readers_but_oneself_to_mention(
+    network: Network, thread: Thread
+) -> None:
+    offered = actions.mentionable(thread, by=network.anna)
+    assert {"name": "Ben Becker", "label": f"Ben Becker ({JOBCENTER})"} in offered
+    names = {person["name"] for person in offered}
+    assert "Anna Albers" not in names and "Dirk Dahl" not in names

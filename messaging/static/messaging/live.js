@@ -352,6 +352,7 @@
     box.value = "";
     if (clientIdInput) clientIdInput.value = crypto.randomUUID();
     answer(null);
+    if (suggestions) offerMentions();
     lock(false);
     setComposerStatus("");
     showError("");
@@ -441,6 +442,69 @@
       composer.requestSubmit();
     });
     showCount();
+  }
+
+  // "@" and the start of a name offers the thread's readers; a click (or Enter on the
+  // focused button) puts "@Full Name " in the box, which post_message turns into a
+  // notification for her.
+  const suggestions = document.getElementById("mention-suggestions");
+  let mentionable = [];
+  try {
+    const node = document.getElementById("mentionable");
+    mentionable = node ? JSON.parse(node.textContent) : [];
+  } catch (error) {
+    mentionable = [];
+  }
+
+  function typedMention() {
+    const before = box.value.slice(0, box.selectionStart);
+    const match = /(^|\s)@([^@\n]{0,40})$/.exec(before);
+    return match ? { start: before.length - match[2].length - 1, typed: match[2] } : null;
+  }
+
+  function offerMentions() {
+    if (!suggestions) return;
+    const list = suggestions.querySelector("ul");
+    const typed = typedMention();
+    const wanted = typed ? typed.typed.toLocaleLowerCase() : null;
+    const found =
+      wanted === null
+        ? []
+        : mentionable
+            .filter((person) =>
+              person.name
+                .toLocaleLowerCase()
+                .split(" ")
+                .concat([person.name.toLocaleLowerCase()])
+                .some((part) => part.startsWith(wanted)),
+            )
+            .slice(0, 6);
+    list.replaceChildren();
+    for (const person of found) {
+      const entry = document.createElement("li");
+      const choose = document.createElement("button");
+      choose.type = "button";
+      choose.className = "secondary";
+      choose.textContent = person.label;
+      choose.addEventListener("click", () => {
+        const at = typedMention() || typed;
+        const after = box.value.slice(box.selectionStart);
+        box.value = box.value.slice(0, at.start) + "@" + person.name + " " + after;
+        const caret = at.start + person.name.length + 2;
+        box.focus();
+        box.setSelectionRange(caret, caret);
+        offerMentions();
+        showCount();
+      });
+      entry.append(choose);
+      list.append(entry);
+    }
+    suggestions.hidden = found.length === 0;
+  }
+
+  if (box && suggestions) {
+    box.addEventListener("input", offerMentions);
+    box.addEventListener("click", offerMentions);
   }
 
   // "Antworten": the link works without JavaScript (the page comes back with the quote);
