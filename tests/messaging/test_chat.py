@@ -221,3 +221,13 @@ def test_the_composer_offers_the_readers_but_oneself_to_mention(
     assert {"name": "Ben Becker", "label": f"Ben Becker ({JOBCENTER})"} in offered
     names = {person["name"] for person in offered}
     assert "Anna Albers" not in names and "Dirk Dahl" not in names
+
+
+def test_erasing_the_family_erases_threads_with_replies(
+    network: Network, thread: Thread, family: Family
+) -> None:
+    asked = post(thread, network.anna, "Frage").message
+    post(thread, network.ben, "Antwort", reply_to=asked.pk)
+    erased = actions.erase_family_threads(family, by=network.anna)
+    assert (erased.threads, erased.messages) == (1, 2)
+    assert not Thread.objects.filter(pk=thread.pk).exists()
