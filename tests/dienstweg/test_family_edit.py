@@ -408,7 +408,7 @@ def test_history_names_who_changed_which_fields(network, family, anna_client):
     anna_client.post(edit_url(family), edit_post(family, address=NEW_ADDRESS, notes=NEW_NOTES))
     html = anna_client.get(f"/familien/{family.pk}/").content.decode()
     history = html[html.index('id="changes-heading"') :]
-    assert "Anna Albers (Familiencoaching Gladbeck (rebeq GmbH)): Anschrift, Notizen" in history
+    assert "Anna Albers, Familiencoaching Gladbeck (rebeq GmbH): Anschrift, Notizen" in history
     assert "Familie angelegt (3 Personen)" in history
 
 
