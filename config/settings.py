@@ -383,6 +383,7 @@ DIRECTORY_PAGE_SIZE = 25
 # (manage.py expire_proposals, daily timer); the admin proposes it again if still wanted.
 MEMBERSHIP_PROPOSAL_DAYS = env_int("DIENSTWEG_ROLE_PROPOSAL_DAYS", 14)
 FAMILY_PAGE_SIZE = 25
+FAMILY_HISTORY_PAGE_SIZE = 25
 NOTIFICATION_PAGE_SIZE = 25
 TEAM_PAGE_SIZE = 25
 # The version of the consent form text in use; recorded with every consent.

@@ -249,6 +249,12 @@ def may_work_on(user: User, family: Family) -> bool:
     return holds_role(user, *CASE_ROLES, agency=family.owner_id)
 
 
+def may_edit_family(user: User, family: Family) -> bool:
+    """Whether the user may change the family's record (address, phone, notes, household):
+    a coach or lead of the owning project, as for registering it."""
+    return holds_role(user, *REGISTERING_ROLES, agency=family.owner_id)
+
+
 def is_dpo(user: User, *, agency: Agency | int | None = None) -> bool:
     """Whether the user is data-protection officer (of AGENCY, if given), of her agency or
     of the network."""

@@ -76,6 +76,10 @@ MEMBERSHIP_PROPOSAL_EXPIRED = _declare(
 # Families
 FAMILY_REGISTERED = _declare("family.registered", _("Familie angelegt"))
 FAMILY_VIEWED = _declare("family.viewed", _("Familiendaten geöffnet"))
+FAMILY_CHANGED = _declare("family.changed", _("Familiendaten geändert"))
+FAMILY_HISTORY_VIEWED = _declare(
+    "family.history_viewed", _("Änderungsverlauf der Familie geöffnet")
+)
 FAMILY_SEARCHED = _declare("family.searched", _("Familien nach Name und Geburtsdatum gesucht"))
 FAMILY_DUPLICATES_CHECKED = _declare(
     "family.duplicates_checked", _("Neue Familie auf Doppelerfassung geprüft")
