@@ -76,7 +76,8 @@ MEMBERSHIP_PROPOSAL_EXPIRED = _declare(
 # Families
 FAMILY_REGISTERED = _declare("family.registered", _("Familie angelegt"))
 FAMILY_VIEWED = _declare("family.viewed", _("Familiendaten geöffnet"))
-FAMILY_SEARCHED = _declare("family.searched", _("Familien nach Name und Geburtsdatum gesucht"))
+FAMILY_LISTED = _declare("family.listed", _("Familie mit Namen in der Familienliste angezeigt"))
+FAMILY_SEARCHED = _declare("family.searched", _("Familie gesucht und in den Treffern angezeigt"))
 FAMILY_DUPLICATES_CHECKED = _declare(
     "family.duplicates_checked", _("Neue Familie auf Doppelerfassung geprüft")
 )
