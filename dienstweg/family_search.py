@@ -119,12 +119,12 @@ def _term(word: str) -> list[Term]:
         return [Term(_date_keys(year, month, day))]
     if match := _MONTH_YEAR.fullmatch(word):
         month, year = (int(part) for part in match.groups())
-        valid = 1 <= month <= 12
-        return [Term(frozenset({("month", f"{year:04d}-{month:02d}")} if valid else set()))]
+        month_valid = 1 <= month <= 12
+        return [Term(frozenset({("month", f"{year:04d}-{month:02d}")} if month_valid else set()))]
     if match := _DAY_MONTH.fullmatch(word):
         day, month = (int(part) for part in match.groups())
-        valid = _date_keys(2000, month, day)  # a leap year: 29.02. is a birthday
-        return [Term(frozenset({("day", f"{month:02d}-{day:02d}")} if valid else set()))]
+        day_valid = bool(_date_keys(2000, month, day))  # a leap year: 29.02. is a birthday
+        return [Term(frozenset({("day", f"{month:02d}-{day:02d}")} if day_valid else set()))]
     if _YEAR.fullmatch(word):  # a birth year, or part of a reference ("F-2026-…")
         return [Term(frozenset({("year", word)}), reference=word)]
     if _REFERENCE.fullmatch(word):

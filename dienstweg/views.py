@@ -64,13 +64,7 @@ from dienstweg.forms import (
     TokenForm,
 )
 from dienstweg.middleware import before_second_factor
-from dienstweg.models import (
-    AuthenticatorDevice,
-    EnrolmentLink,
-    Family,
-    HouseholdMember,
-    Notification,
-)
+from dienstweg.models import AuthenticatorDevice, EnrolmentLink, HouseholdMember, Notification
 from dienstweg.paging import numbered_page
 from dienstweg.security import PasswordAttempt, client_ip
 from dienstweg.uploads import accepts_uploads
@@ -706,7 +700,7 @@ def family_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _add_households(families: list[Family]) -> None:
+def _add_households(families: list[Any]) -> None:
     """Give each family of a list page its household, in one query for the page: NAME (the
     first person's), OTHERS (the other first names, with the surname where it differs),
     ADULTS and CHILDREN. Counting in the list query would group every family of the
@@ -718,8 +712,9 @@ def _add_households(families: list[Family]) -> None:
         "id", "family_id", "kind", "position", "first_name_enc", "last_name_enc"
     )
     for member in members:  # ordered by position
-        member.family = by_id[member.family_id]  # its data key, without a query per member
-        member.family.people.append(member)
+        family = by_id[member.family_id]
+        member.family = family  # its data key, without a query per member
+        family.people.append(member)
     for family in families:
         people = family.people
         family.adults = sum(1 for m in people if m.kind == HouseholdMember.Kind.ADULT)

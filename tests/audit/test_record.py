@@ -242,9 +242,12 @@ def test_every_response_carries_its_request_id(client) -> None:
 @pytest.mark.django_db
 def test_record_each_writes_one_event_per_family_in_one_insert() -> None:
     other = Family(pk=uuid.UUID("6d2e9f3a-1b4c-4d5e-8f70-9a1b2c3d4e5f"), reference="F-2026-0043")
-    with transaction.atomic(), context.bind(request_id="4f1c2d", ip="192.0.2.7", agency_id=3):
-        with CaptureQueriesContext(connection) as queries:
-            record_each(Person(pk=12), "family.viewed", [FAMILY, other], details={"page": 1})
+    with (
+        transaction.atomic(),
+        context.bind(request_id="4f1c2d", ip="192.0.2.7", agency_id=3),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        record_each(Person(pk=12), "family.viewed", [FAMILY, other], details={"page": 1})
     assert len([q for q in queries.captured_queries if q["sql"].startswith("INSERT")]) == 1
     events = AuditEvent.objects.order_by("id")
     assert [(e.family_id, e.family_ref) for e in events] == [
