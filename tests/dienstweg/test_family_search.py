@@ -5,11 +5,13 @@ the token table, and every family a search showed recorded in the trail."""
 from __future__ import annotations
 
 import importlib
+import io
 import re
 from datetime import date
 
 import pytest
 from django.apps import apps
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -257,3 +259,12 @@ def test_names_are_folded_to_the_spellings_they_are_searched_by():
     assert family_search.name_words("Łukasz Straße") == {"lukasz", "strasse"}
     assert family_search.name_words("O’Brien-İnce") == {"obrien", "ince"}
     assert family_search.parse("Ay, 7") == []
+
+
+def test_the_command_rebuilds_the_tokens_under_a_new_key(network, family, anna_client, settings):
+    settings.VAULT_BLIND_INDEX_KEY = b"another blind-index key, after a rotation"
+    assert shown(search(anna_client, "Yılmaz")) == []  # old tokens, new key
+
+    call_command("reindex_families", stdout=io.StringIO())
+
+    assert shown(search(anna_client, "Yılmaz")) == [family.reference]
