@@ -84,7 +84,8 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
 
-from dienstweg import actions  # noqa: E402
+from dienstweg import actions, family_search  # noqa: E402
+from dienstweg.access import families_visible_to  # noqa: E402
 from dienstweg.models import (  # noqa: E402
     Agency,
     AuthenticatorDevice,
@@ -264,6 +265,18 @@ def main() -> None:
         started = time.perf_counter()
         client.post("/familien/", {"query": "ab"})
         baselines["refused search"].append((time.perf_counter() - started) * 1000)
+    # The search's own database work, without the page around it: the count and the
+    # first page's ids, as numbered_page asks for them.
+    visible = families_visible_to(coach).order_by("-registered_at", "-pk")
+    owners = [project.pk]
+    database: list[float] = []
+    for _kind, query in mixed[ARGS.warmup : ARGS.warmup + ARGS.requests * len(kinds)]:
+        started = time.perf_counter()
+        found = family_search.matching(visible, family_search.parse(query), owner_ids=owners)
+        found.count()
+        list(found.values_list("pk", flat=True)[:26])
+        database.append((time.perf_counter() - started) * 1000)
+    baselines["search queries alone"] = database
     with CaptureQueriesContext(connection) as queries:
         search(client, "Yıl 1980")
     figures: dict[str, Any] = {
