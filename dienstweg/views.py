@@ -721,14 +721,11 @@ def _add_households(families: list[Any]) -> None:
         if family.erased_at is not None or family.data_key_id is None or not people:
             family.name, family.others = "", ""
             continue
-        first, *rest = people
-        surname = first.decrypt_field("last_name")
-        family.name = f"{first.decrypt_field('first_name')} {surname}"
+        names = [(m.decrypt_field("first_name"), m.decrypt_field("last_name")) for m in people]
+        (first_name, surname), *rest = names
+        family.name = f"{first_name} {surname}"
         family.others = ", ".join(
-            m.decrypt_field("first_name")
-            if m.decrypt_field("last_name") == surname
-            else m.display_name
-            for m in rest
+            first if last == surname else f"{first} {last}" for first, last in rest
         )
 
 

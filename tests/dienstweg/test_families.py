@@ -287,6 +287,23 @@ def test_list_counts_one_child_in_the_singular(network, anna_client):
     assert "1 Erw., 1 Kind<" in anna_client.get(LIST_URL).content.decode()
 
 
+def test_list_names_another_surname_in_full(network, anna_client):
+    actions.register_family(
+        owner=network.project,
+        members=[
+            actions.MemberData("adult", "Murat", "Kaya", date(1979, 6, 30)),
+            actions.MemberData("adult", "Jana", "Schmidt", date(1981, 3, 2)),
+            actions.MemberData("child", "Elif", "Kaya", date(2014, 2, 11)),
+        ],
+        address="",
+        phone="",
+        notes="",
+        by=network.anna,
+    )
+    html = anna_client.get(LIST_URL).content.decode()
+    assert "Murat Kaya" in html and "mit Jana Schmidt, Elif" in html
+
+
 def test_list_is_paginated_newest_first(network, anna_client, settings):
     settings.FAMILY_PAGE_SIZE = 2
     families = [register(network, name) for name in ("Murat", "Jana", "Olga", "Paul", "Rita")]
