@@ -80,7 +80,8 @@ FAMILY_CHANGED = _declare("family.changed", _("Familiendaten geändert"))
 FAMILY_HISTORY_VIEWED = _declare(
     "family.history_viewed", _("Änderungsverlauf der Familie geöffnet")
 )
-FAMILY_SEARCHED = _declare("family.searched", _("Familien nach Name und Geburtsdatum gesucht"))
+FAMILY_LISTED = _declare("family.listed", _("Familie mit Namen in der Familienliste angezeigt"))
+FAMILY_SEARCHED = _declare("family.searched", _("Familie gesucht und in den Treffern angezeigt"))
 FAMILY_DUPLICATES_CHECKED = _declare(
     "family.duplicates_checked", _("Neue Familie auf Doppelerfassung geprüft")
 )

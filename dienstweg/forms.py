@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from dienstweg import family_search
 from dienstweg.access import DirectoryFilter
 from dienstweg.actions import ConsentData, MemberData, check_consent_data
 from dienstweg.models import Agency, Consent, DataCategory, Family, HouseholdMember, Purpose
@@ -364,11 +365,34 @@ MemberEditFormSet = cast(
 
 
 class FamilySearchForm(forms.Form):
-    """Exact search by name and birth date, through the blind index (no plaintext in SQL)."""
+    """Part of a name, a reference or a birth date, in one field; sent by POST so that
+    names stay out of URLs, and looked up through keyed tokens (dienstweg/family_search.py)."""
 
-    first_name = forms.CharField(label=_("Vorname"), max_length=100)
-    last_name = forms.CharField(label=_("Nachname"), max_length=100)
-    birth_date = forms.DateField(label=_("Geburtsdatum"), widget=DATE_INPUT)
+    query = forms.CharField(
+        label=_("Name, Kennung oder Geburtsdatum"),
+        max_length=100,
+        help_text=_("z. B. Yılmaz, Ayş, F-2026-0042, 12.04.1988 oder 1988"),
+        # Names are not remembered by the browser: the device may be shared.
+        widget=forms.TextInput(
+            attrs={"type": "search", "autocomplete": "off", "spellcheck": "false"}
+        ),
+    )
+    page = forms.IntegerField(
+        min_value=1, max_value=10_000, required=False, widget=forms.HiddenInput
+    )
+    terms: list[family_search.Term] = []
+
+    def clean_query(self) -> str:
+        query: str = self.cleaned_data["query"]
+        self.terms = family_search.parse(query)
+        if not self.terms:
+            raise forms.ValidationError(
+                _(
+                    "Bitte mindestens 3 Buchstaben eines Namens, eine Kennung oder ein "
+                    "Geburtsdatum eingeben."
+                )
+            )
+        return query
 
 
 class MemberChoiceField(forms.ModelChoiceField):

@@ -64,15 +64,20 @@ class NumberedPage:
 
 
 def numbered_page(
-    queryset: QuerySet[Any], request: HttpRequest, size: int, *, counted: bool = False
+    queryset: QuerySet[Any],
+    request: HttpRequest,
+    size: int,
+    *,
+    counted: bool = False,
+    number: int | None = None,
 ) -> NumberedPage:
     """The page `?page=N`. Its ids come first, from the list's index alone, then only
     those rows are read: a deep page skips index entries, not table rows with their joins.
 
     COUNTED also counts the list (for "n found" and "page 2 of 5"; only for lists that stay
     small, such as one user's families or notifications); a number past the end then
-    shows the last page."""
-    number = _number(request)
+    shows the last page. NUMBER, if given, instead of `?page=` (a search sent by POST)."""
+    number = _number(request) if number is None else max(1, min(number, MAX_PAGE_NUMBER))
     total = num_pages = None
     if counted:
         total = queryset.count()

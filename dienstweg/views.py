@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +25,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 
-from dienstweg import actions, clock, family_history, hooks, notifications, security, sessions
+from dienstweg import (
+    actions,
+    clock,
+    family_history,
+    family_search,
+    hooks,
+    notifications,
+    security,
+    sessions,
+)
 from dienstweg.access import (
     REGISTERING_ROLES,
     Role,
@@ -664,50 +672,79 @@ def locked_out(request: HttpRequest, *, until: datetime) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def family_list(request: HttpRequest) -> HttpResponse:
-    """The user's families by reference: no names on the list, so opening a family
-    (which is audited) is the only way to read them. Exact search through the blind index,
-    sent by POST: names and birth dates must not end up in URLs, access logs or history."""
+    """The user's families with their names (only the owning project's members see the
+    list at all), newest first, or those matching a search by part of a name, a reference
+    or a birth date, sent by POST: names must not end up in URLs, access logs or history.
+    Every family shown, names and all, is recorded in the trail."""
     user = staff(request)
+    reach = reach_of(user)
     families = (
-        families_visible_to(user)
-        .select_related("owner")
-        .only("id", "reference", "registered_at", "erased_at", "owner__name")  # not encrypted
+        families_visible_to(user, reach)
+        .select_related("owner", "data_key")
+        .only(
+            "id", "reference", "registered_at", "erased_at", "owner_id", "owner__name",
+            "data_key_id", "data_key__master_version", "data_key__wrapped",
+        )
         .order_by("-registered_at", "-pk")
-    )
+    )  # fmt: skip
     search = FamilySearchForm(request.POST if request.method == "POST" else None)
+    number = None
     if search.is_bound:
         if search.is_valid():
-            data = search.cleaned_data
-            families = actions.search_families(
-                families,
-                first_name=data["first_name"],
-                last_name=data["last_name"],
-                birth_date=data["birth_date"],
-                by=user,
-            )
+            families = family_search.matching(families, search.terms, owner_ids=reach.agency_ids)
+            number = search.cleaned_data["page"]
         else:
             families = families.none()
-    page = numbered_page(families, request, settings.FAMILY_PAGE_SIZE, counted=True)
-    # Household sizes for this page only, in one query: counting in the list query would
-    # group every family of the project before the page is cut (slow at 100k families).
-    sizes = Counter(
-        (family_id, kind)
-        for family_id, kind in HouseholdMember.objects.filter(
-            family__in=[family.pk for family in page.object_list]
-        ).values_list("family_id", "kind")
-    )
-    for family in page.object_list:
-        family.adults = sizes[(family.pk, HouseholdMember.Kind.ADULT)]
-        family.children = sizes[(family.pk, HouseholdMember.Kind.CHILD)]
+    page = numbered_page(families, request, settings.FAMILY_PAGE_SIZE, counted=True, number=number)
+    _add_households(page.object_list)
+    if not search.is_bound or search.is_valid():
+        actions.record_families_shown(
+            page.object_list,
+            by=user,
+            searched=search.is_bound,
+            found=page.total or 0,
+            page=page.number,
+        )
     return render(
         request,
         "dienstweg/family_list.html",
         {
             "page": page,
             "search": search,
+            "searched": search.is_bound and search.is_valid(),
             "can_register": agencies_registering_for(user).exists(),
         },
     )
+
+
+def _add_households(families: list[Any]) -> None:
+    """Give each family of a list page its household, in one query for the page: NAME (the
+    first person's), OTHERS (the other first names, with the surname where it differs),
+    ADULTS and CHILDREN. Counting in the list query would group every family of the
+    project before the page is cut (slow at 100k families)."""
+    by_id = {family.pk: family for family in families}
+    for family in families:
+        family.people = []
+    members = HouseholdMember.objects.filter(family__in=list(by_id)).only(
+        "id", "family_id", "kind", "position", "first_name_enc", "last_name_enc"
+    )
+    for member in members:  # ordered by position
+        family = by_id[member.family_id]
+        member.family = family  # its data key, without a query per member
+        family.people.append(member)
+    for family in families:
+        people = family.people
+        family.adults = sum(1 for m in people if m.kind == HouseholdMember.Kind.ADULT)
+        family.children = len(people) - family.adults
+        if family.erased_at is not None or family.data_key_id is None or not people:
+            family.name, family.others = "", ""
+            continue
+        names = [(m.decrypt_field("first_name"), m.decrypt_field("last_name")) for m in people]
+        (first_name, surname), *rest = names
+        family.name = f"{first_name} {surname}"
+        family.others = ", ".join(
+            first if last == surname else f"{first} {last}" for first, last in rest
+        )
 
 
 def family_register(request: HttpRequest) -> HttpResponse:

@@ -27,7 +27,10 @@ from dienstweg.actions import ActionError
 from dienstweg.audit_actions import (
     CONSENT_EVIDENCE_VIEWED,
     FAMILY_ACCESS_DENIED,
+    FAMILY_DUPLICATES_CHECKED,
     FAMILY_HISTORY_VIEWED,
+    FAMILY_LISTED,
+    FAMILY_SEARCHED,
     FAMILY_VIEWED,
     MEMBERSHIP_PROPOSAL_CONFIRMED,
     MEMBERSHIP_PROPOSED,
@@ -74,6 +77,9 @@ READ_ACTIONS: tuple[str, ...] = (
     MESSAGE_READ,
     MESSAGE_ATTACHMENT_DOWNLOADED,
 )
+# Seeing a family on the family list or among search hits is not work on it: otherwise
+# paging through the list would make every family shown one's own case.
+LOOKUP_ACTIONS: tuple[str, ...] = (FAMILY_LISTED, FAMILY_SEARCHED, FAMILY_DUPLICATES_CHECKED)
 CONSOLE_PREFIX = "console."
 # What leaves the console as a file: the trail's export ({"rows": N, "format": ...}) and a
 # family's access report ({"format": ...}, no rows: it counts as one export).
@@ -168,6 +174,7 @@ def many_families(day: date) -> list[Finding]:
             occurred_at__lt=end,
         )
         .exclude(action__in=READ_ACTIONS)
+        .exclude(action__in=LOOKUP_ACTIONS)
         .exclude(action__startswith=CONSOLE_PREFIX)
     )
     kind = AccessFlag.Kind.MANY_FAMILIES

@@ -9,20 +9,21 @@ from datetime import date
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Max, Q
 from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.models import AuditEvent
-from audit.trail import record
-from dienstweg import erasure_register, hooks, vault
+from audit.trail import record, record_each
+from dienstweg import erasure_register, family_search, hooks, vault
 from dienstweg.access import families_visible_to, may_edit_family, may_register_for
 from dienstweg.actions.errors import ActionError, NotAllowed, case_write_refused, check_dpo
 from dienstweg.audit_actions import (
     FAMILY_CHANGED,
     FAMILY_DUPLICATES_CHECKED,
     FAMILY_KEY_DESTROYED,
+    FAMILY_LISTED,
     FAMILY_PROCESSING_RESTRICTED,
     FAMILY_RECORD_ERASED,
     FAMILY_REGISTERED,
@@ -36,6 +37,7 @@ from dienstweg.models import (
     DataKey,
     Evidence,
     Family,
+    FamilySearchToken,
     HouseholdMember,
     Notification,
     OutboxMail,
@@ -116,6 +118,7 @@ def _register_family(
         member = HouseholdMember(family=family, position=position)
         _fill_member(member, data)
         member.save(force_insert=True)
+    _index(family, [(m.first_name, m.last_name, m.birth_date) for m in members])
     record(
         by,
         FAMILY_REGISTERED,
@@ -249,6 +252,8 @@ def change_family(
                 _fill_member(member, data)
                 member.save(force_insert=True)
             changes["members_added"] = len(added_members)
+        if changed_count or removed or added_members:
+            reindex_family(locked)  # the search finds the household as it is now
         if changes:
             record(
                 by,
@@ -300,23 +305,52 @@ def _record_lookup(action: str, found: list[Family], *, by: User, members: int) 
         record(by, action, details=details)
 
 
+def reindex_family(family: Family) -> None:
+    """Rebuild the family's search tokens from its household as stored now. Call it inside
+    the transaction of every action that adds, removes or renames a member or changes a
+    birth date, after the members are saved; an erased family keeps no tokens."""
+    FamilySearchToken.objects.filter(family=family).delete()
+    if family.data_key_id is None or family.erased_at is not None:
+        return
+    members = HouseholdMember.objects.filter(family=family).only(
+        "id", "family_id", "first_name_enc", "last_name_enc", "birth_date_enc"
+    )
+    people = []
+    for member in members:
+        member.family = family  # its key, without a query per member
+        people.append(
+            (
+                member.decrypt_field("first_name"),
+                member.decrypt_field("last_name"),
+                member.birth_date,
+            )
+        )
+    _index(family, people)
+
+
+def _index(family: Family, people: list[tuple[str, str, date]]) -> None:
+    tokens: set[str] = set()
+    for first_name, last_name, birth_date in people:
+        tokens |= family_search.member_tokens(family.owner_id, first_name, last_name, birth_date)
+    FamilySearchToken.objects.bulk_create(
+        [FamilySearchToken(family=family, token=token) for token in sorted(tokens)]
+    )
+
+
 @transaction.atomic
-def search_families(
-    families: QuerySet[Family], *, first_name: str, last_name: str, birth_date: date, by: User
-) -> QuerySet[Family]:
-    """FAMILIES (the user's visible ones) narrowed to those with a member of this name and
-    birth date, found through the blind index; the lookup is recorded."""
-    index = identity_index(first_name, last_name, birth_date)
-    found = families.filter(
-        Exists(HouseholdMember.objects.filter(family=OuterRef("pk"), identity_index=index))
-    )
-    _record_lookup(
-        FAMILY_SEARCHED,
-        list(Family.objects.filter(pk__in=found.values("pk")).only("id", "reference")),
-        by=by,
-        members=1,
-    )
-    return found
+def record_families_shown(
+    shown: list[Family], *, by: User, searched: bool, found: int, page: int
+) -> None:
+    """Record that the family list showed SHOWN (names included) to BY: one event per
+    family, so that each family's access report lists it, written in one INSERT. A search
+    records the families it showed, or one event without a family when it found none;
+    never the text searched for."""
+    action = FAMILY_SEARCHED if searched else FAMILY_LISTED
+    details = {"found": found, "shown": len(shown), "page": page}
+    if shown:
+        record_each(by, action, shown, details=details)
+    elif searched:
+        record(by, action, details=details)
 
 
 @transaction.atomic
@@ -365,6 +399,8 @@ def erase_family_key(family: Family, *, by: User | str | None, reason: str) -> N
     # that is not there, and the family must still end up without one.
     Family.objects.filter(pk=family.pk).update(data_key=None)
     family.data_key = None
+    # The tokens stand for names and birth dates that are now unreadable: they go too.
+    FamilySearchToken.objects.filter(family=family).delete()
     transaction.on_commit(vault.forget_unwrapped_keys)
     record(by, FAMILY_KEY_DESTROYED, target=family, family=family, purpose=reason[:200])
 
@@ -406,6 +442,7 @@ def erase_family_record(family: Family, *, by: User | str | None, reason: str) -
     members = HouseholdMember.objects.filter(family=family).update(
         first_name_enc=b"", last_name_enc=b"", birth_date_enc=b"", identity_index=""
     )
+    FamilySearchToken.objects.filter(family=family).delete()
     notifications, _details = Notification.objects.filter(family_ref=family.reference).delete()
     OutboxMail.objects.filter(family_ref=family.reference).delete()  # their e-mails too
     family.refresh_from_db()

@@ -27,6 +27,7 @@ from dienstweg.models.families import (
     DataCategory,
     Evidence,
     Family,
+    FamilySearchToken,
     HouseholdMember,
     Purpose,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "EnrolmentLink",
     "Evidence",
     "Family",
+    "FamilySearchToken",
     "HouseholdMember",
     "Location",
     "LoginThrottle",

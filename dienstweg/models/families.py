@@ -124,6 +124,25 @@ class HouseholdMember(Encrypted, models.Model):
         return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
+class FamilySearchToken(models.Model):
+    """A keyed hash under which a family is found by part of a name or a birth date
+    (dienstweg/family_search.py): the table holds no plaintext. Rebuilt from the household
+    by dienstweg.actions.reindex_family whenever its members change."""
+
+    id = models.BigAutoField(primary_key=True)
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="search_tokens")
+    token = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [
+            # Token first: a search is an index-only scan from token to family.
+            models.UniqueConstraint(fields=["token", "family"], name="family_search_token")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family_id}: {self.token}"
+
+
 class Evidence(Encrypted, models.Model):
     """A scan of a signed consent form (PDF or image), encrypted like the family's data."""
 

@@ -10,12 +10,13 @@ from django.contrib.auth.models import AnonymousUser, Group
 from django.db import connection, transaction
 from django.http import HttpResponse
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 
 from audit import context
 from audit.middleware import RequestContextMiddleware
 from audit.models import AuditEvent
 from audit.registry import declare
-from audit.trail import LABEL, check_details, record
+from audit.trail import LABEL, check_details, record, record_each
 from tests.audit.helpers import Family, Person, postgresql
 
 FAMILY = Family(pk=uuid.UUID("0b7c9a1e-4a4f-4e0c-9d1b-2f5a6c7d8e9f"), reference="F-2026-0042")
@@ -236,3 +237,32 @@ def test_middleware_runs_right_after_authentication(settings) -> None:
 def test_every_response_carries_its_request_id(client) -> None:
     response = client.get("/healthz")
     assert re.fullmatch(r"[0-9a-f]{32}", response["X-Request-ID"])
+
+
+@pytest.mark.django_db
+def test_record_each_writes_one_event_per_family_in_one_insert() -> None:
+    other = Family(pk=uuid.UUID("6d2e9f3a-1b4c-4d5e-8f70-9a1b2c3d4e5f"), reference="F-2026-0043")
+    with (
+        transaction.atomic(),
+        context.bind(request_id="4f1c2d", ip="192.0.2.7", agency_id=3),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        record_each(Person(pk=12), "family.viewed", [FAMILY, other], details={"page": 1})
+    assert len([q for q in queries.captured_queries if q["sql"].startswith("INSERT")]) == 1
+    events = AuditEvent.objects.order_by("id")
+    assert [(e.family_id, e.family_ref) for e in events] == [
+        (str(FAMILY.pk), "F-2026-0042"),
+        (str(other.pk), "F-2026-0043"),
+    ]
+    assert {(e.actor_label, e.request_id, e.agency_id) for e in events} == {
+        ("user:12", "4f1c2d", 3)
+    }
+    assert {tuple(e.details.items()) for e in events} == {(("page", 1),)}
+
+
+def test_record_each_checks_like_record(trail: None) -> None:
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        record_each(Person(pk=1), "family.viewed", [FAMILY])
+    with pytest.raises(ValueError), transaction.atomic():
+        record_each(Person(pk=1), "family.viewed", [FAMILY], details={"name": "Ayşe Yılmaz"})
+    assert not AuditEvent.objects.exists()

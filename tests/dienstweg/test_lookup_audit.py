@@ -1,6 +1,6 @@
-"""The two reads of the blind index are recorded (issue 14): the search by name and birth
-date and the duplicate check before registering a family. Ids and counts only: never the
-names or birth dates looked up."""
+"""The reads of the blind indexes are recorded (issue 14): the family search (the families
+it showed, issue 15) and the duplicate check before registering a family. Ids and counts
+only: never the names or birth dates looked up."""
 
 from __future__ import annotations
 
@@ -21,30 +21,31 @@ def assert_no_plaintext(event: AuditEvent) -> None:
 
 def test_the_search_by_name_and_birth_date_is_recorded(network, family, anna_client):
     register(network)  # another family, not found
-    query = {"first_name": "ayşe", "last_name": "YıLMAZ ", "birth_date": "1988-04-12"}
 
-    response = anna_client.post(LIST_URL, query)
+    response = anna_client.post(LIST_URL, {"query": "ayşe YıLMAZ 12.04.1988"})
 
     assert family.reference in response.content.decode()
     [event] = AuditEvent.objects.filter(action="family.searched")
     assert event.actor_id == network.anna.pk
     assert (event.family_id, event.target_id) == (str(family.pk), str(family.pk))
-    assert event.details == {"found": 1, "members": 1}
+    assert event.details == {"found": 1, "shown": 1, "page": 1}
     assert_no_plaintext(event)
 
 
 def test_a_search_that_finds_nothing_is_recorded_too(network, family, anna_client):
-    query = {"first_name": "Ayşe", "last_name": "Yılmaz", "birth_date": "1988-04-13"}
-    anna_client.post(LIST_URL, query)
+    anna_client.post(LIST_URL, {"query": "Yılmaz 13.04.1988"})
     [event] = AuditEvent.objects.filter(action="family.searched")
     assert (event.actor_id, event.family_id) == (network.anna.pk, None)
-    assert event.details == {"found": 0, "members": 1}
+    assert event.details == {"found": 0, "shown": 0, "page": 1}
     assert_no_plaintext(event)
 
 
 def test_the_list_without_a_search_records_no_search(network, family, anna_client):
     anna_client.get(LIST_URL)
     assert not AuditEvent.objects.filter(action="family.searched").exists()
+    # It shows names, though: each family shown is recorded as listed.
+    [event] = AuditEvent.objects.filter(action="family.listed")
+    assert (event.actor_id, event.family_ref) == (network.anna.pk, family.reference)
 
 
 def test_the_duplicate_check_is_recorded(network, family, anna_client):

@@ -140,6 +140,19 @@ def test_work_older_than_90_days_or_by_someone_else_does_not_make_a_case_ones_ow
 
 
 @few_families
+def test_seeing_families_on_the_list_or_in_search_hits_does_not_make_them_ones_own(
+    network: Network,
+) -> None:
+    read = families(4)
+    recorded(network.ben, "family.listed", at(WEDNESDAY, 9), read[:2])
+    recorded(network.ben, "family.searched", at(WEDNESDAY, 9), read[2:])
+    recorded(network.ben, "referral.viewed", at(WEDNESDAY, 10), read)
+    find_flags(WEDNESDAY)
+    [flag] = flags_of(network.ben, Kind.MANY_FAMILIES)
+    assert flag.family_count == 4
+
+
+@few_families
 def test_reads_count_on_their_local_day(network: Network) -> None:
     read = families(4)
     # 23:30 in Berlin is 22:30 UTC, the day before in local time: not WEDNESDAY's.
