@@ -23,9 +23,9 @@
   }
 
   // Tables: each cell gets its column's name, so that site.css can show the rows as cards
-  // on a phone. Cells that already carry a data-label keep it.
-  var tables = document.querySelectorAll("main table");
-  Array.prototype.forEach.call(tables, function (table) {
+  // on a phone. Cells that already carry a data-label keep it. Rows that a page's own
+  // script adds later (live lists) are named as they arrive.
+  function label(table) {
     var heads = table.querySelectorAll("thead th");
     if (!heads.length) return;
     var names = Array.prototype.map.call(heads, function (th) {
@@ -39,5 +39,13 @@
       });
     });
     table.classList.add("stack");
-  });
+  }
+  function labelAll() {
+    Array.prototype.forEach.call(document.querySelectorAll("main table"), label);
+  }
+  labelAll();
+  var main = document.getElementById("main");
+  if (main && window.MutationObserver) {
+    new MutationObserver(labelAll).observe(main, { childList: true, subtree: true });
+  }
 })();
