@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# KERN, the design system, comes from the npm registry exactly as package-lock.json pins it;
+# collectstatic and the dev server take its CSS and fonts from node_modules (STATICFILES_DIRS).
+NODE_STAMP := node_modules/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # WebSocket frames over 64 KiB close the socket; a client that stops answering pings is dropped.
@@ -16,13 +19,20 @@ run test: export DIENSTWEG_DEBUG ?= true
 # Links in e-mails and the stamp's QR code point at the address `make run` serves.
 export DIENSTWEG_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test lint layers typecheck messages clean
+.PHONY: run test lint layers typecheck messages clean assets
+
+# The front end's packages alone (make run and make test do it first).
+assets: $(NODE_STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
 messages: $(STAMP)
 	cd dienstweg && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
@@ -33,7 +43,7 @@ messages: $(STAMP)
 	cd privacy && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd config && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 
-run: $(STAMP)
+run: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py load_demo
 	@echo "Dienstweg läuft auf http://$(HOST):$(PORT)/  (Strg+C beendet)"
@@ -54,9 +64,9 @@ layers: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy config dienstweg audit referrals applications messaging privacy
 
-test: $(STAMP) lint layers typecheck
+test: $(STAMP) $(NODE_STAMP) lint layers typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) var staticfiles
+	rm -rf $(VENV) var staticfiles node_modules

@@ -375,6 +375,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env("DIENSTWEG_STATIC_ROOT") or BASE_DIR / "staticfiles")
+# KERN, the German administration's design system, as npm installed it from
+# package-lock.json (`make assets`): served as static/kern/ (kern.min.css, fonts/).
+# Never copied into the repository; collectstatic takes it from here.
+STATICFILES_DIRS = [("kern", BASE_DIR / "node_modules" / "@kern-ux" / "native" / "dist")]
 # The embedded default serves static files from the ASGI app; production leaves it to nginx.
 SERVE_STATIC = env_bool("DIENSTWEG_SERVE_STATIC", True)
 
