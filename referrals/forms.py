@@ -21,7 +21,7 @@ from referrals.models import NeedKind, Referral
 class ReferralForm(forms.Form):
     to_agency = forms.ModelChoiceField(label=_("An"), queryset=Agency.objects.none())
     need_kind = forms.ChoiceField(
-        label=_("Art des Bedarfs"),
+        label=_("Bereich"),
         choices=NeedKind.choices,
         initial=NeedKind.OTHER,
         required=False,  # "Sonstiges" when not chosen

@@ -80,7 +80,7 @@ class Referral(Encrypted, models.Model):
     basis = models.CharField(max_length=20, choices=Basis.choices, default=Basis.CONSENT)
     categories = models.JSONField(default=list)
     need_kind = models.CharField(
-        _("Art des Bedarfs"), max_length=20, choices=NeedKind.choices, default=NeedKind.OTHER
+        _("Bereich"), max_length=20, choices=NeedKind.choices, default=NeedKind.OTHER
     )
     need_enc = models.BinaryField(default=b"", editable=False)
     summary_enc = models.BinaryField(default=b"", editable=False)

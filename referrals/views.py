@@ -78,7 +78,7 @@ INBOX_ORDERS: dict[str, tuple[Any, ...]] = {
 INBOX_SORTS = [
     ("faellig", gettext_lazy("Fälligkeit")),
     ("eingang", gettext_lazy("Eingang, neueste zuerst")),
-    ("bedarf", gettext_lazy("Art des Bedarfs")),
+    ("bedarf", gettext_lazy("Bereich des Bedarfs")),
 ]
 
 

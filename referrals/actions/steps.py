@@ -66,7 +66,7 @@ def check_referral_data(family: Family, data: ReferralData) -> list[str]:
     if not set(data.notes) <= set(data.categories):
         problems.append(_("Angaben nur zu gewählten Datenkategorien."))
     if data.need_kind not in NeedKind.values:
-        problems.append(_("Unbekannte Art des Bedarfs."))
+        problems.append(_("Unbekannter Bereich des Bedarfs."))
     if data.basis not in Basis.values:
         problems.append(_("Unbekannte Rechtsgrundlage."))
     if data.basis != Basis.CONSENT and not data.basis_reason.strip():

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='referral',
             name='need_kind',
-            field=models.CharField(choices=[('work', 'Arbeit und Ausbildung'), ('childcare', 'Kinderbetreuung und Schule'), ('housing', 'Wohnen'), ('debts', 'Schulden'), ('benefits', 'Leistungen und Anträge'), ('counselling', 'Beratung und Begleitung'), ('other', 'Sonstiges')], default='other', max_length=20, verbose_name='Art des Bedarfs'),
+            field=models.CharField(choices=[('work', 'Arbeit und Ausbildung'), ('childcare', 'Kinderbetreuung und Schule'), ('housing', 'Wohnen'), ('debts', 'Schulden'), ('benefits', 'Leistungen und Anträge'), ('counselling', 'Beratung und Begleitung'), ('other', 'Sonstiges')], default='other', max_length=20, verbose_name='Bereich'),
         ),
         migrations.AddField(
             model_name='referral',
