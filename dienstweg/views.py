@@ -22,6 +22,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -872,6 +873,8 @@ def _revocation_confirmation(
         "dienstweg/consent_revoke.html",
         {
             "family": family,
+            # The reference is never broken across lines, even in a heading.
+            "reference": format_html('<span class="reference">{}</span>', family.reference),
             "consent": consent,
             "recipients": list(consent.recipients.order_by("name")),
             "losses": losses,

@@ -177,6 +177,8 @@ class AssignManyForm(forms.Form):
     )
 
     def __init__(self, *args: Any, agency_ids: list[int], **kwargs: Any) -> None:
+        # Its own ids: the list's filter above has an "assignee" field too.
+        kwargs.setdefault("auto_id", "assign-%s")
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = (  # type: ignore[attr-defined]
             members_holding(Role.CASEWORKER, Role.LEAD, agencies=agency_ids)

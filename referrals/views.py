@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.functional import Promise
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -133,7 +134,8 @@ def _list(
         waiting = referral.state == Referral.State.SENT and referral.sent_at is not None
         referral.answer_due = referral.sent_at + answer_days if waiting else None
         referral.overdue = waiting and referral.sent_at < overdue_since
-        referral.new = inbox and referral.receiver_opened_at is None
+        # New: waiting for an answer, and nobody of the receiving agency has opened it.
+        referral.new = inbox and waiting and referral.receiver_opened_at is None
     return render(
         request,
         "referrals/referral_list.html",
@@ -464,6 +466,10 @@ def _confirmation(request: HttpRequest, referral: Referral, verb: str) -> HttpRe
         "referrals/referral_confirm.html",
         {
             "referral": referral,
+            # The reference is never broken across lines, even in a heading.
+            "reference": format_html(
+                '<span class="reference">{}</span>', referral.family.reference
+            ),
             "verb": verb,
             "note": request.POST.get("note", ""),
             "confirmation": CONFIRMATION,

@@ -181,8 +181,9 @@ def losses(page: str) -> list[tuple[str, str]]:
 
 
 def test_the_revocation_page_names_exactly_who_loses_access(network, family, revocation):
-    consent, losing, keeping = revocation
+    consent, losing, _keeping = revocation
     page = verified_client(network.anna).get(revoke_url(consent)).content.decode()
+    assert f'<span class="reference">{family.reference}</span>' in page
     recipients = re.search(r'<ul class="recipients">(.*?)</ul>', page, re.S)
     assert recipients
     assert [unescape(name) for name in re.findall(r"<li>(.*?)</li>", recipients.group(1))] == (

@@ -89,7 +89,7 @@ def three(network: Network, consent, settings) -> list[Referral]:
 
 
 def test_the_default_order_puts_the_overdue_first_and_marks_them(network, three, jana):
-    overdue, recent, today = three
+    overdue, _recent, _today = three
     page = verified_client(jana).get(INBOX).content.decode()
     # Due date: the earliest first, with no filter set; then the newest received.
     assert order(page, three) == [0, 1, 2]
@@ -105,12 +105,13 @@ def test_the_default_order_puts_the_overdue_first_and_marks_them(network, three,
 
 
 def test_answered_referrals_come_after_the_waiting_ones(network, three, jana):
-    overdue, recent, today = three
+    _overdue, _recent, today = three
     referral_steps.assign_referral(today, assignee=network.ben, by=jana)
     referral_steps.accept_referral(today, by=network.ben)
     page = verified_client(jana).get(INBOX).content.decode()
     assert order(page, three) == [0, 1, 2]
     assert "–" in rows(page)[2]  # accepted: no answer is due
+    assert "badge new" not in rows(page)[2]  # and nothing new about it
 
 
 def test_sorting_by_received_and_by_need(network, three, jana):
@@ -135,7 +136,7 @@ def test_sorting_keeps_the_filters(network, three, jana):
 
 
 def test_new_until_someone_of_the_receiving_agency_opens_it(network, three, jana):
-    overdue, recent, today = three
+    _overdue, recent, today = three
     lead = verified_client(jana)
     page = lead.get(INBOX).content.decode()
     assert all('badge new">neu' in row for row in rows(page))
@@ -159,6 +160,7 @@ def test_a_lead_assigns_several_at_once_each_audited(network, three, jana):
     client = verified_client(jana)
     page = client.get(INBOX).content.decode()
     assert f'<option value="{kai.pk}">Kai Kaya</option>' in page
+    assert page.count('id="id_assignee"') == 1  # the filter's; the assignment has its own
     response = client.post(
         reverse("referral_inbox_assign"),
         {
@@ -182,7 +184,7 @@ def test_a_lead_assigns_several_at_once_each_audited(network, three, jana):
 
 
 def test_a_refused_one_is_reported_and_the_others_are_done(network, family, consent, three, jana):
-    overdue, recent, today = three
+    overdue, recent, _today = three
     # Recent is declined meanwhile: it can no longer be assigned. A referral elsewhere
     # (to the Jugendamt) is not the lead's to see.
     referral_steps.assign_referral(recent, assignee=network.ben, by=jana)
