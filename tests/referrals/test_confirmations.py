@@ -11,6 +11,8 @@ from datetime import timedelta
 from html import unescape
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -230,3 +232,19 @@ def test_the_revocation_page_is_the_projects_alone(network, family, revocation):
     consent, _losing, _keeping = revocation
     response = verified_client(network.ben).get(revoke_url(consent))
     assert response.status_code == 404
+
+
+def test_the_revocation_page_costs_the_same_for_one_and_many_referrals(
+    network, family, revocation
+):
+    consent, _losing, _keeping = revocation
+    anna = verified_client(network.anna)
+    anna.get(revoke_url(consent))  # warm-up: session, content types
+    with CaptureQueriesContext(connection) as two:
+        anna.get(revoke_url(consent))
+    for _more in range(4):
+        refer(network, family)
+    with CaptureQueriesContext(connection) as six:
+        page = anna.get(revoke_url(consent)).content.decode()
+    assert len(losses(page)) == 6
+    assert len(six) == len(two)
