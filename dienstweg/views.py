@@ -821,7 +821,7 @@ def consent_new(request: HttpRequest, family_id: str) -> HttpResponse:
 
 
 # A revocation cannot be undone: a GET, or a POST without `confirm`, shows whom it cuts off
-# and asks again; only the POST that carries the confirmation revokes.
+# and asks again; only the POST that carries the confirmation (any value) revokes.
 CONFIRMATION = "ja"
 
 
@@ -834,7 +834,7 @@ def consent_revoke(request: HttpRequest, family_id: str, consent_id: str) -> Htt
         messages.error(request, _("Die Daten dieser Familie sind gelöscht."))
         return redirect(reverse("family_detail", args=[family.pk]))
     note = request.POST.get("note", "")
-    if request.method == "GET" or request.POST.get("confirm") != CONFIRMATION:
+    if request.method == "GET" or not request.POST.get("confirm"):
         if consent.revoked_at is not None:
             messages.error(request, _("Diese Einwilligung ist bereits widerrufen."))
             return redirect(reverse("family_detail", args=[family.pk]))

@@ -414,7 +414,7 @@ STEP_FORMS = {"refuse": "approve", "decline": "decline", "complete": "complete"}
 
 
 # Steps that cannot be undone: a GET, or a POST without `confirm`, shows what the step
-# will do and asks again; only the POST that carries the confirmation takes it.
+# will do and asks again; only the POST that carries the confirmation (any value) takes it.
 CONFIRMED_STEPS = {"withdraw", "decline"}
 CONFIRMATION = "ja"
 
@@ -428,7 +428,7 @@ def referral_step(request: HttpRequest, referral_id: str, verb: str) -> HttpResp
     user = staff(request)
     reach = reach_of(user)
     referral = access_referral_by_id(user, referral_id, reach)
-    confirmed = request.method == "POST" and request.POST.get("confirm") == CONFIRMATION
+    confirmed = request.method == "POST" and bool(request.POST.get("confirm"))
     if verb in CONFIRMED_STEPS and not confirmed:
         rule = transitions.RULES[verb]
         allowed = rule.allowed(user, referral, reach.roles)

@@ -234,9 +234,7 @@ def test_the_revocation_page_is_the_projects_alone(network, family, revocation):
     assert response.status_code == 404
 
 
-def test_the_revocation_page_costs_the_same_for_one_and_many_referrals(
-    network, family, revocation
-):
+def test_the_revocation_page_costs_the_same_for_one_and_many_referrals(network, family, revocation):
     consent, _losing, _keeping = revocation
     anna = verified_client(network.anna)
     anna.get(revoke_url(consent))  # warm-up: session, content types
