@@ -713,7 +713,8 @@ def write_benchmarks(rng: random.Random, coach: User, project: Agency) -> dict:
         )
 
     def revoke(url: str) -> Any:
-        return client.post(url, {"note": "telefonisch widerrufen"})
+        # Confirmed: without `confirm` the page only asks (issue 15).
+        return client.post(url, {"note": "telefonisch widerrufen", "confirm": "ja"})
 
     figures: dict[str, Any] = {}
     for name, make in (

@@ -902,13 +902,18 @@ def inbox_benchmarks(lead: User) -> dict:
         .order_by("-sent_at", "-pk")
         .values_list("sent_at", "pk")[(deep - 1) * size - 1]
     )
+    # Received, newest first (keyset), as the inbox was ordered before issue 15; and its
+    # default since then, by due date (paged by number).
     cases = {
-        "inbox_first": ("inbox, page 1", ""),
-        "inbox_sent": ("inbox, state=sent, page 1", "?state=sent"),
+        "inbox_first": ("inbox, page 1", "?sortierung=eingang"),
+        "inbox_sent": ("inbox, state=sent, page 1", "?state=sent&sortierung=eingang"),
         "inbox_deep": (
             f"inbox, page {deep}",
-            "?" + urlencode({"nach": f"{at.isoformat()}~{pk}", "page": deep}),
+            "?"
+            + urlencode({"nach": f"{at.isoformat()}~{pk}", "page": deep, "sortierung": "eingang"}),
         ),
+        "inbox_due": ("inbox by due date, page 1", ""),
+        "inbox_need": ("inbox by need, page 1", "?sortierung=bedarf"),
     }
     results: dict[str, Any] = {"inbox_referrals": visible, "sent": sent, "deep_page": deep}
     for key, (label, query) in cases.items():

@@ -6,6 +6,7 @@ config/navigation.py wires the main menu; everything else an app adds to the cor
 - `family_sections`: sections of the family page below the record (referrals sent,
   applications tagged), each read through its app's own access rules.
 - `consent_revoked`: what a revocation withdraws (dienstweg.actions.revoke_consent).
+- `revocation_losses`: what a revocation would withdraw, for the page that asks first.
 - `processing_restricted`: who must be told that a family is restricted (GDPR Art. 18).
 - `before_sending`: what the outbox's sender runs before each round, outside any
   transaction (messaging's notices of unread messages, which queue their e-mails).
@@ -58,6 +59,31 @@ family_sections: list[FamilySection] = []
 def add_family_section(section: FamilySection) -> None:
     if section not in family_sections:
         family_sections.append(section)
+
+
+@dataclass(frozen=True)
+class Loss:
+    """Something an agency would lose if a consent were revoked (the confirmation page)."""
+
+    agency: str  # the agency's name
+    what: str  # e.g. "Vermittlung F-2026-0001 vom 01.12.2026 (angenommen)"
+
+
+# Each returns what revoking the consent would withdraw, in its app, in one or two queries.
+revocation_losses: list[Callable[[Consent], list[Loss]]] = []
+
+
+def add_revocation_losses(losses: Callable[[Consent], list[Loss]]) -> None:
+    if losses not in revocation_losses:
+        revocation_losses.append(losses)
+
+
+def losses_of(consent: Consent) -> list[Loss]:
+    """What revoking CONSENT would withdraw, every app's, by agency."""
+    return sorted(
+        (loss for losses in revocation_losses for loss in losses(consent)),
+        key=lambda loss: (loss.agency, loss.what),
+    )
 
 
 before_sending: list[Callable[[], object]] = []

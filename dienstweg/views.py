@@ -20,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -81,7 +82,14 @@ from dienstweg.forms import (
     TokenForm,
 )
 from dienstweg.middleware import before_second_factor
-from dienstweg.models import AuthenticatorDevice, EnrolmentLink, HouseholdMember, Notification
+from dienstweg.models import (
+    AuthenticatorDevice,
+    Consent,
+    EnrolmentLink,
+    Family,
+    HouseholdMember,
+    Notification,
+)
 from dienstweg.paging import numbered_page
 from dienstweg.security import PasswordAttempt, client_ip
 from dienstweg.uploads import accepts_uploads
@@ -959,7 +967,12 @@ def consent_new(request: HttpRequest, family_id: str) -> HttpResponse:
     return render(request, "dienstweg/consent_form.html", {"form": form, "family": family})
 
 
-@require_POST
+# A revocation cannot be undone: a GET, or a POST without `confirm`, shows whom it cuts off
+# and asks again; only the POST that carries the confirmation (any value) revokes.
+CONFIRMATION = "ja"
+
+
+@require_http_methods(["GET", "POST"])
 def consent_revoke(request: HttpRequest, family_id: str, consent_id: str) -> HttpResponse:
     user = staff(request)
     family = access_family_by_id(user, family_id)
@@ -967,6 +980,12 @@ def consent_revoke(request: HttpRequest, family_id: str, consent_id: str) -> Htt
     if family.is_erased:
         messages.error(request, _("Die Daten dieser Familie sind gelöscht."))
         return redirect(reverse("family_detail", args=[family.pk]))
+    note = request.POST.get("note", "")
+    if request.method == "GET" or not request.POST.get("confirm"):
+        if consent.revoked_at is not None:
+            messages.error(request, _("Diese Einwilligung ist bereits widerrufen."))
+            return redirect(reverse("family_detail", args=[family.pk]))
+        return _revocation_confirmation(request, family, consent, note)
     form = RevokeConsentForm(request.POST)
     refusal = _("Der Vermerk ist zu lang (höchstens %(n)d Zeichen).") % {
         "n": RevokeConsentForm.base_fields["note"].max_length  # type: ignore[attr-defined]
@@ -980,9 +999,35 @@ def consent_revoke(request: HttpRequest, family_id: str, consent_id: str) -> Htt
             messages.success(request, _("Die Einwilligung ist widerrufen."))
             return redirect(reverse("family_detail", args=[family.pk]))
     # Refused: the record comes back with the note as typed and the reason beside it.
-    note = request.POST.get("note", "")
     return _family_page(
         request, family_id, {"consent": str(consent.pk), "note": note, "error": refusal}
+    )
+
+
+def _revocation_confirmation(
+    request: HttpRequest, family: Family, consent: Consent, note: str
+) -> HttpResponse:
+    """The page that asks before a revocation: the agencies the consent covers, and what
+    each app would withdraw (the referrals whose receiving agency loses its access), with
+    the note typed so far. Changes nothing; records that the consent was read."""
+    user = staff(request)
+    losses = hooks.losses_of(consent)
+    actions.record_family_read(
+        family, by=user, action=FAMILY_VIEWED, details={"consent": str(consent.pk)}
+    )
+    return render(
+        request,
+        "dienstweg/consent_revoke.html",
+        {
+            "family": family,
+            # The reference is never broken across lines, even in a heading.
+            "reference": format_html('<span class="reference">{}</span>', family.reference),
+            "consent": consent,
+            "recipients": list(consent.recipients.order_by("name")),
+            "losses": losses,
+            "note": note,
+            "confirmation": CONFIRMATION,
+        },
     )
 
 

@@ -13,12 +13,15 @@ class ReferralsConfig(AppConfig):
         from referrals import audit_actions  # noqa: F401 (declares its audit actions)
         from referrals.actions.permissions import (
             hide_after_restriction,
+            losses_on_revocation,
             withdraw_access_after_revocation,
         )
         from referrals.sections import FAMILY_SECTION
 
         # A revoked consent withdraws the receiving agencies' access in the same transaction.
         hooks.consent_revoked.register(withdraw_access_after_revocation)
+        # ... and the page that asks before revoking names them.
+        hooks.add_revocation_losses(losses_on_revocation)
         # A restricted family (GDPR Art. 18): the receiving agencies' sockets re-check.
         hooks.processing_restricted.register(hide_after_restriction)
         # The family page lists the referrals sent about the family.

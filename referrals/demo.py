@@ -6,7 +6,7 @@ from __future__ import annotations
 from dienstweg.demo import AGENCIES, PEOPLE, email_of
 from dienstweg.models import Agency, DataCategory, Family, User
 from referrals.actions import steps
-from referrals.models import Referral
+from referrals.models import NeedKind, Referral
 
 
 def load() -> None:
@@ -23,6 +23,7 @@ def load() -> None:
         data=steps.ReferralData(
             to_agency=agencies[1],
             need="Arbeitsvermittlung in Teilzeit",
+            need_kind=NeedKind.WORK,
             summary="Mutter sucht eine Teilzeitstelle passend zu den Kita-Zeiten.",
             categories=[DataCategory.IDENTITY, DataCategory.HOUSEHOLD],
             notes={DataCategory.HOUSEHOLD: "Alleinerziehend, zwei Kinder (8 und 15 Jahre)."},
@@ -36,6 +37,7 @@ def load() -> None:
         data=steps.ReferralData(
             to_agency=agencies[1],
             need="Weiterbildung",
+            need_kind=NeedKind.WORK,
             summary="Vater möchte eine Qualifizierung als Berufskraftfahrer.",
             categories=[DataCategory.IDENTITY],
         ),
@@ -52,6 +54,7 @@ def load() -> None:
         data=steps.ReferralData(
             to_agency=agencies[2],
             need="Hilfe bei der Kita-Platzsuche",
+            need_kind=NeedKind.CHILDCARE,
             summary="Für Emre wird ein Platz ab Sommer gesucht.",
             categories=[DataCategory.IDENTITY, DataCategory.CHILDREN],
         ),

@@ -15,11 +15,22 @@ from dienstweg.forms import LongText, PlainSelect
 from dienstweg.models import PUBLIC_KINDS, Agency, DataCategory, Family, Purpose, User
 from dienstweg.uploads import MultipleFileField, Upload
 from referrals.actions.steps import ReferralData
-from referrals.models import Referral
+from referrals.models import NeedKind, Referral
 
 
 class ReferralForm(forms.Form):
     to_agency = forms.ModelChoiceField(label=_("An"), queryset=Agency.objects.none())
+    need_kind = forms.ChoiceField(
+        label=_("Bereich"),
+        choices=NeedKind.choices,
+        initial=NeedKind.OTHER,
+        required=False,  # "Sonstiges" when not chosen
+        widget=PlainSelect,
+        help_text=_(
+            "Steht in der Eingangsliste der Stelle. Gesundheit und Sucht bitte als "
+            "„Beratung und Begleitung“ oder „Sonstiges“: Einzelheiten gehören in den Bedarf."
+        ),
+    )
     need = forms.CharField(
         label=_("Bedarf"),
         max_length=200,
@@ -98,6 +109,7 @@ class ReferralForm(forms.Form):
         return ReferralData(
             to_agency=data["to_agency"],
             need=data["need"],
+            need_kind=data["need_kind"] or NeedKind.OTHER,
             summary=data["summary"],
             categories=categories,
             notes={
@@ -148,6 +160,28 @@ class AssignForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = (  # type: ignore[attr-defined]
             members_holding(Role.CASEWORKER, Role.LEAD, agencies=agency_id)
+            .filter(is_active=True)
+            .order_by("full_name")
+        )
+
+
+class AssignManyForm(forms.Form):
+    """The person to assign the referrals ticked in the inbox to (the ticked ids are read
+    by the view, each looked up through the access rules)."""
+
+    assignee = forms.ModelChoiceField(
+        label=_("Zuweisen an"),
+        queryset=User.objects.none(),
+        widget=PlainSelect,
+        error_messages={"required": _("Bitte eine Fachkraft der Stelle wählen.")},
+    )
+
+    def __init__(self, *args: Any, agency_ids: list[int], **kwargs: Any) -> None:
+        # Its own ids: the list's filter above has an "assignee" field too.
+        kwargs.setdefault("auto_id", "assign-%s")
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = (  # type: ignore[attr-defined]
+            members_holding(Role.CASEWORKER, Role.LEAD, agencies=agency_ids)
             .filter(is_active=True)
             .order_by("full_name")
         )

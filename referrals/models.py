@@ -9,12 +9,39 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from dienstweg.models import Agency, Consent, DataCategory, DataKey, Family, User
 from dienstweg.vault import Encrypted
+
+
+class NeedKind(models.TextChoices):
+    """What a referral is about, in one word the receiving agency's inbox shows and sorts by.
+    Plain text like the shared data categories, so it holds no special category (Art. 9):
+    a need of health or addiction is "Beratung" or "Sonstiges", its words stay in the
+    encrypted need."""
+
+    WORK = "work", _("Arbeit und Ausbildung")
+    CHILDCARE = "childcare", _("Kinderbetreuung und Schule")
+    HOUSING = "housing", _("Wohnen")
+    DEBTS = "debts", _("Schulden")
+    BENEFITS = "benefits", _("Leistungen und Anträge")
+    COUNSELLING = "counselling", _("Beratung und Begleitung")
+    OTHER = "other", _("Sonstiges")
+
+
+def awaiting_answer() -> Case:
+    """0 for a referral that waits for the receiving agency's answer, 1 for the rest: the
+    inbox's due-date order puts those first (the same expression as its index)."""
+    return Case(When(state="sent", then=Value(0)), default=Value(1))
+
+
+def answer_due_order() -> Case:
+    """Within the waiting referrals, the oldest (the earliest due) first."""
+    return Case(When(state="sent", then=F("sent_at")), default=None)
 
 
 class Referral(Encrypted, models.Model):
@@ -52,6 +79,9 @@ class Referral(Encrypted, models.Model):
     state = models.CharField(max_length=20, choices=State.choices, default=State.DRAFT)
     basis = models.CharField(max_length=20, choices=Basis.choices, default=Basis.CONSENT)
     categories = models.JSONField(default=list)
+    need_kind = models.CharField(
+        _("Bereich"), max_length=20, choices=NeedKind.choices, default=NeedKind.OTHER
+    )
     need_enc = models.BinaryField(default=b"", editable=False)
     summary_enc = models.BinaryField(default=b"", editable=False)
     # What the coach writes per shared category, while a draft; the snapshot at sending.
@@ -73,6 +103,8 @@ class Referral(Encrypted, models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+    # When someone of the receiving agency first opened it: until then it is new in the inbox.
+    receiver_opened_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("Vermittlung")
@@ -82,6 +114,18 @@ class Referral(Encrypted, models.Model):
             models.Index(fields=["to_agency", "-sent_at", "-id"], name="referral_inbox"),
             models.Index(fields=["to_agency", "state", "sent_at"], name="referral_inbox_state"),
             models.Index(fields=["to_agency", "assignee", "-sent_at"], name="referral_assignee"),
+            # The inbox's sort orders (referrals.views.INBOX_ORDERS): due date, need.
+            models.Index(
+                F("to_agency"),
+                awaiting_answer(),
+                answer_due_order(),
+                F("sent_at").desc(),
+                F("id").desc(),
+                name="referral_inbox_due",
+            ),
+            models.Index(
+                fields=["to_agency", "need_kind", "-sent_at", "-id"], name="referral_inbox_need"
+            ),
             # Outbox: a project's referrals, newest first.
             models.Index(fields=["from_agency", "-created_at", "-id"], name="referral_outbox"),
             models.Index(fields=["from_agency", "state", "sent_at"], name="referral_outbox_state"),

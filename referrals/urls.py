@@ -18,6 +18,7 @@ STEP_PATHS = [
 
 urlpatterns = [
     path("vermittlungen/eingang/", views.inbox, name="referral_inbox"),
+    path("vermittlungen/eingang/zuweisen/", views.inbox_assign, name="referral_inbox_assign"),
     path("vermittlungen/ausgang/", views.outbox, name="referral_outbox"),
     path("familien/<uuid:family_id>/vermitteln/", views.referral_new, name="referral_new"),
     path("vermittlungen/<uuid:referral_id>/", views.referral_detail, name="referral_detail"),

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.functional import Promise
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dienstweg.access import access_family_by_id, holds_role, staff
+from dienstweg.access import Reach, access_family_by_id, holds_role, staff
 from dienstweg.actions import ActionError
-from dienstweg.models import DataCategory, User
-from dienstweg.paging import keyset_page
+from dienstweg.models import DataCategory, Membership, User
+from dienstweg.paging import KeysetPage, NumberedPage, keyset_page, numbered_page
 from dienstweg.uploads import accepts_uploads, attachment_response
 from referrals.access import (
     REFERRING_ROLES,
@@ -37,11 +38,12 @@ from referrals.actions import reminders, steps, transitions
 from referrals.audit_actions import REFERRAL_ATTACHMENT_DOWNLOADED, REFERRAL_VIEWED
 from referrals.forms import (
     AssignForm,
+    AssignManyForm,
     NoteForm,
     ReferralFilterForm,
     ReferralForm,
 )
-from referrals.models import Referral
+from referrals.models import Referral, answer_due_order, awaiting_answer
 
 # Lists
 
@@ -67,49 +69,170 @@ def _filtered(
     return referrals, form
 
 
-def _list(request: HttpRequest, referrals: QuerySet[Referral], *, inbox: bool) -> HttpResponse:
+# The inbox's sort orders, by the `sortierung` parameter (only these: each has its index,
+# referrals.models.Referral.Meta). "faellig", the default: the referrals waiting for an
+# answer, the earliest due (so the overdue) first; then the rest, newest first.
+INBOX_ORDERS: dict[str, tuple[Any, ...]] = {
+    "faellig": (awaiting_answer(), answer_due_order(), "-sent_at", "-pk"),
+    "bedarf": ("need_kind", "-sent_at", "-pk"),
+}
+INBOX_SORTS = [
+    ("faellig", gettext_lazy("Fälligkeit")),
+    ("eingang", gettext_lazy("Eingang, neueste zuerst")),
+    ("bedarf", gettext_lazy("Bereich des Bedarfs")),
+]
+
+
+def _list(
+    request: HttpRequest,
+    referrals: QuerySet[Referral],
+    *,
+    inbox: bool,
+    reach: Reach | None = None,
+    extra: dict[str, Any] | None = None,
+) -> HttpResponse:
     referrals, form = _filtered(
         referrals, request, agency_field="from_agency" if inbox else "to_agency"
     )
-    # Metadata only: no need, summary or names on the lists (those are read, audited, on
-    # the referral's own page). Newest first, found by keyset: a deep page of a big inbox
-    # reads its own rows only, not every permission before it.
-    page = keyset_page(
-        referrals.select_related("family", "from_agency", "to_agency", "assignee").only(
-            "id",
-            "state",
-            "basis",
-            "sent_at",
-            "created_at",
-            "access_ended_at",
-            "dpo_review",
-            "family__reference",
-            "from_agency__name",
-            "to_agency__name",
-            "assignee__full_name",
-        ),
-        request,
-        field="sent_at" if inbox else "created_at",
-        size=settings.REFERRAL_PAGE_SIZE,
+    # Metadata only: the kind of need, never its words, summary or names (those are read,
+    # audited, on the referral's own page).
+    rows = referrals.select_related("family", "from_agency", "to_agency", "assignee").only(
+        "id",
+        "state",
+        "basis",
+        "need_kind",
+        "sent_at",
+        "created_at",
+        "access_ended_at",
+        "receiver_opened_at",
+        "dpo_review",
+        "family__reference",
+        "from_agency__name",
+        "to_agency__name",
+        "assignee__full_name",
     )
-    overdue_since = reminders.overdue_since()
-    for referral in page.object_list:
-        referral.overdue = (
-            referral.state == Referral.State.SENT
-            and referral.sent_at is not None
-            and referral.sent_at < overdue_since
+    sort = request.GET.get("sortierung", "faellig") if inbox else "eingang"
+    if sort not in dict(INBOX_SORTS):
+        sort = "faellig"
+    page: KeysetPage | NumberedPage
+    if sort in INBOX_ORDERS:
+        page = numbered_page(
+            rows.order_by(*INBOX_ORDERS[sort]), request, settings.REFERRAL_PAGE_SIZE
         )
+    else:
+        # Newest first, found by keyset: a deep page of a big list reads its own rows only,
+        # not every permission before it.
+        page = keyset_page(
+            rows,
+            request,
+            field="sent_at" if inbox else "created_at",
+            size=settings.REFERRAL_PAGE_SIZE,
+        )
+    overdue_since = reminders.overdue_since()
+    answer_days = timedelta(days=settings.REFERRAL_ANSWER_DAYS)
+    for referral in page.object_list:
+        waiting = referral.state == Referral.State.SENT and referral.sent_at is not None
+        referral.answer_due = referral.sent_at + answer_days if waiting else None
+        referral.overdue = waiting and referral.sent_at < overdue_since
+        # New: waiting for an answer, and nobody of the receiving agency has opened it.
+        referral.new = inbox and waiting and referral.receiver_opened_at is None
     return render(
         request,
         "referrals/referral_list.html",
-        {"page": page, "form": form, "inbox": inbox},
+        {
+            "page": page,
+            "form": form,
+            "inbox": inbox,
+            "sort": sort,
+            "sorts": [(key, label, _sorted_query(request, key)) for key, label in INBOX_SORTS],
+            **(extra or {}),
+        },
     )
+
+
+def _sorted_query(request: HttpRequest, sort: str) -> str:
+    """The list's filters with another order, from its first page."""
+    query = request.GET.copy()
+    for name in ("nach", "vor", "page"):
+        query.pop(name, None)
+    query["sortierung"] = sort
+    return query.urlencode()
+
+
+def _led(reach: Reach) -> list[int]:
+    """The agencies the user leads: she assigns their referrals, to their staff."""
+    return sorted(agency for agency, role in reach.roles if role == Membership.Role.LEAD)
+
+
+# At most this many referrals are assigned in one go (a page of the inbox is 25).
+MAX_ASSIGNED_AT_ONCE = 100
 
 
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
-    """Referrals received by the user's agencies."""
-    return _list(request, inbox_of(staff(request)), inbox=True)
+    """Referrals received by the user's agencies; a lead assigns several at once."""
+    user = staff(request)
+    reach = reach_of(user)
+    return _list(
+        request,
+        inbox_of(user, reach),
+        inbox=True,
+        reach=reach,
+        extra={"assign_form": AssignManyForm(agency_ids=_led(reach)) if _led(reach) else None},
+    )
+
+
+@require_POST
+def inbox_assign(request: HttpRequest) -> HttpResponse:
+    """Assign the referrals ticked in the inbox to one person: each on its own, so that one
+    refused (taken meanwhile, no longer visible) is reported and the others are done."""
+    user = staff(request)
+    reach = reach_of(user)
+    form = AssignManyForm(request.POST, agency_ids=_led(reach))
+    ticked = list(dict.fromkeys(request.POST.getlist("referral")))[:MAX_ASSIGNED_AT_ONCE]
+    if not form.is_valid() or not ticked:
+        messages.error(
+            request,
+            _("Bitte mindestens eine Vermittlung ankreuzen.")
+            if form.is_valid()
+            else _("Bitte eine Fachkraft der Stelle wählen."),
+        )
+        return redirect(_back_to_inbox(request))
+    assignee = form.cleaned_data["assignee"]
+    done, refused = 0, []
+    for referral_id in ticked:
+        try:
+            referral = access_referral_by_id(user, referral_id, reach)
+        except Http404:
+            refused.append(_("eine Vermittlung ist nicht (mehr) sichtbar"))
+            continue
+        try:
+            steps.assign_referral(referral, assignee=assignee, by=user)
+        except ActionError as error:
+            steps.record_refused_step(referral, verb="assign", by=user)
+            refused.append(f"{referral.family.reference}: {error}")
+        else:
+            done += 1
+    if done:
+        messages.success(
+            request,
+            ngettext(
+                "%(n)d Vermittlung an %(name)s zugewiesen.",
+                "%(n)d Vermittlungen an %(name)s zugewiesen.",
+                done,
+            )
+            % {"n": done, "name": assignee.full_name},
+        )
+    for reason in refused:
+        messages.error(request, _("Nicht zugewiesen: %(reason)s") % {"reason": reason})
+    return redirect(_back_to_inbox(request))
+
+
+def _back_to_inbox(request: HttpRequest) -> str:
+    """The inbox as the lead left it (its order, filters and page), from the form's field."""
+    # Parsed and encoded again: a query of the inbox's own path, never a way elsewhere.
+    query = QueryDict(request.POST.get("zurueck", "")).urlencode()
+    return reverse("referral_inbox") + (f"?{query}" if query else "")
 
 
 @require_GET
@@ -290,23 +413,69 @@ STEPS: dict[str, tuple[Step, Promise]] = {
 STEP_FORMS = {"refuse": "approve", "decline": "decline", "complete": "complete"}
 
 
-@require_POST
+# Steps that cannot be undone: a GET, or a POST without `confirm`, shows what the step
+# will do and asks again; only the POST that carries the confirmation (any value) takes it.
+CONFIRMED_STEPS = {"withdraw", "decline"}
+CONFIRMATION = "ja"
+
+
+@require_http_methods(["GET", "POST"])
 def referral_step(request: HttpRequest, referral_id: str, verb: str) -> HttpResponse:
     """One step of the referral (the URL names it); a refused step is shown and audited."""
+    if request.method == "GET" and verb not in CONFIRMED_STEPS:
+        return HttpResponseNotAllowed(["POST"])
     run, done = STEPS[verb]
     user = staff(request)
-    referral = access_referral_by_id(user, referral_id)
+    reach = reach_of(user)
+    referral = access_referral_by_id(user, referral_id, reach)
+    confirmed = request.method == "POST" and bool(request.POST.get("confirm"))
+    if verb in CONFIRMED_STEPS and not confirmed:
+        rule = transitions.RULES[verb]
+        allowed = rule.allowed(user, referral, reach.roles)
+        if allowed and referral.state in rule.sources:
+            return _confirmation(request, referral, verb)
+        if request.method == "GET":
+            messages.error(request, _("Dieser Schritt ist für Sie hier nicht möglich."))
+            return redirect(reverse("referral_detail", args=[referral.pk]))
+        # Not allowed now (taken meanwhile in another tab): refused, and nothing is run.
+        return _refused(
+            request, referral, verb, transitions.refusal(referral, verb, allowed=allowed)
+        )
     try:
         run(referral, user, request)
     except ActionError as error:
-        steps.record_refused_step(referral, verb=verb, by=user)
-        if verb in STEP_FORMS:  # the page comes back with what was typed
-            kept = {"verb": verb, "note": request.POST.get("note", ""), "error": str(error)}
-            return _shown(request, referral_id, kept)
-        messages.error(request, str(error))
-    else:
-        messages.success(request, str(done))
+        return _refused(request, referral, verb, str(error))
+    messages.success(request, str(done))
     return redirect(reverse("referral_detail", args=[referral.pk]))
+
+
+def _refused(request: HttpRequest, referral: Referral, verb: str, error: str) -> HttpResponse:
+    steps.record_refused_step(referral, verb=verb, by=staff(request))
+    if verb in STEP_FORMS:  # the page comes back with what was typed
+        kept = {"verb": verb, "note": request.POST.get("note", ""), "error": error}
+        return _shown(request, str(referral.pk), kept)
+    messages.error(request, error)
+    return redirect(reverse("referral_detail", args=[referral.pk]))
+
+
+def _confirmation(request: HttpRequest, referral: Referral, verb: str) -> HttpResponse:
+    """The page that asks before VERB: what it does, who loses what, and the text typed so
+    far (a decline's reason) in its box. Changes nothing and records nothing."""
+    return render(
+        request,
+        "referrals/referral_confirm.html",
+        {
+            "referral": referral,
+            # The reference is never broken across lines, even in a heading.
+            "reference": format_html(
+                '<span class="reference">{}</span>', referral.family.reference
+            ),
+            "verb": verb,
+            "note": request.POST.get("note", ""),
+            "confirmation": CONFIRMATION,
+            "action": reverse(f"referral_{verb}", args=[referral.pk]),
+        },
+    )
 
 
 @require_GET

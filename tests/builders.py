@@ -40,6 +40,7 @@ def build_referral(
     attachments: Sequence[Upload] = (),
     send: bool = True,
     by: User | None = None,
+    need_kind: str = "other",
 ) -> Referral:
     """Refer the family (to the Jobcenter, by Anna unless told) with refer_family: sent,
     or on a legal basis submitted for approval, unless SEND is false (a draft)."""
@@ -54,6 +55,7 @@ def build_referral(
             basis=basis,
             basis_reason=basis_reason,
             attachments=list(attachments),
+            need_kind=need_kind,
         ),
         send=send,
         by=by or network.anna,

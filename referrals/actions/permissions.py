@@ -8,11 +8,14 @@ from __future__ import annotations
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.trail import record
 from dienstweg import events
+from dienstweg.hooks import Loss
 from dienstweg.models import Consent, Family, Membership, User
 from referrals.actions.notices import notify_of, receiving_leads
 from referrals.actions.transitions import lock_referral
@@ -86,6 +89,31 @@ def hide_after_restriction(*, family: Family, by: User) -> None:
             *sent.filter(assignee__isnull=False).values_list("assignee_id", flat=True),
         ]
     )
+
+
+def losses_on_revocation(consent: Consent) -> list[Loss]:
+    """Handler of dienstweg.hooks.revocation_losses: the referrals whose receiving agency
+    would lose its access (withdraw_access_after_revocation, asked before)."""
+    losing = (
+        Referral.objects.filter(
+            consents=consent, access_ended_at__isnull=True, sent_at__isnull=False
+        )
+        .exclude(state__in=[Referral.State.WITHDRAWN])
+        .select_related("family", "to_agency")
+        .order_by("sent_at")
+    )
+    return [
+        Loss(
+            agency=referral.to_agency.name,
+            what=_("Vermittlung %(ref)s vom %(date)s (%(state)s)")
+            % {
+                "ref": referral.family.reference,
+                "date": date_format(timezone.localtime(referral.sent_at), "SHORT_DATE_FORMAT"),
+                "state": referral.get_state_display(),
+            },
+        )
+        for referral in losing
+    ]
 
 
 def withdraw_access_after_revocation(*, consent: Consent, by: User) -> None:

@@ -33,7 +33,7 @@ from referrals.actions.permissions import grant_view, hand_over_change, revoke_r
 from referrals.actions.snapshot import build_snapshot
 from referrals.actions.transitions import BASIS_PURPOSE, transition
 from referrals.audit_actions import REFERRAL_DELIVERED, REFERRAL_DRAFTED, REFERRAL_STEP_REFUSED
-from referrals.models import Referral, ReferralAttachment, ReferralEvent
+from referrals.models import NeedKind, Referral, ReferralAttachment, ReferralEvent
 
 State = Referral.State
 Basis = Referral.Basis
@@ -51,6 +51,7 @@ class ReferralData:
     basis: str = Basis.CONSENT
     basis_reason: str = ""
     attachments: list[Upload] = field(default_factory=list)
+    need_kind: str = NeedKind.OTHER
 
 
 def check_referral_data(family: Family, data: ReferralData) -> list[str]:
@@ -64,6 +65,8 @@ def check_referral_data(family: Family, data: ReferralData) -> list[str]:
         problems.append(_("Bitte die geteilten Datenkategorien wählen."))
     if not set(data.notes) <= set(data.categories):
         problems.append(_("Angaben nur zu gewählten Datenkategorien."))
+    if data.need_kind not in NeedKind.values:
+        problems.append(_("Unbekannter Bereich des Bedarfs."))
     if data.basis not in Basis.values:
         problems.append(_("Unbekannte Rechtsgrundlage."))
     if data.basis != Basis.CONSENT and not data.basis_reason.strip():
@@ -101,6 +104,7 @@ def refer_family(family: Family, *, data: ReferralData, send: bool, by: User) ->
                 created_by=by,
                 basis=data.basis,
                 categories=sorted(set(data.categories)),
+                need_kind=data.need_kind,
             )
             referral.encrypt_field("need", data.need.strip())
             referral.encrypt_field("summary", data.summary.strip())
@@ -156,8 +160,14 @@ def record_referral_read(
     by: User,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Record that a participant read the referral's data (its page, an attachment)."""
+    """Record that a participant read the referral's data (its page, an attachment). The
+    receiving side's first reading ends the referral's "new" mark in its inbox."""
     with transaction.atomic():
+        if side == "receiver" and referral.receiver_opened_at is None:
+            referral.receiver_opened_at = timezone.now()
+            Referral.objects.filter(pk=referral.pk, receiver_opened_at__isnull=True).update(
+                receiver_opened_at=referral.receiver_opened_at
+            )
         record(
             by,
             action,
@@ -330,11 +340,20 @@ def assign_referral(referral: Referral, *, assignee: User, by: User) -> Referral
 
 
 def accept_referral(referral: Referral, *, by: User) -> Referral:
-    """Accept the referral (the assignee)."""
+    """Accept the referral (the assignee; or a lead of the receiving agency while nobody is
+    assigned, who then becomes the assignee, with the assignee's permission)."""
+    details: dict[str, Any] = {}
+
+    def change(locked: Referral) -> None:
+        locked.answered_at = timezone.now()
+        if locked.assignee_id is None:  # the rule let only a receiving lead get here
+            locked.assignee = by
+            details["assignee"] = by.pk
+
     with transaction.atomic():
-        accepted = transition(
-            referral, "accept", by=by, change=lambda r: setattr(r, "answered_at", timezone.now())
-        )
+        accepted = transition(referral, "accept", by=by, change=change, details=details)
+        if details:
+            hand_over_change(accepted, previous=None, assignee=by)
         notify_of(
             [accepted.created_by],
             accepted,

@@ -93,6 +93,14 @@ def _assignee(user: User, referral: Referral, roles: Roles) -> bool:
     )
 
 
+def _acceptor(user: User, referral: Referral, roles: Roles) -> bool:
+    # The assignee, or a lead of the receiving agency while nobody is assigned: she
+    # accepts and becomes the assignee in one step (accept_referral).
+    if referral.assignee_id is None:
+        return _receiving_lead(user, referral, roles)
+    return _assignee(user, referral, roles)
+
+
 RULES: dict[str, Rule] = {
     "send": Rule(frozenset({State.DRAFT}), State.SENT, _sender, "sent", REFERRAL_SENT),
     "submit": Rule(
@@ -119,7 +127,7 @@ RULES: dict[str, Rule] = {
         REFERRAL_ASSIGNED,
     ),
     "accept": Rule(
-        frozenset({State.SENT}), State.ACCEPTED, _assignee, "accepted", REFERRAL_ACCEPTED
+        frozenset({State.SENT}), State.ACCEPTED, _acceptor, "accepted", REFERRAL_ACCEPTED
     ),
     "decline": Rule(
         frozenset({State.SENT}), State.DECLINED, _assignee, "declined", REFERRAL_DECLINED
@@ -128,6 +136,15 @@ RULES: dict[str, Rule] = {
         frozenset({State.ACCEPTED}), State.COMPLETED, _assignee, "completed", REFERRAL_COMPLETED
     ),
 }
+
+
+def refusal(referral: Referral, verb: str, *, allowed: bool = True) -> str:
+    """Why VERB is refused: not the user's step, or not in the referral's state."""
+    if not allowed or referral.state in RULES[verb].sources:
+        return _("Dazu sind Sie bei dieser Vermittlung nicht berechtigt.")
+    return _("Nicht möglich: Die Vermittlung ist bereits „%(state)s“.") % {
+        "state": State(referral.state).label
+    }
 
 
 def lock_referral(referral: Referral) -> Referral | None:
@@ -167,13 +184,9 @@ def transition(
     locked = lock_referral(referral)
     if locked is None:
         raise ActionError(_("Diese Vermittlung gibt es nicht mehr."))
-    if not rule.allowed(by, locked, roles_in(by, locked)):
-        raise ActionError(_("Dazu sind Sie bei dieser Vermittlung nicht berechtigt."))
-    if locked.state not in rule.sources:
-        raise ActionError(
-            _("Nicht möglich: Die Vermittlung ist bereits „%(state)s“.")
-            % {"state": State(locked.state).label}
-        )
+    allowed = rule.allowed(by, locked, roles_in(by, locked))
+    if not allowed or locked.state not in rule.sources:
+        raise ActionError(refusal(locked, verb, allowed=allowed))
     now = timezone.now()
     if rule.target is not None:
         locked.state = rule.target

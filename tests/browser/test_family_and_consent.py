@@ -68,6 +68,12 @@ def test_coach_registers_family_records_and_revokes_consent(
 
     consent.get_by_label("Vermerk zum Widerruf").fill("Telefonisch widerrufen")
     consent.get_by_role("button", name="Widerrufen").click()
+    # Asked first, with the note as typed; then revoked.
+    expect(page.get_by_label("Vermerk zum Widerruf")).to_have_value("Telefonisch widerrufen")
+    page.screenshot(
+        path=str(server.env["DIENSTWEG_DATA_DIR"]) + "/consent-revoke.png", full_page=True
+    )
+    page.get_by_role("button", name="Ja, widerrufen").click()
     expect(page.get_by_text("Die Einwilligung ist widerrufen.")).to_be_visible()
     expect(page.locator("article.consent").first.locator(".badge")).to_have_text("widerrufen")
     page.screenshot(path=str(server.env["DIENSTWEG_DATA_DIR"]) + "/family.png", full_page=True)

@@ -218,6 +218,10 @@ def test_markup_in_every_free_text_field_reaches_the_other_side_as_text(
     reason = marked("Ablehnung")
     receiver.get_by_label("Grund der Ablehnung").fill(reason)
     receiver.get_by_role("button", name="Ablehnen").click()
+    # The page that asks first keeps the reason in its box.
+    expect(receiver.get_by_label("Grund der Ablehnung")).to_have_value(reason)
+    assert_inert(receiver)
+    receiver.get_by_role("button", name="Ja, ablehnen").click()
     expect(receiver.get_by_text("Abgelehnt.")).to_be_visible()
     assert_inert(receiver, reason)
     sender.goto(referral_url)

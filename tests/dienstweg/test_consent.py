@@ -193,7 +193,7 @@ def test_family_record_shows_the_consent_state(
 
 def test_revocation_with_a_note_revokes_and_is_audited(network, family, consent, anna_client):
     response = anna_client.post(
-        revoke_url(consent), {"note": "Frau Yılmaz hat angerufen"}, follow=True
+        revoke_url(consent), {"note": "Frau Yılmaz hat angerufen", "confirm": "ja"}, follow=True
     )
 
     html = response.content.decode()
@@ -213,11 +213,13 @@ def test_revocation_with_a_note_revokes_and_is_audited(network, family, consent,
 
 
 def test_revoking_twice_says_so_and_changes_nothing(network, family, consent, anna_client):
-    anna_client.post(revoke_url(consent), {"note": "erster Widerruf"})
+    anna_client.post(revoke_url(consent), {"note": "erster Widerruf", "confirm": "ja"})
     consent.refresh_from_db()
     first_revoked_at = consent.revoked_at
 
-    response = anna_client.post(revoke_url(consent), {"note": "zweiter Widerruf"}, follow=True)
+    response = anna_client.post(
+        revoke_url(consent), {"note": "zweiter Widerruf", "confirm": "ja"}, follow=True
+    )
 
     assert "Diese Einwilligung ist bereits widerrufen." in response.content.decode()
     consent.refresh_from_db()
@@ -226,8 +228,9 @@ def test_revoking_twice_says_so_and_changes_nothing(network, family, consent, an
     assert AuditEvent.objects.filter(action="consent.revoked").count() == 1
 
 
-def test_revocation_needs_post(network, family, consent, anna_client):
-    assert anna_client.get(revoke_url(consent)).status_code == 405
+def test_revocation_by_get_only_asks(network, family, consent, anna_client):
+    # The confirmation page (tests/dienstweg/test_confirmations.py); nothing is revoked.
+    assert 'name="confirm"' in anna_client.get(revoke_url(consent)).content.decode()
     consent.refresh_from_db()
     assert consent.revoked_at is None
 

@@ -88,7 +88,8 @@ def recorded(network, family) -> Family:
     evidence = client.get(f"/familien/{family.pk}/einwilligung/{signed.pk}/nachweis/")
     assert evidence.content == PDF
     revoked = client.post(
-        f"/familien/{family.pk}/einwilligung/{signed.pk}/widerruf/", {"note": REVOCATION_NOTE}
+        f"/familien/{family.pk}/einwilligung/{signed.pk}/widerruf/",
+        {"note": REVOCATION_NOTE, "confirm": "ja"},
     )
     assert revoked.status_code == 302
     return family

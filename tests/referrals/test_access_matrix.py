@@ -60,6 +60,7 @@ DONE = "done"  # the step is allowed: 200/302 and the state changed
 REFUSED = "refused"  # visible, but the role may not take this step: 200/302, nothing changed
 FORBIDDEN = "forbidden"  # 403: the tag's processing office without the family's consent
 DENIED = "denied"  # 404, audited
+ASKED = "asked"  # 200, the page that asks before an irreversible step; nothing changed
 
 
 @dataclass
@@ -314,8 +315,31 @@ CASES = [
         "post",
         sent_id,
         {DONE: PROJECT_REFERRING, REFUSED: {"project-caseworker"} | RECEIVING_CASE},
+        data=lambda s: {"confirm": "ja"},
         observe=state_of(lambda s: s.sent),
         after=lambda s: "withdrawn",
+    ),
+    Case(
+        # The confirmation page: it asks the sender, and changes nothing for anyone.
+        "withdraw-sent-unconfirmed",
+        "referral_withdraw",
+        "post",
+        sent_id,
+        {REFUSED: {"project-caseworker"} | RECEIVING_CASE, ASKED: PROJECT_REFERRING},
+        observe=state_of(lambda s: s.sent),
+    ),
+    Case(
+        # Several ticked in the inbox: the receiving lead alone; for anyone else the
+        # assignee is not among the staff she leads, and nothing is looked up.
+        "inbox-assign",
+        "referral_inbox_assign",
+        "post",
+        lambda s: {},
+        {DONE: RECEIVING_LEAD},
+        otherwise=REFUSED,
+        data=lambda s: {"referral": str(s.sent.pk), "assignee": s.staff["jobcenter-lead"].pk},
+        observe=lambda s: Referral.objects.values_list("assignee", flat=True).get(pk=s.sent.pk),
+        after=lambda s: s.staff["jobcenter-lead"].pk,
     ),
     Case(
         "assign-sent",
@@ -342,7 +366,7 @@ CASES = [
         "post",
         sent_id,
         {DONE: ASSIGNEE, REFUSED: PROJECT_CASE | (RECEIVING_CASE - ASSIGNEE)},
-        data=lambda s: {"note": "Nicht zuständig"},
+        data=lambda s: {"note": "Nicht zuständig", "confirm": "ja"},
         observe=state_of(lambda s: s.sent),
         after=lambda s: "declined",
     ),
@@ -486,14 +510,19 @@ def test_every_url_has_expectations():
     assert names == {case.url_name for case in CASES}
     for case in CASES:
         for outcome, users in case.expected.items():
-            assert outcome in {SHOWN, HIDDEN, DONE, REFUSED, FORBIDDEN, DENIED}, case.id
+            assert outcome in {SHOWN, HIDDEN, ASKED, DONE, REFUSED, FORBIDDEN, DENIED}, case.id
             assert users <= EVERYONE, case.id
         if DONE in case.expected:
             assert case.observe is not None and case.after is not None, case.id
         # The DPO and admin roles, at any agency, see no case content: lists come up empty,
         # everything else is a 404 (entering a code only forwards to the tag's page).
         for key in USERS:
-            if key.endswith(("-dpo", "-admin")) and case.id != "lookup-form":
+            # (Assigning from the inbox refuses them before it looks up any referral.)
+            if (
+                key.endswith(("-dpo", "-admin"))
+                and case.id != "lookup-form"
+                and case.url_name != "referral_inbox_assign"
+            ):
                 assert case.outcome(key) in {DENIED, HIDDEN}, (case.id, key)
 
 
@@ -531,7 +560,9 @@ def check_request(scenario: Scenario, case: Case, key: str) -> None:
     else:
         # SHOWN and HIDDEN answer 200; a step answers with its page or redirect, and a
         # page the role may not use (a caseworker's referral form) redirects.
-        allowed = {200} if expected in {SHOWN, HIDDEN} else {200, 302}
+        allowed = {200} if expected in {SHOWN, HIDDEN, ASKED} else {200, 302}
+        if expected == ASKED:
+            assert 'name="confirm"' in response.content.decode()
         if expected == REFUSED and case.method == "get":
             allowed = {302}
         assert status in allowed, f"expected {expected} ({allowed}), got {status}"
@@ -544,7 +575,10 @@ def check_request(scenario: Scenario, case: Case, key: str) -> None:
             expected == REFUSED
             and case.method == "post"
             and (
-                (case.url_name.startswith("referral_") and case.url_name != "referral_new")
+                (
+                    case.url_name.startswith("referral_")
+                    and case.url_name not in {"referral_new", "referral_inbox_assign"}
+                )
                 or case.url_name == "tag_status"
             )
         )

@@ -135,7 +135,9 @@ def test_revocation_through_the_family_page_removes_the_receivers_access(
     network, family, consent, referral, anna_client
 ):
     response = anna_client.post(
-        reverse("consent_revoke", args=[family.pk, consent.pk]), {"note": ""}, follow=True
+        reverse("consent_revoke", args=[family.pk, consent.pk]),
+        {"note": "", "confirm": "ja"},
+        follow=True,
     )
 
     assert [str(m) for m in response.context["messages"]] == ["Die Einwilligung ist widerrufen."]

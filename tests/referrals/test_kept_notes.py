@@ -28,7 +28,7 @@ def test_a_reason_over_the_limit_comes_back_whole(network, family, consent, jana
     check = unchanged(referral)
     reason = "Der Wohnort liegt außerhalb unseres Bezirks. " * 120  # 5,400 characters
     response = verified_client(network.ben).post(
-        reverse("referral_decline", args=[referral.pk]), {"note": reason}
+        reverse("referral_decline", args=[referral.pk]), {"note": reason, "confirm": "ja"}
     )
     assert response.status_code == 200
     page = response.content.decode()
@@ -73,7 +73,7 @@ def test_a_referral_whose_attachment_is_refused_keeps_what_was_typed(
 def test_a_revocation_note_over_the_limit_comes_back_whole(network, family, consent, anna_client):
     note = "Widerruf telefonisch am 4.12., Rückruf von Frau Y. erbeten. " * 20  # 1,240
     response = anna_client.post(
-        reverse("consent_revoke", args=[family.pk, consent.pk]), {"note": note}
+        reverse("consent_revoke", args=[family.pk, consent.pk]), {"note": note, "confirm": "ja"}
     )
     assert response.status_code == 200
     page = response.content.decode()

@@ -230,7 +230,9 @@ def test_closed_loop_through_the_pages(
 def test_decline_with_reason_is_shown_to_the_sender(network, family, consent, jana, anna_client):
     referral = assigned(network, family, jana)
 
-    messages = step(verified_client(network.ben), "referral_decline", referral, note=REASON)
+    messages = step(
+        verified_client(network.ben), "referral_decline", referral, note=REASON, confirm="ja"
+    )
 
     assert messages == ["Abgelehnt."]
     referral.refresh_from_db()
@@ -248,7 +250,9 @@ def test_decline_without_a_reason_is_refused(network, family, consent, jana, rea
     referral = assigned(network, family, jana)
     check = unchanged(referral)
 
-    messages = step(verified_client(network.ben), "referral_decline", referral, note=reason)
+    messages = step(
+        verified_client(network.ben), "referral_decline", referral, note=reason, confirm="ja"
+    )
 
     assert messages == ["Bitte geben Sie einen Grund für die Ablehnung an."]
     check()
@@ -265,7 +269,7 @@ def test_withdraw_while_sent_removes_the_receivers_access(
     ben = verified_client(network.ben)
     assert ben.get(detail(referral)).status_code == 200
 
-    assert step(anna_client, "referral_withdraw", referral) == ["Zurückgezogen."]
+    assert step(anna_client, "referral_withdraw", referral, confirm="ja") == ["Zurückgezogen."]
 
     referral.refresh_from_db()
     assert referral.state == Referral.State.WITHDRAWN
@@ -285,7 +289,7 @@ def test_withdraw_after_accept_is_refused(network, family, consent, jana, anna_c
     referral = referral_steps.accept_referral(assigned(network, family, jana), by=network.ben)
     check = unchanged(referral)
 
-    messages = step(anna_client, "referral_withdraw", referral)
+    messages = step(anna_client, "referral_withdraw", referral, confirm="ja")
 
     assert messages == ["Nicht möglich: Die Vermittlung ist bereits „angenommen“."]
     check()
