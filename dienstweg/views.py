@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 
-from dienstweg import actions, hooks, notifications, security, sessions
+from dienstweg import actions, hooks, notifications, security, sessions, worklist
 from dienstweg.access import (
     Role,
     access_agency_by_id,
@@ -42,8 +42,6 @@ from dienstweg.access import (
     families_visible_to,
     holds_role,
     may_reset_second_factor,
-    proposal_deadline,
-    proposals_awaiting,
     reach_of,
     staff,
     team_visible_to,
@@ -298,18 +296,16 @@ def health(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
+    """The start page: what is waiting for the user, section by section as the apps register
+    them (dienstweg/worklist.py), each row one click from its action."""
     user = staff(request)
     memberships = list(user.memberships.select_related("agency"))
-    # A lead's queue: proposed roles in her agencies, waiting for her as the second person.
-    proposals = [
-        {"proposal": proposal, "until": proposal_deadline(proposal)}
-        for proposal in proposals_awaiting(user)[:50]
-    ]
+    reach = reach_of(user)
     is_lead = any(membership.role == Role.LEAD for membership in memberships)
     return render(
         request,
         "dienstweg/home.html",
-        {"memberships": memberships, "proposals": proposals, "is_lead": is_lead},
+        {"memberships": memberships, "queue": worklist.work_queue(user, reach), "is_lead": is_lead},
     )
 
 

@@ -53,7 +53,9 @@ def test_notify_creates_rows_and_queues_emails_that_only_the_sender_sends(
         assert Notification.objects.count() == 2
         # Queued in the action's own transaction, one per recipient.
         assert OutboxMail.objects.filter(kind="referral.received").count() == 2
-    assert callbacks == []  # nothing waits for the commit: the request sends nothing
+    # Only the recipients' sockets are told to recount (counts, no content) after the
+    # commit; no mail leaves with the request.
+    assert len(callbacks) == 1
     assert mail.outbox == []
     assert sorted(message.to[0] for message in send_outbox()) == [
         network.ben.email,
@@ -207,7 +209,7 @@ def test_title_is_shown_in_the_readers_language(network: Network) -> None:
     assert "Consent recorded." in html
     assert "1 notification, 1 of them unread" in html
     assert "Mark all as read" in html
-    assert "Notifications (1" in html
+    assert 'Notifications (<span data-count="notifications">1</span>' in html
 
 
 def test_page_query_count_does_not_grow_with_notifications(
@@ -272,12 +274,13 @@ def test_unread_count_shows_in_the_navigation(network: Network) -> None:
     client = verified_client(network.ben)
     html = client.get(reverse("home")).content.decode()
     assert (
-        f'href="{reverse("notifications")}">Benachrichtigungen (2'
+        f'href="{reverse("notifications")}">Benachrichtigungen '
+        '(<span data-count="notifications">2</span>'
         '<span class="visually-hidden"> ungelesen</span>)</a>'
     ) in html
     client.post(reverse("notifications_read"))
     html = client.get(reverse("home")).content.decode()
-    assert "Benachrichtigungen (0" in html
+    assert 'Benachrichtigungen (<span data-count="notifications">0<' in html
 
 
 def test_unread_count_costs_no_query_before_the_second_factor(
@@ -292,7 +295,9 @@ def test_unread_count_costs_no_query_before_the_second_factor(
     with django_assert_num_queries(0):
         assert unread_notifications(request)["unread_notifications"] == 0
     request.user.is_verified = lambda: True  # type: ignore[attr-defined]
-    with django_assert_num_queries(1):
+    # One for the notifications, three for the unread-messages badge messaging registers
+    # (her agencies, her reach, the sum over the threads she may still reach).
+    with django_assert_num_queries(4):
         assert unread_notifications(request)["unread_notifications"] == 1
 
 
