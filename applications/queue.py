@@ -17,7 +17,7 @@ from applications.models import ApplicationTag
 from dienstweg.access import CASE_ROLES, Reach
 from dienstweg.consent import Terms, uncovered
 from dienstweg.models import Consent, Purpose, User
-from dienstweg.worklist import SHOWN, QueueItem, QueueRows, QueueSource
+from dienstweg.worklist import SHOWN, QueueItem, QueueRows, QueueSource, first_rows
 
 FIELDS = ("code", "kind", "state", "submitted_on", "family__reference", "processing_agency__name")
 # The office's candidates read at most; the consent rule is then asked of them in memory.
@@ -39,8 +39,7 @@ def requested_documents(user: User, reach: Reach) -> QueueRows | None:
     tags = _requested_for_project(user, reach)
     if tags is None:
         return None
-    shown = list(tags.select_related("family", "processing_agency").only(*FIELDS)[:SHOWN])
-    total = len(shown) if len(shown) < SHOWN else tags.count()
+    shown, total = first_rows(tags.select_related("family", "processing_agency").only(*FIELDS))
     return QueueRows(
         [
             QueueItem(

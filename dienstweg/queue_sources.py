@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 
 from dienstweg.access import REGISTERING_ROLES, Reach, Role, proposal_deadline, proposals_awaiting
 from dienstweg.models import Consent, User
-from dienstweg.worklist import SHOWN, QueueItem, QueueRows, QueueSource, today
+from dienstweg.worklist import SHOWN, QueueItem, QueueRows, QueueSource, first_rows, today
 
 # A coach hears of a consent this many days before it ends: time to see the family again.
 CONSENT_ENDING_DAYS = 14
@@ -77,10 +77,9 @@ def ending_consents(user: User, reach: Reach) -> QueueRows | None:
     if not _registers(reach):
         return None
     consents = _ending_consents(reach)
-    rows = list(
-        consents.select_related("family").only("id", "valid_until", "family__reference")[:SHOWN]
+    rows, total = first_rows(
+        consents.select_related("family").only("id", "valid_until", "family__reference")
     )
-    total = len(rows) if len(rows) < SHOWN else consents.count()
     return QueueRows(
         [
             QueueItem(

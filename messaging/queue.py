@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from dienstweg.access import Reach
 from dienstweg.models import User
-from dienstweg.worklist import SHOWN, Badge, QueueItem, QueueRows, QueueSource
+from dienstweg.worklist import Badge, QueueItem, QueueRows, QueueSource, first_rows
 from messaging.access import threads_of
 from messaging.models import Thread
 
@@ -21,8 +21,8 @@ from messaging.models import Thread
 def unread_threads(user: User, reach: Reach) -> QueueRows | None:
     unread = threads_of(user).filter(thread__last_seq__gt=F("read_seq"))
     # Annotated with `unread` by threads_of.
-    shown: list[Any] = list(unread[:SHOWN])
-    total = len(shown) if len(shown) < SHOWN else unread.count()
+    shown: list[Any]
+    shown, total = first_rows(unread)
     return QueueRows(
         [
             QueueItem(

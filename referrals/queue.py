@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 
 from dienstweg.access import Reach, Role
 from dienstweg.models import User
-from dienstweg.worklist import SHOWN, QueueItem, QueueRows, QueueSource
+from dienstweg.worklist import QueueItem, QueueRows, QueueSource, first_rows
 from referrals.access import inbox_of, outbox_of
 from referrals.actions.reminders import overdue_since
 from referrals.models import Referral
@@ -50,10 +50,9 @@ def _due(referral: Referral) -> tuple[object, bool]:
 def _rows(
     referrals: QuerySet[Referral], detail: object, *, more_url: str = "", more_label: object = ""
 ) -> QueueRows:
-    shown = list(
-        referrals.select_related("family", "from_agency", "to_agency").only(*FIELDS)[:SHOWN]
+    shown, total = first_rows(
+        referrals.select_related("family", "from_agency", "to_agency").only(*FIELDS)
     )
-    total = len(shown) if len(shown) < SHOWN else referrals.count()
     items = []
     for referral in shown:
         due, overdue = _due(referral)
