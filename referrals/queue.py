@@ -193,7 +193,7 @@ def assigned(user: User, reach: Reach) -> QueueRows | None:
         referrals,
         lambda referral: (
             (
-                _("von %(agency)s, Antwort fällig")
+                _("von %(agency)s, noch nicht beantwortet")
                 if referral.state == State.SENT
                 else _("von %(agency)s, angenommen")
             )

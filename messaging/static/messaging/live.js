@@ -16,7 +16,9 @@
 
   const label = (name) => (thread && thread.dataset["label" + name]) || "";
   const threadId = thread ? thread.dataset.thread : null;
-  const me = thread ? Number(thread.dataset.user) : null;
+  // Who is signed in, on the thread list too (base.html): a read marker of her own, set in
+  // another tab, clears that tab's unread count here.
+  const me = Number((thread && thread.dataset.user) || document.body.dataset.user || 0) || null;
   let lastSeq = thread ? Number(thread.dataset.lastSeq) : 0;
   let markers = {};
   try {
