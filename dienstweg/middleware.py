@@ -3,7 +3,6 @@ second factor, and the security headers every response carries."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,7 +16,7 @@ from django.utils import translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
-from dienstweg import sessions
+from dienstweg import clock, sessions
 from dienstweg.models import AuthenticatorDevice
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -58,7 +57,7 @@ class SessionLifetimeMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         session = request.session
         if "_auth_user_id" in session:
-            now = time.time()
+            now = clock.now()
             if sessions.STARTED not in session:  # logged in by other means than our login page
                 session[sessions.STARTED] = session[sessions.SEEN] = now
             started = session[sessions.STARTED]

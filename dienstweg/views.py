@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 
-from dienstweg import actions, hooks, notifications, security, sessions, worklist
+from dienstweg import actions, clock, hooks, notifications, security, sessions, worklist
 from dienstweg.access import (
     Role,
     access_agency_by_id,
@@ -149,7 +148,7 @@ class LoginView(auth_views.LoginView):
         # factor: Django keeps the session data when the same user logs in again.
         self.request.session.flush()
         super().form_valid(form)  # logs in; Django issues a new session key
-        now = time.time()
+        now = clock.now()
         session = self.request.session
         session[sessions.STARTED] = now
         session[sessions.SEEN] = now
@@ -235,7 +234,7 @@ def sign_in_enrolled(request: HttpRequest, user: Any, device: AuthenticatorDevic
     password and code would: a fresh session, its start and address recorded)."""
     request.session.flush()
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    now = time.time()
+    now = clock.now()
     session = request.session
     session[sessions.STARTED] = now
     session[sessions.SEEN] = now

@@ -26,7 +26,6 @@ import contextlib
 import json
 import logging
 import math
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -43,7 +42,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.context import bind
-from dienstweg import sessions, worklist
+from dienstweg import clock, sessions, worklist
 from dienstweg.actions import ActionError
 from dienstweg.events import session_tag, staff_group
 from dienstweg.middleware import SessionLifetimeMiddleware
@@ -136,11 +135,11 @@ class StaffConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.session: SessionBase = self.scope["session"]
         self.session_tag = session_tag(self.session.session_key or "")
-        self.session_checked = time.monotonic()
+        self.session_checked = clock.monotonic()
         # The session's lifetimes hold on the socket too (SessionLifetimeMiddleware):
         # frames count as activity, events arriving do not.
         self.lifetime = await in_thread(_lifetime, self.session)
-        if self.lifetime.expired(time.time()):
+        if self.lifetime.expired(clock.now()):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.followed = set()
@@ -155,7 +154,7 @@ class StaffConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(staff_group(user.pk), self.channel_name)
         await self.accept()
         self.registered = True
-        superseded = await in_thread(sockets.register, user.pk, self.channel_name, time.time())
+        superseded = await in_thread(sockets.register, user.pk, self.channel_name, clock.now())
         for channel in superseded:
             await self.channel_layer.send(channel, {"type": "superseded"})
 
@@ -175,7 +174,7 @@ class StaffConsumer(AsyncWebsocketConsumer):
         frame: dict[str, Any] = {}
         try:
             frame = self._parse(text_data)
-            now = time.time()
+            now = clock.now()
             if over_rate(self.user.pk, now):
                 raise _too_many(retry_after(now))
             try:
@@ -251,10 +250,10 @@ class StaffConsumer(AsyncWebsocketConsumer):
         """Whether the session still exists and has neither been idle nor lasted too long;
         asks the database every SESSION_CHECK_SECONDS, or when the lifetimes seem over
         (another tab may have been active). A frame is activity, as a request is."""
-        now = time.time()
-        due = time.monotonic() - self.session_checked >= SESSION_CHECK_SECONDS
+        now = clock.now()
+        due = clock.monotonic() - self.session_checked >= SESSION_CHECK_SECONDS
         if due or self.lifetime.expired(now) or (activity and self.lifetime.touch_due(now)):
-            self.session_checked = time.monotonic()
+            self.session_checked = clock.monotonic()
             lifetime = await in_thread(
                 _check_session, self.session, self.user.pk, now if activity else None, self.lifetime
             )
@@ -474,7 +473,7 @@ class Lifetime:
 def _lifetime(session: SessionBase, known: Lifetime | None = None) -> Lifetime:
     # A session logged in by other means than the login page has no times yet: it starts
     # when the socket first sees it, as the middleware has it.
-    now = time.time()
+    now = clock.now()
     started = float(session.get(sessions.STARTED) or (known.started if known else now))
     seen = float(session.get(sessions.SEEN) or (known.seen if known else started))
     return Lifetime(started, seen, seen)

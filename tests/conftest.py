@@ -13,6 +13,7 @@ Jobcenter is named in the family's consent but sees nothing of the record itself
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -24,6 +25,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 
 from dienstweg import actions, outbox
+from dienstweg import clock as dienstweg_clock
 from dienstweg.models import (
     Agency,
     AuthenticatorDevice,
@@ -68,6 +70,34 @@ def erasure_register_and_backup_dirs(settings, tmp_path_factory: pytest.TempPath
 
 
 _registers = itertools.count(1)
+
+
+class Clock:
+    """dienstweg.clock for a test: time stands still until the test moves it on, so that a
+    window (session idle time, the socket rate limit, a TOTP step) is crossed when the test
+    says so, not when a busy machine happens to be slow."""
+
+    def __init__(self) -> None:
+        self.wall = time.time()
+        self.elapsed = time.monotonic()
+
+    def now(self) -> float:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def advance(self, seconds: float) -> None:
+        self.wall += seconds
+        self.elapsed += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(dienstweg_clock, "now", fake.now)
+    monkeypatch.setattr(dienstweg_clock, "monotonic", fake.monotonic)
+    return fake
 
 
 @dataclass
@@ -130,7 +160,7 @@ def enrol(user: User) -> AuthenticatorDevice:
 
 def current_code(device: AuthenticatorDevice, offset_steps: int = 0) -> str:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = totp.time + offset_steps * device.step
+    totp.time = dienstweg_clock.now() + offset_steps * device.step  # the device's clock
     return f"{totp.token():06d}"
 
 

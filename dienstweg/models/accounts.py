@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from base64 import b32encode
 from datetime import datetime
 from typing import Any
@@ -20,7 +19,7 @@ from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 from django_otp.oath import TOTP
 from django_otp.util import random_hex
 
-from dienstweg import vault
+from dienstweg import clock, vault
 from dienstweg.models.keys import DataKey
 
 
@@ -171,7 +170,7 @@ class AuthenticatorDevice(TimestampMixin, ThrottlingMixin, Device):
             verified = False
         else:
             totp = self.totp()
-            totp.time = time.time()
+            totp.time = clock.now()
             verified = totp.verify(number, self.tolerance, self.last_t + 1)
             if verified:
                 self.last_t = totp.t()

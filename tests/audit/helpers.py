@@ -103,7 +103,7 @@ def unsealed_count() -> int:
     return AuditEvent.objects.filter(ordering.after(basis, position)).count()
 
 
-def wait_until_final(timeout: float = 15.0) -> None:
+def wait_until_final(timeout: float = 60.0) -> None:
     """Wait until every committed event lies below the sealer's fence (PostgreSQL: until
     no transaction elsewhere in the cluster, older than ours, is still running)."""
     if not postgresql():
@@ -116,7 +116,7 @@ def wait_until_final(timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def seal_all(*, batch_size: int = BATCH_SIZE, timeout: float = 15.0) -> list[AuditSeal]:
+def seal_all(*, batch_size: int = BATCH_SIZE, timeout: float = 60.0) -> list[AuditSeal]:
     """Seal until nothing committed is left. On PostgreSQL a transaction elsewhere in the
     cluster (another test run, say) holds the fence back for a moment: wait for it."""
     seals: list[AuditSeal] = []

@@ -111,7 +111,7 @@ def serving(data: Path, **settings: str) -> Iterator[Server]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a busy machine starts Daphne slowly
         while True:
             try:
                 with urllib.request.urlopen(f"{server.url}/healthz", timeout=1):  # noqa: S310
@@ -123,7 +123,7 @@ def serving(data: Path, **settings: str) -> Iterator[Server]:
         yield server
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=30)
         log.close()
 
 
@@ -133,8 +133,11 @@ def serving(data: Path, **settings: str) -> Iterator[Server]:
 def browser() -> Iterator[object]:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (see .ci/run)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Playwright's expect gives up after 5 s: a busy machine may need longer for a page (a
+    # passing run on a quiet one needs a fraction of a second). Actions already wait 30 s.
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium

@@ -78,15 +78,16 @@ def other_family(network: Network) -> Family:
     )
 
 
-def refused_and_nothing_stored(post: Any) -> Any:
-    """Run POST; no table changes and the trail grows by refusals only."""
+def refused_and_nothing_stored(post: Any, *, shown: frozenset[str] = frozenset()) -> Any:
+    """Run POST; no table changes and the trail grows by refusals only (and by SHOWN: the
+    reading of a page that comes back with the refused form and the record it belongs to)."""
     before, last_event = snapshot(), AuditEvent.objects.order_by("-id").values("id").first()
     response = post()
     after = snapshot()
     changed = {table for table in before if before[table] != after[table]}
     assert changed <= {"audit_auditevent"}, changed
     new = AuditEvent.objects.filter(id__gt=last_event["id"] if last_event else 0)
-    assert set(new.values_list("action", flat=True)) <= REFUSALS
+    assert set(new.values_list("action", flat=True)) <= REFUSALS | shown
     return response
 
 
@@ -428,7 +429,9 @@ def test_the_office_cannot_set_a_state_outside_its_step(
         refused_and_nothing_stored(
             lambda state=state: ben.post(
                 f"/antraege/{tag.code}/stand/", {"state": state, "note": "x", "tag": uuid.uuid4()}
-            )
+            ),
+            # The tag's page comes back with the note kept in its box: a recorded reading.
+            shown=frozenset({"application_tag.viewed"}),
         )
     tag.refresh_from_db()
     assert tag.state == ApplicationTag.State.SUBMITTED

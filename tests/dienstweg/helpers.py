@@ -11,9 +11,7 @@ from importlib import import_module
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 
-CONSENT_TRIGGERS = import_module(
-    "dienstweg.migrations.0011_consent_unchangeable"
-).SQLITE_TRIGGERS
+CONSENT_TRIGGERS = import_module("dienstweg.migrations.0011_consent_unchangeable").SQLITE_TRIGGERS
 
 
 @contextmanager

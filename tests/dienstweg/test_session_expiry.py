@@ -1,14 +1,13 @@
 """Sessions end after idle time (SESSION_IDLE_TIMEOUT) and after their absolute
-lifetime (SESSION_MAX_LIFETIME), however active they are."""
+lifetime (SESSION_MAX_LIFETIME), however active they are. Time is the test's clock
+(dienstweg.clock): it stands still until a test moves it."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 from django.test import Client
 
-from dienstweg import sessions
+from dienstweg import clock, sessions
 from dienstweg.models import StaffSession
 from tests.conftest import enrol, verified_client
 from tests.dienstweg.signin import (
@@ -20,6 +19,8 @@ from tests.dienstweg.signin import (
     sign_in,
 )
 
+pytestmark = pytest.mark.usefixtures("clock")
+
 
 @pytest.fixture
 def anna(network) -> Client:
@@ -28,7 +29,7 @@ def anna(network) -> Client:
 
 
 def age_session(client: Client, *, started_ago: float, seen_ago: float) -> None:
-    now = time.time()
+    now = clock.now()
     session = client.session
     session[sessions.STARTED] = now - started_ago
     session[sessions.SEEN] = now - seen_ago
@@ -81,13 +82,12 @@ def test_expiry_applies_before_the_second_factor_too(network, settings):
     assert "_auth_user_id" not in client.session
 
 
-def test_activity_moves_the_idle_deadline(anna, settings, monkeypatch):
+def test_activity_moves_the_idle_deadline(anna, settings, clock):
     idle = settings.SESSION_IDLE_TIMEOUT.total_seconds()
     age_session(anna, started_ago=idle, seen_ago=idle - 60)
     assert is_verified_in(anna)  # active again: last activity is now
-    assert anna.session[sessions.SEEN] == pytest.approx(time.time(), abs=5)
-    later = time.time() + 120  # two minutes on: past the old deadline, well within the new one
-    monkeypatch.setattr(time, "time", lambda: later)
+    assert anna.session[sessions.SEEN] == clock.now()
+    clock.advance(120)  # two minutes on: past the old deadline, well within the new one
     assert is_verified_in(anna)
 
 
@@ -96,7 +96,7 @@ def test_logins_by_other_means_get_a_lifetime_too(network, settings):
     client = verified_client(network.anna)
     assert sessions.STARTED not in client.session
     assert is_verified_in(client)
-    assert client.session[sessions.STARTED] == pytest.approx(time.time(), abs=5)
+    assert client.session[sessions.STARTED] == clock.now()
     lifetime = settings.SESSION_MAX_LIFETIME.total_seconds()
     age_session(client, started_ago=lifetime + 1, seen_ago=5)
     assert redirects_to_login(client.get("/"))

@@ -369,7 +369,7 @@ def asgi_get(path: str) -> dict[str, Any]:
     Runs in a thread of its own: Playwright's sync API (tests/browser) keeps an event loop
     running in the main thread for the rest of the session."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, asgi_get_async(path)).result(timeout=30)
+        return pool.submit(asyncio.run, asgi_get_async(path)).result(timeout=90)
 
 
 async def asgi_get_async(path: str) -> dict[str, Any]:
@@ -388,11 +388,11 @@ async def asgi_get_async(path: str) -> dict[str, Any]:
     }
     communicator = ApplicationCommunicator(application, scope)
     await communicator.send_input({"type": "http.request", "body": b""})
-    start = await communicator.receive_output(5)
+    start = await communicator.receive_output(30)
     body = b""
     while True:
         # A file response ends with a message without "body" (the ASGI spec allows it).
-        chunk = await communicator.receive_output(5)
+        chunk = await communicator.receive_output(30)
         body += chunk.get("body", b"")
         if not chunk.get("more_body"):
             break

@@ -7,7 +7,7 @@ from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import hotp
 
-from tests.conftest import enrol
+from tests.conftest import Clock, current_code, enrol
 from tests.dienstweg.signin import (
     ENROL_URL,
     THROTTLED,
@@ -156,3 +156,26 @@ def test_verified_user_is_sent_on(device, returning):
     response = returning.get(f"{VERIFY_URL}?next=/konto/")
     assert response.status_code == 302
     assert response["Location"] == "/konto/"
+
+
+def last_second_of_a_later_step(clock: Clock, device) -> None:
+    """Move the clock to the last second of a time step the device has not used yet."""
+    clock.advance(2 * device.step + device.step - clock.now() % device.step - 1)
+
+
+def test_a_code_read_as_its_step_ends_is_accepted_in_the_next(device, returning, clock):
+    # Typed in and sent, the code of the app arrives a moment after the step changed.
+    last_second_of_a_later_step(clock, device)
+    code = current_code(device)
+    clock.advance(2)
+    assert submit_code(returning, code).status_code == 302
+    assert is_verified_in(returning)
+
+
+def test_a_code_two_steps_old_is_refused(device, returning, clock):
+    last_second_of_a_later_step(clock, device)
+    code = current_code(device)
+    clock.advance(device.step + 2)
+    response = submit_code(returning, code)
+    assert WRONG_CODE in response.content.decode()
+    assert not is_verified_in(returning)

@@ -25,6 +25,27 @@ from tests.builders import build_referral, build_referral_thread
 from tests.conftest import Network, verified_client
 
 CLIENT_ADDRESS = "192.0.2.7"
+# Seconds a step of a socket (connect, a frame, the close) may take before the test fails:
+# a passing run needs a fraction of one, but a busy machine may stall the worker threads.
+# Checks that nothing arrives (receive_nothing) keep their short waits: slowness can only
+# make them pass, never fail.
+WAIT = 30.0
+
+
+class Communicator(WebsocketCommunicator):
+    """Channels' test socket, with WAIT instead of its default of one second."""
+
+    async def connect(self, timeout: float = WAIT) -> Any:
+        return await super().connect(timeout)
+
+    async def receive_from(self, timeout: float = WAIT) -> Any:
+        return await super().receive_from(timeout)
+
+    async def receive_output(self, timeout: float = WAIT) -> Any:
+        return await super().receive_output(timeout)
+
+    async def disconnect(self, code: int = 1000, timeout: float = WAIT) -> None:
+        await super().disconnect(code, timeout)
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +76,7 @@ def site_origin() -> tuple[bytes, bytes]:
 
 def communicator(client: Client | None, *, origin: tuple[bytes, bytes] | None = None) -> Any:
     headers = [origin or site_origin()] + ([cookie_of(client)] if client is not None else [])
-    socket = WebsocketCommunicator(application, "/ws/", headers=headers)
+    socket = Communicator(application, "/ws/", headers=headers)
     socket.scope["client"] = [CLIENT_ADDRESS, 50000]  # as Daphne names the peer
     return socket
 
@@ -76,7 +97,7 @@ async def frame(socket: Any, **data: Any) -> None:
 COUNTS = ("counts", "counts.changed")
 
 
-async def receive(socket: Any, timeout: float = 3) -> dict[str, Any]:
+async def receive(socket: Any, timeout: float = WAIT) -> dict[str, Any]:
     """The next frame that is not about the live counts."""
     while True:
         data = json.loads(await socket.receive_from(timeout=timeout))
@@ -84,7 +105,7 @@ async def receive(socket: Any, timeout: float = 3) -> dict[str, Any]:
             return data
 
 
-async def receive_type(socket: Any, kind: str, timeout: float = 3) -> dict[str, Any]:
+async def receive_type(socket: Any, kind: str, timeout: float = WAIT) -> dict[str, Any]:
     """The next frame of type KIND (skipping others, such as typing)."""
     while True:
         data = await receive(socket, timeout)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from dienstweg.models import Consent, Membership
 from messaging.models import Thread
 from referrals.actions import steps as referral_actions
 from referrals.models import Referral
-from tests.conftest import Network, verified_client
+from tests.conftest import Clock, Network, verified_client
 from tests.messaging.conftest import COUNTS, connected, frame, receive, receive_type
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("committed")]
@@ -33,7 +32,7 @@ def login(user: Any) -> Client:
 
 async def closed(socket: Any) -> int:
     """The close code the server sent."""
-    output = await socket.receive_output(timeout=3)
+    output = await socket.receive_output()
     assert output["type"] == "websocket.close", output
     return int(output.get("code", 1000))
 
@@ -162,21 +161,24 @@ async def test_a_rolled_back_post_reaches_no_socket(network: Network, thread: Th
 
 
 async def test_an_idle_session_closes_its_socket_instead_of_delivering(
-    network: Network, thread: Thread, settings
+    network: Network, thread: Thread, settings, clock: Clock
 ) -> None:
-    settings.SESSION_IDLE_TIMEOUT = timedelta(seconds=1)
     ben = await following(network.ben, thread)
-    await asyncio.sleep(1.5)  # no frame from Ben's socket, no request from his browser
+    # No frame from Ben's socket, no request from his browser for longer than the idle time.
+    clock.advance(settings.SESSION_IDLE_TIMEOUT.total_seconds() + 1)
     await anna_posts(thread, network, body="Nach der Pause")
     assert await closed(ben) == 4401
 
 
-async def test_frames_keep_the_session_alive(network: Network, thread: Thread, settings) -> None:
-    settings.SESSION_IDLE_TIMEOUT = timedelta(seconds=2)
+async def test_frames_keep_the_session_alive(
+    network: Network, thread: Thread, settings, clock: Clock
+) -> None:
     ben = await following(network.ben, thread)
-    for _n in range(3):  # 3 s in all, active every second
-        await asyncio.sleep(1)
-        await frame(ben, type="read", thread=str(thread.pk), seq=0)
+    idle = settings.SESSION_IDLE_TIMEOUT.total_seconds()
+    for _n in range(3):  # twice the idle time in all, a frame after every two thirds of it
+        clock.advance(idle * 2 / 3)
+        await frame(ben, type="sync", thread=str(thread.pk), after=0)
+        await receive_type(ben, "sync.result")  # handled at this moment, not later
     await anna_posts(thread, network, body="Noch da?")
     assert (await receive_type(ben, "message.new"))["message"]["body"] == "Noch da?"
     await ben.disconnect()

@@ -1,16 +1,30 @@
-"""Show the current authenticator code of a demo login (development only)."""
+"""Show the authenticator code a demo login accepts now (development only)."""
 
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django_otp.oath import hotp
 
+from dienstweg import clock
 from dienstweg.demo import DEMO_DOMAIN
 from dienstweg.models import AuthenticatorDevice, normalize_email
 
 
+def unused_step(device: AuthenticatorDevice, now: float) -> int | None:
+    """The time step whose code the device accepts at NOW: the current one, or, once that
+    has been used (a code works once), the next one within the device's tolerance, so that
+    a second login within the same 30 seconds need not wait. None if none is left."""
+    totp = device.totp()
+    totp.time = now
+    current = totp.t()  # with the device's drift, as verify_token counts
+    steps = range(current - device.tolerance, current + device.tolerance + 1)
+    unused = [step for step in steps if step > device.last_t]
+    return min(unused, key=lambda step: (abs(step - current), -step)) if unused else None
+
+
 class Command(BaseCommand):
-    help = "Zeigt den aktuellen TOTP-Code eines Demo-Logins (nur mit DIENSTWEG_DEBUG=true)."
+    help = "Zeigt den TOTP-Code, den ein Demo-Login jetzt annimmt (nur mit DIENSTWEG_DEBUG=true)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("email")
@@ -23,5 +37,7 @@ class Command(BaseCommand):
         device = AuthenticatorDevice.objects.filter(user__email=email, confirmed=True).first()
         if device is None:
             raise CommandError("Dieses Demo-Login hat (noch) keinen zweiten Faktor.")
-        totp = device.totp()
-        self.stdout.write(f"{totp.token():06d}")
+        step = unused_step(device, clock.now())
+        if step is None:
+            raise CommandError("Die Codes dieser Minute sind verbraucht. Bitte gleich noch einmal.")
+        self.stdout.write(f"{hotp(device.bin_key, step, digits=device.digits):06d}")
