@@ -151,9 +151,7 @@ def main() -> None:
     results["calibration_ms"] = step2.calibration_ms()
     ARGS.output.parent.mkdir(parents=True, exist_ok=True)
     ARGS.output.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
-    met = all(
-        row["start_page_ms"]["p95"] <= TARGET_P95_MS for row in results["users"].values()
-    )
+    met = all(row["start_page_ms"]["p95"] <= TARGET_P95_MS for row in results["users"].values())
     print(f"\ntarget p95 <= {TARGET_P95_MS} ms: {'met' if met else 'NOT met'}")
     print(f"written to {ARGS.output}")
 
