@@ -105,6 +105,14 @@ async def receive(socket: Any, timeout: float = WAIT) -> dict[str, Any]:
             return data
 
 
+async def receive_counts(socket: Any, timeout: float = WAIT) -> dict[str, Any]:
+    """The next frame with the live counts, passing over everything else."""
+    while True:
+        data = json.loads(await socket.receive_from(timeout=timeout))
+        if data.get("type") == "counts":
+            return data
+
+
 async def receive_type(socket: Any, kind: str, timeout: float = WAIT) -> dict[str, Any]:
     """The next frame of type KIND (skipping others, such as typing)."""
     while True:
