@@ -23,14 +23,22 @@ from applications.audit_actions import (
 )
 from applications.models import ApplicationTag
 from audit.trail import record
-from dienstweg.access import CASE_ROLES, Reach, agency_ids_of, holds_role, members_holding, roles_of
+from dienstweg.access import (
+    CASE_ROLES,
+    Reach,
+    agency_ids_of,
+    holds_role,
+    members_holding,
+    memberships_holding,
+    roles_of,
+)
 from dienstweg.consent import (
     ConsentMissing,
     ProcessingRestricted,
     has_consent,
     require_consent,
 )
-from dienstweg.models import Membership, Purpose, User
+from dienstweg.models import Agency, Membership, Purpose, User
 
 # Coaches and leads of the project tag applications; its caseworkers do not.
 TAGGING_ROLES = (Membership.Role.COACH, Membership.Role.LEAD)
@@ -61,6 +69,13 @@ def tags_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Applicat
     return ApplicationTag.objects.filter(project_id__in=project_ids).order_by(
         "priority", "-submitted_on", "-id"
     )
+
+
+def tag_sides_of(user: User) -> set[str]:
+    """The sides of a tag the user works on, by the kinds of her agencies (one query):
+    "project" tags applications and prints stamps, "office" looks them up by code."""
+    kinds = set(memberships_holding(user, *CASE_ROLES).values_list("agency__kind", flat=True))
+    return {"project" if kind == Agency.Kind.PROJECT else "office" for kind in kinds}
 
 
 def normalize_code(code: str) -> str:

@@ -12,7 +12,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from dienstweg.models import Agency, DataKey, Family, User
+from dienstweg.models import Agency, Contact, DataKey, Family, User
 from dienstweg.vault import Encrypted
 
 
@@ -74,6 +74,19 @@ class ApplicationTag(Encrypted, models.Model):
 
     def encryption_key(self) -> DataKey | None:
         return self.family.data_key
+
+    def coach_direct_phone(self) -> str:
+        """The coach's direct number from the directory: her contact entry at the project
+        (matched by e-mail address), or "" when the directory lists none."""
+        if self.coach is None:
+            return ""
+        contact = (
+            Contact.objects.filter(agency_id=self.project_id, email__iexact=self.coach.email)
+            .exclude(direct_phone="")
+            .values_list("direct_phone", flat=True)
+            .first()
+        )
+        return contact or ""
 
 
 class TagStatusChange(Encrypted, models.Model):

@@ -5,20 +5,21 @@ staples onto a paper benefit application: whom the processing agency may ask, th
 in large monospace type and a QR code that opens the tag. The module is pure: it reads no
 database and drawing only depends on its input, so views, commands and tests share it.
 
-Only the PDF core fonts are used, which cover latin-1; `dienstweg.pdf.latin1` transliterates
-everything else so that a Turkish or Polish name never stops the stamp from rendering.
+The text is set in DejaVu (`dienstweg.pdf`), so Yılmaz and Łukasz print as written.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlsplit
 
 import segno
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from fpdf import FPDF
 
-from dienstweg.pdf import latin1
+from dienstweg.pdf import MONO, SANS, add_fonts, latin1
 
 PAGE_W, PAGE_H, MARGIN = 148.0, 105.0, 8.0  # A6 landscape, millimetres
 QR_SIZE = 38.0
@@ -34,6 +35,8 @@ class StampData:
     code: str
     url: str
     kind_label: str
+    submitted_on: date | None = None
+    contact_phone: str = ""  # the coach's direct number, from the directory
 
 
 def _draw_qr(pdf: FPDF, url: str, *, x: float, y: float, size: float) -> None:
@@ -57,6 +60,7 @@ def render_stamp(data: StampData, *, compress: bool = True) -> bytes:
     pdf.set_creator("Dienstweg")
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
     pdf.set_auto_page_break(auto=False)  # a stamp is one page; overlong text is clipped by design
+    add_fonts(pdf)
     pdf.add_page()
     pdf.set_draw_color(0)
     pdf.set_line_width(0.4)
@@ -65,9 +69,9 @@ def render_stamp(data: StampData, *, compress: bool = True) -> bytes:
     text_w = PAGE_W - 2 * MARGIN - QR_SIZE - 4
 
     def line(text: str, *, size: float, style: str = "", height: float = 4.2) -> None:
-        pdf.set_font("Helvetica", style=style, size=size)
+        pdf.set_font(SANS, style=style, size=size)
         pdf.set_x(MARGIN)
-        pdf.multi_cell(text_w, height, latin1(text), align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(text_w, height, text, align="L", new_x="LMARGIN", new_y="NEXT")
 
     line(_("Auf kurzem Dienstweg"), size=15, style="B", height=7)
     line(_("Bei Fragen oder fehlenden Unterlagen wenden Sie sich bitte an:"), size=8, height=3.8)
@@ -78,19 +82,25 @@ def render_stamp(data: StampData, *, compress: bool = True) -> bytes:
     if data.project_phone:
         line(_("Tel. %(phone)s") % {"phone": data.project_phone}, size=9)
     pdf.ln(1.5)
-    line(_("Ansprechperson: %(name)s") % {"name": data.contact_name}, size=9)
+    line(_("Ansprechperson: %(name)s") % {"name": data.contact_name}, size=9, style="B")
+    if data.contact_phone:
+        line(_("Durchwahl %(phone)s") % {"phone": data.contact_phone}, size=9)
     line(_("Antrag: %(kind)s") % {"kind": data.kind_label}, size=9)
+    if data.submitted_on:
+        submitted = date_format(data.submitted_on, "SHORT_DATE_FORMAT")
+        line(_("Eingereicht am %(date)s") % {"date": submitted}, size=9)
 
     qr_x = PAGE_W - MARGIN - QR_SIZE
     _draw_qr(pdf, data.url, x=qr_x, y=MARGIN - 1, size=QR_SIZE)
     host = urlsplit(data.url).netloc or data.url
-    pdf.set_font("Helvetica", size=6.5)
+    pdf.set_font(SANS, size=6.5)
     pdf.set_xy(qr_x, MARGIN - 1 + QR_SIZE)
     caption = _("Code scannen oder unter %(host)s eingeben") % {"host": host}
-    pdf.multi_cell(QR_SIZE, 2.8, latin1(caption), align="C")
+    pdf.multi_cell(QR_SIZE, 2.8, caption, align="C")
 
     pdf.line(MARGIN, PAGE_H - 25, PAGE_W - MARGIN, PAGE_H - 25)
-    pdf.set_font("Courier", style="B", size=24)
+    # Large and monospaced: a clerk types it from paper, character by character.
+    pdf.set_font(MONO, style="B", size=28)
     pdf.set_xy(MARGIN, PAGE_H - 22)
-    pdf.cell(PAGE_W - 2 * MARGIN, 12, latin1(data.code), align="C")
+    pdf.cell(PAGE_W - 2 * MARGIN, 14, data.code, align="C")
     return bytes(pdf.output())

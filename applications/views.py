@@ -9,11 +9,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import Avg, Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from applications import actions
@@ -24,6 +25,7 @@ from applications.access import (
     check_lookup_throttle,
     normalize_code,
     tag_consented,
+    tag_sides_of,
     tags_visible_to,
 )
 from applications.audit_actions import TAG_STAMP_PRINTED, TAG_VIEWED
@@ -86,6 +88,7 @@ def tag_list_of(
                 for row in durations
             ],
             "lookup_form": TagLookupForm(),
+            "sides": tag_sides_of(staff(request)),
         },
     )
 
@@ -115,12 +118,26 @@ def tag_lookup(request: HttpRequest) -> HttpResponse:
     directly). Sent by POST, so codes stay out of the search history."""
     form = TagLookupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        return redirect(reverse("tag_detail", args=[normalize_code(form.cleaned_data["code"])]))
+        # The tag's page is the answer to the POST itself: a redirect would put the code
+        # into the address bar, the history and the server's access log.
+        try:
+            return _tag_page(request, normalize_code(form.cleaned_data["code"]))
+        except Http404:
+            # Counted and audited as a failure by access_tag_by_code; no dead end.
+            form.add_error("code", NOT_FOUND)
+            return render(request, "applications/tag_lookup.html", {"form": form}, status=404)
     try:
         check_lookup_throttle(staff(request))
     except TagLookupThrottled:
         return _throttled(request)
     return render(request, "applications/tag_lookup.html", {"form": form})
+
+
+NOT_FOUND = gettext_lazy(
+    "Unter diesem Code findet sich kein Antrag für Ihre Stelle. Bitte vergleichen Sie die "
+    "zwölf Zeichen mit dem Stempel (die Bindestriche dürfen fehlen) und versuchen Sie es "
+    "erneut, oder scannen Sie den QR-Code."
+)
 
 
 def _throttled(request: HttpRequest) -> HttpResponse:
@@ -170,6 +187,7 @@ def _tag_page(
             "status_form": (status_form or TagStatusForm()) if side == "office" else None,
             "covered": covered,
             "project_phone": tag.project.public_phone,
+            "coach_phone": tag.coach_direct_phone(),
         },
     )
 
@@ -228,6 +246,8 @@ def tag_stamp(request: HttpRequest, code: str) -> HttpResponse:
                 url=settings.DIENSTWEG_BASE_URL.rstrip("/")
                 + reverse("tag_detail", args=[tag.code]),
                 kind_label=str(ApplicationTag.Kind(tag.kind).label),
+                submitted_on=tag.submitted_on,
+                contact_phone=tag.coach_direct_phone(),
             )
         )
     response = attachment_response(pdf, "application/pdf", f"stempel-{tag.code}")

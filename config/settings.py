@@ -383,6 +383,7 @@ DIRECTORY_PAGE_SIZE = 25
 # (manage.py expire_proposals, daily timer); the admin proposes it again if still wanted.
 MEMBERSHIP_PROPOSAL_DAYS = env_int("DIENSTWEG_ROLE_PROPOSAL_DAYS", 14)
 FAMILY_PAGE_SIZE = 25
+FAMILY_HISTORY_PAGE_SIZE = 25
 NOTIFICATION_PAGE_SIZE = 25
 TEAM_PAGE_SIZE = 25
 # The version of the consent form text in use; recorded with every consent.
@@ -443,6 +444,12 @@ RETENTION_CLOSED_CASE_DAYS = env_int("DIENSTWEG_RETENTION_CLOSED_CASE_DAYS", 730
 # A family with nothing open (no open referral or tag, no consent still valid) and no activity
 # for this many days is erased like an erasure on request, by the retention run.
 RETENTION_FAMILY_DAYS = env_int("DIENSTWEG_RETENTION_FAMILY_DAYS", 1095)
+# The supervisory authority a family may complain to (GDPR Art. 15(1)(f), 77), named in the
+# Art. 15 report: by default North Rhine-Westphalia's, where the network works.
+DIENSTWEG_SUPERVISORY_AUTHORITY = env("DIENSTWEG_SUPERVISORY_AUTHORITY") or (
+    "Landesbeauftragte für Datenschutz und Informationsfreiheit Nordrhein-Westfalen, "
+    "Kavalleriestraße 2–4, 40213 Düsseldorf, poststelle@ldi.nrw.de"
+)
 # Unusual access, flagged for the DPO's review (manage.py flag_unusual_access): a user who
 # reads more families than this in one day outside her own cases; an export of more events
 # than this; reads of family data outside these working hours (local time, Monday to
@@ -458,6 +465,9 @@ FLAG_GRANTS_PER_DAY = env_int("DIENSTWEG_FLAG_GRANTS_PER_DAY", 5)
 # Notification e-mails carry a title, the family reference and a link to this address:
 # never a name or any content (dienstweg/notifications.py).
 DIENSTWEG_BASE_URL = (env("DIENSTWEG_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+# The TrueType fonts of the PDFs (stamp, Art. 15 report), so that Yılmaz and Łukasz print
+# as written: DejaVu from Debian's fonts-dejavu-core (dienstweg/pdf.py, checked at start).
+DIENSTWEG_PDF_FONT_DIR = Path(env("DIENSTWEG_PDF_FONT_DIR") or "/usr/share/fonts/truetype/dejavu")
 EMAIL_HOST = env("DIENSTWEG_EMAIL_HOST") or ""
 if EMAIL_HOST or not DEBUG:
     # Production always sends: without a host, through the local mail server.

@@ -30,7 +30,14 @@ urlpatterns = [
     path("familien/", views.family_list, name="family_list"),
     path("familien/neu/", views.family_register, name="family_register"),
     path("familien/<uuid:family_id>/", views.family_detail, name="family_detail"),
+    path("familien/<uuid:family_id>/bearbeiten/", views.family_edit, name="family_edit"),
+    path("familien/<uuid:family_id>/verlauf/", views.family_history_page, name="family_history"),
     path("familien/<uuid:family_id>/einwilligung/", views.consent_new, name="consent_new"),
+    path(
+        "familien/<uuid:family_id>/einwilligung/<uuid:consent_id>/",
+        views.consent_detail,
+        name="consent_detail",
+    ),
     path(
         "familien/<uuid:family_id>/einwilligung/<uuid:consent_id>/widerruf/",
         views.consent_revoke,

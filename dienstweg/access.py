@@ -249,6 +249,12 @@ def may_work_on(user: User, family: Family) -> bool:
     return holds_role(user, *CASE_ROLES, agency=family.owner_id)
 
 
+def may_edit_family(user: User, family: Family) -> bool:
+    """Whether the user may change the family's record (address, phone, notes, household):
+    a coach or lead of the owning project, as for registering it."""
+    return holds_role(user, *REGISTERING_ROLES, agency=family.owner_id)
+
+
 def is_dpo(user: User, *, agency: Agency | int | None = None) -> bool:
     """Whether the user is data-protection officer (of AGENCY, if given), of her agency or
     of the network."""
@@ -404,7 +410,9 @@ def agencies_registering_for(user: User) -> QuerySet[Agency]:
 def access_consent_by_id(user: User, family: Family, consent_id: UUID | str) -> Consent:
     """One consent of a family the user has already been allowed to open, or 404."""
     try:
-        return family.consents.select_related("evidence").get(pk=consent_id)
+        return family.consents.select_related(
+            "evidence", "given_by", "on_behalf_of", "recorded_by", "revoked_by"
+        ).get(pk=consent_id)
     except (Consent.DoesNotExist, ValidationError):
         raise Http404 from None
 

@@ -76,6 +76,10 @@ MEMBERSHIP_PROPOSAL_EXPIRED = _declare(
 # Families
 FAMILY_REGISTERED = _declare("family.registered", _("Familie angelegt"))
 FAMILY_VIEWED = _declare("family.viewed", _("Familiendaten geöffnet"))
+FAMILY_CHANGED = _declare("family.changed", _("Familiendaten geändert"))
+FAMILY_HISTORY_VIEWED = _declare(
+    "family.history_viewed", _("Änderungsverlauf der Familie geöffnet")
+)
 FAMILY_SEARCHED = _declare("family.searched", _("Familien nach Name und Geburtsdatum gesucht"))
 FAMILY_DUPLICATES_CHECKED = _declare(
     "family.duplicates_checked", _("Neue Familie auf Doppelerfassung geprüft")
@@ -96,6 +100,7 @@ CONSENT_REVOKED = _declare("consent.revoked", _("Einwilligung widerrufen"))
 CONSENT_EVIDENCE_VIEWED = _declare(
     "consent.evidence_viewed", _("Nachweis der Einwilligung geöffnet")
 )
+CONSENT_VIEWED = _declare("consent.viewed", _("Einwilligung im Einzelnen gelesen"))
 
 # Keys
 VAULT_DATA_KEYS_REWRAPPED = _declare(

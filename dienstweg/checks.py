@@ -10,7 +10,7 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 
-from dienstweg import erasure_register, production_secrets
+from dienstweg import erasure_register, pdf, production_secrets
 
 HINT = "`manage.py generate_secrets` prints a fresh set; see README, Configuration."
 ERASURE_HINT = "`manage.py apply_erasures` (README, Backup and restore)."
@@ -40,3 +40,20 @@ def erasures_applied(
     if problem is None:
         return []
     return [checks.Error(problem, hint=ERASURE_HINT, id="dienstweg.E110")]
+
+
+@checks.register()
+def pdf_fonts_present(**kwargs: Any) -> list[checks.CheckMessage]:
+    # Without them no stamp and no Art. 15 report can be printed: said at start, not at the
+    # first click on "Stempel drucken". A warning: everything else works without them.
+    missing = [name for name in pdf.FONT_FILES.values() if not pdf.font_path(name).is_file()]
+    if not missing:
+        return []
+    return [
+        checks.Warning(
+            f"PDF fonts missing in {settings.DIENSTWEG_PDF_FONT_DIR}: {', '.join(missing)}; "
+            "stamps and Art. 15 reports cannot be printed",
+            hint="apt-get install fonts-dejavu-core, or set DIENSTWEG_PDF_FONT_DIR.",
+            id="dienstweg.W120",
+        )
+    ]

@@ -279,6 +279,12 @@ def load_demo() -> list[DemoLogin]:
             Location.objects.create(
                 agency=agency, street=street, postal_code="45964", city="Gladbeck"
             )
+        if not agency.dpo_email:  # each controller's DPO, for the Art. 15 and 30 reports
+            slug = "".join(ch for ch in name.split(",")[0].split("(")[0].lower() if ch.isalpha())
+            agency.dpo_name = "Datenschutzbeauftragte/r"
+            agency.dpo_email = f"datenschutz@{slug}.demo.dienstweg.invalid"
+            agency.dpo_phone = phone
+            agency.save(update_fields=["dpo_name", "dpo_email", "dpo_phone"])
         agencies.append(agency)
 
     for index, name, audience, rechtskreis, hours, languages, accepting in SERVICES:

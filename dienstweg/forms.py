@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import QuerySet
-from django.forms.utils import flatatt
+from django.forms.utils import ErrorDict, flatatt
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -228,8 +229,50 @@ class DirectorySearchForm(forms.Form):
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-class FamilyForm(forms.Form):
-    owner = forms.ModelChoiceField(label=_("Projekt"), queryset=Agency.objects.none())
+class Draft:
+    """A form sent back by "weitere Person hinzufügen": it shows what was typed, and no
+    errors yet, since the user has not submitted it."""
+
+    drafting = False
+
+    def full_clean(self) -> None:
+        if self.drafting:
+            self._errors = ErrorDict()
+            self.cleaned_data: dict[str, Any] = {}
+            return
+        super().full_clean()  # type: ignore[misc]
+
+
+class DraftFormSet(forms.BaseFormSet):
+    """A formset of Draft forms that can grow by one empty row per submit, without
+    JavaScript (the "weitere Person hinzufügen" button)."""
+
+    ADD = "add_member"
+    drafting = False
+
+    @classmethod
+    def with_added_row(cls, data: Any, prefix: str) -> Any:
+        """A copy of the POST DATA with one more row, if the add button sent it; else DATA."""
+        if data is None or cls.ADD not in data:
+            return data
+        data = data.copy()
+        key = f"{prefix}-TOTAL_FORMS"
+        # A broken management form stays as it is: the formset says so when submitted.
+        with suppress(ValueError):
+            data[key] = str(int(data.get(key, "0")) + 1)
+        return data
+
+    def full_clean(self) -> None:
+        if self.drafting:
+            self._errors: list[ErrorDict] = []
+            self._non_form_errors = self.error_class()
+            for form in self.forms:
+                form.drafting = True
+            return
+        super().full_clean()
+
+
+class FamilyContactForm(Draft, forms.Form):
     address = forms.CharField(label=_("Anschrift"), max_length=300)
     phone = forms.CharField(label=_("Telefon"), max_length=40, required=False)
     notes = forms.CharField(
@@ -238,6 +281,10 @@ class FamilyForm(forms.Form):
         required=False,
         widget=LongText(attrs={"rows": 4}),
     )
+
+
+class FamilyForm(FamilyContactForm):
+    owner = forms.ModelChoiceField(label=_("Projekt"), queryset=Agency.objects.none())
     confirm_duplicate = forms.BooleanField(
         label=_("Trotzdem neu anlegen: es ist eine andere Familie"), required=False
     )
@@ -250,7 +297,13 @@ class FamilyForm(forms.Form):
             self.fields["owner"].widget = forms.HiddenInput()
 
 
-class MemberForm(forms.Form):
+class FamilyEditForm(FamilyContactForm):
+    # family_version when the page was shown: a change by someone else in between is
+    # refused instead of silently overwritten.
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
+
+class MemberForm(Draft, forms.Form):
     # The select always submits a value: with the same value as initial, an unused row
     # counts as unchanged and is skipped instead of failing for its empty names.
     kind = forms.ChoiceField(
@@ -276,8 +329,37 @@ class MemberForm(forms.Form):
         )
 
 
-MemberFormSet = forms.formset_factory(
-    MemberForm, extra=4, min_num=1, validate_min=True, max_num=15, validate_max=True
+class MemberEditForm(MemberForm):
+    """A row of the household on the edit page: an existing person (with her id) or a new
+    one (without). change_family checks that the id is one of the family's."""
+
+    id = forms.CharField(widget=forms.HiddenInput, required=False, max_length=36)
+
+
+# Any number of people: one row more per "weitere Person hinzufügen" (no upper limit but
+# Django's own guard against a forged row count).
+MemberFormSet = cast(
+    "type[DraftFormSet]",
+    forms.formset_factory(MemberForm, formset=DraftFormSet, extra=4, min_num=1, validate_min=True),
+)
+
+
+class MemberEditFormSetBase(DraftFormSet):
+    def add_fields(self, form: forms.Form, index: int | None) -> None:
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].label = _("Person aus dem Haushalt entfernen")
+
+
+MemberEditFormSet = cast(
+    "type[DraftFormSet]",
+    forms.formset_factory(
+        MemberEditForm,
+        formset=MemberEditFormSetBase,
+        extra=1,
+        can_delete=True,
+        can_delete_extra=False,
+    ),
 )
 
 

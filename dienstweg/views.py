@@ -26,8 +26,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 
-from dienstweg import actions, clock, hooks, notifications, security, sessions, worklist
+from dienstweg import (
+    actions,
+    clock,
+    family_history,
+    hooks,
+    notifications,
+    security,
+    sessions,
+    worklist,
+)
 from dienstweg.access import (
+    REGISTERING_ROLES,
     Role,
     access_agency_by_id,
     access_consent_by_id,
@@ -40,20 +50,28 @@ from dienstweg.access import (
     enrolment_link_by_token,
     families_visible_to,
     holds_role,
+    may_edit_family,
     may_reset_second_factor,
     reach_of,
     staff,
     team_visible_to,
 )
-from dienstweg.audit_actions import CONSENT_EVIDENCE_VIEWED, FAMILY_VIEWED
+from dienstweg.audit_actions import (
+    CONSENT_EVIDENCE_VIEWED,
+    CONSENT_VIEWED,
+    FAMILY_HISTORY_VIEWED,
+    FAMILY_VIEWED,
+)
 from dienstweg.forms import (
     ConsentForm,
     DirectorySearchForm,
     EnrolmentForm,
+    FamilyEditForm,
     FamilyForm,
     FamilySearchForm,
     FirstCodeForm,
     LoginForm,
+    MemberEditFormSet,
     MemberFormSet,
     NewPasswordForm,
     ReauthenticationForm,
@@ -702,10 +720,13 @@ def family_register(request: HttpRequest) -> HttpResponse:
     owners = agencies_registering_for(user)
     if not owners.exists():
         raise PermissionDenied(_("Familien legen Coaches und Leitungen eines Projekts an."))
-    form = FamilyForm(request.POST or None, owners=owners)
-    members = MemberFormSet(request.POST or None, prefix="members")
+    data = MemberFormSet.with_added_row(request.POST or None, "members")
+    form = FamilyForm(data, owners=owners)
+    members = MemberFormSet(data, prefix="members")
     duplicates: list[str] = []
-    if request.method == "POST" and form.is_valid() and members.is_valid():
+    if data is not None and MemberFormSet.ADD in data:
+        form.drafting = members.drafting = True  # one more row, and no errors yet
+    elif request.method == "POST" and form.is_valid() and members.is_valid():
         member_data = [f.to_data() for f in members.forms if f.has_changed()]
         duplicates = [family.reference for family in actions.find_duplicates(member_data, by=user)]
         if duplicates and not form.cleaned_data["confirm_duplicate"]:
@@ -740,9 +761,104 @@ def family_register(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_http_methods(["GET", "POST"])
+def family_edit(request: HttpRequest, family_id: str) -> HttpResponse:
+    """Change the family's contact data and household: any number of people added (one
+    more row per "weitere Person hinzufügen"), changed or removed, in one action."""
+    user = staff(request)
+    family = access_family_by_id(user, family_id)
+    if not may_edit_family(user, family):
+        raise PermissionDenied(_("Familien ändern Coaches und Leitungen des Projekts."))
+    if family.is_erased:
+        messages.error(request, _("Die Daten dieser Familie sind gelöscht."))
+        return redirect(reverse("family_detail", args=[family.pk]))
+    rows = list(family.members.all())
+    data = MemberEditFormSet.with_added_row(request.POST or None, "members")
+    form = FamilyEditForm(
+        data,
+        initial={
+            "address": family.decrypt_field("address"),
+            "phone": family.decrypt_field("phone"),
+            "notes": family.decrypt_field("notes"),
+            "version": actions.family_version(family),
+        },
+    )
+    members = MemberEditFormSet(
+        data,
+        prefix="members",
+        initial=[
+            {
+                "id": str(m.pk),
+                "kind": m.kind,
+                "first_name": m.decrypt_field("first_name"),
+                "last_name": m.decrypt_field("last_name"),
+                "birth_date": m.birth_date,
+            }
+            for m in rows
+        ],
+    )
+    if data is not None and MemberEditFormSet.ADD in data:
+        form.drafting = members.drafting = True  # one more row, and no errors yet
+    elif request.method == "POST" and form.is_valid() and members.is_valid():
+        changed, added, removed = {}, [], []
+        for row in members.forms:
+            pk = row.cleaned_data.get("id")
+            if pk and row.cleaned_data.get("DELETE"):
+                removed.append(pk)
+            elif pk:
+                changed[pk] = row.to_data()  # change_family writes only what differs
+            elif row.has_changed():
+                added.append(row.to_data())
+        try:
+            changes = actions.change_family(
+                family,
+                by=user,
+                address=form.cleaned_data["address"],
+                phone=form.cleaned_data["phone"],
+                notes=form.cleaned_data["notes"],
+                changed_members=changed,
+                added_members=added,
+                removed_members=removed,
+                seen_version=form.cleaned_data["version"],
+            )
+        except actions.ActionError as error:
+            form.add_error(None, str(error))
+        else:
+            if changes:
+                messages.success(request, _("Änderungen gespeichert."))
+            else:
+                messages.info(request, _("Nichts geändert."))
+            return redirect(reverse("family_detail", args=[family.pk]))
+    actions.record_family_read(family, by=user, action=FAMILY_VIEWED)
+    return render(
+        request, "dienstweg/family_edit.html", {"family": family, "form": form, "members": members}
+    )
+
+
+@require_GET
+def family_history_page(request: HttpRequest, family_id: str) -> HttpResponse:
+    """Who registered and changed the family's record, when, and which fields: for the
+    owning project, page by page."""
+    user = staff(request)
+    family = access_family_by_id(user, family_id)
+    page = numbered_page(
+        family_history.history_of(family), request, settings.FAMILY_HISTORY_PAGE_SIZE
+    )
+    actions.record_family_read(family, by=user, action=FAMILY_HISTORY_VIEWED)
+    return render(
+        request,
+        "dienstweg/family_history.html",
+        {"family": family, "page": page, "changes": family_history.describe(page.object_list)},
+    )
+
+
 @require_GET
 def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
     return _family_page(request, family_id)
+
+
+# The family page shows the newest changes; the history page has them all.
+RECENT_CHANGES = 5
 
 
 def _family_page(
@@ -764,6 +880,7 @@ def _family_page(
         .order_by("-recorded_at")
     )
     actions.record_family_read(family, by=user, action=FAMILY_VIEWED)
+    recent = list(family_history.history_of(family)[: RECENT_CHANGES + 1])
     # What the apps above the core add: the referrals sent, the applications tagged.
     sections = [
         render_to_string(section.template, section.context(family, user, reach))
@@ -784,6 +901,9 @@ def _family_page(
             "revoke_form": RevokeConsentForm(),
             "kept": kept or {},
             "sections": sections,
+            "can_edit": reach.holds(family.owner_id, REGISTERING_ROLES),
+            "changes": family_history.describe(recent[:RECENT_CHANGES]),
+            "more_changes": len(recent) > RECENT_CHANGES,
         },
     )
 
@@ -831,6 +951,36 @@ def consent_revoke(request: HttpRequest, family_id: str, consent_id: str) -> Htt
     note = request.POST.get("note", "")
     return _family_page(
         request, family_id, {"consent": str(consent.pk), "note": note, "error": refusal}
+    )
+
+
+@require_GET
+def consent_detail(request: HttpRequest, family_id: str, consent_id: str) -> HttpResponse:
+    """One consent read back in full: who gave it, in which capacity, for which child, the
+    witness and revocation notes. Decrypting them is a read of the family's data: audited."""
+    user = staff(request)
+    family = access_family_by_id(user, family_id)
+    if family.is_erased:
+        raise Http404
+    consent = access_consent_by_id(user, family, consent_id)
+    # The people named are the family's own rows: decrypted with the key already loaded.
+    for person in (consent.given_by, consent.on_behalf_of):
+        if person is not None:
+            person.family = family
+    actions.record_family_read(
+        family, by=user, action=CONSENT_VIEWED, details={"consent": str(consent.pk)}
+    )
+    return render(
+        request,
+        "dienstweg/consent_detail.html",
+        {
+            "family": family,
+            "consent": consent,
+            "given_by": consent.given_by.display_name,
+            "on_behalf_of": consent.on_behalf_of.display_name if consent.on_behalf_of else "",
+            "witness_note": consent.decrypt_field("witness_note"),
+            "revocation_note": consent.decrypt_field("revocation_note"),
+        },
     )
 
 

@@ -113,7 +113,7 @@ def readable_message(user: User, message_id: UUID | str) -> Message | None:
     refusal: the user asked for nothing, she only lost sight of the thread meanwhile."""
     try:
         message = (
-            Message.objects.select_related("author")
+            Message.objects.select_related("author", "reply_to__author")
             .prefetch_related("attachments")
             .filter(pk=message_id)
             .first()

@@ -4,6 +4,7 @@ event and publishes its real-time event on commit (dienstweg.events)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, TypedDict
@@ -36,10 +37,22 @@ from messaging.audit_actions import (
     THREAD_OPENED,
 )
 from messaging.models import Message, MessageAttachment, Participant, Thread
+from messaging.people import label, labels_of, people_of
 from referrals.models import Referral
 
 MAX_ATTACHMENTS = 5
 SYNC_LIMIT = 200
+
+
+class Quote(TypedDict):
+    """What a reply shows of the message it answers, as that message is now: of a deleted
+    one nothing but that it is gone."""
+
+    id: str
+    seq: int
+    author_name: str
+    body: str
+    deleted: bool
 
 
 class MessagePayload(TypedDict):
@@ -53,6 +66,7 @@ class MessagePayload(TypedDict):
     edited: bool
     deleted: bool
     attachments: list[dict[str, Any]]
+    reply_to: Quote | None
 
 
 class MessageChanged(TypedDict):
@@ -69,6 +83,7 @@ class ReadUpdated(TypedDict):
     thread: str
     user: int
     name: str
+    label: str  # name and agency: "gelesen von Ben Becker (Jobcenter …)"
     seq: int
 
 
@@ -98,6 +113,33 @@ def payload(message: Message, attachments: list[MessageAttachment] | None = None
             {"id": str(file.pk), "name": file.decrypt_field("name"), "size": file.size}
             for file in files
         ],
+        reply_to=quote(message),
+    )
+
+
+QUOTE_CHARS = 200
+
+
+def quote(message: Message) -> Quote | None:
+    """The quote of the message MESSAGE answers (loaded with it: select_related
+    "reply_to__author"); None for a message that answers none."""
+    if message.reply_to_id is None or message.deleted_at:
+        return None
+    quoted = message.reply_to
+    if quoted is None:
+        return None
+    if quoted.deleted_at:
+        return Quote(id=str(quoted.pk), seq=quoted.seq, author_name="", body="", deleted=True)
+    quoted.thread = message.thread  # the same thread: its key without a query
+    body = quoted.decrypt_field("body")
+    if len(body) > QUOTE_CHARS:
+        body = body[:QUOTE_CHARS].rsplit(maxsplit=1)[0] + " …"
+    return Quote(
+        id=str(quoted.pk),
+        seq=quoted.seq,
+        author_name=quoted.author.full_name if quoted.author else "",
+        body=body,
+        deleted=False,
     )
 
 
@@ -203,18 +245,21 @@ def post_message(
     body: str,
     client_id: UUID,
     attachments: list[Upload] | None = None,
+    reply_to: UUID | None = None,
     by: User,
 ) -> Posted:
     """Store a message in the thread, then tell every reader. Whether BY may still use
     the thread is checked under the thread's lock (NoAccess if not). A resend with the
-    same client id stores nothing new and answers with the stored message."""
+    same client id stores nothing new and answers with the stored message. REPLY_TO: the
+    id of the message of this thread it answers (quoted). Readers of the thread named
+    with an @ before their full name are notified (without the text)."""
     uploads = attachments or []
     if len(uploads) > MAX_ATTACHMENTS:
         raise ActionError(_("Höchstens fünf Anhänge je Nachricht."))
     kinds = [check_upload(upload) for upload in uploads]
     body = _check_body(body, attachments=len(uploads))
     try:
-        return _post(thread, body, client_id, uploads, kinds, by)
+        return _post(thread, body, client_id, uploads, kinds, reply_to, by)
     except IntegrityError:  # the same client id, sent to another thread at the same moment
         raise ActionError(_("Diese Kennung gehört zu einer anderen Nachricht.")) from None
 
@@ -225,6 +270,7 @@ def _post(
     client_id: UUID,
     uploads: list[Upload],
     kinds: list[str],
+    reply_to: UUID | None,
     by: User,
 ) -> Posted:
     with transaction.atomic():
@@ -239,12 +285,26 @@ def _post(
                 raise ActionError(_("Diese Kennung gehört zu einer anderen Nachricht."))
             existing.thread = thread
             return Posted(existing, created=False, payload=payload(existing))
+        quoted = None
+        if reply_to is not None:
+            quoted = (
+                Message.objects.filter(pk=reply_to, thread=thread, deleted_at__isnull=True)
+                .select_related("author")
+                .first()
+            )
+            if quoted is None:
+                raise ActionError(_("Die zitierte Nachricht gibt es hier nicht (mehr)."))
         now = timezone.now()
         locked.last_seq += 1
         locked.last_message_at = now
         locked.save(update_fields=["last_seq", "last_message_at"])
         message = Message(
-            thread=thread, seq=locked.last_seq, author=by, client_id=client_id, created_at=now
+            thread=thread,
+            seq=locked.last_seq,
+            author=by,
+            client_id=client_id,
+            created_at=now,
+            reply_to=quoted,
         )
         message.encrypt_field("body", body)
         message.save(force_insert=True)
@@ -267,16 +327,41 @@ def _post(
         Participant.objects.filter(thread=thread, user=by, read_seq__lt=message.seq).update(
             read_seq=message.seq, read_at=now
         )
-        record(
-            by,
-            MESSAGE_POSTED,
-            target=message,
-            family=thread.family,
-            details={"thread": str(thread.pk), "seq": message.seq, "attachments": len(files)},
-        )
+        mentioned = _mentioned(body, readers, by)
+        details: dict[str, Any] = {
+            "thread": str(thread.pk),
+            "seq": message.seq,
+            "attachments": len(files),
+        }
+        if quoted is not None:
+            details["reply_to"] = quoted.seq
+        if mentioned:
+            details["mentions"] = len(mentioned)  # whom: the notifications say
+            # Who, where, and a link: never the text (the e-mail leaves the platform).
+            notify(
+                mentioned,
+                kind="message.mentioned",
+                title=gettext_lazy("Sie wurden in einer Unterhaltung erwähnt"),
+                family_ref=thread.family.reference if thread.family is not None else "",
+                url=thread_url(thread),
+            )
+        record(by, MESSAGE_POSTED, target=message, family=thread.family, details=details)
         sent = payload(message, files)
         events.publish(readers, MessageChanged(type="message.new", message=str(message.pk)))
     return Posted(message, created=True, payload=sent)
+
+
+def _mentioned(body: str, readers: list[int], by: User) -> list[User]:
+    """The readers of the thread (never the author) the text names as "@Full Name"."""
+    if "@" not in body:
+        return []
+    people = User.objects.filter(pk__in=readers, is_active=True).exclude(pk=by.pk)
+    return [
+        person
+        for person in people
+        if person.full_name
+        and re.search("@" + re.escape(person.full_name) + r"(?!\w)", body, re.IGNORECASE)
+    ]
 
 
 def _own(message: Message, by: User) -> Message:
@@ -327,9 +412,11 @@ def _record_change(message: Message, action: str, by: User) -> None:
         family=thread.family,
         details={"thread": str(thread.pk), "seq": message.seq},
     )
-    events.publish(
-        thread_readers(thread), MessageChanged(type="message.updated", message=str(message.pk))
-    )
+    readers = thread_readers(thread)
+    # The replies quoting it show it as it is now: they change with it.
+    replies = Message.objects.filter(reply_to=message).values_list("pk", flat=True)
+    for changed in [message.pk, *replies]:
+        events.publish(readers, MessageChanged(type="message.updated", message=str(changed)))
 
 
 # Reading
@@ -343,7 +430,7 @@ def messages_after(
     With MARK (the page), BY's read marker moves to the last of them as well."""
     rows = list(
         thread.messages.filter(seq__gt=max(after, 0))
-        .select_related("author")
+        .select_related("author", "reply_to__author")
         .prefetch_related("attachments")
         .order_by("seq")[:SYNC_LIMIT]
     )
@@ -391,7 +478,12 @@ def _advance_marker(thread: Thread, user: User, seq: int) -> int | None:
     events.publish(
         thread_readers(thread),
         ReadUpdated(
-            type="read.updated", thread=str(thread.pk), user=user.pk, name=user.full_name, seq=seq
+            type="read.updated",
+            thread=str(thread.pk),
+            user=user.pk,
+            name=user.full_name,
+            label=labels_of([user.pk]).get(user.pk, user.full_name),
+            seq=seq,
         ),
     )
     return before
@@ -420,6 +512,22 @@ def read_markers(thread: Thread) -> dict[int, int]:
     return dict(
         Participant.objects.filter(thread=thread, read_seq__gt=0).values_list("user_id", "read_seq")
     )
+
+
+def reader_labels(thread: Thread) -> dict[int, str]:
+    """Name and agency of each participant who has read something: "gelesen von …"."""
+    return labels_of(Participant.objects.filter(thread=thread, read_seq__gt=0).values("user_id"))
+
+
+def mentionable(thread: Thread, *, by: User) -> list[dict[str, str]]:
+    """Whom BY can @-mention here: the thread's readers but herself, by name (what the
+    composer suggests; post_message notifies by the same rule)."""
+    readers = [pk for pk in thread_readers(thread) if pk != by.pk]
+    return [
+        {"name": name, "label": label(name, agency)}
+        for _pk, name, agency in people_of(readers)
+        if name
+    ]
 
 
 def announce_typing(thread: Thread, *, by: User) -> None:

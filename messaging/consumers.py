@@ -1,7 +1,8 @@
 """The one WebSocket of a browser tab (/ws/): a thin layer over messaging.access and
 messaging.actions. Protocol (JSON text frames, DESIGN.md "Real time"):
 
-    → {"type": "message.send", "thread": id, "client_id": uuid, "body": text}
+    → {"type": "message.send", "thread": id, "client_id": uuid, "body": text,
+       "reply_to": id of the quoted message (optional)}
     ← {"type": "message.ack", "client_id": uuid, "message": {...}}   to the sender
     ← {"type": "message.new", "message": {...}}                       to every reader
     → {"type": "message.edit", "message": id, "body": text}  /  {"type": "message.delete", ...}
@@ -17,7 +18,10 @@ messaging.actions. Protocol (JSON text frames, DESIGN.md "Real time"):
        "client_id": the refused message.send's client id, "retry_after": seconds (rate_limited)}
     ← {"type": "access.revoked", "thread": id}
 
-Bad input gets an error frame and changes nothing; the socket stays open."""
+Every message sent carries "html" besides its fields: its list item rendered for this
+socket's user by the page's own template (messaging.rendering), so that a live message
+offers the same actions as after a reload. Bad input gets an error frame and changes
+nothing; the socket stays open."""
 
 from __future__ import annotations
 
@@ -58,6 +62,7 @@ from messaging.access import (
     thread_by_id,
 )
 from messaging.models import Thread
+from messaging.rendering import message_html
 
 logger = logging.getLogger(__name__)
 
@@ -269,10 +274,13 @@ class StaffConsumer(AsyncWebsocketConsumer):
 
     async def on_send(self, frame: dict[str, Any]) -> None:
         body, client_id = frame.get("body"), _uuid(frame.get("client_id"))
+        reply_to = _uuid(frame.get("reply_to"))
         if not isinstance(body, str) or client_id is None:
             raise FrameError("malformed", _("Unlesbare Anfrage."))
+        if frame.get("reply_to") not in (None, "") and reply_to is None:
+            raise FrameError("malformed", _("Unlesbare Anfrage."))
         thread_id = _thread_id(frame)
-        message = await in_thread(_post, self.user, thread_id, body, client_id)
+        message = await in_thread(_post, self.user, thread_id, body, client_id, reply_to)
         self.followed.add(thread_id)
         await self._send({"type": "message.ack", "client_id": str(client_id), "message": message})
 
@@ -307,7 +315,7 @@ class StaffConsumer(AsyncWebsocketConsumer):
         if not _counter(after):
             raise FrameError("malformed", _("Unlesbare Anfrage."))
         thread_id = _thread_id(frame)
-        messages, markers = await in_thread(_sync, self.user, thread_id, after)
+        messages, markers, labels = await in_thread(_sync, self.user, thread_id, after)
         self.followed.add(thread_id)
         await self._send(
             {
@@ -316,6 +324,7 @@ class StaffConsumer(AsyncWebsocketConsumer):
                 "messages": messages,
                 "more": len(messages) == actions.SYNC_LIMIT,
                 "markers": {str(user): seq for user, seq in markers.items()},
+                "labels": {str(user): label for user, label in labels.items()},
             }
         )
 
@@ -396,14 +405,25 @@ def _thread(user: User, thread_id: str) -> Thread:
         raise FrameError("unknown_thread", _("Diese Unterhaltung gibt es nicht.")) from None
 
 
-def _post(user: User, thread_id: str, body: str, client_id: UUID) -> actions.MessagePayload:
+class Shown(actions.MessagePayload):
+    html: str  # the list item for this socket's user (messaging/message.html)
+
+
+def _shown(message: actions.MessagePayload, user: User) -> Shown:
+    return Shown(**message, html=message_html(message, me=user.pk))
+
+
+def _post(user: User, thread_id: str, body: str, client_id: UUID, reply_to: UUID | None) -> Shown:
     # post_message checks the access rules under the thread's lock: checking them before
     # as well would cost the hottest path of the socket three more queries.
     thread = thread_by_id(thread_id)
     try:
         if thread is None:
             raise actions.NoAccess("")
-        return actions.post_message(thread, body=body, client_id=client_id, by=user).payload
+        posted = actions.post_message(
+            thread, body=body, client_id=client_id, reply_to=reply_to, by=user
+        )
+        return _shown(posted.payload, user)
     except actions.NoAccess:
         refuse_thread(user, thread)
         raise FrameError("unknown_thread", _("Diese Unterhaltung gibt es nicht.")) from None
@@ -411,9 +431,9 @@ def _post(user: User, thread_id: str, body: str, client_id: UUID) -> actions.Mes
         raise FrameError("refused", str(error)) from None
 
 
-def _readable(user: User, message_id: str) -> actions.MessagePayload | None:
+def _readable(user: User, message_id: str) -> Shown | None:
     message = readable_message(user, message_id)
-    return None if message is None else actions.payload(message)
+    return None if message is None else _shown(actions.payload(message), user)
 
 
 def _change(user: User, message_id: UUID, body: str | None) -> None:
@@ -440,9 +460,13 @@ def _typing(user: User, thread_id: str) -> None:
 
 def _sync(
     user: User, thread_id: str, after: int
-) -> tuple[list[actions.MessagePayload], dict[int, int]]:
+) -> tuple[list[Shown], dict[int, int], dict[int, str]]:
     thread = _thread(user, thread_id)
-    return actions.messages_after(thread, after=after, by=user), actions.read_markers(thread)
+    return (
+        [_shown(m, user) for m in actions.messages_after(thread, after=after, by=user)],
+        actions.read_markers(thread),
+        actions.reader_labels(thread),
+    )
 
 
 def _lost_threads(user: User, thread_ids: list[str]) -> list[str]:

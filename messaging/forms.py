@@ -24,6 +24,8 @@ class MessageForm(forms.Form):
     )
     # Made by the page: a form sent twice (reload, double click) is stored once.
     client_id = forms.UUIDField(widget=forms.HiddenInput)
+    # The message this one answers ("Antworten"), quoted above it.
+    reply_to = forms.UUIDField(required=False, widget=forms.HiddenInput)
     attachments = MultipleFileField(
         label=_("Anhänge (PDF, JPEG oder PNG)"),
         required=False,

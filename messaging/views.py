@@ -4,6 +4,7 @@ working without JavaScript through plain forms), direct threads, attachments."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,7 +12,6 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -30,24 +30,40 @@ from messaging.access import (
     threads_of,
 )
 from messaging.forms import MessageForm
-from messaging.models import MessageAttachment, Thread
+from messaging.models import MessageAttachment, Participant, Thread
+from messaging.people import direct_partners, label, with_partners
+from messaging.rendering import shown as shown_message
 from referrals.access import access_referral_by_id
 
 SHOWN = 50  # messages on the page; older ones come through `sync`
+BESIDE = 20  # threads in the list beside the conversation (wide screens)
 
 
 @require_GET
 def thread_list(request: HttpRequest) -> HttpResponse:
     """The user's threads, newest first, with their unread counts."""
-    page = numbered_page(threads_of(staff(request)), request, settings.REFERRAL_PAGE_SIZE)
+    user = staff(request)
+    page = numbered_page(with_partners(threads_of(user)), request, settings.REFERRAL_PAGE_SIZE)
+    page.object_list = titled(page.object_list)
     return render(request, "messaging/thread_list.html", {"page": page})
+
+
+def titled(participants: Iterable[Participant]) -> list[Participant]:
+    """The rows of an overview (annotated by with_partners), each direct thread named by
+    the other person and her agency."""
+    rows = list(participants)
+    for row in rows:
+        row.partner_label = label(row.partner_name, row.partner_agency)  # type: ignore[attr-defined]
+    return rows
 
 
 @require_GET
 def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     user = staff(request)
     thread = access_thread_by_id(user, thread_id)
-    return _thread_page(request, thread, MessageForm(initial={"client_id": uuid.uuid4()}))
+    # "Antworten" without JavaScript: the link names the message to quote.
+    form = MessageForm(initial={"client_id": uuid.uuid4()})
+    return _thread_page(request, thread, form, answering=request.GET.get("antwort", ""))
 
 
 def _thread_page(
@@ -56,28 +72,50 @@ def _thread_page(
     form: MessageForm,
     *,
     editing: dict[str, str] | None = None,
+    answering: str = "",
 ) -> HttpResponse:
     """The thread with FORM in its composer: a fresh one, or one refused with everything
     that was typed in it (files chosen cannot be refilled: form_field.html says so);
-    EDITING: the id, text and refusal of a change to one of the user's messages."""
+    EDITING: the id, text and refusal of a change to one of the user's messages;
+    ANSWERING: the id of the message to quote (a refused form names its own)."""
     user = staff(request)
-    shown = actions.messages_after(
-        thread, after=max(0, thread.last_seq - SHOWN), by=user, mark=True
-    )
+    shown = [
+        shown_message(m, me=user.pk)
+        for m in actions.messages_after(
+            thread, after=max(0, thread.last_seq - SHOWN), by=user, mark=True
+        )
+    ]
+    # The message being answered, if it is on the page (an older one is not offered).
+    if form.is_bound:
+        answering = str(form.data.get("reply_to") or "")
+    replying = next((m for m in shown if m["id"] == answering and not m["deleted"]), None)
+    if not form.is_bound:
+        form.initial["reply_to"] = replying["id"] if replying else ""
+    beside = titled(with_partners(threads_of(user))[:BESIDE])
+    partner = direct_partners([thread.pk], of=user).get(thread.pk, "") if _direct(thread) else ""
     return render(
         request,
         "messaging/thread_detail.html",
         {
             "thread": thread,
-            "shown": [{**m, "at": parse_datetime(m["created_at"])} for m in shown],
+            "partner": partner,
+            "shown": shown,
+            "replying": replying,
+            "beside": beside,
             "last_seq": shown[-1]["seq"] if shown else thread.last_seq,
             "markers": {str(u): seq for u, seq in actions.read_markers(thread).items()},
+            "reader_labels": {str(u): name for u, name in actions.reader_labels(thread).items()},
+            "mentionable": actions.mentionable(thread, by=user),
             "form": form,
             "editing": editing or {},
             "subject_url": _subject_url(thread),
             "max_chars": settings.MESSAGE_MAX_CHARS,
         },
     )
+
+
+def _direct(thread: Thread) -> bool:
+    return thread.kind == Thread.Kind.DIRECT
 
 
 def _subject_url(thread: Thread) -> str:
@@ -103,6 +141,7 @@ def thread_post(request: HttpRequest, thread_id: str) -> HttpResponse:
                 body=form.cleaned_data["body"],
                 client_id=form.cleaned_data["client_id"],
                 attachments=form.cleaned_data["attachments"],
+                reply_to=form.cleaned_data["reply_to"],
                 by=user,
             )
         except ActionError as error:

@@ -27,6 +27,7 @@ from dienstweg.actions import ActionError
 from dienstweg.audit_actions import (
     CONSENT_EVIDENCE_VIEWED,
     FAMILY_ACCESS_DENIED,
+    FAMILY_HISTORY_VIEWED,
     FAMILY_VIEWED,
     MEMBERSHIP_PROPOSAL_CONFIRMED,
     MEMBERSHIP_PROPOSED,
@@ -58,6 +59,7 @@ from referrals.audit_actions import (
 # The DPO's console.* actions are neither: she reads the trail, not the family's data.
 READ_ACTIONS: tuple[str, ...] = (
     FAMILY_VIEWED,
+    FAMILY_HISTORY_VIEWED,
     FAMILY_ACCESS_DENIED,
     CONSENT_EVIDENCE_VIEWED,
     REFERRAL_VIEWED,

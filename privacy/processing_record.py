@@ -9,7 +9,8 @@ families, referrals and consents there are. No family is named in it.
 The JSON form (`as_json`, format "dienstweg.processing_record.v1"):
 
     format, generated_at
-    controllers       [{kind, label, agencies: [{name, rechtskreis, rechtskreis_label}]}]
+    controllers       [{kind, label, agencies: [{name, rechtskreis, rechtskreis_label,
+                        address[], email, phone, dpo: {name, email, phone, address}}]}]
     purposes          [{code, label, legal_bases[]}]
     data_categories   [{code, label, special_category}]
     data_subjects     [{code, label, count}]
@@ -34,7 +35,16 @@ from django.utils.translation import ngettext
 
 from applications.models import ApplicationTag
 from audit import retention
-from dienstweg.models import Agency, Consent, DataCategory, Family, HouseholdMember, Purpose, User
+from dienstweg.models import (
+    Agency,
+    Consent,
+    DataCategory,
+    Family,
+    HouseholdMember,
+    Location,
+    Purpose,
+    User,
+)
 from referrals.models import Referral
 
 FORMAT = "dienstweg.processing_record.v1"
@@ -46,6 +56,14 @@ class Controller:
     name: str
     rechtskreis: str
     rechtskreis_label: str
+    # Art. 30(1)(a): the controller's contact and its DPO's, from the directory.
+    address: tuple[str, ...] = ()
+    email: str = ""
+    phone: str = ""
+    dpo_name: str = ""
+    dpo_email: str = ""
+    dpo_phone: str = ""
+    dpo_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,6 +149,15 @@ class ProcessingRecord:
                             "name": a.name,
                             "rechtskreis": a.rechtskreis,
                             "rechtskreis_label": a.rechtskreis_label,
+                            "address": list(a.address),
+                            "email": a.email,
+                            "phone": a.phone,
+                            "dpo": {
+                                "name": a.dpo_name,
+                                "email": a.dpo_email,
+                                "phone": a.dpo_phone,
+                                "address": a.dpo_address,
+                            },
                         }
                         for a in group.agencies
                     ],
@@ -181,11 +208,27 @@ class ProcessingRecord:
 def build_processing_record(*, now: datetime | None = None) -> ProcessingRecord:
     """The Art. 30 record as the platform stands now (a fixed number of queries)."""
     agencies = list(
-        Agency.objects.order_by("kind", "name").values("pk", "name", "kind", "rechtskreis")
+        Agency.objects.order_by("kind", "name").values(
+            "pk",
+            "name",
+            "kind",
+            "rechtskreis",
+            "email",
+            "public_phone",
+            "dpo_name",
+            "dpo_email",
+            "dpo_phone",
+            "dpo_address",
+        )
     )
+    addresses: dict[int, tuple[str, ...]] = {}
+    for agency_id, street, postal_code, city in Location.objects.order_by(
+        "agency_id", "id"
+    ).values_list("agency_id", "street", "postal_code", "city"):
+        addresses.setdefault(agency_id, (street, f"{postal_code} {city}".strip()))
     return ProcessingRecord(
         generated_at=timezone.localtime(now),
-        controllers=_controllers(agencies),
+        controllers=_controllers(agencies, addresses),
         purposes=purposes(),
         categories=[
             CategoryEntry(code, str(label), code in SPECIAL_CATEGORIES)
@@ -198,7 +241,9 @@ def build_processing_record(*, now: datetime | None = None) -> ProcessingRecord:
     )
 
 
-def _controllers(agencies: Sequence[Mapping[str, Any]]) -> list[ControllerGroup]:
+def _controllers(
+    agencies: Sequence[Mapping[str, Any]], addresses: Mapping[int, tuple[str, ...]]
+) -> list[ControllerGroup]:
     groups = []
     for kind, label in Agency.Kind.choices:
         members = [
@@ -208,6 +253,13 @@ def _controllers(agencies: Sequence[Mapping[str, Any]]) -> list[ControllerGroup]
                 str(Agency.Rechtskreis(a["rechtskreis"]).label)
                 if a["rechtskreis"] in Agency.Rechtskreis.values
                 else a["rechtskreis"],
+                address=tuple(line for line in addresses.get(a["pk"], ()) if line),
+                email=a["email"],
+                phone=a["public_phone"],
+                dpo_name=a["dpo_name"],
+                dpo_email=a["dpo_email"],
+                dpo_phone=a["dpo_phone"],
+                dpo_address=a["dpo_address"],
             )
             for a in agencies
             if a["kind"] == kind

@@ -14,7 +14,11 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.forms.utils import flatatt
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from audit import registry
@@ -24,20 +28,69 @@ from dienstweg.access import DpoScope
 from dienstweg.forms import PlainSelect
 from dienstweg.models import Agency, Family, User
 
+# The kinds of action, as the dropdown groups them (registry.nouns()); an undeclared kind
+# shows its noun.
+ACTION_GROUPS: dict[str, Promise] = {
+    "account": _("Konten"),
+    "application_tag": _("Anträge"),
+    "audit": _("Protokoll"),
+    "auth": _("Anmeldung"),
+    "backup": _("Sicherungen"),
+    "consent": _("Einwilligungen"),
+    "console": _("Datenschutz-Konsole"),
+    "family": _("Familien"),
+    "membership": _("Rollen und Mitgliedschaften"),
+    "message": _("Nachrichten"),
+    "referral": _("Vermittlungen"),
+    "retention": _("Aufbewahrung"),
+    "session": _("Sitzungen"),
+    "thread": _("Unterhaltungen"),
+    "vault": _("Schlüssel"),
+}
 
-def action_choices() -> list[tuple[str, str]]:
-    """Every declared action with its label, each kind first as "<noun>." (every action of
-    that kind: "referral." finds every referral event)."""
-    choices = [("", str(_("alle Aktionen")))]
+
+def action_choices() -> list[Any]:
+    """Every declared action by its German label, grouped by kind; each group starts with
+    "<noun>." (every action of that kind: "referral." finds every referral event)."""
     declared = registry.declared()
+    groups = []
     for noun in registry.nouns():
-        choices.append((f"{noun}.", _("%(noun)s.* – alle dieser Art") % {"noun": noun}))
-        choices.extend(
-            (item.name, f"{item.label} ({item.name})")
-            for item in declared
-            if item.name.startswith(f"{noun}.")
+        group = str(ACTION_GROUPS.get(noun, noun))
+        options = [(f"{noun}.", str(_("alle: %(group)s") % {"group": group}))]
+        options += sorted(
+            ((item.name, str(item.label)) for item in declared if item.name.startswith(f"{noun}.")),
+            key=lambda option: option[1],
         )
-    return choices
+        groups.append((group, options))
+    return [("", str(_("alle Aktionen"))), *sorted(groups)]
+
+
+class GroupedSelect(forms.Select):
+    """A <select> with an <optgroup> per kind, built in Python like PlainSelect (about 200
+    options: Django's per-option templates would cost milliseconds a page)."""
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts = []
+        for group, options, _index in widget["optgroups"]:
+            rendered = format_html_join(
+                "",
+                '<option value="{}"{}>{}</option>',
+                ((o["value"], flatatt(o["attrs"]), o["label"]) for o in options),
+            )
+            parts.append(
+                format_html('<optgroup label="{}">{}</optgroup>', group, rendered)
+                if group
+                else rendered
+            )
+        return format_html(
+            '<select name="{}"{}>{}</select>',
+            widget["name"],
+            flatatt(widget["attrs"]),
+            mark_safe("".join(parts)),  # noqa: S308 (each part escaped by format_html above)
+        )
 
 
 @dataclass(frozen=True)
@@ -119,8 +172,8 @@ class TrailFilterForm(forms.Form):
     action = forms.ChoiceField(
         label=_("Aktion"),
         required=False,
-        widget=PlainSelect,
-        help_text=_("Eine Aktion, oder alle einer Art (z. B. „referral.* – alle dieser Art“)."),
+        widget=GroupedSelect,
+        help_text=_("Eine Aktion, oder alle einer Art (z. B. „alle: Vermittlungen“)."),
         error_messages={
             "invalid_choice": _("Diese Aktion gibt es nicht: bitte eine aus der Liste wählen.")
         },

@@ -1,23 +1,26 @@
-"""Families: registering, recording reads, erasing (Art. 17) and restricting (Art. 18)
-their processing."""
+"""Families: registering, keeping the record current, recording reads, erasing (Art. 17)
+and restricting (Art. 18) their processing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.models import AuditEvent
 from audit.trail import record
 from dienstweg import erasure_register, hooks, vault
-from dienstweg.access import families_visible_to, may_register_for
-from dienstweg.actions.errors import ActionError, NotAllowed, check_dpo
+from dienstweg.access import families_visible_to, may_edit_family, may_register_for
+from dienstweg.actions.errors import ActionError, NotAllowed, case_write_refused, check_dpo
 from dienstweg.audit_actions import (
+    FAMILY_CHANGED,
     FAMILY_DUPLICATES_CHECKED,
     FAMILY_KEY_DESTROYED,
     FAMILY_PROCESSING_RESTRICTED,
@@ -110,15 +113,8 @@ def _register_family(
     family.encrypt_field("notes", notes)
     family.save(force_insert=True)
     for position, data in enumerate(members):
-        member = HouseholdMember(
-            family=family,
-            kind=data.kind,
-            position=position,
-            identity_index=identity_index(data.first_name, data.last_name, data.birth_date),
-        )
-        member.encrypt_field("first_name", data.first_name)
-        member.encrypt_field("last_name", data.last_name)
-        member.encrypt_field("birth_date", data.birth_date.isoformat())
+        member = HouseholdMember(family=family, position=position)
+        _fill_member(member, data)
         member.save(force_insert=True)
     record(
         by,
@@ -129,6 +125,163 @@ def _register_family(
         details={"members": len(members)},
     )
     return family
+
+
+def _fill_member(member: HouseholdMember, data: MemberData) -> None:
+    """Write DATA into the member row: encrypted fields and every blind index. The one place
+    that derives the indexes, for registering and for changing alike, so that a search
+    finds a person by what the record says now."""
+    member.kind = data.kind
+    member.encrypt_field("first_name", data.first_name)
+    member.encrypt_field("last_name", data.last_name)
+    member.encrypt_field("birth_date", data.birth_date.isoformat())
+    member.identity_index = identity_index(data.first_name, data.last_name, data.birth_date)
+
+
+# Keeping the record current
+
+# What change_family reports and records as changed: names only, never values (the trail
+# holds no personal data). dienstweg.family_history gives them their German labels.
+FAMILY_FIELDS = ("address", "phone", "notes")
+MEMBER_FIELDS = ("kind", "first_name", "last_name", "birth_date")
+
+
+def family_version(family: Family) -> int:
+    """The id of the family's latest recorded change (0 before the first): a form carries
+    it, and change_family refuses when someone else changed the record in between."""
+    latest = AuditEvent.objects.filter(family_id=str(family.pk), action=FAMILY_CHANGED).aggregate(
+        latest=Max("id")
+    )["latest"]
+    return int(latest or 0)
+
+
+def _member_values(member: HouseholdMember) -> MemberData:
+    return MemberData(
+        kind=member.kind,
+        first_name=member.decrypt_field("first_name"),
+        last_name=member.decrypt_field("last_name"),
+        birth_date=member.birth_date,
+    )
+
+
+def change_family(
+    family: Family,
+    *,
+    by: User,
+    address: str | None = None,
+    phone: str | None = None,
+    notes: str | None = None,
+    changed_members: Mapping[str, MemberData] | None = None,
+    added_members: Sequence[MemberData] = (),
+    removed_members: Sequence[str] = (),
+    seen_version: int | None = None,
+) -> dict[str, int | bool]:
+    """Change the family's record: the contact fields given (None leaves one as it is), the
+    members in CHANGED_MEMBERS (by id; only what differs is written), ADDED_MEMBERS and
+    REMOVED_MEMBERS (ids; deleted, with their encrypted data). Returns what changed, as
+    recorded in the trail: field names and counts, never values ({} when nothing did,
+    and then nothing is recorded).
+
+    NotAllowed (audited) unless BY is a coach or lead of the owning project. ActionError
+    for an erased family, a person not of this family, removing a person a consent names
+    (the consent must stay provable), a household left without an adult, or a record
+    someone else changed since SEEN_VERSION (family_version when the form was shown)."""
+    if not may_edit_family(by, family):
+        raise case_write_refused(by, family)
+    changed_members = changed_members or {}
+    with transaction.atomic():
+        # The family row first (locks.py): erasure, restriction and transmissions that
+        # read the record wait for this change or run before it.
+        locked = lock_family(family)
+        if locked.is_erased:
+            raise ActionError(_("Die Daten dieser Familie sind gelöscht."))
+        if seen_version is not None and family_version(locked) != seen_version:
+            raise ActionError(
+                _(
+                    "Inzwischen hat jemand anderes diese Familie geändert. Bitte öffnen Sie "
+                    "die Seite neu und tragen Sie Ihre Änderungen noch einmal ein."
+                )
+            )
+        changes: dict[str, int | bool] = {}
+        contact = {"address": address, "phone": phone, "notes": notes}
+        for name, value in contact.items():
+            if value is not None and value != locked.decrypt_field(name):
+                locked.encrypt_field(name, value)
+                changes[name] = True
+        if changes:
+            locked.save(update_fields=[f"{name}_enc" for name in changes])
+        members = {str(m.pk): m for m in HouseholdMember.objects.filter(family=locked)}
+        unknown = (set(changed_members) | set(removed_members)) - set(members)
+        if unknown:
+            raise ActionError(_("Eine der Personen gehört nicht (mehr) zu dieser Familie."))
+        removed = set(removed_members)
+        _check_removable(locked, [members[pk] for pk in removed])
+        remaining = [
+            changed_members[pk].kind if pk in changed_members else member.kind
+            for pk, member in members.items()
+            if pk not in removed
+        ] + [data.kind for data in added_members]
+        if not remaining:
+            raise ActionError(_("Bitte mindestens ein Haushaltsmitglied angeben."))
+        if HouseholdMember.Kind.ADULT not in remaining:
+            raise ActionError(_("Zum Haushalt gehört mindestens eine erwachsene Person."))
+        changed_count = 0
+        for pk, data in changed_members.items():
+            if pk in removed:
+                continue
+            member = members[pk]
+            before = _member_values(member)
+            differs = [f for f in MEMBER_FIELDS if getattr(before, f) != getattr(data, f)]
+            if differs:
+                _fill_member(member, data)
+                member.save()
+                changed_count += 1
+                changes.update({f"member_{f}": True for f in differs})
+        if changed_count:
+            changes["members_changed"] = changed_count
+        if removed:
+            HouseholdMember.objects.filter(family=locked, pk__in=removed).delete()
+            changes["members_removed"] = len(removed)
+        if added_members:
+            position = max((m.position for m in members.values()), default=-1) + 1
+            for offset, data in enumerate(added_members):
+                member = HouseholdMember(family=locked, position=position + offset)
+                _fill_member(member, data)
+                member.save(force_insert=True)
+            changes["members_added"] = len(added_members)
+        if changes:
+            record(
+                by,
+                FAMILY_CHANGED,
+                target=locked,
+                family=locked,
+                purpose="Fallarbeit im eigenen Projekt",
+                agency_id=locked.owner_id,
+                details=changes,
+            )
+        return changes
+
+
+def _check_removable(family: Family, members: list[HouseholdMember]) -> None:
+    """Refuse to remove a person whom a consent names (who gave it, or for whom): the
+    consent, revoked or expired too, is the proof that past processing was lawful."""
+    if not members:
+        return
+    ids = [m.pk for m in members]
+    named = set()
+    for given_by, on_behalf_of in Consent.objects.filter(
+        Q(given_by_id__in=ids) | Q(on_behalf_of_id__in=ids), family=family
+    ).values_list("given_by_id", "on_behalf_of_id"):
+        named.update({given_by, on_behalf_of} & set(ids))
+    if named:
+        names = ", ".join(m.display_name for m in members if m.pk in named)
+        raise ActionError(
+            _(
+                "%(names)s kann nicht entfernt werden: Eine Einwilligung nennt diese Person. "
+                "Einwilligungen bleiben als Nachweis erhalten, auch widerrufene."
+            )
+            % {"names": names}
+        )
 
 
 # At most this many families get their own event from one search or duplicate check (the

@@ -61,6 +61,19 @@ class Agency(Checked):
         help_text=_("Netzwerkinterne Durchwahl; nur für Mitglieder des Netzwerks sichtbar."),
     )
     group = models.OneToOneField(Group, on_delete=models.PROTECT, editable=False)
+    # The agency as controller (GDPR Art. 13(1)(b), 15, 30(1)(a)): whom a family writes to
+    # about its data. Named in the Art. 15 report and the record of processing activities.
+    dpo_name = models.CharField(_("Datenschutzbeauftragte/r"), max_length=150, blank=True)
+    dpo_email = models.EmailField(_("E-Mail der/des Datenschutzbeauftragten"), blank=True)
+    dpo_phone = models.CharField(
+        _("Telefon der/des Datenschutzbeauftragten"), max_length=40, blank=True
+    )
+    dpo_address = models.CharField(
+        _("Anschrift der/des Datenschutzbeauftragten"),
+        max_length=200,
+        blank=True,
+        help_text=_("Nur wenn sie nicht die Anschrift der Einrichtung ist."),
+    )
 
     class Meta:
         verbose_name = _("Einrichtung")

@@ -27,7 +27,13 @@ The JSON form (`as_json`, format "dienstweg.access_report.v1") is stable:
                                            kind_label, submitted_on, state}]}
     communication     [{kind, label, threads, messages}]   counts only, never contents
     consultations     [{day, agency, agency_kind, action, action_label, purpose, count,
-                        staff?}]   "staff" only when staff_names is true
+                        staff?}]   "staff" only when staff_names is true; the DPO's own
+                      steps with agency_kind "dpo" and the agency "Datenschutzbeauftragte/r"
+    controller        {name, address[], email, phone}   the owning project (Art. 15(1), 13)
+    data_protection_officer  {name, email, phone, address}   from the directory
+    retention         [{code, label, period}]   as the record of processing activities
+    supervisory_authority    the authority to complain to (Art. 77), one line
+    rights            [{article, title, text}]   Art. 16-18, 21 and 77, as the family reads them
 """
 
 from __future__ import annotations
@@ -49,8 +55,15 @@ from django.utils.translation import gettext_lazy
 from applications.models import ApplicationTag
 from audit import registry
 from audit.models import AuditEvent
+from dienstweg.audit_actions import (
+    FAMILY_KEY_DESTROYED,
+    FAMILY_PROCESSING_RESTRICTED,
+    FAMILY_RESTRICTION_LIFTED,
+)
 from dienstweg.models import Agency, Consent, DataCategory, Family, HouseholdMember, Purpose, User
 from messaging.models import Thread
+from privacy.audit_actions import FAMILY_ERASED
+from privacy.processing_record import retention_periods
 from referrals.models import Referral
 
 FORMAT = "dienstweg.access_report.v1"
@@ -63,9 +76,98 @@ SOURCE_LABELS: dict[str, Promise] = {
 }
 
 
+# What the data-protection officer herself does about a family: checks, reports, exports,
+# restriction and erasure. The report names her role for these, not her home agency: a
+# family must not read that the youth office searched for it when its DPO did.
+DPO_STEPS = frozenset(
+    {FAMILY_ERASED, FAMILY_KEY_DESTROYED, FAMILY_PROCESSING_RESTRICTED, FAMILY_RESTRICTION_LIFTED}
+)
+
+
+def is_dpo_step(action: str) -> bool:
+    return action.startswith("console.") or action in DPO_STEPS
+
+
 def action_label(action: str) -> str:
-    """What the action means, for the family reading the report (audit.registry)."""
-    return registry.label(action)
+    """What the action means, for the family reading the report (audit.registry); an action
+    no longer declared (an old event) in words too, never its code."""
+    if registry.is_declared(action):
+        return registry.label(action)
+    return _("Sonstiger protokollierter Vorgang")
+
+
+# The rights a family reads about (Art. 15(1)(e) and (f) GDPR), in plain words.
+RIGHTS: tuple[tuple[str, Promise, Promise], ...] = (
+    (
+        "Art. 16 DSGVO",
+        gettext_lazy("Berichtigung"),
+        gettext_lazy(
+            "Sind Angaben falsch oder unvollständig, können Sie verlangen, dass sie "
+            "berichtigt oder ergänzt werden."
+        ),
+    ),
+    (
+        "Art. 17 DSGVO",
+        gettext_lazy("Löschung"),
+        gettext_lazy(
+            "Sie können verlangen, dass Ihre Daten gelöscht werden, etwa wenn Sie Ihre "
+            "Einwilligung widerrufen und keine andere Rechtsgrundlage besteht."
+        ),
+    ),
+    (
+        "Art. 18 DSGVO",
+        gettext_lazy("Einschränkung der Verarbeitung"),
+        gettext_lazy(
+            "Sie können verlangen, dass Ihre Daten nur noch gespeichert, aber nicht "
+            "weitergegeben oder sonst verwendet werden, etwa solange die Richtigkeit geprüft wird."
+        ),
+    ),
+    (
+        "Art. 21 DSGVO",
+        gettext_lazy("Widerspruch"),
+        gettext_lazy(
+            "Sie können der Verarbeitung aus Gründen, die sich aus Ihrer besonderen Situation "
+            "ergeben, widersprechen. Eine Einwilligung können Sie jederzeit für die Zukunft "
+            "widerrufen (Art. 7 Abs. 3 DSGVO)."
+        ),
+    ),
+    (
+        "Art. 77 DSGVO",
+        gettext_lazy("Beschwerde bei der Aufsichtsbehörde"),
+        gettext_lazy(
+            "Sie können sich bei einer Datenschutz-Aufsichtsbehörde beschweren, wenn Sie "
+            "meinen, dass die Verarbeitung Ihrer Daten gegen das Datenschutzrecht verstößt."
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Right:
+    article: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ControllerContact:
+    """The owning project as controller, with its data-protection officer (directory)."""
+
+    name: str
+    address: tuple[str, ...]
+    email: str
+    phone: str
+    dpo_name: str
+    dpo_email: str
+    dpo_phone: str
+    dpo_address: str
+
+
+@dataclass(frozen=True)
+class RetentionLine:
+    code: str
+    label: str
+    period: str
 
 
 def purpose_label(purpose: str) -> str:
@@ -187,6 +289,10 @@ class AccessReport:
     tags: list[TagEntry] = field(default_factory=list)
     communication: list[CommunicationCount] = field(default_factory=list)
     consultations: list[Consultation] = field(default_factory=list)
+    controller: ControllerContact | None = None
+    retention: list[RetentionLine] = field(default_factory=list)
+    supervisory_authority: str = ""
+    rights: list[Right] = field(default_factory=list)
 
     @property
     def consultation_count(self) -> int:
@@ -272,7 +378,38 @@ class AccessReport:
                 for c in self.communication
             ],
             "consultations": [_consultation_json(c, self.staff_names) for c in self.consultations],
+            "controller": _controller_json(self.controller),
+            "data_protection_officer": _dpo_json(self.controller),
+            "retention": [
+                {"code": r.code, "label": r.label, "period": r.period} for r in self.retention
+            ],
+            "supervisory_authority": self.supervisory_authority,
+            "rights": [
+                {"article": r.article, "title": r.title, "text": r.text} for r in self.rights
+            ],
         }
+
+
+def _controller_json(controller: ControllerContact | None) -> dict[str, Any] | None:
+    if controller is None:
+        return None
+    return {
+        "name": controller.name,
+        "address": list(controller.address),
+        "email": controller.email,
+        "phone": controller.phone,
+    }
+
+
+def _dpo_json(controller: ControllerContact | None) -> dict[str, Any] | None:
+    if controller is None:
+        return None
+    return {
+        "name": controller.dpo_name,
+        "email": controller.dpo_email,
+        "phone": controller.dpo_phone,
+        "address": controller.dpo_address,
+    }
 
 
 def _consultation_json(row: Consultation, staff_names: bool) -> dict[str, Any]:
@@ -336,6 +473,27 @@ def build_access_report(
         tags=[_tag_entry(t) for t in tags],
         communication=_communication(family),
         consultations=consultations(family, staff_names=staff_names),
+        controller=controller_contact(family.owner),
+        retention=[RetentionLine(r.code, r.label, r.period) for r in retention_periods()],
+        supervisory_authority=settings.DIENSTWEG_SUPERVISORY_AUTHORITY,
+        rights=[Right(article, str(title), str(text)) for article, title, text in RIGHTS],
+    )
+
+
+def controller_contact(agency: Agency) -> ControllerContact:
+    """AGENCY as controller with its first location and its DPO, from the directory (one
+    query for the location)."""
+    location = agency.locations.order_by("id").first()
+    address = (location.street, f"{location.postal_code} {location.city}") if location else ()
+    return ControllerContact(
+        name=agency.name,
+        address=tuple(line for line in address if line.strip()),
+        email=agency.email,
+        phone=agency.public_phone,
+        dpo_name=agency.dpo_name,
+        dpo_email=agency.dpo_email,
+        dpo_phone=agency.dpo_phone,
+        dpo_address=agency.dpo_address,
     )
 
 
@@ -496,6 +654,8 @@ def consultations(family: Family, *, staff_names: bool = False) -> list[Consulta
     result = []
     for row in rows:
         agency_name, agency_kind = agencies.get(row["agency_id"], ("", ""))
+        if is_dpo_step(row["action"]):
+            agency_name, agency_kind = str(DPO_AGENCY), "dpo"
         staff = None
         if staff_names:
             staff = names.get(row["actor_id"]) or _actor(row["actor_label"])
@@ -513,6 +673,9 @@ def consultations(family: Family, *, staff_names: bool = False) -> list[Consulta
             )
         )
     return result
+
+
+DPO_AGENCY = gettext_lazy("Datenschutzbeauftragte/r")
 
 
 def _actor(label: str) -> str:

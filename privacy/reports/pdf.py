@@ -1,5 +1,6 @@
 """The access report (GDPR Art. 15) as a PDF for the family: the same content as the JSON
-form, laid out in tables, in Latin-1 (the core PDF fonts)."""
+form, laid out in tables, set in embedded DejaVu (every name as written), with page numbers,
+and columns never narrower than their longest word, so no word is broken."""
 
 from __future__ import annotations
 
@@ -9,8 +10,27 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from fpdf import FPDF
 
-from dienstweg.pdf import latin1
+from dienstweg.pdf import SANS, add_fonts, latin1
 from privacy.reports.data import AccessReport
+
+
+class _ReportPDF(FPDF):
+    """A4 with the reference and "Seite n von m" at the foot of every page."""
+
+    reference = ""
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(SANS, size=7.5)
+        self.set_text_color(80)
+        self.cell(
+            0,
+            5,
+            _("Auskunft %(reference)s – Seite %(page)s von %(pages)s")
+            % {"reference": self.reference, "page": self.page_no(), "pages": "{nb}"},
+            align="R",
+        )
+        self.set_text_color(0)
 
 
 def _day(value: date | datetime | None) -> str:
@@ -26,19 +46,21 @@ def _moment(value: datetime) -> str:
 
 
 def render_access_report_pdf(report: AccessReport, *, compress: bool = True) -> bytes:
-    """The report as an A4 PDF with one table per section (PDF core fonts: latin-1,
-    everything else transliterated); `compress=False` leaves the text readable."""
-    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    """The report as an A4 PDF with one table per section; `compress=False` leaves the
+    content streams uncompressed."""
+    pdf = _ReportPDF(orientation="P", unit="mm", format="A4")
+    pdf.reference = report.reference
     pdf.set_compression(compress)
     pdf.set_title(latin1(_("Auskunft %(reference)s") % {"reference": report.reference}))
     pdf.set_creator("Dienstweg")
     pdf.set_margins(15, 15, 15)
-    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.set_auto_page_break(auto=True, margin=18)  # room for the page number
+    add_fonts(pdf)
     pdf.add_page()
 
     def text(value: str, *, size: float = 9, style: str = "", height: float = 5) -> None:
-        pdf.set_font("Helvetica", style=style, size=size)
-        pdf.multi_cell(0, height, latin1(value), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(SANS, style=style, size=size)
+        pdf.multi_cell(0, height, value, new_x="LMARGIN", new_y="NEXT")
 
     def heading(value: str) -> None:
         pdf.ln(3)
@@ -48,7 +70,7 @@ def render_access_report_pdf(report: AccessReport, *, compress: bool = True) -> 
         if not rows:
             text(empty)
             return
-        _Table(pdf, columns).draw(rows)
+        _Table(pdf, columns, rows).draw(rows)
 
     text(_("Auskunft nach Art. 15 DSGVO"), size=16, style="B", height=9)
     text(_("Familie %(reference)s") % {"reference": report.reference}, size=12, style="B")
@@ -56,6 +78,22 @@ def render_access_report_pdf(report: AccessReport, *, compress: bool = True) -> 
     pdf.ln(2)
     for line in _status_lines(report):
         text(line)
+
+    controller = report.controller
+    if controller is not None:
+        heading(_("Verantwortliche Stelle und Datenschutzbeauftragte/r"))
+        contact = [controller.name, *controller.address]
+        contact += (
+            [_("Telefon %(phone)s") % {"phone": controller.phone}] if controller.phone else []
+        )
+        contact += [controller.email] if controller.email else []
+        text(_("Verantwortlich: %(contact)s") % {"contact": ", ".join(contact)})
+        dpo = [controller.dpo_name, controller.dpo_address, controller.dpo_phone]
+        dpo += [controller.dpo_email]
+        text(
+            _("Datenschutzbeauftragte/r: %(contact)s")
+            % {"contact": ", ".join(part for part in dpo if part) or "–"}
+        )
 
     heading(_("Gespeicherte Datenkategorien"))
     table(
@@ -172,6 +210,29 @@ def render_access_report_pdf(report: AccessReport, *, compress: bool = True) -> 
             ),
             size=8,
         )
+
+    heading(_("Wie lange die Daten gespeichert werden"))
+    table(
+        [(_("Daten"), 3), (_("Speicherdauer"), 2)],
+        [[row.label, row.period] for row in report.retention],
+        "–",
+    )
+
+    heading(_("Ihre Rechte"))
+    for right in report.rights:
+        text(f"{right.title} ({right.article})", style="B")
+        text(right.text)
+    pdf.ln(1)
+    text(
+        _("Zuständige Aufsichtsbehörde: %(authority)s")
+        % {"authority": report.supervisory_authority}
+    )
+    text(
+        _(
+            "Wenden Sie sich für jedes dieser Rechte an die verantwortliche Stelle oder ihre "
+            "Datenschutzbeauftragte / ihren Datenschutzbeauftragten (oben)."
+        )
+    )
     return bytes(pdf.output())
 
 
@@ -180,19 +241,55 @@ class _Table:
 
     fpdf2's own table breaks every cell's text anew (about 5 ms a cell); a family's trail
     repeats the same agency names, actions and purposes in thousands of rows, so the lines
-    of each text are computed once per column and reused."""
+    of each text are computed once per column and reused.
+
+    Each column is at least as wide as its longest word ("angenommen" whole, not
+    "angenomm|en"); the rest of the width is shared by the columns' weights. Only a word
+    wider than any column could be (none in German prose) is still cut."""
 
     FONT_SIZE = 8.0
     LINE = 3.8
     PAD = 1.2
-    BASELINE = 2.8  # from a line's top, for 8 pt Helvetica
+    BASELINE = 2.8  # from a line's top, for 8 pt DejaVu Sans
 
-    def __init__(self, pdf: FPDF, columns: list[tuple[str, float]]) -> None:
+    def __init__(self, pdf: FPDF, columns: list[tuple[str, float]], rows: list[list[str]]) -> None:
         self.pdf = pdf
-        total = sum(weight for _title, weight in columns)
-        self.widths = [pdf.epw * weight / total for _title, weight in columns]
         self.titles = [title for title, _weight in columns]
+        self.widths = self._widths(columns, rows)
         self.wrapped: dict[tuple[int, str], list[str]] = {}
+
+    def _widths(self, columns: list[tuple[str, float]], rows: list[list[str]]) -> list[float]:
+        pdf = self.pdf
+        longest: list[float] = []
+        measured: dict[tuple[str, str], float] = {}
+        for column, (title, _weight) in enumerate(columns):
+            widest = 0.0
+            for style, value in [("B", title)] + [("", row[column]) for row in rows]:
+                for word in value.split():
+                    key = (style, word)
+                    if key not in measured:
+                        pdf.set_font(SANS, style=style, size=self.FONT_SIZE)
+                        measured[key] = pdf.get_string_width(word)
+                    widest = max(widest, measured[key])
+            longest.append(widest + 2 * self.PAD + 0.5)
+        weights = [weight for _title, weight in columns]
+        shared = [pdf.epw * weight / sum(weights) for weight in weights]
+        if sum(longest) > pdf.epw:
+            return shared  # a word wider than the page allows: cut it (_wrap)
+        # Columns whose word needs more than their share get it; the rest share the
+        # remainder by weight, repeated until every column holds its longest word.
+        fixed: dict[int, float] = {}
+        while True:
+            free = pdf.epw - sum(fixed.values())
+            open_weight = sum(w for i, w in enumerate(weights) if i not in fixed)
+            widths = [
+                fixed[i] if i in fixed else free * w / open_weight for i, w in enumerate(weights)
+            ]
+            short = [i for i, w in enumerate(widths) if i not in fixed and w < longest[i]]
+            if not short:
+                return widths
+            for i in short:
+                fixed[i] = longest[i]
 
     def draw(self, rows: list[list[str]]) -> None:
         self._row(self.titles, heading=True)
@@ -202,13 +299,13 @@ class _Table:
 
     def _row(self, values: list[str], *, heading: bool = False) -> None:
         pdf = self.pdf
-        pdf.set_font("Helvetica", style="B" if heading else "", size=self.FONT_SIZE)
+        pdf.set_font(SANS, style="B" if heading else "", size=self.FONT_SIZE)
         cells = [self._lines(column, value, heading) for column, value in enumerate(values)]
         height = max(len(lines) for lines in cells) * self.LINE + self.PAD
         if not heading and pdf.will_page_break(height):
             pdf.add_page()
             self._row(self.titles, heading=True)
-            pdf.set_font("Helvetica", size=self.FONT_SIZE)
+            pdf.set_font(SANS, size=self.FONT_SIZE)
         top, x = pdf.get_y(), pdf.l_margin
         pdf.set_fill_color(230)
         for width, lines in zip(self.widths, cells, strict=True):
@@ -226,9 +323,7 @@ class _Table:
         key = (column * 2 + heading, value)
         lines = self.wrapped.get(key)
         if lines is None:
-            lines = self.wrapped[key] = self._wrap(
-                latin1(value), self.widths[column] - 2 * self.PAD
-            )
+            lines = self.wrapped[key] = self._wrap(value, self.widths[column] - 2 * self.PAD)
         return lines
 
     def _wrap(self, text: str, width: float) -> list[str]:

@@ -33,6 +33,7 @@ from privacy.audit_actions import (
     CONSOLE_VIEWED,
 )
 from privacy.flags import open_flag_count
+from privacy.references import target_references
 from privacy.search import TrailFilterForm, events_matching
 from privacy.status import trail_status
 
@@ -82,6 +83,7 @@ def search(request: HttpRequest) -> HttpResponse:
         )
     )
     openable = _openable_families(events, scope)
+    targets = target_references(events)  # references instead of UUIDs: four queries at most
     rows: list[dict[str, Any]] = [
         {
             "event": event,
@@ -89,6 +91,7 @@ def search(request: HttpRequest) -> HttpResponse:
             "agency_name": agencies.get(event.agency_id or 0, ""),
             "action_label": registry.label(event.action),
             "family_link": openable is None or event.family_id in openable,
+            "target": targets.get(event.id, ""),
         }
         for event in events
     ]

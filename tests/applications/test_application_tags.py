@@ -12,6 +12,7 @@ application support); Clara (Jugendamt) is not named in that consent; Dirk is th
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import date, timedelta
 from itertools import count
@@ -20,12 +21,13 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from pypdf import PdfReader
 
 from applications import actions
 from applications.models import ApplicationTag, TagStatusChange
 from dienstweg import actions as core
 from dienstweg.actions import BACKUP_CODE_ALPHABET, ActionError
-from dienstweg.models import Agency, Consent, Family, Membership, Notification, User
+from dienstweg.models import Agency, Consent, Contact, Family, Membership, Notification, User
 from tests.applications.helpers import (
     APPLICATION_SUPPORT,
     CODE,
@@ -40,6 +42,7 @@ from tests.applications.helpers import (
     today,
     unknown_code,
 )
+from tests.applications.test_stamp import dark_modules, qr_modules
 from tests.conftest import Network, consent_data, make_staff, verified_client
 
 pytestmark = pytest.mark.usefixtures("empty_cache", "project_phone")
@@ -192,6 +195,41 @@ def test_stamp_is_a_pdf_download_for_the_project_and_is_audited(
     [event] = events("application_tag.stamp_printed", network.anna)
     assert event.family_id == str(family.pk)
     assert event.target_id == str(jobcenter_tag.pk)
+
+
+def test_stamp_carries_the_submission_date_the_coachs_direct_number_and_the_sites_qr(
+    network: Network, family: Family, jobcenter_tag: ApplicationTag, settings
+) -> None:
+    settings.DIENSTWEG_BASE_URL = "https://dienstweg.kreis-re.example"
+    Contact.objects.create(
+        agency=network.project, name="Anna Albers", email="ANNA@example.org",
+        direct_phone="02043 987650-17", checked_on=today(),
+    )  # fmt: skip
+
+    pdf = verified_client(network.anna).get(reverse("tag_stamp", args=[jobcenter_tag.code]))
+
+    text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    assert f"Eingereicht am {jobcenter_tag.submitted_on:%d.%m.%Y}" in text
+    assert "Durchwahl 02043 987650-17" in text
+    assert "dienstweg.kreis-re.example" in text
+    expected = f"https://dienstweg.kreis-re.example/antraege/{jobcenter_tag.code}/"
+    assert qr_modules(render_again(pdf.content)) == dark_modules(expected)
+
+
+def render_again(pdf: bytes) -> bytes:
+    """The page's content stream, uncompressed, to find the QR code's rectangles in."""
+    return PdfReader(io.BytesIO(pdf)).pages[0].get_contents().get_data()
+
+
+def test_tag_page_shows_the_coachs_direct_number_from_the_directory(
+    network: Network, jobcenter_tag: ApplicationTag
+) -> None:
+    Contact.objects.create(
+        agency=network.project, name="Anna Albers", email="anna@example.org",
+        direct_phone="02043 987650-17", checked_on=today(),
+    )  # fmt: skip
+    html = verified_client(network.ben).get(detail_url(jobcenter_tag.code)).content.decode()
+    assert 'href="tel:02043 987650-17"' in html
 
 
 def test_processing_office_gets_no_stamp(network: Network, jobcenter_tag: ApplicationTag) -> None:
@@ -473,3 +511,19 @@ def test_list_shows_average_days_to_decision_per_kind(
         ("Bürgergeld", "2", "15,5"),
         ("Kinderzuschlag", "1", "7,0"),
     ]
+
+
+def test_a_status_note_stands_apart_from_who_entered_it(
+    network: Network, jobcenter_tag: ApplicationTag
+) -> None:
+    actions.record_tag_status(
+        jobcenter_tag,
+        state=ApplicationTag.State.DOCUMENTS_REQUESTED,
+        note="Kontoauszüge nachreichen.",
+        decided_on=None,
+        by=network.ben,
+    )
+    html = verified_client(network.anna).get(detail_url(jobcenter_tag.code)).content.decode()
+    assert "nachreichen., Ben Becker" not in html
+    assert "– Ben Becker" in html
+    assert '<p class="notes">Kontoauszüge nachreichen.</p>' in html

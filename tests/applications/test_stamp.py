@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import replace
+from datetime import date
 
 import segno
 from django.utils import translation
+from pypdf import PdfReader
 
 from applications.stamp import StampData, render_stamp
 from dienstweg.pdf import latin1
@@ -20,15 +23,23 @@ ANNA_STAMP = StampData(
     code="7KQM-3XPA-94TD",
     url=URL,
     kind_label="Bildung und Teilhabe",
+    submitted_on=date(2026, 4, 12),
+    contact_phone="02043 1234-17",
 )
 # fpdf2 writes a filled rectangle as "x y w h re f" in points, y measured from the bottom.
 FILLED_RECT = re.compile(rb"(-?[\d.]+) (-?[\d.]+) (-?[\d.]+) (-?[\d.]+) re f\b")
 
 
 def content(data: StampData) -> str:
-    """The uncompressed PDF as text; core fonts write latin-1 strings, parentheses escaped."""
-    text = render_stamp(data, compress=False).decode("latin-1")
-    return text.replace("\\(", "(").replace("\\)", ")")
+    """The uncompressed PDF as text (for its metadata; the text itself is glyph ids)."""
+    return render_stamp(data, compress=False).decode("latin-1")
+
+
+def read(data: StampData) -> str:
+    """The stamp's text as a PDF reader extracts it (through the fonts' Unicode maps)."""
+    with translation.override("de"):
+        pdf = render_stamp(data)
+    return PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
 
 
 def qr_modules(pdf: bytes) -> set[tuple[int, int]]:
@@ -51,16 +62,17 @@ def test_renders_a_complete_pdf():
     assert pdf.rstrip().endswith(b"%%EOF")
 
 
-def test_shows_code_project_contact_and_phone():
-    with translation.override("de"):
-        text = content(ANNA_STAMP)
-    assert "(Auf kurzem Dienstweg) Tj" in text
+def test_shows_code_project_contact_phones_and_submission_date():
+    text = read(ANNA_STAMP)
+    assert "Auf kurzem Dienstweg" in text
     assert "7KQM-3XPA-94TD" in text
     assert "Familiencoaching Gladbeck (rebeq GmbH)" in text
     assert "Hochstraße 12" in text
     assert "Ansprechperson: Anna Albers" in text
-    assert "02043 123456" in text
+    assert "Tel. 02043 123456" in text  # the project's number
+    assert "Durchwahl 02043 1234-17" in text  # the coach's, beside it
     assert "Bildung und Teilhabe" in text
+    assert "Eingereicht am 12.04.2026" in text
     assert "dienstweg.example.de" in text
 
 
@@ -71,9 +83,25 @@ def test_metadata_names_the_code_but_no_author():
     assert "/Author" not in text
 
 
-def test_transliterates_names_outside_latin1():
-    text = content(replace(ANNA_STAMP, contact_name="Zoë Łukasiewicz-Yılmaz"))
-    assert "Ansprechperson: Zoë Lukasiewicz-Yilmaz" in text
+def test_names_print_as_written_in_an_embedded_unicode_font():
+    stamp = replace(ANNA_STAMP, contact_name="Łukasz Yılmaz-Şahin")
+    text = read(stamp)
+    assert "Ansprechperson: Łukasz Yılmaz-Şahin" in text
+    fonts = content(stamp)
+    assert "/FontFile2" in fonts  # embedded TrueType, not a core font
+    assert "DejaVuSans" in fonts and "Helvetica" not in fonts
+
+
+def test_without_a_direct_number_or_date_those_lines_are_left_out():
+    text = read(replace(ANNA_STAMP, contact_phone="", submitted_on=None))
+    assert "Durchwahl" not in text
+    assert "Eingereicht" not in text
+
+
+def test_the_code_is_set_large():
+    # The code's font size in the content stream: "/F? 28.00 Tf" before it is drawn.
+    sizes = re.findall(rb"/F\d+ ([\d.]+) Tf", render_stamp(ANNA_STAMP, compress=False))
+    assert max(float(size) for size in sizes) >= 28
 
 
 def test_latin1_keeps_umlauts_and_falls_back_to_question_mark():
@@ -95,3 +123,13 @@ def test_another_url_gives_another_qr():
     pdf = render_stamp(other, compress=False)
     assert qr_modules(pdf) == dark_modules(other.url)
     assert qr_modules(pdf) != dark_modules(URL)
+
+
+def test_missing_fonts_are_a_system_check_warning(settings, tmp_path):
+    from dienstweg.checks import pdf_fonts_present
+
+    assert pdf_fonts_present() == []
+    settings.DIENSTWEG_PDF_FONT_DIR = tmp_path
+    [error] = pdf_fonts_present()
+    assert error.id == "dienstweg.W120"
+    assert "fonts-dejavu-core" in error.hint

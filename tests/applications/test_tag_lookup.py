@@ -46,16 +46,48 @@ def test_clerk_opens_the_tag_by_the_code_typed_in_any_spelling(
     network: Network, jobcenter_tag: ApplicationTag, typed
 ) -> None:
     client = verified_client(network.ben)
-    response = client.post(reverse("tag_lookup"), {"code": typed(jobcenter_tag.code)})
-    assert response.status_code == 302
-    assert response["Location"] == detail_url(jobcenter_tag.code)
-
-    page = client.get(response["Location"])
+    # The tag's page answers the POST itself: no redirect carries the code into the URL.
+    page = client.post(reverse("tag_lookup"), {"code": typed(jobcenter_tag.code)})
     assert page.status_code == 200
     html = page.content.decode()
     assert "Anna Albers" in html
     assert PROJECT_PHONE in html
     assert FILE_NUMBER in html
+    [event] = events("application_tag.viewed", network.ben)
+    assert event.target_id == str(jobcenter_tag.pk)
+
+
+def test_a_mistyped_code_shows_the_look_up_again_with_a_german_message(
+    network: Network, family: Family, jobcenter_tag: ApplicationTag
+) -> None:
+    client = verified_client(network.ben)
+    mistyped = jobcenter_tag.code[:-1] + ("2" if jobcenter_tag.code[-1] != "2" else "3")
+
+    response = client.post(reverse("tag_lookup"), {"code": mistyped})
+
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "Unter diesem Code findet sich kein Antrag für Ihre Stelle." in html
+    assert 'aria-invalid="true"' in html
+    assert f'value="{mistyped}"' in html  # what was typed, to correct it
+    assert 'method="post"' in html
+    assert "Not Found" not in html
+    assert FILE_NUMBER not in html and "Anna Albers" not in html
+    [denied] = events("application_tag.access_denied", network.ben)
+    assert denied.family_id is None
+    # Then the right code opens the tag from the same form.
+    assert client.post(reverse("tag_lookup"), {"code": jobcenter_tag.code}).status_code == 200
+
+
+def test_a_code_of_another_office_looks_like_a_mistyped_one(
+    network: Network, family: Family, jobcenter_tag: ApplicationTag
+) -> None:
+    client = verified_client(network.dirk)
+    foreign = client.post(reverse("tag_lookup"), {"code": jobcenter_tag.code})
+    unknown = client.post(reverse("tag_lookup"), {"code": unknown_code()})
+    assert foreign.status_code == unknown.status_code == 404
+    assert "Unter diesem Code findet sich kein Antrag" in foreign.content.decode()
+    assert b"Anna" not in foreign.content
 
 
 def test_clerk_opens_the_tag_from_the_qr_url_and_it_is_audited_as_application_support(
@@ -183,3 +215,25 @@ def test_throttle_counts_wrong_codes_per_user(
     assert ben.get(detail_url(jobcenter_tag.code)).status_code == 200
     assert events("application_tag.lookup_throttled", network.ben) == []
     assert len(events("application_tag.lookup_throttled", network.dirk)) == 1
+
+
+# The "Anträge" page from each side
+
+
+def test_the_clerks_antraege_page_explains_the_processing_offices_side(
+    network: Network, jobcenter_tag: ApplicationTag
+) -> None:
+    html = verified_client(network.ben).get(reverse("tag_list")).content.decode()
+    assert "Für die bearbeitende Stelle" in html
+    assert "Tragen Sie den Stand ein" in html
+    assert jobcenter_tag.code not in html  # the office has no list, only the look-up
+    assert "Anträge markieren Sie in der Akte der Familie" not in html
+
+
+def test_the_coachs_antraege_page_keeps_the_projects_side(
+    network: Network, jobcenter_tag: ApplicationTag
+) -> None:
+    html = verified_client(network.anna).get(reverse("tag_list")).content.decode()
+    assert "Anträge markieren Sie in der Akte der Familie" in html
+    assert jobcenter_tag.code in html
+    assert "Für die bearbeitende Stelle" not in html

@@ -24,6 +24,8 @@ COACH = "anna@demo.dienstweg.invalid"  # Familiencoaching: sent the Yılmaz refe
 CASEWORKER = "ben@demo.dienstweg.invalid"  # Jobcenter: the referral is assigned to him
 LIVE = "Live verbunden"
 OFFLINE = re.compile("^Verbindung unterbrochen")
+BEN_LABEL = "Ben Becker (Jobcenter Kreis Recklinghausen, Bezirksstelle Gladbeck)"
+ANNA_LABEL = "Anna Albers (Familiencoaching Gladbeck)"
 # ms for anything that crosses the socket, a reconnect's backoff included: a passing run on a
 # quiet machine needs a few seconds at most, a busy one may need many more.
 WAIT = 60_000
@@ -198,7 +200,8 @@ def test_coach_and_caseworker_talk_live_and_a_cut_socket_catches_up(
     # The caseworker's page has read it: the coach's page says so on her message.
     own = message(coach, "Frau Y. kann am Dienstag um 10 Uhr.")
     expect(own).to_have_class(re.compile(r"\bown\b"))
-    expect(own.locator(".read-by")).to_have_text(" · gelesen", timeout=WAIT)
+    # Named, with the agency: who read it, not only that someone did.
+    expect(own.locator(".read-by")).to_have_text(f" · gelesen von {BEN_LABEL}", timeout=WAIT)
 
     # And the other way round.
     caseworker.get_by_label("Nachricht", exact=True).fill("Passt, ich lade sie ein.")
@@ -208,7 +211,7 @@ def test_coach_and_caseworker_talk_live_and_a_cut_socket_catches_up(
     expect(reply).to_have_count(1, timeout=WAIT)
     expect(reply).not_to_have_class(re.compile(r"\bown\b"))
     expect(message(caseworker, "Passt, ich lade sie ein.").locator(".read-by")).to_have_text(
-        " · gelesen", timeout=WAIT
+        f" · gelesen von {ANNA_LABEL}", timeout=WAIT
     )
     assert_not_reloaded(coach, caseworker)
 
@@ -233,7 +236,9 @@ def test_coach_and_caseworker_talk_live_and_a_cut_socket_catches_up(
     assert_in_order_none_twice(caseworker)
     assert bodies(caseworker) == bodies(coach)
     # Having caught up, the caseworker's page marks them read.
-    expect(message(coach, missed[-1]).locator(".read-by")).to_have_text(" · gelesen", timeout=WAIT)
+    expect(message(coach, missed[-1]).locator(".read-by")).to_have_text(
+        f" · gelesen von {BEN_LABEL}", timeout=WAIT
+    )
     assert_not_reloaded(coach, caseworker)
     caseworker.screenshot(
         path=str(server.env["DIENSTWEG_DATA_DIR"]) + "/thread.png", full_page=True

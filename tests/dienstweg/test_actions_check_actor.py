@@ -83,6 +83,24 @@ def test_register_family_lets_the_projects_coach_register(network):
     assert register(network, network.anna).owner == network.project
 
 
+@pytest.mark.parametrize("who", [*REFUSED, "ben"])
+def test_change_family_refuses_and_records_the_refusal(network, family, outsiders, who):
+    by = network.ben if who == "ben" else outsiders[who]
+    leyla = next(m for m in family.members.all() if m.decrypt_field("first_name") == "Leyla")
+    with pytest.raises(actions.NotAllowed):
+        actions.change_family(family, address="Anderswo 1", removed_members=[str(leyla.pk)], by=by)
+    family.refresh_from_db()
+    assert family.decrypt_field("address") == "Horster Straße 30, 45964 Gladbeck"
+    assert HouseholdMember.objects.filter(family=family).count() == 3
+    assert not AuditEvent.objects.filter(action="family.changed").exists()
+    assert refusals(family) == 1
+
+
+def test_change_family_lets_the_projects_coach_change_it(network, family):
+    changes = actions.change_family(family, phone="0157 9990001", by=network.anna)
+    assert changes == {"phone": True}
+
+
 @pytest.mark.parametrize("who", REFUSED)
 def test_grant_consent_refuses_and_records_the_refusal(network, family, outsiders, who):
     data = consent_data(network, family, method=Consent.Method.SIGNED_FORM, evidence=PDF)

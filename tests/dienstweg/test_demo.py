@@ -152,3 +152,29 @@ def test_each_load_prints_a_new_link_for_nora_and_voids_the_last(settings):
     assert Client().get(urlsplit(second.enrolment_link).path).status_code == 200
     others = [login for login in load_demo() if not login.email.startswith("nora@")]
     assert all(login.enrolment_link is None and login.totp_secret for login in others)
+
+
+@pytest.mark.django_db
+def test_the_printed_demo_totp_command_starts_in_a_fresh_shell(settings, capsys, tmp_path):
+    # As the banner prints it, typed into a new shell (no DIENSTWEG_* variables of `make
+    # run`): it must reach the command, not end in the settings' traceback.
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    settings.DEBUG = True
+    call_command("load_demo")
+    [printed] = re.findall(r"`([^`]*demo_totp) E-MAIL`", capsys.readouterr().out)
+    variables, command = printed.split(" .venv/bin/python ")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIENSTWEG_")}
+    env.update(dict(pair.split("=", 1) for pair in variables.split()))
+    env["DIENSTWEG_DATA_DIR"] = str(tmp_path)
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(  # noqa: S603 (our own manage.py, the banner's words)
+        [sys.executable, *command.split(), "--help"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr

@@ -93,7 +93,34 @@ def test_lists_every_agency_as_controller_grouped_by_kind(
         "name": network.jobcenter.name,
         "rechtskreis": "sgb_ii",
         "rechtskreis_label": "SGB II",
+        "address": [],
+        "email": "",
+        "phone": "",
+        "dpo": {"name": "", "email": "", "phone": "", "address": ""},
     }
+
+
+def test_names_each_controller_with_its_address_and_dpo_contact_from_the_directory(
+    dora_client: Client, network: Network
+) -> None:
+    jobcenter = network.jobcenter
+    jobcenter.locations.create(street="Wilhelmstraße 2", postal_code="45964", city="Gladbeck")
+    jobcenter.locations.create(street="Nebenstelle 9", postal_code="45966", city="Gladbeck")
+    jobcenter.public_phone = "02043 7000"
+    jobcenter.dpo_name = "Jörg Wiśniewski"
+    jobcenter.dpo_email = "datenschutz@jobcenter.example"
+    jobcenter.save()
+
+    groups = {group["kind"]: group for group in record_json(dora_client)["controllers"]}
+    [entry] = groups["jobcenter"]["agencies"]
+    assert entry["address"] == ["Wilhelmstraße 2", "45964 Gladbeck"]  # the main location
+    assert entry["phone"] == "02043 7000"
+    assert entry["dpo"]["name"] == "Jörg Wiśniewski"
+    page = dora_client.get(reverse("console:processing_record")).content.decode()
+    assert "Wilhelmstraße 2" in page
+    assert "datenschutz@jobcenter.example" in page
+    # An agency whose DPO the directory lacks is marked, not silently left blank.
+    assert "nicht im Verzeichnis" in page
 
 
 def test_purposes_with_legal_bases_categories_subjects_and_measures(

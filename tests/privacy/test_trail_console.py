@@ -24,7 +24,8 @@ from audit import registry
 from audit.models import AuditEvent
 from audit.trail import record
 from dienstweg.access import DpoScope
-from dienstweg.models import Family, User
+from dienstweg.models import Consent, Family, User
+from tests.builders import build_tag
 from tests.conftest import Network, verified_client
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -307,9 +308,51 @@ def test_overview_counts_a_long_unsealed_tail_only_up_to_its_limit(
     assert "Läuft der Versiegelungsdienst?" in response.text
 
 
-def test_action_list_offers_every_declared_action_with_its_label(dora_client: Client) -> None:
+def test_action_list_offers_every_declared_action_by_its_german_label_grouped_by_kind(
+    dora_client: Client,
+) -> None:
     page = dora_client.get(reverse("console:search")).content.decode()
     for item in registry.declared():
         if not item.declared_in.startswith("tests"):
-            assert f'<option value="{item.name}">{item.label} ({item.name})</option>' in page
-    assert '<option value="referral.">' in page
+            assert f'<option value="{item.name}">{item.label}</option>' in page
+    assert '<optgroup label="Vermittlungen"><option value="referral.">alle: Vermittlungen' in page
+    assert '<optgroup label="Anträge">' in page
+    assert "(application_tag." not in page  # no developer codes in the labels
+
+
+def test_trail_shows_references_instead_of_uuids_and_labels_instead_of_codes(
+    vera_client: Client, network: Network, family: Family, consent: Consent
+) -> None:
+    tag = build_tag(network, family)
+    record(network.ben, "application_tag.access_denied", target=tag, family=family)
+    record(network.dora, "account.deactivated", target=network.dirk)
+
+    page = vera_client.get(reverse("console:search")).content.decode()
+
+    assert f'Antrag <span class="nowrap">{tag.code}</span>' in page  # whole on one line
+    assert str(tag.pk) not in page
+    assert "Zugriff auf Antragsmarker verweigert" in page
+    assert "<code>application_tag.access_denied</code>" not in page
+    assert "Dirk Dahl" in page  # the account by name, not "dienstweg.user 4"
+    assert "dienstweg.user" not in page
+
+
+def test_naming_the_targets_costs_the_same_queries_for_few_and_many(
+    vera_client: Client, network: Network, family: Family, consent: Consent
+) -> None:
+    def count_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert vera_client.get(reverse("console:search")).status_code == 200
+        return len(queries)
+
+    def add_events() -> None:
+        tag = build_tag(network, family)
+        record(network.ben, "application_tag.access_denied", target=tag, family=family)
+        record(network.dora, "account.deactivated", target=network.dirk)
+
+    add_events()
+    count_queries()  # the first request also stores the session's activity
+    few = count_queries()
+    for _ in range(15):
+        add_events()
+    assert count_queries() == few

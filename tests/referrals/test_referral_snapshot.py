@@ -17,6 +17,7 @@ from django.urls import reverse
 from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory
 from referrals.models import Referral
+from tests.conftest import verified_client
 from tests.referrals.helpers import (
     EMPLOYMENT_NOTE,
     NAMES,
@@ -147,3 +148,16 @@ def test_snapshot_and_need_are_encrypted_in_the_database_row(network, family, co
     # The same row does hold them, encrypted: the test would notice an empty snapshot.
     assert "Ayşe Yılmaz" in referral.decrypt_field("snapshot")
     assert referral.decrypt_field("need") == NEED
+
+
+def test_the_snapshot_page_writes_birth_dates_and_the_sender_as_a_reader_expects(
+    network, family, consent
+):
+    referral = refer(network, family, categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT])
+
+    html = verified_client(network.ben).get(detail(referral)).content.decode()
+
+    assert "Ayşe Yılmaz, geb. 12.04.1988" in html
+    assert "1988-04-12" not in html
+    assert f"Anna Albers, {network.project.name}</dd>" in html
+    assert f"{network.project.name} (Anna Albers)" not in html

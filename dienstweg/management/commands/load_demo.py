@@ -7,6 +7,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dienstweg.demo import DEMO_PASSWORD, load_demo
 
+# As a person types it in a new shell: `make run` sets DIENSTWEG_DEBUG for itself only, and
+# without it the settings refuse to start (no production secrets), a traceback.
+DEMO_TOTP_COMMAND = "DIENSTWEG_DEBUG=true .venv/bin/python manage.py demo_totp"
+
 
 class Command(BaseCommand):
     help = "Lädt das Demo-Netzwerk Gladbeck (nur mit DIENSTWEG_DEBUG=true) und zeigt die Logins."
@@ -22,7 +26,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Passwort für die Demo-Logins mit TOTP-Schlüssel: {DEMO_PASSWORD}")
         self.stdout.write(
             "Zweiter Faktor: den TOTP-Schlüssel in eine Authenticator-App eintragen, oder "
-            "`.venv/bin/python manage.py demo_totp E-MAIL` zeigt den aktuellen Code; "
+            f"`{DEMO_TOTP_COMMAND} E-MAIL` zeigt den aktuellen Code; "
             "der Backup-Code gilt einmal (bei jedem `make run` neu)."
         )
         self.stdout.write("")

@@ -5,6 +5,9 @@
 // What the user typed stays in the box until the server acknowledges that very message
 // (matched on its client id); refused, it stays with the reason beside it; rate-limited,
 // it is sent again on the open socket once the server's retry_after has passed.
+// Messages arrive rendered by the server's own template (their "html"), so a message
+// offers the same actions live as after a reload; this script only places them.
+// Enter sends, Shift+Enter breaks the line; files can be dropped onto the composer.
 (function () {
   "use strict";
 
@@ -16,9 +19,8 @@
 
   const label = (name) => (thread && thread.dataset["label" + name]) || "";
   const threadId = thread ? thread.dataset.thread : null;
-  // Who is signed in, on the thread list too (base.html): a read marker of her own, set in
-  // another tab, clears that tab's unread count here.
-  const me = Number((thread && thread.dataset.user) || document.body.dataset.user || 0) || null;
+  const owner = document.querySelector("[data-user]");
+  const me = owner ? Number(owner.dataset.user) : null;
   let lastSeq = thread ? Number(thread.dataset.lastSeq) : 0;
   let markers = {};
   try {
@@ -26,6 +28,13 @@
     markers = node ? JSON.parse(node.textContent) : {};
   } catch (error) {
     markers = {};
+  }
+  let readerLabels = {}; // user id -> "Ben Becker (Jobcenter …)"
+  try {
+    const node = document.getElementById("reader-labels");
+    readerLabels = node ? JSON.parse(node.textContent) : {};
+  } catch (error) {
+    readerLabels = {};
   }
   const pending = new Map(); // client id -> frame, until acknowledged
   let socket = null;
@@ -61,66 +70,14 @@
     return input ? input.value : "";
   }
 
+  // The server's list item for this user; its forms get the page's CSRF token (a socket
+  // has no request to render one from).
   function render(message) {
-    const item = document.createElement("li");
-    item.className = "message" + (message.author === me ? " own" : "");
-    item.dataset.seq = String(message.seq);
-    item.dataset.id = String(message.id);
-    item.dataset.author = message.author === null ? "" : String(message.author);
-    const meta = document.createElement("p");
-    meta.className = "meta";
-    const who = document.createElement("strong");
-    who.textContent = message.author_name;
-    const when = document.createElement("time");
-    when.dateTime = message.created_at;
-    when.textContent = formatTime(message.created_at);
-    meta.append(who, " · ", when);
-    if (message.edited) meta.append(" · " + label("Edited"));
-    const readBy = document.createElement("span");
-    readBy.className = "read-by";
-    meta.append(readBy);
-    item.append(meta);
-    const body = document.createElement("p");
-    if (message.deleted) {
-      body.className = "tombstone";
-      body.textContent = label("Deleted");
-      item.append(body);
-    } else {
-      body.className = "body";
-      body.textContent = message.body; // text only: never parsed as HTML
-      item.append(body);
-      if (message.attachments.length) {
-        const files = document.createElement("ul");
-        files.className = "attachments";
-        for (const file of message.attachments) {
-          const entry = document.createElement("li");
-          const link = document.createElement("a");
-          link.href = "/nachrichten/anhang/" + encodeURIComponent(file.id) + "/";
-          link.textContent = file.name;
-          entry.append(link);
-          files.append(entry);
-        }
-        item.append(files);
-      }
-      if (message.author === me) {
-        const form = document.createElement("form");
-        form.method = "post";
-        form.className = "inline";
-        form.action = "/nachrichten/nachricht/" + encodeURIComponent(message.id) + "/loeschen/";
-        const token = document.createElement("input");
-        token.type = "hidden";
-        token.name = "csrfmiddlewaretoken";
-        token.value = csrfToken();
-        const button = document.createElement("button");
-        button.type = "submit";
-        button.className = "secondary";
-        button.textContent = label("Delete");
-        form.append(token, button);
-        form.addEventListener("submit", (event) => {
-          if (send({ type: "message.delete", message: message.id })) event.preventDefault();
-        });
-        item.append(form);
-      }
+    const holder = document.createElement("template");
+    holder.innerHTML = message.html; // rendered and escaped by Django's template
+    const item = holder.content.firstElementChild;
+    for (const token of item.querySelectorAll("input[name=csrfmiddlewaretoken]")) {
+      if (!token.value) token.value = csrfToken();
     }
     return item;
   }
@@ -145,15 +102,24 @@
     showMarkers();
   }
 
+  // Each reader is named once, on the latest own message she has read.
   function showMarkers() {
     if (!list) return;
-    const others = Object.entries(markers)
-      .filter(([user]) => Number(user) !== me)
-      .map(([, seq]) => seq);
-    const readUpTo = others.length ? Math.max(...others) : 0;
-    for (const item of list.querySelectorAll("li.own")) {
-      const span = item.querySelector(".read-by");
-      if (span) span.textContent = Number(item.dataset.seq) <= readUpTo ? " · " + label("Read") : "";
+    const own = Array.from(list.querySelectorAll("li.own")).map((item) => ({
+      item: item,
+      seq: Number(item.dataset.seq),
+      names: [],
+    }));
+    for (const [user, seq] of Object.entries(markers)) {
+      if (Number(user) === me) continue;
+      let last = null;
+      for (const entry of own) if (entry.seq <= seq) last = entry;
+      if (last) last.names.push(readerLabels[user] || "");
+    }
+    for (const entry of own) {
+      const span = entry.item.querySelector(".read-by");
+      const names = entry.names.filter(Boolean).sort().join(", ");
+      if (span) span.textContent = names ? " · " + label("Read").replace("{names}", names) : "";
     }
   }
 
@@ -164,11 +130,21 @@
     }
   }
 
+  // An overview's count: the thread's newest number less the user's marker, so a
+  // message read in another tab (read.updated to all her sockets) clears it here too.
+  function showCounter(counter) {
+    const unread = Number(counter.dataset.lastSeq || 0) - Number(counter.dataset.readSeq || 0);
+    counter.textContent = String(Math.max(0, unread));
+  }
+
   function bumpCounter(message) {
     for (const counter of counters()) {
-      if (counter.dataset.unreadThread === message.thread && message.author !== me) {
-        counter.textContent = String(Number(counter.textContent || "0") + 1);
+      if (counter.dataset.unreadThread !== message.thread) continue;
+      counter.dataset.lastSeq = String(Math.max(Number(counter.dataset.lastSeq || 0), message.seq));
+      if (message.author === me) {
+        counter.dataset.readSeq = String(Math.max(Number(counter.dataset.readSeq || 0), message.seq));
       }
+      showCounter(counter);
     }
   }
 
@@ -197,14 +173,15 @@
       case "message.new":
         if (typing && data.message.author !== me) typing.textContent = ""; // no longer typing
         place(data.message);
+        bumpCounter(data.message);
         if (data.message.thread === threadId) markRead();
-        else bumpCounter(data.message);
         break;
       case "message.updated":
         place(data.message);
         break;
       case "sync.result":
         markers = Object.assign(markers, data.markers);
+        readerLabels = Object.assign(readerLabels, data.labels || {});
         for (const message of data.messages) place(message);
         if (data.more) send({ type: "sync", thread: threadId, after: lastSeq });
         else markRead();
@@ -213,11 +190,14 @@
       case "read.updated":
         if (data.thread === threadId) {
           markers[data.user] = Math.max(markers[data.user] || 0, data.seq);
+          if (data.label) readerLabels[data.user] = data.label;
           showMarkers();
         }
         if (data.user === me) {
           for (const counter of counters()) {
-            if (counter.dataset.unreadThread === data.thread) counter.textContent = "0";
+            if (counter.dataset.unreadThread !== data.thread) continue;
+            counter.dataset.readSeq = String(Math.max(Number(counter.dataset.readSeq || 0), data.seq));
+            showCounter(counter);
           }
         }
         break;
@@ -288,6 +268,8 @@
   const files = composer ? composer.querySelector("input[type=file]") : null;
   const button = composer ? composer.querySelector("button[type=submit]") : null;
   const clientIdInput = composer ? composer.querySelector("input[name=client_id]") : null;
+  const replyInput = composer ? composer.querySelector("input[name=reply_to]") : null;
+  const replyPreview = document.getElementById("reply-preview");
   const counter = document.getElementById("body-counter");
   const composerStatus = document.getElementById("composer-status");
   const composerError = document.getElementById("composer-error");
@@ -372,6 +354,8 @@
     outgoing = null;
     box.value = "";
     if (clientIdInput) clientIdInput.value = crypto.randomUUID();
+    answer(null);
+    if (suggestions) offerMentions();
     lock(false);
     setComposerStatus("");
     showError("");
@@ -433,6 +417,7 @@
       if (withFiles || !socket || socket.readyState !== WebSocket.OPEN) return;
       const clientId = (clientIdInput && clientIdInput.value) || crypto.randomUUID();
       const frame = { type: "message.send", thread: threadId, client_id: clientId, body: box.value };
+      if (replyInput && replyInput.value) frame.reply_to = replyInput.value;
       // A text full of characters JSON escapes can outgrow the socket's frame limit while
       // within the message limit: the form has no such limit.
       if (JSON.stringify(frame).length > maxFrame()) return;
@@ -452,7 +437,159 @@
         send({ type: "typing", thread: threadId });
       }
     });
+    // Enter sends as in other chat tools; Shift+Enter (and Enter while an input method
+    // composes a word) stays a line break.
+    box.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+      event.preventDefault();
+      composer.requestSubmit();
+    });
     showCount();
+  }
+
+  // "@" and the start of a name offers the thread's readers; a click (or Enter on the
+  // focused button) puts "@Full Name " in the box, which post_message turns into a
+  // notification for her.
+  const suggestions = document.getElementById("mention-suggestions");
+  let mentionable = [];
+  try {
+    const node = document.getElementById("mentionable");
+    mentionable = node ? JSON.parse(node.textContent) : [];
+  } catch (error) {
+    mentionable = [];
+  }
+
+  function typedMention() {
+    const before = box.value.slice(0, box.selectionStart);
+    const match = /(^|\s)@([^@\n]{0,40})$/.exec(before);
+    return match ? { start: before.length - match[2].length - 1, typed: match[2] } : null;
+  }
+
+  function offerMentions() {
+    if (!suggestions) return;
+    const list = suggestions.querySelector("ul");
+    const typed = typedMention();
+    const wanted = typed ? typed.typed.toLocaleLowerCase() : null;
+    const found =
+      wanted === null
+        ? []
+        : mentionable
+            .filter((person) =>
+              person.name
+                .toLocaleLowerCase()
+                .split(" ")
+                .concat([person.name.toLocaleLowerCase()])
+                .some((part) => part.startsWith(wanted)),
+            )
+            .slice(0, 6);
+    list.replaceChildren();
+    for (const person of found) {
+      const entry = document.createElement("li");
+      const choose = document.createElement("button");
+      choose.type = "button";
+      choose.className = "secondary";
+      choose.textContent = person.label;
+      choose.addEventListener("click", () => {
+        const at = typedMention() || typed;
+        const after = box.value.slice(box.selectionStart);
+        box.value = box.value.slice(0, at.start) + "@" + person.name + " " + after;
+        const caret = at.start + person.name.length + 2;
+        box.focus();
+        box.setSelectionRange(caret, caret);
+        offerMentions();
+        showCount();
+      });
+      entry.append(choose);
+      list.append(entry);
+    }
+    suggestions.hidden = found.length === 0;
+  }
+
+  if (box && suggestions) {
+    box.addEventListener("input", offerMentions);
+    box.addEventListener("click", offerMentions);
+  }
+
+  // "Antworten": the link works without JavaScript (the page comes back with the quote);
+  // here it fills the composer in place.
+  function answer(item) {
+    if (!replyInput || !replyPreview) return;
+    replyInput.value = item ? item.dataset.id : "";
+    replyPreview.hidden = !item;
+    if (!item) return;
+    const author = item.querySelector(".meta .author");
+    const body = item.querySelector(".body");
+    document.getElementById("reply-author").textContent = item.classList.contains("own")
+      ? replyPreview.dataset.labelOwn || ""
+      : author
+        ? author.textContent
+        : "";
+    const excerpt = body ? body.textContent : "";
+    document.getElementById("reply-excerpt").textContent =
+      excerpt.length > 120 ? excerpt.slice(0, 119) + "…" : excerpt;
+    if (box) box.focus();
+  }
+
+  if (list) {
+    list.addEventListener("click", (event) => {
+      const link = event.target.closest("a[data-reply]");
+      if (!link || !composer) return;
+      event.preventDefault();
+      answer(link.closest("li.message"));
+    });
+    // Edit and delete go over the socket when it is open, else as the forms post.
+    list.addEventListener("submit", (event) => {
+      const form = event.target;
+      const id = form.dataset.message;
+      if (!id) return;
+      const body = form.querySelector("textarea[name=body]");
+      const frame = form.classList.contains("delete")
+        ? { type: "message.delete", message: id }
+        : { type: "message.edit", message: id, body: body ? body.value : "" };
+      if (send(frame)) event.preventDefault();
+    });
+  }
+  const cancel = document.getElementById("reply-cancel");
+  if (cancel) {
+    cancel.addEventListener("click", (event) => {
+      event.preventDefault();
+      answer(null);
+    });
+  }
+
+  // Files dropped onto the composer go into its file input, as if chosen there.
+  const dropStatus = document.getElementById("drop-status");
+  const dropZone = document.getElementById("drop-zone");
+  if (composer && files && typeof DataTransfer !== "undefined") {
+    const showFiles = () => {
+      if (!dropStatus || !dropZone) return;
+      const names = Array.from(files.files).map((file) => file.name);
+      dropStatus.textContent = names.length
+        ? (dropZone.dataset.labelDropped || "")
+            .replace("{count}", String(names.length))
+            .replace("{names}", names.join(", "))
+        : "";
+    };
+    composer.addEventListener("dragover", (event) => {
+      if (!event.dataTransfer || !Array.from(event.dataTransfer.types).includes("Files")) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+      composer.classList.add("dragging");
+    });
+    composer.addEventListener("dragleave", (event) => {
+      if (!composer.contains(event.relatedTarget)) composer.classList.remove("dragging");
+    });
+    composer.addEventListener("drop", (event) => {
+      composer.classList.remove("dragging");
+      if (!event.dataTransfer || event.dataTransfer.files.length === 0) return;
+      event.preventDefault();
+      const chosen = new DataTransfer();
+      for (const file of files.files) chosen.items.add(file);
+      for (const file of event.dataTransfer.files) chosen.items.add(file);
+      files.files = chosen.files;
+      files.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+    files.addEventListener("change", showFiles);
   }
   document.addEventListener("visibilitychange", markRead);
   // Back online after a long outage: try at once instead of waiting out the backoff.
