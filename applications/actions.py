@@ -18,7 +18,8 @@ from applications.access import TAGGING_ROLES, require_tag_consent
 from applications.audit_actions import TAG_CREATED, TAG_STATUS_CHANGED, TAG_STEP_REFUSED
 from applications.models import ApplicationTag, TagStatusChange
 from audit.trail import record
-from dienstweg.access import CASE_ROLES, holds_role
+from dienstweg import worklist
+from dienstweg.access import CASE_ROLES, holds_role, members_holding
 from dienstweg.actions import BACKUP_CODE_ALPHABET, ActionError
 from dienstweg.consent import ConsentMissing
 from dienstweg.locks import lock_family_row
@@ -168,6 +169,13 @@ def record_tag_status(
             title=gettext_lazy("Neuer Stand zu einem markierten Antrag"),
             family_ref=locked.family.reference,
             url=reverse("tag_detail", args=[locked.code]),
+        )
+        # The office's start pages (its open document requests) recount; the coach's
+        # follow her notification.
+        worklist.counts_changed(
+            members_holding(*CASE_ROLES, agencies=[locked.processing_agency_id]).values_list(
+                "pk", flat=True
+            )
         )
         return locked
 

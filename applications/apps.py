@@ -10,8 +10,12 @@ class ApplicationsConfig(AppConfig):
 
     def ready(self) -> None:
         from applications import audit_actions  # noqa: F401 (declares its audit actions)
+        from applications.queue import SOURCES
         from applications.sections import FAMILY_SECTION
-        from dienstweg import hooks
+        from dienstweg import hooks, worklist
 
         # The family page lists the applications tagged for the family, after its referrals.
         hooks.add_family_section(FAMILY_SECTION)
+        # The start page's work queue: documents requested, for the project and the office.
+        for source in SOURCES:
+            worklist.add_queue_source(source)

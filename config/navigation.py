@@ -20,8 +20,9 @@ class Entry:
     # The pages (URL names, or "namespace:" for a whole app) on which this entry is current.
     current: tuple[str, ...]
     dpo_only: bool = False
-    # Shows the unread notifications beside the label.
-    counts_unread: bool = False
+    # The number shown beside the label, live (dienstweg/worklist.py): "notifications" (the
+    # core's) or a badge an app registers ("messages").
+    badge: str = ""
 
 
 MAIN: tuple[Entry, ...] = (
@@ -29,9 +30,9 @@ MAIN: tuple[Entry, ...] = (
     Entry(_("Familien"), "family_list", ("family_list",)),
     Entry(_("Vermittlungen"), "referral_inbox", ("referral_inbox", "referral_outbox")),
     Entry(_("Anträge"), "tag_list", ("tag_list",)),
-    Entry(_("Nachrichten"), "thread_list", ("thread_list", "thread_detail")),
+    Entry(_("Nachrichten"), "thread_list", ("thread_list", "thread_detail"), badge="messages"),
     Entry(_("Verzeichnis"), "directory", ("directory",)),
-    Entry(_("Benachrichtigungen"), "notifications", ("notifications",), counts_unread=True),
+    Entry(_("Benachrichtigungen"), "notifications", ("notifications",), badge="notifications"),
     Entry(_("Datenschutz"), "console:home", ("console:",), dpo_only=True),
     Entry(_("Mein Konto"), "account", ("account",)),
 )
@@ -43,7 +44,7 @@ class Link:
     url: str
     is_current: bool
     dpo_only: bool
-    counts_unread: bool
+    badge: str
 
 
 @cache
@@ -65,7 +66,7 @@ def main_navigation(request: HttpRequest) -> dict[str, Any]:
                 url=_url(entry.url_name),
                 is_current=bool(here.intersection(entry.current)),
                 dpo_only=entry.dpo_only,
-                counts_unread=entry.counts_unread,
+                badge=entry.badge,
             )
             for entry in MAIN
         ]

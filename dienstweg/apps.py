@@ -13,6 +13,12 @@ class DienstwegConfig(AppConfig):
 
         # Every change of a membership or an account reaches the open sockets.
         rights.connect()
+        from dienstweg import worklist
+        from dienstweg.queue_sources import ENDING_CONSENTS, PROPOSALS
+
+        # The core's own sections of the start page.
+        worklist.add_queue_source(PROPOSALS)
+        worklist.add_queue_source(ENDING_CONSENTS)
 
 
 class DienstwegAdminConfig(admin_apps.AdminConfig):

@@ -7,15 +7,17 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpRequest
 
+from dienstweg import worklist
 from dienstweg.access import DPO_ROLES, memberships_holding
 from dienstweg.models import User
 
-NOTHING = {"unread_notifications": 0, "is_dpo": False}
+NOTHING: dict[str, Any] = {"unread_notifications": 0, "is_dpo": False, "nav_counts": {}}
 
 
 def unread_notifications(request: HttpRequest) -> dict[str, Any]:
-    """How many unread notifications the main navigation shows, and whether it links to the
-    DPO console (one query, and only for users past the second factor: the others see no
+    """How many unread notifications the main navigation shows, the apps' badges beside it
+    (unread messages), and whether it links to the DPO console (one query for the core, one
+    or two per badge, and only for users past the second factor: the others see no
     navigation)."""
     user: Any = getattr(request, "user", None)
     is_verified = getattr(user, "is_verified", None)
@@ -34,4 +36,5 @@ def unread_notifications(request: HttpRequest) -> dict[str, Any]:
     )
     if row is None:
         return NOTHING
-    return {"unread_notifications": row["unread"], "is_dpo": row["dpo"]}
+    counts = {"notifications": row["unread"], **worklist.badge_counts(user)}
+    return {"unread_notifications": row["unread"], "is_dpo": row["dpo"], "nav_counts": counts}

@@ -21,7 +21,7 @@ from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 
-from dienstweg import outbox
+from dienstweg import outbox, worklist
 from dienstweg.models import Notification, User
 
 KIND = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
@@ -68,6 +68,8 @@ def notify(
         for user in recipients.values()
     )
     if created:
+        # Her badges, and the start page where the news waits (answers, escalations).
+        worklist.counts_changed(recipients)
         subject, body = email_text(stored_title, family_ref=family_ref, url=url)
         outbox.queue_mail(
             recipients.values(), kind=kind, subject=subject, body=body, family_ref=family_ref
@@ -102,4 +104,7 @@ def mark_read(user: User, *, ids: list[int] | None) -> int:
     unread = Notification.objects.filter(user=user, read_at__isnull=True)
     if ids is not None:
         unread = unread.filter(pk__in=ids)
-    return unread.update(read_at=timezone.now())
+    count = unread.update(read_at=timezone.now())
+    if count:
+        worklist.counts_changed([user.pk])  # the badge in her other tabs
+    return count

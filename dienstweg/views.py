@@ -35,6 +35,7 @@ from dienstweg import (
     notifications,
     security,
     sessions,
+    worklist,
 )
 from dienstweg.access import (
     REGISTERING_ROLES,
@@ -52,8 +53,6 @@ from dienstweg.access import (
     holds_role,
     may_edit_family,
     may_reset_second_factor,
-    proposal_deadline,
-    proposals_awaiting,
     reach_of,
     staff,
     team_visible_to,
@@ -322,18 +321,16 @@ def health(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
+    """The start page: what is waiting for the user, section by section as the apps register
+    them (dienstweg/worklist.py), each row one click from its action."""
     user = staff(request)
     memberships = list(user.memberships.select_related("agency"))
-    # A lead's queue: proposed roles in her agencies, waiting for her as the second person.
-    proposals = [
-        {"proposal": proposal, "until": proposal_deadline(proposal)}
-        for proposal in proposals_awaiting(user)[:50]
-    ]
+    reach = reach_of(user)
     is_lead = any(membership.role == Role.LEAD for membership in memberships)
     return render(
         request,
         "dienstweg/home.html",
-        {"memberships": memberships, "proposals": proposals, "is_lead": is_lead},
+        {"memberships": memberships, "queue": worklist.work_queue(user, reach), "is_lead": is_lead},
     )
 
 

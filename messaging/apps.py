@@ -11,13 +11,14 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         from django.utils.translation import gettext_lazy as _
 
-        from dienstweg import hooks
+        from dienstweg import hooks, worklist
         from messaging import audit_actions  # noqa: F401 (declares its audit actions)
         from messaging.actions import (
             forget_after_restriction,
             forget_after_revocation,
             send_unread_notices,
         )
+        from messaging.queue import UNREAD_BADGE, UNREAD_THREADS
 
         # A revoked consent: the recipients' sockets re-check their threads at once.
         hooks.consent_revoked.register(forget_after_revocation)
@@ -27,3 +28,6 @@ class MessagingConfig(AppConfig):
         hooks.add_before_sending(send_unread_notices)
         # The directory offers a direct message to each colleague.
         hooks.add_colleague_action(hooks.ColleagueAction(_("Nachricht schreiben"), "direct_thread"))
+        # Unread threads on the start page, unread messages beside "Nachrichten".
+        worklist.add_queue_source(UNREAD_THREADS)
+        worklist.add_badge(UNREAD_BADGE)

@@ -11,6 +11,9 @@ messaging.actions. Protocol (JSON text frames, DESIGN.md "Real time"):
     → {"type": "typing", "thread": id}              ← {"type": "typing", ...}
     → {"type": "sync", "thread": id, "after": n}    ← {"type": "sync.result", "thread": id,
                                                         "messages": [...], "markers": {...}}
+    ← {"type": "counts.changed"}                    the user's counts may have changed
+    → {"type": "counts", "queue": bool}             ← {"type": "counts", "notifications": n,
+                                                        "badges": {...}, "queue": {...}}
     ← {"type": "error", "code": ..., "message": ..., "ref": client id or thread,
        "client_id": the refused message.send's client id, "retry_after": seconds (rate_limited)}
     ← {"type": "access.revoked", "thread": id}
@@ -43,7 +46,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.context import bind
-from dienstweg import clock, sessions
+from dienstweg import clock, sessions, worklist
 from dienstweg.actions import ActionError
 from dienstweg.events import session_tag, staff_group
 from dienstweg.middleware import SessionLifetimeMiddleware
@@ -297,6 +300,16 @@ class StaffConsumer(AsyncWebsocketConsumer):
     async def on_typing(self, frame: dict[str, Any]) -> None:
         await in_thread(_typing, self.user, _thread_id(frame))
 
+    async def on_counts(self, frame: dict[str, Any]) -> None:
+        """The user's numbers for the navigation (and with "queue", the start page's
+        sections): numbers only (dienstweg/worklist.py). The page asks after an event that
+        may change them, once for a burst of them."""
+        queue = frame.get("queue", False)
+        if not isinstance(queue, bool):
+            raise FrameError("malformed", _("Unlesbare Anfrage."))
+        counts = await in_thread(worklist.counts_of, self.user, queue)
+        await self._send(dict(counts))
+
     async def on_sync(self, frame: dict[str, Any]) -> None:
         after = frame.get("after", 0)
         if not _counter(after):
@@ -353,6 +366,7 @@ HANDLERS = {
     "read": StaffConsumer.on_read,
     "typing": StaffConsumer.on_typing,
     "sync": StaffConsumer.on_sync,
+    "counts": StaffConsumer.on_counts,
 }
 
 

@@ -9,13 +9,14 @@ class ReferralsConfig(AppConfig):
     demo_loader = "referrals.demo.load"
 
     def ready(self) -> None:
-        from dienstweg import hooks
+        from dienstweg import hooks, worklist
         from referrals import audit_actions  # noqa: F401 (declares its audit actions)
         from referrals.actions.permissions import (
             hide_after_restriction,
             losses_on_revocation,
             withdraw_access_after_revocation,
         )
+        from referrals.queue import SOURCES
         from referrals.sections import FAMILY_SECTION
 
         # A revoked consent withdraws the receiving agencies' access in the same transaction.
@@ -26,3 +27,6 @@ class ReferralsConfig(AppConfig):
         hooks.processing_restricted.register(hide_after_restriction)
         # The family page lists the referrals sent about the family.
         hooks.add_family_section(FAMILY_SECTION)
+        # The start page's work queue: answers, unassigned, overdue and assigned referrals.
+        for source in SOURCES:
+            worklist.add_queue_source(source)

@@ -12,11 +12,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.trail import record
+from dienstweg import worklist
 from dienstweg.access import CASE_ROLES, holds_role, roles_of
 from dienstweg.actions import ActionError
 from dienstweg.locks import lock_family_row
 from dienstweg.models import Membership, User
-from referrals.access import REFERRING_ROLES, receiver_sees, with_receiver_rules
+from referrals.access import (
+    REFERRING_ROLES,
+    receiver_sees,
+    referral_readers,
+    with_receiver_rules,
+)
 from referrals.audit_actions import (
     REFERRAL_ACCEPTED,
     REFERRAL_APPROVED,
@@ -209,4 +215,6 @@ def transition(
         purpose=BASIS_PURPOSE[Basis(locked.basis)],
         details={"state": locked.state, **(details or {})},
     )
+    # Both sides' start pages and badges (a lead's unassigned, a coach's answers) recount.
+    worklist.counts_changed(referral_readers(locked))
     return locked

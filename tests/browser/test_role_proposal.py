@@ -5,12 +5,16 @@ at 1280 and 390 px go to the server's data directory (proposal-*.png, grants-*.p
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Server
 from tests.browser.test_referrals import log_in
 
 MIGRATION = "Stadt Gladbeck, Amt für Migration und Zusammenleben"
+# The work queue's section (its heading ends with the number waiting).
+WAITING = re.compile("^Rollen, die auf Ihre Bestätigung warten")
 
 
 def choose(page: Page, field: str, text: str) -> None:
@@ -45,7 +49,7 @@ def test_a_lead_confirms_a_proposed_role_on_her_start_page(
 
     lead = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     log_in(lead, server, "mira@demo.dienstweg.invalid")
-    section = lead.get_by_role("region", name="Eine Rolle wartet auf Ihre Bestätigung")
+    section = lead.get_by_role("region", name=WAITING)
     expect(section).to_be_visible()
     card = section.get_by_role("article", name="Ida Iske als Fallbearbeitung")
     expect(card).to_contain_text(MIGRATION)
@@ -63,9 +67,7 @@ def test_a_lead_confirms_a_proposed_role_on_her_start_page(
     expect(
         lead.get_by_text(f"Bestätigt: Ida Iske ist jetzt Fallbearbeitung in {MIGRATION}.")
     ).to_be_visible()
-    expect(lead.get_by_role("region", name="Eine Rolle wartet auf Ihre Bestätigung")).to_have_count(
-        0
-    )
+    expect(lead.get_by_role("region", name=WAITING)).to_have_count(0)
     lead.screenshot(path=f"{shots}/proposal-confirmed.png", full_page=True)
     lead.goto(f"{server.url}/verzeichnis/")
     lead.get_by_role("link", name=MIGRATION).first.click()

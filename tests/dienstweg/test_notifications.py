@@ -54,7 +54,9 @@ def test_notify_creates_rows_and_queues_emails_that_only_the_sender_sends(
         assert Notification.objects.count() == 2
         # Queued in the action's own transaction, one per recipient.
         assert OutboxMail.objects.filter(kind="referral.received").count() == 2
-    assert callbacks == []  # nothing waits for the commit: the request sends nothing
+    # Only the recipients' sockets are told to recount (counts, no content) after the
+    # commit; no mail leaves with the request.
+    assert len(callbacks) == 1
     assert mail.outbox == []
     assert sorted(message.to[0] for message in send_outbox()) == [
         network.ben.email,
@@ -272,6 +274,9 @@ def test_unread_count_shows_in_the_navigation(network: Network) -> None:
     notify_committed([network.anna])
     client = verified_client(network.ben)
     assert menu_entry(client) == "Benachrichtigungen (2 ungelesen)"  # as a screen reader says it
+    # Both the spoken and the visible number are marked for the live update (counts.js).
+    html = client.get(reverse("account")).content.decode()
+    assert html.count('data-count="notifications">2<') == 2
     client.post(reverse("notifications_read"))
     assert menu_entry(client) == "Benachrichtigungen (0 ungelesen)"
 
@@ -297,7 +302,9 @@ def test_unread_count_costs_no_query_before_the_second_factor(
     with django_assert_num_queries(0):
         assert unread_notifications(request)["unread_notifications"] == 0
     request.user.is_verified = lambda: True  # type: ignore[attr-defined]
-    with django_assert_num_queries(1):
+    # One for the notifications, three for the unread-messages badge messaging registers
+    # (her agencies, her reach, the sum over the threads she may still reach).
+    with django_assert_num_queries(4):
         assert unread_notifications(request)["unread_notifications"] == 1
 
 

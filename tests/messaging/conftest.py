@@ -92,8 +92,25 @@ async def frame(socket: Any, **data: Any) -> None:
     await socket.send_to(text_data=json.dumps(data))
 
 
+# The live counts' frames (numbers only, dienstweg/worklist.py) arrive beside the events most
+# of these tests are about; receive() passes over them.
+COUNTS = ("counts", "counts.changed")
+
+
 async def receive(socket: Any, timeout: float = WAIT) -> dict[str, Any]:
-    return json.loads(await socket.receive_from(timeout=timeout))
+    """The next frame that is not about the live counts."""
+    while True:
+        data = json.loads(await socket.receive_from(timeout=timeout))
+        if data.get("type") not in COUNTS:
+            return data
+
+
+async def receive_counts(socket: Any, timeout: float = WAIT) -> dict[str, Any]:
+    """The next frame with the live counts, passing over everything else."""
+    while True:
+        data = json.loads(await socket.receive_from(timeout=timeout))
+        if data.get("type") == "counts":
+            return data
 
 
 async def receive_type(socket: Any, kind: str, timeout: float = WAIT) -> dict[str, Any]:

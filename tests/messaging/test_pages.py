@@ -163,7 +163,9 @@ def test_thread_page_and_list_cost_the_same_for_one_and_fifty_messages(
     actions.post_message(direct, body="direkt", client_id=uuid.uuid4(), by=network.anna)
     many = (queries_of(ben, page), queries_of(ben, overview))
     assert many == few
-    assert max(many) <= 25
+    # 25, and the navigation's unread-messages badge on every page (three queries:
+    # dienstweg/worklist.py, messaging/queue.py).
+    assert max(many) <= 28
 
 
 def test_opening_a_thread_records_one_read_and_moves_the_marker(

@@ -14,6 +14,8 @@
   const thread = document.getElementById("thread");
   const counters = () => document.querySelectorAll("[data-unread-thread]");
   if (!thread && counters().length === 0) return;
+  // This page's socket is the tab's one: dienstweg/counts.js reads the counts from it.
+  window.dienstwegSocket = { send: (frame) => send(frame) };
 
   const label = (name) => (thread && thread.dataset["label" + name]) || "";
   const threadId = thread ? thread.dataset.thread : null;
@@ -161,6 +163,7 @@
     } catch (error) {
       return;
     }
+    document.dispatchEvent(new CustomEvent("dienstweg:frame", { detail: data }));
     switch (data.type) {
       case "message.ack":
         acknowledged(data.client_id);

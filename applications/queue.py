@@ -1,0 +1,147 @@
+"""The start page's sections on application tags (dienstweg/worklist.py), registered in
+ApplicationsConfig.ready(): the documents a processing office asked for, seen from the
+project (the coach brings them) and from the office (it waits for them)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from applications.access import TAG_CATEGORY, TAGGING_ROLES, tags_visible_to
+from applications.models import ApplicationTag
+from dienstweg.access import CASE_ROLES, Reach
+from dienstweg.consent import Terms, uncovered
+from dienstweg.models import Consent, Purpose, User
+from dienstweg.worklist import SHOWN, QueueItem, QueueRows, QueueSource, first_rows
+
+FIELDS = ("code", "kind", "state", "submitted_on", "family__reference", "processing_agency__name")
+# The office's candidates read at most; the consent rule is then asked of them in memory.
+OFFICE_CANDIDATES = 200
+
+
+def _requested_for_project(user: User, reach: Reach) -> QuerySet[ApplicationTag] | None:
+    projects = [agency for agency, role in reach.roles if role in TAGGING_ROLES]
+    if not projects:
+        return None
+    return (
+        tags_visible_to(user, reach)
+        .filter(project_id__in=projects, state=ApplicationTag.State.DOCUMENTS_REQUESTED)
+        .order_by("updated_at", "pk")
+    )
+
+
+def requested_documents(user: User, reach: Reach) -> QueueRows | None:
+    tags = _requested_for_project(user, reach)
+    if tags is None:
+        return None
+    shown, total = first_rows(tags.select_related("family", "processing_agency").only(*FIELDS))
+    return QueueRows(
+        [
+            QueueItem(
+                label=tag.family.reference,
+                url=reverse("tag_detail", args=[tag.code]),
+                detail=_("%(office)s fordert Unterlagen nach (%(kind)s)")
+                % {"office": tag.processing_agency.name, "kind": tag.get_kind_display()},
+            )
+            for tag in shown
+        ],
+        total,
+        reverse("tag_list"),
+        gettext_lazy("Alle Anträge"),
+    )
+
+
+def requested_documents_count(user: User, reach: Reach) -> int | None:
+    tags = _requested_for_project(user, reach)
+    return None if tags is None else tags.count()
+
+
+def _waiting_at_office(user: User, reach: Reach) -> list[ApplicationTag] | None:
+    """The tags of the user's office waiting for documents that the office may see now
+    (applications.access.side_sees for the office: the family's consent covers it today,
+    its processing is not restricted), in two queries whatever their number."""
+    offices = sorted({agency for agency, role in reach.roles if role in CASE_ROLES})
+    if not offices:
+        return None
+    candidates = list(
+        ApplicationTag.objects.filter(
+            processing_agency_id__in=offices,
+            state=ApplicationTag.State.DOCUMENTS_REQUESTED,
+            family__restricted_at__isnull=True,
+        )
+        .select_related("family", "processing_agency")
+        .only(*FIELDS, "family_id", "processing_agency_id", "family__restricted_at")
+        .order_by("updated_at", "pk")[:OFFICE_CANDIDATES]
+    )
+    today = timezone.localdate()
+    terms: dict[object, list[Terms]] = defaultdict(list)
+    for consent in Consent.objects.filter(
+        family_id__in={tag.family_id for tag in candidates},
+        revoked_at__isnull=True,
+        valid_from__lte=today,
+        valid_until__gte=today,
+    ).only(
+        "family_id",
+        "recipient_ids",
+        "categories",
+        "purposes",
+        "valid_from",
+        "valid_until",
+        "revoked_at",
+    ):
+        terms[consent.family_id].append(Terms.of(consent, consent.recipient_ids))
+    return [
+        tag
+        for tag in candidates
+        if not uncovered(
+            terms[tag.family_id],
+            agency_id=tag.processing_agency_id,
+            categories=[TAG_CATEGORY[ApplicationTag.Kind(tag.kind)]],
+            purpose=Purpose.APPLICATION_SUPPORT,
+            on=today,
+        )
+    ]
+
+
+def office_requests(user: User, reach: Reach) -> QueueRows | None:
+    tags = _waiting_at_office(user, reach)
+    if tags is None:
+        return None
+    return QueueRows(
+        [
+            QueueItem(
+                label=tag.code,
+                url=reverse("tag_detail", args=[tag.code]),
+                detail=_("%(kind)s, Unterlagen nachgefordert") % {"kind": tag.get_kind_display()},
+            )
+            for tag in tags[:SHOWN]
+        ],
+        len(tags),
+    )
+
+
+def office_requests_count(user: User, reach: Reach) -> int | None:
+    tags = _waiting_at_office(user, reach)
+    return None if tags is None else len(tags)
+
+
+REQUESTED_DOCUMENTS = QueueSource(
+    "applications.requested_documents",
+    gettext_lazy("Nachgeforderte Unterlagen"),
+    30,
+    requested_documents,
+    requested_documents_count,
+)
+OFFICE_REQUESTS = QueueSource(
+    "applications.office_requests",
+    gettext_lazy("Anträge, für die Unterlagen nachgefordert sind"),
+    31,
+    office_requests,
+    office_requests_count,
+)
+SOURCES = (REQUESTED_DOCUMENTS, OFFICE_REQUESTS)

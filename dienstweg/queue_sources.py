@@ -1,0 +1,116 @@
+"""The core's own sections of the start page (dienstweg/worklist.py): the role proposals a
+lead decides, and the consents of a project's families that end soon."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Exists, OuterRef, QuerySet
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from dienstweg.access import REGISTERING_ROLES, Reach, Role, proposal_deadline, proposals_awaiting
+from dienstweg.models import Consent, User
+from dienstweg.worklist import SHOWN, QueueItem, QueueRows, QueueSource, first_rows, today
+
+# A coach hears of a consent this many days before it ends: time to see the family again.
+CONSENT_ENDING_DAYS = 14
+
+
+def _is_lead(reach: Reach) -> bool:
+    return any(role == Role.LEAD for _agency, role in reach.roles)
+
+
+def proposals(user: User, reach: Reach) -> QueueRows | None:
+    if not _is_lead(reach):
+        return None
+    rows = list(proposals_awaiting(user)[: SHOWN + 40])
+    return QueueRows(
+        [
+            QueueItem(
+                label=proposal.user.full_name,
+                url=reverse("home") + f"#proposal-{proposal.pk}",
+                detail=proposal.get_role_display(),
+                due=proposal_deadline(proposal).date(),
+                extra={"proposal": proposal, "until": proposal_deadline(proposal)},
+            )
+            for proposal in rows
+        ],
+        len(rows),
+    )
+
+
+def proposals_count(user: User, reach: Reach) -> int | None:
+    return proposals_awaiting(user).count() if _is_lead(reach) else None
+
+
+def _ending_consents(reach: Reach) -> QuerySet[Consent]:
+    projects = [agency for agency, role in reach.roles if role in REGISTERING_ROLES]
+    first, last = today(), today() + timedelta(days=CONSENT_ENDING_DAYS)
+    # A consent given again (a newer one lasting longer) leaves nothing to do.
+    renewed = Consent.objects.filter(
+        family=OuterRef("family"),
+        revoked_at__isnull=True,
+        valid_until__gt=OuterRef("valid_until"),
+    )
+    return (
+        Consent.objects.filter(
+            family__owner_id__in=projects,
+            family__erased_at__isnull=True,
+            revoked_at__isnull=True,
+            valid_from__lte=first,
+            valid_until__gte=first,
+            valid_until__lte=last,
+        )
+        .filter(~Exists(renewed))
+        .order_by("valid_until", "pk")
+    )
+
+
+def _registers(reach: Reach) -> bool:
+    return any(role in REGISTERING_ROLES for _agency, role in reach.roles)
+
+
+def ending_consents(user: User, reach: Reach) -> QueueRows | None:
+    if not _registers(reach):
+        return None
+    consents = _ending_consents(reach)
+    rows, total = first_rows(
+        consents.select_related("family").only("id", "valid_until", "family__reference")
+    )
+    return QueueRows(
+        [
+            QueueItem(
+                label=consent.family.reference,
+                url=reverse("family_detail", args=[consent.family_id]),
+                detail=_("Einwilligung endet am %(day)s")
+                % {"day": date_format(consent.valid_until, "SHORT_DATE_FORMAT")},
+                due=consent.valid_until,
+            )
+            for consent in rows
+        ],
+        total,
+    )
+
+
+def ending_consents_count(user: User, reach: Reach) -> int | None:
+    return _ending_consents(reach).count() if _registers(reach) else None
+
+
+PROPOSALS = QueueSource(
+    "dienstweg.proposals",
+    gettext_lazy("Rollen, die auf Ihre Bestätigung warten"),
+    10,
+    proposals,
+    proposals_count,
+    template="dienstweg/queue_proposals.html",
+)
+ENDING_CONSENTS = QueueSource(
+    "dienstweg.consents_ending",
+    gettext_lazy("Einwilligungen, die in den nächsten 14 Tagen enden"),
+    40,
+    ending_consents,
+    ending_consents_count,
+)

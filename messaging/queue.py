@@ -1,0 +1,67 @@
+"""Unread threads on the start page and the navigation's unread-messages badge
+(dienstweg/worklist.py), registered in MessagingConfig.ready(); read through
+messaging.access.threads_of, the rule of the thread list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import F, Sum
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from dienstweg.access import Reach
+from dienstweg.models import User
+from dienstweg.worklist import Badge, QueueItem, QueueRows, QueueSource, first_rows
+from messaging.access import threads_of
+from messaging.models import Thread
+
+
+def unread_threads(user: User, reach: Reach) -> QueueRows | None:
+    unread = threads_of(user).filter(thread__last_seq__gt=F("read_seq"))
+    # Annotated with `unread` by threads_of.
+    shown: list[Any]
+    shown, total = first_rows(unread)
+    return QueueRows(
+        [
+            QueueItem(
+                label=_("Direktnachricht")
+                if participant.thread.kind == Thread.Kind.DIRECT
+                else f"{participant.thread.get_kind_display()} "
+                f"{participant.thread.family.reference}",
+                url=reverse("thread_detail", args=[participant.thread_id]),
+                detail=ngettext(
+                    "%(count)d ungelesene Nachricht",
+                    "%(count)d ungelesene Nachrichten",
+                    participant.unread,
+                )
+                % {"count": participant.unread},
+                extra={"thread": str(participant.thread_id), "unread": participant.unread},
+            )
+            for participant in shown
+        ],
+        total,
+        reverse("thread_list"),
+        gettext_lazy("Alle Unterhaltungen"),
+    )
+
+
+def unread_messages(user: User) -> int:
+    """The user's unread messages in the threads she may still reach."""
+    total = (
+        threads_of(user)
+        .filter(thread__last_seq__gt=F("read_seq"))
+        .order_by()
+        .aggregate(total=Sum(F("thread__last_seq") - F("read_seq")))["total"]
+    )
+    return int(total or 0)
+
+
+UNREAD_THREADS = QueueSource(
+    "messaging.unread",
+    gettext_lazy("Ungelesene Unterhaltungen"),
+    50,
+    unread_threads,
+)
+UNREAD_BADGE = Badge("messages", unread_messages)

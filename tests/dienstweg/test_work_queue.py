@@ -1,0 +1,254 @@
+"""The start page as a work queue (dienstweg/worklist.py and the sections the apps register):
+per role what waits, one click from its action; never what another agency's people may
+not see; a fixed number of queries whatever the number of items; counts as numbers only."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import date, timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from applications import actions as application_actions
+from applications.models import ApplicationTag
+from dienstweg import actions as core
+from dienstweg import worklist
+from dienstweg.models import Family, Membership, User
+from referrals.actions import steps
+from referrals.models import Referral
+from tests.builders import build_referral, build_referral_thread, build_tag
+from tests.conftest import Network, consent_data, make_staff, verified_client
+
+
+@pytest.fixture
+def jana(network: Network) -> User:
+    """Lead at the Jobcenter: hands out incoming referrals."""
+    return make_staff("jana@example.org", "Jana Jansen", network.jobcenter, Membership.Role.LEAD)
+
+
+def home(user: User) -> str:
+    response = verified_client(user).get(reverse("home"))
+    assert response.status_code == 200
+    return html.unescape(response.content.decode())
+
+
+def section(page: str, key: str) -> str:
+    """The HTML of one section of the work queue ('' if the page has none)."""
+    match = re.search(rf'<section [^>]*data-queue="{re.escape(key)}">(.*?)</section>', page, re.S)
+    return match.group(1) if match else ""
+
+
+def german(day: date) -> str:
+    return day.strftime("%d.%m.%Y")
+
+
+def overdue(referral: Referral, days: int = 8) -> None:
+    Referral.objects.filter(pk=referral.pk).update(sent_at=timezone.now() - timedelta(days=days))
+
+
+# Lead
+
+
+def test_lead_sees_unassigned_and_overdue_referrals_of_her_agency(
+    network: Network, family: Family, consent: object, jana: User
+) -> None:
+    fresh = build_referral(network, family)
+    late = build_referral(network, family, need="Schuldnerberatung")
+    overdue(late)
+    core.grant_consent(
+        family, data=consent_data(network, family, recipients=[network.jugendamt]), by=network.anna
+    )
+    elsewhere = build_referral(network, family, to=network.jugendamt)
+
+    page = home(jana)
+    unassigned = section(page, "referrals.unassigned")
+    # Each row links to the referral, where she assigns it.
+    assert f'href="{reverse("referral_detail", args=[fresh.pk])}"' in unassigned
+    assert f'href="{reverse("referral_detail", args=[late.pk])}"' in unassigned
+    assert str(elsewhere.pk) not in page  # another agency's inbox
+    late_section = section(page, "referrals.overdue")
+    assert f'href="{reverse("referral_detail", args=[late.pk])}"' in late_section
+    assert str(fresh.pk) not in late_section
+    # Sent eight days ago, due five answer days after sending: three days overdue.
+    assert f"überfällig seit {german(timezone.localdate() - timedelta(days=3))}" in late_section
+    assert 'href="/vermittlungen/eingang/?state=sent&assignee=none"' in unassigned
+
+    # Assigned, it leaves the list of unassigned ones; the overdue one stays overdue.
+    steps.assign_referral(fresh, assignee=network.ben, by=jana)
+    page = home(jana)
+    assert str(fresh.pk) not in section(page, "referrals.unassigned")
+
+    # Clara leads the Jugendamt: its referral is hers, the Jobcenter's are not.
+    clara = home(network.clara)
+    assert str(elsewhere.pk) in section(clara, "referrals.unassigned")
+    assert str(fresh.pk) not in clara and str(late.pk) not in clara
+
+
+def test_lead_decides_role_proposals_from_the_queue(network: Network, jana: User) -> None:
+    admin = User.objects.create_superuser("olga@example.org", "x" * 20, full_name="Olga Ort")
+    newcomer = User.objects.create_user("nina@example.org", "x" * 20, full_name="Nina Neu")
+    proposal = core.propose_membership(
+        newcomer, agency=network.jobcenter, role=Membership.Role.CASEWORKER, by=admin
+    )
+    page = section(home(jana), "dienstweg.proposals")
+    assert "Nina Neu als Fallbearbeitung" in page
+    assert reverse("proposal_confirm", args=[proposal.pk]) in page
+
+
+# Caseworker
+
+
+def test_caseworker_sees_her_referrals_by_due_date(
+    network: Network, family: Family, consent: object, jana: User
+) -> None:
+    older = build_referral(network, family)
+    newer = build_referral(network, family, need="Schuldnerberatung")
+    Referral.objects.filter(pk=older.pk).update(sent_at=timezone.now() - timedelta(days=2))
+    not_hers = build_referral(network, family, need="Kita")
+    for referral in (newer, older):
+        steps.assign_referral(referral, assignee=network.ben, by=jana)
+    colleague = make_staff("kai@example.org", "Kai Kurz", network.jobcenter, "caseworker")
+    steps.assign_referral(not_hers, assignee=colleague, by=jana)
+
+    mine = section(home(network.ben), "referrals.assigned")
+    assert mine.index(str(older.pk)) < mine.index(str(newer.pk))  # the next due first
+    due = timezone.localdate() + timedelta(days=3)
+    assert f"fällig am {german(due)}" in mine
+    assert str(not_hers.pk) not in mine
+    # Dirk works at another agency: none of it.
+    assert section(home(network.dirk), "referrals.assigned") == ""
+
+
+# Coach
+
+
+def test_coach_sees_answers_requested_documents_ending_consents_and_unread_threads(
+    network: Network, family: Family, jana: User
+) -> None:
+    # A consent that ends in ten days and one that ends in a month (not yet).
+    core.grant_consent(
+        family,
+        data=consent_data(network, family, valid_until=date.today() + timedelta(days=10)),
+        by=network.anna,
+    )
+    declined = build_referral(network, family)
+    steps.assign_referral(declined, assignee=network.ben, by=jana)
+    steps.decline_referral(declined, reason="Keine Kapazität", by=network.ben)
+    tag = build_tag(network, family)
+    application_actions.record_tag_status(
+        tag, state=ApplicationTag.State.DOCUMENTS_REQUESTED, note="Mietvertrag", by=network.ben
+    )
+    thread = build_referral_thread(declined, by=network.ben, messages=["Rückfrage"])
+
+    page = home(network.anna)
+    answers = section(page, "referrals.answers")
+    assert f'href="{reverse("referral_detail", args=[declined.pk])}"' in answers
+    assert "abgelehnt von Jobcenter Kreis Recklinghausen" in answers
+    documents = section(page, "applications.requested_documents")
+    assert f'href="{reverse("tag_detail", args=[tag.code])}"' in documents
+    assert "Mietvertrag" not in page  # what is missing is read on the tag's page
+    ending = section(page, "dienstweg.consents_ending")
+    assert family.reference in ending
+    assert german(date.today() + timedelta(days=10)) in ending
+    unread = section(page, "messaging.unread")
+    assert f'href="{reverse("thread_detail", args=[thread.pk])}"' in unread
+    assert "1 ungelesene Nachricht" in unread
+    # The badge beside "Nachrichten".
+    assert '<span data-count="messages">1</span>' in page
+    # No names on the start page: references, agencies and dates only.
+    assert "Yılmaz" not in page and "Ayşe" not in page
+
+    # A renewed consent that lasts longer: nothing left to do.
+    core.grant_consent(family, data=consent_data(network, family), by=network.anna)
+    assert section(home(network.anna), "dienstweg.consents_ending") == ""
+
+
+# Processing office
+
+
+def test_office_sees_its_open_document_requests_while_the_consent_covers_it(
+    network: Network, family: Family, consent: object
+) -> None:
+    tag = build_tag(network, family)
+    application_actions.record_tag_status(
+        tag, state=ApplicationTag.State.DOCUMENTS_REQUESTED, note="Lohnzettel", by=network.ben
+    )
+    office = section(home(network.ben), "applications.office_requests")
+    assert f'href="{reverse("tag_detail", args=[tag.code])}"' in office
+    assert tag.code not in home(network.dirk)  # not her office
+
+    core.revoke_consent(consent, note="Widerruf", by=network.anna)  # type: ignore[arg-type]
+    assert tag.code not in home(network.ben)
+
+
+# Counts
+
+
+def test_counts_are_numbers_for_the_users_own_sections(
+    network: Network, family: Family, consent: object, jana: User
+) -> None:
+    build_referral(network, family)
+    counts = worklist.counts_of(jana)
+    assert counts["queue"]["referrals.unassigned"] == 1
+    assert counts["queue"]["referrals.overdue"] == 0
+    assert "referrals.answers" not in counts["queue"]  # she is no coach
+    assert counts["badges"] == {"messages": 0}
+    assert isinstance(counts["notifications"], int)
+    assert worklist.counts_of(network.dirk)["queue"].get("referrals.unassigned") is None
+    # Without the queue: the navigation's numbers alone.
+    assert worklist.counts_of(jana, queue=False)["queue"] == {}
+
+
+def test_notifying_tells_the_recipients_sockets_to_recount(
+    network: Network, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    sent: list[tuple[list[int], object]] = []
+    monkeypatch.setattr(
+        "dienstweg.events.send_now", lambda users, event: sent.append((users, event))
+    )
+    from dienstweg.notifications import notify
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        notify([network.ben], kind="referral.received", title="Neue Vermittlung", url="/")
+    assert sent == [([network.ben.pk], {"type": "counts.changed"})]
+
+
+# Query counts
+
+
+def _queries(user: User) -> int:
+    client = verified_client(user)
+    client.get(reverse("home"))  # sessions and caches warm
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(reverse("home")).status_code == 200
+    return len(captured.captured_queries)
+
+
+def test_start_page_queries_do_not_grow_with_the_items(
+    network: Network, family: Family, consent: object, jana: User
+) -> None:
+    def add(number: int) -> None:
+        for _ in range(number):
+            referral = build_referral(network, family)
+            overdue(referral)
+            tag = build_tag(network, family)
+            application_actions.record_tag_status(
+                tag, state=ApplicationTag.State.DOCUMENTS_REQUESTED, note="x", by=network.ben
+            )
+            declined = build_referral(network, family)
+            steps.assign_referral(declined, assignee=network.ben, by=jana)
+            build_referral_thread(declined, by=network.ben, messages=["?"])
+            steps.decline_referral(declined, reason="x", by=network.ben)
+
+    add(1)
+    few = {user.pk: _queries(user) for user in (network.anna, network.ben, jana)}
+    add(12)  # beyond the rows a section shows
+    many = {user.pk: _queries(user) for user in (network.anna, network.ben, jana)}
+    assert many == few
+    page = home(jana)
+    assert "(13)" in section(page, "referrals.overdue")  # the link to all of them
