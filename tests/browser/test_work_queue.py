@@ -20,7 +20,8 @@ from tests.browser.test_messaging import (
 )
 from tests.browser.test_referrals import log_in
 
-MESSAGES_BADGE = 'nav [data-count="messages"]'
+# The visible badge (its number is also in the link's spoken text; both are updated).
+MESSAGES_BADGE = 'nav .nav-count [data-count="messages"]'
 
 
 def badge(page: Page) -> int:
