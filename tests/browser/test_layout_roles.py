@@ -1,0 +1,52 @@
+"""The pages of the lead, the caseworker, the processing office and the data-protection
+officer at 1280 × 800 and 390 × 844: no page wider than the screen, the menu and "Abmelden"
+inside it, and no WCAG 2.1 A/AA violation that axe-core finds (as for the coach in
+test_layout.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser
+
+from tests.browser.conftest import Server
+from tests.browser.test_layout import DESKTOP, PHONE, check_page
+from tests.browser.test_referrals import log_in
+
+# Each person with the pages of her day (the processing office is Jana's Jobcenter).
+JOURNEYS: dict[str, list[str]] = {
+    "jana": ["/", "/vermittlungen/eingang/", "/antraege/", "/team/"],
+    "ben": ["/", "/vermittlungen/eingang/", "/nachrichten/"],
+    "dora": [
+        "/datenschutz/",
+        "/datenschutz/protokoll/",
+        "/datenschutz/verzeichnis/",
+        "/datenschutz/auffaelligkeiten/",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def sessions(server: Server, browser: Browser) -> dict[str, Any]:
+    """Each person logged in once (a TOTP code works once; other modules log in the same
+    people), her session reused at both widths."""
+    states = {}
+    for person in JOURNEYS:
+        context = browser.new_context()
+        log_in(context.new_page(), server, f"{person}@demo.dienstweg.invalid")
+        states[person] = context.storage_state()
+        context.close()
+    return states
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+@pytest.mark.parametrize("person", sorted(JOURNEYS))
+def test_each_roles_pages_fit_the_screen_and_pass_axe(
+    person: str, viewport: dict[str, int], server: Server, browser: Browser, sessions: Any
+) -> None:
+    page = browser.new_context(viewport=viewport, storage_state=sessions[person]).new_page()
+    for path in JOURNEYS[person]:
+        page.goto(f"{server.url}{path}")
+        check_page(page, f"{person}{path.replace('/', '-')}")
+    page.context.close()
