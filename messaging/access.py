@@ -16,7 +16,7 @@ from django.http import Http404
 
 from applications.access import tag_readers, tag_side
 from audit.trail import record
-from dienstweg.access import CASE_ROLES, agency_ids_of
+from dienstweg.access import reach_of
 from dienstweg.models import User
 from messaging.audit_actions import THREAD_ACCESS_DENIED
 from messaging.models import Message, Participant, Thread
@@ -130,14 +130,15 @@ def readable_message(user: User, message_id: UUID | str) -> Message | None:
 def threads_of(user: User) -> QuerySet[Participant]:
     """The user's threads for her overview (her participant rows), newest first, limited
     to those she may still reach; the thread page checks the exact rule again."""
-    agencies = agency_ids_of(user, CASE_ROLES)
+    reach = reach_of(user)  # one reading of her memberships for both rules below
+    agencies = reach.agency_ids
     return (
         Participant.objects.filter(user=user, thread__last_seq__gt=0)
         .filter(
             Q(thread__kind=Thread.Kind.DIRECT)
             | Q(
                 thread__kind=Thread.Kind.REFERRAL,
-                thread__referral__in=referrals_visible_to(user).values("pk"),
+                thread__referral__in=referrals_visible_to(user, reach).values("pk"),
             )
             | Q(thread__kind=Thread.Kind.APPLICATION_TAG, thread__family__owner_id__in=agencies)
             | Q(

@@ -5,6 +5,7 @@ test_layout.py)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from tests.browser.test_referrals import log_in
 
 # Each person with the pages of her day (the processing office is Jana's Jobcenter).
 JOURNEYS: dict[str, list[str]] = {
+    "anna": [],  # her pages: test_layout.py; the ones reached by a click below
     "jana": ["/", "/vermittlungen/eingang/", "/antraege/", "/team/"],
     "ben": ["/", "/vermittlungen/eingang/", "/nachrichten/"],
     "dora": [
@@ -50,3 +52,37 @@ def test_each_roles_pages_fit_the_screen_and_pass_axe(
         page.goto(f"{server.url}{path}")
         check_page(page, f"{person}{path.replace('/', '-')}")
     page.context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_a_case_from_both_sides_fits_the_screen_and_passes_axe(
+    viewport: dict[str, int], server: Server, browser: Browser, sessions: Any
+) -> None:
+    """The pages reached by a click: the family's edit page and its consent read back in full,
+    a tagged application, the confirmation before a withdrawal (the coach's side), and a
+    referral as its receiving lead opens it."""
+    coach = browser.new_context(viewport=viewport, storage_state=sessions["anna"]).new_page()
+    coach.goto(f"{server.url}/familien/")
+    coach.get_by_role("link", name=re.compile(r"F-\d{4}-0001")).click()
+    family_url = coach.url
+    coach.get_by_role("link", name="Familie bearbeiten").click()
+    check_page(coach, "family-edit")
+    coach.goto(family_url)
+    coach.get_by_role("link", name=re.compile("im Einzelnen")).first.click()
+    check_page(coach, "consent")
+    coach.goto(f"{server.url}/antraege/")
+    coach.locator("main table a").first.click()
+    check_page(coach, "tag")
+    coach.goto(f"{server.url}/vermittlungen/ausgang/")
+    coach.locator("main table a").first.click()
+    check_page(coach, "referral-sender")
+    if coach.get_by_role("button", name="Zurückziehen").count():
+        coach.get_by_role("button", name="Zurückziehen").click()  # asks first: nothing happens
+        check_page(coach, "withdraw-confirmation")
+    coach.context.close()
+
+    lead = browser.new_context(viewport=viewport, storage_state=sessions["jana"]).new_page()
+    lead.goto(f"{server.url}/vermittlungen/eingang/")
+    lead.locator("main table a").first.click()
+    check_page(lead, "referral-receiver")
+    lead.context.close()
