@@ -228,6 +228,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # Tests on a file, not the shared in-memory database: there a socket's thread reading
+    # while the test writes fails at once ("table is locked") instead of waiting its turn.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 else:
     # A pool per process: Daphne runs every page and every WebSocket frame's database work
     # on threads that would otherwise open a new connection each time (2 ms and two extra
