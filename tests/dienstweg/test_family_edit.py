@@ -447,23 +447,3 @@ def test_pages_queries_do_not_grow_with_the_changes(network, family, anna_client
         by=network.anna,
     )
     assert queries(anna_client, url) == with_one
-
-
-# The family list: "1 Kind", not "1 Kinder"
-
-
-def test_list_counts_children_in_german(network, anna_client):
-    actions.register_family(
-        owner=network.project,
-        members=[
-            actions.MemberData("adult", "Murat", "Kaya", date(1979, 6, 30)),
-            actions.MemberData("child", "Elif", "Kaya", date(2014, 2, 11)),
-        ],
-        address="Hegestraße 12",
-        phone="",
-        notes="",
-        by=network.anna,
-    )
-    html = anna_client.get("/familien/").content.decode()
-    assert "1 Erw., 1 Kind<" in html
-    assert "1 Kinder" not in html
