@@ -15,8 +15,8 @@ TIMEOUT = 30.0
 class OpenFileWatch:
     """Reads the open files (/proc/<pid>/fd) of the processes over and over on a thread of
     its own and keeps every suspicious one: an unlinked file (tempfile.TemporaryFile's
-    kind), a file in a temporary directory outside ALLOWED (the processes' own database and
-    logs), or one in WATCHED (nginx's temporary directories). `scanned()` waits until a whole
+    kind) or a file in a temporary directory, either outside ALLOWED (the processes' own
+    database and logs), or one in WATCHED (nginx's temporary directories). `scanned()` waits until a whole
     scan has begun and ended after the call. PIDS may be a callable, read at every scan."""
 
     def __init__(
@@ -36,13 +36,16 @@ class OpenFileWatch:
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def suspicious_target(self, target: str) -> bool:
-        if target.endswith(" (deleted)"):
+        path = target.removesuffix(" (deleted)")
+        if any(path.startswith(watched + os.sep) for watched in self.watched):
             return True
-        if any(target.startswith(path + os.sep) for path in self.watched):
-            return True
-        if target.startswith(self.allowed + os.sep):
+        if path.startswith(self.allowed + os.sep):
+            # The processes' own files: SQLite unlinks its -shm file when a connection it
+            # takes for the last one closes, while another still has it mapped.
             return False
-        return any(target.startswith(root + os.sep) for root in TEMP_ROOTS)
+        if path != target:
+            return True
+        return any(path.startswith(root + os.sep) for root in TEMP_ROOTS)
 
     def targets(self) -> set[str]:
         found = set()
