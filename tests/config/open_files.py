@@ -14,10 +14,11 @@ TIMEOUT = 30.0
 
 class OpenFileWatch:
     """Reads the open files (/proc/<pid>/fd) of the processes over and over on a thread of
-    its own and keeps every suspicious one: an unlinked file (tempfile.TemporaryFile's
-    kind) or a file in a temporary directory, either outside ALLOWED (the processes' own
-    database and logs), or one in WATCHED (nginx's temporary directories). `scanned()` waits until a whole
-    scan has begun and ended after the call. PIDS may be a callable, read at every scan."""
+    its own and keeps every suspicious one: a file in WATCHED (nginx's temporary
+    directories), or, outside ALLOWED (the processes' own database and logs), an unlinked
+    file (tempfile.TemporaryFile's kind) or one in a temporary directory. `scanned()` waits
+    until a whole scan has begun and ended after the call. PIDS may be a callable, read at
+    every scan."""
 
     def __init__(
         self,
