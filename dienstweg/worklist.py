@@ -5,8 +5,9 @@ registered in its AppConfig.ready() (the core imports none of them, STYLE.md).
   (each with the link to its action) and how many there are in all, or None when the
   section is not hers (her roles do not call for it). Each source reads through its app's
   access helpers, in a fixed number of queries whatever the number of rows, and shows
-  metadata only (references, states, dates, agency names): names and content are read,
-  audited, on the object's own page, as on every other list.
+  metadata only (references, states, dates, agency names, the names of colleagues): the
+  families' names and the content are read, audited, on the object's own page, as on
+  every other list.
 - A `Badge` counts something for the navigation (unread messages). The core counts unread
   notifications itself.
 
@@ -36,25 +37,29 @@ M = TypeVar("M", bound=Model)
 class QueueItem:
     """One row of a section: LABEL (a family reference, a code, a name) links to URL, where
     the action is; DETAIL says what waits; DUE, if any, is shown as a date and the row
-    marked when it has passed."""
+    marked when it has passed. A REFERENCE label is kept on one line; a person's name
+    (with her agency) is not, or it would run off a phone's screen."""
 
     label: str
     url: str
     detail: str
     due: date | None = None
     overdue: bool = False
+    reference: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class QueueRows:
     """What a source found for the user: up to `SHOWN` rows and the total; MORE links to
-    the full list (the inbox, the tag list), if there is one."""
+    the full list (the inbox, the tag list), if there is one. EXTRA: what the source's own
+    template needs beside the rows (a form to act on several of them at once)."""
 
     rows: Sequence[QueueItem]
     total: int
     more_url: str = ""
     more_label: str | Promise = ""
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class QueueSource:
     items: Callable[[User, Reach], QueueRows | None]
     count: Callable[[User, Reach], int | None] | None = None
     # The section's rows as a template of their own (the lead's role proposals, decided on
-    # the spot); by default a list of links.
+    # the spot; referrals a lead assigns several at once); by default a list of links.
     template: str = "dienstweg/queue_rows.html"
 
 
