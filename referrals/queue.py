@@ -1,9 +1,12 @@
 """The start page's sections on referrals (dienstweg/worklist.py), registered in
 ReferralsConfig.ready(): what a coach hears back, what a lead has to hand out or chase, what
-a caseworker has to answer. All read through referrals.access; references and dates only."""
+a caseworker has to answer. All read through referrals.access; references and dates only.
+A lead assigns the referrals of her two sections from the start page, several at once, with
+the inbox's form and view (referrals/templates/referrals/queue_assign.html)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,6 +22,7 @@ from dienstweg.models import User
 from dienstweg.worklist import QueueItem, QueueRows, QueueSource, first_rows
 from referrals.access import inbox_of, outbox_of
 from referrals.actions.reminders import overdue_since
+from referrals.forms import AssignManyForm
 from referrals.models import Referral
 
 State = Referral.State
@@ -63,6 +67,7 @@ def _rows(
                 detail=detail(referral),  # type: ignore[operator]
                 due=due,  # type: ignore[arg-type]
                 overdue=overdue,
+                extra={"referral": str(referral.pk)},
             )
         )
     return QueueRows(items, total, more_url, more_label)  # type: ignore[arg-type]
@@ -108,7 +113,17 @@ def answers_count(user: User, reach: Reach) -> int | None:
     return None if referrals is None else referrals.count()
 
 
-# Lead: referrals of her agency nobody has taken, and those waiting too long
+# Lead: referrals of her agency nobody has taken, and those waiting too long; she assigns
+# them from the list
+
+
+def _assignable(found: QueueRows, reach: Reach, *, prefix: str) -> QueueRows:
+    """FOUND with the inbox's form to assign the ticked rows (its view, inbox_assign, looks
+    each up through the access rules again). PREFIX keeps the ids of the two sections apart:
+    a referral both unassigned and overdue is listed in each. The form's list of staff is
+    read when the page renders it: one query per section, whatever the number of rows."""
+    form = AssignManyForm(agency_ids=_agencies(reach, Role.LEAD), auto_id=f"{prefix}-%s")
+    return replace(found, extra={"assign_form": form, "prefix": prefix})
 
 
 def _led_inbox(user: User, reach: Reach) -> QuerySet[Referral] | None:
@@ -136,7 +151,7 @@ def unassigned(user: User, reach: Reach) -> QueueRows | None:
     referrals = _unassigned(user, reach)
     if referrals is None:
         return None
-    return _rows(
+    found = _rows(
         referrals,
         lambda referral: (
             _("von %(agency)s, noch niemandem zugewiesen") % {"agency": referral.from_agency.name}
@@ -146,6 +161,7 @@ def unassigned(user: User, reach: Reach) -> QueueRows | None:
         + urlencode({"state": State.SENT, "assignee": "none"}),
         more_label=gettext_lazy("Alle nicht zugewiesenen im Eingang"),
     )
+    return _assignable(found, reach, prefix="unassigned")
 
 
 def unassigned_count(user: User, reach: Reach) -> int | None:
@@ -157,12 +173,13 @@ def overdue(user: User, reach: Reach) -> QueueRows | None:
     referrals = _overdue(user, reach)
     if referrals is None:
         return None
-    return _rows(
+    found = _rows(
         referrals,
         lambda referral: _("von %(agency)s, ohne Antwort") % {"agency": referral.from_agency.name},
         more_url=reverse("referral_inbox") + "?" + urlencode({"overdue": "on"}),
         more_label=gettext_lazy("Alle überfälligen im Eingang"),
     )
+    return _assignable(found, reach, prefix="overdue")
 
 
 def overdue_count(user: User, reach: Reach) -> int | None:
@@ -222,6 +239,7 @@ UNASSIGNED = QueueSource(
     11,
     unassigned,
     unassigned_count,
+    template="referrals/queue_assign.html",
 )
 OVERDUE = QueueSource(
     "referrals.overdue",
@@ -229,6 +247,7 @@ OVERDUE = QueueSource(
     12,
     overdue,
     overdue_count,
+    template="referrals/queue_assign.html",
 )
 ASSIGNED = QueueSource(
     "referrals.assigned",

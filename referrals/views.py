@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -184,8 +185,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def inbox_assign(request: HttpRequest) -> HttpResponse:
-    """Assign the referrals ticked in the inbox to one person: each on its own, so that one
-    refused (taken meanwhile, no longer visible) is reported and the others are done."""
+    """Assign the referrals ticked in the inbox (or in a lead's sections of the start page)
+    to one person: each on its own, so that one refused (taken meanwhile, no longer
+    visible) is reported and the others are done; then back to where they were ticked."""
     user = staff(request)
     reach = reach_of(user)
     form = AssignManyForm(request.POST, agency_ids=_led(reach))
@@ -197,7 +199,7 @@ def inbox_assign(request: HttpRequest) -> HttpResponse:
             if form.is_valid()
             else _("Bitte eine Fachkraft der Stelle wählen."),
         )
-        return redirect(_back_to_inbox(request))
+        return redirect(_back(request))
     assignee = form.cleaned_data["assignee"]
     done, refused = 0, []
     for referral_id in ticked:
@@ -225,7 +227,18 @@ def inbox_assign(request: HttpRequest) -> HttpResponse:
         )
     for reason in refused:
         messages.error(request, _("Nicht zugewiesen: %(reason)s") % {"reason": reason})
-    return redirect(_back_to_inbox(request))
+    return redirect(_back(request))
+
+
+def _back(request: HttpRequest) -> str:
+    """The page the referrals were ticked on: the start page names itself in `next` (an
+    address of this site only, never a way elsewhere); the inbox otherwise."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return _back_to_inbox(request)
 
 
 def _back_to_inbox(request: HttpRequest) -> str:

@@ -1,6 +1,7 @@
 """The start page as a work queue (dienstweg/worklist.py and the sections the apps register):
 per role what waits, one click from its action; never what another agency's people may
-not see; a fixed number of queries whatever the number of items; counts as numbers only."""
+not see; a lead's referrals assigned from the list, several at once; a fixed number of
+queries whatever the number of items; counts as numbers only."""
 
 from __future__ import annotations
 
@@ -16,12 +17,17 @@ from django.utils import timezone
 
 from applications import actions as application_actions
 from applications.models import ApplicationTag
+from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg import worklist
 from dienstweg.models import Family, Membership, User
 from referrals.actions import steps
 from referrals.models import Referral
-from tests.builders import build_referral, build_referral_thread, build_tag
+from tests.builders import (
+    build_referral,
+    build_referral_thread,
+    build_tag,
+)
 from tests.conftest import Network, consent_data, make_staff, verified_client
 
 
@@ -87,6 +93,106 @@ def test_lead_sees_unassigned_and_overdue_referrals_of_her_agency(
     clara = home(network.clara)
     assert str(elsewhere.pk) in section(clara, "referrals.unassigned")
     assert str(fresh.pk) not in clara and str(late.pk) not in clara
+
+
+def assign_from_home(user: User, referrals: list[str], assignee: object) -> list[str]:
+    """USER ticks REFERRALS on her start page and assigns them to ASSIGNEE: the messages she
+    is shown where she comes back to (the start page)."""
+    client = verified_client(user)
+    response = client.post(
+        reverse("referral_inbox_assign"),
+        {"referral": referrals, "assignee": assignee, "next": reverse("home")},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("home")
+    return [str(message) for message in client.get(response["Location"]).context["messages"]]
+
+
+def assignees(*referrals: Referral) -> list[int | None]:
+    return [Referral.objects.get(pk=referral.pk).assignee_id for referral in referrals]
+
+
+def test_lead_assigns_several_referrals_from_the_start_page(
+    network: Network, family: Family, consent: object, jana: User
+) -> None:
+    kai = make_staff("kai@example.org", "Kai Kaya", network.jobcenter, Membership.Role.CASEWORKER)
+    fresh = build_referral(network, family)
+    late = build_referral(network, family, need="Schuldnerberatung")
+    overdue(late)
+
+    page = home(jana)
+    for key in ("referrals.unassigned", "referrals.overdue"):
+        listed = section(page, key)
+        # The inbox's form: its view, a way back to the start page, her agency's staff.
+        assert f'action="{reverse("referral_inbox_assign")}"' in listed
+        assert 'name="next" value="/"' in listed
+        assert f'<option value="{kai.pk}">Kai Kaya</option>' in listed
+        assert f'value="{late.pk}"' in listed  # unassigned and overdue: in both
+    assert f'value="{fresh.pk}"' in section(page, "referrals.unassigned")
+    # Two forms on one page, and a referral listed twice: no id twice (labels find theirs);
+    # each button is described by its section's heading.
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))
+    for key in ("referrals.unassigned", "referrals.overdue"):
+        heading = re.search(r'<h3 id="([^"]+)"', section(page, key))
+        assert heading and f'aria-describedby="{heading.group(1)}">Zuweisen' in section(page, key)
+
+    messages = assign_from_home(jana, [str(fresh.pk), str(late.pk)], kai.pk)
+    assert messages == ["2 Vermittlungen an Kai Kaya zugewiesen."]  # as in the inbox
+    assert assignees(fresh, late) == [kai.pk, kai.pk]
+    page = home(jana)
+    assert section(page, "referrals.unassigned") == ""
+    assert str(late.pk) in section(page, "referrals.overdue")  # assigned, still unanswered
+    assert AuditEvent.objects.filter(action="referral.assigned", actor_id=jana.pk).count() == 2
+
+
+def test_only_a_lead_of_the_receiving_agency_assigns_from_the_start_page(
+    network: Network, family: Family, consent: object, jana: User
+) -> None:
+    referral = build_referral(network, family)
+    overdue(referral)
+    # Ben, a caseworker of the Jobcenter, sees no form and cannot post one.
+    assert 'name="referral"' not in home(network.ben)
+    assert assign_from_home(network.ben, [str(referral.pk)], network.ben.pk) == [
+        "Bitte eine Fachkraft der Stelle wählen."
+    ]
+    # Clara leads the Jugendamt: not the Jobcenter's staff, nor its referrals.
+    assert 'name="referral"' not in home(network.clara)
+    assert assign_from_home(network.clara, [str(referral.pk)], network.ben.pk) == [
+        "Bitte eine Fachkraft der Stelle wählen."
+    ]
+    jule = make_staff("jule@example.org", "Jule Jung", network.jugendamt, "caseworker")
+    assert assign_from_home(network.clara, [str(referral.pk)], jule.pk) == [
+        "Nicht zugewiesen: eine Vermittlung ist nicht (mehr) sichtbar"
+    ]
+    assert assignees(referral) == [None]
+
+
+def test_bad_input_from_the_start_page_changes_nothing_and_says_why(
+    network: Network, family: Family, consent: object, jana: User
+) -> None:
+    referral = build_referral(network, family)
+    assert assign_from_home(jana, [], network.ben.pk) == [
+        "Bitte mindestens eine Vermittlung ankreuzen."
+    ]
+    assert assign_from_home(jana, [str(referral.pk)], "") == [
+        "Bitte eine Fachkraft der Stelle wählen."
+    ]
+    assert assign_from_home(jana, [str(referral.pk)], "999999") == [
+        "Bitte eine Fachkraft der Stelle wählen."
+    ]
+    assert assign_from_home(jana, ["keine-vermittlung"], network.ben.pk) == [
+        "Nicht zugewiesen: eine Vermittlung ist nicht (mehr) sichtbar"
+    ]
+    assert assignees(referral) == [None]
+    # `next` leads back to this site only; elsewhere, the inbox.
+    inbox = reverse("referral_inbox")
+    for elsewhere in ("https://evil.example/", "//evil.example/", "javascript:alert(1)"):
+        response = verified_client(jana).post(
+            reverse("referral_inbox_assign"),
+            {"referral": [str(referral.pk)], "assignee": "", "next": elsewhere},
+        )
+        assert response["Location"] == inbox
 
 
 def test_lead_decides_role_proposals_from_the_queue(network: Network, jana: User) -> None:
@@ -252,3 +358,7 @@ def test_start_page_queries_do_not_grow_with_the_items(
     assert many == few
     page = home(jana)
     assert "(13)" in section(page, "referrals.overdue")  # the link to all of them
+    # The counted page has the lead's forms to assign.
+    for key in ("referrals.unassigned", "referrals.overdue"):
+        assert section(page, key).count('name="referral"') == worklist.SHOWN
+        assert f'<option value="{network.ben.pk}">Ben Becker</option>' in section(page, key)
