@@ -1,6 +1,7 @@
 """Unread threads on the start page and the navigation's unread-messages badge
 (dienstweg/worklist.py), registered in MessagingConfig.ready(); read through
-messaging.access.threads_of, the rule of the thread list."""
+messaging.access.threads_of, the rule of the thread list, and named as the thread list names
+them: a direct conversation by the other person and her agency."""
 
 from __future__ import annotations
 
@@ -15,21 +16,21 @@ from dienstweg.access import Reach
 from dienstweg.models import User
 from dienstweg.worklist import Badge, QueueItem, QueueRows, QueueSource, first_rows
 from messaging.access import threads_of
-from messaging.models import Thread
+from messaging.models import Participant, Thread
+from messaging.people import label, with_partners
 
 
 def unread_threads(user: User, reach: Reach) -> QueueRows | None:
-    unread = threads_of(user).filter(thread__last_seq__gt=F("read_seq"))
-    # Annotated with `unread` by threads_of.
+    # The other person of a direct thread, and her agency, inside the same one query.
+    unread = with_partners(threads_of(user).filter(thread__last_seq__gt=F("read_seq")))
+    # Annotated with `unread` by threads_of, with `partner_name` and `partner_agency` by
+    # with_partners.
     shown: list[Any]
     shown, total = first_rows(unread)
     return QueueRows(
         [
             QueueItem(
-                label=_("Direktnachricht")
-                if participant.thread.kind == Thread.Kind.DIRECT
-                else f"{participant.thread.get_kind_display()} "
-                f"{participant.thread.family.reference}",
+                label=_title(participant),
                 url=reverse("thread_detail", args=[participant.thread_id]),
                 detail=ngettext(
                     "%(count)d ungelesene Nachricht",
@@ -38,6 +39,8 @@ def unread_threads(user: User, reach: Reach) -> QueueRows | None:
                 )
                 % {"count": participant.unread},
                 extra={"thread": str(participant.thread_id), "unread": participant.unread},
+                # A person's name may wrap; a family's reference stays on one line.
+                reference=participant.thread.kind != Thread.Kind.DIRECT,
             )
             for participant in shown
         ],
@@ -45,6 +48,19 @@ def unread_threads(user: User, reach: Reach) -> QueueRows | None:
         reverse("thread_list"),
         gettext_lazy("Alle Unterhaltungen"),
     )
+
+
+def _title(participant: Participant) -> str:
+    """As the thread list has it (messaging/thread_table.html): "Ben Becker (Jobcenter)",
+    or "Direktnachricht" when the other person is no longer in the thread."""
+    thread = participant.thread
+    if thread.kind != Thread.Kind.DIRECT:  # a thread about a family: its reference
+        reference = thread.family.reference if thread.family else ""
+        return f"{thread.get_kind_display()} {reference}"
+    name = getattr(participant, "partner_name", None)
+    if not name:
+        return _("Direktnachricht")
+    return label(name, getattr(participant, "partner_agency", None))
 
 
 def unread_messages(user: User) -> int:

@@ -24,6 +24,7 @@ from dienstweg.models import Family, Membership, User
 from referrals.actions import steps
 from referrals.models import Referral
 from tests.builders import (
+    build_direct_thread,
     build_referral,
     build_referral_thread,
     build_tag,
@@ -274,6 +275,27 @@ def test_coach_sees_answers_requested_documents_ending_consents_and_unread_threa
     assert section(home(network.anna), "dienstweg.consents_ending") == ""
 
 
+def test_an_unread_direct_conversation_is_named_by_the_other_person_and_her_agency(
+    network: Network,
+) -> None:
+    """As in the thread list: whom the conversation is with, not just that it is direct."""
+    from_ben = build_direct_thread(by=network.ben, colleague=network.anna, messages=["Hallo"])
+    from_anna = build_direct_thread(by=network.anna, colleague=network.clara, messages=["Hi"])
+
+    unread = section(home(network.anna), "messaging.unread")
+    assert (
+        f'<a href="{reverse("thread_detail", args=[from_ben.pk])}">'
+        "Ben Becker (Jobcenter Kreis Recklinghausen, Bezirksstelle Gladbeck)</a>"
+        " – 1 ungelesene Nachricht"
+    ) in unread  # a name wraps on a phone: no class="reference"
+    assert "Direktnachricht" not in unread
+    # Her agency without its carrier's bracket, as the thread list has it.
+    unread = section(home(network.clara), "messaging.unread")
+    assert f"{reverse('thread_detail', args=[from_anna.pk])}" in unread
+    assert "Anna Albers (Familiencoaching Gladbeck)</a>" in unread
+    assert section(home(network.ben), "messaging.unread") == ""  # he wrote it
+
+
 # Processing office
 
 
@@ -340,6 +362,15 @@ def test_start_page_queries_do_not_grow_with_the_items(
 ) -> None:
     def add(number: int) -> None:
         for _ in range(number):
+            # A new colleague writes to each of them directly: named by person and agency.
+            colleague = make_staff(
+                f"kollegin{User.objects.count()}@example.org",
+                "Karla Kollegin",
+                network.jugendamt,
+                Membership.Role.CASEWORKER,
+            )
+            for user in (network.anna, network.ben, jana):
+                build_direct_thread(by=colleague, colleague=user, messages=["Hallo"])
             referral = build_referral(network, family)
             overdue(referral)
             tag = build_tag(network, family)
@@ -358,7 +389,10 @@ def test_start_page_queries_do_not_grow_with_the_items(
     assert many == few
     page = home(jana)
     assert "(13)" in section(page, "referrals.overdue")  # the link to all of them
-    # The counted page has the lead's forms to assign.
+    # The counted page has the lead's forms to assign and the direct threads' names.
     for key in ("referrals.unassigned", "referrals.overdue"):
         assert section(page, key).count('name="referral"') == worklist.SHOWN
         assert f'<option value="{network.ben.pk}">Ben Becker</option>' in section(page, key)
+    assert "Karla Kollegin (Stadt Gladbeck, Amt für Jugend und Familie)" in section(
+        page, "messaging.unread"
+    )
