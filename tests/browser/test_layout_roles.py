@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import Server
 from tests.browser.test_layout import DESKTOP, PHONE, check_page
@@ -19,6 +19,7 @@ from tests.browser.test_referrals import log_in
 JOURNEYS: dict[str, list[str]] = {
     "anna": [],  # her pages: test_layout.py; the ones reached by a click below
     "jana": ["/", "/vermittlungen/eingang/", "/antraege/", "/team/"],
+    "clara": [],  # her start page, with a referral to assign: below
     "ben": ["/", "/vermittlungen/eingang/", "/nachrichten/"],
     "dora": [
         "/datenschutz/",
@@ -51,6 +52,32 @@ def test_each_roles_pages_fit_the_screen_and_pass_axe(
     for path in JOURNEYS[person]:
         page.goto(f"{server.url}{path}")
         check_page(page, f"{person}{path.replace('/', '-')}")
+    page.context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_a_leads_start_page_with_referrals_to_assign_fits_the_screen_and_passes_axe(
+    viewport: dict[str, int], server: Server, browser: Browser, sessions: Any
+) -> None:
+    """Clara (the Jugendamt's lead) has the demo's referral nobody is assigned to: her start
+    page lists it with a box to tick and the form to assign (nothing is assigned here);
+    Jana's names her direct conversation by its other person."""
+    page = browser.new_context(viewport=viewport, storage_state=sessions["clara"]).new_page()
+    page.goto(f"{server.url}/")
+    unassigned = page.locator('[data-queue="referrals.unassigned"]')
+    expect(
+        unassigned.get_by_role("checkbox", name=re.compile(r"F-\d{4}-\d{4} auswählen"))
+    ).not_to_have_count(0)
+    expect(unassigned.get_by_role("combobox", name="Zuweisen an")).to_be_visible()
+    expect(unassigned.get_by_role("button", name="Zuweisen")).to_be_visible()
+    check_page(page, "clara-start")
+    page.context.close()
+    page = browser.new_context(viewport=viewport, storage_state=sessions["jana"]).new_page()
+    page.goto(f"{server.url}/")
+    unread = page.locator('[data-queue="messaging.unread"]')
+    expect(
+        unread.get_by_role("link", name="Anna Albers (Familiencoaching Gladbeck)")
+    ).to_be_visible()
     page.context.close()
 
 
