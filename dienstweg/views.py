@@ -1005,8 +1005,9 @@ def _revocation_confirmation(
     request: HttpRequest, family: Family, consent: Consent, note: str
 ) -> HttpResponse:
     """The page that asks before a revocation: the agencies the consent covers, and what
-    each app would withdraw (the referrals whose receiving agency loses its access), with
-    the note typed so far. Changes nothing; records that the consent was read."""
+    each app would withdraw (the referrals, application tags and threads whose receiving
+    agency or processing office loses its access), with the note typed so far. Changes
+    nothing; records that the consent was read."""
     user = staff(request)
     losses = hooks.losses_of(consent)
     actions.record_family_read(
