@@ -1,15 +1,17 @@
 """The pages of the lead, the caseworker, the processing office and the data-protection
 officer at 1280 × 800 and 390 × 844: no page wider than the screen, the menu and "Abmelden"
 inside it, and no WCAG 2.1 A/AA violation that axe-core finds (as for the coach in
-test_layout.py)."""
+test_layout.py). Among them every page that asks before an irreversible step, and a
+family's access report (Art. 15 DSGVO)."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import Server
 from tests.browser.test_layout import DESKTOP, PHONE, check_page
@@ -29,12 +31,16 @@ JOURNEYS: dict[str, list[str]] = {
 }
 
 
+# Pia, the DPO of the project that owns the demo families, only for their report and erasure.
+PEOPLE = [*JOURNEYS, "pia"]
+
+
 @pytest.fixture(scope="module")
 def sessions(server: Server, browser: Browser) -> dict[str, Any]:
     """Each person logged in once (a TOTP code works once; other modules log in the same
     people), her session reused at both widths."""
     states = {}
-    for person in JOURNEYS:
+    for person in PEOPLE:
         context = browser.new_context()
         log_in(context.new_page(), server, f"{person}@demo.dienstweg.invalid")
         states[person] = context.storage_state()
@@ -86,3 +92,58 @@ def test_a_case_from_both_sides_fits_the_screen_and_passes_axe(
     lead.locator("main table a").first.click()
     check_page(lead, "referral-receiver")
     lead.context.close()
+
+
+# A referral of its own for the pages that ask first: other modules withdraw, assign and
+# decline the demo's referrals in an order this module cannot know.
+NEW_CASE = """
+import json
+from dienstweg.models import Agency, DataCategory, Family, User
+from referrals.actions import steps
+family = Family.objects.filter(erased_at__isnull=True).order_by("reference").first()
+demo = User.objects.filter(email__endswith="@demo.dienstweg.invalid")
+user = {person.email.split("@")[0]: person for person in demo}
+jobcenter = Agency.objects.get(memberships__user=user["ben"])
+referral = steps.refer_family(family, data=steps.ReferralData(
+    to_agency=jobcenter, need="Beratung", summary="Für die Seiten, die zuerst fragen.",
+    categories=[DataCategory.IDENTITY]), send=True, by=user["anna"])
+steps.assign_referral(referral, assignee=user["ben"], by=user["jana"])
+print(json.dumps({"family": str(family.pk), "reference": family.reference,
+    "referral": str(referral.pk), "consent": str(referral.consents.first().pk)}))
+"""
+
+
+@pytest.fixture(scope="module")
+def case(server: Server) -> dict[str, str]:
+    """A referral sent by Anna to the Jobcenter and assigned to Ben, with its family and
+    the consent it relies on (ids and the family's reference)."""
+    return json.loads(server.manage("shell", "-v", "0", "-c", NEW_CASE).splitlines()[-1])
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_the_pages_that_ask_first_and_the_access_report_fit_and_pass_axe(
+    viewport: dict[str, int], server: Server, browser: Browser, sessions: Any, case: Any
+) -> None:
+    """Each is a GET that changes nothing: revoking the consent and withdrawing the referral
+    (the coach), declining it (the assigned caseworker), the family's access report and its
+    erasure (the DPO of the owning project)."""
+    family, referral = case["family"], case["referral"]
+    visits = {
+        "anna": {
+            "consent-revoke": f"/familien/{family}/einwilligung/{case['consent']}/widerruf/",
+            "referral-withdraw": f"/vermittlungen/{referral}/zurueckziehen/",
+        },
+        "ben": {"referral-decline": f"/vermittlungen/{referral}/ablehnen/"},
+        "pia": {
+            "access-report": f"/datenschutz/familien/{case['reference']}/auskunft/",
+            "erase": f"/datenschutz/familien/{case['reference']}/loeschen/",
+        },
+    }
+    for person, pages in visits.items():
+        page = browser.new_context(viewport=viewport, storage_state=sessions[person]).new_page()
+        for name, path in pages.items():
+            response = page.goto(f"{server.url}{path}")
+            assert response is not None and response.status == 200, name
+            expect(page.locator("main")).to_contain_text(case["reference"])
+            check_page(page, name)
+        page.context.close()
