@@ -94,29 +94,42 @@ def test_a_case_from_both_sides_fits_the_screen_and_passes_axe(
     lead.context.close()
 
 
-# A referral of its own for the pages that ask first: other modules withdraw, assign and
-# decline the demo's referrals in an order this module cannot know.
+# A family and referral of their own for the pages that ask first: other modules withdraw,
+# assign and decline the demo's referrals in an order this module cannot know, and look
+# for the demo families' referrals by their reference (which must stay unique in a list).
 NEW_CASE = """
 import json
-from dienstweg.models import Agency, DataCategory, Family, User
+from datetime import date, timedelta
+from dienstweg import actions
+from dienstweg.models import Agency, Consent, DataCategory, Purpose, User
 from referrals.actions import steps
-family = Family.objects.filter(erased_at__isnull=True).order_by("reference").first()
 demo = User.objects.filter(email__endswith="@demo.dienstweg.invalid")
 user = {person.email.split("@")[0]: person for person in demo}
+project = Agency.objects.get(memberships__user=user["anna"])
 jobcenter = Agency.objects.get(memberships__user=user["ben"])
+family = actions.register_family(
+    owner=project, address="Bottroper Straße 1, 45964 Gladbeck", phone="", notes="",
+    members=[actions.MemberData("adult", "Wiebke", "Wendt", date(1988, 4, 2))],
+    by=user["anna"])
+consent = actions.grant_consent(family, data=actions.ConsentData(
+    recipients=[jobcenter], categories=[DataCategory.IDENTITY, DataCategory.HOUSEHOLD],
+    purposes=[Purpose.REFERRAL, Purpose.APPLICATION_SUPPORT], valid_from=date.today(),
+    valid_until=date.today() + timedelta(days=365), given_by=family.members.get(),
+    capacity=Consent.Capacity.ADULT_SELF, method=Consent.Method.ORAL_RECORDED,
+    witness_note="Belehrung durch A. Albers", text_version="2026-1"), by=user["anna"])
 referral = steps.refer_family(family, data=steps.ReferralData(
     to_agency=jobcenter, need="Beratung", summary="Für die Seiten, die zuerst fragen.",
     categories=[DataCategory.IDENTITY]), send=True, by=user["anna"])
 steps.assign_referral(referral, assignee=user["ben"], by=user["jana"])
 print(json.dumps({"family": str(family.pk), "reference": family.reference,
-    "referral": str(referral.pk), "consent": str(referral.consents.first().pk)}))
+    "referral": str(referral.pk), "consent": str(consent.pk)}))
 """
 
 
 @pytest.fixture(scope="module")
 def case(server: Server) -> dict[str, str]:
-    """A referral sent by Anna to the Jobcenter and assigned to Ben, with its family and
-    the consent it relies on (ids and the family's reference)."""
+    """A family of its own, registered by Anna with a consent for the Jobcenter, and its
+    referral sent there and assigned to Ben (ids, and the family's reference)."""
     return json.loads(server.manage("shell", "-v", "0", "-c", NEW_CASE).splitlines()[-1])
 
 
