@@ -12,6 +12,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from applications.audit_actions import (
@@ -35,10 +37,13 @@ from dienstweg.access import (
 from dienstweg.consent import (
     ConsentMissing,
     ProcessingRestricted,
+    Terms,
     has_consent,
     require_consent,
+    uncovered,
 )
-from dienstweg.models import Agency, Membership, Purpose, User
+from dienstweg.hooks import Loss
+from dienstweg.models import Agency, Consent, Membership, Purpose, User
 
 # Coaches and leads of the project tag applications; its caseworkers do not.
 TAGGING_ROLES = (Membership.Role.COACH, Membership.Role.LEAD)
@@ -246,3 +251,67 @@ def require_tag_consent(tag: ApplicationTag) -> None:
         categories=[TAG_CATEGORY[ApplicationTag.Kind(tag.kind)]],
         purpose=Purpose.APPLICATION_SUPPORT,
     )
+
+
+def tags_losing_access(consent: Consent) -> list[ApplicationTag]:
+    """The family's tags that the processing office would no longer see if CONSENT were
+    revoked: those it covers today, and no other consent of the family covers as well
+    (consents add up, dienstweg.consent.uncovered). Three queries however many tags."""
+    on = timezone.localdate()
+    recipients = list(consent.recipients.values_list("pk", flat=True))
+    terms = Terms.of(consent, recipients)
+    kinds = [kind for kind, category in TAG_CATEGORY.items() if category in terms.categories]
+    if not kinds or not any(
+        terms.allows(agency_id=agency_id, purpose=Purpose.APPLICATION_SUPPORT, on=on)
+        for agency_id in recipients
+    ):
+        return []
+    tags = list(
+        ApplicationTag.objects.filter(
+            family_id=consent.family_id, processing_agency_id__in=recipients, kind__in=kinds
+        )
+        .select_related("processing_agency")
+        .order_by("submitted_on", "id")
+    )
+    if not tags:
+        return []
+    others = (
+        Consent.objects.filter(
+            family_id=consent.family_id,
+            revoked_at__isnull=True,
+            valid_from__lte=on,
+            valid_until__gte=on,
+        )
+        .exclude(pk=consent.pk)
+        .prefetch_related("recipients")
+    )
+    remaining = [Terms.of(other, [a.pk for a in other.recipients.all()]) for other in others]
+    return [
+        tag
+        for tag in tags
+        if uncovered(
+            remaining,
+            agency_id=tag.processing_agency_id,
+            categories=[TAG_CATEGORY[ApplicationTag.Kind(tag.kind)]],
+            purpose=Purpose.APPLICATION_SUPPORT,
+            on=on,
+        )
+    ]
+
+
+def tag_label(tag: ApplicationTag) -> str:
+    """The tag as a confirmation names it: "Antragsmarker Wohngeld vom 02.03.2026 (eingegangen)"."""
+    return _("Antragsmarker %(kind)s vom %(date)s (%(state)s)") % {
+        "kind": tag.get_kind_display(),
+        "date": date_format(tag.submitted_on, "SHORT_DATE_FORMAT"),
+        "state": tag.get_state_display(),
+    }
+
+
+def losses_on_revocation(consent: Consent) -> list[Loss]:
+    """Handler of dienstweg.hooks.revocation_losses: the tags whose processing office would
+    lose sight of them (tags_losing_access)."""
+    return [
+        Loss(agency=tag.processing_agency.name, what=tag_label(tag))
+        for tag in tags_losing_access(consent)
+    ]

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy
 
 from dienstweg import actions
 from dienstweg.access import FOUR_EYES_ROLES, needs_second_admin, proposal_deadline
@@ -519,7 +519,8 @@ class MembershipProposalAdmin(admin.ModelAdmin):
             else:
                 count += 1
         if count:
-            self.message_user(request, str(done) % {"count": count}, messages.SUCCESS)
+            # A lazy plural: formatting it with the count picks "Vorschlag" or "Vorschläge".
+            self.message_user(request, done % {"count": count}, messages.SUCCESS)
 
     @admin.action(description=_("Bestätigen (als zweite Administration)"))
     def confirm(self, request: HttpRequest, queryset: QuerySet[MembershipProposal]) -> None:
@@ -527,7 +528,9 @@ class MembershipProposalAdmin(admin.ModelAdmin):
             request,
             queryset,
             actions.confirm_proposal,
-            _("%(count)d Vorschlag/Vorschläge bestätigt."),
+            ngettext_lazy(
+                "%(count)d Vorschlag bestätigt.", "%(count)d Vorschläge bestätigt.", "count"
+            ),
         )
 
     @admin.action(description=_("Ablehnen (als zweite Administration)"))
@@ -536,7 +539,9 @@ class MembershipProposalAdmin(admin.ModelAdmin):
             request,
             queryset,
             actions.refuse_proposal,
-            _("%(count)d Vorschlag/Vorschläge abgelehnt."),
+            ngettext_lazy(
+                "%(count)d Vorschlag abgelehnt.", "%(count)d Vorschläge abgelehnt.", "count"
+            ),
         )
 
     @admin.action(description=_("Zurückziehen"))
@@ -545,5 +550,7 @@ class MembershipProposalAdmin(admin.ModelAdmin):
             request,
             queryset,
             actions.withdraw_proposal,
-            _("%(count)d Vorschlag/Vorschläge zurückgezogen."),
+            ngettext_lazy(
+                "%(count)d Vorschlag zurückgezogen.", "%(count)d Vorschläge zurückgezogen.", "count"
+            ),
         )

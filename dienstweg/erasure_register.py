@@ -271,9 +271,11 @@ def startup_problem() -> str | None:
     if not pending:
         return None
     references = ", ".join(entry.reference for entry in pending[:10])
+    one = len(pending) == 1
+    families = "eine Familie, die" if one else f"{len(pending)} Familien, die"
     return (
-        f"Die Datenbank enthält {len(pending)} Familie(n), die laut Löschregister "
-        f"({path()}) gelöscht sind: {references}. Sie wurde wohl aus einer älteren Sicherung "
+        f"Die Datenbank enthält {families} laut Löschregister ({path()}) gelöscht "
+        f"{'ist' if one else 'sind'}: {references}. Sie wurde wohl aus einer älteren Sicherung "
         "zurückgespielt. `manage.py apply_erasures` löscht sie erneut; bis dahin "
         "startet die Plattform nicht."
     )

@@ -20,7 +20,13 @@ from django.utils.translation import gettext_lazy as _
 
 from dienstweg import family_search
 from dienstweg.access import DirectoryFilter
-from dienstweg.actions import ConsentData, MemberData, check_consent_data
+from dienstweg.actions import (
+    ConsentData,
+    MemberData,
+    already_in_household,
+    check_consent_data,
+    same_person,
+)
 from dienstweg.models import Agency, Consent, DataCategory, Family, HouseholdMember, Purpose
 
 
@@ -350,6 +356,24 @@ class MemberEditFormSetBase(DraftFormSet):
         super().add_fields(form, index)
         if "DELETE" in form.fields:
             form.fields["DELETE"].label = _("Person aus dem Haushalt entfernen")
+
+    def clean(self) -> None:
+        """A person added who is in the household already (as the rows above say, the
+        stored ones decrypted for the page) is refused beside her row; change_family
+        refuses her too, against the household as stored."""
+        super().clean()
+        if any(self.errors):
+            return
+        kept = [row for row in self.forms if not row.cleaned_data.get("DELETE")]
+        household = [row.to_data() for row in kept if row.cleaned_data.get("id")]
+        for row in kept:
+            if row.cleaned_data.get("id") or not row.has_changed():
+                continue
+            data = row.to_data()
+            if any(same_person(data, person) for person in household):
+                row.add_error("first_name", already_in_household(data))
+            else:
+                household.append(data)
 
 
 MemberEditFormSet = cast(

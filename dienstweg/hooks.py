@@ -69,7 +69,8 @@ class Loss:
     what: str  # e.g. "Vermittlung F-2026-0001 vom 01.12.2026 (angenommen)"
 
 
-# Each returns what revoking the consent would withdraw, in its app, in one or two queries.
+# Each returns what revoking the consent would withdraw, in its app, in a fixed number of
+# queries however much there is (referrals, application tags, threads).
 revocation_losses: list[Callable[[Consent], list[Loss]]] = []
 
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 
@@ -404,7 +405,10 @@ def end_session(request: HttpRequest) -> HttpResponse:
     handle = request.POST.get("session", "")
     if handle == "others":
         count = actions.end_other_sessions(staff(request), current_session_key=current)
-        messages.success(request, _("%(count)d andere Sitzung(en) beendet.") % {"count": count})
+        ended = ngettext(
+            "%(count)d andere Sitzung beendet.", "%(count)d andere Sitzungen beendet.", count
+        )
+        messages.success(request, ended % {"count": count})
         return redirect(reverse("account"))
     for staff_session in active_sessions_of(staff(request)):
         if session_handle(staff_session.session_key) == handle:
@@ -1005,8 +1009,9 @@ def _revocation_confirmation(
     request: HttpRequest, family: Family, consent: Consent, note: str
 ) -> HttpResponse:
     """The page that asks before a revocation: the agencies the consent covers, and what
-    each app would withdraw (the referrals whose receiving agency loses its access), with
-    the note typed so far. Changes nothing; records that the consent was read."""
+    each app would withdraw (the referrals, application tags and threads whose receiving
+    agency or processing office loses its access), with the note typed so far. Changes
+    nothing; records that the consent was read."""
     user = staff(request)
     losses = hooks.losses_of(consent)
     actions.record_family_read(

@@ -13,6 +13,7 @@ class MessagingConfig(AppConfig):
 
         from dienstweg import hooks, worklist
         from messaging import audit_actions  # noqa: F401 (declares its audit actions)
+        from messaging.access import losses_on_revocation
         from messaging.actions import (
             forget_after_restriction,
             forget_after_revocation,
@@ -22,6 +23,8 @@ class MessagingConfig(AppConfig):
 
         # A revoked consent: the recipients' sockets re-check their threads at once.
         hooks.consent_revoked.register(forget_after_revocation)
+        # ... and the page that asks before revoking names the threads that go with it.
+        hooks.add_revocation_losses(losses_on_revocation)
         # A restricted family (GDPR Art. 18): the processing offices' sockets re-check.
         hooks.processing_restricted.register(forget_after_restriction)
         # Each round of the outbox's sender first queues the notices of unread messages.

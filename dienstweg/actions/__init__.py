@@ -46,6 +46,7 @@ from dienstweg.actions.families import (
     RESTRICTION_TEXT_MAX,
     MemberData,
     RecordErasure,
+    already_in_household,
     change_family,
     erase_family_key,
     erase_family_record,
@@ -58,6 +59,7 @@ from dienstweg.actions.families import (
     register_family,
     reindex_family,
     restrict_processing,
+    same_person,
 )
 from dienstweg.actions.lifecycle import (
     INVALID_LINK,
@@ -109,6 +111,7 @@ __all__ = [
     "RecordErasure",
     "Verification",
     "add_membership",
+    "already_in_household",
     "attach_agency_group",
     "change_family",
     "change_password",
@@ -162,6 +165,7 @@ __all__ = [
     "reset_second_factor",
     "restrict_processing",
     "revoke_consent",
+    "same_person",
     "send_enrolment_link",
     "set_admin_rights",
     "start_second_factor_renewal",

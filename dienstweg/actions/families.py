@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.db.models.functions import Length
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from audit.models import AuditEvent
@@ -53,6 +54,32 @@ class MemberData:
     first_name: str
     last_name: str
     birth_date: date
+
+
+def _folded(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def same_person(one: MemberData, other: MemberData) -> bool:
+    """Whether two rows name the same person: first name, last name (case and spaces aside)
+    and birth date. Compares decrypted values in memory: the names are encrypted at rest,
+    so SQL cannot compare them."""
+    return (
+        one.birth_date == other.birth_date
+        and _folded(one.first_name) == _folded(other.first_name)
+        and _folded(one.last_name) == _folded(other.last_name)
+    )
+
+
+def already_in_household(data: MemberData) -> str:
+    """The refusal of DATA added a second time to a household (a duplicate by mistake)."""
+    return _(
+        "%(name)s, geboren am %(date)s, gehört schon zum Haushalt. Bitte tragen Sie "
+        "niemanden doppelt ein."
+    ) % {
+        "name": f"{data.first_name} {data.last_name}",
+        "date": date_format(data.birth_date, "SHORT_DATE_FORMAT"),
+    }
 
 
 def identity_index(first_name: str, last_name: str, birth_date: date) -> str:
@@ -187,8 +214,9 @@ def change_family(
 
     NotAllowed (audited) unless BY is a coach or lead of the owning project. ActionError
     for an erased family, a person not of this family, removing a person a consent names
-    (the consent must stay provable), a household left without an adult, or a record
-    someone else changed since SEEN_VERSION (family_version when the form was shown)."""
+    (the consent must stay provable), a household left without an adult, a person added
+    who is in the household already (same_person), or a record someone else changed since
+    SEEN_VERSION (family_version when the form was shown)."""
     if not may_edit_family(by, family):
         raise case_write_refused(by, family)
     changed_members = changed_members or {}
@@ -228,6 +256,15 @@ def change_family(
             raise ActionError(_("Bitte mindestens ein Haushaltsmitglied angeben."))
         if HouseholdMember.Kind.ADULT not in remaining:
             raise ActionError(_("Zum Haushalt gehört mindestens eine erwachsene Person."))
+        household = [
+            changed_members.get(pk) or _member_values(member)
+            for pk, member in members.items()
+            if pk not in removed
+        ]
+        for data in added_members:
+            if any(same_person(data, person) for person in household):
+                raise ActionError(already_in_household(data))
+            household.append(data)
         changed_count = 0
         for pk, data in changed_members.items():
             if pk in removed:

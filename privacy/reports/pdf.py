@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from fpdf import FPDF
 
 from dienstweg.pdf import SANS, add_fonts, latin1
@@ -107,7 +108,12 @@ def render_access_report_pdf(report: AccessReport, *, compress: bool = True) -> 
             % {"members": ", ".join(f"{m.count} × {m.label}" for m in report.household)}
         )
     if report.tags:
-        text(_("Unterstützung bei Anträgen: %(count)d Antragsmarker") % {"count": len(report.tags)})
+        tags = ngettext(
+            "Unterstützung bei Anträgen: %(count)d Antragsmarker",
+            "Unterstützung bei Anträgen: %(count)d Antragsmarker",
+            len(report.tags),
+        )
+        text(tags % {"count": len(report.tags)})
 
     heading(_("Einwilligungen"))
     table(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -91,28 +92,34 @@ def hide_after_restriction(*, family: Family, by: User) -> None:
     )
 
 
-def losses_on_revocation(consent: Consent) -> list[Loss]:
-    """Handler of dienstweg.hooks.revocation_losses: the referrals whose receiving agency
-    would lose its access (withdraw_access_after_revocation, asked before)."""
-    losing = (
+def referrals_losing_access(consent: Consent) -> QuerySet[Referral]:
+    """The sent referrals whose receiving agency would lose its access if CONSENT were
+    revoked (withdraw_access_after_revocation, asked before)."""
+    return (
         Referral.objects.filter(
             consents=consent, access_ended_at__isnull=True, sent_at__isnull=False
         )
         .exclude(state__in=[Referral.State.WITHDRAWN])
-        .select_related("family", "to_agency")
         .order_by("sent_at")
     )
+
+
+def referral_label(referral: Referral) -> str:
+    """The referral as a confirmation names it: "Vermittlung F-2026-0001 vom 01.12.2026
+    (gesendet)". Needs its family loaded (select_related)."""
+    return _("Vermittlung %(ref)s vom %(date)s (%(state)s)") % {
+        "ref": referral.family.reference,
+        "date": date_format(timezone.localtime(referral.sent_at), "SHORT_DATE_FORMAT"),
+        "state": referral.get_state_display(),
+    }
+
+
+def losses_on_revocation(consent: Consent) -> list[Loss]:
+    """Handler of dienstweg.hooks.revocation_losses: the referrals whose receiving agency
+    would lose its access (referrals_losing_access)."""
+    losing = referrals_losing_access(consent).select_related("family", "to_agency")
     return [
-        Loss(
-            agency=referral.to_agency.name,
-            what=_("Vermittlung %(ref)s vom %(date)s (%(state)s)")
-            % {
-                "ref": referral.family.reference,
-                "date": date_format(timezone.localtime(referral.sent_at), "SHORT_DATE_FORMAT"),
-                "state": referral.get_state_display(),
-            },
-        )
-        for referral in losing
+        Loss(agency=referral.to_agency.name, what=referral_label(referral)) for referral in losing
     ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from html import unescape
 from typing import Any
 
 import pytest
@@ -197,6 +198,50 @@ def test_a_household_without_an_adult_is_refused(family, anna_client):
     rows[0]["DELETE"] = "on"
     response = anna_client.post(edit_url(family), edit_post(family, rows=rows))
     assert "mindestens eine erwachsene Person" in response.content.decode()
+    assert len(names(family)) == 3
+
+
+def test_a_person_already_in_the_household_is_refused_beside_her_row(family, anna_client):
+    rows = rows_of(family)
+    leyla = next(row for row in rows if row["first_name"] == "Leyla")
+    born = date.fromisoformat(leyla["birth_date"]).strftime("%d.%m.%Y")
+    # Added again by mistake, typed a little differently: the same person all the same.
+    rows.append(leyla | {"id": "", "first_name": "LEYLA", "last_name": "yılmaz"})
+    changes = AuditEvent.objects.filter(action="family.changed").count()
+
+    response = anna_client.post(edit_url(family), edit_post(family, rows=rows))
+
+    html = unescape(response.content.decode())
+    refusal = f"LEYLA yılmaz, geboren am {born}, gehört schon zum Haushalt."
+    assert response.status_code == 200
+    assert f'<a href="#id_members-3-first_name">Person 4 – Vorname: {refusal}' in html  # summary
+    assert html.count(refusal) == 2  # and beside the row
+    assert 'value="LEYLA"' in html  # as typed
+    assert names(family) == ["Ayşe Yılmaz", "Leyla Yılmaz", "Emre Yılmaz"]
+    assert AuditEvent.objects.filter(action="family.changed").count() == changes
+
+
+def test_the_same_new_person_twice_in_one_go_is_refused(family, anna_client):
+    deniz = {"kind": "child", "first_name": "Deniz", "last_name": "Yılmaz"}
+    rows = rows_of(family) + [deniz | {"birth_date": "2024-05-02"}] * 2
+    response = anna_client.post(edit_url(family), edit_post(family, rows=rows))
+    assert "Deniz Yılmaz, geboren am 02.05.2024, gehört schon zum Haushalt." in unescape(
+        response.content.decode()
+    )
+    assert len(names(family)) == 3
+    # Another birth date: another child of the same name, welcome.
+    rows[-1] = deniz | {"birth_date": "2025-01-20"}
+    assert anna_client.post(edit_url(family), edit_post(family, rows=rows)).status_code == 302
+    assert names(family)[-2:] == ["Deniz Yılmaz", "Deniz Yılmaz"]
+
+
+def test_the_action_refuses_a_person_already_in_the_household(network, family):
+    """Whatever calls it (the page checks the rows it shows), change_family compares the
+    household as stored, decrypted, with the person added."""
+    leyla = next(m for m in family.members.all() if m.decrypt_field("first_name") == "Leyla")
+    again = actions.MemberData("child", "Leyla", "Yılmaz", leyla.birth_date)
+    with pytest.raises(actions.ActionError, match="gehört schon zum Haushalt"):
+        actions.change_family(family, added_members=[again], by=network.anna)
     assert len(names(family)) == 3
 
 

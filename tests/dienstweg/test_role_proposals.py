@@ -275,7 +275,7 @@ def test_the_second_admin_confirms_in_the_admin(
         follow=True,
     )
     page = response.content.decode()
-    assert "1 Vorschlag/Vorschläge bestätigt." in page
+    assert "1 Vorschlag bestätigt." in page
     assert "Diesen Vorschlag bestätigt die Leitung der Einrichtung." in page
     assert roles_of(paul) == {(network.project.pk, Role.LEAD)}
     assert not Membership.objects.filter(user=pia).exists()

@@ -69,7 +69,7 @@ def test_page_never_shows_session_keys(office, laptop):
 
 def test_end_others_logs_out_the_other_browser(office, laptop):
     response = office.post(END_SESSION_URL, {"session": "others"}, follow=True)
-    assert "1 andere Sitzung(en) beendet." in response.content.decode()
+    assert "1 andere Sitzung beendet." in response.content.decode()
     assert redirects_to_login(laptop.get("/"))
     assert is_verified_in(office)
 

@@ -117,6 +117,8 @@ def test_report_names_recipients_consents_and_consultations(
     page = response.content.decode()
     assert network.jobcenter.name in page
     assert "Vermittlung geöffnet" in page
+    # One of each, in the singular (not "1 Unterhaltung(en)").
+    assert ": 1 Unterhaltung, 1 Nachricht – nur Metadaten, keine Inhalte" in page
 
 
 def test_consultations_are_counted_per_day_agency_action_and_purpose(

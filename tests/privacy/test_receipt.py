@@ -131,6 +131,15 @@ def test_home_offers_the_receipt_in_one_sentence(network: Network, dora_client: 
     assert "audit_verify --expect-head" in response.text
 
 
+def test_home_counts_the_last_seals_events_in_the_singular_too(
+    network: Network, dora_client: Client
+) -> None:
+    record_committed(1)
+    seal_all(batch_size=1)  # every seal holds one event
+    response = dora_client.get(reverse("console:home"))
+    assert "(1 Ereignis)" in response.text and "(1 Ereignisse)" not in response.text
+
+
 def test_home_names_events_the_sealer_refused(network: Network, dora_client: Client) -> None:
     (first,) = record_committed(1)
     seal_all()

@@ -16,12 +16,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from applications.access import tag_consented
 from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.models import Consent
 from referrals.access import receiver_sees
 from referrals.actions import steps as referral_steps
 from referrals.models import Referral
+from tests.builders import build_referral_thread, build_tag, build_tag_thread
 from tests.conftest import consent_data, verified_client
 from tests.referrals.helpers import assigned, refer
 
@@ -246,3 +248,62 @@ def test_the_revocation_page_costs_the_same_for_one_and_many_referrals(network, 
         page = anna.get(revoke_url(consent)).content.decode()
     assert len(losses(page)) == 6
     assert len(six) == len(two)
+
+
+def test_the_revocation_page_names_the_tags_and_threads_that_go_with_it(
+    network, family, revocation
+):
+    consent, losing, _keeping = revocation
+    lost = build_tag(network, family)  # Bürgergeld at the Jobcenter: only this consent covers it
+    build_tag(network, family, office=network.jugendamt)  # the Jugendamt's own consent
+    build_referral_thread(losing[0], messages=["Termin?", "Am Montag."], by=network.anna)
+    build_tag_thread(lost, messages=["Bescheid folgt."], by=network.anna)
+    page = verified_client(network.anna).get(revoke_url(consent)).content.decode()
+    sent_on = timezone.localtime(losing[0].sent_at).strftime("%d.%m.%Y")
+    referral = f"Vermittlung {family.reference} vom {sent_on} (gesendet)"
+    tag = f"Antragsmarker Bürgergeld vom {lost.submitted_on.strftime('%d.%m.%Y')} (eingereicht)"
+    jobcenter = network.jobcenter.name
+    assert losses(page) == [
+        (jobcenter, tag),
+        (jobcenter, f"{tag}: Unterhaltung mit 1 Nachricht"),
+        (jobcenter, referral),
+        (jobcenter, referral),
+        (jobcenter, f"{referral}: Unterhaltung mit 2 Nachrichten"),
+    ]
+    # What the page names is what the revocation takes: the office no longer sees the tag.
+    core.revoke_consent(consent, note="", by=network.anna)
+    assert not tag_consented(lost)
+
+
+def test_a_tag_another_consent_still_covers_is_not_named(network, family, revocation):
+    consent, _losing, _keeping = revocation
+    kept = build_tag(network, family)
+    build_tag_thread(kept, messages=["Bescheid folgt."], by=network.anna)
+    core.grant_consent(
+        family,
+        data=consent_data(network, family, valid_until=timezone.localdate() + timedelta(days=30)),
+        by=network.anna,
+    )
+    page = verified_client(network.anna).get(revoke_url(consent)).content.decode()
+    assert not [what for _agency, what in losses(page) if "Antragsmarker" in what]
+    core.revoke_consent(consent, note="", by=network.anna)
+    assert tag_consented(kept)
+
+
+def test_the_revocation_page_costs_the_same_for_one_and_many_tags_and_threads(
+    network, family, revocation
+):
+    consent, losing, _keeping = revocation
+    anna = verified_client(network.anna)
+    build_tag_thread(build_tag(network, family), by=network.anna)
+    anna.get(revoke_url(consent))  # warm-up: session, content types
+    with CaptureQueriesContext(connection) as few:
+        anna.get(revoke_url(consent))
+    for _more in range(3):
+        build_tag_thread(build_tag(network, family), messages=["Frage"], by=network.anna)
+    for referral in losing:
+        build_referral_thread(referral, messages=["Frage"], by=network.anna)
+    with CaptureQueriesContext(connection) as many:
+        page = anna.get(revoke_url(consent)).content.decode()
+    assert len(losses(page)) == 2 + 2 * 4 + 2
+    assert len(many) == len(few)

@@ -565,7 +565,7 @@
       if (!dropStatus || !dropZone) return;
       const names = Array.from(files.files).map((file) => file.name);
       dropStatus.textContent = names.length
-        ? (dropZone.dataset.labelDropped || "")
+        ? ((names.length === 1 ? dropZone.dataset.labelDroppedOne : dropZone.dataset.labelDropped) || "")
             .replace("{count}", String(names.length))
             .replace("{names}", names.join(", "))
         : "";
