@@ -40,9 +40,10 @@ class OpenFileWatch:
         path = target.removesuffix(" (deleted)")
         if any(path.startswith(watched + os.sep) for watched in self.watched):
             return True
-        if path.startswith(self.allowed + os.sep):
-            # The processes' own files: SQLite unlinks its -shm file when a connection it
-            # takes for the last one closes, while another still has it mapped.
+        if path == self.allowed or path.startswith(self.allowed + os.sep):
+            # The processes' own files: SQLite opens the directory to sync a journal, and
+            # unlinks its -shm file when a connection it takes for the last one closes
+            # while another still has it mapped.
             return False
         if path != target:
             return True
