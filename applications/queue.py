@@ -17,7 +17,7 @@ from applications.models import ApplicationTag
 from dienstweg.access import CASE_ROLES, Reach
 from dienstweg.consent import Terms, uncovered
 from dienstweg.models import Consent, Purpose, User
-from dienstweg.worklist import SHOWN, QueueItem, QueueRows, QueueSource, first_rows
+from dienstweg.worklist import SHOWN, QueueItem, QueueRows, QueueSource, capped_count, first_rows
 
 FIELDS = ("code", "kind", "state", "submitted_on", "family__reference", "processing_agency__name")
 # The office's candidates read at most; the consent rule is then asked of them in memory.
@@ -58,7 +58,7 @@ def requested_documents(user: User, reach: Reach) -> QueueRows | None:
 
 def requested_documents_count(user: User, reach: Reach) -> int | None:
     tags = _requested_for_project(user, reach)
-    return None if tags is None else tags.count()
+    return None if tags is None else capped_count(tags)
 
 
 def _waiting_at_office(user: User, reach: Reach) -> list[ApplicationTag] | None:

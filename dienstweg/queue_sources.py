@@ -13,7 +13,15 @@ from django.utils.translation import gettext_lazy
 
 from dienstweg.access import REGISTERING_ROLES, Reach, Role, proposal_deadline, proposals_awaiting
 from dienstweg.models import Consent, User
-from dienstweg.worklist import SHOWN, QueueItem, QueueRows, QueueSource, first_rows, today
+from dienstweg.worklist import (
+    SHOWN,
+    QueueItem,
+    QueueRows,
+    QueueSource,
+    capped_count,
+    first_rows,
+    today,
+)
 
 # A coach hears of a consent this many days before it ends: time to see the family again.
 CONSENT_ENDING_DAYS = 14
@@ -43,7 +51,7 @@ def proposals(user: User, reach: Reach) -> QueueRows | None:
 
 
 def proposals_count(user: User, reach: Reach) -> int | None:
-    return proposals_awaiting(user).count() if _is_lead(reach) else None
+    return capped_count(proposals_awaiting(user)) if _is_lead(reach) else None
 
 
 def _ending_consents(reach: Reach) -> QuerySet[Consent]:
@@ -96,7 +104,7 @@ def ending_consents(user: User, reach: Reach) -> QueueRows | None:
 
 
 def ending_consents_count(user: User, reach: Reach) -> int | None:
-    return _ending_consents(reach).count() if _registers(reach) else None
+    return capped_count(_ending_consents(reach)) if _registers(reach) else None
 
 
 PROPOSALS = QueueSource(

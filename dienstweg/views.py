@@ -331,7 +331,12 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dienstweg/home.html",
-        {"memberships": memberships, "queue": worklist.work_queue(user, reach), "is_lead": is_lead},
+        {
+            "memberships": memberships,
+            "queue": worklist.work_queue(user, reach),
+            "is_lead": is_lead,
+            "counted_up_to": worklist.COUNTED_UP_TO,
+        },
     )
 
 

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils.translation import ngettext
 
@@ -139,10 +139,10 @@ def threads_of(user: User) -> QuerySet[Participant]:
         Participant.objects.filter(user=user, thread__last_seq__gt=0)
         .filter(
             Q(thread__kind=Thread.Kind.DIRECT)
-            | Q(
-                thread__kind=Thread.Kind.REFERRAL,
-                thread__referral__in=referrals_visible_to(user, reach).values("pk"),
-            )
+            # Asked of each of her threads (a few dozen), not as the list of every referral
+            # she may see (thousands for a big project's coach: 40 ms on every page's badge).
+            | Q(thread__kind=Thread.Kind.REFERRAL)
+            & Exists(referrals_visible_to(user, reach).filter(pk=OuterRef("thread__referral_id")))
             | Q(thread__kind=Thread.Kind.APPLICATION_TAG, thread__family__owner_id__in=agencies)
             | Q(
                 thread__kind=Thread.Kind.APPLICATION_TAG,

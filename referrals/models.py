@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
@@ -114,6 +114,15 @@ class Referral(Encrypted, models.Model):
             models.Index(fields=["to_agency", "-sent_at", "-id"], name="referral_inbox"),
             models.Index(fields=["to_agency", "state", "sent_at"], name="referral_inbox_state"),
             models.Index(fields=["to_agency", "assignee", "-sent_at"], name="referral_assignee"),
+            # The start page's unassigned and overdue referrals (referrals/queue.py): walked
+            # oldest first with the visibility rule's columns at hand, so that the referrals a
+            # consent no longer covers are passed over in the index, not read from the table.
+            models.Index(
+                fields=["to_agency", "sent_at", "id"],
+                include=["assignee", "access_until", "from_agency", "family"],
+                condition=Q(state="sent"),
+                name="referral_waiting",
+            ),
             # The inbox's sort orders (referrals.views.INBOX_ORDERS): due date, need.
             models.Index(
                 F("to_agency"),

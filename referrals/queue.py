@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 
 from dienstweg.access import Reach, Role
 from dienstweg.models import User
-from dienstweg.worklist import QueueItem, QueueRows, QueueSource, first_rows
+from dienstweg.worklist import QueueItem, QueueRows, QueueSource, capped_count, first_rows
 from referrals.access import inbox_of, outbox_of
 from referrals.actions.reminders import overdue_since
 from referrals.forms import AssignManyForm
@@ -110,7 +110,7 @@ def answers(user: User, reach: Reach) -> QueueRows | None:
 
 def answers_count(user: User, reach: Reach) -> int | None:
     referrals = _answers(user, reach)
-    return None if referrals is None else referrals.count()
+    return None if referrals is None else capped_count(referrals)
 
 
 # Lead: referrals of her agency nobody has taken, and those waiting too long; she assigns
@@ -166,7 +166,7 @@ def unassigned(user: User, reach: Reach) -> QueueRows | None:
 
 def unassigned_count(user: User, reach: Reach) -> int | None:
     referrals = _unassigned(user, reach)
-    return None if referrals is None else referrals.count()
+    return None if referrals is None else capped_count(referrals)
 
 
 def overdue(user: User, reach: Reach) -> QueueRows | None:
@@ -184,7 +184,7 @@ def overdue(user: User, reach: Reach) -> QueueRows | None:
 
 def overdue_count(user: User, reach: Reach) -> int | None:
     referrals = _overdue(user, reach)
-    return None if referrals is None else referrals.count()
+    return None if referrals is None else capped_count(referrals)
 
 
 # Caseworker: the referrals assigned to her, the next due first
@@ -223,7 +223,7 @@ def assigned(user: User, reach: Reach) -> QueueRows | None:
 
 def assigned_count(user: User, reach: Reach) -> int | None:
     referrals = _assigned(user, reach)
-    return None if referrals is None else referrals.count()
+    return None if referrals is None else capped_count(referrals)
 
 
 ANSWERS = QueueSource(

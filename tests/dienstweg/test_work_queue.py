@@ -332,6 +332,28 @@ def test_counts_are_numbers_for_the_users_own_sections(
     assert worklist.counts_of(jana, queue=False)["queue"] == {}
 
 
+def test_a_section_counts_up_to_its_cap_and_then_says_more(
+    network: Network, family: Family, consent: object, jana: User, monkeypatch
+) -> None:
+    """Past COUNTED_UP_TO a section says "99+" (here "2+") instead of counting every row:
+    on the page, in its link to the full list, and in the socket's number, which the page's
+    script shows the same way."""
+    monkeypatch.setattr(worklist, "COUNTED_UP_TO", 2)
+    build_referral(network, family)
+    build_referral(network, family, need="Schuldnerberatung")
+    unassigned = section(home(jana), "referrals.unassigned")
+    assert 'data-queue-count="referrals.unassigned">2</span>' in unassigned
+    assert worklist.counts_of(jana)["queue"]["referrals.unassigned"] == 2
+
+    build_referral(network, family, need="Wohnungssuche")
+    page = home(jana)
+    assert 'data-counted-up-to="2"' in page
+    unassigned = section(page, "referrals.unassigned")
+    assert 'data-queue-count="referrals.unassigned">2+</span>' in unassigned
+    assert unassigned.count('href="/vermittlungen/') >= 3  # every row still shown
+    assert worklist.counts_of(jana)["queue"]["referrals.unassigned"] == 3  # 3 means "more"
+
+
 def test_notifying_tells_the_recipients_sockets_to_recount(
     network: Network, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:

@@ -25,8 +25,11 @@
     for (const [name, value] of Object.entries(counts.badges || {})) {
       set('[data-count="' + CSS.escape(name) + '"]', value);
     }
+    // A section counts up to a cap and then shows "99+" (dienstweg/worklist.py).
+    const queue = document.querySelector("[data-counted-up-to]");
+    const cap = queue ? Number(queue.dataset.countedUpTo) : Infinity;
     for (const [key, value] of Object.entries(counts.queue || {})) {
-      set('[data-queue-count="' + CSS.escape(key) + '"]', value);
+      set('[data-queue-count="' + CSS.escape(key) + '"]', value > cap ? cap + "+" : value);
     }
   }
 
