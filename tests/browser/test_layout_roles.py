@@ -63,12 +63,13 @@ def test_each_roles_pages_fit_the_screen_and_pass_axe(
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
 def test_a_leads_start_page_with_referrals_to_assign_fits_the_screen_and_passes_axe(
-    viewport: dict[str, int], server: Server, browser: Browser, sessions: Any
+    viewport: dict[str, int], server: Server, browser: Browser, sessions: Any, case: Any
 ) -> None:
-    """Clara (the Jugendamt's lead) has the demo's referral nobody is assigned to: her start
-    page lists it with a box to tick and the form to assign (nothing is assigned here);
-    Jana's names her direct conversation by its other person."""
-    page = browser.new_context(viewport=viewport, storage_state=sessions["clara"]).new_page()
+    """Jana (the Jobcenter's lead) has the case's referral nobody is assigned to (the demo's
+    own ones other modules may have assigned): her start page lists it with a box to tick
+    and the form to assign (nothing is assigned here), and names her direct conversation
+    by its other person."""
+    page = browser.new_context(viewport=viewport, storage_state=sessions["jana"]).new_page()
     page.goto(f"{server.url}/")
     unassigned = page.locator('[data-queue="referrals.unassigned"]')
     expect(
@@ -76,10 +77,7 @@ def test_a_leads_start_page_with_referrals_to_assign_fits_the_screen_and_passes_
     ).not_to_have_count(0)
     expect(unassigned.get_by_role("combobox", name="Zuweisen an")).to_be_visible()
     expect(unassigned.get_by_role("button", name="Zuweisen")).to_be_visible()
-    check_page(page, "clara-start")
-    page.context.close()
-    page = browser.new_context(viewport=viewport, storage_state=sessions["jana"]).new_page()
-    page.goto(f"{server.url}/")
+    check_page(page, "jana-start")
     unread = page.locator('[data-queue="messaging.unread"]')
     expect(
         unread.get_by_role("link", name="Anna Albers (Familiencoaching Gladbeck)")
@@ -148,6 +146,10 @@ referral = steps.refer_family(family, data=steps.ReferralData(
     to_agency=jobcenter, need="Beratung", summary="Für die Seiten, die zuerst fragen.",
     categories=[DataCategory.IDENTITY]), send=True, by=user["anna"])
 steps.assign_referral(referral, assignee=user["ben"], by=user["jana"])
+# A second one nobody is assigned to yet, for Jana's start page.
+steps.refer_family(family, data=steps.ReferralData(
+    to_agency=jobcenter, need="Schuldnerberatung", summary="Noch niemandem zugewiesen.",
+    categories=[DataCategory.IDENTITY]), send=True, by=user["anna"])
 print(json.dumps({"family": str(family.pk), "reference": family.reference,
     "referral": str(referral.pk), "consent": str(consent.pk)}))
 """
