@@ -11,6 +11,8 @@ per-row converters would cost more than the hashing itself.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.db import connections
@@ -103,3 +105,76 @@ def _read_in_python(events: QuerySet[AuditEvent], basis: str, alias: str) -> Bat
         return Batch(0, hasher.hexdigest(), b"", None)
     position = ordering.position(basis, last[_TXID], last[0])  # type: ignore[arg-type]
     return Batch(len(manifest), hasher.hexdigest(), b"".join(manifest), position)
+
+
+class ReadAhead:
+    """Hashes the next batches of the sealing order on other connections while the sealer
+    judges, signs and stores the one in hand (PostgreSQL hashes rows on one core per
+    connection). Each batch is read exactly as the sealer reads it alone: the first LIMIT
+    final events after a position, below a fence; only where it starts is worked out ahead.
+
+    Events below a fence are final (audit/ordering.py), so a batch hashed ahead is still
+    the batch after its start whenever the sealer comes to it; a start the sealer does not
+    reach (another sealer appended first) is simply dropped."""
+
+    def __init__(self, alias: str, basis: str, *, limit: int, depth: int = 2) -> None:
+        self.alias, self.basis, self.limit, self.depth = alias, basis, limit, depth
+        self.pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="audit-read")
+        self.fence = 0
+        # Start position (None: the very first) -> the batch after it, in sealing order.
+        self.pending: dict[ordering.Position | None, Future[Batch]] = {}
+        self.planned: ordering.Position | None = None  # start of the last batch submitted
+        self.exhausted = False  # no further full batch below the fence
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for future in self.pending.values():
+            future.cancel()
+        self.pool.shutdown(wait=True)
+
+    def batch(self, after: ordering.Position | None, fence: Callable[[], int]) -> tuple[Batch, int]:
+        """The batch after AFTER and the fence it was read below; FENCE() gives a new one
+        when nothing was read ahead from AFTER."""
+        future = self.pending.pop(after, None)
+        if future is None:
+            for stale in self.pending.values():
+                stale.cancel()
+            self.pending.clear()
+            self.fence, self.exhausted = fence(), False
+            future = self._submit(after)
+        self._plan()
+        return future.result(), self.fence
+
+    def _submit(self, after: ordering.Position | None) -> Future[Batch]:
+        future = self.pool.submit(self._read, after)
+        self.pending[after] = future
+        self.planned = after
+        return future
+
+    def _plan(self) -> None:
+        while not self.exhausted and len(self.pending) < self.depth:
+            # Where the batch after the last planned one starts: its LIMIT-th event.
+            end = (
+                self._events(self.planned)
+                .order_by(*ordering.order_by(self.basis))
+                .values_list("txid", "id")[self.limit - 1 : self.limit]
+                .first()
+            )
+            if end is None:
+                self.exhausted = True  # that batch is the last one below the fence
+                return
+            self._submit(ordering.position(self.basis, *end))
+
+    def _events(self, after: ordering.Position | None) -> QuerySet[AuditEvent]:
+        return AuditEvent.objects.using(self.alias).filter(
+            ordering.below(self.basis, self.fence), ordering.after(self.basis, after)
+        )
+
+    def _read(self, after: ordering.Position | None) -> Batch:
+        try:
+            return read(self._events(after), self.basis, limit=self.limit)
+        finally:
+            # Each worker thread has its own connection: back to the pool once read.
+            connections[self.alias].close()

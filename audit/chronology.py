@@ -100,7 +100,10 @@ def judge(
         for event_id, occurred_at, bound in candidates
         if occurred_at < bound - skew and occurred_at <= latest
     ]
-    newest = events.filter(occurred_at__lte=latest).aggregate(newest=Max("occurred_at"))["newest"]
+    # Max over the expression, not a filtered column: for MAX(occurred_at) PostgreSQL walks
+    # the time index backwards from the newest event in the table until it meets the batch
+    # (200 ms and more per seal at a million events); this reads the batch's range only.
+    newest = events.aggregate(newest=Max(accepted_time))["newest"]
     marks = [moment for moment in (high_water, newest) if moment is not None]
     refused = sorted(future + backdated, key=lambda refusal: refusal.event_id)
     return Judgement(refused, max(marks, default=None))

@@ -74,10 +74,14 @@ def up_to(basis: str, position: Position) -> Q | RawSQL:
 
 def _compare(operator: str, position: Position) -> RawSQL:
     # A row comparison, which PostgreSQL answers with one ordered range scan of the
-    # (txid, id) index; ORM lookups would spell it as an OR that it cannot.
+    # (txid, id) index; ORM lookups would spell it as an OR that it cannot. The plain
+    # bound on txid it implies is for the planner, which cannot estimate a row comparison
+    # (it guessed a quarter of the table for a batch and scanned all of it).
+    bound = ">=" if operator == ">" else "<="
     return RawSQL(  # noqa: S611 (constant SQL, bound parameters)
-        f'("audit_auditevent"."txid", "audit_auditevent"."id") {operator} (%s, %s)',
-        position,
+        f'(("audit_auditevent"."txid", "audit_auditevent"."id") {operator} (%s, %s) '
+        f'AND "audit_auditevent"."txid" {bound} %s)',
+        (*position, position[0]),
         output_field=BooleanField(),
     )
 

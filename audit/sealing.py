@@ -14,6 +14,7 @@ stay in the batch, are listed in the seal, and each refusal is recorded
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from audit.models import AuditEvent, AuditSeal
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 10_000
+# PostgreSQL: batches hashed at once on connections of their own, ahead of the one sealed.
+READ_AHEAD = 2
 _RETRIES = 3
 ACTOR = "system:audit_seal"
 REASONS = {chronology.BACKDATED: "backdated", chronology.FUTURE: "future"}
@@ -46,25 +49,36 @@ def seal_pending(*, batch_size: int = BATCH_SIZE, max_seals: int | None = None) 
     """Seal every final, unsealed event, in batches of at most BATCH_SIZE events."""
     seals: list[AuditSeal] = []
     conflicts = 0
-    while max_seals is None or len(seals) < max_seals:
-        try:
-            seal = seal_next(batch_size=batch_size)
-        except IntegrityError:
-            # Another sealer appended first; start again from its seal.
-            conflicts += 1
-            if conflicts > _RETRIES:
-                raise
-            continue
-        if seal is None:
-            break
-        seals.append(seal)
+    alias = router.db_for_write(AuditSeal)
+    connection = transaction.get_connection(alias)
+    ahead = None
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        ahead = batches.ReadAhead(
+            alias, ordering.basis(connection), limit=batch_size, depth=READ_AHEAD
+        )
+    with ahead or contextlib.nullcontext():
+        while max_seals is None or len(seals) < max_seals:
+            try:
+                seal = seal_next(batch_size=batch_size, ahead=ahead)
+            except IntegrityError:
+                # Another sealer appended first; start again from its seal.
+                conflicts += 1
+                if conflicts > _RETRIES:
+                    raise
+                continue
+            if seal is None:
+                break
+            seals.append(seal)
     return seals
 
 
-def seal_next(*, batch_size: int = BATCH_SIZE) -> AuditSeal | None:
+def seal_next(
+    *, batch_size: int = BATCH_SIZE, ahead: batches.ReadAhead | None = None
+) -> AuditSeal | None:
     """Append one seal over the next batch and anchor its head; None when no final event
-    awaits sealing. Raises anchor.AnchorError when the anchor cannot be read or written,
-    anchor.AnchorMismatch when the database does not continue the anchored head."""
+    awaits sealing. AHEAD: where the next batches are being hashed already. Raises
+    anchor.AnchorError when the anchor cannot be read or written, anchor.AnchorMismatch
+    when the database does not continue the anchored head."""
     alias = router.db_for_write(AuditSeal)
     connection = transaction.get_connection(alias)
     if connection.in_atomic_block:
@@ -73,10 +87,12 @@ def seal_next(*, batch_size: int = BATCH_SIZE) -> AuditSeal | None:
         raise RuntimeError("the audit sealer must not run inside a transaction")
     # Held until the head is written: the file lists the seals in order, each once.
     with anchor.locked():
-        return _seal_locked(alias, connection, batch_size)
+        return _seal_locked(alias, connection, batch_size, ahead)
 
 
-def _seal_locked(alias: str, connection: Any, batch_size: int) -> AuditSeal | None:
+def _seal_locked(
+    alias: str, connection: Any, batch_size: int, ahead: batches.ReadAhead | None
+) -> AuditSeal | None:
     basis = ordering.basis(connection)
     previous = (
         AuditSeal.objects.using(alias)
@@ -88,14 +104,17 @@ def _seal_locked(alias: str, connection: Any, batch_size: int) -> AuditSeal | No
     after: ordering.Position | None = None
     if previous is not None:
         after = ordering.position(basis, previous["last_txid"], previous["last_event_id"])
-    fence = ordering.fence(connection, basis)
-    batch = batches.read(
-        AuditEvent.objects.using(alias).filter(
-            ordering.below(basis, fence), ordering.after(basis, after)
-        ),
-        basis,
-        limit=batch_size,
-    )
+    if ahead is None:
+        fence = ordering.fence(connection, basis)
+        batch = batches.read(
+            AuditEvent.objects.using(alias).filter(
+                ordering.below(basis, fence), ordering.after(basis, after)
+            ),
+            basis,
+            limit=batch_size,
+        )
+    else:
+        batch, fence = ahead.batch(after, lambda: ordering.fence(connection, basis))
     if batch.last is None:
         return None
 

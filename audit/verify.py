@@ -17,11 +17,13 @@ survivor is named as before, a missing one is counted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +41,8 @@ from audit.models import AuditCheckpoint, AuditEvent, AuditSeal, CheckpointEntry
 from audit.sealing import SEAL_COLUMNS
 
 logger = logging.getLogger(__name__)
+
+READ_AHEAD = 2  # PostgreSQL: seals whose events are re-hashed at once, ahead of the checks
 
 CHANGED = "changed"
 DELETED = "deleted"
@@ -223,80 +227,83 @@ def verify(
     previous_hash = hashing.GENESIS
     previous_number = 0
     previous_last: ordering.Position | None = None
-    seal_ids = (
+    seal_ranges = list(
         AuditSeal.objects.using(alias)
         .filter(number__lte=newest)
         .order_by("number")
-        .values_list("id", flat=True)
+        .values_list("id", "after_txid", "after_event_id", "last_txid", "last_event_id")
     )
-    for seal_id in list(seal_ids):
-        seal = (
-            AuditSeal.objects.using(alias)
-            .values(*SEAL_COLUMNS, "manifest", "refused", "signature")
-            .get(id=seal_id)
-        )
-        number = seal["number"]
-        if number != previous_number + 1:
-            missing = (
-                f"Siegel Nr. {previous_number + 1} fehlt"
-                if number == previous_number + 2
-                else f"Siegel Nr. {previous_number + 1} bis {number - 1} fehlen"
+    ranges = [_range(basis, *row[1:]) for row in seal_ranges]
+    with contextlib.closing(_ReadAhead(alias, basis, in_database, ranges)) as ahead:
+        for seal_id, *_ in seal_ranges:
+            seal = (
+                AuditSeal.objects.using(alias)
+                .values(*SEAL_COLUMNS, "manifest", "refused", "signature")
+                .get(id=seal_id)
             )
-            report.findings.append(Finding(SEAL, f"Siegel {number}: {missing}.", number))
-        if seal["basis"] != basis:
-            report.findings.append(
-                Finding(
-                    SEAL,
-                    f"Siegel {number}: nach Ordnung „{seal['basis']}“ versiegelt, diese "
-                    f"Datenbank ordnet nach „{basis}“.",
-                    number,
+            number = seal["number"]
+            if number != previous_number + 1:
+                missing = (
+                    f"Siegel Nr. {previous_number + 1} fehlt"
+                    if number == previous_number + 2
+                    else f"Siegel Nr. {previous_number + 1} bis {number - 1} fehlen"
                 )
-            )
-        if seal["previous_hash"] != previous_hash:
-            report.findings.append(
-                Finding(
-                    SEAL,
-                    f"Siegel {number}: Verkettung unterbrochen, der Vorgänger-Hash passt nicht "
-                    + (
-                        "zum Anfang der Kette."
-                        if previous_number == 0
-                        else f"zu Siegel {previous_number}."
-                    ),
-                    number,
+                report.findings.append(Finding(SEAL, f"Siegel {number}: {missing}.", number))
+            if seal["basis"] != basis:
+                report.findings.append(
+                    Finding(
+                        SEAL,
+                        f"Siegel {number}: nach Ordnung „{seal['basis']}“ versiegelt, diese "
+                        f"Datenbank ordnet nach „{basis}“.",
+                        number,
+                    )
                 )
-            )
-        check_seal(report, seal, keys)
-        after = _after(basis, seal)
-        if after != previous_last:
-            report.findings.append(
-                Finding(
-                    SEAL,
-                    f"Siegel {number}: "
-                    + (
-                        "beginnt nicht beim ersten Ereignis."
-                        if previous_number == 0
-                        else f"schließt nicht lückenlos an Siegel {previous_number} an."
-                    ),
-                    number,
+            if seal["previous_hash"] != previous_hash:
+                report.findings.append(
+                    Finding(
+                        SEAL,
+                        f"Siegel {number}: Verkettung unterbrochen, der Vorgänger-Hash passt nicht "
+                        + (
+                            "zum Anfang der Kette."
+                            if previous_number == 0
+                            else f"zu Siegel {previous_number}."
+                        ),
+                        number,
+                    )
                 )
-            )
-            if after is not None and (previous_last is None or _before(previous_last, after)):
-                _report_gap(report, alias, basis, previous_last, after, number)
-        last = ordering.position(basis, seal["last_txid"], seal["last_event_id"])
-        survivors = attested.latest.get(number)
-        check_events(report, alias, basis, seal, after, last, in_database, survivors)
-        _check_removals(report, attested, seal)
-        report_refusals(report, seal)
-        outside.seal(number, seal["seal_hash"])
-        seen.add(number)
-        report.seals += 1
-        if survivors is None:
-            report.sealed_events += seal["event_count"]
-        else:
-            report.sealed_events += survivors.count
-            report.removed_events += max(seal["event_count"] - survivors.count, 0)
-        report.head_number, report.head_hash = number, seal["seal_hash"]
-        previous_hash, previous_number, previous_last = seal["seal_hash"], number, last
+            check_seal(report, seal, keys)
+            after = _after(basis, seal)
+            if after != previous_last:
+                report.findings.append(
+                    Finding(
+                        SEAL,
+                        f"Siegel {number}: "
+                        + (
+                            "beginnt nicht beim ersten Ereignis."
+                            if previous_number == 0
+                            else f"schließt nicht lückenlos an Siegel {previous_number} an."
+                        ),
+                        number,
+                    )
+                )
+                if after is not None and (previous_last is None or _before(previous_last, after)):
+                    _report_gap(report, alias, basis, previous_last, after, number)
+            last = ordering.position(basis, seal["last_txid"], seal["last_event_id"])
+            survivors = attested.latest.get(number)
+            batch = ahead.next((after, last))
+            check_events(report, alias, basis, seal, after, last, in_database, survivors, batch)
+            _check_removals(report, attested, seal)
+            report_refusals(report, seal)
+            outside.seal(number, seal["seal_hash"])
+            seen.add(number)
+            report.seals += 1
+            if survivors is None:
+                report.sealed_events += seal["event_count"]
+            else:
+                report.sealed_events += survivors.count
+                report.removed_events += max(seal["event_count"] - survivors.count, 0)
+            report.head_number, report.head_hash = number, seal["seal_hash"]
+            previous_hash, previous_number, previous_last = seal["seal_hash"], number, last
 
     for number in sorted(attested.latest.keys() - seen):
         report.findings.append(
@@ -631,14 +638,13 @@ def check_events(
     last: ordering.Position,
     in_database: bool | None,
     survivors: Survivors | None = None,
+    batch: batches.Batch | None = None,
 ) -> batches.Batch:
     """Re-hash the seal's events and compare them with the seal, or with SURVIVORS (the
     seal's latest checkpoint entry); on a mismatch, name them through the manifest.
-    Returns the events as read."""
-    events = AuditEvent.objects.using(alias).filter(
-        ordering.after(basis, after), ordering.up_to(basis, last)
-    )
-    batch = batches.read(events, basis, in_database=in_database)
+    BATCH: the events from after to last, hashed already. Returns the events as read."""
+    if batch is None:
+        batch = _read_range(alias, basis, in_database, after, last)
     if survivors is not None:
         if (batch.count, batch.batch_hash) != (survivors.count, survivors.survivors_hash):
             _name_survivor_changes(report, seal, batch, survivors)
@@ -847,6 +853,74 @@ def _check_removed_counts(report: Report, attested: Attested, seen: set[int]) ->
                     f"Einträge ergeben {counted}.",
                 )
             )
+
+
+def _read_range(
+    alias: str,
+    basis: str,
+    in_database: bool | None,
+    after: ordering.Position | None,
+    last: ordering.Position,
+) -> batches.Batch:
+    events = AuditEvent.objects.using(alias).filter(
+        ordering.after(basis, after), ordering.up_to(basis, last)
+    )
+    return batches.read(events, basis, in_database=in_database)
+
+
+Range = tuple[ordering.Position | None, ordering.Position]
+
+
+def _range(
+    basis: str, after_txid: int | None, after_id: int | None, last_txid: int | None, last_id: int
+) -> Range:
+    after = None if after_id is None else ordering.position(basis, after_txid, after_id)
+    return after, ordering.position(basis, last_txid, last_id)
+
+
+class _ReadAhead:
+    """Re-hashes the next seals' events on connections of their own while the verifier
+    checks the seal in hand (on PostgreSQL, which hashes on one core per connection; the
+    seals' ranges are independent). A batch is used only for the very range it was read
+    for; any other is read on the spot."""
+
+    def __init__(
+        self, alias: str, basis: str, in_database: bool | None, ranges: list[Range]
+    ) -> None:
+        self.alias, self.basis, self.in_database = alias, basis, in_database
+        self.ranges = iter(ranges)
+        self.pending: deque[tuple[Range, Future[batches.Batch]]] = deque()
+        parallel = connections[alias].vendor == "postgresql" and in_database is not False
+        self.pool = ThreadPoolExecutor(max_workers=READ_AHEAD) if parallel else None
+        self._fill()
+
+    def _fill(self) -> None:
+        if self.pool is None:
+            return
+        while len(self.pending) < READ_AHEAD:
+            span = next(self.ranges, None)
+            if span is None:
+                return
+            self.pending.append((span, self.pool.submit(self._read, span)))
+
+    def _read(self, span: Range) -> batches.Batch:
+        try:
+            return _read_range(self.alias, self.basis, self.in_database, *span)
+        finally:
+            connections[self.alias].close()  # the worker thread's own connection
+
+    def next(self, span: Range) -> batches.Batch | None:
+        if not self.pending:
+            return None
+        planned, future = self.pending.popleft()
+        self._fill()
+        return future.result() if planned == span else None
+
+    def close(self) -> None:
+        for _span, future in self.pending:
+            future.cancel()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 def _report_gap(
