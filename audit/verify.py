@@ -243,11 +243,7 @@ def verify(
             )
             number = seal["number"]
             if number != previous_number + 1:
-                missing = (
-                    f"Siegel Nr. {previous_number + 1} fehlt"
-                    if number == previous_number + 2
-                    else f"Siegel Nr. {previous_number + 1} bis {number - 1} fehlen"
-                )
+                missing = _gap(previous_number, number, "Siegel Nr.", "Siegel Nr.")
                 report.findings.append(Finding(SEAL, f"Siegel {number}: {missing}.", number))
             if seal["basis"] != basis:
                 report.findings.append(
@@ -735,6 +731,14 @@ def _name_survivor_changes(
         )
 
 
+def _gap(previous: int, number: int, one: str, many: str) -> str:
+    """What is missing between numbers PREVIOUS and NUMBER of a chain: "Siegel Nr. 4 fehlt",
+    "Prüfpunkte Nr. 4 bis 6 fehlen"."""
+    if number == previous + 2:
+        return f"{one} {previous + 1} fehlt"
+    return f"{many} {previous + 1} bis {number - 1} fehlen"
+
+
 def check_checkpoints(report: Report, alias: str, keys: dict[str, Ed25519PublicKey]) -> Attested:
     """Check the chain, content and signature of every checkpoint; return what the valid
     ones attest. A checkpoint that fails its hash or signature attests nothing: its seals
@@ -746,11 +750,7 @@ def check_checkpoints(report: Report, alias: str, keys: dict[str, Ed25519PublicK
     for row in rows:
         number = row["number"]
         if number != previous_number + 1:
-            missing = (
-                f"Prüfpunkt Nr. {previous_number + 1} fehlt"
-                if number == previous_number + 2
-                else f"Prüfpunkte Nr. {previous_number + 1} bis {number - 1} fehlen"
-            )
+            missing = _gap(previous_number, number, "Prüfpunkt Nr.", "Prüfpunkte Nr.")
             report.findings.append(Finding(CHECKPOINT, f"Prüfpunkt {number}: {missing}."))
         if row["previous_hash"] != previous_hash:
             report.findings.append(
