@@ -67,6 +67,18 @@ class ApplicationTag(Encrypted, models.Model):
             ),
             models.Index(fields=["project", "kind", "days_to_decision"], name="tag_project_kind"),
             models.Index(fields=["family", "-submitted_on"], name="tag_family"),
+            # The start page's sections on requested documents, for the project and for the
+            # office (applications/queue.py): a few hundred of 100,000 tags, in their order.
+            models.Index(
+                fields=["project", "updated_at", "id"],
+                condition=models.Q(state="documents_requested"),
+                name="tag_project_requested",
+            ),
+            models.Index(
+                fields=["processing_agency", "updated_at", "id"],
+                condition=models.Q(state="documents_requested"),
+                name="tag_office_requested",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -139,6 +139,13 @@ class Referral(Encrypted, models.Model):
             models.Index(fields=["from_agency", "-created_at", "-id"], name="referral_outbox"),
             models.Index(fields=["from_agency", "state", "sent_at"], name="referral_outbox_state"),
             models.Index(fields=["family", "-created_at"], name="referral_family"),
+            # A coach's answers of the last days on her start page (referrals/queue.py): her
+            # own referrals, newest answer first, not every referral of her project.
+            models.Index(
+                fields=["created_by", "-answered_at", "-id"],
+                condition=Q(answered_at__isnull=False),
+                name="referral_answers",
+            ),
         ]
 
     def __str__(self) -> str:

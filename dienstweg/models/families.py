@@ -211,7 +211,16 @@ class Consent(Encrypted, models.Model):
     class Meta:
         verbose_name = _("Einwilligung")
         verbose_name_plural = _("Einwilligungen")
-        indexes = [models.Index(fields=["family", "valid_until"])]
+        indexes = [
+            models.Index(fields=["family", "valid_until"]),
+            # Consents ending soon (the start page, dienstweg/queue_sources.py): the days
+            # ahead, not every consent of the network.
+            models.Index(
+                fields=["valid_until", "id"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="consent_in_force_until",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(valid_until__gte=models.F("valid_from")),
