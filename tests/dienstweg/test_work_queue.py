@@ -296,6 +296,23 @@ def test_an_unread_direct_conversation_is_named_by_the_other_person_and_her_agen
     assert section(home(network.ben), "messaging.unread") == ""  # he wrote it
 
 
+def test_unread_messages_count_only_in_threads_she_may_still_reach(
+    network: Network, family: Family, consent: object
+) -> None:
+    """The badge and the section ask first whether anything is unread at all; what is
+    unread in a thread she has lost (the consent revoked) still counts for nothing."""
+    referral = build_referral(network, family)
+    thread = build_referral_thread(referral, by=network.anna, messages=["Rückfrage"])
+    assert worklist.counts_of(network.ben)["badges"] == {"messages": 1}
+    assert str(thread.pk) in section(home(network.ben), "messaging.unread")
+
+    core.revoke_consent(consent, note="Widerruf", by=network.anna)  # type: ignore[arg-type]
+    assert worklist.counts_of(network.ben)["badges"] == {"messages": 0}
+    page = home(network.ben)
+    assert section(page, "messaging.unread") == ""
+    assert '<span data-count="messages">0</span>' in page
+
+
 # Processing office
 
 

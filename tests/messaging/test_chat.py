@@ -200,6 +200,9 @@ def test_thread_page_costs_the_same_for_one_and_many_readers_replies_and_threads
             assert anna.get(url).status_code == 200
         return len(captured.captured_queries)
 
+    # A direct conversation with a message she has not read, in both measurements: the
+    # navigation's badge asks the rule of which threads she may still reach only then.
+    post(actions.open_direct_thread(network.ben, by=network.anna), network.ben, "direkt")
     few = queries()
     for n in range(6):
         reader = make_staff(
