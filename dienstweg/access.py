@@ -202,6 +202,15 @@ def reach_of(user: User) -> Reach:
     rows = list(
         Membership.objects.filter(user=user).values_list("agency_id", "agency__group_id", "role")
     )
+    return _reach(rows)
+
+
+def reach_from(memberships: list[Membership]) -> Reach:
+    """The Reach of memberships a page has read already (with their agencies)."""
+    return _reach([(held.agency_id, held.agency.group_id, held.role) for held in memberships])
+
+
+def _reach(rows: list[tuple[int, int, str]]) -> Reach:
     case = [(agency, group) for agency, group, role in rows if role in CASE_ROLES]
     return Reach(
         [agency for agency, _group in case],

@@ -54,6 +54,7 @@ from dienstweg.access import (
     holds_role,
     may_edit_family,
     may_reset_second_factor,
+    reach_from,
     reach_of,
     staff,
     team_visible_to,
@@ -326,7 +327,7 @@ def home(request: HttpRequest) -> HttpResponse:
     them (dienstweg/worklist.py), each row one click from its action."""
     user = staff(request)
     memberships = list(user.memberships.select_related("agency"))
-    reach = reach_of(user)
+    reach = reach_from(memberships)
     is_lead = any(membership.role == Role.LEAD for membership in memberships)
     return render(
         request,

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dienstweg.access import Role, members_holding
 from dienstweg.consent import consent_scope
-from dienstweg.forms import LongText, PlainSelect
+from dienstweg.forms import LongText, PlainSelect, StaffChoiceField
 from dienstweg.models import PUBLIC_KINDS, Agency, DataCategory, Family, Purpose, User
 from dienstweg.uploads import MultipleFileField, Upload
 from referrals.actions.steps import ReferralData
@@ -169,7 +169,7 @@ class AssignManyForm(forms.Form):
     """The person to assign the referrals ticked in the inbox to (the ticked ids are read
     by the view, each looked up through the access rules)."""
 
-    assignee = forms.ModelChoiceField(
+    assignee = StaffChoiceField(
         label=_("Zuweisen an"),
         queryset=User.objects.none(),
         widget=PlainSelect,
