@@ -25,7 +25,7 @@ OFFICE_CANDIDATES = 200
 
 
 def _requested_for_project(user: User, reach: Reach) -> QuerySet[ApplicationTag] | None:
-    projects = [agency for agency, role in reach.roles if role in TAGGING_ROLES]
+    projects = reach.projects_holding(*TAGGING_ROLES)
     if not projects:
         return None
     return (

@@ -192,30 +192,47 @@ class Reach:
     agency_ids: list[int]
     group_ids: list[int]
     roles: Roles
+    # Those of her agencies that are projects: only a project registers families and tags
+    # applications (a Jobcenter's lead has no consents ending, no documents to bring).
+    project_ids: frozenset[int]
 
     def holds(self, agency_id: int, wanted: tuple[str, ...]) -> bool:
         return holds_role(self.roles, *wanted, agency=agency_id)
+
+    def projects_holding(self, *wanted: str) -> list[int]:
+        """The projects in which she holds one of WANTED."""
+        return sorted(
+            {agency for agency, role in self.roles if role in wanted and agency in self.project_ids}
+        )
 
 
 def reach_of(user: User) -> Reach:
     """The user's Reach, in one query."""
     rows = list(
-        Membership.objects.filter(user=user).values_list("agency_id", "agency__group_id", "role")
+        Membership.objects.filter(user=user).values_list(
+            "agency_id", "agency__group_id", "role", "agency__kind"
+        )
     )
     return _reach(rows)
 
 
 def reach_from(memberships: list[Membership]) -> Reach:
     """The Reach of memberships a page has read already (with their agencies)."""
-    return _reach([(held.agency_id, held.agency.group_id, held.role) for held in memberships])
+    return _reach(
+        [
+            (held.agency_id, held.agency.group_id, held.role, held.agency.kind)
+            for held in memberships
+        ]
+    )
 
 
-def _reach(rows: list[tuple[int, int, str]]) -> Reach:
-    case = [(agency, group) for agency, group, role in rows if role in CASE_ROLES]
+def _reach(rows: list[tuple[int, int, str, str]]) -> Reach:
+    case = [(agency, group) for agency, group, role, _kind in rows if role in CASE_ROLES]
     return Reach(
         [agency for agency, _group in case],
         [group for _agency, group in case],
-        frozenset((agency, role) for agency, _group, role in rows),
+        frozenset((agency, role) for agency, _group, role, _kind in rows),
+        frozenset(agency for agency, _group, _role, kind in rows if kind == Agency.Kind.PROJECT),
     )
 
 

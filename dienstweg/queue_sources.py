@@ -55,7 +55,7 @@ def proposals_count(user: User, reach: Reach) -> int | None:
 
 
 def _ending_consents(reach: Reach) -> QuerySet[Consent]:
-    projects = [agency for agency, role in reach.roles if role in REGISTERING_ROLES]
+    projects = reach.projects_holding(*REGISTERING_ROLES)
     first, last = today(), today() + timedelta(days=CONSENT_ENDING_DAYS)
     # A consent given again (a newer one lasting longer) leaves nothing to do.
     renewed = Consent.objects.filter(
@@ -78,7 +78,7 @@ def _ending_consents(reach: Reach) -> QuerySet[Consent]:
 
 
 def _registers(reach: Reach) -> bool:
-    return any(role in REGISTERING_ROLES for _agency, role in reach.roles)
+    return bool(reach.projects_holding(*REGISTERING_ROLES))
 
 
 def ending_consents(user: User, reach: Reach) -> QueueRows | None:
