@@ -29,15 +29,7 @@ State = Referral.State
 # A coach sees an answer on her start page for this long after it came.
 ANSWER_SHOWN_DAYS = 14
 
-FIELDS = (
-    "id",
-    "state",
-    "sent_at",
-    "answered_at",
-    "family__reference",
-    "from_agency__name",
-    "to_agency__name",
-)
+FIELDS = ("id", "state", "sent_at", "answered_at", "family__reference")
 
 
 def _agencies(reach: Reach, role: str) -> list[int]:
@@ -52,10 +44,16 @@ def _due(referral: Referral) -> tuple[object, bool]:
 
 
 def _rows(
-    referrals: QuerySet[Referral], detail: object, *, more_url: str = "", more_label: object = ""
+    referrals: QuerySet[Referral],
+    detail: object,
+    *,
+    other_side: str = "from_agency",
+    more_url: str = "",
+    more_label: object = "",
 ) -> QueueRows:
+    # Only the other side's agency is named (each join more costs the planner ~1 ms).
     shown, total = first_rows(
-        referrals.select_related("family", "from_agency", "to_agency").only(*FIELDS)
+        referrals.select_related("family", other_side).only(*FIELDS, f"{other_side}__name")
     )
     items = []
     for referral in shown:
@@ -103,6 +101,7 @@ def answers(user: User, reach: Reach) -> QueueRows | None:
     return _rows(
         referrals,
         detail,
+        other_side="to_agency",
         more_url=reverse("referral_outbox"),
         more_label=gettext_lazy("Alle gesendeten Vermittlungen"),
     )
