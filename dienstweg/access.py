@@ -4,7 +4,7 @@ Views derive their querysets from here."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
@@ -195,6 +195,9 @@ class Reach:
     # Those of her agencies that are projects: only a project registers families and tags
     # applications (a Jobcenter's lead has no consents ending, no documents to bring).
     project_ids: frozenset[int]
+    # What the sections of one page share beyond the memberships (a staff list offered in
+    # two of them): a Reach lives for one page or one count of the socket, never longer.
+    shared: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def holds(self, agency_id: int, wanted: tuple[str, ...]) -> bool:
         return holds_role(self.roles, *wanted, agency=agency_id)

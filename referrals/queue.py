@@ -120,8 +120,13 @@ def _assignable(found: QueueRows, reach: Reach, *, prefix: str) -> QueueRows:
     """FOUND with the inbox's form to assign the ticked rows (its view, inbox_assign, looks
     each up through the access rules again). PREFIX keeps the ids of the two sections apart:
     a referral both unassigned and overdue is listed in each. The form's list of staff is
-    read when the page renders it: one query per section, whatever the number of rows."""
+    read once for both sections: one query, whatever the number of rows."""
     form = AssignManyForm(agency_ids=_agencies(reach, Role.LEAD), auto_id=f"{prefix}-%s")
+    # Both sections offer the same staff: read once for the page.
+    field = form.fields["assignee"]
+    if "referrals.assignable_staff" not in reach.shared:
+        reach.shared["referrals.assignable_staff"] = list(field.choices)  # type: ignore[attr-defined]
+    field.choices = reach.shared["referrals.assignable_staff"]  # type: ignore[attr-defined]
     return replace(found, extra={"assign_form": form, "prefix": prefix})
 
 
