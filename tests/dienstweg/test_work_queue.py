@@ -342,6 +342,12 @@ def test_counts_are_numbers_for_the_users_own_sections(
     assert counts["queue"]["referrals.unassigned"] == 1
     assert counts["queue"]["referrals.overdue"] == 0
     assert "referrals.answers" not in counts["queue"]  # she is no coach
+    # A Jobcenter registers no families and tags no applications: a project's sections
+    # are not hers, though she leads (and the coach's are).
+    assert "dienstweg.consents_ending" not in counts["queue"]
+    assert "applications.requested_documents" not in counts["queue"]
+    coach = worklist.counts_of(network.anna)["queue"]
+    assert "dienstweg.consents_ending" in coach and "applications.requested_documents" in coach
     assert counts["badges"] == {"messages": 0}
     assert isinstance(counts["notifications"], int)
     assert worklist.counts_of(network.dirk)["queue"].get("referrals.unassigned") is None
