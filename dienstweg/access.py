@@ -503,15 +503,23 @@ def needs_second_admin(proposal: MembershipProposal) -> bool:
     return not deciding_leads(proposal).filter(is_active=True).exists()
 
 
-def proposals_awaiting(user: User, *, now: datetime | None = None) -> QuerySet[MembershipProposal]:
+def proposals_awaiting(
+    user: User, *, now: datetime | None = None, reach: Reach | None = None
+) -> QuerySet[MembershipProposal]:
     """The pending, unexpired proposals this user decides as lead of their agency: never
-    her own, never one for herself, never the network's DPO role."""
+    her own, never one for herself, never the network's DPO role. REACH, if the page has
+    read her memberships already, names the agencies she leads."""
     earliest = (now or timezone.now()) - timedelta(days=settings.MEMBERSHIP_PROPOSAL_DAYS)
+    led = (
+        agency_ids_of(user, (Role.LEAD,))
+        if reach is None
+        else sorted(agency for agency, role in reach.roles if role == Role.LEAD)
+    )
     return (
         MembershipProposal.objects.filter(
             state=MembershipProposal.State.PENDING,
             proposed_at__gt=earliest,
-            agency_id__in=agency_ids_of(user, (Role.LEAD,)),
+            agency_id__in=led,
         )
         .exclude(role=Role.NETWORK_DPO)
         .exclude(user=user)

@@ -34,7 +34,7 @@ def _is_lead(reach: Reach) -> bool:
 def proposals(user: User, reach: Reach) -> QueueRows | None:
     if not _is_lead(reach):
         return None
-    rows = list(proposals_awaiting(user)[: SHOWN + 40])
+    rows = list(proposals_awaiting(user, reach=reach)[: SHOWN + 40])
     return QueueRows(
         [
             QueueItem(
@@ -51,7 +51,7 @@ def proposals(user: User, reach: Reach) -> QueueRows | None:
 
 
 def proposals_count(user: User, reach: Reach) -> int | None:
-    return capped_count(proposals_awaiting(user)) if _is_lead(reach) else None
+    return capped_count(proposals_awaiting(user, reach=reach)) if _is_lead(reach) else None
 
 
 def _ending_consents(reach: Reach) -> QuerySet[Consent]:
