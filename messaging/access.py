@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 
 from applications.access import tag_label, tag_readers, tag_side, tags_losing_access
 from audit.trail import record
-from dienstweg.access import reach_of
+from dienstweg.access import Reach, reach_of
 from dienstweg.hooks import Loss
 from dienstweg.models import Consent, User
 from messaging.audit_actions import THREAD_ACCESS_DENIED
@@ -130,10 +130,11 @@ def readable_message(user: User, message_id: UUID | str) -> Message | None:
     return message
 
 
-def threads_of(user: User) -> QuerySet[Participant]:
+def threads_of(user: User, reach: Reach | None = None) -> QuerySet[Participant]:
     """The user's threads for her overview (her participant rows), newest first, limited
-    to those she may still reach; the thread page checks the exact rule again."""
-    reach = reach_of(user)  # one reading of her memberships for both rules below
+    to those she may still reach; the thread page checks the exact rule again. REACH, if
+    the page has read her memberships already."""
+    reach = reach or reach_of(user)  # one reading of her memberships for both rules below
     agencies = reach.agency_ids
     return (
         Participant.objects.filter(user=user, thread__last_seq__gt=0)

@@ -39,7 +39,7 @@ def unread_threads(user: User, reach: Reach) -> QueueRows | None:
         return QueueRows([], 0)
     # The other person of a direct thread, and her agency, inside the same one query.
     unread = with_partners(
-        threads_of(user).filter(thread_id__in=ids, thread__last_seq__gt=F("read_seq"))
+        threads_of(user, reach).filter(thread_id__in=ids, thread__last_seq__gt=F("read_seq"))
     )
     # Annotated with `unread` by threads_of, with `partner_name` and `partner_agency` by
     # with_partners.
