@@ -118,7 +118,10 @@ def wait_until_final(timeout: float = 60.0) -> None:
 
 def seal_all(*, batch_size: int = BATCH_SIZE, timeout: float = 60.0) -> list[AuditSeal]:
     """Seal until nothing committed is left. On PostgreSQL a transaction elsewhere in the
-    cluster (another test run, say) holds the fence back for a moment: wait for it."""
+    cluster (another test run, a benchmark on another database) holds the fence back for a
+    moment: wait for it first, so that the seals hold BATCH_SIZE events each as the tests
+    expect, not what happened to lie below the fence at that moment."""
+    wait_until_final(timeout)
     seals: list[AuditSeal] = []
     deadline = time.monotonic() + timeout
     while True:

@@ -22,7 +22,13 @@ from audit.models import AuditEvent, AuditSeal
 from audit.pruning import remove_expired
 from audit.retention import expired_q
 from audit.verify import ANCHOR, HEAD, SEAL, TAIL, ExpectedHead, verify
-from tests.audit.helpers import record_committed, seal_all, triggers_lifted, unsealed_count
+from tests.audit.helpers import (
+    record_committed,
+    seal_all,
+    triggers_lifted,
+    unsealed_count,
+    wait_until_final,
+)
 
 
 def sealed_trail(seals: int = 3, per_seal: int = 4) -> list[AuditSeal]:
@@ -146,6 +152,7 @@ def test_table_owner_disabling_the_triggers_cannot_cut_the_tail_unseen(trail: No
     assert "  Siegel 3 fehlt in der Datenbank, ist aber außerhalb verankert" in out.getvalue()
     # And the sealer does not build a new seal 3 over the gap.
     record_committed(2)
+    wait_until_final()  # no transaction elsewhere in the cluster holds the fence back
     with pytest.raises(anchor.AnchorMismatch, match="die Datenbank endet bei Siegel 2"):
         sealing.seal_pending()
     assert AuditSeal.objects.count() == 2
@@ -239,6 +246,7 @@ def test_seal_whose_head_cannot_be_written_is_named_and_anchored_next_round(
 ) -> None:
     sealed_trail(1)
     record_committed(2)
+    wait_until_final()  # no transaction elsewhere in the cluster holds the fence back
 
     def disk_full(handle: int, data: bytes) -> int:
         raise OSError(28, "No space left on device")
@@ -264,6 +272,7 @@ def test_sealer_refuses_when_the_anchor_directory_is_unusable(trail: None, setti
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("a file where the directory should be")
     record_committed(2)
+    wait_until_final()  # no transaction elsewhere in the cluster holds the fence back
     with pytest.raises(anchor.AnchorError, match="Anker-Verzeichnis"):
         sealing.seal_pending()
     assert not AuditSeal.objects.exists()
