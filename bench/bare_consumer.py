@@ -55,6 +55,11 @@ class BroadcastConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         frame = json.loads(text_data or "{}")
+        if frame.get("type") == "read":
+            # As the platform tells the thread's readers of a marker moved.
+            event = {"type": "read.updated", "thread": self.thread, "seq": frame.get("seq")}
+            await self.channel_layer.group_send(self.group, {"type": "deliver", "event": event})
+            return
         if frame.get("type") != "message.send":
             return
         self.seq += 1
