@@ -60,10 +60,10 @@ def visible_through(*, agencies: Any, groups: Any) -> Q:
     GROUPS, may open them: one of the groups holds the view permission, and one of the
     agencies sent the referral or the receiving side is still open.
 
-    AGENCIES and GROUPS are lists of ids (a user's reach), or the one agency of an outer
-    query: AGENCIES as seen from the referral, GROUPS from its permission rows (one
-    OuterRef deeper)."""
-    one = not isinstance(agencies, list | tuple)
+    AGENCIES and GROUPS are lists of ids (a user's reach), subqueries of ids (the same,
+    read in the query itself), or the one agency of an outer query: AGENCIES as seen from
+    the referral, GROUPS from its permission rows (one OuterRef deeper)."""
+    one = not isinstance(agencies, list | tuple | QuerySet)
     # The permission by its id, not by a join on auth_permission.codename: with the join
     # PostgreSQL expects 1 in ~150 permission rows to match (there are ~150 permissions)
     # and reads every permission row of the group and sorts, instead of walking the
@@ -89,6 +89,24 @@ def referrals_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Ref
     return Referral.objects.filter(
         visible_through(agencies=reach.agency_ids, groups=reach.group_ids)
     )
+
+
+def visible_to(user: User) -> Q:
+    """Over referrals: referrals_visible_to's rule for USER with her memberships read inside
+    the query itself, so that a check costs one query. An account deactivated meanwhile
+    sees nothing, whatever the loaded user object says."""
+    case_roles = Membership.objects.filter(
+        user_id=user.pk, user__is_active=True, role__in=CASE_ROLES
+    )
+    return visible_through(
+        agencies=case_roles.values("agency_id"), groups=case_roles.values("agency__group_id")
+    )
+
+
+def referral_visible_to(user: User, referral_id: UUID | str) -> bool:
+    """Whether the user may open the referral now, in one query (a socket asks it for
+    every frame)."""
+    return Referral.objects.filter(pk=referral_id).filter(visible_to(user)).exists()
 
 
 def agencies_seeing(referral: Referral | OuterRef) -> QuerySet[Agency]:
