@@ -276,8 +276,10 @@ def _post(
     with transaction.atomic():
         # The thread's row lock numbers its messages in commit order, and makes a
         # concurrent resend wait here, then find the first.
-        locked = Thread.objects.select_for_update().get(pk=thread.pk)
-        if not may_use_thread(by, thread):
+        locked = Thread.objects.select_for_update().filter(pk=thread.pk).first()
+        # THREAD may be a row a socket has kept: gone meanwhile (an erasure), it is refused
+        # as any thread one may not use.
+        if locked is None or not may_use_thread(by, thread):
             raise NoAccess(_("Sie haben keinen Zugriff mehr auf diese Unterhaltung."))
         existing = Message.objects.filter(author=by, client_id=client_id).first()
         if existing is not None:
