@@ -8,17 +8,20 @@ referral and tag rules below say so."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import ngettext
 
 from applications.access import tag_label, tag_readers, tag_side, tags_losing_access
 from audit.trail import record
 from dienstweg.access import reach_of
+from dienstweg.compiled import SENTINEL_ID, SENTINEL_UUID, CompiledQuery
 from dienstweg.hooks import Loss
 from dienstweg.models import Consent, User
 from messaging.audit_actions import THREAD_ACCESS_DENIED
@@ -153,44 +156,57 @@ class Seen:
     unchanged: bool
 
 
+def _message_seen(user_id: int, message_id: UUID) -> QuerySet[Any, Any]:
+    """The message with what a socket told of it must know: its thread and kind, whether
+    the user may read a referral's thread or is in a direct one, and whether it is
+    unchanged since it was posted."""
+    referral_seen = Referral.objects.filter(pk=OuterRef("thread__referral_id")).filter(
+        visible_to(user_id)
+    )
+    participant = Participant.objects.filter(
+        thread_id=OuterRef("thread_id"), user_id=user_id, user__is_active=True
+    )
+    unchanged = ExpressionWrapper(
+        Q(edited_at__isnull=True, deleted_at__isnull=True), output_field=BooleanField()
+    )
+    return (
+        Message.objects.filter(pk=message_id)
+        .annotate(
+            referral_seen=Exists(referral_seen),
+            participant=Exists(participant),
+            unchanged=unchanged,
+        )
+        .values_list("thread_id", "thread__kind", "referral_seen", "participant", "unchanged")[:1]
+    )
+
+
+# Compiled once a day (dienstweg/compiled.py): building it cost more CPU than running it.
+_MESSAGE_SEEN = CompiledQuery(_message_seen, user_id=SENTINEL_ID, message_id=SENTINEL_UUID)
+
+
 def message_seen_by(user: User, message_id: UUID | str) -> Seen | None:
     """For a socket told of a message: None unless the message exists and the user may
     read its thread now. One query for a referral's or a direct thread (the rule is asked
     in the query that reads the message); a tag's thread asks may_use_thread as well.
     Not audited as a refusal, as readable_message."""
-    referral_seen = Referral.objects.filter(pk=OuterRef("thread__referral_id")).filter(
-        visible_to(user)
-    )
-    participant = Participant.objects.filter(
-        thread_id=OuterRef("thread_id"), user_id=user.pk, user__is_active=True
-    )
-    unchanged = ExpressionWrapper(
-        Q(edited_at__isnull=True, deleted_at__isnull=True), output_field=BooleanField()
-    )
+    if not user.is_active:
+        return None
     try:
-        row = (
-            Message.objects.filter(pk=message_id)
-            .annotate(
-                referral_seen=Exists(referral_seen),
-                participant=Exists(participant),
-                unchanged=unchanged,
-            )
-            .values("thread_id", "thread__kind", "referral_seen", "participant", "unchanged")
-            .first()
-        )
-    except ValidationError:
+        rows = _MESSAGE_SEEN.rows(timezone.localdate(), user_id=user.pk, message_id=message_id)
+    except ValueError:  # not an id at all
         return None
-    if row is None or not user.is_active:
+    if not rows:
         return None
-    kind = row["thread__kind"]
+    thread_id, kind, referral_seen, participant, unchanged = rows[0]
+    thread_id = thread_id if isinstance(thread_id, UUID) else UUID(str(thread_id))
     if kind == Thread.Kind.REFERRAL:
-        allowed = row["referral_seen"]
+        allowed = bool(referral_seen)
     elif kind == Thread.Kind.DIRECT:
-        allowed = row["participant"]
+        allowed = bool(participant)
     else:  # a tag's thread: its rule (the consent's terms) is asked in Python
-        thread = thread_by_id(row["thread_id"])
+        thread = thread_by_id(thread_id)
         allowed = thread is not None and may_use_thread(user, thread)
-    return Seen(row["thread_id"], bool(row["unchanged"])) if allowed else None
+    return Seen(thread_id, bool(unchanged)) if allowed else None
 
 
 def threads_of(user: User) -> QuerySet[Participant]:
