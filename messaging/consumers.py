@@ -32,10 +32,12 @@ import logging
 import math
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from uuid import UUID
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -79,10 +81,20 @@ QUEUED_FRAMES = 32
 T = TypeVar("T")
 
 
+# The worker threads of the frames and deliveries: as many as the process's connection pool
+# lends connections (config/settings.py) less one for the pages. The event loop's default
+# executor has min(32, CPUs + 4) threads, 6 here: with each frame waiting on a few round
+# trips, frames queued behind them at 20 messages/s with five readers (bench/step4.py).
+FRAME_THREADS = 8
+_frame_threads = ThreadPoolExecutor(max_workers=FRAME_THREADS, thread_name_prefix="ws-frame")
+
+
 async def in_thread(function: Callable[..., T], *args: Any) -> T:
     """Run a frame's database work on a worker thread: with Channels' default every socket
     of the process would queue for one shared thread (bench/step4.py)."""
-    return await database_sync_to_async(_closing, thread_sensitive=False)(function, *args)
+    return await database_sync_to_async(_closing, thread_sensitive=False, executor=_frame_threads)(
+        function, *args
+    )
 
 
 def _closing(function: Callable[..., T], *args: Any) -> T:
@@ -176,6 +188,17 @@ class StaffConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(staff_group(self.user.pk), self.channel_name)
         if getattr(self, "registered", False):
             await in_thread(sockets.unregister, self.user.pk, self.channel_name)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes the process's "old" database connections before every event it
+        # dispatches, by a hop to its one shared thread: 36 hops for a message with its five
+        # readers and their read frames (bench/step4.py). This consumer holds no connection
+        # between events: each frame's database work runs in in_thread, which returns its
+        # connection to the pool when done.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # Frames from the browser
 
