@@ -81,8 +81,9 @@ QUEUED_FRAMES = 32
 T = TypeVar("T")
 
 
-# The worker threads of the frames and deliveries: as many as the process's connection pool
-# lends connections (config/settings.py) less one for the pages. The event loop's default
+# The worker threads of the frames and deliveries: the process's connection pool lends 10
+# connections (config/settings.py), one of them to the thread that Channels' middleware
+# and the pages share, the rest to these and a spare. The event loop's default
 # executor has min(32, CPUs + 4) threads, 6 here: with each frame waiting on a few round
 # trips, frames queued behind them at 20 messages/s with five readers (bench/step4.py).
 FRAME_THREADS = 8
