@@ -5,8 +5,9 @@
 A socket at /ws/<thread>/ joins the group of that thread; each message.send frame is
 answered with message.ack and group_sent to the thread's group, whose members (the sender
 too) each get message.new: the same frames, and about the same payload, as the real
-consumer sends. The channel layer is the production one (channels_redis Pub/Sub with
-symmetric encryption), configured here without a settings module.
+consumer sends. A read frame is group_sent to the thread as read.updated. The channel
+layer is the production one (channels_redis Pub/Sub with symmetric encryption),
+configured here without a settings module.
 """
 
 from __future__ import annotations
@@ -41,12 +42,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+# The messages of each thread numbered 1, 2, 3 ... as the platform numbers them (one
+# process), so that each reader reports every message it shows read, as on the platform.
+_last_seq: dict[str, int] = {}
+
 
 class BroadcastConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.thread = str(self.scope["url_route"]["kwargs"]["thread"])
         self.group = f"thread.{self.thread}"
-        self.seq = 0
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
@@ -55,12 +59,17 @@ class BroadcastConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         frame = json.loads(text_data or "{}")
+        if frame.get("type") == "read":
+            # As the platform tells the thread's readers of a marker moved.
+            event = {"type": "read.updated", "thread": self.thread, "seq": frame.get("seq")}
+            await self.channel_layer.group_send(self.group, {"type": "deliver", "event": event})
+            return
         if frame.get("type") != "message.send":
             return
-        self.seq += 1
+        seq = _last_seq[self.thread] = _last_seq.get(self.thread, 0) + 1
         message = {
             "id": str(uuid.uuid4()),
-            "seq": self.seq,
+            "seq": seq,
             "thread": self.thread,
             "author": None,
             "author_name": "Bench",

@@ -7,33 +7,44 @@ referral and tag rules below say so."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import ngettext
 
 from applications.access import tag_label, tag_readers, tag_side, tags_losing_access
 from audit.trail import record
 from dienstweg.access import Reach, reach_of
+from dienstweg.compiled import SENTINEL_ID, SENTINEL_UUID, CompiledQuery
 from dienstweg.hooks import Loss
 from dienstweg.models import Consent, User
 from messaging.audit_actions import THREAD_ACCESS_DENIED
 from messaging.models import Message, Participant, Thread
-from referrals.access import referral_readers, referrals_visible_to
+from referrals.access import (
+    referral_readers,
+    referral_visible_to,
+    referrals_visible_to,
+    visible_to,
+)
 from referrals.actions.permissions import referral_label, referrals_losing_access
+from referrals.models import Referral
 
 THREAD_RELATED = ("referral", "application_tag__family", "family__data_key", "data_key")
 
 
 def may_use_thread(user: User, thread: Thread) -> bool:
-    """Whether the user may read and write in the thread now."""
+    """Whether the user may read and write in the thread now: asked of the database each
+    time (one query for a referral's or a direct thread), never remembered."""
     if not user.is_active:
         return False
     if thread.referral_id is not None:
-        return referrals_visible_to(user).filter(pk=thread.referral_id).exists()
+        return referral_visible_to(user, thread.referral_id)
     if thread.application_tag is not None:
         return tag_side(user, thread.application_tag) is not None
     return (
@@ -85,10 +96,13 @@ def refuse_thread(user: User, thread: Thread | None) -> None:
         )
 
 
-def access_thread_by_id(user: User, thread_id: UUID | str) -> Thread:
+def access_thread_by_id(user: User, thread_id: UUID | str, kept: Thread | None = None) -> Thread:
     """Fetch a thread the user may use now, or 404 (the same for missing and forbidden).
-    A refusal is audited, under the family when the thread exists."""
-    thread = thread_by_id(thread_id)
+    A refusal is audited, under the family when the thread exists. KEPT: the thread's row
+    as a socket kept it (messaging.kept), to spare reading it again: never a right, the
+    rule is asked all the same."""
+    thread = kept if kept is not None and str(kept.pk) == str(thread_id) else None
+    thread = thread or thread_by_id(thread_id)
     if thread is None or not may_use_thread(user, thread):
         refuse_thread(user, thread)
         raise Http404
@@ -114,20 +128,85 @@ def readable_message(user: User, message_id: UUID | str) -> Message | None:
     """The message with its thread and files if the user may read its thread now, else
     None: for a socket that was told of a message and loads it itself. Not audited as a
     refusal: the user asked for nothing, she only lost sight of the thread meanwhile."""
-    try:
-        message = (
-            Message.objects.select_related("author", "reply_to__author")
-            .prefetch_related("attachments")
-            .filter(pk=message_id)
-            .first()
-        )
-    except ValidationError:
-        return None
-    thread = thread_by_id(message.thread_id) if message is not None else None
-    if message is None or thread is None or not may_use_thread(user, thread):
-        return None
-    message.thread = thread
+    seen = message_seen_by(user, message_id)
+    thread = thread_by_id(seen.thread_id) if seen is not None else None
+    return loaded_message(message_id, thread) if thread is not None else None
+
+
+def loaded_message(message_id: UUID | str, thread: Thread) -> Message | None:
+    """The message of THREAD with its author, quote and files, unchecked: for a caller that
+    has just asked message_seen_by (None if it is gone, or not of that thread)."""
+    message = (
+        Message.objects.select_related("author", "reply_to__author")
+        .prefetch_related("attachments")
+        .filter(pk=message_id, thread_id=thread.pk)
+        .first()
+    )
+    if message is not None:
+        message.thread = thread
     return message
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A message as a socket told of it may show it: its thread, and whether it is unchanged
+    since it was posted (no edit, no deletion)."""
+
+    thread_id: UUID
+    unchanged: bool
+
+
+def _message_seen(user_id: int, message_id: UUID) -> QuerySet[Any, Any]:
+    """The message with what a socket told of it must know: its thread and kind, whether
+    the user may read a referral's thread or is in a direct one, and whether it is
+    unchanged since it was posted."""
+    referral_seen = Referral.objects.filter(pk=OuterRef("thread__referral_id")).filter(
+        visible_to(user_id)
+    )
+    participant = Participant.objects.filter(
+        thread_id=OuterRef("thread_id"), user_id=user_id, user__is_active=True
+    )
+    unchanged = ExpressionWrapper(
+        Q(edited_at__isnull=True, deleted_at__isnull=True), output_field=BooleanField()
+    )
+    return (
+        Message.objects.filter(pk=message_id)
+        .annotate(
+            referral_seen=Exists(referral_seen),
+            participant=Exists(participant),
+            unchanged=unchanged,
+        )
+        .values_list("thread_id", "thread__kind", "referral_seen", "participant", "unchanged")[:1]
+    )
+
+
+# Compiled once a day (dienstweg/compiled.py): building it cost more CPU than running it.
+_MESSAGE_SEEN = CompiledQuery(_message_seen, user_id=SENTINEL_ID, message_id=SENTINEL_UUID)
+
+
+def message_seen_by(user: User, message_id: UUID | str) -> Seen | None:
+    """For a socket told of a message: None unless the message exists and the user may
+    read its thread now. One query for a referral's or a direct thread (the rule is asked
+    in the query that reads the message); a tag's thread asks may_use_thread as well.
+    Not audited as a refusal, as readable_message."""
+    if not user.is_active:
+        return None
+    try:
+        rows = _MESSAGE_SEEN.rows(timezone.localdate(), user_id=user.pk, message_id=message_id)
+    except ValueError:  # not an id at all
+        return None
+    if not rows:
+        return None
+    thread_id, kind, referral_seen, participant, unchanged = rows[0]
+    thread_id = thread_id if isinstance(thread_id, UUID) else UUID(str(thread_id))
+    if kind == Thread.Kind.REFERRAL:
+        allowed = bool(referral_seen)
+    elif kind == Thread.Kind.DIRECT:
+        allowed = bool(participant)
+    else:  # a tag's thread: its rule (the consent's terms) is asked in Python
+        thread = thread_by_id(thread_id)
+        allowed = thread is not None and may_use_thread(user, thread)
+    return Seen(thread_id, bool(unchanged)) if allowed else None
 
 
 def threads_of(user: User, reach: Reach | None = None) -> QuerySet[Participant]:

@@ -37,7 +37,7 @@ from messaging.audit_actions import (
     THREAD_OPENED,
 )
 from messaging.models import Message, MessageAttachment, Participant, Thread
-from messaging.people import label, labels_of, people_of
+from messaging.people import label, label_of, labels_of, people_of
 from referrals.models import Referral
 
 MAX_ATTACHMENTS = 5
@@ -276,8 +276,10 @@ def _post(
     with transaction.atomic():
         # The thread's row lock numbers its messages in commit order, and makes a
         # concurrent resend wait here, then find the first.
-        locked = Thread.objects.select_for_update().get(pk=thread.pk)
-        if not may_use_thread(by, thread):
+        locked = Thread.objects.select_for_update().filter(pk=thread.pk).first()
+        # THREAD may be a row a socket has kept: gone meanwhile (an erasure), it is refused
+        # as any thread one may not use.
+        if locked is None or not may_use_thread(by, thread):
             raise NoAccess(_("Sie haben keinen Zugriff mehr auf diese Unterhaltung."))
         existing = Message.objects.filter(author=by, client_id=client_id).first()
         if existing is not None:
@@ -463,12 +465,15 @@ def record_attachment_download(file: MessageAttachment, *, by: User) -> None:
         )
 
 
-def _advance_marker(thread: Thread, user: User, seq: int) -> int | None:
+def _advance_marker(
+    thread: Thread, user: User, seq: int, marker: Participant | None = None
+) -> int | None:
     """Move the user's read marker forward to SEQ and tell the thread's readers: the
-    marker before, or None if it was already there."""
-    marker, _created = Participant.objects.select_for_update().get_or_create(
-        thread=thread, user=user
-    )
+    marker before, or None if it was already there. MARKER: her row, already locked."""
+    if marker is None:
+        marker, _created = Participant.objects.select_for_update().get_or_create(
+            thread=thread, user=user
+        )
     if seq <= marker.read_seq:
         return None
     before = marker.read_seq
@@ -482,7 +487,7 @@ def _advance_marker(thread: Thread, user: User, seq: int) -> int | None:
             thread=str(thread.pk),
             user=user.pk,
             name=user.full_name,
-            label=labels_of([user.pk]).get(user.pk, user.full_name),
+            label=label_of(user.pk) or user.full_name,
             seq=seq,
         ),
     )
@@ -493,9 +498,20 @@ def mark_read(thread: Thread, *, seq: int, by: User) -> int:
     """Record that BY has read the thread up to SEQ (the "gelesen" marker) and tell the
     other readers; returns the sequence number marked."""
     with transaction.atomic():
-        last = Thread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
+        # Her marker locked, with the thread's last number, in one query (a tab sends this
+        # for every message it shows).
+        marker = (
+            Participant.objects.select_for_update(of=("self",))
+            .select_related("thread")
+            .filter(thread=thread, user=by)
+            .first()
+        )
+        if marker is not None:
+            last = marker.thread.last_seq
+        else:
+            last = Thread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
         seq = min(max(seq, 0), last)
-        before = _advance_marker(thread, by, seq)
+        before = _advance_marker(thread, by, seq, marker)
         if before is not None:
             record(
                 by,

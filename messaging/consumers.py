@@ -32,10 +32,12 @@ import logging
 import math
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from uuid import UUID
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -56,11 +58,12 @@ from messaging import actions, sockets
 from messaging.access import (
     access_message_by_id,
     access_thread_by_id,
+    loaded_message,
     may_use_thread,
-    readable_message,
+    message_seen_by,
     refuse_thread,
-    thread_by_id,
 )
+from messaging.kept import RECENT, ThreadRows
 from messaging.models import Thread
 from messaging.rendering import message_html
 
@@ -78,10 +81,21 @@ QUEUED_FRAMES = 32
 T = TypeVar("T")
 
 
+# The worker threads of the frames and deliveries: the process's connection pool lends 10
+# connections (config/settings.py), one of them to the thread that Channels' middleware
+# and the pages share, the rest to these and a spare. The event loop's default
+# executor has min(32, CPUs + 4) threads, 6 here: with each frame waiting on a few round
+# trips, frames queued behind them at 20 messages/s with five readers (bench/step4.py).
+FRAME_THREADS = 8
+_frame_threads = ThreadPoolExecutor(max_workers=FRAME_THREADS, thread_name_prefix="ws-frame")
+
+
 async def in_thread(function: Callable[..., T], *args: Any) -> T:
     """Run a frame's database work on a worker thread: with Channels' default every socket
     of the process would queue for one shared thread (bench/step4.py)."""
-    return await database_sync_to_async(_closing, thread_sensitive=False)(function, *args)
+    return await database_sync_to_async(_closing, thread_sensitive=False, executor=_frame_threads)(
+        function, *args
+    )
 
 
 def _closing(function: Callable[..., T], *args: Any) -> T:
@@ -148,6 +162,9 @@ class StaffConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.followed = set()
+        # The rows of the threads this socket uses, dropped on access.revoked: never a
+        # right, every frame and delivery asks the rules (messaging/kept.py).
+        self.rows = ThreadRows()
         # For the audit events of this socket's frames, as RequestContextMiddleware does.
         self.socket_id = uuid.uuid4().hex[:12]
         self.frame_count = 0
@@ -172,6 +189,17 @@ class StaffConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(staff_group(self.user.pk), self.channel_name)
         if getattr(self, "registered", False):
             await in_thread(sockets.unregister, self.user.pk, self.channel_name)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes the process's "old" database connections before every event it
+        # dispatches, by a hop to its one shared thread: 36 hops for a message with its five
+        # readers and their read frames (bench/step4.py). This consumer holds no connection
+        # between events: each frame's database work runs in in_thread, which returns its
+        # connection to the pool when done.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # Frames from the browser
 
@@ -280,7 +308,7 @@ class StaffConsumer(AsyncWebsocketConsumer):
         if frame.get("reply_to") not in (None, "") and reply_to is None:
             raise FrameError("malformed", _("Unlesbare Anfrage."))
         thread_id = _thread_id(frame)
-        message = await in_thread(_post, self.user, thread_id, body, client_id, reply_to)
+        message = await in_thread(_post, self.user, thread_id, body, client_id, reply_to, self.rows)
         self.followed.add(thread_id)
         await self._send({"type": "message.ack", "client_id": str(client_id), "message": message})
 
@@ -295,10 +323,10 @@ class StaffConsumer(AsyncWebsocketConsumer):
         seq = frame.get("seq")
         if not _counter(seq):
             raise FrameError("malformed", _("Unlesbare Anfrage."))
-        await in_thread(_read, self.user, _thread_id(frame), seq)
+        await in_thread(_read, self.user, _thread_id(frame), seq, self.rows)
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
-        await in_thread(_typing, self.user, _thread_id(frame))
+        await in_thread(_typing, self.user, _thread_id(frame), self.rows)
 
     async def on_counts(self, frame: dict[str, Any]) -> None:
         """The user's numbers for the navigation (and with "queue", the start page's
@@ -315,7 +343,7 @@ class StaffConsumer(AsyncWebsocketConsumer):
         if not _counter(after):
             raise FrameError("malformed", _("Unlesbare Anfrage."))
         thread_id = _thread_id(frame)
-        messages, markers, labels = await in_thread(_sync, self.user, thread_id, after)
+        messages, markers, labels = await in_thread(_sync, self.user, thread_id, after, self.rows)
         self.followed.add(thread_id)
         await self._send(
             {
@@ -338,11 +366,14 @@ class StaffConsumer(AsyncWebsocketConsumer):
             if event["session"] in ("*", self.session_tag):
                 await self.close(code=CLOSE_UNAUTHENTICATED)
         elif event["type"] == "access.revoked":
+            self.rows.drop_all()
             await self._recheck()
         elif event["type"] in ("message.new", "message.updated"):
             # The event names the message only: its text is read here, for this user, and
             # only if she may still read the thread.
-            shown = await in_thread(_readable, self.user, event["message"])
+            shown = await in_thread(
+                _readable, self.user, event["message"], self.rows, event["type"] == "message.new"
+            )
             if shown is not None:
                 await self._send({"type": event["type"], "message": shown})
         else:
@@ -398,11 +429,14 @@ def _thread_id(frame: dict[str, Any]) -> str:
 # The database work of each frame, in one call (one thread hop, one pooled connection).
 
 
-def _thread(user: User, thread_id: str) -> Thread:
+def _thread(user: User, thread_id: str, rows: ThreadRows | None = None) -> Thread:
     try:
-        return access_thread_by_id(user, thread_id)
+        thread = access_thread_by_id(user, thread_id, rows.row(thread_id) if rows else None)
     except Http404:
         raise FrameError("unknown_thread", _("Diese Unterhaltung gibt es nicht.")) from None
+    if rows is not None:
+        rows.keep(thread)
+    return thread
 
 
 class Shown(actions.MessagePayload):
@@ -413,16 +447,28 @@ def _shown(message: actions.MessagePayload, user: User) -> Shown:
     return Shown(**message, html=message_html(message, me=user.pk))
 
 
-def _post(user: User, thread_id: str, body: str, client_id: UUID, reply_to: UUID | None) -> Shown:
+def _post(
+    user: User,
+    thread_id: str,
+    body: str,
+    client_id: UUID,
+    reply_to: UUID | None,
+    rows: ThreadRows | None = None,
+) -> Shown:
     # post_message checks the access rules under the thread's lock: checking them before
-    # as well would cost the hottest path of the socket three more queries.
-    thread = thread_by_id(thread_id)
+    # as well would cost the hottest path of the socket more queries.
+    thread = (rows or ThreadRows()).row(thread_id)
     try:
         if thread is None:
             raise actions.NoAccess("")
         posted = actions.post_message(
             thread, body=body, client_id=client_id, reply_to=reply_to, by=user
         )
+        if rows is not None:
+            rows.keep(thread)
+        if posted.created:
+            # Committed: the readers' sockets in this process take it from here.
+            RECENT.put(posted.payload)
         return _shown(posted.payload, user)
     except actions.NoAccess:
         refuse_thread(user, thread)
@@ -431,8 +477,23 @@ def _post(user: User, thread_id: str, body: str, client_id: UUID, reply_to: UUID
         raise FrameError("refused", str(error)) from None
 
 
-def _readable(user: User, message_id: str) -> Shown | None:
-    message = readable_message(user, message_id)
+def _readable(
+    user: User, message_id: str, rows: ThreadRows | None = None, new: bool = False
+) -> Shown | None:
+    """The message for this user if she may read its thread now (one query when it was
+    posted in this process and is unchanged: NEW, a message.new event), else None."""
+    seen = message_seen_by(user, message_id)
+    if seen is None:
+        return None
+    if new and seen.unchanged and (kept := RECENT.shown(message_id, me=user.pk)) is not None:
+        payload, html = kept
+        return Shown(**payload, html=html)
+    rows = rows or ThreadRows()
+    thread = rows.row(str(seen.thread_id))
+    if thread is None:
+        return None
+    rows.keep(thread)
+    message = loaded_message(message_id, thread)
     return None if message is None else _shown(actions.payload(message), user)
 
 
@@ -450,18 +511,18 @@ def _change(user: User, message_id: UUID, body: str | None) -> None:
         raise FrameError("refused", str(error)) from None
 
 
-def _read(user: User, thread_id: str, seq: int) -> None:
-    actions.mark_read(_thread(user, thread_id), seq=seq, by=user)
+def _read(user: User, thread_id: str, seq: int, rows: ThreadRows | None = None) -> None:
+    actions.mark_read(_thread(user, thread_id, rows), seq=seq, by=user)
 
 
-def _typing(user: User, thread_id: str) -> None:
-    actions.announce_typing(_thread(user, thread_id), by=user)
+def _typing(user: User, thread_id: str, rows: ThreadRows | None = None) -> None:
+    actions.announce_typing(_thread(user, thread_id, rows), by=user)
 
 
 def _sync(
-    user: User, thread_id: str, after: int
+    user: User, thread_id: str, after: int, rows: ThreadRows | None = None
 ) -> tuple[list[Shown], dict[int, int], dict[int, str]]:
-    thread = _thread(user, thread_id)
+    thread = _thread(user, thread_id, rows)
     return (
         [_shown(m, user) for m in actions.messages_after(thread, after=after, by=user)],
         actions.read_markers(thread),

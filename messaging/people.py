@@ -10,6 +10,7 @@ from uuid import UUID
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from dienstweg.compiled import SENTINEL_ID, CompiledQuery
 from dienstweg.models import Membership, User
 from messaging.models import Participant
 
@@ -20,6 +21,13 @@ def labels_of(user_ids: Iterable[int] | QuerySet[Any]) -> dict[int, str]:
     return {pk: label(name, agency) for pk, name, agency in people_of(user_ids)}
 
 
+def label_of(user_id: int) -> str | None:
+    """The user's name with her (first) agency (None if there is no such user): what the
+    readers of a thread see of her read marker, asked for every read frame."""
+    rows = _PERSON.rows(user_id=user_id)
+    return label(rows[0][1], rows[0][2]) if rows else None
+
+
 def people_of(user_ids: Iterable[int] | QuerySet[Any]) -> list[tuple[int, str, str | None]]:
     """(id, name, first agency's name) of each user, by name, in one query."""
     ids: Any = user_ids
@@ -27,17 +35,26 @@ def people_of(user_ids: Iterable[int] | QuerySet[Any]) -> list[tuple[int, str, s
         ids = {pk for pk in user_ids if pk is not None}
         if not ids:
             return []
+    return list(_people(User.objects.filter(pk__in=ids)))
+
+
+def _people(users: QuerySet[User]) -> QuerySet[Any, tuple[int, str, str | None]]:
     first_agency = (
         Membership.objects.filter(user=OuterRef("pk"))
         .order_by("created_at", "pk")
         .values("agency__name")[:1]
     )
-    return list(
-        User.objects.filter(pk__in=ids)
-        .annotate(agency_name=Subquery(first_agency))
+    return (
+        users.annotate(agency_name=Subquery(first_agency))
         .order_by("full_name", "pk")
         .values_list("pk", "full_name", "agency_name")
     )
+
+
+# people_of for one user, compiled once (dienstweg/compiled.py).
+_PERSON = CompiledQuery(
+    lambda user_id: _people(User.objects.filter(pk=user_id)), user_id=SENTINEL_ID
+)
 
 
 def label(name: str, agency: str | None) -> str:

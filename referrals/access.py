@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from audit.trail import record
 from dienstweg.access import CASE_ROLES, Reach, members_holding, reach_of
+from dienstweg.compiled import SENTINEL_ID, SENTINEL_UUID, CompiledQuery
 from dienstweg.models import Agency, Membership, User
 from referrals.audit_actions import REFERRAL_ACCESS_DENIED
 from referrals.models import (
@@ -60,10 +61,10 @@ def visible_through(*, agencies: Any, groups: Any) -> Q:
     GROUPS, may open them: one of the groups holds the view permission, and one of the
     agencies sent the referral or the receiving side is still open.
 
-    AGENCIES and GROUPS are lists of ids (a user's reach), or the one agency of an outer
-    query: AGENCIES as seen from the referral, GROUPS from its permission rows (one
-    OuterRef deeper)."""
-    one = not isinstance(agencies, list | tuple)
+    AGENCIES and GROUPS are lists of ids (a user's reach), subqueries of ids (the same,
+    read in the query itself), or the one agency of an outer query: AGENCIES as seen from
+    the referral, GROUPS from its permission rows (one OuterRef deeper)."""
+    one = not isinstance(agencies, list | tuple | QuerySet)
     # The permission by its id, not by a join on auth_permission.codename: with the join
     # PostgreSQL expects 1 in ~150 permission rows to match (there are ~150 permissions)
     # and reads every permission row of the group and sorts, instead of walking the
@@ -89,6 +90,47 @@ def referrals_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Ref
     return Referral.objects.filter(
         visible_through(agencies=reach.agency_ids, groups=reach.group_ids)
     )
+
+
+def visible_to(user_id: int | Any) -> Q:
+    """Over referrals: referrals_visible_to's rule for the user USER_ID with her memberships
+    read inside the query itself, so that a check costs one query. An account deactivated
+    meanwhile sees nothing, whatever the loaded user object says."""
+    case_roles = Membership.objects.filter(
+        user_id=user_id, user__is_active=True, role__in=CASE_ROLES
+    )
+    return visible_through(
+        agencies=case_roles.values("agency_id"), groups=case_roles.values("agency__group_id")
+    )
+
+
+# Built and compiled once a day (the consent's end is compared with today): Django took
+# several ms of CPU to build this rule for every frame of a socket (dienstweg/compiled.py).
+_VISIBLE = CompiledQuery(
+    lambda user_id, referral_id: (
+        Referral.objects.filter(pk=referral_id).filter(visible_to(user_id)).values("pk")[:1]
+    ),
+    user_id=SENTINEL_ID,
+    referral_id=SENTINEL_UUID,
+)
+_READERS = CompiledQuery(
+    lambda referral_id: (
+        members_holding(*CASE_ROLES, agencies=agencies_seeing(Referral(pk=referral_id)))
+        .filter(is_active=True)
+        .values_list("pk")
+    ),
+    referral_id=SENTINEL_UUID,
+)
+
+
+def referral_visible_to(user: User, referral_id: UUID | str) -> bool:
+    """Whether the user may open the referral now, in one query (a socket asks it for
+    every frame)."""
+    try:
+        rows = _VISIBLE.rows(timezone.localdate(), user_id=user.pk, referral_id=referral_id)
+    except ValueError:  # not an id at all
+        return False
+    return bool(rows)
 
 
 def agencies_seeing(referral: Referral | OuterRef) -> QuerySet[Agency]:
@@ -160,8 +202,7 @@ def referral_readers(referral: Referral) -> list[int]:
     """The ids of the active users who may open the referral now (the same rule as
     referrals_visible_to, seen from the referral): real-time recipients of its thread."""
     # Asked of the row (not of the loaded referral and family, which may be older): one query.
-    readers = members_holding(*CASE_ROLES, agencies=agencies_seeing(referral))
-    return sorted(readers.filter(is_active=True).values_list("pk", flat=True))
+    return sorted(pk for (pk,) in _READERS.rows(timezone.localdate(), referral_id=referral.pk))
 
 
 def access_referral_by_id(

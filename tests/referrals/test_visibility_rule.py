@@ -1,9 +1,10 @@
-"""A referral's visibility is one rule (referrals.access.visible_through), asked four ways:
+"""A referral's visibility is one rule (referrals.access.visible_through), asked five ways:
 the lists (referrals_visible_to, inbox and outbox), the look-up by id
-(access_referral_by_id), the socket's recipients (referral_readers) and the receiving
-agency's steps (receiver_sees). For every state of a referral, with the consent current,
-expired or the family's processing restricted, and for every role on both sides and
-outside, the four agree, and they say what the design says:
+(access_referral_by_id), the socket's one-query check (referral_visible_to), the socket's
+recipients (referral_readers) and the receiving agency's steps (receiver_sees). For every
+state of a referral, with the consent current, expired or the family's processing
+restricted, and for every role on both sides and outside, the five agree, and they say
+what the design says:
 
 - the sending project's case roles (coach, caseworker, lead) always see the referral;
 - the receiving agency's case roles see it once it was delivered, until it is withdrawn,
@@ -29,6 +30,7 @@ from referrals.access import (
     outbox_of,
     receiver_sees,
     referral_readers,
+    referral_visible_to,
     referrals_visible_to,
     with_receiver_rules,
 )
@@ -131,8 +133,9 @@ def test_lists_look_up_readers_and_steps_agree(
         except Http404:
             opened = False
         told = user.pk in readers
-        seen = (listed, in_a_box, opened, told)
-        assert seen == (expected,) * 4, f"{user.email} ({person.side}): {seen}"
+        checked = referral_visible_to(user, referral.pk)
+        seen = (listed, in_a_box, opened, told, checked)
+        assert seen == (expected,) * 5, f"{user.email} ({person.side}): {seen}"
 
     # The receiving agency's steps ask the same rule, loaded with the row or asked apart.
     expected = receiver_may_see(state, condition)

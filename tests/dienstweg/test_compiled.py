@@ -1,0 +1,55 @@
+"""A query compiled once (dienstweg/compiled.py) answers as the queryset it was built from,
+for every value put in its sentinels' places, and is built again when what it read at
+build time (today's date) has changed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from dienstweg.compiled import SENTINEL_ID, SENTINEL_UUID, CompiledQuery
+from dienstweg.models import Consent, Family, User
+from referrals.access import referral_readers, referral_visible_to
+from referrals.models import Referral
+from tests.builders import build_referral
+from tests.conftest import Network
+
+
+def test_answers_as_the_queryset_for_every_value(network: Network) -> None:
+    names = CompiledQuery(
+        lambda user_id: User.objects.filter(pk=user_id).values_list("full_name"),
+        user_id=SENTINEL_ID,
+    )
+    for user in (network.anna, network.ben, network.dirk):
+        assert names.rows(user_id=user.pk) == [(user.full_name,)]
+    assert names.rows(user_id=0) == []
+
+
+def test_a_sentinel_the_query_does_not_read_is_refused(network: Network) -> None:
+    unread = CompiledQuery(lambda user_id: User.objects.all(), user_id=SENTINEL_ID)
+    with pytest.raises(ValueError, match="sentinels not found"):
+        unread.rows(user_id=network.anna.pk)
+
+
+def test_not_an_id_where_a_uuid_is_expected_is_no_access(network: Network) -> None:
+    assert referral_visible_to(network.ben, "nicht-eine-id") is False
+    assert referral_visible_to(network.ben, str(uuid.uuid4())) is False
+    assert SENTINEL_UUID.version != 4  # no generated id can be the sentinel
+
+
+def test_the_rule_is_built_again_when_the_day_changes(
+    network: Network, family: Family, consent: Consent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    referral = build_referral(network, family)
+    today = timezone.localdate()
+    Referral.objects.filter(pk=referral.pk).update(access_until=today)
+    assert referral_visible_to(network.ben, referral.pk)
+    assert network.ben.pk in referral_readers(referral)
+    # The next day the receiving side's access has ended, for the compiled rule too.
+    monkeypatch.setattr(timezone, "localdate", lambda *args: today + timedelta(days=1))
+    assert not referral_visible_to(network.ben, referral.pk)
+    assert network.ben.pk not in referral_readers(referral)
+    assert referral_visible_to(network.anna, referral.pk)  # the sender keeps it

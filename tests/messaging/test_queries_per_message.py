@@ -1,0 +1,120 @@
+"""What one message costs in queries on the socket's hot path (bench/step4.py): the
+sender's message.send, each reader's delivery of message.new and each reader's read frame.
+The counts stay the same however many messages the thread holds and however many readers
+it has; what a socket keeps between frames (messaging/kept.py) saves reading the thread,
+never asking the rules."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from dienstweg.models import Membership, User
+from messaging import consumers
+from messaging.kept import RECENT, ThreadRows
+from messaging.models import Thread
+from tests.conftest import Network, make_staff
+
+# The costs measured when this test was written (SQLite and PostgreSQL alike): a change
+# that adds a query to the hot path must say why here.
+SEND_QUERIES = 11
+DELIVERY_QUERIES = 1  # posted in this process, unchanged: the rule, asked with the message
+DELIVERY_QUERIES_ELSEWHERE = 3  # posted in another process: and the message with its files
+READ_QUERIES = 8
+
+
+@dataclass
+class Cost:
+    send: int
+    deliveries: list[int]
+    reads: list[int]
+
+
+@pytest.fixture(autouse=True)
+def no_kept_messages() -> None:
+    RECENT.clear()
+
+
+def add_readers(network: Network, count: int) -> list[User]:
+    """COUNT more caseworkers at the Jobcenter: readers of its referrals' threads."""
+    return [
+        make_staff(f"cw{i}@example.org", f"Fallmanagerin {i}", network.jobcenter, "caseworker")
+        for i in range(count)
+    ]
+
+
+def one_message(
+    thread: Thread, author: User, readers: list[User], rows: dict[int, ThreadRows]
+) -> Cost:
+    """Send a message as the socket does, deliver it to each reader's socket, and let each
+    reader report it read (the author's own report changes nothing and is left out)."""
+    with CaptureQueriesContext(connection) as sent:
+        shown = consumers._post(
+            author, str(thread.pk), "Guten Tag", uuid.uuid4(), None, rows[author.pk]
+        )
+    deliveries, reads = [], []
+    for reader in readers:
+        with CaptureQueriesContext(connection) as delivered:
+            live = consumers._readable(reader, shown["id"], rows[reader.pk], True)
+        assert live is not None and live["body"] == "Guten Tag"
+        deliveries.append(len(delivered))
+    for reader in readers:
+        if reader.pk == author.pk:
+            continue
+        with CaptureQueriesContext(connection) as read:
+            consumers._read(reader, str(thread.pk), shown["seq"], rows[reader.pk])
+        reads.append(len(read))
+    return Cost(len(sent), deliveries, reads)
+
+
+def test_queries_per_message_stay_constant_as_the_thread_grows(
+    network: Network, thread: Thread
+) -> None:
+    readers = [network.anna, network.ben]
+    rows = {user.pk: ThreadRows() for user in readers}
+    one_message(thread, network.anna, readers, rows)  # the sockets read the thread's row once
+    second = one_message(thread, network.anna, readers, rows)
+    for _ in range(10):
+        one_message(thread, network.ben, readers, rows)
+    twelfth = one_message(thread, network.anna, readers, rows)
+    more = readers + add_readers(network, 4)
+    rows.update({user.pk: ThreadRows() for user in more if user.pk not in rows})
+    one_message(thread, network.ben, more, rows)
+    wider = one_message(thread, network.anna, more, rows)
+
+    assert second == twelfth
+    assert wider.send == second.send == SEND_QUERIES
+    assert set(wider.deliveries) == set(second.deliveries) == {DELIVERY_QUERIES}
+    assert set(wider.reads) == set(second.reads) == {READ_QUERIES}
+
+
+def test_a_delivery_of_a_message_posted_elsewhere_costs_the_same_for_every_reader(
+    network: Network, thread: Thread
+) -> None:
+    more = [network.anna, network.ben, *add_readers(network, 3)]
+    rows = {user.pk: ThreadRows() for user in more}
+    counts = []
+    for _ in range(3):
+        shown = consumers._post(network.anna, str(thread.pk), "Hallo", uuid.uuid4(), None)
+        RECENT.clear()  # as in a process where it was not posted
+        for reader in more:
+            with CaptureQueriesContext(connection) as delivered:
+                live = consumers._readable(reader, shown["id"], rows[reader.pk], True)
+            assert live is not None and live["body"] == "Hallo"
+            counts.append(len(delivered))
+    # The first delivery to each socket reads the thread's row; later ones do not.
+    assert set(counts[len(more) :]) == {DELIVERY_QUERIES_ELSEWHERE}
+
+
+def test_a_reader_who_lost_the_thread_gets_nothing_even_from_the_kept_message(
+    network: Network, thread: Thread
+) -> None:
+    rows = {user.pk: ThreadRows() for user in (network.anna, network.ben)}
+    shown = consumers._post(network.anna, str(thread.pk), "Hallo", uuid.uuid4(), None)
+    Membership.objects.filter(user=network.ben).delete()
+    assert consumers._readable(network.ben, shown["id"], rows[network.ben.pk], True) is None
+    assert consumers._readable(network.anna, shown["id"], rows[network.anna.pk], True)
