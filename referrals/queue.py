@@ -51,7 +51,7 @@ def _rows(
     more_url: str = "",
     more_label: object = "",
 ) -> QueueRows:
-    # Only the other side's agency is named (each join more costs the planner ~1 ms).
+    # Only the other side's agency is named: no join for the one the row does not show.
     shown, total = first_rows(
         referrals.select_related("family", other_side).only(*FIELDS, f"{other_side}__name")
     )
