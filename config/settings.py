@@ -102,11 +102,13 @@ def parse_master_keys(value: str) -> dict[int, bytes]:
     return keys
 
 
-def makes_secrets(argv: list[str]) -> bool:
-    """Whether this process only prints fresh secrets: `manage.py generate_secrets` and
-    `manage.py audit_public_key --generate` must run before any secret exists."""
+def reads_no_secret(argv: list[str]) -> bool:
+    """Whether this process reads no secret: `manage.py generate_secrets` and
+    `manage.py audit_public_key --generate` print fresh ones and must run before any
+    exists; `manage.py makemigrations` only compares the models with the migrations (a
+    checkout's `makemigrations --check` needs no production secrets)."""
     command, options = argv[1:2], argv[2:]
-    return command == ["generate_secrets"] or (
+    return command in (["generate_secrets"], ["makemigrations"]) or (
         command == ["audit_public_key"] and "--generate" in options
     )
 
@@ -114,7 +116,8 @@ def makes_secrets(argv: list[str]) -> bool:
 # A weak secret is refused like a missing one (dienstweg/production_secrets.py); with DEBUG
 # the weaknesses of the secrets that are set are only reported by `check --deploy`.
 SECRET_WEAKNESSES: list[production_secrets.Weakness] = []
-if makes_secrets(sys.argv):
+READS_NO_SECRET = reads_no_secret(sys.argv)
+if READS_NO_SECRET:
     # Such a process reads no secret: empty ones make any use of them fail loudly.
     SECRET_KEY = ""
     VAULT_MASTER_KEYS: dict[int, bytes] = {}

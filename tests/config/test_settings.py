@@ -365,6 +365,17 @@ def test_audit_public_key_generate_runs_before_any_secret_exists(tmp_path: Path)
     assert started.returncode == 0, started.stderr
 
 
+def test_makemigrations_check_runs_without_secrets(tmp_path: Path) -> None:
+    """A fresh checkout asks whether a model change lacks its migration without any
+    production secret (it compares models and migrations, and reads no secret)."""
+    result = run(
+        ["manage.py", "makemigrations", "--check", "--dry-run"],
+        clean_environment(tmp_path, DIENSTWEG_DEBUG="false"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
+
+
 @pytest.mark.parametrize(
     "command", [["check"], ["audit_public_key"], ["migrate", "--check"], ["generate_secret"]]
 )
