@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.forms.utils import ErrorDict, flatatt
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
@@ -31,25 +31,36 @@ from dienstweg.models import Agency, Consent, DataCategory, Family, HouseholdMem
 
 
 class PlainSelect(forms.Select):
-    """A <select> built in Python. Django renders each option through a template, about
-    0.1 ms an option: a lead's list of 125 caseworkers cost 15 ms a page (bench/step3.py)."""
+    """A <select> built in Python from the choices themselves. Django renders each option
+    through a template, about 0.1 ms an option: a lead's list of 125 caseworkers cost 15 ms
+    a page (bench/step3.py). The choices are read directly, not through Select's dict per
+    option (get_context), which showed in a profile of the lead's start page with its two
+    lists of 300 (bench/work_queue.py)."""
 
     def render(
         self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
     ) -> SafeString:
-        widget = self.get_context(name, value, attrs)["widget"]
-        options = format_html_join(
-            "",
-            '<option value="{}"{}>{}</option>',
-            (
-                (option["value"], flatatt(option["attrs"]), option["label"])
-                for _group, group_options, _index in widget["optgroups"]
-                for option in group_options
-            ),
-        )
+        chosen = {str(item) for item in self.format_value(value)}
         return format_html(
-            '<select name="{}"{}>{}</select>', widget["name"], flatatt(widget["attrs"]), options
+            '<select name="{}"{}>{}</select>',
+            name,
+            flatatt(self.build_attrs(self.attrs, attrs)),
+            self._options(self.choices, chosen),
         )
+
+    def _options(self, choices: Any, chosen: set[str]) -> SafeString:
+        parts: list[str] = []
+        for option_value, label in choices:
+            if isinstance(label, list | tuple):  # a group: (its label, its choices)
+                inner = self._options(label, chosen)
+                parts.append(format_html('<optgroup label="{}">{}</optgroup>', option_value, inner))
+                continue
+            key = "" if option_value is None else str(option_value)
+            selected = " selected" if key in chosen else ""
+            parts.append(
+                f'<option value="{escape(key)}"{selected}>{conditional_escape(label)}</option>'
+            )
+        return SafeString("".join(parts))
 
 
 class StaffChoiceIterator(forms.models.ModelChoiceIterator):
