@@ -87,9 +87,13 @@ def referrals_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Ref
     """Referrals the user may open (visible_through, for the agencies in which she holds a
     case role)."""
     reach = reach or reach_of(user)
-    return Referral.objects.filter(
-        visible_through(agencies=reach.agency_ids, groups=reach.group_ids)
-    )
+    return visible_within(reach.agency_ids, reach.group_ids)
+
+
+def visible_within(agency_ids: list[int], group_ids: list[int]) -> QuerySet[Referral]:
+    """referrals_visible_to for the case roles' AGENCY_IDS and GROUP_IDS of a reach (the
+    start page's sections compile it once with sentinel ids, dienstweg/compiled.py)."""
+    return Referral.objects.filter(visible_through(agencies=agency_ids, groups=group_ids))
 
 
 def visible_to(user_id: int | Any) -> Q:
@@ -185,17 +189,27 @@ def inbox_of(user: User, reach: Reach | None = None) -> QuerySet[Referral]:
     """Referrals received by the user's agencies (sent to them: a draft addressed to an
     agency is not in its inbox, even for someone who also works at the sender)."""
     reach = reach or reach_of(user)
+    return inbox_within(reach.agency_ids, reach.group_ids)
+
+
+def inbox_within(agency_ids: list[int], group_ids: list[int]) -> QuerySet[Referral]:
+    """inbox_of for the case roles' AGENCY_IDS and GROUP_IDS of a reach."""
     # sent_at IS NOT NULL also lets the inbox index skip the unsent rows, which sort
     # first in it (NULLS FIRST), instead of testing the permission of each.
-    return referrals_visible_to(user, reach).filter(
-        to_agency_id__in=reach.agency_ids, sent_at__isnull=False
+    return visible_within(agency_ids, group_ids).filter(
+        to_agency_id__in=agency_ids, sent_at__isnull=False
     )
 
 
 def outbox_of(user: User, reach: Reach | None = None) -> QuerySet[Referral]:
     """Referrals sent (or drafted) by the user's agencies."""
     reach = reach or reach_of(user)
-    return referrals_visible_to(user, reach).filter(from_agency_id__in=reach.agency_ids)
+    return outbox_within(reach.agency_ids, reach.group_ids)
+
+
+def outbox_within(agency_ids: list[int], group_ids: list[int]) -> QuerySet[Referral]:
+    """outbox_of for the case roles' AGENCY_IDS and GROUP_IDS of a reach."""
+    return visible_within(agency_ids, group_ids).filter(from_agency_id__in=agency_ids)
 
 
 def referral_readers(referral: Referral) -> list[int]:

@@ -6,8 +6,11 @@ the inbox's form and view (referrals/templates/referrals/queue_assign.html)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+from uuid import UUID
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -18,9 +21,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from dienstweg.access import Reach, Role
+from dienstweg.compiled import IDS, SENTINEL_ID, SENTINEL_TIME
 from dienstweg.models import User
-from dienstweg.worklist import QueueItem, QueueRows, QueueSource, capped_count, first_rows
-from referrals.access import inbox_of, outbox_of
+from dienstweg.worklist import CompiledSection, QueueItem, QueueRows, QueueSource, capped_count
+from referrals.access import inbox_within, outbox_within
 from referrals.actions.reminders import overdue_since
 from referrals.forms import AssignManyForm
 from referrals.models import Referral
@@ -32,40 +36,57 @@ ANSWER_SHOWN_DAYS = 14
 FIELDS = ("id", "state", "sent_at", "answered_at", "family__reference")
 
 
+class Row(NamedTuple):
+    """A referral as a section shows it: FIELDS and the other side's agency's name."""
+
+    id: UUID
+    state: str
+    sent_at: datetime | None
+    answered_at: datetime | None
+    reference: str
+    agency: str
+
+
 def _agencies(reach: Reach, role: str) -> list[int]:
     return sorted({agency for agency, held in reach.roles if held == role})
 
 
-def _due(referral: Referral) -> tuple[object, bool]:
+def _due(referral: Row) -> tuple[object, bool]:
     if referral.state != State.SENT or referral.sent_at is None:
         return None, False
     due = referral.sent_at + timedelta(days=settings.REFERRAL_ANSWER_DAYS)
     return timezone.localdate(due), due < timezone.now()
 
 
+def _section(
+    build: Callable[..., QuerySet[Referral]], *, other_side: str, **sentinels: Any
+) -> CompiledSection:
+    """BUILD's rows compiled once per shape (worklist.CompiledSection); only the other
+    side's agency is named: no join for the one the row does not show."""
+    return CompiledSection(
+        build, (*FIELDS, f"{other_side}__name"), agencies=IDS, groups=IDS, **sentinels
+    )
+
+
 def _rows(
-    referrals: QuerySet[Referral],
-    detail: object,
+    found: tuple[list[tuple[Any, ...]], int],
+    detail: Callable[[Row], str],
     *,
-    other_side: str = "from_agency",
     more_url: str = "",
     more_label: object = "",
 ) -> QueueRows:
-    # Only the other side's agency is named: no join for the one the row does not show.
-    shown, total = first_rows(
-        referrals.select_related("family", other_side).only(*FIELDS, f"{other_side}__name")
-    )
+    shown, total = found
     items = []
-    for referral in shown:
+    for referral in (Row(*row) for row in shown):
         due, overdue = _due(referral)
         items.append(
             QueueItem(
-                label=referral.family.reference,
-                url=reverse("referral_detail", args=[referral.pk]),
-                detail=detail(referral),  # type: ignore[operator]
+                label=referral.reference,
+                url=reverse("referral_detail", args=[referral.id]),
+                detail=detail(referral),
                 due=due,  # type: ignore[arg-type]
                 overdue=overdue,
-                extra={"referral": str(referral.pk)},
+                extra={"referral": str(referral.id)},
             )
         )
     return QueueRows(items, total, more_url, more_label)  # type: ignore[arg-type]
@@ -74,42 +95,57 @@ def _rows(
 # Coach: answers to the referrals she sent
 
 
-def _answers(user: User, reach: Reach) -> QuerySet[Referral] | None:
-    if not _agencies(reach, Role.COACH):
-        return None
-    since = timezone.now() - timedelta(days=ANSWER_SHOWN_DAYS)
+def _answers(
+    agencies: list[int], groups: list[int], user_id: int, since: datetime
+) -> QuerySet[Referral]:
     return (
-        outbox_of(user, reach)
-        .filter(created_by=user, state__in=[State.ACCEPTED, State.DECLINED], answered_at__gte=since)
+        outbox_within(agencies, groups)
+        .filter(
+            created_by_id=user_id,
+            state__in=[State.ACCEPTED, State.DECLINED],
+            answered_at__gte=since,
+        )
         .order_by("-answered_at", "-pk")
     )
 
 
+_ANSWERS = _section(_answers, other_side="to_agency", user_id=SENTINEL_ID, since=SENTINEL_TIME)
+
+
+def _answers_since() -> datetime:
+    return timezone.now() - timedelta(days=ANSWER_SHOWN_DAYS)
+
+
 def answers(user: User, reach: Reach) -> QueueRows | None:
-    referrals = _answers(user, reach)
-    if referrals is None:
+    if not _agencies(reach, Role.COACH):
         return None
 
-    def detail(referral: Referral) -> str:
+    def detail(referral: Row) -> str:
         text = (
             _("abgelehnt von %(agency)s")
             if referral.state == State.DECLINED
             else _("angenommen von %(agency)s")
         )
-        return text % {"agency": referral.to_agency.name}
+        return text % {"agency": referral.agency}
 
     return _rows(
-        referrals,
+        _ANSWERS.rows(
+            timezone.localdate(),
+            agencies=reach.agency_ids,
+            groups=reach.group_ids,
+            user_id=user.pk,
+            since=_answers_since(),
+        ),
         detail,
-        other_side="to_agency",
         more_url=reverse("referral_outbox"),
         more_label=gettext_lazy("Alle gesendeten Vermittlungen"),
     )
 
 
 def answers_count(user: User, reach: Reach) -> int | None:
-    referrals = _answers(user, reach)
-    return None if referrals is None else capped_count(referrals)
+    if not _agencies(reach, Role.COACH):
+        return None
+    return capped_count(_answers(reach.agency_ids, reach.group_ids, user.pk, _answers_since()))
 
 
 # Lead: referrals of her agency nobody has taken, and those waiting too long; she assigns
@@ -125,40 +161,44 @@ def _assignable(found: QueueRows, reach: Reach, *, prefix: str) -> QueueRows:
     # Both sections offer the same staff: read once for the page.
     field = form.fields["assignee"]
     if "referrals.assignable_staff" not in reach.shared:
-        reach.shared["referrals.assignable_staff"] = list(field.choices)  # type: ignore[attr-defined]
+        # iter(): list() of the choices themselves would ask their length first, a COUNT.
+        reach.shared["referrals.assignable_staff"] = list(iter(field.choices))  # type: ignore[attr-defined]
     field.choices = reach.shared["referrals.assignable_staff"]  # type: ignore[attr-defined]
     return replace(found, extra={"assign_form": form, "prefix": prefix})
 
 
-def _led_inbox(user: User, reach: Reach) -> QuerySet[Referral] | None:
-    led = _agencies(reach, Role.LEAD)
-    if not led:
-        return None
-    return inbox_of(user, reach).filter(to_agency_id__in=led, state=State.SENT)
-
-
-def _unassigned(user: User, reach: Reach) -> QuerySet[Referral] | None:
-    inbox = _led_inbox(user, reach)
-    return None if inbox is None else inbox.filter(assignee__isnull=True).order_by("sent_at", "pk")
-
-
-def _overdue(user: User, reach: Reach) -> QuerySet[Referral] | None:
-    inbox = _led_inbox(user, reach)
+def _unassigned(agencies: list[int], groups: list[int], led: list[int]) -> QuerySet[Referral]:
     return (
-        None
-        if inbox is None
-        else inbox.filter(sent_at__lt=overdue_since()).order_by("sent_at", "pk")
+        inbox_within(agencies, groups)
+        .filter(to_agency_id__in=led, state=State.SENT, assignee__isnull=True)
+        .order_by("sent_at", "pk")
     )
 
 
+def _overdue(
+    agencies: list[int], groups: list[int], led: list[int], before: datetime
+) -> QuerySet[Referral]:
+    return (
+        inbox_within(agencies, groups)
+        .filter(to_agency_id__in=led, state=State.SENT, sent_at__lt=before)
+        .order_by("sent_at", "pk")
+    )
+
+
+_UNASSIGNED = _section(_unassigned, other_side="from_agency", led=IDS)
+_OVERDUE = _section(_overdue, other_side="from_agency", led=IDS, before=SENTINEL_TIME)
+
+
 def unassigned(user: User, reach: Reach) -> QueueRows | None:
-    referrals = _unassigned(user, reach)
-    if referrals is None:
+    led = _agencies(reach, Role.LEAD)
+    if not led:
         return None
     found = _rows(
-        referrals,
+        _UNASSIGNED.rows(
+            timezone.localdate(), agencies=reach.agency_ids, groups=reach.group_ids, led=led
+        ),
         lambda referral: (
-            _("von %(agency)s, noch niemandem zugewiesen") % {"agency": referral.from_agency.name}
+            _("von %(agency)s, noch niemandem zugewiesen") % {"agency": referral.agency}
         ),
         more_url=reverse("referral_inbox")
         + "?"
@@ -169,17 +209,25 @@ def unassigned(user: User, reach: Reach) -> QueueRows | None:
 
 
 def unassigned_count(user: User, reach: Reach) -> int | None:
-    referrals = _unassigned(user, reach)
-    return None if referrals is None else capped_count(referrals)
+    led = _agencies(reach, Role.LEAD)
+    if not led:
+        return None
+    return capped_count(_unassigned(reach.agency_ids, reach.group_ids, led))
 
 
 def overdue(user: User, reach: Reach) -> QueueRows | None:
-    referrals = _overdue(user, reach)
-    if referrals is None:
+    led = _agencies(reach, Role.LEAD)
+    if not led:
         return None
     found = _rows(
-        referrals,
-        lambda referral: _("von %(agency)s, ohne Antwort") % {"agency": referral.from_agency.name},
+        _OVERDUE.rows(
+            timezone.localdate(),
+            agencies=reach.agency_ids,
+            groups=reach.group_ids,
+            led=led,
+            before=overdue_since(),
+        ),
+        lambda referral: _("von %(agency)s, ohne Antwort") % {"agency": referral.agency},
         more_url=reverse("referral_inbox") + "?" + urlencode({"overdue": "on"}),
         more_label=gettext_lazy("Alle überfälligen im Eingang"),
     )
@@ -187,38 +235,45 @@ def overdue(user: User, reach: Reach) -> QueueRows | None:
 
 
 def overdue_count(user: User, reach: Reach) -> int | None:
-    referrals = _overdue(user, reach)
-    return None if referrals is None else capped_count(referrals)
+    led = _agencies(reach, Role.LEAD)
+    if not led:
+        return None
+    return capped_count(_overdue(reach.agency_ids, reach.group_ids, led, overdue_since()))
 
 
 # Caseworker: the referrals assigned to her, the next due first
 
 
-def _assigned(user: User, reach: Reach) -> QuerySet[Referral] | None:
-    if not _agencies(reach, Role.CASEWORKER):
-        return None
+def _assigned(agencies: list[int], groups: list[int], user_id: int) -> QuerySet[Referral]:
     # Sent ones wait for her answer (due REFERRAL_ANSWER_DAYS after sending), accepted ones
     # for the work itself: the answers first, oldest (the next due) first.
     return (
-        inbox_of(user, reach)
-        .filter(assignee=user, state__in=[State.SENT, State.ACCEPTED])
+        inbox_within(agencies, groups)
+        .filter(assignee_id=user_id, state__in=[State.SENT, State.ACCEPTED])
         .order_by("-state", "sent_at", "pk")
     )
 
 
+_ASSIGNED = _section(_assigned, other_side="from_agency", user_id=SENTINEL_ID)
+
+
 def assigned(user: User, reach: Reach) -> QueueRows | None:
-    referrals = _assigned(user, reach)
-    if referrals is None:
+    if not _agencies(reach, Role.CASEWORKER):
         return None
     return _rows(
-        referrals,
+        _ASSIGNED.rows(
+            timezone.localdate(),
+            agencies=reach.agency_ids,
+            groups=reach.group_ids,
+            user_id=user.pk,
+        ),
         lambda referral: (
             (
                 _("von %(agency)s, noch nicht beantwortet")
                 if referral.state == State.SENT
                 else _("von %(agency)s, angenommen")
             )
-            % {"agency": referral.from_agency.name}
+            % {"agency": referral.agency}
         ),
         more_url=reverse("referral_inbox") + "?" + urlencode({"assignee": "me"}),
         more_label=gettext_lazy("Alle mir zugewiesenen im Eingang"),
@@ -226,8 +281,9 @@ def assigned(user: User, reach: Reach) -> QueueRows | None:
 
 
 def assigned_count(user: User, reach: Reach) -> int | None:
-    referrals = _assigned(user, reach)
-    return None if referrals is None else capped_count(referrals)
+    if not _agencies(reach, Role.CASEWORKER):
+        return None
+    return capped_count(_assigned(reach.agency_ids, reach.group_ids, user.pk))
 
 
 ANSWERS = QueueSource(

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dienstweg.compiled import SENTINEL_ID, SENTINEL_UUID, CompiledQuery
+from dienstweg.compiled import IDS, SENTINEL_ID, SENTINEL_TIME, SENTINEL_UUID, CompiledQuery
 from dienstweg.models import Consent, Family, User
 from referrals.access import referral_readers, referral_visible_to
 from referrals.models import Referral
@@ -26,6 +26,37 @@ def test_answers_as_the_queryset_for_every_value(network: Network) -> None:
     for user in (network.anna, network.ben, network.dirk):
         assert names.rows(user_id=user.pk) == [(user.full_name,)]
     assert names.rows(user_id=0) == []
+
+
+def test_a_list_of_ids_answers_for_every_length(network: Network) -> None:
+    names = CompiledQuery(
+        lambda ids: User.objects.filter(pk__in=ids).order_by("pk").values_list("pk"),
+        ids=IDS,
+    )
+    anna, ben, dirk = network.anna.pk, network.ben.pk, network.dirk.pk
+    assert names.rows(ids=[ben]) == [(ben,)]
+    assert names.rows(ids=[dirk, anna]) == sorted([(anna,), (dirk,)])
+    assert names.rows(ids=[anna]) == [(anna,)]  # the one-id form again, other values
+    assert names.rows(ids=[anna, ben, dirk, 0]) == sorted([(anna,), (ben,), (dirk,)])
+    assert names.rows(ids=[]) == []  # an empty list finds nothing, as the ORM's
+
+
+def test_a_moment_and_the_rows_come_as_the_orm_gives_them(network: Network) -> None:
+    """The moment is passed as the backend takes it (text on SQLite), and what comes back
+    is converted as the ORM converts it (a datetime, a UUID), not the driver's raw values."""
+    joined = CompiledQuery(
+        lambda since: (
+            User.objects.filter(date_joined__gte=since)
+            .order_by("pk")
+            .values_list("pk", "date_joined", "data_key_id")
+        ),
+        since=SENTINEL_TIME,
+    )
+    orm = list(User.objects.order_by("pk").values_list("pk", "date_joined", "data_key_id"))
+    assert joined.rows(since=orm[0][1]) == [row for row in orm if row[1] >= orm[0][1]]
+    later = max(row[1] for row in orm) + timedelta(microseconds=1)
+    assert joined.rows(since=later) == []
+    assert isinstance(joined.rows(since=orm[0][1])[0][1], type(orm[0][1]))
 
 
 def test_a_sentinel_the_query_does_not_read_is_refused(network: Network) -> None:
