@@ -88,6 +88,8 @@ def _waiting_at_office(user: User, reach: Reach) -> list[OfficeTag] | None:
         OfficeTag(*row)
         for row in waiting.values_list("code", "kind", "family_id", "processing_agency_id")
     ]
+    if not candidates:
+        return []
     today = timezone.localdate()
     terms: dict[object, list[Terms]] = defaultdict(list)
     for (
