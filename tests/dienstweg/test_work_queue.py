@@ -355,6 +355,24 @@ def test_counts_are_numbers_for_the_users_own_sections(
     assert worklist.counts_of(jana, queue=False)["queue"] == {}
 
 
+def test_a_section_shows_the_oldest_first_and_the_first_rows_only(
+    network: Network, family: Family, consent: object, jana: User
+) -> None:
+    """The rows picked (by id, then read) keep the section's order: the longest waiting
+    first, SHOWN of them, and the count of them all."""
+    count = worklist.SHOWN + 2
+    referrals = [build_referral(network, family, need=f"Anliegen {n}") for n in range(count)]
+    # Sent on other days than created: the newest created waited longest.
+    for days, referral in enumerate(referrals):
+        overdue(referral, days=days + 8)
+    oldest_first = [str(referral.pk) for referral in reversed(referrals)]
+    page = home(jana)
+    for key in ("referrals.unassigned", "referrals.overdue"):
+        shown = re.findall(r'href="/vermittlungen/([0-9a-f-]+)/"', section(page, key))
+        assert shown == oldest_first[: worklist.SHOWN], key
+        assert f'data-queue-count="{key}">{count}</span>' in section(page, key)
+
+
 def test_a_section_counts_up_to_its_cap_and_then_says_more(
     network: Network, family: Family, consent: object, jana: User, monkeypatch
 ) -> None:
