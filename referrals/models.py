@@ -123,6 +123,15 @@ class Referral(Encrypted, models.Model):
                 condition=Q(state="sent"),
                 name="referral_waiting",
             ),
+            # The same for the unassigned alone: the lead's section no longer passes over the
+            # half of the waiting referrals that someone has taken (3.3 -> 2.1 ms for the
+            # bench's busy Jobcenter, EXPLAIN ANALYZE).
+            models.Index(
+                fields=["to_agency", "sent_at", "id"],
+                include=["access_until", "from_agency", "family"],
+                condition=Q(state="sent", assignee__isnull=True),
+                name="referral_unassigned",
+            ),
             # The inbox's sort orders (referrals.views.INBOX_ORDERS): due date, need.
             models.Index(
                 F("to_agency"),

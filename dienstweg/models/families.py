@@ -68,7 +68,17 @@ class Family(Encrypted, models.Model):
         verbose_name = _("Familie")
         verbose_name_plural = _("Familien")
         # The family list: a project's families, newest first.
-        indexes = [models.Index(fields=["owner", "-registered_at", "-id"])]
+        indexes = [
+            models.Index(fields=["owner", "-registered_at", "-id"]),
+            # A project's families as ids alone, from the index (the consents ending on the
+            # start page, dienstweg/queue_sources.py): reading the rows for their erasure
+            # cost the coach's page 1.8 ms of 4 at the bench's biggest project.
+            models.Index(
+                fields=["owner", "id"],
+                condition=models.Q(erased_at__isnull=True),
+                name="family_owner_live",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.reference
