@@ -71,7 +71,13 @@ class TagLookupThrottled(Exception):
 def tags_visible_to(user: User, reach: Reach | None = None) -> QuerySet[ApplicationTag]:
     """The tags of the user's projects (the coach's list): open document requests first."""
     project_ids = agency_ids_of(user) if reach is None else reach.agency_ids
-    return ApplicationTag.objects.filter(project_id__in=project_ids).order_by(
+    return tags_within(project_ids)
+
+
+def tags_within(agency_ids: list[int]) -> QuerySet[ApplicationTag]:
+    """tags_visible_to for the case roles' AGENCY_IDS of a reach (the start page compiles
+    it once with sentinel ids, dienstweg/compiled.py)."""
+    return ApplicationTag.objects.filter(project_id__in=agency_ids).order_by(
         "priority", "-submitted_on", "-id"
     )
 

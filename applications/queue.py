@@ -14,44 +14,51 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from applications.access import TAG_CATEGORY, TAGGING_ROLES, tags_visible_to
+from applications.access import TAG_CATEGORY, TAGGING_ROLES, tags_within
 from applications.models import ApplicationTag
 from dienstweg.access import CASE_ROLES, Reach
 from dienstweg.compiled import IDS, CompiledQuery
 from dienstweg.consent import Terms, uncovered
 from dienstweg.models import Consent, Purpose, User
-from dienstweg.worklist import SHOWN, QueueItem, QueueRows, QueueSource, capped_count, first_rows
+from dienstweg.worklist import (
+    SHOWN,
+    CompiledSection,
+    QueueItem,
+    QueueRows,
+    QueueSource,
+    capped_count,
+)
 
-FIELDS = ("code", "kind", "state", "submitted_on", "family__reference", "processing_agency__name")
+FIELDS = ("code", "kind", "family__reference", "processing_agency__name")
 # The office's candidates read at most; the consent rule is then asked of them in memory.
 OFFICE_CANDIDATES = 200
 
 
-def _requested_for_project(user: User, reach: Reach) -> QuerySet[ApplicationTag] | None:
-    projects = reach.projects_holding(*TAGGING_ROLES)
-    if not projects:
-        return None
+def _requested_for_project(agencies: list[int], projects: list[int]) -> QuerySet[ApplicationTag]:
     return (
-        tags_visible_to(user, reach)
+        tags_within(agencies)
         .filter(project_id__in=projects, state=ApplicationTag.State.DOCUMENTS_REQUESTED)
         .order_by("updated_at", "pk")
     )
 
 
+_REQUESTED = CompiledSection(_requested_for_project, FIELDS, agencies=IDS, projects=IDS)
+
+
 def requested_documents(user: User, reach: Reach) -> QueueRows | None:
-    tags = _requested_for_project(user, reach)
-    if tags is None:
+    projects = reach.projects_holding(*TAGGING_ROLES)
+    if not projects:
         return None
-    shown, total = first_rows(tags.select_related("family", "processing_agency").only(*FIELDS))
+    shown, total = _REQUESTED.rows(agencies=reach.agency_ids, projects=projects)
     return QueueRows(
         [
             QueueItem(
-                label=tag.family.reference,
-                url=reverse("tag_detail", args=[tag.code]),
+                label=reference,
+                url=reverse("tag_detail", args=[code]),
                 detail=_("%(office)s fordert Unterlagen nach (%(kind)s)")
-                % {"office": tag.processing_agency.name, "kind": tag.get_kind_display()},
+                % {"office": office, "kind": ApplicationTag.Kind(kind).label},
             )
-            for tag in shown
+            for code, kind, reference, office in shown
         ],
         total,
         reverse("tag_list"),
@@ -60,8 +67,10 @@ def requested_documents(user: User, reach: Reach) -> QueueRows | None:
 
 
 def requested_documents_count(user: User, reach: Reach) -> int | None:
-    tags = _requested_for_project(user, reach)
-    return None if tags is None else capped_count(tags)
+    projects = reach.projects_holding(*TAGGING_ROLES)
+    if not projects:
+        return None
+    return capped_count(_requested_for_project(reach.agency_ids, projects))
 
 
 class OfficeTag(NamedTuple):

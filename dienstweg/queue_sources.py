@@ -12,14 +12,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from dienstweg.access import REGISTERING_ROLES, Reach, Role, proposal_deadline, proposals_awaiting
+from dienstweg.compiled import IDS
 from dienstweg.models import Consent, User
 from dienstweg.worklist import (
     SHOWN,
+    CompiledSection,
     QueueItem,
     QueueRows,
     QueueSource,
     capped_count,
-    first_rows,
     today,
 )
 
@@ -54,8 +55,7 @@ def proposals_count(user: User, reach: Reach) -> int | None:
     return capped_count(proposals_awaiting(user, reach=reach)) if _is_lead(reach) else None
 
 
-def _ending_consents(reach: Reach) -> QuerySet[Consent]:
-    projects = reach.projects_holding(*REGISTERING_ROLES)
+def _ending_consents(projects: list[int]) -> QuerySet[Consent]:
     first, last = today(), today() + timedelta(days=CONSENT_ENDING_DAYS)
     # A consent given again (a newer one lasting longer) leaves nothing to do.
     renewed = Consent.objects.filter(
@@ -77,34 +77,35 @@ def _ending_consents(reach: Reach) -> QuerySet[Consent]:
     )
 
 
-def _registers(reach: Reach) -> bool:
-    return bool(reach.projects_holding(*REGISTERING_ROLES))
+# Compiled once a day (the days ahead are read when it is built), dienstweg/compiled.py.
+_ENDING = CompiledSection(
+    _ending_consents, ("family_id", "valid_until", "family__reference"), projects=IDS
+)
 
 
 def ending_consents(user: User, reach: Reach) -> QueueRows | None:
-    if not _registers(reach):
+    projects = reach.projects_holding(*REGISTERING_ROLES)
+    if not projects:
         return None
-    consents = _ending_consents(reach)
-    rows, total = first_rows(
-        consents.select_related("family").only("id", "valid_until", "family__reference")
-    )
+    rows, total = _ENDING.rows(today(), projects=projects)
     return QueueRows(
         [
             QueueItem(
-                label=consent.family.reference,
-                url=reverse("family_detail", args=[consent.family_id]),
+                label=reference,
+                url=reverse("family_detail", args=[family_id]),
                 detail=_("Einwilligung endet am %(day)s")
-                % {"day": date_format(consent.valid_until, "SHORT_DATE_FORMAT")},
-                due=consent.valid_until,
+                % {"day": date_format(valid_until, "SHORT_DATE_FORMAT")},
+                due=valid_until,
             )
-            for consent in rows
+            for family_id, valid_until, reference in rows
         ],
         total,
     )
 
 
 def ending_consents_count(user: User, reach: Reach) -> int | None:
-    return capped_count(_ending_consents(reach)) if _registers(reach) else None
+    projects = reach.projects_holding(*REGISTERING_ROLES)
+    return capped_count(_ending_consents(projects)) if projects else None
 
 
 PROPOSALS = QueueSource(
