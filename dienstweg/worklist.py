@@ -135,8 +135,9 @@ class CompiledSection:
     """first_rows for a section that every page asks, compiled once per shape
     (dienstweg/compiled.py): BUILD(**sentinels) gives the section's rows as a queryset, and
     rows(key, **values) its first SHOWN rows as tuples of FIELDS with how many there are.
-    Building and compiling a section's access rule cost a lead's start page about 4 ms per
-    section (bench/work_queue.py); the rule stays the one its app defines."""
+    Building and compiling a section's access rule and reading its rows as model objects
+    cost a start page 4-8 ms per section (bench/work_queue.py); the rule stays the one its
+    app defines."""
 
     def __init__(
         self, build: Callable[..., QuerySet[Any]], fields: Sequence[str], **sentinels: Any
