@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -99,10 +99,12 @@ def lines(events: QuerySet[AuditEvent], form: Format) -> Iterator[str]:
 
 async def lines_async(events: QuerySet[AuditEvent], form: Format) -> AsyncIterator[str]:
     """The same under Daphne: a synchronous iterator would be read whole into memory
-    before the first byte is sent."""
+    before the first byte is sent. Each chunk's connection goes back to the pool after
+    it (database_sync_to_async closes it), also when the reader stops halfway: with
+    asgiref's plain sync_to_async the worker thread kept it checked out."""
     yield form.header
     first, after = True, None
-    while rows := await sync_to_async(_chunk)(events, after):
+    while rows := await database_sync_to_async(_chunk)(events, after):
         for values in rows:
             yield form.line(values, first=first)
             first = False

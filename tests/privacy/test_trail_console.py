@@ -295,6 +295,39 @@ def test_export_under_daphne_reads_the_same_chunks_asynchronously(
     assert len(_exported(monkeypatch, network, run_async=True)) == 8
 
 
+@pytest.mark.usefixtures("committed")
+def test_an_export_under_daphne_leaves_no_connection_checked_out(
+    network: Network, monkeypatch
+) -> None:
+    """Each chunk's connection goes back to the pool, also when the reader stops after the
+    first event: none stays open in the worker thread (asgiref's plain sync_to_async kept
+    one there, and the test database could not be dropped at the end of the run)."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    from privacy import export
+    from privacy.search import TrailFilter, events_matching
+
+    monkeypatch.setattr(export, "CHUNK", 3)
+    moment = datetime(2026, 4, 1, 9, 0, tzinfo=BERLIN)
+    for _ in range(8):
+        record_at(moment, network.ben, "auth.login")
+    everything = DpoScope(frozenset({1}), ("Verbund",), network_wide=True, acting_agency_id=1)
+    events = events_matching(
+        TrailFilter(actor_id=network.ben.pk, action="auth.login"), scope=everything
+    )
+
+    async def read_one_event_and_stop() -> bool:
+        pieces = export.lines_async(events, export.Format("csv"))
+        await anext(pieces)  # the header
+        await anext(pieces)  # the first event
+        await pieces.aclose()
+        # Asked in the worker thread the chunks ran in.
+        return await sync_to_async(lambda: connections["default"].connection is None)()
+
+    assert asyncio.run(read_one_event_and_stop())
+
+
 def test_overview_counts_a_long_unsealed_tail_only_up_to_its_limit(
     network: Network, dora_client: Client, monkeypatch
 ) -> None:
