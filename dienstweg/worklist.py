@@ -148,7 +148,8 @@ class CompiledSection:
         )
 
     def rows(self, key: Hashable = None, **values: Any) -> tuple[list[tuple[Any, ...]], int]:
-        found = self._query.rows(key, **values)
+        # The build reads the cut and the cap too: a changed one compiles anew.
+        found = self._query.rows((key, SHOWN, COUNTED_UP_TO), **values)
         return [row[:-1] for row in found], (found[0][-1] if found else 0)
 
 
