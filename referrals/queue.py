@@ -33,7 +33,7 @@ State = Referral.State
 # A coach sees an answer on her start page for this long after it came.
 ANSWER_SHOWN_DAYS = 14
 
-FIELDS = ("id", "state", "sent_at", "answered_at", "family__reference")
+FIELDS = ("id", "state", "sent_at", "family__reference")
 
 
 class Row(NamedTuple):
@@ -42,7 +42,6 @@ class Row(NamedTuple):
     id: UUID
     state: str
     sent_at: datetime | None
-    answered_at: datetime | None
     reference: str
     agency: str
 
