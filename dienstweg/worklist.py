@@ -104,20 +104,19 @@ def capped_count(rows: QuerySet[Any]) -> int:
     return rows.order_by()[: COUNTED_UP_TO + 1].count()
 
 
-def _with_total(rows: QuerySet[M]) -> QuerySet[M]:
-    """ROWS, each with how many there are (capped_count) as queue_total: a subquery
-    PostgreSQL runs once (an empty page costs the same one query)."""
+def _total(rows: QuerySet[Any]) -> RawSQL:
+    """How many ROWS there are (capped_count), as a subquery PostgreSQL runs once beside the
+    rows shown (an empty page costs the same one query)."""
     capped = rows.order_by().values("pk")[: COUNTED_UP_TO + 1]
     sql, params = capped.query.sql_with_params()
     # The ORM's own SQL, compiled from ROWS, with its values still parameters.
-    total = RawSQL(f"SELECT COUNT(*) FROM ({sql}) capped", params)  # noqa: S608, S611
-    return rows.annotate(queue_total=total)
+    return RawSQL(f"SELECT COUNT(*) FROM ({sql}) capped", params)  # noqa: S608, S611
 
 
 def first_rows(rows: QuerySet[M]) -> tuple[list[M], int]:
     """The first SHOWN of ROWS and how many there are (capped_count), in one query whatever
     their number."""
-    shown = list(_with_total(rows)[:SHOWN])
+    shown = list(rows.annotate(queue_total=_total(rows))[:SHOWN])
     return shown, (getattr(shown[0], "queue_total", 0) if shown else 0)
 
 
@@ -128,7 +127,7 @@ def _picked(rows: QuerySet[M]) -> QuerySet[M]:
     pick their rows instead of 0.8 (EXPLAIN ANALYZE, bench/work_queue.py's busy Jobcenter)."""
     picked = rows.values("pk")[:SHOWN]
     shown = rows.model._default_manager.filter(pk__in=picked).order_by(*rows.query.order_by)
-    return shown.annotate(queue_total=_with_total(rows).query.annotations["queue_total"])
+    return shown.annotate(queue_total=_total(rows))
 
 
 class CompiledSection:
