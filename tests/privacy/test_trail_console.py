@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -252,7 +253,9 @@ def test_verify_now_records_the_result_shown_on_the_overview(dora_client: Client
     assert "bestanden" in response.text
 
 
-def _exported(monkeypatch, network: Network, *, run_async: bool) -> list[dict]:
+def _ben_logins(monkeypatch, network: Network) -> tuple[QuerySet[AuditEvent], set[int]]:
+    """Eight logins of Ben at the same moment, as the export's events, read three at a time:
+    ties across chunk borders."""
     from privacy import export
     from privacy.search import TrailFilter, events_matching
 
@@ -263,6 +266,13 @@ def _exported(monkeypatch, network: Network, *, run_async: bool) -> list[dict]:
     events = events_matching(
         TrailFilter(actor_id=network.ben.pk, action="auth.login"), scope=everything
     )
+    return events, made
+
+
+def _exported(monkeypatch, network: Network, *, run_async: bool) -> list[dict]:
+    from privacy import export
+
+    events, made = _ben_logins(monkeypatch, network)
     form = export.Format("json")
     if run_async:
 
@@ -306,16 +316,8 @@ def test_an_export_under_daphne_leaves_no_connection_checked_out(
     from django.db import connections
 
     from privacy import export
-    from privacy.search import TrailFilter, events_matching
 
-    monkeypatch.setattr(export, "CHUNK", 3)
-    moment = datetime(2026, 4, 1, 9, 0, tzinfo=BERLIN)
-    for _ in range(8):
-        record_at(moment, network.ben, "auth.login")
-    everything = DpoScope(frozenset({1}), ("Verbund",), network_wide=True, acting_agency_id=1)
-    events = events_matching(
-        TrailFilter(actor_id=network.ben.pk, action="auth.login"), scope=everything
-    )
+    events, _made = _ben_logins(monkeypatch, network)
 
     async def read_one_event_and_stop() -> bool:
         pieces = export.lines_async(events, export.Format("csv"))
