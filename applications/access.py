@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Case, CharField, Exists, OuterRef, QuerySet, Value, When
 from django.http import Http404
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -38,7 +38,9 @@ from dienstweg.consent import (
     ConsentMissing,
     ProcessingRestricted,
     Terms,
+    covering_consents,
     has_consent,
+    quoted,
     require_consent,
     uncovered,
 )
@@ -222,6 +224,31 @@ def tag_consented(tag: ApplicationTag) -> bool:
         to_agency=tag.processing_agency,
         categories=[TAG_CATEGORY[ApplicationTag.Kind(tag.kind)]],
         purpose=Purpose.APPLICATION_SUPPORT,
+    )
+
+
+def seen_by_office(tags: QuerySet[ApplicationTag]) -> QuerySet[ApplicationTag]:
+    """Those of TAGS that their processing office may see now: tag_consented asked in the
+    query, for a list of many (the office's start page). The same rule:
+    tests/applications/test_tag_visibility_rule.py holds the two equal."""
+    by_category: dict[str, list[str]] = {}
+    for kind, category in TAG_CATEGORY.items():
+        by_category.setdefault(category, []).append(kind)
+    needed = Case(
+        *(When(kind__in=kinds, then=Value(quoted(c))) for c, kinds in by_category.items()),
+        output_field=CharField(),
+    )
+    covered = covering_consents(
+        family=OuterRef("family_id"),
+        agency=OuterRef("processing_agency_id"),
+        category=OuterRef("needed_category"),
+        purpose=Purpose.APPLICATION_SUPPORT,
+        on=timezone.localdate(),
+    )
+    return (
+        tags.filter(family__restricted_at__isnull=True)
+        .annotate(needed_category=needed)
+        .filter(Exists(covered))
     )
 
 

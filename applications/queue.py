@@ -4,22 +4,17 @@ project (the coach brings them) and from the office (it waits for them)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import NamedTuple
-from uuid import UUID
-
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from applications.access import TAG_CATEGORY, TAGGING_ROLES, tags_within
+from applications.access import TAGGING_ROLES, seen_by_office, tags_within
 from applications.models import ApplicationTag
 from dienstweg.access import CASE_ROLES, Reach
 from dienstweg.compiled import IDS, CompiledQuery
-from dienstweg.consent import Terms, uncovered
-from dienstweg.models import Consent, Purpose, User
+from dienstweg.models import User
 from dienstweg.worklist import (
     SHOWN,
     CompiledSection,
@@ -30,7 +25,7 @@ from dienstweg.worklist import (
 )
 
 FIELDS = ("code", "kind", "family__reference", "processing_agency__name")
-# The office's candidates read at most; the consent rule is then asked of them in memory.
+# The office's candidates read at most; the consent rule is then asked of these alone.
 OFFICE_CANDIDATES = 200
 
 
@@ -73,16 +68,9 @@ def requested_documents_count(user: User, reach: Reach) -> int | None:
     return capped_count(_requested_for_project(reach.agency_ids, projects))
 
 
-class OfficeTag(NamedTuple):
-    code: str
-    kind: str
-    family_id: UUID
-    processing_agency_id: int
-
-
 def _waiting(offices: list[int]) -> QuerySet[ApplicationTag]:
     """The tags of OFFICES waiting for documents, the longest waiting first, as far as
-    OFFICE_CANDIDATES (the consent rule is then asked of them in memory)."""
+    OFFICE_CANDIDATES."""
     return ApplicationTag.objects.filter(
         processing_agency_id__in=offices,
         state=ApplicationTag.State.DOCUMENTS_REQUESTED,
@@ -90,71 +78,27 @@ def _waiting(offices: list[int]) -> QuerySet[ApplicationTag]:
     ).order_by("updated_at", "pk")[:OFFICE_CANDIDATES]
 
 
-# Both asked on the page of every office's staff: compiled once (dienstweg/compiled.py).
-# Plain tuples, no model objects: 200 tags and their families' consents as model objects
-# cost the section 8.8 ms at the bench's busy Jobcenter, as compiled tuples 4.2.
-_CANDIDATES = CompiledQuery(
-    lambda offices: _waiting(offices).values_list(
-        "code", "kind", "family_id", "processing_agency_id"
-    ),
-    offices=IDS,
-)
-# The candidates' families asked again in the query: 200 ids as parameters cost more to
-# send and plan than the index scan that finds them.
-_TERMS = CompiledQuery(
-    lambda offices: Consent.objects.filter(
-        family_id__in=_waiting(offices).values("family_id"),
-        revoked_at__isnull=True,
-        valid_from__lte=timezone.localdate(),
-        valid_until__gte=timezone.localdate(),
-    ).values_list(
-        "family_id", "recipient_ids", "categories", "purposes", "valid_from", "valid_until"
+# Asked on the page of every office's staff: compiled once a day (dienstweg/compiled.py;
+# the consent's dates are compared with today). The consent rule is asked in the query of
+# the candidates alone: read as tuples and asked in memory, their families' consents cost
+# the section 8 ms at the bench's busy Jobcenter, in the query 3-4.7 (bench/work_queue.py).
+_OFFICE = CompiledQuery(
+    lambda offices: (
+        seen_by_office(ApplicationTag.objects.filter(pk__in=_waiting(offices).values("pk")))
+        .order_by("updated_at", "pk")
+        .values_list("code", "kind")
     ),
     offices=IDS,
 )
 
 
-def _waiting_at_office(user: User, reach: Reach) -> list[OfficeTag] | None:
-    """The tags of the user's office waiting for documents that the office may see now
-    (applications.access.side_sees for the office: the family's consent covers it today,
-    its processing is not restricted), in two queries whatever their number."""
+def _waiting_at_office(user: User, reach: Reach) -> list[tuple[str, str]] | None:
+    """The codes and kinds of the tags of the user's office waiting for documents that the
+    office may see now (applications.access.seen_by_office), in one query."""
     offices = sorted({agency for agency, role in reach.roles if role in CASE_ROLES})
     if not offices:
         return None
-    candidates = [OfficeTag(*row) for row in _CANDIDATES.rows(offices=offices)]
-    if not candidates:
-        return []
-    today = timezone.localdate()
-    terms: dict[object, list[Terms]] = defaultdict(list)
-    for (
-        family_id,
-        recipients,
-        categories,
-        purposes,
-        valid_from,
-        valid_until,
-    ) in _TERMS.rows(today, offices=offices):
-        terms[family_id].append(
-            Terms(
-                recipients=frozenset(recipients),
-                categories=frozenset(categories),
-                purposes=frozenset(purposes),
-                valid_from=valid_from,
-                valid_until=valid_until,
-                revoked=False,
-            )
-        )
-    return [
-        tag
-        for tag in candidates
-        if not uncovered(
-            terms[tag.family_id],
-            agency_id=tag.processing_agency_id,
-            categories=[TAG_CATEGORY[ApplicationTag.Kind(tag.kind)]],
-            purpose=Purpose.APPLICATION_SUPPORT,
-            on=today,
-        )
-    ]
+    return _OFFICE.rows(timezone.localdate(), offices=offices)
 
 
 def office_requests(user: User, reach: Reach) -> QueueRows | None:
@@ -164,12 +108,12 @@ def office_requests(user: User, reach: Reach) -> QueueRows | None:
     return QueueRows(
         [
             QueueItem(
-                label=tag.code,
-                url=reverse("tag_detail", args=[tag.code]),
+                label=code,
+                url=reverse("tag_detail", args=[code]),
                 detail=_("%(kind)s, Unterlagen nachgefordert")
-                % {"kind": ApplicationTag.Kind(tag.kind).label},
+                % {"kind": ApplicationTag.Kind(kind).label},
             )
-            for tag in tags[:SHOWN]
+            for code, kind in tags[:SHOWN]
         ],
         len(tags),
     )

@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from django.db import connection
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from dienstweg.models import Agency, Consent, Family
@@ -93,6 +96,43 @@ def _candidates(family: Family, agency: Agency, on: date, *, lock: bool) -> list
         # The rows the decision rests on stay locked until the transmission commits.
         consents = consents.select_for_update(of=("self",))
     return list(consents)
+
+
+def covering_consents(
+    *, family: Any, agency: Any, category: Any, purpose: str, on: date
+) -> QuerySet[Consent]:
+    """The consents that alone allow CATEGORY for AGENCY and PURPOSE on ON
+    (Terms.allows, and the category among the consent's), as a filter for a list that asks
+    it of many rows in one query. FAMILY, AGENCY and CATEGORY may be expressions of an
+    outer query (OuterRef); CATEGORY then gives the category's JSON form, quoted.
+
+    The JSON lists are matched as text: a category or purpose is a validated slug
+    (check_consent_data admits no other), so its quoted form appears in the list's text
+    exactly when the list holds it; PostgreSQL and SQLite alike. One category needs one
+    consent: consents add up only across categories (uncovered).
+    tests/applications/test_tag_visibility_rule.py holds it equal to has_consent."""
+    if isinstance(category, str):
+        category = quoted(category)
+    as_text = Consent.objects.annotate(
+        categories_text=Cast("categories", TextField()),
+        purposes_text=Cast("purposes", TextField()),
+    )
+    return as_text.filter(
+        family=family,
+        recipients=agency,
+        revoked_at__isnull=True,
+        valid_from__lte=on,
+        valid_until__gte=on,
+        purposes_text__contains=quoted(purpose),
+        categories_text__contains=category,
+    )
+
+
+def quoted(slug: str) -> str:
+    """A slug as a JSON list's text holds it."""
+    if not slug.replace("_", "").isalpha() or not slug.islower():
+        raise ValueError(f"not a slug: {slug!r}")
+    return f'"{slug}"'
 
 
 def _decide(
