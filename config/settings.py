@@ -238,7 +238,12 @@ else:
     # A pool per process: Daphne runs every page and every WebSocket frame's database work
     # on threads that would otherwise open a new connection each time (2 ms and two extra
     # commits apiece; bench/step4.py).
-    DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 2, "max_size": 10, "timeout": 10}}
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {"min_size": 2, "max_size": 10, "timeout": 10},
+        # The rules dienstweg/compiled.py runs as prepared statements are prepared at their
+        # first run. Only those: Django's own cursors bind on the client and never prepare.
+        "prepare_threshold": 0,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")

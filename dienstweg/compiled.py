@@ -19,6 +19,7 @@ from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import QuerySet
@@ -57,6 +58,24 @@ def _form(param: Any, sentinel: Any, alias: str) -> Form | None:
     return None
 
 
+def _cursor(connection: Any, prepared: bool) -> Any:
+    """Django's cursor, or for PREPARED on PostgreSQL one that binds its parameters on the
+    server, where psycopg prepares each statement it runs (OPTIONS["prepare_threshold"] 0,
+    config/settings.py; Django's own cursors bind on the client and never prepare). Wrapped
+    as Django wraps its own: errors as Django's, the query logged where Django logs them
+    (the tests count queries)."""
+    if not prepared or connection.vendor != "postgresql":
+        return connection.cursor()
+    # What Django's cursor() checks first.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw)
+    return connection.make_cursor(raw)
+
+
 class _Compiled:
     def __init__(self, alias: str, sql: str | None, params: Sequence[Any]) -> None:
         self.alias = alias
@@ -72,10 +91,19 @@ class CompiledQuery:
     """BUILD(**sentinels) returns the queryset; rows(key, **values) runs its SQL with the
     values in the sentinels' places (ValueError for a value that is not a UUID where one is
     expected) and returns its rows as the ORM would (values_list). KEY names what else the
-    build read (today's date)."""
+    build read (today's date).
 
-    def __init__(self, build: Callable[..., QuerySet[Any]], **sentinels: Any) -> None:
+    PREPARED: on PostgreSQL, run as a prepared statement of the connection, so that after
+    five runs it keeps one generic plan instead of planning every call (for the rules a
+    socket asks of one row by its id on every frame and delivery: planning took PostgreSQL
+    most of their time, bench/step4.py). Not for lists whose best plan depends on the ids
+    (a busy agency's start page ran 2.5-3.6 x slower on a generic plan)."""
+
+    def __init__(
+        self, build: Callable[..., QuerySet[Any]], *, prepared: bool = False, **sentinels: Any
+    ) -> None:
         self._build = build
+        self._prepared = prepared
         self._sentinels = sentinels
         self._lists = [name for name, sentinel in sentinels.items() if sentinel is IDS]
         self._compiled: dict[Hashable, _Compiled] = {}
@@ -93,7 +121,7 @@ class CompiledQuery:
             value = values[name] if position is None else values[name][position]
             params[index] = form(value)
         connection = connections[compiled.alias]
-        with connection.cursor() as cursor:
+        with _cursor(connection, self._prepared) as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         if not compiled.converters:

@@ -46,4 +46,5 @@ _NAVIGATION = CompiledQuery(
         .values_list("unread", "dpo")[:1]
     ),
     user_id=SENTINEL_ID,
+    prepared=True,
 )

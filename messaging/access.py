@@ -181,7 +181,9 @@ def _message_seen(user_id: int, message_id: UUID) -> QuerySet[Any, Any]:
 
 
 # Compiled once a day (dienstweg/compiled.py): building it cost more CPU than running it.
-_MESSAGE_SEEN = CompiledQuery(_message_seen, user_id=SENTINEL_ID, message_id=SENTINEL_UUID)
+_MESSAGE_SEEN = CompiledQuery(
+    _message_seen, user_id=SENTINEL_ID, message_id=SENTINEL_UUID, prepared=True
+)
 
 
 def message_seen_by(user: User, message_id: UUID | str) -> Seen | None:

@@ -53,7 +53,7 @@ def _people(users: QuerySet[User]) -> QuerySet[Any, tuple[int, str, str | None]]
 
 # people_of for one user, compiled once (dienstweg/compiled.py).
 _PERSON = CompiledQuery(
-    lambda user_id: _people(User.objects.filter(pk=user_id)), user_id=SENTINEL_ID
+    lambda user_id: _people(User.objects.filter(pk=user_id)), user_id=SENTINEL_ID, prepared=True
 )
 
 

@@ -116,6 +116,7 @@ _VISIBLE = CompiledQuery(
     ),
     user_id=SENTINEL_ID,
     referral_id=SENTINEL_UUID,
+    prepared=True,
 )
 _READERS = CompiledQuery(
     lambda referral_id: (
@@ -124,6 +125,7 @@ _READERS = CompiledQuery(
         .values_list("pk")
     ),
     referral_id=SENTINEL_UUID,
+    prepared=True,
 )
 
 

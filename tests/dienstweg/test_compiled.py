@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dienstweg.compiled import IDS, SENTINEL_ID, SENTINEL_TIME, SENTINEL_UUID, CompiledQuery
@@ -84,3 +87,42 @@ def test_the_rule_is_built_again_when_the_day_changes(
     assert not referral_visible_to(network.ben, referral.pk)
     assert network.ben.pk not in referral_readers(referral)
     assert referral_visible_to(network.anna, referral.pk)  # the sender keeps it
+
+
+def test_a_prepared_query_answers_as_the_plain_one_and_is_counted(network: Network) -> None:
+    """PREPARED runs the same SQL as a prepared statement on PostgreSQL (elsewhere as it
+    is): the same rows, converted alike, for every value, and each run is logged as a query
+    where Django logs its own (the tests count queries per page and per message)."""
+
+    def build(since: object) -> Any:
+        return (
+            User.objects.filter(date_joined__gte=since)
+            .order_by("pk")
+            .values_list("pk", "date_joined", "full_name")
+        )
+
+    plain = CompiledQuery(build, since=SENTINEL_TIME)
+    prepared = CompiledQuery(build, since=SENTINEL_TIME, prepared=True)
+    moments = sorted(User.objects.values_list("date_joined", flat=True))
+    for since in [*moments, moments[-1] + timedelta(seconds=1)] * 2:  # past five runs too
+        with CaptureQueriesContext(connection) as captured:
+            rows = prepared.rows(since=since)
+        assert rows == plain.rows(since=since)
+        assert len(captured.captured_queries) == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+def test_the_socket_rules_run_as_prepared_statements(
+    network: Network, family: Family, consent: object
+) -> None:
+    """The rules a socket asks on every frame and delivery keep their plan in the
+    connection (PostgreSQL planned each call again: most of their time, bench/step4.py)."""
+    referral = build_referral(network, family)
+    for _run in range(3):
+        assert referral_visible_to(network.ben, referral.pk)
+        assert network.ben.pk in referral_readers(referral)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [statement for (statement,) in cursor.fetchall()]
+    assert any('FROM "referrals_referral"' in statement for statement in statements)
+    assert any('FROM "dienstweg_user"' in statement for statement in statements)
