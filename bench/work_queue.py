@@ -136,55 +136,64 @@ def _plain_waiting(reach: Reach, **filters: Any) -> QuerySet[Referral]:
     ).order_by("sent_at", "pk")
 
 
-def plain_unassigned(user: User, reach: Reach) -> Any:
+def _plain_lead_section(reach: Reach, prefix: str, detail: str, **filters: Any) -> Any:
+    """One of the lead's two sections, with the real assign form."""
     if not referral_queue._agencies(reach, Role.LEAD):
         return None
     found = referral_queue._rows(
-        _plain_rows(_plain_waiting(reach, assignee__isnull=True), "from_agency"),
-        lambda referral: f"von {referral.agency}, noch niemandem zugewiesen",
+        _plain_rows(_plain_waiting(reach, **filters), "from_agency"),
+        lambda referral: f"von {referral.agency}, {detail}",
         more_url="/eingang/",
         more_label="Alle",
     )
-    return referral_queue._assignable(found, reach, prefix="unassigned")
+    return referral_queue._assignable(found, reach, prefix=prefix)
+
+
+def plain_unassigned(user: User, reach: Reach) -> Any:
+    return _plain_lead_section(
+        reach, "unassigned", "noch niemandem zugewiesen", assignee__isnull=True
+    )
 
 
 def plain_overdue(user: User, reach: Reach) -> Any:
-    if not referral_queue._agencies(reach, Role.LEAD):
+    return _plain_lead_section(reach, "overdue", "ohne Antwort", sent_at__lt=overdue_since())
+
+
+def _plain_referrals(
+    reach: Reach, role: str, other_side: str, order: tuple[str, ...], **filters: Any
+) -> Any:
+    """A section of ROLE: the referrals of the user's agencies (FILTERS) in ORDER."""
+    if not referral_queue._agencies(reach, role):
         return None
-    found = referral_queue._rows(
-        _plain_rows(_plain_waiting(reach, sent_at__lt=overdue_since()), "from_agency"),
-        lambda referral: f"von {referral.agency}, ohne Antwort",
-        more_url="/eingang/",
-        more_label="Alle",
+    side = "to_agency" if other_side == "from_agency" else "from_agency"
+    rows = Referral.objects.filter(**{f"{side}_id__in": reach.agency_ids}, **filters)
+    rows = rows.order_by(*order)
+    return referral_queue._rows(
+        _plain_rows(rows, other_side), lambda referral: f"von {referral.agency}"
     )
-    return referral_queue._assignable(found, reach, prefix="overdue")
 
 
 def plain_assigned(user: User, reach: Reach) -> Any:
-    if not referral_queue._agencies(reach, Role.CASEWORKER):
-        return None
-    rows = Referral.objects.filter(
-        to_agency_id__in=reach.agency_ids,
+    return _plain_referrals(
+        reach,
+        Role.CASEWORKER,
+        "from_agency",
+        ("-state", "sent_at", "pk"),
         assignee=user,
         state__in=[State.SENT, State.ACCEPTED],
         sent_at__isnull=False,
-    ).order_by("-state", "sent_at", "pk")
-    return referral_queue._rows(
-        _plain_rows(rows, "from_agency"), lambda referral: f"von {referral.agency}"
     )
 
 
 def plain_answers(user: User, reach: Reach) -> Any:
-    if not referral_queue._agencies(reach, Role.COACH):
-        return None
-    rows = Referral.objects.filter(
-        from_agency_id__in=reach.agency_ids,
+    return _plain_referrals(
+        reach,
+        Role.COACH,
+        "to_agency",
+        ("-answered_at", "-pk"),
         created_by=user,
         state__in=[State.ACCEPTED, State.DECLINED],
         answered_at__gte=referral_queue._answers_since(),
-    ).order_by("-answered_at", "-pk")
-    return referral_queue._rows(
-        _plain_rows(rows, "to_agency"), lambda referral: f"von {referral.agency}"
     )
 
 
