@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import QuerySet
 
 Form = Callable[[Any], Any]
@@ -72,8 +73,17 @@ def _cursor(connection: Any, prepared: bool) -> Any:
     connection.validate_thread_sharing()
     raw = psycopg.Cursor(connection.connection)
     if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
+        return _LoggedPrepared(raw, connection)
     return connection.make_cursor(raw)
+
+
+class _LoggedPrepared(CursorDebugWrapper):
+    """Logs the statement with its values as Django logs its own. Django reads them back
+    from the cursor, which a prepared run leaves empty: the log would hold None."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(self.db.ops.compose_sql(sql, params)):
+            return CursorWrapper.execute(self, sql, params)
 
 
 class _Compiled:
