@@ -103,16 +103,15 @@ def covering_consents(
 ) -> QuerySet[Consent]:
     """The consents that alone allow CATEGORY for AGENCY and PURPOSE on ON
     (Terms.allows, and the category among the consent's), as a filter for a list that asks
-    it of many rows in one query. FAMILY, AGENCY and CATEGORY may be expressions of an
-    outer query (OuterRef); CATEGORY then gives the category's JSON form, quoted.
+    it of many rows in one query. FAMILY and AGENCY may be expressions of an outer query
+    (OuterRef); CATEGORY is the category's quoted form (quoted()), or an expression that
+    gives it.
 
     The JSON lists are matched as text: a category or purpose is a validated slug
     (check_consent_data admits no other), so its quoted form appears in the list's text
     exactly when the list holds it; PostgreSQL and SQLite alike. One category needs one
     consent: consents add up only across categories (uncovered).
     tests/applications/test_tag_visibility_rule.py holds it equal to has_consent."""
-    if isinstance(category, str):
-        category = quoted(category)
     as_text = Consent.objects.annotate(
         categories_text=Cast("categories", TextField()),
         purposes_text=Cast("purposes", TextField()),
