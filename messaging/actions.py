@@ -5,6 +5,7 @@ event and publishes its real-time event on commit (dienstweg.events)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, TypedDict
@@ -247,19 +248,22 @@ def post_message(
     attachments: list[Upload] | None = None,
     reply_to: UUID | None = None,
     by: User,
+    on_stored: Callable[[MessagePayload], None] | None = None,
 ) -> Posted:
     """Store a message in the thread, then tell every reader. Whether BY may still use
     the thread is checked under the thread's lock (NoAccess if not). A resend with the
     same client id stores nothing new and answers with the stored message. REPLY_TO: the
     id of the message of this thread it answers (quoted). Readers of the thread named
-    with an @ before their full name are notified (without the text)."""
+    with an @ before their full name are notified (without the text). ON_STORED gets the
+    new message's payload before any reader is told (a socket's process keeps it there for
+    its readers: messaging.kept)."""
     uploads = attachments or []
     if len(uploads) > MAX_ATTACHMENTS:
         raise ActionError(_("Höchstens fünf Anhänge je Nachricht."))
     kinds = [check_upload(upload) for upload in uploads]
     body = _check_body(body, attachments=len(uploads))
     try:
-        return _post(thread, body, client_id, uploads, kinds, reply_to, by)
+        return _post(thread, body, client_id, uploads, kinds, reply_to, by, on_stored)
     except IntegrityError:  # the same client id, sent to another thread at the same moment
         raise ActionError(_("Diese Kennung gehört zu einer anderen Nachricht.")) from None
 
@@ -272,6 +276,7 @@ def _post(
     kinds: list[str],
     reply_to: UUID | None,
     by: User,
+    on_stored: Callable[[MessagePayload], None] | None,
 ) -> Posted:
     with transaction.atomic():
         # The thread's row lock numbers its messages in commit order, and makes a
@@ -349,6 +354,8 @@ def _post(
             )
         record(by, MESSAGE_POSTED, target=message, family=thread.family, details=details)
         sent = payload(message, files)
+        if on_stored is not None:
+            on_stored(sent)
         events.publish(readers, MessageChanged(type="message.new", message=str(message.pk)))
     return Posted(message, created=True, payload=sent)
 

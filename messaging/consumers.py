@@ -461,14 +461,18 @@ def _post(
     try:
         if thread is None:
             raise actions.NoAccess("")
+        # Kept before the readers are told, so that their sockets in this process find it
+        # (put after post_message returned, the readers' deliveries often came first).
         posted = actions.post_message(
-            thread, body=body, client_id=client_id, reply_to=reply_to, by=user
+            thread,
+            body=body,
+            client_id=client_id,
+            reply_to=reply_to,
+            by=user,
+            on_stored=RECENT.put,
         )
         if rows is not None:
             rows.keep(thread)
-        if posted.created:
-            # Committed: the readers' sockets in this process take it from here.
-            RECENT.put(posted.payload)
         return _shown(posted.payload, user)
     except actions.NoAccess:
         refuse_thread(user, thread)

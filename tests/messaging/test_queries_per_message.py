@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from dienstweg import events
 from dienstweg.models import Membership, User
 from messaging import consumers
 from messaging.kept import RECENT, ThreadRows
@@ -118,3 +119,19 @@ def test_a_reader_who_lost_the_thread_gets_nothing_even_from_the_kept_message(
     Membership.objects.filter(user=network.ben).delete()
     assert consumers._readable(network.ben, shown["id"], rows[network.ben.pk], True) is None
     assert consumers._readable(network.anna, shown["id"], rows[network.anna.pk], True)
+
+
+def test_a_message_is_kept_before_its_readers_are_told(
+    committed: None, network: Network, thread: Thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The readers' sockets in the sender's process are told after the commit; the message
+    must be kept by then, or each of them loads it again (3 queries instead of 1)."""
+    kept_when_told: list[bool] = []
+
+    def told(user_ids: list[int], event: dict[str, str]) -> None:
+        if event["type"] == "message.new":
+            kept_when_told.append(RECENT.shown(event["message"], me=network.ben.pk) is not None)
+
+    monkeypatch.setattr(events, "send_now", told)
+    consumers._post(network.anna, str(thread.pk), "Hallo", uuid.uuid4(), None)
+    assert kept_when_told == [True]
