@@ -13,7 +13,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -438,11 +438,24 @@ def messages_after(
     first), recorded as read by BY: what a page shows or a reconnecting socket missed.
     With MARK (the page), BY's read marker moves to the last of them as well."""
     rows = list(
-        thread.messages.filter(seq__gt=max(after, 0))
-        .select_related("author", "reply_to__author")
-        .prefetch_related("attachments")
-        .order_by("seq")[:SYNC_LIMIT]
+        _with_parts(thread.messages.filter(seq__gt=max(after, 0))).order_by("seq")[:SYNC_LIMIT]
     )
+    return _read(thread, rows, by=by, mark=mark)
+
+
+def messages_before(thread: Thread, *, before: int, count: int, by: User) -> list[MessagePayload]:
+    """The COUNT messages of the thread before sequence number BEFORE, oldest first,
+    recorded as read by BY: a page of older messages. Her read marker stays where it is
+    (she has gone back, not read on)."""
+    newest_first = _with_parts(thread.messages.filter(seq__lt=before)).order_by("-seq")[:count]
+    return _read(thread, list(reversed(newest_first)), by=by, mark=False)
+
+
+def _with_parts(messages: QuerySet[Message]) -> QuerySet[Message]:
+    return messages.select_related("author", "reply_to__author").prefetch_related("attachments")
+
+
+def _read(thread: Thread, rows: list[Message], *, by: User, mark: bool) -> list[MessagePayload]:
     for row in rows:
         row.thread = thread  # the encryption key without a query per message
     if rows:

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from applications.access import TagLookupThrottled, TagRefused, access_tag_by_code
-from dienstweg.access import staff
+from dienstweg.access import reach_of, staff
 from dienstweg.actions import ActionError
 from dienstweg.models import User
 from dienstweg.paging import numbered_page
@@ -25,6 +25,7 @@ from messaging import actions
 from messaging.access import (
     access_message_by_id,
     access_thread_by_id,
+    recent_threads_of,
     referral_thread_of,
     tag_thread_of,
     threads_of,
@@ -35,8 +36,7 @@ from messaging.people import direct_partners, label, with_partners
 from messaging.rendering import shown as shown_message
 from referrals.access import access_referral_by_id
 
-SHOWN = 50  # messages on the page; older ones come through `sync`
-BESIDE = 20  # threads in the list beside the conversation (wide screens)
+SHOWN = 50  # messages on a page; older ones on pages of their own (`?vor=`)
 
 
 @require_GET
@@ -63,7 +63,22 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     thread = access_thread_by_id(user, thread_id)
     # "Antworten" without JavaScript: the link names the message to quote.
     form = MessageForm(initial={"client_id": uuid.uuid4()})
-    return _thread_page(request, thread, form, answering=request.GET.get("antwort", ""))
+    return _thread_page(
+        request,
+        thread,
+        form,
+        answering=request.GET.get("antwort", ""),
+        before=_before(request.GET.get("vor", "")),
+    )
+
+
+def _before(value: str) -> int | None:
+    """The `?vor=N` of a page of older messages (those before number N); anything else
+    shows the newest, as a wrong `?page=` shows the first page of a list."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        return None
+    number = int(value)
+    return number if number > 1 else None
 
 
 def _thread_page(
@@ -73,25 +88,30 @@ def _thread_page(
     *,
     editing: dict[str, str] | None = None,
     answering: str = "",
+    before: int | None = None,
 ) -> HttpResponse:
     """The thread with FORM in its composer: a fresh one, or one refused with everything
     that was typed in it (files chosen cannot be refilled: form_field.html says so);
     EDITING: the id, text and refusal of a change to one of the user's messages;
-    ANSWERING: the id of the message to quote (a refused form names its own)."""
+    ANSWERING: the id of the message to quote (a refused form names its own); BEFORE: a
+    page of the SHOWN messages before that number instead of the newest (read only: no
+    composer, not live)."""
     user = staff(request)
-    shown = [
-        shown_message(m, me=user.pk)
-        for m in actions.messages_after(
+    if before is not None and before <= thread.last_seq:
+        read = actions.messages_before(thread, before=before, count=SHOWN, by=user)
+    else:
+        before = None
+        read = actions.messages_after(
             thread, after=max(0, thread.last_seq - SHOWN), by=user, mark=True
         )
-    ]
+    shown = [shown_message(m, me=user.pk) for m in read]
     # The message being answered, if it is on the page (an older one is not offered).
     if form.is_bound:
         answering = str(form.data.get("reply_to") or "")
     replying = next((m for m in shown if m["id"] == answering and not m["deleted"]), None)
     if not form.is_bound:
         form.initial["reply_to"] = replying["id"] if replying else ""
-    beside = titled(with_partners(threads_of(user))[:BESIDE])
+    beside = titled(recent_threads_of(user, reach_of(user)))
     partner = direct_partners([thread.pk], of=user).get(thread.pk, "") if _direct(thread) else ""
     return render(
         request,
@@ -110,6 +130,9 @@ def _thread_page(
             "editing": editing or {},
             "subject_url": _subject_url(thread),
             "max_chars": settings.MESSAGE_MAX_CHARS,
+            "older": before is not None,
+            # Messages are numbered from 1 (a deleted one keeps its place).
+            "earlier": shown[0]["seq"] if shown and shown[0]["seq"] > 1 else None,
         },
     )
 

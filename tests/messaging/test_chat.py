@@ -17,8 +17,8 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from dienstweg.actions import ActionError
 from dienstweg.models import Family, Notification
-from messaging import actions, consumers
-from messaging.models import Thread
+from messaging import actions, consumers, views
+from messaging.models import Participant, Thread
 from messaging.rendering import FOLD_CHARS
 from tests.conftest import Network, make_staff, verified_client
 
@@ -234,3 +234,40 @@ def test_erasing_the_family_erases_threads_with_replies(
     erased = actions.erase_family_threads(family, by=network.anna)
     assert (erased.threads, erased.messages) == (1, 2)
     assert not Thread.objects.filter(pk=thread.pk).exists()
+
+
+def shown_numbers(html: str) -> list[int]:
+    return [
+        int(seq)
+        for seq in re.findall(r'<li class="message[^"]*" id="m-[^"]+" data-seq="(\d+)"', html)
+    ]
+
+
+def test_older_messages_are_a_page_away_and_reading_them_moves_no_marker(
+    network: Network, thread: Thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(views, "SHOWN", 3)
+    for n in range(1, 8):
+        post(thread, network.anna, f"Nachricht {n}")
+    ben = verified_client(network.ben)
+    url = reverse("thread_detail", args=[thread.pk])
+
+    older = ben.get(url, {"vor": "5"}).content.decode()
+    assert shown_numbers(older) == [2, 3, 4]
+    assert f'href="{url}?vor=2"' in older
+    assert 'id="composer"' not in older and 'id="thread"' not in older  # read only, not live
+    assert f'href="{url}#composer"' in older
+    # Going back is reading, audited with what was shown; his marker stays where it was.
+    read = AuditEvent.objects.filter(action="message.read", actor_id=network.ben.pk).get()
+    assert (read.details["from"], read.details["to"]) == (2, 4)
+    assert not Participant.objects.filter(thread=thread, user=network.ben, read_seq__gt=0).exists()
+
+    assert shown_numbers(ben.get(url, {"vor": "2"}).content.decode()) == [1]
+    assert f'href="{url}?vor=' not in ben.get(url, {"vor": "2"}).content.decode()
+
+    newest = ben.get(url).content.decode()
+    assert shown_numbers(newest) == [5, 6, 7]
+    assert f'href="{url}?vor=5"' in newest and 'id="composer"' in newest
+    # Anything but a number within the thread shows the newest, as a wrong ?page= does.
+    for wrong in ("", "abc", "0", "1", "8", "99999999999999999999", "٣"):
+        assert shown_numbers(ben.get(url, {"vor": wrong}).content.decode()) == [5, 6, 7], wrong
