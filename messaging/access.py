@@ -13,7 +13,16 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+)
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import ngettext
@@ -25,7 +34,7 @@ from dienstweg.compiled import IDS, SENTINEL_ID, SENTINEL_UUID, CompiledQuery
 from dienstweg.hooks import Loss
 from dienstweg.models import Consent, Family, User
 from messaging.audit_actions import THREAD_ACCESS_DENIED
-from messaging.models import Message, Participant, Thread
+from messaging.models import Message, MessageAttachment, Participant, Thread
 from messaging.people import with_partners
 from referrals.access import (
     referral_readers,
@@ -134,12 +143,18 @@ def readable_message(user: User, message_id: UUID | str) -> Message | None:
     return loaded_message(message_id, thread) if thread is not None else None
 
 
+def listed_attachments() -> Prefetch[Any]:
+    """A message's files as a message shows them, by name and size: their content (up to
+    ATTACHMENT_MAX_BYTES each) is read only when one is downloaded."""
+    return Prefetch("attachments", queryset=MessageAttachment.objects.defer("content_enc"))
+
+
 def loaded_message(message_id: UUID | str, thread: Thread) -> Message | None:
     """The message of THREAD with its author, quote and files, unchecked: for a caller that
     has just asked message_seen_by (None if it is gone, or not of that thread)."""
     message = (
         Message.objects.select_related("author", "reply_to__author")
-        .prefetch_related("attachments")
+        .prefetch_related(listed_attachments())
         .filter(pk=message_id, thread_id=thread.pk)
         .first()
     )

@@ -27,7 +27,7 @@ from dienstweg.locks import lock_family_row
 from dienstweg.models import Consent, Family, Membership, User
 from dienstweg.notifications import notify
 from dienstweg.uploads import Upload, check_upload
-from messaging.access import THREAD_RELATED, may_use_thread, thread_readers
+from messaging.access import THREAD_RELATED, listed_attachments, may_use_thread, thread_readers
 from messaging.audit_actions import (
     FAMILY_THREADS_ERASED,
     MESSAGE_ATTACHMENT_DOWNLOADED,
@@ -452,7 +452,9 @@ def messages_before(thread: Thread, *, before: int, count: int, by: User) -> lis
 
 
 def _with_parts(messages: QuerySet[Message]) -> QuerySet[Message]:
-    return messages.select_related("author", "reply_to__author").prefetch_related("attachments")
+    return messages.select_related("author", "reply_to__author").prefetch_related(
+        listed_attachments()
+    )
 
 
 def _read(thread: Thread, rows: list[Message], *, by: User, mark: bool) -> list[MessagePayload]:
@@ -555,15 +557,31 @@ def reader_labels(thread: Thread) -> dict[int, str]:
     return labels_of(Participant.objects.filter(thread=thread, read_seq__gt=0).values("user_id"))
 
 
-def mentionable(thread: Thread, *, by: User) -> list[dict[str, str]]:
-    """Whom BY can @-mention here: the thread's readers but herself, by name (what the
-    composer suggests; post_message notifies by the same rule)."""
+@dataclass(frozen=True)
+class People:
+    """Who is in a thread as its page shows them: each participant's read marker (user id:
+    number) and her label for "gelesen von …", and whom the reader may @-mention."""
+
+    markers: dict[int, int]
+    labels: dict[int, str]
+    mentionable: list[dict[str, str]]
+
+
+def thread_people(thread: Thread, *, by: User) -> People:
+    """read_markers, reader_labels and mentionable of the thread for BY, with the names of
+    both kinds of people read in one query."""
+    markers = read_markers(thread)
     readers = [pk for pk in thread_readers(thread) if pk != by.pk]
-    return [
-        {"name": name, "label": label(name, agency)}
-        for _pk, name, agency in people_of(readers)
-        if name
-    ]
+    people = people_of({*markers, *readers})  # by name
+    return People(
+        markers=markers,
+        labels={pk: label(name, agency) for pk, name, agency in people if pk in markers},
+        mentionable=[
+            {"name": name, "label": label(name, agency)}
+            for pk, name, agency in people
+            if name and pk in readers
+        ],
+    )
 
 
 def announce_typing(thread: Thread, *, by: User) -> None:

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from dienstweg.compiled import SENTINEL_ID, CompiledQuery
+from dienstweg.compiled import IDS, SENTINEL_ID, CompiledQuery
 from dienstweg.models import Membership, User
 from messaging.models import Participant
 
@@ -30,12 +30,10 @@ def label_of(user_id: int) -> str | None:
 
 def people_of(user_ids: Iterable[int] | QuerySet[Any]) -> list[tuple[int, str, str | None]]:
     """(id, name, first agency's name) of each user, by name, in one query."""
-    ids: Any = user_ids
-    if not isinstance(user_ids, QuerySet):
-        ids = {pk for pk in user_ids if pk is not None}
-        if not ids:
-            return []
-    return list(_people(User.objects.filter(pk__in=ids)))
+    if isinstance(user_ids, QuerySet):
+        return list(_people(User.objects.filter(pk__in=user_ids)))
+    ids = sorted({pk for pk in user_ids if pk is not None})
+    return _PEOPLE.rows(ids=ids) if ids else []
 
 
 def _people(users: QuerySet[User]) -> QuerySet[Any, tuple[int, str, str | None]]:
@@ -51,10 +49,12 @@ def _people(users: QuerySet[User]) -> QuerySet[Any, tuple[int, str, str | None]]
     )
 
 
-# people_of for one user, compiled once (dienstweg/compiled.py).
+# people_of for one user, and for a list of them (once per length), compiled once
+# (dienstweg/compiled.py): building the query cost the thread page more than running it.
 _PERSON = CompiledQuery(
     lambda user_id: _people(User.objects.filter(pk=user_id)), user_id=SENTINEL_ID, prepared=True
 )
+_PEOPLE = CompiledQuery(lambda ids: _people(User.objects.filter(pk__in=ids)), ids=IDS)
 
 
 def label(name: str, agency: str | None) -> str:

@@ -113,6 +113,7 @@ def _thread_page(
         form.initial["reply_to"] = replying["id"] if replying else ""
     beside = titled(recent_threads_of(user, reach_of(user)))
     partner = direct_partners([thread.pk], of=user).get(thread.pk, "") if _direct(thread) else ""
+    people = actions.thread_people(thread, by=user)
     return render(
         request,
         "messaging/thread_detail.html",
@@ -123,9 +124,9 @@ def _thread_page(
             "replying": replying,
             "beside": beside,
             "last_seq": shown[-1]["seq"] if shown else thread.last_seq,
-            "markers": {str(u): seq for u, seq in actions.read_markers(thread).items()},
-            "reader_labels": {str(u): name for u, name in actions.reader_labels(thread).items()},
-            "mentionable": actions.mentionable(thread, by=user),
+            "markers": {str(u): seq for u, seq in people.markers.items()},
+            "reader_labels": {str(u): name for u, name in people.labels.items()},
+            "mentionable": people.mentionable,
             "form": form,
             "editing": editing or {},
             "subject_url": _subject_url(thread),

@@ -17,6 +17,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from dienstweg.actions import ActionError
 from dienstweg.models import Family, Notification
+from dienstweg.uploads import Upload
 from messaging import actions, consumers, views
 from messaging.models import Participant, Thread
 from messaging.rendering import FOLD_CHARS
@@ -220,10 +221,17 @@ def test_thread_page_costs_the_same_for_one_and_many_readers_replies_and_threads
 def test_the_composer_offers_the_readers_but_oneself_to_mention(
     network: Network, thread: Thread
 ) -> None:
-    offered = actions.mentionable(thread, by=network.anna)
+    post(thread, network.anna, "Hallo")
+    page_of(network.ben, thread)  # Ben has read it: his marker, his label
+    people = actions.thread_people(thread, by=network.anna)
+    offered = people.mentionable
     assert {"name": "Ben Becker", "label": f"Ben Becker ({JOBCENTER})"} in offered
     names = {person["name"] for person in offered}
     assert "Anna Albers" not in names and "Dirk Dahl" not in names
+    # The markers and their labels, read with the same one query of names.
+    assert people.markers == actions.read_markers(thread) == {network.anna.pk: 1, network.ben.pk: 1}
+    assert people.labels == actions.reader_labels(thread)
+    assert people.labels[network.ben.pk] == f"Ben Becker ({JOBCENTER})"
 
 
 def test_erasing_the_family_erases_threads_with_replies(
@@ -271,3 +279,25 @@ def test_older_messages_are_a_page_away_and_reading_them_moves_no_marker(
     # Anything but a number within the thread shows the newest, as a wrong ?page= does.
     for wrong in ("", "abc", "0", "1", "8", "99999999999999999999", "٣"):
         assert shown_numbers(ben.get(url, {"vor": wrong}).content.decode()) == [5, 6, 7], wrong
+
+
+def test_a_message_lists_its_files_without_reading_their_content(
+    network: Network, thread: Thread
+) -> None:
+    """The page and a socket's delivery show a file's name and size; its content (up to
+    10 MB a file) is read only for its download."""
+    pdf = b"%PDF-1.4\n" + b"x" * 200_000 + b"\n%%EOF\n"
+    sent = post(thread, network.anna, attachments=[Upload(name="bescheid.pdf", content=pdf)])
+    url = reverse("thread_detail", args=[thread.pk])
+    ben = verified_client(network.ben)
+    with CaptureQueriesContext(connection) as page:
+        assert "bescheid.pdf" in ben.get(url).content.decode()
+    with CaptureQueriesContext(connection) as delivery:
+        live = consumers._readable(network.ben, str(sent.message.pk))
+    assert live is not None and live["attachments"][0]["name"] == "bescheid.pdf"
+    for captured in (page, delivery):
+        files = [q["sql"] for q in captured.captured_queries if "messageattachment" in q["sql"]]
+        assert files and not [sql for sql in files if "content_enc" in sql], files
+    file = sent.message.attachments.get()
+    download = ben.get(reverse("message_attachment", args=[file.pk]))
+    assert download.content == pdf
