@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, TypedDict
 
 from asgiref.sync import async_to_sync
@@ -52,11 +54,43 @@ def publish(user_ids: Iterable[int | None], event: Any) -> None:
         transaction.on_commit(lambda: send_now(recipients, event))
 
 
+Held = list[tuple[list[int], Any]]
+_holding = threading.local()
+
+
+@contextmanager
+def held(events: Held) -> Iterator[None]:
+    """Inside, on this thread, the events of committed writes are kept in EVENTS instead of
+    sent: for a socket's worker thread, whose event loop sends them afterwards (send_held).
+    Sending from the thread blocked it on the loop for every event, holding its database
+    connection meanwhile: at 20 messages/s with five readers a third of the socket's
+    thread time went to that wait (py-spy, bench/step4.py)."""
+    outer = getattr(_holding, "events", None)
+    _holding.events = events
+    try:
+        yield
+    finally:
+        _holding.events = outer
+
+
 def send_now(user_ids: list[int], event: Any) -> None:
+    kept: Held | None = getattr(_holding, "events", None)
+    if kept is not None:
+        kept.append((user_ids, event))
+        return
     try:
         async_to_sync(_send)(user_ids, event)
     except Exception:  # the write has committed; a lost event is repaired by sync
         logger.exception("real-time event %s not sent", event.get("type"))
+
+
+async def send_held(events: Held) -> None:
+    """Send the events held on a worker thread (held), in the order they were committed."""
+    for user_ids, event in events:
+        try:
+            await _send(user_ids, event)
+        except Exception:  # as send_now: committed, and sync repairs what is lost
+            logger.exception("real-time event %s not sent", event.get("type"))
 
 
 async def _send(user_ids: list[int], event: Any) -> None:

@@ -48,7 +48,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.context import bind
-from dienstweg import clock, sessions, worklist
+from dienstweg import clock, events, sessions, worklist
 from dienstweg.actions import ActionError
 from dienstweg.events import session_tag, staff_group
 from dienstweg.middleware import SessionLifetimeMiddleware
@@ -92,15 +92,21 @@ _frame_threads = ThreadPoolExecutor(max_workers=FRAME_THREADS, thread_name_prefi
 
 async def in_thread(function: Callable[..., T], *args: Any) -> T:
     """Run a frame's database work on a worker thread: with Channels' default every socket
-    of the process would queue for one shared thread (bench/step4.py)."""
-    return await database_sync_to_async(_closing, thread_sensitive=False, executor=_frame_threads)(
-        function, *args
-    )
-
-
-def _closing(function: Callable[..., T], *args: Any) -> T:
+    of the process would queue for one shared thread (bench/step4.py). The events its
+    writes committed are sent from here, in order, once it is done (events.held)."""
+    committed: events.Held = []
     try:
-        return function(*args)
+        return await database_sync_to_async(
+            _closing, thread_sensitive=False, executor=_frame_threads
+        )(committed, function, *args)
+    finally:
+        await events.send_held(committed)
+
+
+def _closing(committed: events.Held, function: Callable[..., T], *args: Any) -> T:
+    try:
+        with events.held(committed):
+            return function(*args)
     finally:
         # Back to the pool: the worker thread outlives this frame.
         connections.close_all()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -135,3 +137,28 @@ def test_a_message_is_kept_before_its_readers_are_told(
     monkeypatch.setattr(events, "send_now", told)
     consumers._post(network.anna, str(thread.pk), "Hallo", uuid.uuid4(), None)
     assert kept_when_told == [True]
+
+
+def test_a_frames_events_are_sent_from_the_loop_after_its_work(
+    committed: None, network: Network, thread: Thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame's worker thread keeps the events its writes committed (it does not block on
+    the event loop for each one); in_thread sends them afterwards, in commit order."""
+    sent: list[tuple[str, list[int]]] = []
+
+    async def send(user_ids: list[int], event: dict[str, Any]) -> None:
+        sent.append((event["type"], user_ids))
+
+    def blocked(*args: Any) -> None:
+        raise AssertionError("a worker thread waited on the event loop")
+
+    monkeypatch.setattr(events, "_send", send)
+    monkeypatch.setattr(events, "async_to_sync", blocked)
+
+    def work() -> None:
+        shown = consumers._post(network.anna, str(thread.pk), "Hallo", uuid.uuid4(), None)
+        consumers._read(network.ben, str(thread.pk), shown["seq"])
+
+    async_to_sync(consumers.in_thread)(work)
+    readers = sorted([network.anna.pk, network.ben.pk])
+    assert sent == [("message.new", readers), ("read.updated", readers)]
