@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Server
+from tests.browser.test_layout import WCAG_21_AA, axe
 from tests.browser.test_messaging import (
     BEN_LABEL,
     CASEWORKER,
@@ -227,3 +228,50 @@ def test_typing_an_at_sign_offers_the_readers_of_the_thread(
     page.keyboard.press("Enter")
     expect(message(page, "Bitte prüfen, @Ben Becker danke.")).to_have_count(1, timeout=WAIT)
     page.context.close()
+
+
+# A direct conversation of the coach that no other test reads, with more messages than a
+# page shows (messaging.views.SHOWN), written through the real action.
+LONG_THREAD = """
+import uuid
+from dienstweg.models import User
+from messaging import actions
+anna = User.objects.get(email="anna@demo.dienstweg.invalid")
+other = User.objects.filter(is_active=True, memberships__isnull=False).exclude(
+    email__in=["anna@demo.dienstweg.invalid", "ben@demo.dienstweg.invalid"]
+).order_by("pk").first()
+thread = actions.open_direct_thread(other, by=anna)
+for n in range(1, 53):
+    author = anna if n % 2 else other
+    actions.post_message(thread, body=f"Absprache Nr. {n}", client_id=uuid.uuid4(), by=author)
+print(thread.pk)
+"""
+
+
+def test_older_messages_are_one_link_away_on_a_desktop_and_a_phone(
+    server: Server, browser: Browser, signed_in: dict[str, Any]
+) -> None:
+    thread_id = server.manage("shell", "-c", LONG_THREAD).strip().splitlines()[-1]
+    shots = str(server.env["DIENSTWEG_DATA_DIR"])
+    for width, height in ((1280, 800), (390, 844)):
+        page = browser.new_context(
+            storage_state=signed_in[COACH], viewport={"width": width, "height": height}
+        ).new_page()
+        page.goto(f"{server.url}/nachrichten/{thread_id}/")
+        expect(page.locator("#live-status")).to_have_text(LIVE, timeout=WAIT)
+        shown = page.locator("#messages li.message")
+        expect(shown).to_have_count(50)
+        expect(shown.first).to_have_attribute("data-seq", "3")
+        page.get_by_role("link", name="Ältere Nachrichten anzeigen").click()
+        expect(page.get_by_role("heading", name="Ältere Nachrichten (Nr. 1 bis 2)")).to_be_visible()
+        expect(shown).to_have_count(2)
+        expect(shown.first).to_contain_text("Absprache Nr. 1")
+        # A reply quotes a message of the composer's page: not offered back here.
+        expect(page.get_by_role("link", name="Antworten")).to_have_count(0)
+        results = axe.run(page, options={"runOnly": WCAG_21_AA})
+        assert not results.response["violations"], results.generate_report()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=f"{shots}/older-{width}.png", full_page=True)
+        page.get_by_role("link", name="Zu den neuesten Nachrichten und zum Schreiben").click()
+        expect(page.get_by_label("Nachricht", exact=True)).to_be_visible()
+        page.context.close()

@@ -265,6 +265,7 @@ def test_older_messages_are_a_page_away_and_reading_them_moves_no_marker(
     assert f'href="{url}?vor=2"' in older
     assert 'id="composer"' not in older and 'id="thread"' not in older  # read only, not live
     assert f'href="{url}#composer"' in older
+    assert 'class="reply"' not in older  # a reply quotes a message of the composer's page
     # Going back is reading, audited with what was shown; his marker stays where it was.
     read = AuditEvent.objects.filter(action="message.read", actor_id=network.ben.pk).get()
     assert (read.details["from"], read.details["to"]) == (2, 4)
