@@ -95,12 +95,40 @@ async def in_thread(function: Callable[..., T], *args: Any) -> T:
     of the process would queue for one shared thread (bench/step4.py). The events its
     writes committed are sent from here, in order, once it is done (events.held)."""
     committed: events.Held = []
+    work = asyncio.ensure_future(
+        database_sync_to_async(_closing, thread_sensitive=False, executor=_frame_threads)(
+            committed, function, *args
+        )
+    )
     try:
-        return await database_sync_to_async(
-            _closing, thread_sensitive=False, executor=_frame_threads
-        )(committed, function, *args)
+        # Shielded: a socket closed meanwhile cancels its wait, not the work, which may
+        # still commit; its events go out all the same, and in full.
+        return await asyncio.shield(work)
     finally:
-        await events.send_held(committed)
+        if work.done():
+            if committed:
+                await asyncio.shield(_sending(committed))
+        else:
+            work.add_done_callback(lambda done: _send_after(done, committed))
+
+
+# Sends under way, held here so that the loop does not drop them unfinished.
+_sends: set[asyncio.Task[None]] = set()
+
+
+def _sending(committed: events.Held) -> asyncio.Task[None]:
+    task = asyncio.ensure_future(events.send_held(committed))
+    _sends.add(task)
+    task.add_done_callback(_sends.discard)
+    return task
+
+
+def _send_after(work: asyncio.Future[Any], committed: events.Held) -> None:
+    """The events of a frame whose socket stopped waiting for it, sent once it is done."""
+    if not work.cancelled():
+        work.exception()  # nobody is left to be told of it
+    if committed:
+        _sending(committed)
 
 
 def _closing(committed: events.Held, function: Callable[..., T], *args: Any) -> T:

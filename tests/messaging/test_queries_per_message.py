@@ -6,6 +6,9 @@ never asking the rules."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +22,7 @@ from dienstweg import events
 from dienstweg.models import Membership, User
 from messaging import consumers
 from messaging.kept import RECENT, ThreadRows
-from messaging.models import Thread
+from messaging.models import Message, Thread
 from tests.conftest import Network, make_staff
 
 # The costs measured when this test was written (SQLite and PostgreSQL alike): a change
@@ -162,3 +165,37 @@ def test_a_frames_events_are_sent_from_the_loop_after_its_work(
     async_to_sync(consumers.in_thread)(work)
     readers = sorted([network.anna.pk, network.ben.pk])
     assert sent == [("message.new", readers), ("read.updated", readers)]
+
+
+def test_a_frame_whose_socket_went_away_still_sends_its_events(
+    committed: None, network: Network, thread: Thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A socket closed while its frame's work runs stops waiting for it; the work goes on,
+    commits, and the readers are told all the same."""
+    sent: list[str] = []
+
+    async def send(user_ids: list[int], event: dict[str, Any]) -> None:
+        sent.append(event["type"])
+
+    monkeypatch.setattr(events, "_send", send)
+    started, release = threading.Event(), threading.Event()
+
+    def work() -> None:
+        started.set()
+        assert release.wait(30)
+        consumers._post(network.anna, str(thread.pk), "Hallo", uuid.uuid4(), None)
+
+    async def closed_meanwhile() -> None:
+        frame = asyncio.ensure_future(consumers.in_thread(work))
+        assert await asyncio.to_thread(started.wait, 30)
+        frame.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await frame
+        release.set()
+        deadline = time.monotonic() + 30  # a busy machine may stall the worker thread
+        while not sent and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    async_to_sync(closed_meanwhile)()
+    assert sent == ["message.new"]
+    assert Message.objects.filter(thread=thread, seq=1).exists()
