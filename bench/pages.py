@@ -134,7 +134,7 @@ def prepare(coach: User, project: Agency, rng: random.Random) -> Thread:
                 client_id=uuid.uuid4(),
                 by=coach,
             )
-        return thread
+        return Thread.objects.get(pk=thread.pk)  # with its messages counted
     raise SystemExit("no referral of the coach could open a thread")
 
 
