@@ -579,8 +579,9 @@ class People:
 
 
 def thread_people(thread: Thread, *, by: User) -> People:
-    """read_markers, reader_labels and mentionable of the thread for BY, with the names of
-    both kinds of people read in one query."""
+    """The thread's People for BY: read_markers, reader_labels and whom she may mention
+    (its readers but herself, as post_message notifies them), with the names of both
+    kinds of people read in one query."""
     markers = read_markers(thread)
     readers = [pk for pk in thread_readers(thread) if pk != by.pk]
     people = people_of({*markers, *readers})  # by name
