@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from django.conf import settings
@@ -480,7 +480,12 @@ def holds_four_eyes_role(user: User) -> bool:
     ).exists()
 
 
-def proposal_deadline(proposal: MembershipProposal) -> datetime:
+class _Proposed(Protocol):
+    @property
+    def proposed_at(self) -> datetime: ...
+
+
+def proposal_deadline(proposal: _Proposed) -> datetime:
     """The moment a pending proposal expires unconfirmed."""
     return proposal.proposed_at + timedelta(days=settings.MEMBERSHIP_PROPOSAL_DAYS)
 
@@ -509,22 +514,36 @@ def proposals_awaiting(
     """The pending, unexpired proposals this user decides as lead of their agency: never
     her own, never one for herself, never the network's DPO role. REACH, if the page has
     read her memberships already, names the agencies she leads."""
-    earliest = (now or timezone.now()) - timedelta(days=settings.MEMBERSHIP_PROPOSAL_DAYS)
     led = (
         agency_ids_of(user, (Role.LEAD,))
         if reach is None
         else sorted(agency for agency, role in reach.roles if role == Role.LEAD)
     )
+    return proposals_awaiting_within(user.pk, proposals_open_since(now), led).select_related(
+        "user", "agency", "proposed_by"
+    )
+
+
+def proposals_open_since(now: datetime | None = None) -> datetime:
+    """Proposals made after this moment are still open (MEMBERSHIP_PROPOSAL_DAYS)."""
+    return (now or timezone.now()) - timedelta(days=settings.MEMBERSHIP_PROPOSAL_DAYS)
+
+
+def proposals_awaiting_within(
+    user_id: int, since: datetime, led: list[int]
+) -> QuerySet[MembershipProposal]:
+    """proposals_awaiting by ids and moments alone (for a compiled query,
+    dienstweg/compiled.py): the user's id, the moment before which proposals have
+    expired, and the agencies she leads."""
     return (
         MembershipProposal.objects.filter(
             state=MembershipProposal.State.PENDING,
-            proposed_at__gt=earliest,
+            proposed_at__gt=since,
             agency_id__in=led,
         )
         .exclude(role=Role.NETWORK_DPO)
-        .exclude(user=user)
-        .exclude(proposed_by=user)
-        .select_related("user", "agency", "proposed_by")
+        .exclude(user_id=user_id)
+        .exclude(proposed_by_id=user_id)
         .order_by("proposed_at", "pk")
     )
 

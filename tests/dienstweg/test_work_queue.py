@@ -10,6 +10,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -205,6 +206,11 @@ def test_lead_decides_role_proposals_from_the_queue(network: Network, jana: User
     page = section(home(jana), "dienstweg.proposals")
     assert "Nina Neu als Fallbearbeitung" in page
     assert reverse("proposal_confirm", args=[proposal.pk]) in page
+    # What the lead needs to decide: whom, where, proposed by whom, open until when.
+    for shown in ("nina@example.org", network.jobcenter.name, "von Olga Ort"):
+        assert html.escape(shown) in page
+    until = proposal.proposed_at + timedelta(days=settings.MEMBERSHIP_PROPOSAL_DAYS)
+    assert german(timezone.localdate(until)) in page
 
 
 # Caseworker
