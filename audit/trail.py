@@ -62,7 +62,20 @@ def record(
     system) and return the event. Raises RuntimeError outside a transaction, ValueError for
     an undeclared action and for anything that is not an id or a label."""
     event = _event(actor, action, target, family, purpose, details, agency_id)
-    event.save(force_insert=True)
+    alias = router.db_for_write(AuditEvent)
+    connection = transaction.get_connection(alias)
+    if connection.vendor != "postgresql":
+        event.save(force_insert=True)
+        return event
+    # Model.save() took 0.65-0.75 ms an event, this INSERT 0.40 (median of 300, bench
+    # database, 2026-12-07): every page and every message frame records at least one.
+    values = [getattr(event, name) for name, _kind in _COLUMNS]
+    values[-1] = Jsonb(event.details)
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_ONE, values)
+        event.pk, event.txid = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = alias
     return event
 
 
@@ -123,7 +136,8 @@ def record_each(
     return count
 
 
-# The columns record() fills, as record_each() passes them to PostgreSQL: one array each.
+# The columns record() fills, with their types for record_each's arrays. The transaction's
+# id (txid) is the column's own default: written by the database, never by the caller.
 _COLUMNS = (
     ("occurred_at", "timestamptz"),
     ("actor_id", "bigint"),
@@ -139,10 +153,14 @@ _COLUMNS = (
     ("ip", "inet"),
     ("details", "jsonb"),
 )
-_INSERT_EACH = "INSERT INTO {} ({}) SELECT * FROM UNNEST({})".format(  # noqa: S608
-    f'"{AuditEvent._meta.db_table}"',
-    ", ".join(f'"{name}"' for name, _kind in _COLUMNS),
-    ", ".join(f"%s::{kind}[]" for _name, kind in _COLUMNS),
+_TABLE = '"{}" ({})'.format(
+    AuditEvent._meta.db_table, ", ".join(f'"{name}"' for name, _kind in _COLUMNS)
+)
+_INSERT_ONE = 'INSERT INTO {} VALUES ({}) RETURNING "id", "txid"'.format(  # noqa: S608
+    _TABLE, ", ".join("%s" for _column in _COLUMNS)
+)
+_INSERT_EACH = "INSERT INTO {} SELECT * FROM UNNEST({})".format(  # noqa: S608
+    _TABLE, ", ".join(f"%s::{kind}[]" for _name, kind in _COLUMNS)
 )
 
 
