@@ -250,7 +250,8 @@ REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # channels_redis's Pub/Sub layer, sending an event to many groups at once.
+            "BACKEND": "config.channel_layer.PubSubLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 # Redis holds message bodies in transit: encrypted (Fernet, from SECRET_KEY).

@@ -98,7 +98,11 @@ async def _send(user_ids: list[int], event: Any) -> None:
     if layer is None:
         return
     message = {"type": "deliver", "event": event}
-    await asyncio.gather(*(layer.group_send(staff_group(pk), message) for pk in user_ids))
+    groups = [staff_group(pk) for pk in user_ids]
+    if hasattr(layer, "group_send_many"):  # production's (config/channel_layer.py)
+        await layer.group_send_many(groups, message)
+    else:
+        await asyncio.gather(*(layer.group_send(group, message) for group in groups))
 
 
 def session_ended(user_id: int, session_key: str | None = None) -> None:

@@ -5,6 +5,7 @@ layer is handed (any layer), and with Redis by watching the server itself (MONIT
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import uuid
@@ -39,13 +40,16 @@ def markers() -> dict[str, str]:
 
 @pytest.fixture
 def handed_to_layer(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Everything given to the channel layer's send and group_send, as text."""
+    """Everything given to the channel layer's send and group_send (and production's
+    group_send_many, config/channel_layer.py), as text."""
     layer = get_channel_layer()
     seen: list[str] = []
-    for name in ("send", "group_send"):
+    for name in ("send", "group_send", "group_send_many"):
+        if not hasattr(layer, name):
+            continue
         original = getattr(layer, name)
 
-        def capture(target: str, message: dict[str, Any], original: Any = original) -> Any:
+        def capture(target: Any, message: dict[str, Any], original: Any = original) -> Any:
             seen.append(f"{target} {message!r}")
             return original(target, message)
 
@@ -169,3 +173,31 @@ async def test_redis_carries_no_message_text(
     published = [command for command in redis_monitor if command.upper().startswith("PUBLISH")]
     assert any(prefix in command for command in published)  # the events went through Redis
     assert not [c for c in redis_monitor for marker in text.values() if marker in c]
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL=redis://)")
+async def test_one_event_to_many_groups_reaches_each_group_once() -> None:
+    """Production's group_send_many (config/channel_layer.py): one pipelined publication per
+    group, each member of each named group gets the message once, a group not named gets
+    nothing."""
+    layer = get_channel_layer()
+    assert hasattr(layer, "group_send_many")
+    tag = uuid.uuid4().hex[:8]
+    ben, ben_tab, clara, dirk = [await layer.new_channel() for _ in range(4)]
+    for group, channel in (
+        (f"t{tag}.ben", ben),
+        (f"t{tag}.ben", ben_tab),
+        (f"t{tag}.clara", clara),
+        (f"t{tag}.dirk", dirk),
+    ):
+        await layer.group_add(group, channel)
+    message = {"type": "deliver", "event": {"type": "read.updated", "seq": 3}}
+    await layer.group_send_many([f"t{tag}.ben", f"t{tag}.clara"], message)
+    for channel in (ben, ben_tab, clara):
+        assert await asyncio.wait_for(layer.receive(channel), 30) == message
+    await layer.group_send_many([f"t{tag}.dirk"], {"type": "deliver", "event": {"seq": 4}})
+    # Dirk's next message is the one sent to him alone: nothing of the first reached him.
+    assert (await asyncio.wait_for(layer.receive(dirk), 30))["event"] == {"seq": 4}
+    for channel in (ben, ben_tab, clara):
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(layer.receive(channel), 0.5)
