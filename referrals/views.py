@@ -204,7 +204,7 @@ def inbox_assign(request: HttpRequest) -> HttpResponse:
     done, refused = 0, []
     for referral_id in ticked:
         try:
-            referral = access_referral_by_id(user, referral_id, reach)
+            referral = access_referral_by_id(user, referral_id)
         except Http404:
             refused.append(_("eine Vermittlung ist nicht (mehr) sichtbar"))
             continue
@@ -310,7 +310,7 @@ def _shown(
     user = staff(request)
     # One look at the user's memberships serves the access check, her side and the rules.
     reach = reach_of(user)
-    referral = access_referral_by_id(user, referral_id, reach)
+    referral = access_referral_by_id(user, referral_id)
     side = side_of(user, referral, reach)
     steps.record_referral_read(referral, action=REFERRAL_VIEWED, side=side, by=user)
     may = {
@@ -440,7 +440,7 @@ def referral_step(request: HttpRequest, referral_id: str, verb: str) -> HttpResp
     run, done = STEPS[verb]
     user = staff(request)
     reach = reach_of(user)
-    referral = access_referral_by_id(user, referral_id, reach)
+    referral = access_referral_by_id(user, referral_id)
     confirmed = request.method == "POST" and bool(request.POST.get("confirm"))
     if verb in CONFIRMED_STEPS and not confirmed:
         rule = transitions.RULES[verb]
@@ -495,7 +495,7 @@ def _confirmation(request: HttpRequest, referral: Referral, verb: str) -> HttpRe
 def referral_attachment(request: HttpRequest, referral_id: str, attachment_id: str) -> HttpResponse:
     user = staff(request)
     reach = reach_of(user)
-    referral = access_referral_by_id(user, referral_id, reach)
+    referral = access_referral_by_id(user, referral_id)
     attachment = access_attachment_by_id(user, referral, attachment_id)
     content = attachment.decrypt_field_bytes("content")
     steps.record_referral_read(
