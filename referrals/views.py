@@ -308,7 +308,8 @@ def _shown(
     request: HttpRequest, referral_id: str, kept: dict[str, str] | None = None
 ) -> HttpResponse:
     user = staff(request)
-    # One look at the user's memberships serves the access check, her side and the rules.
+    # One look at the user's memberships serves her side and the rules (the access check
+    # reads them inside its own query).
     reach = reach_of(user)
     referral = access_referral_by_id(user, referral_id)
     side = side_of(user, referral, reach)
