@@ -202,6 +202,10 @@ class Reach:
     def holds(self, agency_id: int, wanted: tuple[str, ...]) -> bool:
         return holds_role(self.roles, *wanted, agency=agency_id)
 
+    def agencies_holding(self, *wanted: str) -> list[int]:
+        """The agencies in which she holds one of WANTED (those she leads, say)."""
+        return sorted({agency for agency, role in self.roles if role in wanted})
+
     def projects_holding(self, *wanted: str) -> list[int]:
         """The projects in which she holds one of WANTED."""
         return sorted(
@@ -514,11 +518,7 @@ def proposals_awaiting(
     """The pending, unexpired proposals this user decides as lead of their agency: never
     her own, never one for herself, never the network's DPO role. REACH, if the page has
     read her memberships already, names the agencies she leads."""
-    led = (
-        agency_ids_of(user, (Role.LEAD,))
-        if reach is None
-        else sorted(agency for agency, role in reach.roles if role == Role.LEAD)
-    )
+    led = agency_ids_of(user, (Role.LEAD,)) if reach is None else reach.agencies_holding(Role.LEAD)
     return proposals_awaiting_within(user.pk, proposals_open_since(now), led).select_related(
         "user", "agency", "proposed_by"
     )

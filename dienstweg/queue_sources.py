@@ -81,7 +81,7 @@ _PROPOSALS = CompiledQuery(
 
 
 def proposals(user: User, reach: Reach) -> QueueRows | None:
-    led = sorted(agency for agency, role in reach.roles if role == Role.LEAD)
+    led = reach.agencies_holding(Role.LEAD)
     if not led:
         return None
     rows = [

@@ -46,10 +46,6 @@ class Row(NamedTuple):
     agency: str
 
 
-def _agencies(reach: Reach, role: str) -> list[int]:
-    return sorted({agency for agency, held in reach.roles if held == role})
-
-
 def _due(referral: Row) -> tuple[object, bool]:
     if referral.state != State.SENT or referral.sent_at is None:
         return None, False
@@ -116,7 +112,7 @@ def _answers_since() -> datetime:
 
 
 def answers(user: User, reach: Reach) -> QueueRows | None:
-    if not _agencies(reach, Role.COACH):
+    if not reach.agencies_holding(Role.COACH):
         return None
 
     def detail(referral: Row) -> str:
@@ -142,7 +138,7 @@ def answers(user: User, reach: Reach) -> QueueRows | None:
 
 
 def answers_count(user: User, reach: Reach) -> int | None:
-    if not _agencies(reach, Role.COACH):
+    if not reach.agencies_holding(Role.COACH):
         return None
     return capped_count(_answers(reach.agency_ids, reach.group_ids, user.pk, _answers_since()))
 
@@ -156,7 +152,7 @@ def _assignable(found: QueueRows, reach: Reach, *, prefix: str) -> QueueRows:
     each up through the access rules again). PREFIX keeps the ids of the two sections apart:
     a referral both unassigned and overdue is listed in each. The form's list of staff is
     read once for both sections: one query, whatever the number of rows."""
-    form = AssignManyForm(agency_ids=_agencies(reach, Role.LEAD), auto_id=f"{prefix}-%s")
+    form = AssignManyForm(agency_ids=reach.agencies_holding(Role.LEAD), auto_id=f"{prefix}-%s")
     # Both sections offer the same staff: read once for the page.
     field = form.fields["assignee"]
     if "referrals.assignable_staff" not in reach.shared:
@@ -189,7 +185,7 @@ _OVERDUE = _section(_overdue, other_side="from_agency", led=IDS, before=SENTINEL
 
 
 def unassigned(user: User, reach: Reach) -> QueueRows | None:
-    led = _agencies(reach, Role.LEAD)
+    led = reach.agencies_holding(Role.LEAD)
     if not led:
         return None
     found = _rows(
@@ -208,14 +204,14 @@ def unassigned(user: User, reach: Reach) -> QueueRows | None:
 
 
 def unassigned_count(user: User, reach: Reach) -> int | None:
-    led = _agencies(reach, Role.LEAD)
+    led = reach.agencies_holding(Role.LEAD)
     if not led:
         return None
     return capped_count(_unassigned(reach.agency_ids, reach.group_ids, led))
 
 
 def overdue(user: User, reach: Reach) -> QueueRows | None:
-    led = _agencies(reach, Role.LEAD)
+    led = reach.agencies_holding(Role.LEAD)
     if not led:
         return None
     found = _rows(
@@ -234,7 +230,7 @@ def overdue(user: User, reach: Reach) -> QueueRows | None:
 
 
 def overdue_count(user: User, reach: Reach) -> int | None:
-    led = _agencies(reach, Role.LEAD)
+    led = reach.agencies_holding(Role.LEAD)
     if not led:
         return None
     return capped_count(_overdue(reach.agency_ids, reach.group_ids, led, overdue_since()))
@@ -257,7 +253,7 @@ _ASSIGNED = _section(_assigned, other_side="from_agency", user_id=SENTINEL_ID)
 
 
 def assigned(user: User, reach: Reach) -> QueueRows | None:
-    if not _agencies(reach, Role.CASEWORKER):
+    if not reach.agencies_holding(Role.CASEWORKER):
         return None
     return _rows(
         _ASSIGNED.rows(
@@ -280,7 +276,7 @@ def assigned(user: User, reach: Reach) -> QueueRows | None:
 
 
 def assigned_count(user: User, reach: Reach) -> int | None:
-    if not _agencies(reach, Role.CASEWORKER):
+    if not reach.agencies_holding(Role.CASEWORKER):
         return None
     return capped_count(_assigned(reach.agency_ids, reach.group_ids, user.pk))
 

@@ -162,7 +162,7 @@ def _sorted_query(request: HttpRequest, sort: str) -> str:
 
 def _led(reach: Reach) -> list[int]:
     """The agencies the user leads: she assigns their referrals, to their staff."""
-    return sorted(agency for agency, role in reach.roles if role == Membership.Role.LEAD)
+    return reach.agencies_holding(Membership.Role.LEAD)
 
 
 # At most this many referrals are assigned in one go (a page of the inbox is 25).
