@@ -110,10 +110,13 @@ def visible_to(user_id: int | Any) -> Q:
 
 # Built and compiled once a day (the consent's end is compared with today): Django took
 # several ms of CPU to build this rule for every frame of a socket (dienstweg/compiled.py).
+def _opened_by(user_id: int, referral_id: UUID) -> QuerySet[Referral]:
+    """The referral REFERRAL_ID if the user USER_ID may open it now (visible_to)."""
+    return Referral.objects.filter(pk=referral_id).filter(visible_to(user_id))
+
+
 _VISIBLE = CompiledQuery(
-    lambda user_id, referral_id: (
-        Referral.objects.filter(pk=referral_id).filter(visible_to(user_id)).values("pk")[:1]
-    ),
+    lambda user_id, referral_id: _opened_by(user_id, referral_id).values("pk")[:1],
     user_id=SENTINEL_ID,
     referral_id=SENTINEL_UUID,
     prepared=True,
@@ -257,9 +260,9 @@ def access_referral_by_id(user: User, referral_id: UUID | str) -> Referral:
 # and the rules' nested subqueries took Django most of the referral page's gate cost
 # (bench/step3.py's referral detail: 1.7 x its plain twin on the slower machine).
 _OPENED = CompiledQuery(
-    lambda user_id, referral_id: with_receiver_rules(
-        Referral.objects.filter(pk=referral_id).filter(visible_to(user_id))
-    ).values_list("receiver_sees", "receiving_side_open"),  # type: ignore[misc]
+    lambda user_id, referral_id: with_receiver_rules(_opened_by(user_id, referral_id)).values_list(
+        "receiver_sees", "receiving_side_open"
+    ),  # type: ignore[misc]
     user_id=SENTINEL_ID,
     referral_id=SENTINEL_UUID,
     prepared=True,
