@@ -17,7 +17,6 @@ from dienstweg.access import (
     Reach,
     Role,
     proposal_deadline,
-    proposals_awaiting,
     proposals_awaiting_within,
     proposals_open_since,
 )
@@ -35,10 +34,6 @@ from dienstweg.worklist import (
 
 # A coach hears of a consent this many days before it ends: time to see the family again.
 CONSENT_ENDING_DAYS = 14
-
-
-def _is_lead(reach: Reach) -> bool:
-    return any(role == Role.LEAD for _agency, role in reach.roles)
 
 
 class Proposal(NamedTuple):
@@ -104,7 +99,12 @@ def proposals(user: User, reach: Reach) -> QueueRows | None:
 
 
 def proposals_count(user: User, reach: Reach) -> int | None:
-    return capped_count(proposals_awaiting(user, reach=reach)) if _is_lead(reach) else None
+    led = reach.agencies_holding(Role.LEAD)
+    return (
+        capped_count(proposals_awaiting_within(user.pk, proposals_open_since(), led))
+        if led
+        else None
+    )
 
 
 def _ending_consents(projects: list[int]) -> QuerySet[Consent]:
