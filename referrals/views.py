@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +24,7 @@ from dienstweg.access import Reach, access_family_by_id, holds_role, staff
 from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, Membership, User
 from dienstweg.paging import KeysetPage, NumberedPage, keyset_page, numbered_page
+from dienstweg.snapshot import readable_identity
 from dienstweg.uploads import accepts_uploads, attachment_response
 from referrals.access import (
     REFERRING_ROLES,
@@ -351,7 +352,7 @@ def referral_page(
             "basis_reason": referral.decrypt_field("basis_reason"),
             "decision_note": referral.decrypt_field("decision_note"),
             "outcome": referral.decrypt_field("outcome"),
-            "identity": _readable_identity(snapshot.get("identity")),
+            "identity": readable_identity(snapshot.get("identity")),
             "notes": [(DataCategory(c).label, notes[c]) for c in referral.categories if c in notes],
             "events": referral.events.select_related("by"),
             "attachments": [(a, a.decrypt_field("name")) for a in referral.attachments.all()],
@@ -509,22 +510,3 @@ def referral_attachment(request: HttpRequest, referral_id: str, attachment_id: s
     return attachment_response(
         content, attachment.content_type, f"anhang-{referral.family.reference}"
     )
-
-
-def _readable_identity(identity: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The snapshot's identity with each birth date as a date, so the page writes it in
-    the reader's locale (12.04.1988), not as stored (1988-04-12)."""
-    if not identity:
-        return identity
-    members = [
-        {**person, "birth_date": _day(person.get("birth_date", ""))}
-        for person in identity.get("members", [])
-    ]
-    return {**identity, "members": members}
-
-
-def _day(value: str) -> date | str:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return value
