@@ -39,6 +39,7 @@ messages: $(STAMP)
 	cd referrals && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd applications && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd messaging && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
+	cd conferences && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd audit && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd privacy && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
 	cd config && ../$(BIN)/django-admin compilemessages --ignore=.venv >/dev/null
@@ -62,7 +63,7 @@ layers: $(STAMP)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy config dienstweg audit referrals applications messaging privacy
+	$(BIN)/mypy config dienstweg audit referrals applications messaging conferences privacy
 
 test: $(STAMP) $(NODE_STAMP) lint layers typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run

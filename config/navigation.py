@@ -30,6 +30,7 @@ MAIN: tuple[Entry, ...] = (
     Entry(_("Familien"), "family_list", ("family_list",)),
     Entry(_("Vermittlungen"), "referral_inbox", ("referral_inbox", "referral_outbox")),
     Entry(_("Anträge"), "tag_list", ("tag_list",)),
+    Entry(_("Konferenzen"), "conference_list", ("conference_list", "conference_detail")),
     Entry(_("Nachrichten"), "thread_list", ("thread_list", "thread_detail"), badge="messages"),
     Entry(_("Verzeichnis"), "directory", ("directory",)),
     Entry(_("Benachrichtigungen"), "notifications", ("notifications",), badge="notifications"),

@@ -174,6 +174,7 @@ INSTALLED_APPS = [
     "referrals",
     "applications",
     "messaging",
+    "conferences",
     # The DPO console sits on top of every app: it reads across them (STYLE.md).
     "privacy",
 ]

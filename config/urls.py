@@ -53,6 +53,7 @@ urlpatterns = [
     path("", include("referrals.urls")),
     path("", include("applications.urls")),
     path("", include("messaging.urls")),
+    path("", include("conferences.urls")),
     path("datenschutz/", include("privacy.urls")),
     path("sprache/", before_second_factor(set_language), name="set_language"),
     path("healthz", views.health, name="health"),

@@ -21,6 +21,8 @@ from audit import context, ordering
 from audit.models import AuditEvent, AuditSeal
 from audit.sealing import seal_pending
 from audit.trail import MAX_PURPOSE, record
+from conferences import actions as conference_actions
+from conferences.models import Conference
 from dienstweg import actions as core
 from dienstweg.actions import ActionError
 from dienstweg.models import Consent, Evidence, Family, HouseholdMember, Notification, User
@@ -79,6 +81,7 @@ class _Counts:
     notifications: int
     audit_events: int
     has_key: bool
+    conferences: int = 0
 
 
 def _count(family: Family) -> _Counts:
@@ -104,6 +107,7 @@ def _count(family: Family) -> _Counts:
         notifications=Notification.objects.filter(family_ref=family.reference).count(),
         audit_events=AuditEvent.objects.filter(family_id=str(family.pk)).count(),
         has_key=family.data_key_id is not None,
+        conferences=Conference.objects.filter(family=family).count(),
     )
 
 
@@ -127,6 +131,11 @@ def _items(counts: _Counts) -> tuple[list[Item], list[Item]]:
         ),
         Item("referral_attachments", _("Anhänge von Vermittlungen"), counts.referral_attachments),
         Item("tags", _("Antragsmarker mit ihrem Verlauf"), counts.tags),
+        Item(
+            "conferences",
+            _("Familienkonferenzen mit Einladungen und geteilter Momentaufnahme"),
+            counts.conferences,
+        ),
         Item("threads", _("Unterhaltungen zu Vermittlungen und Anträgen"), counts.threads),
         Item("messages", _("Nachrichten in diesen Unterhaltungen, mit Anhängen"), counts.messages),
         Item(
@@ -240,6 +249,7 @@ def erase_family(
         before = _count(locked)
         threads = messaging_actions.erase_family_threads(locked, by=by)
         tags_removed = application_actions.erase_family_tags(locked)
+        conferences = conference_actions.erase_family_conferences(locked)
         cases = referral_erasure.erase_family_cases(locked, tags_removed=tags_removed, by=by)
         erased_record = core.erase_family_record(locked, by=by, reason=reason)
         if locked.data_key_id is not None:
@@ -258,6 +268,7 @@ def erase_family(
             notifications=erased_record.notifications,
             audit_events=before.audit_events,
             has_key=before.has_key,
+            conferences=conferences,
         )
         event = record(
             by,
@@ -276,6 +287,7 @@ def erase_family(
                 "attachments_removed": done.referral_attachments,
                 "tags_removed": done.tags,
                 "threads_removed": done.threads,
+                "conferences_removed": done.conferences,
                 "messages_removed": done.messages,
                 "notifications_removed": done.notifications,
             },
@@ -294,6 +306,7 @@ def _lock_cases(family: Family) -> None:
         Referral.objects.filter(family=family),
         ApplicationTag.objects.filter(family=family),
         Thread.objects.filter(family=family),
+        Conference.objects.filter(family=family),
     ):
         list(rows.select_for_update(of=("self",)).order_by("pk").values_list("pk"))
 

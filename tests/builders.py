@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from django.utils import timezone
 
 from applications import actions as application_actions
 from applications.models import ApplicationTag
+from conferences import actions as conference_actions
 from dienstweg.models import Agency, DataCategory, Family, Membership, User
 from dienstweg.uploads import Upload
 from messaging import actions as messaging_actions
@@ -131,3 +132,20 @@ def project_dpo(network: Network) -> User:
     return User.objects.filter(email="pia@example.org").first() or make_staff(
         "pia@example.org", "Pia Pohl", network.project, Membership.Role.DPO
     )
+
+
+def conference_data(invitees: list[User], **changes: object) -> conference_actions.ConferenceData:
+    """Anna's Familienkonferenz in a week at the family office, sharing identity and
+    employment data with INVITEES."""
+    values: dict[str, object] = {
+        "starts_at": timezone.now() + timedelta(days=7),
+        "duration_minutes": 90,
+        "place": "Familienbüro Gladbeck, Raum 2",
+        "video_link": "",
+        "agenda": "Arbeitssuche der Mutter; Kita-Platz für Emre",
+        "categories": [DataCategory.IDENTITY, DataCategory.EMPLOYMENT],
+        "invitees": invitees,
+        "notes": {DataCategory.EMPLOYMENT: "Sucht Teilzeit, 20 Stunden, ab März."},
+    }
+    values.update(changes)
+    return conference_actions.ConferenceData(**values)  # type: ignore[arg-type]

@@ -10,7 +10,16 @@ from pathlib import Path
 from audit import registry
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("audit", "dienstweg", "referrals", "applications", "messaging", "privacy", "config")
+APPS = (
+    "audit",
+    "dienstweg",
+    "referrals",
+    "applications",
+    "messaging",
+    "conferences",
+    "privacy",
+    "config",
+)
 # The calls that record an event, with the position of their action argument.
 RECORDING = {"record": 1, "record_dpo": 1, "record_refusal": 1}
 

@@ -16,24 +16,28 @@ def names(hook: hooks.Hook) -> list[str]:
     return [f"{handler.__module__}.{handler.__name__}" for handler in hook.handlers]
 
 
-def test_a_revocation_takes_effect_in_referrals_and_messaging() -> None:
+def test_a_revocation_takes_effect_in_referrals_messaging_and_conferences() -> None:
     assert names(hooks.consent_revoked) == [
         "referrals.actions.permissions.withdraw_access_after_revocation",
         "messaging.actions.forget_after_revocation",
+        "conferences.actions.convening.withdraw_access_after_revocation",
+        "conferences.actions.consultations.end_reidentification_after_revocation",
     ]
 
 
-def test_a_restriction_is_told_by_referrals_and_messaging() -> None:
+def test_a_restriction_is_told_by_referrals_messaging_and_conferences() -> None:
     assert names(hooks.processing_restricted) == [
         "referrals.actions.permissions.hide_after_restriction",
         "messaging.actions.forget_after_restriction",
+        "conferences.actions.convening.hide_after_restriction",
     ]
 
 
-def test_family_page_shows_referrals_then_tags() -> None:
+def test_family_page_shows_referrals_then_tags_then_conferences() -> None:
     assert [section.template for section in hooks.family_sections] == [
         "referrals/family_section.html",
         "applications/family_section.html",
+        "conferences/family_section.html",
     ]
 
 

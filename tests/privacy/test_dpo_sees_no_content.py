@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from applications.models import ApplicationTag
+from conferences import actions as conference_actions
 from dienstweg.models import (
     Consent,
     DataCategory,
@@ -29,7 +30,7 @@ from dienstweg.models import (
 from dienstweg.uploads import Upload
 from messaging import actions as messaging_actions
 from referrals.models import Referral
-from tests.builders import build_referral, build_referral_thread, build_tag
+from tests.builders import build_referral, build_referral_thread, build_tag, conference_data
 from tests.conftest import Network, consent_data, make_staff, verified_client
 from tests.dienstweg.test_urls_protected import ROUTES, CannotBuild, Route, build_part
 
@@ -70,6 +71,19 @@ CASE_PAGES = {
     "message_delete",
     "message_attachment",
     "referral_thread",
+    "conference_new",
+    "conference_detail",
+    "conference_calendar",
+    "conference_cancel",
+    "conference_protocol",
+    "agreement_new",
+    "agreement_confirm",
+    "agreement_close",
+    "agreement_receipt",
+    "consultation_new",
+    "consultation_detail",
+    "consultation_answer",
+    "consultation_name",
 }
 
 
@@ -86,8 +100,36 @@ def world(network: Network, family: Family) -> dict[str, Any]:
             family,
             recipients=[network.jobcenter, network.jugendamt],
             categories=[DataCategory.IDENTITY, DataCategory.CHILDREN, DataCategory.EMPLOYMENT],
-            purposes=[Purpose.REFERRAL, Purpose.APPLICATION_SUPPORT],
+            purposes=[Purpose.REFERRAL, Purpose.APPLICATION_SUPPORT, Purpose.CASE_COORDINATION],
         ),
+        by=network.anna,
+    )
+    # A Familienkonferenz with the Jobcenter and the DPO's own agency (Clara, its lead).
+    conference = conference_actions.convene_conference(
+        family,
+        data=conference_data(
+            [network.ben, network.clara],
+            categories=[DataCategory.IDENTITY, DataCategory.CHILDREN],
+            notes={DataCategory.CHILDREN: "sucht 20 Stunden Betreuung"},
+        ),
+        by=network.anna,
+    )
+    agreement = conference_actions.record_agreement(
+        conference,
+        data=conference_actions.AgreementData(
+            "Jugendamt sucht einen Kita-Platz für Emre",
+            network.jugendamt,
+            network.clara,
+            date.today() + timedelta(days=30),
+        ),
+        by=network.anna,
+    )
+    conference_actions.confirm_agreement(agreement, by=network.clara)
+    # An anonymous consultation asked of the DPO's own agency.
+    consultation = conference_actions.ask_network(
+        family,
+        question="Frau Y. braucht einen Kita-Platz, wer hat Erfahrung?",
+        agencies=[network.jugendamt],
         by=network.anna,
     )
     referral = build_referral(
@@ -124,6 +166,9 @@ def world(network: Network, family: Family) -> dict[str, Any]:
         "family": family,
         "consent": consent,
         "referral": referral,
+        "conference": conference,
+        "agreement": agreement,
+        "consultation": consultation,
         "tag": tag,
         "thread": thread,
         "message": message,
@@ -145,6 +190,9 @@ def parameter_value(route: Route, parameter: str, world: dict[str, Any], network
         "family_id": family.pk,
         "consent_id": consent.pk,
         "referral_id": referral.pk,
+        "conference_id": world["conference"].pk,
+        "agreement_id": world["agreement"].pk,
+        "consultation_id": world["consultation"].pk,
         "attachment_id": attachment.pk,
         "code": world["tag"].code,
         "thread_id": world["thread"].pk,

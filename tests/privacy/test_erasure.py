@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from unittest import mock
 
 import pytest
@@ -24,6 +25,8 @@ from django.urls import reverse
 from applications.models import ApplicationTag, TagStatusChange
 from audit.models import AuditEvent
 from audit.verify import verify
+from conferences import actions as conference_actions
+from conferences.models import Agreement, Conference, ConferenceUserPermission, Invitation
 from dienstweg import actions as core
 from dienstweg import vault
 from dienstweg.actions import ActionError
@@ -36,6 +39,7 @@ from dienstweg.models import (
     HouseholdMember,
     Notification,
     OutboxMail,
+    Purpose,
     User,
 )
 from dienstweg.uploads import Upload
@@ -56,6 +60,7 @@ from tests.builders import (
     build_referral_thread,
     build_tag,
     build_tag_thread,
+    conference_data,
 )
 from tests.conftest import YILMAZ, Network, consent_data, member, verified_client
 
@@ -97,6 +102,17 @@ def build_case(network: Network, family: Family) -> Case:
                 DataCategory.EMPLOYMENT,
                 DataCategory.CHILDREN,
             ],
+            purposes=[Purpose.REFERRAL, Purpose.APPLICATION_SUPPORT, Purpose.CASE_COORDINATION],
+        ),
+        by=network.anna,
+    )
+    conference = conference_actions.convene_conference(
+        family, data=conference_data([network.ben]), by=network.anna
+    )
+    conference_actions.record_agreement(
+        conference,
+        data=conference_actions.AgreementData(
+            "Ben prüft eine Teilzeitstelle", network.jobcenter, network.ben, date.today()
         ),
         by=network.anna,
     )
@@ -178,6 +194,7 @@ def test_plan_counts_what_goes_and_what_stays_with_the_legal_reason(case: Case) 
         "referrals": 1,
         "referral_attachments": 2,
         "tags": 1,
+        "conferences": 1,
         "threads": 2,
         "messages": 3,
         "notifications": Notification.objects.filter(family_ref=case.family.reference).count(),
@@ -253,6 +270,12 @@ def test_referrals_tags_and_threads_are_removed_or_kept_as_planned(
     assert not Thread.objects.filter(family_id=case.family.pk).exists()
     assert list(Message.objects.values_list("thread_id", flat=True)) == [case.direct.pk]
     assert Participant.objects.filter(thread=case.direct).count() == 2
+    assert not Conference.objects.exists()
+    assert not Agreement.objects.exists()
+    assert not Invitation.objects.exists()
+    assert not ConferenceUserPermission.objects.exists()
+    erased = AuditEvent.objects.get(action="family.erased")
+    assert erased.details["conferences_removed"] == 1
 
 
 def test_consents_stay_as_metadata_without_notes_and_scans(

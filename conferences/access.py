@@ -1,0 +1,182 @@
+"""Who may see which Familienkonferenz, defined once.
+
+The owning project's case roles see the conferences of their families, as they see the
+family record. An invitee sees a conference through her django-guardian object permission,
+granted when she was invited, while three things hold: she still holds a case role in the
+agency she was invited for, the consents her invitation rests on have not expired or
+been revoked (access_until, access_ended_at), and the family's processing is not
+restricted (GDPR Art. 18). The DPO and admins hold no case role and see none."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from audit.trail import record
+from conferences.audit_actions import CONFERENCE_ACCESS_DENIED, CONSULTATION_ACCESS_DENIED
+from conferences.models import (
+    Agreement,
+    Conference,
+    ConferenceUserPermission,
+    Consultation,
+    ConsultationRecipient,
+    Invitation,
+)
+from dienstweg.access import REGISTERING_ROLES, Reach, holds_role, reach_of
+from dienstweg.models import Family, User
+
+# Coaches and leads of the owning project convene and cancel conferences.
+CONVENING_ROLES = REGISTERING_ROLES
+
+PROJECT = "project"
+INVITEE = "invitee"
+
+
+def invited(user: User, reach: Reach) -> Q:
+    """Over conferences: USER is invited and may still open it (the module's rule)."""
+    open_invitation = Invitation.objects.filter(
+        conference=OuterRef("pk"),
+        user=user,
+        access_ended_at__isnull=True,
+        access_until__gte=timezone.localdate(),
+        agency_id__in=reach.agency_ids,
+    )
+    permission = ConferenceUserPermission.objects.filter(
+        content_object=OuterRef("pk"),
+        user=user,
+        permission__codename="view_conference",
+        permission__content_type__app_label="conferences",
+    )
+    return Q(Exists(open_invitation), Exists(permission), family__restricted_at__isnull=True)
+
+
+def conferences_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Conference]:
+    """The conferences USER may open: her project's, and those she is invited to."""
+    reach = reach or reach_of(user)
+    return Conference.objects.filter(
+        Q(family__owner_id__in=reach.agency_ids) | invited(user, reach)
+    )
+
+
+def access_conference_by_id(
+    user: User, conference_id: UUID | str, reach: Reach | None = None
+) -> Conference:
+    """Fetch one conference the user may open, or 404 (the same for missing and
+    forbidden). A refusal is audited, under the family when the conference exists."""
+    try:
+        return (
+            conferences_visible_to(user, reach)
+            .select_related("family__data_key", "project", "convened_by", "follows")
+            .get(pk=conference_id)
+        )
+    except (Conference.DoesNotExist, ValidationError, ValueError):
+        existing = _existing(conference_id)
+        with transaction.atomic():
+            record(
+                user,
+                CONFERENCE_ACCESS_DENIED,
+                target=existing,
+                family=existing.family if existing else None,
+            )
+        raise Http404 from None
+
+
+def _existing(conference_id: UUID | str) -> Conference | None:
+    try:
+        return Conference.objects.select_related("family").filter(pk=conference_id).first()
+    except (ValidationError, ValueError):
+        return None
+
+
+def side_of(conference: Conference, reach: Reach) -> str:
+    """PROJECT for the owning project's case roles, INVITEE for the rest who may open it."""
+    return PROJECT if conference.family.owner_id in reach.agency_ids else INVITEE
+
+
+def may_convene(user: User | Reach, family: Family) -> bool:
+    """Whether USER (or her reach) may convene and cancel the family's conferences."""
+    roles = user.roles if isinstance(user, Reach) else user
+    return holds_role(roles, *CONVENING_ROLES, agency=family.owner_id)
+
+
+def participants_of(conference: Conference) -> list[Invitation]:
+    """Who is invited, with their agencies, in one query; ended invitations marked."""
+    return list(
+        conference.invitations.select_related("user", "agency").order_by(
+            "agency__name", "user__full_name"
+        )
+    )
+
+
+def access_agreement_by_id(
+    user: User, conference_id: UUID | str, agreement_id: UUID | str, reach: Reach | None = None
+) -> Agreement:
+    """Fetch one agreement of a conference the user may open, or 404 (audited)."""
+    conference = access_conference_by_id(user, conference_id, reach)
+    try:
+        agreement = conference.agreements.select_related("agency", "person").get(pk=agreement_id)
+    except (Agreement.DoesNotExist, ValidationError, ValueError):
+        with transaction.atomic():
+            record(user, CONFERENCE_ACCESS_DENIED, target=conference, family=conference.family)
+        raise Http404 from None
+    agreement.conference = conference  # already checked, with its family loaded
+    return agreement
+
+
+def agreements_of(conference: Conference) -> list[Agreement]:
+    """The conference's agreements in order, with who is responsible, in one query."""
+    return list(conference.agreements.select_related("agency", "person", "confirmed_by"))
+
+
+# Anonymous case consultations: the project sees its own; a recipient agency's case roles
+# see those they were asked in (the alias and the texts, never the family, unless it was
+# named to them with consent), not while the family's processing is restricted.
+
+RECIPIENT = "recipient"
+
+
+def consultations_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Consultation]:
+    reach = reach or reach_of(user)
+    asked = ConsultationRecipient.objects.filter(
+        consultation=OuterRef("pk"), agency_id__in=reach.agency_ids
+    )
+    return Consultation.objects.filter(
+        Q(family__owner_id__in=reach.agency_ids)
+        | Q(Exists(asked), family__restricted_at__isnull=True)
+    )
+
+
+def access_consultation_by_id(
+    user: User, consultation_id: UUID | str, reach: Reach | None = None
+) -> Consultation:
+    """Fetch one consultation the user may open, or 404 (audited, under the family)."""
+    try:
+        return (
+            consultations_visible_to(user, reach)
+            .select_related("family__data_key", "project", "created_by")
+            .get(pk=consultation_id)
+        )
+    except (Consultation.DoesNotExist, ValidationError, ValueError):
+        try:
+            existing = (
+                Consultation.objects.select_related("family").filter(pk=consultation_id).first()
+            )
+        except (ValidationError, ValueError):
+            existing = None
+        with transaction.atomic():
+            record(
+                user,
+                CONSULTATION_ACCESS_DENIED,
+                target=existing,
+                family=existing.family if existing else None,
+            )
+        raise Http404 from None
+
+
+def consultation_side(consultation: Consultation, reach: Reach) -> str:
+    return PROJECT if consultation.family.owner_id in reach.agency_ids else RECIPIENT
