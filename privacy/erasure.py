@@ -22,7 +22,7 @@ from audit.models import AuditEvent, AuditSeal
 from audit.sealing import seal_pending
 from audit.trail import MAX_PURPOSE, record
 from conferences import actions as conference_actions
-from conferences.models import Conference
+from conferences.models import Conference, Consultation
 from dienstweg import actions as core
 from dienstweg.actions import ActionError
 from dienstweg.models import Consent, Evidence, Family, HouseholdMember, Notification, User
@@ -107,7 +107,8 @@ def _count(family: Family) -> _Counts:
         notifications=Notification.objects.filter(family_ref=family.reference).count(),
         audit_events=AuditEvent.objects.filter(family_id=str(family.pk)).count(),
         has_key=family.data_key_id is not None,
-        conferences=Conference.objects.filter(family=family).count(),
+        conferences=Conference.objects.filter(family=family).count()
+        + Consultation.objects.filter(family=family).count(),
     )
 
 
@@ -133,7 +134,10 @@ def _items(counts: _Counts) -> tuple[list[Item], list[Item]]:
         Item("tags", _("Antragsmarker mit ihrem Verlauf"), counts.tags),
         Item(
             "conferences",
-            _("Familienkonferenzen mit Einladungen und geteilter Momentaufnahme"),
+            _(
+                "Familienkonferenzen mit Einladungen, Momentaufnahme und Vereinbarungen; "
+                "anonyme Fallberatungen mit ihren Antworten"
+            ),
             counts.conferences,
         ),
         Item("threads", _("Unterhaltungen zu Vermittlungen und Anträgen"), counts.threads),
@@ -307,6 +311,7 @@ def _lock_cases(family: Family) -> None:
         ApplicationTag.objects.filter(family=family),
         Thread.objects.filter(family=family),
         Conference.objects.filter(family=family),
+        Consultation.objects.filter(family=family),
     ):
         list(rows.select_for_update(of=("self",)).order_by("pk").values_list("pk"))
 

@@ -25,7 +25,13 @@ from conferences.audit_actions import (
     CONFERENCE_CONVENED,
     CONFERENCE_SHARED,
 )
-from conferences.models import Agreement, Conference, ConferenceUserPermission, Invitation
+from conferences.models import (
+    Agreement,
+    Conference,
+    ConferenceUserPermission,
+    Consultation,
+    Invitation,
+)
 from dienstweg import events
 from dienstweg.access import CASE_ROLES
 from dienstweg.actions import ActionError, NotAllowed
@@ -357,11 +363,13 @@ def hide_after_restriction(*, family: Family, by: User) -> None:
 
 
 def erase_family_conferences(family: Family) -> int:
-    """Delete the family's conferences with their invitations and permissions (GDPR Art.
-    17), inside the erasing transaction, whose one `family.erased` event counts them;
-    returns how many."""
+    """Delete the family's conferences (with their invitations, agreements and
+    permissions) and its anonymous consultations (with their answers), inside the erasing
+    transaction, whose one `family.erased` event counts them; returns how many."""
     ConferenceUserPermission.objects.filter(content_object__family=family).delete()
     conferences = Conference.objects.filter(family=family)
-    count = conferences.count()
+    consultations = Consultation.objects.filter(family=family)
+    count = conferences.count() + consultations.count()
     conferences.delete()
+    consultations.delete()
     return count

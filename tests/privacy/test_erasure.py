@@ -26,7 +26,13 @@ from applications.models import ApplicationTag, TagStatusChange
 from audit.models import AuditEvent
 from audit.verify import verify
 from conferences import actions as conference_actions
-from conferences.models import Agreement, Conference, ConferenceUserPermission, Invitation
+from conferences.models import (
+    Agreement,
+    Conference,
+    ConferenceUserPermission,
+    Consultation,
+    Invitation,
+)
 from dienstweg import actions as core
 from dienstweg import vault
 from dienstweg.actions import ActionError
@@ -116,6 +122,12 @@ def build_case(network: Network, family: Family) -> Case:
         ),
         by=network.anna,
     )
+    conference_actions.ask_network(
+        family,
+        question="Wer kennt eine Schuldnerberatung mit Kinderbetreuung?",
+        agencies=[network.migration],
+        by=network.anna,
+    )
     referral = build_referral(
         network,
         family,
@@ -194,7 +206,7 @@ def test_plan_counts_what_goes_and_what_stays_with_the_legal_reason(case: Case) 
         "referrals": 1,
         "referral_attachments": 2,
         "tags": 1,
-        "conferences": 1,
+        "conferences": 2,
         "threads": 2,
         "messages": 3,
         "notifications": Notification.objects.filter(family_ref=case.family.reference).count(),
@@ -275,7 +287,8 @@ def test_referrals_tags_and_threads_are_removed_or_kept_as_planned(
     assert not Invitation.objects.exists()
     assert not ConferenceUserPermission.objects.exists()
     erased = AuditEvent.objects.get(action="family.erased")
-    assert erased.details["conferences_removed"] == 1
+    assert erased.details["conferences_removed"] == 2
+    assert not Consultation.objects.exists()
 
 
 def test_consents_stay_as_metadata_without_notes_and_scans(
