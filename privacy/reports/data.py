@@ -24,7 +24,11 @@ The JSON form (`as_json`, format "dienstweg.access_report.v1") is stable:
                                     state, basis, basis_label, categories[],
                                     consents: [{id, valid_from, valid_until, purposes[]}]}],
                        application_tags: [{processing_agency, processing_agency_kind, kind,
-                                           kind_label, submitted_on, state}]}
+                                           kind_label, submitted_on, state}],
+                       conferences: [{starts_at, state, agencies[], categories[],
+                                      agreements: [{number, responsible, due_on, state,
+                                                    gap_reason}]}],
+                       anonymous_consultations: [{asked_on, agencies[], named_to[]}]}
     communication     [{kind, label, threads, messages}]   counts only, never contents
     consultations     [{day, agency, agency_kind, action, action_label, purpose, count,
                         staff?}]   "staff" only when staff_names is true; the DPO's own
@@ -55,6 +59,13 @@ from django.utils.translation import gettext_lazy
 from applications.models import ApplicationTag
 from audit import registry
 from audit.models import AuditEvent
+from conferences.models import (
+    Agreement,
+    Conference,
+    ConsultationRecipient,
+    Invitation,
+)
+from conferences.models import Consultation as CaseConsultation
 from dienstweg.audit_actions import (
     FAMILY_KEY_DESTROYED,
     FAMILY_PROCESSING_RESTRICTED,
@@ -250,6 +261,38 @@ class TagEntry:
 
 
 @dataclass(frozen=True)
+class AgreementEntry:
+    number: int
+    responsible: str  # an agency's name, or "die Familie selbst"
+    due_on: date
+    state: str
+    state_label: str
+    gap_label: str
+
+
+@dataclass(frozen=True)
+class ConferenceEntry:
+    """A Familienkonferenz: when, which agencies were invited (their people's names stay
+    out, as for referrals), what was shared, and the agreements."""
+
+    starts_at: datetime
+    state_label: str
+    agencies: tuple[str, ...]
+    category_labels: tuple[str, ...]
+    agreements: tuple[AgreementEntry, ...]
+
+
+@dataclass(frozen=True)
+class CaseConsultationEntry:
+    """An anonymous case consultation: the agencies asked (without the family's name) and
+    those to whom the family was later named, with consent."""
+
+    asked_on: date
+    agencies: tuple[str, ...]
+    named_to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CommunicationCount:
     kind: str
     label: str
@@ -287,6 +330,8 @@ class AccessReport:
     consents: list[ConsentEntry] = field(default_factory=list)
     referrals: list[ReferralEntry] = field(default_factory=list)
     tags: list[TagEntry] = field(default_factory=list)
+    conferences: list[ConferenceEntry] = field(default_factory=list)
+    case_consultations: list[CaseConsultationEntry] = field(default_factory=list)
     communication: list[CommunicationCount] = field(default_factory=list)
     consultations: list[Consultation] = field(default_factory=list)
     controller: ControllerContact | None = None
@@ -371,6 +416,33 @@ class AccessReport:
                         "state": t.state,
                     }
                     for t in self.tags
+                ],
+                "conferences": [
+                    {
+                        "starts_at": timezone.localtime(c.starts_at).isoformat(),
+                        "state": c.state_label,
+                        "agencies": list(c.agencies),
+                        "categories": list(c.category_labels),
+                        "agreements": [
+                            {
+                                "number": a.number,
+                                "responsible": a.responsible,
+                                "due_on": a.due_on.isoformat(),
+                                "state": a.state,
+                                "gap_reason": a.gap_label or None,
+                            }
+                            for a in c.agreements
+                        ],
+                    }
+                    for c in self.conferences
+                ],
+                "anonymous_consultations": [
+                    {
+                        "asked_on": c.asked_on.isoformat(),
+                        "agencies": list(c.agencies),
+                        "named_to": list(c.named_to),
+                    }
+                    for c in self.case_consultations
                 ],
             },
             "communication": [
@@ -471,6 +543,8 @@ def build_access_report(
         consents=[_consent_entry(c, today) for c in consents],
         referrals=[_referral_entry(r, r.sent_at) for r in referrals if r.sent_at is not None],
         tags=[_tag_entry(t) for t in tags],
+        conferences=_conferences(family),
+        case_consultations=_case_consultations(family),
         communication=_communication(family),
         consultations=consultations(family, staff_names=staff_names),
         controller=controller_contact(family.owner),
@@ -565,6 +639,60 @@ def _ordered(codes: Iterable[str]) -> tuple[str, ...]:
 
 def _labels(choices: type[DataCategory] | type[Purpose], codes: Iterable[str]) -> list[str]:
     return [str(choices(code).label) if code in choices.values else code for code in codes]
+
+
+def _conferences(family: Family) -> list[ConferenceEntry]:
+    """The family's conferences with their invited agencies and agreements (three
+    queries whatever their number)."""
+    conferences = list(
+        Conference.objects.filter(family=family)
+        .prefetch_related(
+            Prefetch("invitations", queryset=Invitation.objects.select_related("agency")),
+            Prefetch("agreements", queryset=Agreement.objects.select_related("agency")),
+        )
+        .order_by("starts_at", "pk")
+    )
+    return [
+        ConferenceEntry(
+            starts_at=conference.starts_at,
+            state_label=str(conference.get_state_display()),
+            agencies=tuple(sorted({i.agency.name for i in conference.invitations.all()})),
+            category_labels=tuple(conference.category_labels()),
+            agreements=tuple(
+                AgreementEntry(
+                    number=agreement.number,
+                    responsible=agreement.agency.name
+                    if agreement.agency is not None
+                    else str(_("die Familie selbst")),
+                    due_on=agreement.due_on,
+                    state=agreement.state,
+                    state_label=str(agreement.get_state_display()),
+                    gap_label=str(agreement.get_gap_reason_display())
+                    if agreement.gap_reason
+                    else "",
+                )
+                for agreement in conference.agreements.all()
+            ),
+        )
+        for conference in conferences
+    ]
+
+
+def _case_consultations(family: Family) -> list[CaseConsultationEntry]:
+    """The family's anonymous case consultations: whom it asked, to whom it was named."""
+    rows = CaseConsultation.objects.filter(family=family).prefetch_related(
+        Prefetch("recipients", queryset=ConsultationRecipient.objects.select_related("agency"))
+    )
+    return [
+        CaseConsultationEntry(
+            asked_on=timezone.localdate(row.created_at),
+            agencies=tuple(sorted(r.agency.name for r in row.recipients.all())),
+            named_to=tuple(
+                sorted(r.agency.name for r in row.recipients.all() if r.reidentified_at)
+            ),
+        )
+        for row in rows.order_by("created_at", "pk")
+    ]
 
 
 def _referral_entry(referral: Referral, sent_at: datetime) -> ReferralEntry:

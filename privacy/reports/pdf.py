@@ -175,6 +175,35 @@ def render_access_report_pdf(report: AccessReport, *, compress: bool = True) -> 
         _("Kein Antrag markiert."),
     )
 
+    heading(_("Empfänger: Familienkonferenzen"))
+    table(
+        [(_("Termin"), 2), (_("Eingeladene Stellen"), 3.2), (_("Vereinbarungen"), 4.5)],
+        [
+            [
+                f"{_moment(c.starts_at)} ({c.state_label})",
+                "; ".join(c.agencies),
+                "; ".join(
+                    f"{a.number}. {a.responsible}, {_('bis')} {_day(a.due_on)}: {a.state_label}"
+                    + (f" ({a.gap_label})" if a.gap_label else "")
+                    for a in c.agreements
+                )
+                or "–",
+            ]
+            for c in report.conferences
+        ],
+        _("Keine Familienkonferenz."),
+    )
+    if report.case_consultations:
+        heading(_("Anonyme Fallberatungen (ohne Namen der Familie)"))
+        table(
+            [(_("Gefragt am"), 1.5), (_("Gefragte Stellen"), 4), (_("Später benannt"), 3)],
+            [
+                [_day(c.asked_on), "; ".join(c.agencies), "; ".join(c.named_to) or "–"]
+                for c in report.case_consultations
+            ],
+            "",
+        )
+
     heading(_("Kommunikation (nur Anzahl, keine Inhalte)"))
     table(
         [(_("Unterhaltung zu"), 3), (_("Unterhaltungen"), 1.5), (_("Nachrichten"), 1.5)],

@@ -24,14 +24,15 @@ from pypdf import PdfReader
 
 from applications.models import ApplicationTag
 from audit.models import AuditEvent
+from conferences import actions as conference_actions
 from dienstweg import actions as core
-from dienstweg.models import Consent, DataCategory, Family, User
+from dienstweg.models import Consent, DataCategory, Family, Purpose, User
 from privacy import reports
 from privacy.erasure import erase_family
 from referrals.actions import steps as referral_actions
 from referrals.models import Referral
-from tests.builders import build_referral, build_referral_thread, build_tag
-from tests.conftest import YILMAZ, Network, verified_client
+from tests.builders import build_referral, build_referral_thread, build_tag, conference_data
+from tests.conftest import YILMAZ, Network, consent_data, verified_client
 
 NEED = "Arbeitsvermittlung in Teilzeit"
 SUMMARY = "Frau Y. sucht vormittags Arbeit."
@@ -543,3 +544,59 @@ def test_pdf_has_page_numbers_and_breaks_no_word() -> None:
     words = set("\n".join(pages).split())
     for whole in [*states, "Beschäftigungsverhältnisse", "Zusammenleben", "Einwilligung"]:
         assert whole in words, whole
+
+
+def test_report_lists_conferences_their_agencies_and_agreements_without_their_texts(
+    pia_client: Client, network: Network, family: Family
+) -> None:
+    core.grant_consent(
+        family,
+        data=consent_data(
+            network,
+            family,
+            recipients=[network.jobcenter, network.jugendamt],
+            purposes=[Purpose.CASE_COORDINATION],
+        ),
+        by=network.anna,
+    )
+    conference = conference_actions.convene_conference(
+        family, data=conference_data([network.ben, network.clara]), by=network.anna
+    )
+    what = "Ben klärt eine Teilzeitstelle im Einzelhandel"
+    agreement = conference_actions.record_agreement(
+        conference,
+        data=conference_actions.AgreementData(
+            what, network.jobcenter, network.ben, timezone.localdate() + timedelta(days=9)
+        ),
+        by=network.anna,
+    )
+    conference_actions.close_agreement(agreement, done=False, reason="waiting_time", by=network.ben)
+    conference_actions.ask_network(
+        family,
+        question="Wer kennt eine Schuldnerberatung mit Kinderbetreuung?",
+        agencies=[network.migration],
+        by=network.anna,
+    )
+    response = pia_client.get(report_url(family))
+    report = response.context["report"]
+    [listed] = report.conferences
+    assert listed.agencies == tuple(sorted([network.jobcenter.name, network.jugendamt.name]))
+    [kept] = listed.agreements
+    assert (kept.responsible, kept.state, kept.gap_label) == (
+        network.jobcenter.name,
+        "not_possible",
+        "Wartezeit zu lang",
+    )
+    [asked] = report.case_consultations
+    assert asked.agencies == (network.migration.name,)
+    assert asked.named_to == ()
+    page = response.content.decode()
+    assert "Empfänger: Familienkonferenzen" in page and "Wartezeit zu lang" in page
+    data = json.loads(pia_client.get(download_url(family, "json")).content)
+    [as_json] = data["recipients"]["conferences"]
+    assert as_json["agreements"][0]["gap_reason"] == "Wartezeit zu lang"
+    assert data["recipients"]["anonymous_consultations"][0]["agencies"] == [network.migration.name]
+    text = " ".join(pdf_pages(report))
+    assert "Empfänger: Familienkonferenzen" in text and "Anonyme Fallberatungen" in text
+    for secret in (what, "Schuldnerberatung", "Familienbüro", "Arbeitssuche"):
+        assert secret not in page and secret not in json.dumps(data) and secret not in text
