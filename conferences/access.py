@@ -16,9 +16,14 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.trail import record
-from conferences.audit_actions import CONFERENCE_ACCESS_DENIED, CONSULTATION_ACCESS_DENIED
+from conferences.audit_actions import (
+    CONFERENCE_ACCESS_DENIED,
+    CONSULTATION_ACCESS_DENIED,
+    REPORT_ACCESS_DENIED,
+)
 from conferences.models import (
     Agreement,
     Conference,
@@ -27,8 +32,9 @@ from conferences.models import (
     ConsultationRecipient,
     Invitation,
 )
-from dienstweg.access import REGISTERING_ROLES, Reach, holds_role, reach_of
-from dienstweg.models import Family, User
+from conferences.report import Scope
+from dienstweg.access import REGISTERING_ROLES, Reach, Role, holds_role, reach_of
+from dienstweg.models import Agency, Family, User
 
 # Coaches and leads of the owning project convene and cancel conferences.
 CONVENING_ROLES = REGISTERING_ROLES
@@ -180,3 +186,28 @@ def access_consultation_by_id(
 
 def consultation_side(consultation: Consultation, reach: Reach) -> str:
     return PROJECT if consultation.family.owner_id in reach.agency_ids else RECIPIENT
+
+
+# The Strukturkonferenz report: the steering group sees the network's figures, a lead those
+# of the agencies she leads; anyone else, a DPO and admins included, gets a 404 (audited).
+
+
+def report_scope(user: User, reach: Reach | None = None) -> Scope | None:
+    """Whose figures USER may see, or None."""
+    reach = reach or reach_of(user)
+    if reach.agencies_holding(Role.STEERING):
+        return Scope(None, str(_("das ganze Netzwerk")))
+    led = reach.agencies_holding(Role.LEAD)
+    if not led:
+        return None
+    names = Agency.objects.filter(pk__in=led).order_by("name").values_list("name", flat=True)
+    return Scope(tuple(led), "; ".join(names))
+
+
+def require_report_scope(user: User) -> Scope:
+    scope = report_scope(user)
+    if scope is None:
+        with transaction.atomic():
+            record(user, REPORT_ACCESS_DENIED)
+        raise Http404
+    return scope

@@ -53,3 +53,8 @@ CONSULTATION_REIDENTIFICATION_ENDED = _declare(
     "consultation.reidentification_ended",
     _("Benennung der Familie einer Fallberatung beendet (Einwilligung widerrufen)"),
 )
+REPORT_VIEWED = _declare("report.viewed", _("Strukturkonferenz-Bericht angesehen"))
+REPORT_EXPORTED = _declare("report.exported", _("Strukturkonferenz-Bericht exportiert"))
+REPORT_ACCESS_DENIED = _declare(
+    "report.access_denied", _("Zugriff auf den Strukturkonferenz-Bericht verweigert")
+)

@@ -36,7 +36,9 @@ class InviteeGroup:
 
 
 class ConferenceForm(forms.Form):
-    date = forms.DateField(label=_("Datum"), widget=forms.DateInput(attrs={"type": "date"}))
+    date = forms.DateField(
+        label=_("Datum"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     time = forms.TimeField(label=_("Beginn"), widget=forms.TimeInput(attrs={"type": "time"}))
     duration_minutes = forms.IntegerField(
         label=_("Dauer in Minuten"), min_value=15, max_value=480, initial=90
@@ -172,7 +174,9 @@ class AgreementForm(forms.Form):
     )
     responsible = forms.ChoiceField(label=_("Wer ist zuständig?"))
     person = forms.ChoiceField(label=_("Person (freiwillig)"), required=False)
-    due_on = forms.DateField(label=_("Bis wann?"), widget=forms.DateInput(attrs={"type": "date"}))
+    due_on = forms.DateField(
+        label=_("Bis wann?"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
     def __init__(self, *args: Any, conference: Conference, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -266,3 +270,26 @@ class AnswerForm(forms.Form):
     text = forms.CharField(
         label=_("Ihre Antwort"), max_length=MAX_QUESTION, widget=LongText(attrs={"rows": 3})
     )
+
+
+REPORT_SPAN_DAYS = 3 * 366  # a longer period is a typo (and a heavier query)
+
+
+class ReportForm(forms.Form):
+    # ISO dates: the only form a browser's date field takes as its value.
+    start = forms.DateField(
+        label=_("von"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    end = forms.DateField(
+        label=_("bis"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            if start > end:
+                self.add_error("end", _("„bis“ liegt vor „von“."))
+            elif (end - start).days > REPORT_SPAN_DAYS:
+                self.add_error("start", _("Höchstens drei Jahre auf einmal."))
+        return data

@@ -63,4 +63,10 @@ urlpatterns = [
         views.consultation_name,
         name="consultation_name",
     ),
+    path("strukturkonferenz/", views.structure_report, name="structure_report"),
+    path(
+        "strukturkonferenz/bericht.<str:fmt>",
+        views.structure_report_export,
+        name="structure_report_export",
+    ),
 ]

@@ -3,8 +3,10 @@ the list of one's conferences."""
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 
 from django.contrib import messages
@@ -27,6 +29,8 @@ from conferences.access import (
     consultations_visible_to,
     may_convene,
     participants_of,
+    report_scope,
+    require_report_scope,
     side_of,
 )
 from conferences.actions.agreements import acts_for
@@ -35,6 +39,8 @@ from conferences.audit_actions import (
     CONFERENCE_CALENDAR,
     CONFERENCE_VIEWED,
     PROTOCOL_DOWNLOADED,
+    REPORT_EXPORTED,
+    REPORT_VIEWED,
 )
 from conferences.calendar import calendar_file
 from conferences.forms import (
@@ -43,10 +49,13 @@ from conferences.forms import (
     CloseForm,
     ConferenceForm,
     ConsultationForm,
+    ReportForm,
 )
 from conferences.models import Agreement, Conference, Consultation
 from conferences.protocol import render_protocol_pdf
 from conferences.queue import OPEN as OPEN_STATES
+from conferences.report import Period, build_report, csv_rows
+from conferences.report_pdf import render_report_pdf
 from dienstweg.access import Reach, access_family_by_id, reach_of, staff
 from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, User
@@ -217,7 +226,12 @@ def conference_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "conferences/conference_list.html",
-        {"page": coming, "past": past, "consultations": consultations},
+        {
+            "page": coming,
+            "past": past,
+            "consultations": consultations,
+            "may_report": report_scope(user, reach) is not None,
+        },
     )
 
 
@@ -467,3 +481,75 @@ def consultation_name(request: HttpRequest, consultation_id: str, agency_id: int
         "conferences/consultation_name.html",
         {"consultation": consultation, "recipient": recipient},
     )
+
+
+# The Strukturkonferenz report
+
+
+def _report_period(request: HttpRequest) -> tuple[ReportForm, Period | None]:
+    """The period the URL asks for, by default the last half year up to today."""
+    today = timezone.localdate()
+    initial = {"start": today - timedelta(days=182), "end": today}
+    form = ReportForm(request.GET or None, initial=initial)
+    if not request.GET:
+        return form, Period(initial["start"], initial["end"])
+    if form.is_valid():
+        return form, Period(form.cleaned_data["start"], form.cleaned_data["end"])
+    return form, None
+
+
+@require_GET
+def structure_report(request: HttpRequest) -> HttpResponse:
+    user = staff(request)
+    scope = require_report_scope(user)
+    form, period = _report_period(request)
+    report = None
+    if period is not None:
+        report = build_report(period, scope)
+        actions.record_report_use(report, action=REPORT_VIEWED, by=user)
+    return render(
+        request,
+        "conferences/structure_report.html",
+        {
+            "form": form,
+            "report": report,
+            "query": request.GET.urlencode(),
+            # The longest bar of the trend chart (its 100 %).
+            "trend_max": max(
+                [v for t in (report.trends if report else []) for v in (t.now, t.before) if v]
+                or [1]
+            ),
+            "timing_sections": [
+                (_("Tage bis zur ersten Antwort, je empfangende Stelle"), report.answer_times),
+                (
+                    _("Tage von der Einreichung bis zur Entscheidung, je Antragsart"),
+                    report.decision_times,
+                ),
+            ]
+            if report
+            else [],
+        },
+    )
+
+
+@require_GET
+def structure_report_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    user = staff(request)
+    scope = require_report_scope(user)
+    if fmt not in {"csv", "pdf"}:
+        raise Http404
+    _form, period = _report_period(request)
+    if period is None:
+        raise Http404
+    report = build_report(period, scope)
+    actions.record_report_use(report, action=REPORT_EXPORTED, by=user, fmt=fmt)
+    name = f"strukturbericht-{period.start.isoformat()}-{period.end.isoformat()}"
+    if fmt == "pdf":
+        response = HttpResponse(render_report_pdf(report), content_type="application/pdf")
+    else:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response.write("\ufeff")  # so that spreadsheet programs read the umlauts
+        writer = csv.writer(response, delimiter=";")
+        writer.writerows(csv_rows(report))
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response

@@ -412,6 +412,8 @@ EVIDENCE_MAX_BYTES = 5 * 1024 * 1024
 REFERRAL_PAGE_SIZE = 25
 # A sent referral without an answer after this many days is overdue (escalated to the lead).
 REFERRAL_ANSWER_DAYS = env_int("DIENSTWEG_REFERRAL_ANSWER_DAYS", 5)
+# Families a project means to reach a year (the Strukturkonferenz report; Gladbeck: 48).
+DIENSTWEG_FAMILIES_TARGET = env_int("DIENSTWEG_FAMILIES_TARGET", 48)
 # Attachments of referrals: PDF, JPEG or PNG up to this size, at most five per referral.
 ATTACHMENT_MAX_BYTES = env_int("DIENSTWEG_ATTACHMENT_MAX_MB", 10) * 1024 * 1024
 # Request bodies (config/request_bodies.py, enforced by config.serve before the body is

@@ -453,7 +453,8 @@ def access_consent_by_id(user: User, family: Family, consent_id: UUID | str) -> 
 # Separation of duties and the four-eyes principle (BSI IT-Grundschutz ORP.4). Operators
 # (accounts with admin rights) never hold these roles, and a person gets one only when a
 # second person confirms an admin's proposal (dienstweg/actions/roles.py).
-FOUR_EYES_ROLES = (*CASE_ROLES, Role.DPO, Role.NETWORK_DPO)
+# The steering group sees the network's figures (no family): a second person confirms it too.
+FOUR_EYES_ROLES = (*CASE_ROLES, Role.DPO, Role.NETWORK_DPO, Role.STEERING)
 # A role change to one of these takes effect at once, without a proposal: it only takes
 # rights away (a lead may do all a coach or a caseworker may, and more).
 LOWER_ROLES: dict[str, frozenset[str]] = {

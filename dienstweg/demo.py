@@ -237,6 +237,8 @@ PEOPLE: list[DemoPerson] = [
     ),
     DemoPerson("pia", "Pia Pohl", 0, Role.DPO, "Datenschutzbeauftragte der rebeq GmbH"),
     DemoPerson("vera", "Vera Vogt", 1, Role.NETWORK_DPO, "Datenschutzbeauftragte des Verbunds"),
+    # The network's steering group: the Strukturkonferenz report, no case.
+    DemoPerson("sven", "Sven Sommer", 2, Role.STEERING, "Koordination Steuerungsgruppe"),
     DemoPerson("tom", "Tom Technik", 2, Role.ADMIN, "Plattformbetrieb", admin=True),
 ]
 

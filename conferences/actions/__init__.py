@@ -34,6 +34,7 @@ from conferences.actions.convening import (
     losses_on_revocation,
     record_agreement_read,
     record_conference_read,
+    record_report_use,
     withdraw_access_after_revocation,
 )
 
@@ -58,6 +59,7 @@ __all__ = [
     "record_agreement_read",
     "record_conference_read",
     "record_consultation_read",
+    "record_report_use",
     "reidentify",
     "remind_overdue_agreements",
     "withdraw_access_after_revocation",

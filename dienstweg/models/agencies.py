@@ -111,6 +111,9 @@ class Membership(models.Model):
         LEAD = "lead", _("Leitung")
         DPO = "dpo", _("Datenschutzbeauftragte/r")
         NETWORK_DPO = "network_dpo", _("Datenschutzbeauftragte/r des Verbunds")
+        # The network's steering group: the Strukturkonferenz report, anonymised, of the
+        # whole network; no family, no case (conferences/report.py).
+        STEERING = "steering", _("Steuerungsgruppe")
         ADMIN = "admin", _("Administration")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")

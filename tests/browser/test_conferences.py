@@ -80,3 +80,45 @@ def test_convene_agree_confirm_and_follow_up(
     check_page(ben, "conference-list")
     for page in (anna, ben):
         page.context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_the_steering_group_reads_the_report(
+    server: Server, browser: Browser, viewport: dict[str, Any]
+) -> None:
+    sven = open_as(browser, server, "sven@demo.dienstweg.invalid", viewport)
+    sven.goto(f"{server.url}/konferenzen/")
+    sven.get_by_role("link", name="Strukturkonferenz: Bericht").click()
+    expect(sven.get_by_role("heading", name="Strukturkonferenz: Bericht")).to_be_visible()
+    expect(sven.get_by_role("heading", name="Entwicklung")).to_be_visible()
+    check_page(sven, "structure-report")
+    with sven.expect_download() as download:
+        sven.get_by_role("link", name="Als CSV").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    sven.context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_an_anonymous_consultation_is_checked_before_it_leaves(
+    server: Server, browser: Browser, viewport: dict[str, Any]
+) -> None:
+    anna = open_as(browser, server, "anna@demo.dienstweg.invalid", viewport)
+    anna.goto(f"{server.url}/familien/")
+    anna.get_by_role("link", name=re.compile(r"F-\d{4}-0001")).first.click()
+    anna.get_by_role("link", name="Anonyme Fallberatung").click()
+    anna.get_by_role("checkbox", name="Stadt Gladbeck, Amt für Migration und Zusammenleben").check()
+    anna.get_by_label("Fall und Frage, ohne die Familie zu nennen").fill(
+        "Familie Yılmaz braucht einen Sprachkurs mit Kinderbetreuung."
+    )
+    anna.get_by_role("button", name="Prüfen und senden").click()
+    expect(
+        anna.get_by_text("Der Text nennt die Familie (Name aus dem Haushalt)").first
+    ).to_be_visible()
+    check_page(anna, "consultation-form")
+    anna.get_by_label("Fall und Frage, ohne die Familie zu nennen").fill(
+        "Mutter mit zwei Kindern sucht einen Sprachkurs mit Kinderbetreuung am Vormittag."
+    )
+    anna.get_by_role("button", name="Prüfen und senden").click()
+    expect(anna.get_by_text(re.compile("Gesendet als „Fallberatung"))).to_be_visible()
+    check_page(anna, "consultation")
+    anna.context.close()

@@ -25,7 +25,10 @@
   // Tables: each cell gets its column's name, so that site.css can show the rows as cards
   // on a phone. Cells that already carry a data-label keep it. Rows that a page's own
   // script adds later (live lists) are named as they arrive.
+  // Tables of figures (class "figures") are read across and down: they keep their grid and
+  // scroll in their box, with the row's name kept in view (site.css).
   function label(table) {
+    if (table.classList.contains("figures")) return;
     var heads = table.querySelectorAll("thead th");
     if (!heads.length) return;
     var names = Array.prototype.map.call(heads, function (th) {

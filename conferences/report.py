@@ -1,0 +1,532 @@
+"""The Strukturkonferenz report: what the network's cases say about the gaps in what the
+town provides, for the steering group (the whole network) and for leads (their own
+agencies). Every figure is aggregated in the database and counts families; no reference,
+no name, no free text leaves this module; every table goes through disclosure.protect()
+(no cell of 1 to 4 families, none recoverable from the totals).
+
+Tables:
+- referred families by data category and Rechtskreis of the receiving agency;
+- referred families by Rechtskreis and the referral's state;
+- time to the first answer per receiving agency (median and 90th percentile, in days);
+- agreements by the responsible side's Rechtskreis and state;
+- agreements not possible, by gap reason and responsible agency;
+- application tags by kind: with and without documents requested, and the days from
+  submission to decision (median, 90th percentile);
+- families reached per project in the year so far, with and without children, against
+  the target (DIENSTWEG_FAMILIES_TARGET, Gladbeck's 48);
+- the trend: headline figures of the period and of the one before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+)
+from django.db.models.functions import Cast
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from applications.models import ApplicationTag, TagStatusChange
+from conferences.disclosure import MINIMUM, Protected, protect
+from conferences.models import Agreement, Conference, GapReason
+from dienstweg.consent import quoted
+from dienstweg.models import Agency, DataCategory, Family, HouseholdMember
+from referrals.models import Referral
+
+FAMILY_SIDE = "family"
+
+
+@dataclass(frozen=True)
+class Period:
+    """From START to END, both days included (local dates)."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The period of the same length just before."""
+        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The period as aware datetimes, the end exclusive."""
+        start = timezone.make_aware(datetime.combine(self.start, time.min))
+        end = timezone.make_aware(datetime.combine(self.end + timedelta(days=1), time.min))
+        return start, end
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose cases: the whole network (AGENCY_IDS None: the steering group) or those of
+    these agencies (a lead's own), as sender, receiver, owner or responsible."""
+
+    agency_ids: tuple[int, ...] | None
+    label: str
+
+    @property
+    def network(self) -> bool:
+        return self.agency_ids is None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A protected table with its labels, ready to show."""
+
+    key: str
+    title: str
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    protected: Protected
+
+    def lines(self) -> list[tuple[str, list[int | None]]]:
+        """Each row (the totals row last, "Summe") with its shown values (None: hidden),
+        each row's total last."""
+        labels = [*self.rows, _("Summe")]
+        return [
+            (label, [self.protected.shown(r, c) for c in range(len(self.columns) + 1)])
+            for r, label in enumerate(labels)
+        ]
+
+    @property
+    def headers(self) -> list[str]:
+        return [*self.columns, _("Summe")]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Days to something (an answer, a decision) for one row: median and 90th percentile,
+    hidden (None) for fewer than MINIMUM families."""
+
+    label: str
+    families: int | None
+    median_days: float | None
+    p90_days: float | None
+
+
+@dataclass(frozen=True)
+class Trend:
+    label: str
+    now: int | None
+    before: int | None
+
+
+@dataclass(frozen=True)
+class StructureReport:
+    period: Period
+    scope: Scope
+    tables: list[Table] = field(default_factory=list)
+    answer_times: list[Timing] = field(default_factory=list)
+    decision_times: list[Timing] = field(default_factory=list)
+    trends: list[Trend] = field(default_factory=list)
+    target: int = 48
+
+    def table(self, key: str) -> Table:
+        return next(table for table in self.tables if table.key == key)
+
+
+class Percentile(Aggregate):
+    """PostgreSQL's percentile_cont(FRACTION) over an expression (an interval here)."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
+        if not 0 <= fraction <= 1:
+            raise ValueError("fraction between 0 and 1")
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+def _shown(value: int) -> int | None:
+    return None if 0 < value < MINIMUM else value
+
+
+def _protected(
+    counts: dict[tuple[str, str], int], rows: Sequence[str], columns: Sequence[str]
+) -> Protected:
+    """The ROWS x COLUMNS table of COUNTS (0 where there is none), protected."""
+    cells = [[counts.get((row, column), 0) for column in columns] for row in rows]
+    return protect(cells, columns=len(columns))
+
+
+def _scoped(rows: QuerySet[Any], scope: Scope, *fields: str) -> QuerySet[Any]:
+    if scope.agency_ids is None:
+        return rows
+    condition = Q()
+    for name in fields:
+        condition |= Q(**{f"{name}__in": scope.agency_ids})
+    return rows.filter(condition)
+
+
+def _referrals(period: Period, scope: Scope) -> QuerySet[Referral]:
+    start, end = period.bounds()
+    sent = Referral.objects.filter(sent_at__gte=start, sent_at__lt=end)
+    return _scoped(sent, scope, "to_agency_id", "from_agency_id")
+
+
+def _agreements(period: Period, scope: Scope) -> QuerySet[Agreement]:
+    start, end = period.bounds()
+    made = Agreement.objects.filter(
+        conference__starts_at__gte=start,
+        conference__starts_at__lt=end,
+        conference__state=Conference.State.PLANNED,
+    )
+    return _scoped(made, scope, "agency_id", "conference__project_id")
+
+
+def _tags(period: Period, scope: Scope) -> QuerySet[ApplicationTag]:
+    tags = ApplicationTag.objects.filter(
+        submitted_on__gte=period.start, submitted_on__lte=period.end
+    )
+    return _scoped(tags, scope, "project_id", "processing_agency_id")
+
+
+RECHTSKREISE = [value for value, _label in Agency.Rechtskreis.choices]
+
+
+def _rechtskreis_label(value: str) -> str:
+    if value == FAMILY_SIDE:
+        return _("Familie selbst")
+    return str(Agency.Rechtskreis(value).label)
+
+
+def categories_by_rechtskreis(period: Period, scope: Scope) -> Table:
+    as_text = _referrals(period, scope).annotate(categories_text=Cast("categories", TextField()))
+    rows = as_text.values("to_agency__rechtskreis").annotate(
+        **{
+            category: Count(
+                "family_id",
+                distinct=True,
+                filter=Q(categories_text__contains=quoted(category)),
+            )
+            for category in DataCategory.values
+        }
+    )
+    counts = {
+        (category, row["to_agency__rechtskreis"]): row[category]
+        for row in rows
+        for category in DataCategory.values
+    }
+    return Table(
+        "categories",
+        _("Vermittelte Familien nach Datenkategorie und Rechtskreis der empfangenden Stelle"),
+        tuple(str(DataCategory(c).label) for c in DataCategory.values),
+        tuple(_rechtskreis_label(r) for r in RECHTSKREISE),
+        _protected(counts, DataCategory.values, RECHTSKREISE),
+    )
+
+
+REFERRAL_STATES = [
+    Referral.State.SENT,
+    Referral.State.ACCEPTED,
+    Referral.State.COMPLETED,
+    Referral.State.DECLINED,
+    Referral.State.WITHDRAWN,
+]
+
+
+def outcomes_by_rechtskreis(period: Period, scope: Scope) -> Table:
+    rows = (
+        _referrals(period, scope)
+        .filter(state__in=REFERRAL_STATES)
+        .values("to_agency__rechtskreis", "state")
+        .annotate(families=Count("family_id", distinct=True))
+    )
+    counts = {(row["to_agency__rechtskreis"], row["state"]): row["families"] for row in rows}
+    return Table(
+        "outcomes",
+        _("Vermittelte Familien nach Rechtskreis und Stand der Vermittlung"),
+        tuple(_rechtskreis_label(r) for r in RECHTSKREISE),
+        tuple(str(Referral.State(s).label) for s in REFERRAL_STATES),
+        _protected(counts, RECHTSKREISE, REFERRAL_STATES),
+    )
+
+
+def _days(value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return round(value.total_seconds() / 86400, 1)
+    return round(float(value), 1)
+
+
+def _timings(
+    rows: QuerySet[Any],
+    group: str,
+    start: str,
+    end: str,
+    label: Callable[[Any], str],
+) -> list[Timing]:
+    """Per GROUP: the families and the median and 90th percentile of END - START in days,
+    hidden below MINIMUM families. On PostgreSQL in the database (percentile_cont); the
+    embedded SQLite has no percentile, so there the values are read and computed here."""
+    timed = rows.filter(**{f"{end}__isnull": False})
+    duration = ExpressionWrapper(F(end) - F(start), output_field=DurationField())
+    found: list[tuple[Any, int, Any, Any]]
+    if connection.vendor == "postgresql":
+        found = [
+            (row[group], row["families"], row["median"], row["p90"])
+            for row in timed.values(group)
+            .annotate(
+                families=Count("family_id", distinct=True),
+                median=Percentile(duration, 0.5, output_field=DurationField()),
+                p90=Percentile(duration, 0.9, output_field=DurationField()),
+            )
+            .order_by(group)
+        ]
+    else:
+        groups: dict[Any, tuple[set[Any], list[float]]] = {}
+        for key, family, began, ended in timed.values_list(group, "family_id", start, end):
+            families, spans = groups.setdefault(key, (set(), []))
+            families.add(family)
+            spans.append(_span_days(began, ended))
+        found = [
+            (key, len(families), _quantile(spans, 0.5), _quantile(spans, 0.9))
+            for key, (families, spans) in sorted(groups.items(), key=lambda item: str(item[0]))
+        ]
+    return [
+        Timing(label(key), families, _days(median), _days(p90))
+        if families >= MINIMUM
+        else Timing(label(key), None, None, None)
+        for key, families, median, p90 in found
+    ]
+
+
+def _span_days(began: Any, ended: Any) -> float:
+    """ENDED - BEGAN in days: two datetimes (an answer) or two dates (a decision)."""
+    span: timedelta = ended - began
+    return span.total_seconds() / 86400
+
+
+def _quantile(values: list[float], fraction: float) -> float:
+    """As percentile_cont: linear between the closest ranks."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def answer_times(period: Period, scope: Scope) -> list[Timing]:
+    return _timings(_referrals(period, scope), "to_agency__name", "sent_at", "answered_at", str)
+
+
+AGREEMENT_STATES = [
+    Agreement.State.OPEN,
+    Agreement.State.CONFIRMED,
+    Agreement.State.DONE,
+    Agreement.State.NOT_POSSIBLE,
+]
+SIDES = [*RECHTSKREISE, FAMILY_SIDE]
+
+
+def agreements_by_side(period: Period, scope: Scope) -> Table:
+    rows = (
+        _agreements(period, scope)
+        .values("agency__rechtskreis", "state")
+        .annotate(families=Count("conference__family_id", distinct=True))
+    )
+    counts = {
+        (row["agency__rechtskreis"] or FAMILY_SIDE, row["state"]): row["families"] for row in rows
+    }
+    return Table(
+        "agreements",
+        _("Familien mit Vereinbarungen nach Zuständigkeit und Stand"),
+        tuple(_rechtskreis_label(side) for side in SIDES),
+        tuple(str(Agreement.State(s).label) for s in AGREEMENT_STATES),
+        _protected(counts, SIDES, AGREEMENT_STATES),
+    )
+
+
+def gaps_by_agency(period: Period, scope: Scope) -> Table:
+    rows = (
+        _agreements(period, scope)
+        .filter(state=Agreement.State.NOT_POSSIBLE)
+        .values("gap_reason", "agency__name")
+        .annotate(families=Count("conference__family_id", distinct=True))
+    )
+    family = _("Familie selbst")
+    counts = {(row["gap_reason"], row["agency__name"] or family): row["families"] for row in rows}
+    agencies = sorted({agency for _gap, agency in counts}) or [family]
+    return Table(
+        "gaps",
+        _("Nicht mögliche Vereinbarungen nach Lücke und zuständiger Stelle (Familien)"),
+        tuple(str(label) for _value, label in GapReason.choices),
+        tuple(agencies),
+        _protected(counts, GapReason.values, agencies),
+    )
+
+
+TAG_KINDS = ApplicationTag.Kind.values
+
+
+def tags_by_kind(period: Period, scope: Scope) -> Table:
+    requested = TagStatusChange.objects.filter(
+        tag=OuterRef("pk"), state=ApplicationTag.State.DOCUMENTS_REQUESTED
+    )
+    rows = (
+        _tags(period, scope)
+        .annotate(asked=Exists(requested))
+        .values("kind")
+        .annotate(
+            asked_families=Count("family_id", distinct=True, filter=Q(asked=True)),
+            other_families=Count("family_id", distinct=True, filter=Q(asked=False)),
+        )
+    )
+    with_docs, without = _("Unterlagen nachgefordert"), _("ohne Nachforderung")
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows:
+        counts[(row["kind"], with_docs)] = row["asked_families"]
+        counts[(row["kind"], without)] = row["other_families"]
+    return Table(
+        "tags",
+        _("Familien mit markierten Anträgen nach Art und Nachforderung von Unterlagen"),
+        tuple(str(ApplicationTag.Kind(k).label) for k in TAG_KINDS),
+        (with_docs, without),
+        _protected(counts, TAG_KINDS, [with_docs, without]),
+    )
+
+
+def decision_times(period: Period, scope: Scope) -> list[Timing]:
+    return _timings(
+        _tags(period, scope),
+        "kind",
+        "submitted_on",
+        "decided_on",
+        lambda kind: str(ApplicationTag.Kind(kind).label),
+    )
+
+
+def reach_by_project(period: Period, scope: Scope) -> Table:
+    """Families registered per project from the 1st of January of the period's last year to
+    its end, with and without children."""
+    start = timezone.make_aware(datetime.combine(period.end.replace(month=1, day=1), time.min))
+    _start, end = period.bounds()
+    children = HouseholdMember.objects.filter(
+        family=OuterRef("pk"), kind=HouseholdMember.Kind.CHILD
+    )
+    families = _scoped(
+        Family.objects.filter(
+            registered_at__gte=start, registered_at__lt=end, owner__kind=Agency.Kind.PROJECT
+        ),
+        scope,
+        "owner_id",
+    )
+    rows = (
+        families.annotate(has_children=Exists(children))
+        .values("owner__name")
+        .annotate(
+            with_children=Count("pk", filter=Q(has_children=True)),
+            without=Count("pk", filter=Q(has_children=False)),
+        )
+    )
+    yes, no = _("mit Kindern"), _("ohne Kinder")
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows:
+        counts[(row["owner__name"], yes)] = row["with_children"]
+        counts[(row["owner__name"], no)] = row["without"]
+    projects = sorted({project for project, _column in counts})
+    return Table(
+        "reach",
+        _("Erreichte Familien je Projekt im Jahr %(year)d") % {"year": period.end.year},
+        tuple(projects),
+        (yes, no),
+        _protected(counts, projects, [yes, no]),
+    )
+
+
+def _headline(period: Period, scope: Scope) -> list[int]:
+    referred = _referrals(period, scope).aggregate(n=Count("family_id", distinct=True))["n"]
+    agreements = _agreements(period, scope)
+    made = agreements.aggregate(n=Count("conference__family_id", distinct=True))["n"]
+    kept = agreements.filter(state=Agreement.State.DONE).aggregate(
+        n=Count("conference__family_id", distinct=True)
+    )["n"]
+    failed = agreements.filter(state=Agreement.State.NOT_POSSIBLE).aggregate(
+        n=Count("conference__family_id", distinct=True)
+    )["n"]
+    tagged = _tags(period, scope).aggregate(n=Count("family_id", distinct=True))["n"]
+    return [referred, made, kept, failed, tagged]
+
+
+HEADLINES = [
+    "Vermittelte Familien",
+    "Familien mit Vereinbarungen",
+    "… davon mit erledigter Vereinbarung",
+    "… davon mit nicht möglicher Vereinbarung",
+    "Familien mit markierten Anträgen",
+]
+
+
+def trends(period: Period, scope: Scope) -> list[Trend]:
+    """The headline figures of PERIOD and of the one before, each hidden at 1 to 4."""
+    now, before = _headline(period, scope), _headline(period.previous(), scope)
+    return [
+        Trend(_(label), _shown(a), _shown(b))
+        for label, a, b in zip(HEADLINES, now, before, strict=True)
+    ]
+
+
+def build_report(period: Period, scope: Scope) -> StructureReport:
+    return StructureReport(
+        period=period,
+        scope=scope,
+        tables=[
+            categories_by_rechtskreis(period, scope),
+            outcomes_by_rechtskreis(period, scope),
+            agreements_by_side(period, scope),
+            gaps_by_agency(period, scope),
+            tags_by_kind(period, scope),
+            reach_by_project(period, scope),
+        ],
+        answer_times=answer_times(period, scope),
+        decision_times=decision_times(period, scope),
+        trends=trends(period, scope),
+        target=settings.DIENSTWEG_FAMILIES_TARGET,
+    )
+
+
+def _csv(section: str, row: str, column: str, value: float | None) -> list[str]:
+    hidden = value is None
+    return [section, row, column, "" if hidden else str(value), "gesperrt" if hidden else ""]
+
+
+def csv_rows(report: StructureReport) -> Iterable[list[str]]:
+    """The report as rows of a CSV file: table, row, column, value ("" where hidden) and a
+    note ("gesperrt" where hidden)."""
+    yield ["Tabelle", "Zeile", "Spalte", "Wert", "Hinweis"]
+    for table in report.tables:
+        for label, values in table.lines():
+            for column, value in zip(table.headers, values, strict=True):
+                yield _csv(table.title, label, column, value)
+    for title, timings in (
+        (_("Tage bis zur ersten Antwort"), report.answer_times),
+        (_("Tage von Einreichung bis Entscheidung"), report.decision_times),
+    ):
+        for timing in timings:
+            yield _csv(title, timing.label, _("Familien"), timing.families)
+            yield _csv(title, timing.label, _("Median"), timing.median_days)
+            yield _csv(title, timing.label, _("90. Perzentil"), timing.p90_days)
+    for trend in report.trends:
+        yield _csv(_("Entwicklung"), trend.label, _("Zeitraum"), trend.now)
+        yield _csv(_("Entwicklung"), trend.label, _("Vorzeitraum"), trend.before)
