@@ -9,6 +9,7 @@ restricted (GDPR Art. 18). The DPO and admins hold no case role and see none."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
@@ -33,8 +34,8 @@ from conferences.models import (
     Invitation,
 )
 from conferences.report import Scope
-from dienstweg.access import REGISTERING_ROLES, Reach, Role, holds_role, reach_of
-from dienstweg.models import Agency, Family, User
+from dienstweg.access import CASE_ROLES, REGISTERING_ROLES, Reach, Role, holds_role, reach_of
+from dienstweg.models import Agency, Family, Membership, User
 
 # Coaches and leads of the owning project convene and cancel conferences.
 CONVENING_ROLES = REGISTERING_ROLES
@@ -43,30 +44,10 @@ PROJECT = "project"
 INVITEE = "invitee"
 
 
-def invited(user: User, reach: Reach) -> Q:
-    """Over conferences: USER is invited and may still open it (the module's rule)."""
-    open_invitation = Invitation.objects.filter(
-        conference=OuterRef("pk"),
-        user=user,
-        access_ended_at__isnull=True,
-        access_until__gte=timezone.localdate(),
-        agency_id__in=reach.agency_ids,
-    )
-    permission = ConferenceUserPermission.objects.filter(
-        content_object=OuterRef("pk"),
-        user=user,
-        permission__codename="view_conference",
-        permission__content_type__app_label="conferences",
-    )
-    return Q(Exists(open_invitation), Exists(permission), family__restricted_at__isnull=True)
-
-
 def conferences_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Conference]:
     """The conferences USER may open: her project's, and those she is invited to."""
     reach = reach or reach_of(user)
-    return Conference.objects.filter(
-        Q(family__owner_id__in=reach.agency_ids) | invited(user, reach)
-    )
+    return Conference.objects.filter(visible_within(user.pk, reach.agency_ids))
 
 
 def access_conference_by_id(
@@ -211,3 +192,72 @@ def require_report_scope(user: User) -> Scope:
             record(user, REPORT_ACCESS_DENIED)
         raise Http404
     return scope
+
+
+# The conference's live thread (messaging/subjects.py): it follows the conference's rule.
+THREAD_KIND = "conference"  # messaging.models.Thread.Kind.CONFERENCE
+
+
+def visible_within(user_id: Any, agencies: Any) -> Q:
+    """Over conferences: the rule of conferences_visible_to for the user USER_ID whose case
+    roles are in AGENCIES (ids, or a compiled query's placeholders)."""
+    open_invitation = Invitation.objects.filter(
+        conference=OuterRef("pk"),
+        user_id=user_id,
+        access_ended_at__isnull=True,
+        access_until__gte=timezone.localdate(),
+        agency_id__in=agencies,
+    )
+    permission = ConferenceUserPermission.objects.filter(
+        content_object=OuterRef("pk"),
+        user_id=user_id,
+        permission__codename="view_conference",
+        permission__content_type__app_label="conferences",
+    )
+    return Q(family__owner_id__in=agencies) | Q(
+        Exists(open_invitation), Exists(permission), family__restricted_at__isnull=True
+    )
+
+
+def thread_listed(user_id: Any, agencies: Any) -> Q:
+    """Over a user's Participant rows: the conference of the thread is hers to see."""
+    seen = Conference.objects.filter(pk=OuterRef("thread__subject_id")).filter(
+        visible_within(user_id, agencies)
+    )
+    return Q(Exists(seen))
+
+
+def may_use_conference_thread(user: User, conference_id: UUID) -> bool:
+    return user.is_active and conferences_visible_to(user).filter(pk=conference_id).exists()
+
+
+def conference_readers(conference_id: UUID) -> list[int]:
+    """Who may read the conference's thread now: the owning project's case roles and the
+    invitees whose access is open (their role held, the family not restricted)."""
+    conference = Conference.objects.filter(pk=conference_id).select_related("family").first()
+    if conference is None:
+        return []
+    project = Membership.objects.filter(
+        agency_id=conference.family.owner_id, role__in=CASE_ROLES, user__is_active=True
+    ).values_list("user_id", flat=True)
+    readers = set(project)
+    if conference.family.restricted_at is None:
+        holds_role_there = Membership.objects.filter(
+            user_id=OuterRef("user_id"), agency_id=OuterRef("agency_id"), role__in=CASE_ROLES
+        )
+        permitted = ConferenceUserPermission.objects.filter(
+            content_object_id=conference_id,
+            user_id=OuterRef("user_id"),
+            permission__codename="view_conference",
+        )
+        readers |= set(
+            Invitation.objects.filter(
+                conference_id=conference_id,
+                access_ended_at__isnull=True,
+                access_until__gte=timezone.localdate(),
+                user__is_active=True,
+            )
+            .filter(Exists(holds_role_there), Exists(permitted))
+            .values_list("user_id", flat=True)
+        )
+    return sorted(readers)

@@ -9,7 +9,15 @@ class ConferencesConfig(AppConfig):
     demo_loader = "conferences.demo.load"
 
     def ready(self) -> None:
+        from django.urls import reverse
+
         from conferences import audit_actions  # noqa: F401 (declares its audit actions)
+        from conferences.access import (
+            THREAD_KIND,
+            conference_readers,
+            may_use_conference_thread,
+            thread_listed,
+        )
         from conferences.actions import (
             end_reidentification_after_revocation,
             hide_after_restriction,
@@ -19,6 +27,7 @@ class ConferencesConfig(AppConfig):
         from conferences.queue import AGREEMENTS
         from conferences.sections import FAMILY_SECTION
         from dienstweg import hooks, worklist
+        from messaging import subjects
 
         # A revoked consent ends the invitees' access it covered, in the same transaction.
         hooks.consent_revoked.register(withdraw_access_after_revocation)
@@ -28,3 +37,13 @@ class ConferencesConfig(AppConfig):
         hooks.add_family_section(FAMILY_SECTION)
         # The start page: the agreements she is responsible for, by due date.
         worklist.add_queue_source(AGREEMENTS)
+        # Each conference has a live thread that follows the conference's own rule.
+        subjects.register(
+            subjects.Subject(
+                kind=THREAD_KIND,
+                may_use=may_use_conference_thread,
+                readers=conference_readers,
+                url=lambda pk: reverse("conference_detail", args=[pk]),
+                listed=thread_listed,
+            )
+        )

@@ -63,6 +63,11 @@ urlpatterns = [
         views.consultation_name,
         name="consultation_name",
     ),
+    path(
+        "konferenzen/<uuid:conference_id>/unterhaltung/",
+        views.conference_thread,
+        name="conference_thread",
+    ),
     path("strukturkonferenz/", views.structure_report, name="structure_report"),
     path(
         "strukturkonferenz/bericht.<str:fmt>",

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from conferences import actions, receipts
 from conferences.access import (
     PROJECT,
+    THREAD_KIND,
     access_agreement_by_id,
     access_conference_by_id,
     access_consultation_by_id,
@@ -61,6 +62,7 @@ from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory, User
 from dienstweg.paging import numbered_page
 from dienstweg.snapshot import readable_identity
+from messaging import actions as messaging_actions
 
 PAGE_SIZE = 25
 
@@ -553,3 +555,18 @@ def structure_report_export(request: HttpRequest, fmt: str) -> HttpResponse:
         writer.writerows(csv_rows(report))
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
+
+
+@require_POST
+def conference_thread(request: HttpRequest, conference_id: str) -> HttpResponse:
+    """Open the conference's live thread (made on first use) and go there."""
+    user = staff(request)
+    conference = access_conference_by_id(user, conference_id)
+    try:
+        thread = messaging_actions.open_subject_thread(
+            THREAD_KIND, conference.pk, family=conference.family, by=user
+        )
+    except ActionError as error:
+        messages.error(request, str(error))
+        return redirect(reverse("conference_detail", args=[conference.pk]))
+    return redirect(reverse("thread_detail", args=[thread.pk]))

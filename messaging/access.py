@@ -36,6 +36,7 @@ from dienstweg.models import Consent, Family, User
 from messaging.audit_actions import THREAD_ACCESS_DENIED
 from messaging.models import Message, MessageAttachment, Participant, Thread
 from messaging.people import with_partners
+from messaging.subjects import registered, subject_of
 from referrals.access import (
     referral_readers,
     referral_visible_to,
@@ -57,6 +58,9 @@ def may_use_thread(user: User, thread: Thread) -> bool:
         return referral_visible_to(user, thread.referral_id)
     if thread.application_tag is not None:
         return tag_side(user, thread.application_tag) is not None
+    subject = subject_of(thread.kind) if thread.subject_id is not None else None
+    if subject is not None:
+        return subject.may_use(user, thread.subject_id)  # type: ignore[arg-type]
     return (
         thread.kind == Thread.Kind.DIRECT
         and Participant.objects.filter(thread=thread, user=user).exists()
@@ -69,6 +73,9 @@ def thread_readers(thread: Thread) -> list[int]:
         return referral_readers(thread.referral)
     if thread.application_tag is not None:
         return tag_readers(thread.application_tag)
+    subject = subject_of(thread.kind) if thread.subject_id is not None else None
+    if subject is not None:
+        return subject.readers(thread.subject_id)  # type: ignore[arg-type]
     return list(
         Participant.objects.filter(thread=thread, user__is_active=True).values_list(
             "user_id", flat=True
@@ -254,10 +261,19 @@ def _threads_within(user_id: Any, agencies: Any, groups: Any) -> QuerySet[Partic
                 thread__application_tag__processing_agency_id__in=agencies,
                 thread__family__restricted_at__isnull=True,
             )
+            | _listed_subjects(user_id, agencies)
         )
         .annotate(unread=F("thread__last_seq") - F("read_seq"))
         .order_by("-thread__last_message_at", "-thread_id")
     )
+
+
+def _listed_subjects(user_id: Any, agencies: Any) -> Q:
+    """Over Participant rows: threads of a registered subject that the user may see."""
+    condition = Q(pk__in=[])
+    for subject in registered():
+        condition |= Q(thread__kind=subject.kind) & subject.listed(user_id, agencies)
+    return condition
 
 
 # The newest threads beside a conversation, compiled once a day and per number of

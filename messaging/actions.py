@@ -40,6 +40,7 @@ from messaging.audit_actions import (
 )
 from messaging.models import Message, MessageAttachment, Participant, Thread
 from messaging.people import label, label_of, labels_of, people_of
+from messaging.subjects import subject_of
 from referrals.models import Referral
 
 MAX_ATTACHMENTS = 5
@@ -190,6 +191,30 @@ def _open_thread(subject: Referral | ApplicationTag, *, by: User) -> Thread:
                 target=thread,
                 family=subject.family,
                 details={field: str(subject.pk)},
+            )
+        return thread
+
+
+def open_subject_thread(kind: str, subject_id: UUID, *, family: Family, by: User) -> Thread:
+    """Open the thread about a registered subject (messaging/subjects.py: a
+    Familienkonferenz) of FAMILY: made and recorded on first use, found afterwards. BY
+    must be able to use it by the subject's rule (asked of the thread as made)."""
+    if subject_of(kind) is None:
+        raise ActionError(_("Zu diesem Gegenstand gibt es keine Unterhaltung."))
+    with transaction.atomic():
+        lock_family_row(family.pk)
+        thread, created = Thread.objects.get_or_create(
+            kind=kind, subject_id=subject_id, defaults={"family_id": family.pk}
+        )
+        if not may_use_thread(by, thread):
+            raise NoAccess(_("Sie haben keinen Zugriff auf diese Unterhaltung."))
+        if created:
+            record(
+                by,
+                THREAD_OPENED,
+                target=thread,
+                family=family,
+                details={kind: str(subject_id)},
             )
         return thread
 

@@ -23,6 +23,8 @@ class Thread(models.Model):
         REFERRAL = "referral", _("Vermittlung")
         APPLICATION_TAG = "application_tag", _("Antrag")
         DIRECT = "direct", _("Direktnachricht")
+        # Registered by an app above messaging (messaging/subjects.py).
+        CONFERENCE = "conference", _("Familienkonferenz")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -32,6 +34,9 @@ class Thread(models.Model):
     application_tag = models.OneToOneField(
         ApplicationTag, null=True, blank=True, on_delete=models.CASCADE, related_name="thread"
     )
+    # The id of a registered subject (messaging/subjects.py), a Familienkonferenz: no
+    # foreign key, messaging knows no app above it.
+    subject_id = models.UUIDField(null=True, blank=True, editable=False)
     # The data subject of referral and tag threads; NULL for direct threads.
     family = models.ForeignKey(
         Family, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -51,6 +56,13 @@ class Thread(models.Model):
         verbose_name_plural = _("Unterhaltungen")
         # send_message_notices looks for threads that went quiet a while ago.
         indexes = [models.Index(fields=["last_message_at"], name="thread_last_message")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "subject_id"],
+                condition=models.Q(subject_id__isnull=False),
+                name="thread_once_per_subject",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.pk}"

@@ -34,6 +34,7 @@ from messaging.forms import MessageForm
 from messaging.models import MessageAttachment, Participant, Thread
 from messaging.people import direct_partners, label, with_partners
 from messaging.rendering import shown as shown_message
+from messaging.subjects import subject_of
 from referrals.access import access_referral_by_id
 
 SHOWN = 50  # messages on a page; older ones on pages of their own (`?vor=`)
@@ -147,6 +148,9 @@ def _subject_url(thread: Thread) -> str:
         return reverse("referral_detail", args=[thread.referral_id])
     if thread.application_tag is not None:
         return reverse("tag_detail", args=[thread.application_tag.code])
+    subject = subject_of(thread.kind) if thread.subject_id is not None else None
+    if subject is not None:
+        return subject.url(thread.subject_id)  # type: ignore[arg-type]
     return ""
 
 

@@ -56,12 +56,26 @@ def test_convene_agree_confirm_and_follow_up(
     expect(anna.get_by_text(what)).to_be_visible()
     check_page(anna, "conference")
     conference_url = anna.url.split("#")[0]
+    anna.get_by_role("button", name="Unterhaltung zur Konferenz").click()
+    expect(
+        anna.get_by_role("heading", name=re.compile("Unterhaltung: Familienkonferenz"))
+    ).to_be_visible()
+    anna.get_by_label("Nachricht", exact=True).fill(f"Bis nächste Woche ({width})")
+    anna.get_by_label("Nachricht", exact=True).press("Enter")
+    expect(
+        anna.locator("#messages p.body").get_by_text(f"Bis nächste Woche ({width})")
+    ).to_be_visible()
 
     ben = open_as(browser, server, "ben@demo.dienstweg.invalid", viewport)
     section = ben.get_by_role("region", name="Ihre Vereinbarungen aus Familienkonferenzen")
     expect(section).to_be_visible()
     ben.goto(conference_url)
     expect(ben.get_by_text("Familienbüro Gladbeck")).to_be_visible()
+    ben.get_by_role("button", name="Unterhaltung zur Konferenz").click()
+    expect(
+        ben.locator("#messages p.body").get_by_text(f"Bis nächste Woche ({width})")
+    ).to_be_visible()
+    ben.goto(conference_url)
     item = ben.locator("li.agreement").filter(has_text=what)
     item.get_by_role("link", name="Verbindlich bestätigen").click()
     check_page(ben, "agreement-confirm")

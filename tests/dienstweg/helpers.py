@@ -39,6 +39,11 @@ def empty_consent_tables() -> None:
     if connection.vendor == "postgresql":
         return
     with consent_triggers_lifted() as cursor:
-        for table in ("referrals_referral_consents", "dienstweg_consent_recipients"):
+        for table in (
+            "referrals_referral_consents",
+            "conferences_invitation_consents",
+            "conferences_consultationrecipient_consents",
+            "dienstweg_consent_recipients",
+        ):
             cursor.execute(f"DELETE FROM {table}")  # noqa: S608 (our tables)
         cursor.execute("DELETE FROM dienstweg_consent")

@@ -76,6 +76,7 @@ CASE_PAGES = {
     "conference_calendar",
     "conference_cancel",
     "conference_protocol",
+    "conference_thread",
     "agreement_new",
     "agreement_confirm",
     "agreement_close",
