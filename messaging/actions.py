@@ -178,21 +178,26 @@ def _open_thread(subject: Referral | ApplicationTag, *, by: User) -> Thread:
         lock_family_row(subject.family_id)
         if not type(subject).objects.filter(pk=subject.pk).exists():
             raise NoAccess(_("Sie haben keinen Zugriff mehr auf diese Unterhaltung."))
-        thread, created = Thread.objects.get_or_create(
-            **{field: subject}, defaults={"kind": kind, "family_id": subject.family_id}
+        return _made_or_found(
+            {field: subject}, kind=kind, family=subject.family, by=by, about=(field, subject.pk)
         )
-        # The rule of posting, asked of the thread as made: a refusal rolls it back.
-        if not may_use_thread(by, thread):
-            raise NoAccess(_("Sie haben keinen Zugriff auf diese Unterhaltung."))
-        if created:
-            record(
-                by,
-                THREAD_OPENED,
-                target=thread,
-                family=subject.family,
-                details={field: str(subject.pk)},
-            )
-        return thread
+
+
+def _made_or_found(
+    lookup: dict[str, Any], *, kind: str, family: Family, by: User, about: tuple[str, Any]
+) -> Thread:
+    """The thread of LOOKUP, made on first use (recorded, with ABOUT as its detail); in the
+    caller's transaction, after the family's row lock. The rule of posting is asked of the
+    thread as made: a refusal rolls it back."""
+    thread, created = Thread.objects.get_or_create(
+        **lookup, defaults={"kind": kind, "family_id": family.pk}
+    )
+    if not may_use_thread(by, thread):
+        raise NoAccess(_("Sie haben keinen Zugriff auf diese Unterhaltung."))
+    if created:
+        name, value = about
+        record(by, THREAD_OPENED, target=thread, family=family, details={name: str(value)})
+    return thread
 
 
 def open_subject_thread(kind: str, subject_id: UUID, *, family: Family, by: User) -> Thread:
@@ -203,20 +208,13 @@ def open_subject_thread(kind: str, subject_id: UUID, *, family: Family, by: User
         raise ActionError(_("Zu diesem Gegenstand gibt es keine Unterhaltung."))
     with transaction.atomic():
         lock_family_row(family.pk)
-        thread, created = Thread.objects.get_or_create(
-            kind=kind, subject_id=subject_id, defaults={"family_id": family.pk}
+        return _made_or_found(
+            {"kind": kind, "subject_id": subject_id},
+            kind=kind,
+            family=family,
+            by=by,
+            about=(kind, subject_id),
         )
-        if not may_use_thread(by, thread):
-            raise NoAccess(_("Sie haben keinen Zugriff auf diese Unterhaltung."))
-        if created:
-            record(
-                by,
-                THREAD_OPENED,
-                target=thread,
-                family=family,
-                details={kind: str(subject_id)},
-            )
-        return thread
 
 
 def open_direct_thread(colleague: User, *, by: User) -> Thread:

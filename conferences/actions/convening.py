@@ -40,6 +40,7 @@ from dienstweg.consent import ConsentMissing, ProcessingRestricted, require_cons
 from dienstweg.hooks import Loss
 from dienstweg.models import Agency, Consent, DataCategory, Family, Membership, Purpose, User
 from dienstweg.notifications import notify
+from dienstweg.snapshot import identity_snapshot
 
 MAX_INVITEES = 20
 MAX_TEXT = 5000
@@ -221,18 +222,7 @@ def _snapshot(family: Family, data: ConferenceData) -> dict[str, Any]:
         "notes": {c: data.notes[c] for c in data.categories if data.notes.get(c, "").strip()},
     }
     if DataCategory.IDENTITY in data.categories:
-        snapshot["identity"] = {
-            "members": [
-                {
-                    "kind": member.kind,
-                    "name": member.display_name,
-                    "birth_date": member.birth_date.isoformat(),
-                }
-                for member in family.members.all()
-            ],
-            "address": family.decrypt_field("address"),
-            "phone": family.decrypt_field("phone"),
-        }
+        snapshot["identity"] = identity_snapshot(family)
     return snapshot
 
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from dienstweg.models import DataCategory
+from dienstweg.snapshot import identity_snapshot
 from referrals.models import Referral
 
 
@@ -17,17 +18,5 @@ def build_snapshot(referral: Referral) -> dict[str, Any]:
         "notes": {c: notes[c] for c in referral.categories if notes.get(c)},
     }
     if DataCategory.IDENTITY in referral.categories:
-        family = referral.family
-        snapshot["identity"] = {
-            "members": [
-                {
-                    "kind": member.kind,
-                    "name": member.display_name,
-                    "birth_date": member.birth_date.isoformat(),
-                }
-                for member in family.members.all()
-            ],
-            "address": family.decrypt_field("address"),
-            "phone": family.decrypt_field("phone"),
-        }
+        snapshot["identity"] = identity_snapshot(referral.family)
     return snapshot
