@@ -116,8 +116,27 @@ def access_agreement_by_id(
 
 
 def agreements_of(conference: Conference) -> list[Agreement]:
-    """The conference's agreements in order, with who is responsible, in one query."""
-    return list(conference.agreements.select_related("agency", "person", "confirmed_by"))
+    """The conference's agreements in order, with who is responsible, in one query (each
+    holds CONFERENCE, whose family's key decrypts it)."""
+    agreements = list(conference.agreements.select_related("agency", "person", "confirmed_by"))
+    for agreement in agreements:
+        agreement.conference = conference
+    return agreements
+
+
+def acting_for(user: User, conference: Conference, reach: Reach) -> set[int]:
+    """The agencies for which USER acts in CONFERENCE (actions.agreements.acts_for, for
+    every agreement of a page in one query): the project if she holds a case role there,
+    and each agency of her open invitations where she still holds one."""
+    agencies = {conference.project_id} if conference.project_id in reach.agency_ids else set()
+    invited = Invitation.objects.filter(
+        conference=conference,
+        user=user,
+        access_ended_at__isnull=True,
+        access_until__gte=timezone.localdate(),
+        agency_id__in=reach.agency_ids,
+    ).values_list("agency_id", flat=True)
+    return agencies | set(invited)
 
 
 # Anonymous case consultations: the project sees its own; a recipient agency's case roles

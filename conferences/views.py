@@ -24,6 +24,7 @@ from conferences.access import (
     access_agreement_by_id,
     access_conference_by_id,
     access_consultation_by_id,
+    acting_for,
     agreements_of,
     conferences_visible_to,
     consultation_side,
@@ -122,15 +123,14 @@ def _page(
     convenes = side == PROJECT and may_convene(reach, conference.family)
     planned = conference.state == Conference.State.PLANNED
     agreements = agreements_of(conference)
+    acting = acting_for(user, conference, reach)
     rows = [
         AgreementRow(
             agreement,
             agreement.decrypt_field("what"),
             agreement.decrypt_field("outcome_note"),
-            may_confirm=agreement.state == Agreement.State.OPEN
-            and agreement.agency_id is not None
-            and acts_for(user, agreement),
-            may_close=agreement.is_open and (convenes or acts_for(user, agreement)),
+            may_confirm=agreement.state == Agreement.State.OPEN and agreement.agency_id in acting,
+            may_close=agreement.is_open and (convenes or agreement.agency_id in acting),
         )
         for agreement in agreements
     ]
@@ -140,7 +140,7 @@ def _page(
         (agreement, agreement.decrypt_field("what"))
         for agreement in Agreement.objects.filter(
             conference_id=cast(Any, conference.follows_id), state__in=OPEN_STATES
-        ).select_related("agency")
+        ).select_related("agency", "conference__family__data_key")
     ]
     if agreement_form is None and convenes and planned:
         agreement_form = AgreementForm(conference=conference)

@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,7 +23,8 @@ from conferences.actions import AgreementData
 from conferences.models import Agreement, Conference, GapReason
 from dienstweg import actions as core
 from dienstweg.actions import ActionError, NotAllowed
-from dienstweg.models import Consent, Membership, Notification, User
+from dienstweg.models import Consent, Family, Membership, Notification, User
+from tests.builders import conference_data
 from tests.concurrency import TIMEOUT, Worker, wait_for_lock_wait
 from tests.conftest import Network, make_staff, verified_client
 
@@ -330,3 +332,32 @@ def test_revocation_first_then_confirmation_is_refused(
     agreement.refresh_from_db()
     assert agreement.state == Agreement.State.OPEN
     assert not AuditEvent.objects.filter(action="agreement.confirmed").exists()
+
+
+def test_the_page_asks_as_many_queries_with_agreements_as_without(
+    network: Network, family: Family, coordination: Consent
+) -> None:
+    def queries(user: User, conference: Conference) -> int:
+        client = verified_client(user)
+        client.get("/")
+        with CaptureQueriesContext(connection) as captured:
+            url = reverse("conference_detail", args=[conference.pk])
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    bare = actions.convene_conference(
+        family, data=conference_data([network.ben, network.clara]), by=network.anna
+    )
+    empty = {user.pk: queries(user, bare) for user in (network.anna, network.ben)}
+    full = actions.convene_conference(
+        family, data=conference_data([network.ben, network.clara]), by=network.anna
+    )
+    assert full.follows == bare
+    for earlier in range(3):  # open ones of the conference before, shown on the follow-up
+        agree(bare, network, what=f"Früher {earlier}")
+    agree(full, network)
+    agree(full, network, agency=network.jugendamt, person=network.clara)
+    agree(full, network, agency=None, person=None)
+    done = agree(full, network, agency=network.project, person=network.anna)
+    actions.close_agreement(done, done=True, by=network.anna)
+    assert {user.pk: queries(user, full) for user in (network.anna, network.ben)} == empty
