@@ -36,7 +36,8 @@
    disclosure control, the generated row counts and the conditions (calibration before
    and after the requests).
 
---reuse measures the database as it is. Helpers come from bench/step3.py and, through it,
+--reuse measures the database as it is (each run adds its audit events); --only report or
+--only pages measures one half. Helpers come from bench/step3.py and, through it,
 bench/step2.py, which read their own command lines on import: this script hands them theirs.
 """
 
@@ -47,6 +48,7 @@ import json
 import random
 import re
 import statistics
+import subprocess
 import sys
 import time
 import types
@@ -91,6 +93,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="skip reset and generation")
     parser.add_argument(
         "--keep-base", action="store_true", help="keep the step-3 rows, generate conferences anew"
+    )
+    parser.add_argument(
+        "--only", choices=("report", "pages"), help="measure only the report or only the pages"
     )
     parser.add_argument("--debug", action="store_true", help="keep DEBUG on while measuring")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -980,11 +985,38 @@ def code_fingerprint() -> dict[str, str]:
     return step2.code_fingerprint(CODE_MEASURED)
 
 
+def git_state() -> dict[str, Any]:
+    """The commit measured, and which of the measured files differed from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(  # noqa: S603
+            ["git", *args],  # noqa: S607
+            cwd=BENCH.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_measured": git("status", "--porcelain", "--", *CODE_MEASURED).splitlines(),
+    }
+
+
 def conditions() -> dict:
     result = step2.conditions()
     result["code"] = code_fingerprint()
+    result["git"] = git_state()
     with connection.cursor() as cursor:
-        for name in ("synchronous_commit", "work_mem", "random_page_cost", "effective_cache_size"):
+        for name in (
+            "synchronous_commit",
+            "work_mem",
+            "random_page_cost",
+            "effective_cache_size",
+            "jit",
+            "max_parallel_workers_per_gather",
+        ):
             cursor.execute(f"SHOW {name}")
             result[name] = cursor.fetchone()[0]
         sizes = {}
@@ -1052,10 +1084,14 @@ class Row:
 def summary(reports: dict, pages: dict[str, dict]) -> list[Row]:
     rows = []
     for key, label in (
-        ("steering_6_months", "report, steering (network), 6 months"),
-        ("steering_1_year", "report, steering (network), 1 year"),
-        ("lead_6_months", "report, lead of the busy Jobcenter, 6 months"),
-        ("lead_1_year", "report, lead of the busy Jobcenter, 1 year"),
+        ()
+        if not reports
+        else (
+            ("steering_6_months", "report, steering (network), 6 months"),
+            ("steering_1_year", "report, steering (network), 1 year"),
+            ("lead_6_months", "report, lead of the busy Jobcenter, 6 months"),
+            ("lead_1_year", "report, lead of the busy Jobcenter, 1 year"),
+        )
     ):
         figures = reports[key]
         rows.append(
@@ -1071,19 +1107,20 @@ def summary(reports: dict, pages: dict[str, dict]) -> list[Row]:
                 {"disclosure_ms": figures["disclosure_ms"]},
             )
         )
-    csv_figures = reports["csv_steering_1_year"]
-    rows.append(
-        Row(
-            "CSV export, steering, 1 year",
-            csv_figures["n"],
-            csv_figures["p50"],
-            csv_figures["p95"],
-            csv_figures["p99"],
-            "-",
-            0.0,
-            TARGET_REPORT_P95_MS,
+    if reports:
+        csv_figures = reports["csv_steering_1_year"]
+        rows.append(
+            Row(
+                "CSV export, steering, 1 year",
+                csv_figures["n"],
+                csv_figures["p50"],
+                csv_figures["p95"],
+                csv_figures["p99"],
+                "-",
+                0.0,
+                TARGET_REPORT_P95_MS,
+            )
         )
-    )
     for label, figures in pages.items():
         counts = figures["query_counts"]
         queries = f"{counts['empty']['queries']} vs {counts['most']['queries']}"
@@ -1154,18 +1191,21 @@ def main() -> None:
         f"invitee {invitee.email}"
     )
     step2.CALIBRATION["before_requests"] = step2.calibration_ms()
-    with step2.phase("report requests"):
-        reports = report_benchmarks(steering, lead)
+    reports: dict[str, Any] = {}
     pages: dict[str, dict] = {}
-    with step2.phase("conference page requests"):
-        chosen = pick_conferences(rng, Q(convened_by=coach), ARGS.page_conferences)
-        pages["conference page, convening coach"] = page_benchmarks(
-            "conference page, convening coach", coach, chosen
-        )
-        chosen = pick_conferences(rng, invited_to(invitee), ARGS.page_conferences)
-        pages["conference page, invitee"] = page_benchmarks(
-            "conference page, invitee", invitee, chosen
-        )
+    if ARGS.only != "pages":
+        with step2.phase("report requests"):
+            reports = report_benchmarks(steering, lead)
+    if ARGS.only != "report":
+        with step2.phase("conference page requests"):
+            chosen = pick_conferences(rng, Q(convened_by=coach), ARGS.page_conferences)
+            pages["conference page, convening coach"] = page_benchmarks(
+                "conference page, convening coach", coach, chosen
+            )
+            chosen = pick_conferences(rng, invited_to(invitee), ARGS.page_conferences)
+            pages["conference page, invitee"] = page_benchmarks(
+                "conference page, invitee", invitee, chosen
+            )
     step2.CALIBRATION["after_requests"] = step2.calibration_ms()
     changed = sorted(
         name for name, digest in code_fingerprint().items() if code_at_start.get(name) != digest
