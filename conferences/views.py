@@ -268,6 +268,8 @@ def agreement_new(request: HttpRequest, conference_id: str) -> HttpResponse:
                 request, _("Vereinbarung %(number)d festgehalten.") % {"number": agreement.number}
             )
             return redirect(reverse("conference_detail", args=[conference.pk]) + "#vereinbarungen")
+    # The page comes back with the conference's content: opened again, as far as the trail goes.
+    actions.record_conference_read(conference, action=CONFERENCE_VIEWED, side=side, by=user)
     return _page(request, conference, user=user, reach=reach, side=side, agreement_form=form)
 
 

@@ -203,6 +203,8 @@ def test_pages_confirm_and_close_end_to_end(network: Network, conference: Confer
         {"what": "", "responsible": str(network.jobcenter.pk), "due_on": ""},
     )
     assert refused.status_code == 200 and not Agreement.objects.exists()
+    # The page that came back showed the conference: recorded like any opening of it.
+    assert AuditEvent.objects.filter(action="conference.viewed", actor_id=network.anna.pk).exists()
     made = anna.post(
         reverse("agreement_new", args=[conference.pk]),
         {
