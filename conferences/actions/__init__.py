@@ -34,9 +34,9 @@ from conferences.actions.convening import (
     losses_on_revocation,
     record_agreement_read,
     record_conference_read,
-    record_report_use,
     withdraw_access_after_revocation,
 )
+from conferences.actions.reporting import record_report_use
 
 __all__ = [
     "MAX_INVITEES",

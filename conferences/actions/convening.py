@@ -32,7 +32,6 @@ from conferences.models import (
     Consultation,
     Invitation,
 )
-from conferences.report import StructureReport
 from dienstweg import events
 from dienstweg.access import CASE_ROLES
 from dienstweg.actions import ActionError, NotAllowed
@@ -274,24 +273,6 @@ def record_agreement_read(agreement: Agreement, *, action: str, by: User) -> Non
             target=agreement,
             family=agreement.conference.family,
             details={"conference": str(agreement.conference_id), "number": agreement.number},
-        )
-
-
-def record_report_use(report: StructureReport, *, action: str, by: User, fmt: str = "html") -> None:
-    """Record that BY viewed or exported the Strukturkonferenz report (no family: it names
-    none): the period, the scope and the format."""
-    with transaction.atomic():
-        record(
-            by,
-            action,
-            purpose="Strukturkonferenz",
-            details={
-                "start": report.period.start.isoformat(),
-                "end": report.period.end.isoformat(),
-                "network": report.scope.network,
-                "agencies": len(report.scope.agency_ids or ()),
-                "format": fmt,
-            },
         )
 
 
