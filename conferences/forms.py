@@ -11,17 +11,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from conferences.actions import MAX_INVITEES, MAX_TEXT, AgreementData, ConferenceData
-from conferences.actions.agreements import (
-    MAX_WHAT,
-    open_invitations,
-    responsible_agencies,
-    responsible_people,
-)
+from conferences.actions.agreements import MAX_WHAT, responsible_people
 from conferences.actions.consultations import MAX_QUESTION
-from conferences.models import Conference, GapReason
+from conferences.models import Conference, GapReason, Invitation
 from dienstweg.access import CASE_ROLES
 from dienstweg.consent import consent_scope
-from dienstweg.forms import LongText
+from dienstweg.forms import LongText, PlainSelect
 from dienstweg.models import Agency, DataCategory, Family, Membership, Purpose, User
 
 
@@ -172,32 +167,41 @@ class AgreementForm(forms.Form):
         widget=LongText(attrs={"rows": 2}),
         help_text=_("Kurz und klar, die Familie bekommt es als Protokoll."),
     )
-    responsible = forms.ChoiceField(label=_("Wer ist zuständig?"))
-    person = forms.ChoiceField(label=_("Person (freiwillig)"), required=False)
+    # Built in Python: Django's option templates were a tenth of the conference page.
+    responsible = forms.ChoiceField(label=_("Wer ist zuständig?"), widget=PlainSelect)
+    person = forms.ChoiceField(label=_("Person (freiwillig)"), required=False, widget=PlainSelect)
     due_on = forms.DateField(
         label=_("Bis wann?"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
 
-    def __init__(self, *args: Any, conference: Conference, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, conference: Conference, invitations: list[Invitation], **kwargs: Any
+    ) -> None:
+        """INVITATIONS: all of the conference's, with user and agency, by agency and name
+        (participants_of, which the page reads anyway). Only those whose access is open
+        are offered; record_agreement checks again on the locked conference."""
         super().__init__(*args, **kwargs)
         self.conference = conference
-        self.agencies = {agency.pk: agency for agency in responsible_agencies(conference)}
+        today = timezone.localdate()
+        invited = [
+            invitation
+            for invitation in invitations
+            if invitation.access_ended_at is None and invitation.access_until >= today
+        ]
+        project = conference.project
+        self.agencies = {project.pk: project}
+        for invitation in invited:
+            self.agencies.setdefault(invitation.agency_id, invitation.agency)
         self.fields["responsible"].choices = [  # type: ignore[attr-defined]
             (FAMILY, _("die Familie selbst")),
             *((str(pk), agency.name) for pk, agency in self.agencies.items()),
         ]
         self.people: dict[int, User] = {}
         choices: list[tuple[str, Any]] = [("", _("– niemand Bestimmtes –"))]
-        # Two queries whatever the number of agencies: the project's people, the invitees.
-        project = conference.project
         for user in responsible_people(conference, project).order_by("full_name"):
             self.people[user.pk] = user
             choices.append((str(user.pk), f"{user.full_name} ({project.name})"))
-        for invitation in (
-            open_invitations(conference)
-            .select_related("user", "agency")
-            .order_by("agency__name", "user__full_name")
-        ):
+        for invitation in invited:
             self.people[invitation.user_id] = invitation.user
             choices.append(
                 (str(invitation.user_id), f"{invitation.user.full_name} ({invitation.agency.name})")

@@ -142,8 +142,9 @@ def _page(
             conference_id=cast(Any, conference.follows_id), state__in=OPEN_STATES
         ).select_related("agency", "conference__family__data_key")
     ]
+    participants = participants_of(conference)
     if agreement_form is None and convenes and planned:
-        agreement_form = AgreementForm(conference=conference)
+        agreement_form = AgreementForm(conference=conference, invitations=participants)
     return render(
         request,
         "conferences/conference_detail.html",
@@ -155,7 +156,7 @@ def _page(
             "agenda": conference.decrypt_field("agenda"),
             "identity": readable_identity(snapshot.get("identity")),
             "notes": notes,
-            "participants": participants_of(conference),
+            "participants": participants,
             "may_cancel": convenes and planned,
             "convenes": convenes,
             "is_past": conference.ends_at < timezone.now(),
@@ -257,7 +258,9 @@ def agreement_new(request: HttpRequest, conference_id: str) -> HttpResponse:
     reach = reach_of(user)
     conference = access_conference_by_id(user, conference_id, reach)
     side = side_of(conference, reach)
-    form = AgreementForm(request.POST, conference=conference)
+    form = AgreementForm(
+        request.POST, conference=conference, invitations=participants_of(conference)
+    )
     if form.is_valid():
         try:
             agreement = actions.record_agreement(conference, data=form.to_data(), by=user)

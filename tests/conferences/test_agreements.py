@@ -93,6 +93,35 @@ def test_only_invited_agencies_and_their_invitees_can_be_responsible(
     assert not Agreement.objects.exists()
 
 
+def test_the_form_offers_only_invitees_whose_access_is_open(
+    network: Network, conference: Conference
+) -> None:
+    page = reverse("conference_detail", args=[conference.pk])
+    offered = verified_client(network.anna).get(page).text
+    assert f'<option value="{network.ben.pk}">Ben Becker' in offered
+    assert f'<option value="{network.jugendamt.pk}">' in offered
+    # Clara's access ended (a revocation), Ben's ran out: neither they nor their agencies
+    # are offered, and a form sent with them is refused.
+    conference.invitations.filter(user=network.clara).update(access_ended_at=timezone.now())
+    conference.invitations.filter(user=network.ben).update(
+        access_until=timezone.localdate() - timedelta(days=1)
+    )
+    offered = verified_client(network.anna).get(page).text
+    for gone in (network.ben, network.clara, network.jobcenter, network.jugendamt):
+        assert f'<option value="{gone.pk}">' not in offered
+    assert f'<option value="{network.project.pk}">' in offered
+    refused = verified_client(network.anna).post(
+        reverse("agreement_new", args=[conference.pk]),
+        {
+            "what": WHAT,
+            "responsible": str(network.jobcenter.pk),
+            "person": str(network.ben.pk),
+            "due_on": (timezone.localdate() + timedelta(days=14)).isoformat(),
+        },
+    )
+    assert refused.status_code == 200 and not Agreement.objects.exists()
+
+
 def test_confirmation_is_signed_and_verifiable(
     network: Network, conference: Conference, tmp_path
 ) -> None:
