@@ -149,6 +149,21 @@ class Referral(Encrypted, models.Model):
             models.Index(fields=["from_agency", "-created_at", "-id"], name="referral_outbox"),
             models.Index(fields=["from_agency", "state", "sent_at"], name="referral_outbox_state"),
             models.Index(fields=["family", "-created_at"], name="referral_family"),
+            # The Strukturkonferenz report (conferences/report.py) reads a period's referrals
+            # network-wide: from this index alone, not from the table, whose encrypted
+            # columns make each row wide (60 MB instead of 560 MB at 500,000 referrals).
+            models.Index(
+                fields=["sent_at"],
+                include=[
+                    "to_agency",
+                    "from_agency",
+                    "family",
+                    "state",
+                    "answered_at",
+                    "categories",
+                ],
+                name="referral_report",
+            ),
             # A coach's answers of the last days on her start page (referrals/queue.py): her
             # own referrals, newest answer first, not every referral of her project.
             models.Index(
