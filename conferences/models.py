@@ -53,6 +53,12 @@ class Conference(Encrypted, models.Model):
         indexes = [
             models.Index(fields=["family", "-starts_at"], name="conference_family"),
             models.Index(fields=["project", "-starts_at"], name="conference_project"),
+            # The Strukturkonferenz report's period, read from the index alone.
+            models.Index(
+                fields=["starts_at"],
+                include=["state", "family", "project"],
+                name="conference_report",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -180,6 +186,13 @@ class Agreement(Encrypted, models.Model):
                 fields=["due_on"],
                 condition=Q(state__in=["open", "confirmed"]),
                 name="agreement_open_due",
+            ),
+            # The Strukturkonferenz report: every agreement of the period's conferences, read
+            # from this index instead of the table with its encrypted texts.
+            models.Index(
+                fields=["conference"],
+                include=["agency", "state", "gap_reason"],
+                name="agreement_report",
             ),
         ]
 

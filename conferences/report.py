@@ -19,13 +19,19 @@ Tables:
 
 from __future__ import annotations
 
+import operator
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import reduce
+from itertools import product
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.contrib.postgres.aggregates import BitOr
+from django.contrib.postgres.fields import ArrayField
+from django.db import connection, transaction
 from django.db.models import (
     Aggregate,
     Case,
@@ -37,18 +43,16 @@ from django.db.models import (
     Max,
     Q,
     QuerySet,
-    TextField,
+    Value,
     When,
 )
-from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from applications.models import ApplicationTag, TagStatusChange
 from conferences.disclosure import MINIMUM, Protected, protect
 from conferences.models import Agreement, Conference, GapReason
-from dienstweg.consent import quoted
-from dienstweg.models import Agency, DataCategory, Family, HouseholdMember
+from dienstweg.models import Agency, DataCategory, Family, HouseholdMember, category_bit
 from referrals.models import Referral
 
 FAMILY_SIDE = "family"
@@ -145,16 +149,18 @@ class StructureReport:
         return next(table for table in self.tables if table.key == key)
 
 
-class Percentile(Aggregate):
-    """PostgreSQL's percentile_cont(FRACTION) over an expression (an interval here)."""
+class Percentiles(Aggregate):
+    """PostgreSQL's percentile_cont(ARRAY[FRACTIONS]) over an expression (an interval
+    here): one sort of the group for all of them."""
 
     function = "percentile_cont"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    template = "%(function)s(ARRAY[%(fractions)s]) WITHIN GROUP (ORDER BY %(expressions)s)"
 
-    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
-        if not 0 <= fraction <= 1:
-            raise ValueError("fraction between 0 and 1")
-        super().__init__(expression, fraction=float(fraction), **extra)
+    def __init__(self, expression: Any, fractions: Sequence[float], **extra: Any) -> None:
+        if not all(0 <= fraction <= 1 for fraction in fractions):
+            raise ValueError("fractions between 0 and 1")
+        listed = ", ".join(str(float(fraction)) for fraction in fractions)
+        super().__init__(expression, fractions=listed, **extra)
 
 
 def _shown(value: int) -> int | None:
@@ -234,62 +240,68 @@ def _flag(condition: Q) -> Max:
     return Max(Case(When(condition, then=1), default=0, output_field=IntegerField()))
 
 
-def _has_category(category: str) -> Q:
+def _bit_or(expression: Any, bits: int) -> Any:
+    """The bitwise OR of EXPRESSION (an integer of BITS bits) over a group: PostgreSQL's
+    bit_or; SQLite has none, there the sum of each bit's MAX, the same number."""
     if connection.vendor == "postgresql":
-        return Q(categories__contains=[category])  # jsonb @>, no text per row
-    return Q(categories_text__contains=quoted(category))
+        return BitOr(expression)
+    return reduce(operator.add, (Max(expression.bitand(1 << n)) for n in range(bits)))
 
 
-def _family_sums(
-    per_family: QuerySet[Any], flags: Sequence[str], group: str | None = None
-) -> list[Any]:
-    """Over PER_FAMILY (a row a family, or a family and GROUP, with 0/1 FLAGS): the sum of
-    each flag (per GROUP, if given), and as the last column the number of distinct families
-    in all."""
+def _family_groups(per_family: QuerySet[Any], keys: Sequence[str]) -> tuple[list[Any], int]:
+    """PER_FAMILY (a row a family, or a family and more, with KEYS) counted per KEYS: rows
+    of the KEYS and their number; and the number of distinct families in all."""
     inner, params = per_family.query.sql_with_params()
-    sums = ", ".join(f"COALESCE(SUM({flag}), 0)" for flag in flags)
-    grouped = (f"{group}, ", f" GROUP BY {group}") if group else ("", "")
+    columns = ", ".join(keys)
     # Only the ORM's own SQL and this module's names are put together here; the values
     # travel as PARAMS.
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH per_family AS ({inner}) "  # noqa: S608
-            f"SELECT {grouped[0]}{sums}, "
+            f"SELECT {columns}, COUNT(*), "
             "(SELECT COUNT(*) FROM (SELECT DISTINCT family_id FROM per_family) AS families) "
-            f"FROM per_family{grouped[1]}",
+            f"FROM per_family GROUP BY {columns}",
             params,
         )
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    return [row[:-1] for row in rows], int(rows[0][-1]) if rows else 0
+
+
+STATE_BITS = {state: 1 << n for n, state in enumerate(REFERRAL_STATES)}
+CATEGORY_BITS = {category: category_bit(category) for category in DataCategory.values}
 
 
 def referral_figures(period: Period, scope: Scope) -> ReferralFigures:
-    """One pass over the period's referrals: each family's referrals to a Rechtskreis first
-    become one row with a flag per category and per state, then the rows are summed per
-    Rechtskreis. (Counting distinct families per cell instead took nine sorts of the
-    period's referrals: bench/README, step 11.)"""
-    categories = {f"c{n}": _has_category(c) for n, c in enumerate(DataCategory.values)}
-    states = {f"s{n}": Q(state=s) for n, s in enumerate(REFERRAL_STATES)}
+    """One pass over the period's referrals: each family's referrals to a Rechtskreis become
+    one row with the categories (Referral.category_mask) and the states they had as bits,
+    which the database then counts per combination. (Counting distinct families per cell
+    took a sort of the period's referrals per cell: bench/README, step 11.)"""
+    state_bit = Case(
+        *(When(state=state, then=Value(bit)) for state, bit in STATE_BITS.items()),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
     per_family = (
         _referrals(period, scope)
-        .annotate(
-            rechtskreis=F("to_agency__rechtskreis"),
-            categories_text=Cast("categories", TextField()),
-        )
+        .annotate(rechtskreis=F("to_agency__rechtskreis"))
         .order_by()
         .values("family_id", "rechtskreis")
         .annotate(
-            **{name: _flag(condition) for name, condition in {**categories, **states}.items()}
+            category_bits=_bit_or(F("category_mask"), len(CATEGORY_BITS)),
+            state_bits=_bit_or(state_bit, len(STATE_BITS)),
         )
     )
-    rows = _family_sums(per_family, [*categories, *states], group="rechtskreis")
-    by_category: dict[tuple[str, str], int] = {}
-    by_state: dict[tuple[str, str], int] = {}
-    for rechtskreis, *sums, _families in rows:
-        for n, category in enumerate(DataCategory.values):
-            by_category[(category, rechtskreis)] = int(sums[n])
-        for n, state in enumerate(REFERRAL_STATES):
-            by_state[(rechtskreis, state)] = int(sums[len(categories) + n])
-    return ReferralFigures(by_category, by_state, int(rows[0][-1]) if rows else 0)
+    groups, families = _family_groups(per_family, ["rechtskreis", "category_bits", "state_bits"])
+    by_category: dict[tuple[str, str], int] = defaultdict(int)
+    by_state: dict[tuple[str, str], int] = defaultdict(int)
+    for rechtskreis, category_bits, state_bits, count in groups:
+        for category, bit in CATEGORY_BITS.items():
+            if category_bits & bit:
+                by_category[(category, rechtskreis)] += count
+        for state, bit in STATE_BITS.items():
+            if state_bits & bit:
+                by_state[(rechtskreis, state)] += count
+    return ReferralFigures(dict(by_category), dict(by_state), families)
 
 
 def categories_by_rechtskreis(figures: ReferralFigures) -> Table:
@@ -335,14 +347,15 @@ def _timings(
     found: list[tuple[Any, int, Any, Any]]
     if connection.vendor == "postgresql":
         found = [
-            (row[group], row["families"], row["median"], row["p90"])
-            for row in timed.values(group)
+            (row[group], row["families"], *row["quantiles"])
+            for row in timed.order_by()
+            .values(group)
             .annotate(
                 families=Count("family_id", distinct=True),
-                median=Percentile(duration, 0.5, output_field=DurationField()),
-                p90=Percentile(duration, 0.9, output_field=DurationField()),
+                quantiles=Percentiles(
+                    duration, [0.5, 0.9], output_field=ArrayField(DurationField())
+                ),
             )
-            .order_by(group)
         ]
     else:
         groups: dict[Any, tuple[set[Any], list[float]]] = {}
@@ -352,8 +365,9 @@ def _timings(
             spans.append(_span_days(began, ended))
         found = [
             (key, len(families), _quantile(spans, 0.5), _quantile(spans, 0.9))
-            for key, (families, spans) in sorted(groups.items(), key=lambda item: str(item[0]))
+            for key, (families, spans) in groups.items()
         ]
+    found.sort(key=lambda row: label(row[0]))
     return [
         Timing(label(key), families, _days(median), _days(p90))
         if families >= MINIMUM
@@ -380,7 +394,11 @@ def _quantile(values: list[float], fraction: float) -> float:
 
 
 def answer_times(period: Period, scope: Scope) -> list[Timing]:
-    return _timings(_referrals(period, scope), "to_agency__name", "sent_at", "answered_at", str)
+    """Per receiving agency, grouped by its id (no join, no sort by name in the database)."""
+    names = dict(Agency.objects.values_list("pk", "name"))
+    return _timings(
+        _referrals(period, scope), "to_agency_id", "sent_at", "answered_at", names.__getitem__
+    )
 
 
 AGREEMENT_STATES = [
@@ -392,21 +410,65 @@ AGREEMENT_STATES = [
 SIDES = [*RECHTSKREISE, FAMILY_SIDE]
 
 
-def agreements_by_side(period: Period, scope: Scope) -> Table:
-    rows = (
-        _agreements(period, scope)
-        .values("agency__rechtskreis", "state")
-        .annotate(families=Count("conference__family_id", distinct=True))
+SIDE_STATE_BITS = {
+    (side, state): 1 << n for n, (side, state) in enumerate(product(SIDES, AGREEMENT_STATES))
+}
+
+
+@dataclass(frozen=True)
+class AgreementFigures:
+    """The period's families with agreements: per responsible side and state; in all; with
+    one done; with one not possible."""
+
+    sides: dict[tuple[str, str], int]
+    made: int
+    kept: int
+    failed: int
+
+
+def agreement_figures(period: Period, scope: Scope) -> AgreementFigures:
+    """One pass over the period's agreements: a row a family, its agreements' sides and
+    states as bits, counted per combination by the database (a distinct count per side and
+    state sorted the period's agreements for each: bench/README, step 11)."""
+    side_state_bit = Case(
+        *(
+            When(
+                Q(state=state)
+                & (Q(agency__isnull=True) if side == FAMILY_SIDE else Q(agency__rechtskreis=side)),
+                then=Value(bit),
+            )
+            for (side, state), bit in SIDE_STATE_BITS.items()
+        ),
+        default=Value(0),
+        output_field=IntegerField(),
     )
-    counts = {
-        (row["agency__rechtskreis"] or FAMILY_SIDE, row["state"]): row["families"] for row in rows
-    }
+    per_family = (
+        _agreements(period, scope)
+        .order_by()
+        .values(family_id=F("conference__family_id"))
+        .annotate(bits=_bit_or(side_state_bit, len(SIDE_STATE_BITS)))
+    )
+    groups, made = _family_groups(per_family, ["bits"])
+    sides: dict[tuple[str, str], int] = defaultdict(int)
+    kept = failed = 0
+    for bits, count in groups:
+        for (side, state), bit in SIDE_STATE_BITS.items():
+            if bits & bit:
+                sides[(side, state)] += count
+        kept += count if any(bits & SIDE_STATE_BITS[(side, "done")] for side in SIDES) else 0
+        failed += (
+            count if any(bits & SIDE_STATE_BITS[(side, "not_possible")] for side in SIDES) else 0
+        )
+    return AgreementFigures(dict(sides), made, kept, failed)
+
+
+def agreements_by_side(figures: AgreementFigures) -> Table:
     return Table(
         "agreements",
         _("Familien mit Vereinbarungen nach Zuständigkeit und Stand"),
         tuple(_rechtskreis_label(side) for side in SIDES),
         tuple(str(Agreement.State(s).label) for s in AGREEMENT_STATES),
-        _protected(counts, SIDES, AGREEMENT_STATES),
+        _protected(figures.sides, SIDES, AGREEMENT_STATES),
     )
 
 
@@ -486,15 +548,15 @@ def reach_by_project(period: Period, scope: Scope) -> Table:
         scope,
         "owner_id",
     )
+    # Each family is counted once: those without children are the rest.
     rows = families.values("owner__name").annotate(
-        with_children=Count("pk", filter=with_children),
-        without=Count("pk", filter=~with_children),
+        with_children=Count("pk", filter=with_children), families=Count("pk")
     )
     yes, no = _("mit Kindern"), _("ohne Kinder")
     counts: dict[tuple[str, str], int] = {}
     for row in rows:
         counts[(row["owner__name"], yes)] = row["with_children"]
-        counts[(row["owner__name"], no)] = row["without"]
+        counts[(row["owner__name"], no)] = row["families"] - row["with_children"]
     projects = sorted({project for project, _column in counts})
     return Table(
         "reach",
@@ -510,27 +572,19 @@ def _families(rows: QuerySet[Any], family: str = "family_id") -> int:
     return rows.order_by().values(family).distinct().count()
 
 
-def _agreement_families(period: Period, scope: Scope) -> list[int]:
-    """Families with agreements in PERIOD, those with one done and those with one not
-    possible: one pass, a row a family with its two flags."""
-    per_family = (
-        _agreements(period, scope)
-        .order_by()
-        .values(family_id=F("conference__family_id"))
-        .annotate(
-            kept=_flag(Q(state=Agreement.State.DONE)),
-            failed=_flag(Q(state=Agreement.State.NOT_POSSIBLE)),
-        )
-    )
-    [(kept, failed, made)] = _family_sums(per_family, ["kept", "failed"])
-    return [int(made), int(kept), int(failed)]
-
-
-def _headline(period: Period, scope: Scope, referred: int | None = None) -> list[int]:
-    """The trend's figures of PERIOD (REFERRED: its referred families, if counted already)."""
+def _headline(
+    period: Period,
+    scope: Scope,
+    referred: int | None = None,
+    agreed: AgreementFigures | None = None,
+) -> list[int]:
+    """The trend's figures of PERIOD (REFERRED and AGREED: if counted already)."""
     if referred is None:
         referred = _families(_referrals(period, scope))
-    return [referred, *_agreement_families(period, scope), _families(_tags(period, scope))]
+    if agreed is None:
+        agreed = agreement_figures(period, scope)
+    tagged = _families(_tags(period, scope))
+    return [referred, agreed.made, agreed.kept, agreed.failed, tagged]
 
 
 HEADLINES = [
@@ -542,9 +596,14 @@ HEADLINES = [
 ]
 
 
-def trends(period: Period, scope: Scope, referred: int | None = None) -> list[Trend]:
+def trends(
+    period: Period,
+    scope: Scope,
+    referred: int | None = None,
+    agreed: AgreementFigures | None = None,
+) -> list[Trend]:
     """The headline figures of PERIOD and of the one before, each hidden at 1 to 4."""
-    now = _headline(period, scope, referred)
+    now = _headline(period, scope, referred, agreed)
     before = _headline(period.previous(), scope)
     return [
         Trend(_(label), _shown(a), _shown(b))
@@ -552,22 +611,35 @@ def trends(period: Period, scope: Scope, referred: int | None = None) -> list[Tr
     ]
 
 
+def _enough_memory() -> None:
+    """PostgreSQL, for this transaction: room for the report's hash tables (they spill to
+    disk at the default 4 MB), and no JIT compiling, which its inflated cost estimates
+    switch on and which took longer than it saved (bench/README, step 11)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+            cursor.execute("SET LOCAL jit = off")
+
+
+@transaction.atomic
 def build_report(period: Period, scope: Scope) -> StructureReport:
+    _enough_memory()
     referred = referral_figures(period, scope)
+    agreed = agreement_figures(period, scope)
     return StructureReport(
         period=period,
         scope=scope,
         tables=[
             categories_by_rechtskreis(referred),
             outcomes_by_rechtskreis(referred),
-            agreements_by_side(period, scope),
+            agreements_by_side(agreed),
             gaps_by_agency(period, scope),
             tags_by_kind(period, scope),
             reach_by_project(period, scope),
         ],
         answer_times=answer_times(period, scope),
         decision_times=decision_times(period, scope),
-        trends=trends(period, scope, referred.families),
+        trends=trends(period, scope, referred.families, agreed),
         target=settings.DIENSTWEG_FAMILIES_TARGET,
     )
 

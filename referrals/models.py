@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from dienstweg.models import Agency, Consent, DataCategory, DataKey, Family, User
+from dienstweg.models import Agency, CategoryMask, Consent, DataCategory, DataKey, Family, User
 from dienstweg.vault import Encrypted
 
 
@@ -79,6 +79,10 @@ class Referral(Encrypted, models.Model):
     state = models.CharField(max_length=20, choices=State.choices, default=State.DRAFT)
     basis = models.CharField(max_length=20, choices=Basis.choices, default=Basis.CONSENT)
     categories = models.JSONField(default=list)
+    # The same as bits, kept by the database: what the Strukturkonferenz report reads.
+    category_mask = models.GeneratedField(
+        expression=CategoryMask("categories"), output_field=models.IntegerField(), db_persist=True
+    )
     need_kind = models.CharField(
         _("Bereich"), max_length=20, choices=NeedKind.choices, default=NeedKind.OTHER
     )
@@ -160,7 +164,7 @@ class Referral(Encrypted, models.Model):
                     "family",
                     "state",
                     "answered_at",
-                    "categories",
+                    "category_mask",
                 ],
                 name="referral_report",
             ),

@@ -23,6 +23,7 @@ from dienstweg.models.agencies import (
     Service,
 )
 from dienstweg.models.families import (
+    CategoryMask,
     Consent,
     DataCategory,
     Evidence,
@@ -30,6 +31,7 @@ from dienstweg.models.families import (
     FamilySearchToken,
     HouseholdMember,
     Purpose,
+    category_bit,
 )
 from dienstweg.models.keys import DataKey
 from dienstweg.models.notifications import Notification, OutboxMail
@@ -41,6 +43,7 @@ __all__ = [
     "AuthenticatorDevice",
     "BackupCode",
     "BackupCodeDevice",
+    "CategoryMask",
     "Checked",
     "Consent",
     "Contact",
@@ -62,6 +65,7 @@ __all__ = [
     "StaffSession",
     "User",
     "UserManager",
+    "category_bit",
     "hash_backup_code",
     "hash_link_token",
     "normalize_email",

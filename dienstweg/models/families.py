@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Any
 
 from django.db import models
+from django.db.models import F, Func, IntegerField
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -30,6 +32,36 @@ class DataCategory(models.TextChoices):
     HEALTH = "health", _("Gesundheit und Behinderung (Art. 9 DSGVO)")
     ADDICTION = "addiction", _("Sucht (Art. 9 DSGVO)")
     MIGRATION = "migration", _("Aufenthalt und Migration")
+
+
+def category_bit(category: str) -> int:
+    """The category's bit in a CategoryMask: its place in DataCategory. A new category goes
+    at the end (and the masks' generated columns are migrated), so stored masks keep their
+    meaning."""
+    return 1 << DataCategory.values.index(category)
+
+
+class CategoryMask(Func):
+    """A JSON list of categories as one integer (category_bit of each), computed by the
+    database: a report then combines integers instead of testing the JSON per category."""
+
+    output_field = IntegerField()
+
+    def __init__(self, column: str) -> None:
+        super().__init__(F(column))
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        column, column_params = compiler.compile(self.source_expressions[0])
+        parts, params = [], []
+        for category in DataCategory.values:
+            if connection.vendor == "postgresql":
+                parts.append(f"CASE WHEN {column} ? %s THEN {category_bit(category)} ELSE 0 END")
+                params += [*column_params, category]
+            else:  # SQLite keeps the list as its JSON text
+                test = f"instr({column}, %s) > 0"
+                parts.append(f"CASE WHEN {test} THEN {category_bit(category)} ELSE 0 END")
+                params += [*column_params, f'"{category}"']
+        return "(" + " + ".join(parts) + ")", params
 
 
 class Purpose(models.TextChoices):
