@@ -37,10 +37,12 @@ from django.db.models import (
     Case,
     Count,
     DurationField,
+    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
     Max,
+    OuterRef,
     Q,
     QuerySet,
     Value,
@@ -494,32 +496,45 @@ def gaps_by_agency(period: Period, scope: Scope) -> Table:
 TAG_KINDS = ApplicationTag.Kind.values
 
 
-def tags_by_kind(period: Period, scope: Scope) -> Table:
-    # Membership in a set asked once (a hashed subplan), not an Exists per tag and filter.
-    asked = Q(
-        pk__in=TagStatusChange.objects.filter(
-            state=ApplicationTag.State.DOCUMENTS_REQUESTED
-        ).values("tag_id")
+ASKED, NOT_ASKED = 1, 2
+
+
+@dataclass(frozen=True)
+class TagFigures:
+    """The period's families with tagged applications: per kind, with and without
+    documents requested; in all."""
+
+    kinds: dict[tuple[str, int], int]
+    families: int
+
+
+def tag_figures(period: Period, scope: Scope) -> TagFigures:
+    """One pass: a row a family and kind, whether documents were requested for its tags
+    (ASKED), not (NOT_ASKED) or both as bits; the set of tags asked is built once."""
+    asked = TagStatusChange.objects.filter(state=ApplicationTag.State.DOCUMENTS_REQUESTED).values(
+        "tag_id"
     )
-    rows = (
-        _tags(period, scope)
-        .values("kind")
-        .annotate(
-            asked_families=Count("family_id", distinct=True, filter=asked),
-            other_families=Count("family_id", distinct=True, filter=~asked),
-        )
+    bit = Case(When(pk__in=asked, then=Value(ASKED)), default=Value(NOT_ASKED))
+    per_family = (
+        _tags(period, scope).order_by().values("family_id", "kind").annotate(bits=_bit_or(bit, 2))
     )
+    groups, families = _family_groups(per_family, ["kind", "bits"])
+    kinds: dict[tuple[str, int], int] = defaultdict(int)
+    for kind, bits, count in groups:
+        for flag in (ASKED, NOT_ASKED):
+            if bits & flag:
+                kinds[(kind, flag)] += count
+    return TagFigures(dict(kinds), families)
+
+
+def tags_by_kind(figures: TagFigures) -> Table:
     with_docs, without = _("Unterlagen nachgefordert"), _("ohne Nachforderung")
-    counts: dict[tuple[str, str], int] = {}
-    for row in rows:
-        counts[(row["kind"], with_docs)] = row["asked_families"]
-        counts[(row["kind"], without)] = row["other_families"]
     return Table(
         "tags",
         _("Familien mit markierten Anträgen nach Art und Nachforderung von Unterlagen"),
         tuple(str(ApplicationTag.Kind(k).label) for k in TAG_KINDS),
         (with_docs, without),
-        _protected(counts, TAG_KINDS, [with_docs, without]),
+        _protected(figures.kinds, TAG_KINDS, [ASKED, NOT_ASKED]),
     )
 
 
@@ -538,8 +553,11 @@ def reach_by_project(period: Period, scope: Scope) -> Table:
     its end, with and without children."""
     start = timezone.make_aware(datetime.combine(period.end.replace(month=1, day=1), time.min))
     _start, end = period.bounds()
+    # Tested once a family, in the partial index of children (HouseholdMember.Meta).
     with_children = Q(
-        pk__in=HouseholdMember.objects.filter(kind=HouseholdMember.Kind.CHILD).values("family_id")
+        Exists(
+            HouseholdMember.objects.filter(family=OuterRef("pk"), kind=HouseholdMember.Kind.CHILD)
+        )
     )
     families = _scoped(
         Family.objects.filter(
@@ -572,18 +590,8 @@ def _families(rows: QuerySet[Any], family: str = "family_id") -> int:
     return rows.order_by().values(family).distinct().count()
 
 
-def _headline(
-    period: Period,
-    scope: Scope,
-    referred: int | None = None,
-    agreed: AgreementFigures | None = None,
-) -> list[int]:
-    """The trend's figures of PERIOD (REFERRED and AGREED: if counted already)."""
-    if referred is None:
-        referred = _families(_referrals(period, scope))
-    if agreed is None:
-        agreed = agreement_figures(period, scope)
-    tagged = _families(_tags(period, scope))
+def _headline(referred: int, agreed: AgreementFigures, tagged: int) -> list[int]:
+    """The trend's figures of a period, in the order of HEADLINES."""
     return [referred, agreed.made, agreed.kept, agreed.failed, tagged]
 
 
@@ -596,15 +604,15 @@ HEADLINES = [
 ]
 
 
-def trends(
-    period: Period,
-    scope: Scope,
-    referred: int | None = None,
-    agreed: AgreementFigures | None = None,
-) -> list[Trend]:
-    """The headline figures of PERIOD and of the one before, each hidden at 1 to 4."""
-    now = _headline(period, scope, referred, agreed)
-    before = _headline(period.previous(), scope)
+def trends(period: Period, scope: Scope, now: list[int]) -> list[Trend]:
+    """NOW (PERIOD's _headline) and the same figures of the period before, each hidden at
+    1 to 4."""
+    previous = period.previous()
+    before = _headline(
+        _families(_referrals(previous, scope)),
+        agreement_figures(previous, scope),
+        _families(_tags(previous, scope)),
+    )
     return [
         Trend(_(label), _shown(a), _shown(b))
         for label, a, b in zip(HEADLINES, now, before, strict=True)
@@ -626,6 +634,7 @@ def build_report(period: Period, scope: Scope) -> StructureReport:
     _enough_memory()
     referred = referral_figures(period, scope)
     agreed = agreement_figures(period, scope)
+    tagged = tag_figures(period, scope)
     return StructureReport(
         period=period,
         scope=scope,
@@ -634,12 +643,12 @@ def build_report(period: Period, scope: Scope) -> StructureReport:
             outcomes_by_rechtskreis(referred),
             agreements_by_side(agreed),
             gaps_by_agency(period, scope),
-            tags_by_kind(period, scope),
+            tags_by_kind(tagged),
             reach_by_project(period, scope),
         ],
         answer_times=answer_times(period, scope),
         decision_times=decision_times(period, scope),
-        trends=trends(period, scope, referred.families, agreed),
+        trends=trends(period, scope, _headline(referred.families, agreed, tagged.families)),
         target=settings.DIENSTWEG_FAMILIES_TARGET,
     )
 

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from django.db import models
-from django.db.models import F, Func, IntegerField
+from django.db.models import F, Func, IntegerField, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -146,6 +146,11 @@ class HouseholdMember(Encrypted, models.Model):
         verbose_name = _("Haushaltsmitglied")
         verbose_name_plural = _("Haushaltsmitglieder")
         ordering = ["position"]
+        indexes = [
+            # Whether a family has children (the Strukturkonferenz report's reach), from the
+            # index alone.
+            models.Index(fields=["family"], condition=Q(kind="child"), name="member_child"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.family.reference} #{self.position + 1}"
