@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import operator
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import reduce
@@ -170,7 +170,7 @@ def _shown(value: int) -> int | None:
 
 
 def _protected(
-    counts: dict[tuple[str, str], int], rows: Sequence[str], columns: Sequence[str]
+    counts: Mapping[tuple[Any, Any], int], rows: Sequence[Any], columns: Sequence[Any]
 ) -> Protected:
     """The ROWS x COLUMNS table of COUNTS (0 where there is none), protected."""
     cells = [[counts.get((row, column), 0) for column in columns] for row in rows]
@@ -412,9 +412,12 @@ AGREEMENT_STATES = [
 SIDES = [*RECHTSKREISE, FAMILY_SIDE]
 
 
-SIDE_STATE_BITS = {
-    (side, state): 1 << n for n, (side, state) in enumerate(product(SIDES, AGREEMENT_STATES))
+SIDE_STATE_BITS: dict[tuple[str, str], int] = {
+    (side, str(state)): 1 << n for n, (side, state) in enumerate(product(SIDES, AGREEMENT_STATES))
 }
+# Any side's agreement done, or not possible.
+KEPT_BITS = sum(SIDE_STATE_BITS[(side, Agreement.State.DONE)] for side in SIDES)
+FAILED_BITS = sum(SIDE_STATE_BITS[(side, Agreement.State.NOT_POSSIBLE)] for side in SIDES)
 
 
 @dataclass(frozen=True)
@@ -457,10 +460,8 @@ def agreement_figures(period: Period, scope: Scope) -> AgreementFigures:
         for (side, state), bit in SIDE_STATE_BITS.items():
             if bits & bit:
                 sides[(side, state)] += count
-        kept += count if any(bits & SIDE_STATE_BITS[(side, "done")] for side in SIDES) else 0
-        failed += (
-            count if any(bits & SIDE_STATE_BITS[(side, "not_possible")] for side in SIDES) else 0
-        )
+        kept += count if bits & KEPT_BITS else 0
+        failed += count if bits & FAILED_BITS else 0
     return AgreementFigures(dict(sides), made, kept, failed)
 
 

@@ -50,7 +50,7 @@ class CategoryMask(Func):
     def __init__(self, column: str) -> None:
         super().__init__(F(column))
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]
         column, column_params = compiler.compile(self.source_expressions[0])
         parts, params = [], []
         for category in DataCategory.values:
