@@ -99,7 +99,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--debug", action="store_true", help="keep DEBUG on while measuring")
     parser.add_argument("--output", type=Path, default=RESULTS)
-    return parser.parse_args()
+    args = parser.parse_args()
+    # Percentiles need two samples at least (a run with one failed only at its end).
+    for name in ("report_requests", "csv_requests", "requests"):
+        if getattr(args, name) < 2:
+            parser.error(f"--{name.replace('_', '-')} must be 2 or more")
+    return args
 
 
 ARGS = parse_args()
