@@ -305,8 +305,9 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]])
 
 
 def copy_objects(model: type[models.Model], objects: Sequence[models.Model]) -> int:
-    """COPY unsaved model instances with all their concrete fields (ids preset)."""
-    fields = model._meta.concrete_fields
+    """COPY unsaved model instances with all their concrete fields (ids preset), but the
+    columns the database computes itself (GeneratedField, e.g. Referral.category_mask)."""
+    fields = [field for field in model._meta.concrete_fields if not field.generated]
     as_json = [isinstance(field, models.JSONField) for field in fields]
     names = [field.attname for field in fields]
 
