@@ -15,7 +15,8 @@ from django.utils import timezone
 from applications import actions as application_actions
 from applications.models import ApplicationTag
 from conferences import actions as conference_actions
-from dienstweg.models import Agency, DataCategory, Family, Membership, User
+from dienstweg import actions as core
+from dienstweg.models import Agency, Consent, DataCategory, Family, Membership, Purpose, User
 from dienstweg.uploads import Upload
 from messaging import actions as messaging_actions
 from messaging.models import Thread
@@ -24,7 +25,47 @@ from referrals.models import Referral
 from tests.conftest import Network, make_staff
 
 NEED = "Arbeitsvermittlung in Teilzeit"
+CONSENTED = [DataCategory.IDENTITY, DataCategory.EMPLOYMENT, DataCategory.CHILDREN]
 SUMMARY = "Frau Y. sucht vormittags Arbeit."
+
+
+def build_consenting_family(network: Network, number: int, *, children: bool = True) -> Family:
+    """Family NUMBER of the project (a mother and, if CHILDREN, a child; names and address
+    carry the number), registered by Anna, with the mother's consent for a year: to the
+    Jobcenter and the Jugendamt, CONSENTED's categories, for referrals and case
+    coordination."""
+    members = [
+        core.MemberData("adult", f"Mutter{number}", f"Familie{number}", date(1985, 1, number))
+    ]
+    if children:
+        members.append(
+            core.MemberData("child", f"Kind{number}", f"Familie{number}", date(2018, 2, number))
+        )
+    family = core.register_family(
+        owner=network.project,
+        members=members,
+        address=f"Weg {number}, 45964 Gladbeck",
+        phone="",
+        notes="",
+        by=network.anna,
+    )
+    core.grant_consent(
+        family,
+        data=core.ConsentData(
+            recipients=[network.jobcenter, network.jugendamt],
+            categories=CONSENTED,
+            purposes=[Purpose.REFERRAL, Purpose.CASE_COORDINATION],
+            valid_from=date.today(),
+            valid_until=date.today() + timedelta(days=365),
+            given_by=family.members.get(position=0),
+            capacity=Consent.Capacity.ADULT_SELF,
+            method=Consent.Method.ORAL_RECORDED,
+            witness_note="mündlich",
+            text_version="2026-1",
+        ),
+        by=network.anna,
+    )
+    return family
 
 
 def build_referral(

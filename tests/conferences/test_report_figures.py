@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -28,47 +28,18 @@ from conferences.report import (
     Scope,
     build_report,
 )
-from dienstweg import actions as core
-from dienstweg.models import Consent, DataCategory, Family, HouseholdMember, Purpose
+from dienstweg.models import DataCategory, Family, HouseholdMember
 from referrals.models import Referral
-from tests.builders import build_referral, build_tag, conference_data
+from tests.builders import (
+    CONSENTED,
+    build_consenting_family,
+    build_referral,
+    build_tag,
+    conference_data,
+)
 from tests.conftest import Network
 
 PERIOD = 40  # days
-CATEGORIES = [DataCategory.IDENTITY, DataCategory.EMPLOYMENT, DataCategory.CHILDREN]
-
-
-def register(network: Network, number: int, *, children: bool) -> Family:
-    members = [core.MemberData("adult", f"Mutter{number}", f"Familie{number}", date(1985, 1, 1))]
-    if children:
-        members.append(
-            core.MemberData("child", f"Kind{number}", f"Familie{number}", date(2018, 1, 1))
-        )
-    family = core.register_family(
-        owner=network.project,
-        members=members,
-        address=f"Weg {number}, 45964 Gladbeck",
-        phone="",
-        notes="",
-        by=network.anna,
-    )
-    core.grant_consent(
-        family,
-        data=core.ConsentData(
-            recipients=[network.jobcenter, network.jugendamt],
-            categories=CATEGORIES,
-            purposes=[Purpose.REFERRAL, Purpose.CASE_COORDINATION],
-            valid_from=date.today(),
-            valid_until=date.today() + timedelta(days=365),
-            given_by=family.members.get(position=0),
-            capacity=Consent.Capacity.ADULT_SELF,
-            method=Consent.Method.ORAL_RECORDED,
-            witness_note="mündlich",
-            text_version="2026-1",
-        ),
-        by=network.anna,
-    )
-    return family
 
 
 def some_day(rng: random.Random) -> int:
@@ -80,11 +51,11 @@ def some_day(rng: random.Random) -> int:
 def cases(network: Network) -> None:
     rng = random.Random(20261207)  # noqa: S311 (test data, not secrets)
     now = timezone.now()
-    families = [register(network, n, children=n % 3 != 0) for n in range(1, 21)]
+    families = [build_consenting_family(network, n, children=n % 3 != 0) for n in range(1, 21)]
     for family in families:
         for _ in range(rng.randrange(0, 5)):
             to = rng.choice([network.jobcenter, network.jugendamt])
-            chosen = rng.sample(CATEGORIES, rng.randrange(1, 4))
+            chosen = rng.sample(CONSENTED, rng.randrange(1, 4))
             referral = build_referral(network, family, to=to, categories=chosen)
             sent = now - timedelta(days=some_day(rng), hours=rng.randrange(24))
             state = rng.choice([*REFERRAL_STATES, "draft"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -20,45 +20,13 @@ from pypdf import PdfReader
 from audit.models import AuditEvent
 from conferences import actions
 from conferences.report import Period, Scope, build_report
-from dienstweg import actions as core
-from dienstweg.models import Consent, DataCategory, Family, Membership, Purpose, User
+from dienstweg.models import DataCategory, Family, Membership, User
 from referrals.actions import steps as referral_steps
 from referrals.models import Referral
-from tests.builders import build_referral, conference_data
+from tests.builders import build_consenting_family, build_referral, conference_data
 from tests.conftest import Network, make_staff, verified_client
 
 WHOLE = Scope(None, "das ganze Netzwerk")
-
-
-def register(network: Network, number: int) -> Family:
-    family = core.register_family(
-        owner=network.project,
-        members=[
-            core.MemberData("adult", f"Mutter{number}", f"Familie{number}", date(1985, 1, number)),
-            core.MemberData("child", f"Kind{number}", f"Familie{number}", date(2018, 2, number)),
-        ],
-        address=f"Weg {number}, 45964 Gladbeck",
-        phone="",
-        notes="",
-        by=network.anna,
-    )
-    core.grant_consent(
-        family,
-        data=core.ConsentData(
-            recipients=[network.jobcenter, network.jugendamt],
-            categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT, DataCategory.CHILDREN],
-            purposes=[Purpose.REFERRAL, Purpose.CASE_COORDINATION],
-            valid_from=date.today(),
-            valid_until=date.today() + timedelta(days=365),
-            given_by=family.members.get(position=0),
-            capacity=Consent.Capacity.ADULT_SELF,
-            method=Consent.Method.ORAL_RECORDED,
-            witness_note="mündlich",
-            text_version="2026-1",
-        ),
-        by=network.anna,
-    )
-    return family
 
 
 @pytest.fixture
@@ -73,7 +41,7 @@ def steering(network: Network) -> User:
 def families(network: Network) -> list[Family]:
     """Seven families referred to the Jobcenter (employment), three of them also to the
     Jugendamt (children): the Jugendamt's cell holds 3 families and must be hidden."""
-    made = [register(network, number) for number in range(1, 8)]
+    made = [build_consenting_family(network, number) for number in range(1, 8)]
     for family in made:
         build_referral(network, family, categories=[DataCategory.EMPLOYMENT])
     for family in made[:3]:
@@ -196,7 +164,7 @@ def test_the_page_costs_the_same_queries_however_many_cases(
 
     few = queries()
     for number in range(1, 4):
-        family = register(network, number)
+        family = build_consenting_family(network, number)
         build_referral(network, family, categories=[DataCategory.EMPLOYMENT])
     assert queries() == few
 
