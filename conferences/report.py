@@ -237,11 +237,6 @@ class ReferralFigures:
     families: int
 
 
-def _flag(condition: Q) -> Max:
-    """1 if any row of the group meets CONDITION, else 0 (bool_or, on both databases)."""
-    return Max(Case(When(condition, then=1), default=0, output_field=IntegerField()))
-
-
 def _bit_or(expression: Any, bits: int) -> Any:
     """The bitwise OR of EXPRESSION (an integer of BITS bits) over a group: PostgreSQL's
     bit_or; SQLite has none, there the sum of each bit's MAX, the same number."""
@@ -586,9 +581,9 @@ def reach_by_project(period: Period, scope: Scope) -> Table:
     )
 
 
-def _families(rows: QuerySet[Any], family: str = "family_id") -> int:
+def _families(rows: QuerySet[Any]) -> int:
     """How many distinct families ROWS have (a hashed DISTINCT, not a sort)."""
-    return rows.order_by().values(family).distinct().count()
+    return rows.order_by().values("family_id").distinct().count()
 
 
 def _headline(referred: int, agreed: AgreementFigures, tagged: int) -> list[int]:
