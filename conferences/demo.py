@@ -34,20 +34,12 @@ def load() -> None:
     if yilmaz is None:
         return
     today = timezone.localdate()
-    core.grant_consent(
+    _oral_consent(
         yilmaz,
-        data=core.ConsentData(
-            recipients=[agencies[1], agencies[2]],
-            categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT, DataCategory.CHILDREN],
-            purposes=[Purpose.CASE_COORDINATION],
-            valid_from=today,
-            valid_until=today + timedelta(days=365),
-            given_by=yilmaz.members.get(position=0),
-            capacity=Consent.Capacity.ADULT_SELF,
-            method=Consent.Method.ORAL_RECORDED,
-            witness_note="Demo: mündlich erteilt vor der Familienkonferenz.",
-            text_version="2026-1",
-        ),
+        recipients=[agencies[1], agencies[2]],
+        categories=[DataCategory.IDENTITY, DataCategory.EMPLOYMENT, DataCategory.CHILDREN],
+        purposes=[Purpose.CASE_COORDINATION],
+        note="Demo: mündlich erteilt vor der Familienkonferenz.",
         by=anna,
     )
     soon = timezone.now().replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=1)
@@ -106,6 +98,35 @@ def load() -> None:
     )
 
 
+def _oral_consent(
+    family: Family,
+    *,
+    recipients: list[Agency],
+    categories: list[str],
+    purposes: list[str],
+    note: str,
+    by: User,
+) -> None:
+    """The first adult's consent, given orally and recorded by BY, for a year from today."""
+    today = timezone.localdate()
+    core.grant_consent(
+        family,
+        data=core.ConsentData(
+            recipients=recipients,
+            categories=categories,
+            purposes=purposes,
+            valid_from=today,
+            valid_until=today + timedelta(days=365),
+            given_by=family.members.get(position=0),
+            capacity=Consent.Capacity.ADULT_SELF,
+            method=Consent.Method.ORAL_RECORDED,
+            witness_note=note,
+            text_version="2026-1",
+        ),
+        by=by,
+    )
+
+
 # A second project with enough families that the Strukturkonferenz report has figures to
 # show (cells of five families and more), made through the real actions like the rest.
 FIGURES_PROJECT = "Familienlotsen Gladbeck-Nord (Demo-Statistik)"
@@ -132,7 +153,6 @@ def load_figures(families: int = 36) -> None:
     lea = core.create_staff(FIGURES_COACH, full_name="Lea Lorenz", password=None)
     core.add_membership(lea, agency=project, role=Role.LEAD, by=None)  # she coaches too
     jobcenter, jugendamt, sozialamt = agencies[1], agencies[2], agencies[3]
-    today = timezone.localdate()
     for number in range(families):
         last = LAST[number % len(LAST)]
         members = [
@@ -156,26 +176,18 @@ def load_figures(families: int = 36) -> None:
             owner=project, members=members, address=f"Nordstraße {number + 1}, 45966 Gladbeck",
             phone="", notes="Fiktive Demo-Familie.", by=lea,
         )  # fmt: skip
-        core.grant_consent(
+        _oral_consent(
             family,
-            data=core.ConsentData(
-                recipients=[jobcenter, jugendamt, sozialamt],
-                categories=[
-                    DataCategory.IDENTITY,
-                    DataCategory.HOUSEHOLD,
-                    DataCategory.EMPLOYMENT,
-                    DataCategory.CHILDREN,
-                    DataCategory.HOUSING,
-                ],
-                purposes=[Purpose.REFERRAL, Purpose.CASE_COORDINATION, Purpose.APPLICATION_SUPPORT],
-                valid_from=today,
-                valid_until=today + timedelta(days=365),
-                given_by=family.members.get(position=0),
-                capacity=Consent.Capacity.ADULT_SELF,
-                method=Consent.Method.ORAL_RECORDED,
-                witness_note="Demo",
-                text_version="2026-1",
-            ),
+            recipients=[jobcenter, jugendamt, sozialamt],
+            categories=[
+                DataCategory.IDENTITY,
+                DataCategory.HOUSEHOLD,
+                DataCategory.EMPLOYMENT,
+                DataCategory.CHILDREN,
+                DataCategory.HOUSING,
+            ],
+            purposes=[Purpose.REFERRAL, Purpose.CASE_COORDINATION, Purpose.APPLICATION_SUPPORT],
+            note="Demo",
             by=lea,
         )
         _refer_and_answer(family, number, lea, users, jobcenter, jugendamt, sozialamt)
