@@ -125,9 +125,9 @@ def agreements_of(conference: Conference) -> list[Agreement]:
 
 
 def acting_for(user: User, conference: Conference, reach: Reach) -> set[int]:
-    """The agencies for which USER acts in CONFERENCE (actions.agreements.acts_for, for
-    every agreement of a page in one query): the project if she holds a case role there,
-    and each agency of her open invitations where she still holds one."""
+    """The agencies for which USER acts in CONFERENCE (confirms and closes their
+    agreements), for every agreement of a page in one query: the project if she holds a
+    case role there, and each agency of her open invitations where she still holds one."""
     agencies = {conference.project_id} if conference.project_id in reach.agency_ids else set()
     invited = Invitation.objects.filter(
         conference=conference,

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from audit.trail import record
 from conferences import receipts
-from conferences.access import may_convene
+from conferences.access import acting_for, may_convene
 from conferences.audit_actions import (
     AGREEMENT_CLOSED,
     AGREEMENT_CONFIRMED,
@@ -26,7 +26,7 @@ from conferences.audit_actions import (
     AGREEMENT_REMINDED,
 )
 from conferences.models import Agreement, Conference, GapReason, Invitation
-from dienstweg.access import CASE_ROLES, Role, holds_role, members_holding
+from dienstweg.access import CASE_ROLES, Role, members_holding, reach_of
 from dienstweg.actions import ActionError, NotAllowed
 from dienstweg.consent import ConsentMissing, require_consent
 from dienstweg.models import Agency, Purpose, User
@@ -173,20 +173,12 @@ def _require_coordination(conference: Conference, agency: Agency) -> None:
 
 
 def acts_for(user: User, agreement: Agreement) -> bool:
-    """Whether USER acts for the agreement's responsible agency: a case role in the
-    project for the project's agreements; an open invitation for that agency otherwise."""
-    conference = agreement.conference
+    """Whether USER acts for the agreement's responsible agency (access.acting_for: a case
+    role in the project for the project's agreements; an open invitation for that agency,
+    where she still holds a case role, otherwise)."""
     if agreement.agency_id is None:
         return False
-    if agreement.agency_id == conference.project_id:
-        return holds_role(user, *CASE_ROLES, agency=conference.project_id)
-    return Invitation.objects.filter(
-        conference=conference,
-        user=user,
-        agency_id=agreement.agency_id,
-        access_ended_at__isnull=True,
-        access_until__gte=timezone.localdate(),
-    ).exists() and holds_role(user, *CASE_ROLES, agency=agreement.agency_id)
+    return agreement.agency_id in acting_for(user, agreement.conference, reach_of(user))
 
 
 def _locked(agreement: Agreement) -> Agreement:
