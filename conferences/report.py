@@ -22,8 +22,9 @@ from __future__ import annotations
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import reduce
 from itertools import product
 from typing import Any
@@ -48,7 +49,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from applications.models import ApplicationTag, TagStatusChange
@@ -600,15 +601,9 @@ HEADLINES = [
 ]
 
 
-def trends(period: Period, scope: Scope, now: list[int]) -> list[Trend]:
-    """NOW (PERIOD's _headline) and the same figures of the period before, each hidden at
+def trends(now: list[int], before: list[int]) -> list[Trend]:
+    """The _headline figures of the period (NOW) and of the one before it, each hidden at
     1 to 4."""
-    previous = period.previous()
-    before = _headline(
-        _families(_referrals(previous, scope)),
-        agreement_figures(previous, scope),
-        _families(_tags(previous, scope)),
-    )
     return [
         Trend(_(label), _shown(a), _shown(b))
         for label, a, b in zip(HEADLINES, now, before, strict=True)
@@ -625,12 +620,76 @@ def _enough_memory() -> None:
             cursor.execute("SET LOCAL jit = off")
 
 
-@transaction.atomic
+# Parallel readers of the report's one snapshot (PostgreSQL): this machine kind has two
+# cores, and each of the report's passes runs on one.
+READERS = 2
+
+
+def _read_on(snapshot: str, language: str, zone: tzinfo, job: Callable[[], Any]) -> Any:
+    """JOB in a transaction of this thread's own connection that reads SNAPSHOT, in the
+    request's LANGUAGE and time ZONE (both are kept per thread)."""
+    try:
+        with translation.override(language), timezone.override(zone), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+            _enough_memory()
+            return job()
+    finally:
+        connection.close()  # back to the pool: the thread ends with the report
+
+
+def _on_one_snapshot(jobs: Sequence[Callable[[], Any]]) -> list[Any]:
+    """The results of JOBS (reads only), all as of one moment. On PostgreSQL outside a
+    transaction: on READERS connections at once, each importing the snapshot that this
+    connection exports (pg_export_snapshot, as pg_dump's parallel jobs do), so that every
+    figure counts the same rows; put the longest jobs first. Elsewhere, and inside a
+    transaction (whose own writes no other connection could see: the tests), one by one
+    in this connection's transaction."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        with transaction.atomic():
+            _enough_memory()
+            return [job() for job in jobs]
+    language, zone = translation.get_language(), timezone.get_current_timezone()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute("SELECT pg_export_snapshot()")
+            (snapshot,) = cursor.fetchone()
+        # The snapshot lives as long as this transaction: until every reader is done.
+        with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="report") as pool:
+            futures = [pool.submit(_read_on, snapshot, language, zone, job) for job in jobs]
+            return [future.result() for future in futures]
+
+
 def build_report(period: Period, scope: Scope) -> StructureReport:
-    _enough_memory()
-    referred = referral_figures(period, scope)
-    agreed = agreement_figures(period, scope)
-    tagged = tag_figures(period, scope)
+    previous = period.previous()
+    # Longest first (bench/README, step 11), so that the two readers end close together.
+    (
+        referred,
+        answered,
+        agreed,
+        tagged,
+        agreed_before,
+        gaps,
+        reach,
+        decided,
+        referred_before,
+        tagged_before,
+    ) = _on_one_snapshot(
+        [
+            lambda: referral_figures(period, scope),
+            lambda: answer_times(period, scope),
+            lambda: agreement_figures(period, scope),
+            lambda: tag_figures(period, scope),
+            lambda: agreement_figures(previous, scope),
+            lambda: gaps_by_agency(period, scope),
+            lambda: reach_by_project(period, scope),
+            lambda: decision_times(period, scope),
+            lambda: _families(_referrals(previous, scope)),
+            lambda: _families(_tags(previous, scope)),
+        ]
+    )
     return StructureReport(
         period=period,
         scope=scope,
@@ -638,13 +697,16 @@ def build_report(period: Period, scope: Scope) -> StructureReport:
             categories_by_rechtskreis(referred),
             outcomes_by_rechtskreis(referred),
             agreements_by_side(agreed),
-            gaps_by_agency(period, scope),
+            gaps,
             tags_by_kind(tagged),
-            reach_by_project(period, scope),
+            reach,
         ],
-        answer_times=answer_times(period, scope),
-        decision_times=decision_times(period, scope),
-        trends=trends(period, scope, _headline(referred.families, agreed, tagged.families)),
+        answer_times=answered,
+        decision_times=decided,
+        trends=trends(
+            _headline(referred.families, agreed, tagged.families),
+            _headline(referred_before, agreed_before, tagged_before),
+        ),
         target=settings.DIENSTWEG_FAMILIES_TARGET,
     )
 

@@ -8,14 +8,17 @@ whole network and for a lead's agency."""
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from applications.models import ApplicationTag, TagStatusChange
 from conferences import actions
+from conferences import report as report_module
 from conferences.models import Agreement, Conference, GapReason
 from conferences.report import (
     AGREEMENT_STATES,
@@ -37,6 +40,7 @@ from tests.builders import (
     build_tag,
     conference_data,
 )
+from tests.concurrency import Worker
 from tests.conftest import Network
 
 PERIOD = 40  # days
@@ -243,3 +247,64 @@ def test_every_cell_counts_the_families_of_a_plain_reading(
     assert [(t.now, t.before) for t in report.trends] == [
         (shown(now), shown(before)) for now, before in expected
     ]
+
+
+def figures(report: report_module.StructureReport) -> tuple:
+    """Everything the report counts: each table's cells before disclosure, the timings and
+    the trend."""
+    return (
+        [(table.key, table.rows, table.protected.values) for table in report.tables],
+        report.answer_times,
+        report.decision_times,
+        report.trends,
+    )
+
+
+NETWORK = Scope(None, "Netzwerk")
+
+
+@pytest.mark.postgres
+def test_readers_on_one_snapshot_count_what_one_transaction_counts(
+    committed, network: Network, cases: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: set[str] = set()
+    read_on = report_module._read_on
+
+    def spied(*args: object) -> object:
+        threads.add(threading.current_thread().name)
+        return read_on(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(report_module, "_read_on", spied)
+    shared = build_report(period(), NETWORK)
+    with transaction.atomic():
+        alone = build_report(period(), NETWORK)
+
+    assert threads and all(name.startswith("report") for name in threads)
+    assert figures(shared) == figures(alone)
+
+
+@pytest.mark.postgres
+def test_a_referral_sent_while_the_report_reads_is_in_none_of_its_figures(
+    committed, network: Network, cases: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def send() -> None:
+        family = build_consenting_family(network, 28)
+        referral = build_referral(network, family, to=network.jobcenter)
+        yesterday = timezone.now() - timedelta(days=1)
+        Referral.objects.filter(pk=referral.pk).update(sent_at=yesterday)
+
+    before = build_report(period(), NETWORK)
+    referral_figures = report_module.referral_figures
+
+    def sent_meanwhile(span: Period, scope: Scope) -> report_module.ReferralFigures:
+        # Committed by another connection after the snapshot, before this pass reads.
+        Worker(send).join()
+        return referral_figures(span, scope)
+
+    monkeypatch.setattr(report_module, "referral_figures", sent_meanwhile)
+    during = build_report(period(), NETWORK)
+    monkeypatch.undo()
+    after = build_report(period(), NETWORK)
+
+    assert figures(during) == figures(before)
+    assert figures(after) != figures(before)
