@@ -65,9 +65,13 @@ layers: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy config dienstweg audit referrals applications messaging conferences privacy
 
+# One test worker per core (pytest-xdist), each with its own test database and, on Redis,
+# its own channel prefix and cache database (config/settings.py); TEST_WORKERS=0 runs the
+# suite in this process.
+TEST_WORKERS ?= auto
 test: $(STAMP) $(NODE_STAMP) lint layers typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles node_modules

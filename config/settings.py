@@ -12,6 +12,7 @@ import secrets
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -248,6 +249,14 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
+# Parallel test workers (pytest-xdist: `make test`) share this machine's Redis as separate
+# installations would: each its own channel prefix (Pub/Sub is server-wide) and its own
+# database for the cache, which tests empty. Outside the tests both stay as configured.
+TEST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+CACHE_URL = REDIS_URL
+if REDIS_URL and TEST_WORKER:
+    database = 1 + int(TEST_WORKER.removeprefix("gw"))
+    CACHE_URL = urlsplit(REDIS_URL)._replace(path=f"/{database}").geturl()
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -259,7 +268,9 @@ if REDIS_URL:
                 "symmetric_encryption_keys": [SECRET_KEY],
                 # Pub/Sub channels are server-wide: an installation of its own (its own
                 # secret) must never hear another's events on a shared Redis.
-                "prefix": "dienstweg-" + hashlib.sha256(SECRET_KEY.encode()).hexdigest()[:12],
+                "prefix": "dienstweg-"
+                + hashlib.sha256(SECRET_KEY.encode()).hexdigest()[:12]
+                + TEST_WORKER,
             },
         }
     }
@@ -269,7 +280,10 @@ else:
 # that every Daphne process counts the same attempts.
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
