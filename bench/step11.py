@@ -44,6 +44,7 @@ bench/step2.py, which read their own command lines on import: this script hands 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import re
@@ -667,10 +668,20 @@ sys.modules[URLCONF.__name__] = URLCONF
 TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK"}
 
 
-def profile(client: Client, name: str, url: str, *, repeat: int = 5, plans: int = 1) -> dict:
+def profile(
+    client: Client,
+    name: str,
+    url: str,
+    *,
+    repeat: int = 5,
+    plans: int = 1,
+    one_connection: bool = False,
+) -> dict:
     """Every query of one request in order (timed with perf_counter), the median time in
     SQL over REPEAT requests after a warm one, and EXPLAIN (ANALYZE, BUFFERS) of the PLANS
-    slowest SELECTs (as bench/step3.py's profile, with more than one plan)."""
+    slowest SELECTs (as bench/step3.py's profile, with more than one plan). ONE_CONNECTION:
+    inside a transaction, where the report reads on this connection alone, one pass after
+    the other (its readers' own connections would go uncounted)."""
     totals: list[float] = []
     queries: list[dict] = []
     timings: list[float] = []
@@ -685,7 +696,11 @@ def profile(client: Client, name: str, url: str, *, repeat: int = 5, plans: int 
     client.get(url)
     for _round in range(repeat):
         timings.clear()
-        with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(timed_query):
+        with (
+            transaction.atomic() if one_connection else contextlib.nullcontext(),
+            CaptureQueriesContext(connection) as captured,
+            connection.execute_wrapper(timed_query),
+        ):
             response = client.get(url)
         assert response.status_code == 200, f"{url}: {response.status_code}"
         measured = iter(timings)
@@ -786,7 +801,9 @@ def report_benchmarks(steering: User, lead: User) -> dict:
             flush=True,
         )
         results[key]["disclosure_ms"] = disclosure_ms(client, url)
-        results[key]["profile"] = profile(client, f"report {key}", url, repeat=2, plans=3)
+        results[key]["profile"] = profile(
+            client, f"report {key}", url, repeat=2, plans=3, one_connection=True
+        )
     csv_client, csv_url = clients["steering"], report_url(365, "csv")
     results["csv_steering_1_year"] = step2.measure(
         "CSV export, steering, 1 year",

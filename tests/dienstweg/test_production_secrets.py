@@ -110,6 +110,8 @@ def test_text_secret_of_few_distinct_characters_is_refused(name: str, value: str
         "1:" + secrets.token_urlsafe(32),  # URL-safe characters are not the vault's base64
         f"1:{key()},2:nonsense",  # every entry counts
     ],
+    # Named, not shown: the values are random, and parallel workers must collect the same ids.
+    ids=["too short", "too long", "no version", "version not a number", "url-safe", "2nd entry"],
 )
 def test_master_keys_not_of_the_shape_are_refused(value: str) -> None:
     (message,) = refused("DIENSTWEG_MASTER_KEYS", value)
@@ -127,6 +129,7 @@ def test_master_key_of_repeated_bytes_is_refused() -> None:
 @pytest.mark.parametrize(
     "value",
     [key(16), secrets.token_hex(32)[:31] + "!", "kurz", "x" * 44],
+    ids=["16 bytes", "not base64", "kurz", "repeated"],
 )
 def test_audit_key_not_base64_of_32_bytes_is_refused(value: str) -> None:
     assert refused("DIENSTWEG_AUDIT_SIGNING_KEY", value) in (
@@ -136,7 +139,9 @@ def test_audit_key_not_base64_of_32_bytes_is_refused(value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [key(), key(48), base64.urlsafe_b64encode(secrets.token_bytes(32))]
+    "value",
+    [key(), key(48), base64.urlsafe_b64encode(secrets.token_bytes(32))],
+    ids=["32 bytes", "48 bytes", "url-safe"],
 )
 def test_audit_key_in_either_base64_alphabet_is_accepted(value: str | bytes) -> None:
     text = value.decode().rstrip("=") if isinstance(value, bytes) else value
