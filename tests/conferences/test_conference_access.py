@@ -264,3 +264,17 @@ def test_a_caseworker_of_the_project_cannot_open_the_form(
         .status_code
         == 404
     )
+
+
+def test_a_reader_of_english_gets_the_pages_in_english(
+    network: Network, conference: Conference
+) -> None:
+    client = verified_client(network.anna)
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    listing = client.get(reverse("conference_list")).content.decode()
+    # The tab's title is the page's name alone, not markup or a list of consultations.
+    assert "<title>Family conferences – Dienstweg</title>" in listing
+    assert "Upcoming family conferences" in listing
+    page = client.get(reverse("conference_detail", args=[conference.pk])).content.decode()
+    assert f"Family conference {conference.family.reference}" in page
+    assert "Record an agreement" in page
