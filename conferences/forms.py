@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from conferences.actions import MAX_INVITEES, MAX_TEXT, AgreementData, ConferenceData
 from conferences.actions.agreements import MAX_WHAT, responsible_people
@@ -39,7 +40,7 @@ class ConferenceForm(forms.Form):
         label=_("Dauer in Minuten"), min_value=15, max_value=480, initial=90
     )
     place = forms.CharField(
-        label=_("Ort"),
+        label=pgettext_lazy("Treffpunkt", "Ort"),
         max_length=200,
         required=False,
         help_text=_("z. B. Familienbüro, Raum 2. Steht im Kalendereintrag der Eingeladenen."),

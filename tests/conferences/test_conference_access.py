@@ -278,3 +278,4 @@ def test_a_reader_of_english_gets_the_pages_in_english(
     page = client.get(reverse("conference_detail", args=[conference.pk])).content.decode()
     assert f"Family conference {conference.family.reference}" in page
     assert "Record an agreement" in page
+    assert "<dt>Place</dt>" in page  # where they meet; elsewhere "Ort" is an agency's town
