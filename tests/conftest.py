@@ -21,6 +21,7 @@ from datetime import date, timedelta
 import pytest
 from django.core.mail import EmailMessage
 from django.test import Client
+from django.utils import translation
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 
@@ -47,6 +48,16 @@ PASSWORD = "richtig-langes-Passwort-42"
 def fast_password_hashing(settings):
     # Argon2 is the production hasher (tests/dienstweg/test_settings.py); tests need speed.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def german_first() -> Iterator[None]:
+    """Each test starts and ends in the default language: a request with the English cookie
+    leaves English active in its thread, which renders the next test's live messages (on
+    this thread) in English."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
