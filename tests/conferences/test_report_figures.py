@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from applications.models import ApplicationTag, TagStatusChange
@@ -31,7 +32,7 @@ from conferences.report import (
     Scope,
     build_report,
 )
-from dienstweg.models import DataCategory, Family, HouseholdMember
+from dienstweg.models import DataCategory, Family, HouseholdMember, Membership
 from referrals.models import Referral
 from tests.builders import (
     CONSENTED,
@@ -41,7 +42,7 @@ from tests.builders import (
     conference_data,
 )
 from tests.concurrency import Worker
-from tests.conftest import Network
+from tests.conftest import Network, make_staff, verified_client
 
 PERIOD = 40  # days
 
@@ -314,3 +315,29 @@ def test_a_referral_sent_while_the_report_reads_is_in_none_of_its_figures(
 
     assert figures(during) == figures(before)
     assert figures(after) != figures(before)
+
+
+@pytest.mark.postgres
+@needs_postgresql
+def test_the_page_read_by_the_readers_speaks_the_requests_language(
+    committed, network: Network, cases: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: set[str] = set()
+    read_on = report_module._read_on
+
+    def spied(*args: object) -> object:
+        threads.add(threading.current_thread().name)
+        return read_on(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(report_module, "_read_on", spied)
+    sofia = make_staff(
+        "sofia@example.org", "Sofia Steuer", network.jugendamt, Membership.Role.STEERING
+    )
+    client = verified_client(sofia)
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    page = client.get(reverse("structure_report")).content.decode()
+
+    assert threads, "the page must have read through the readers"
+    # Both titles are written inside a reader's pass, on its own thread.
+    assert "Agreements not possible, by gap and responsible agency (families)" in page
+    assert f"Families reached per project in {timezone.localdate().year}" in page
