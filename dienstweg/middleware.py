@@ -3,7 +3,7 @@ second factor, and the security headers every response carries."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -29,6 +29,13 @@ def before_second_factor(view: View) -> View:
     return view
 
 
+def chosen_language(cookies: Mapping[str, str]) -> str:
+    """The language the person chose (its cookie), else German; the browser's language does
+    not decide. For pages (LanguageMiddleware) and sockets alike."""
+    chosen = cookies.get(settings.LANGUAGE_COOKIE_NAME)
+    return chosen if chosen in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+
+
 class LanguageMiddleware:
     """German unless the person chose English; the browser's language does not decide."""
 
@@ -36,8 +43,7 @@ class LanguageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
-        language = chosen if chosen in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+        language = chosen_language(request.COOKIES)
         translation.activate(language)
         request.LANGUAGE_CODE = language
         response = self.get_response(request)

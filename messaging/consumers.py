@@ -44,14 +44,14 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import connections
 from django.http import Http404
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from audit.context import bind
 from dienstweg import clock, events, sessions, worklist
 from dienstweg.actions import ActionError
 from dienstweg.events import session_tag, staff_group
-from dienstweg.middleware import SessionLifetimeMiddleware
+from dienstweg.middleware import SessionLifetimeMiddleware, chosen_language
 from dienstweg.models import StaffSession, User
 from dienstweg.security import client_address
 from messaging import actions, sockets
@@ -186,6 +186,9 @@ class StaffConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
+        # The person's language, as her pages have it, for all this socket renders and
+        # says: set in the socket's own context, which its worker task and threads copy.
+        translation.activate(chosen_language(self.scope.get("cookies", {})))
         self.session: SessionBase = self.scope["session"]
         self.session_tag = session_tag(self.session.session_key or "")
         self.session_checked = clock.monotonic()

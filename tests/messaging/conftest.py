@@ -65,8 +65,11 @@ def thread(referral: Referral) -> Thread:
 
 
 def cookie_of(client: Client) -> tuple[bytes, bytes]:
-    name = settings.SESSION_COOKIE_NAME
-    return (b"cookie", f"{name}={client.cookies[name].value}".encode())
+    """The client's cookies, as a browser sends them with the socket's handshake: the
+    session's and, once chosen, the language's."""
+    assert settings.SESSION_COOKIE_NAME in client.cookies
+    pairs = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
+    return (b"cookie", pairs.encode())
 
 
 def site_origin() -> tuple[bytes, bytes]:

@@ -9,6 +9,7 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
+from django.urls import reverse
 
 from messaging.models import Message, Thread
 from tests.conftest import Network, verified_client
@@ -102,3 +103,33 @@ async def test_a_reply_to_a_message_of_another_thread_is_refused(
     count = database_sync_to_async(Message.objects.filter(thread=thread).count)
     assert await count() == 0
     await anna.disconnect()
+
+
+@database_sync_to_async
+def login_in_english(user) -> Client:
+    client = verified_client(user)
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    return client
+
+
+async def test_a_reader_of_english_gets_her_socket_in_english(
+    network: Network, thread: Thread
+) -> None:
+    ben = await connected(await login_in_english(network.ben))
+    anna = await connected(await login(network.anna))
+    mine = await send(ben, thread, "Hello")
+    assert '<strong class="author">You</strong>' in mine["html"]
+    # Anna reads German on her socket at the same time, from the same process.
+    seen = (await receive_type(anna, "message.new"))["message"]
+    assert '<strong class="author">Ben Becker</strong>' in seen["html"]
+    assert "Antworten" in seen["html"]
+    assert '<strong class="author">Sie</strong>' in (await send(anna, thread, "Hallo"))["html"]
+    theirs = (await receive_type(ben, "message.new"))["message"]
+    assert "Reply" in theirs["html"] and "Antworten" not in theirs["html"]
+    await frame(
+        ben, type="message.send", thread=str(uuid.uuid4()), client_id=str(uuid.uuid4()), body="x"
+    )
+    refused = await receive_type(ben, "error")
+    assert refused["message"] == "This conversation does not exist."
+    for socket in (anna, ben):
+        await socket.disconnect()
