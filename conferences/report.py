@@ -51,6 +51,7 @@ from django.db.models import (
 )
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from applications.models import ApplicationTag, TagStatusChange
 from conferences.disclosure import MINIMUM, Protected, protect
@@ -592,12 +593,13 @@ def _headline(referred: int, agreed: AgreementFigures, tagged: int) -> list[int]
     return [referred, agreed.made, agreed.kept, agreed.failed, tagged]
 
 
+# Translated where shown (trends()); marked here so that makemessages finds them.
 HEADLINES = [
-    "Vermittelte Familien",
-    "Familien mit Vereinbarungen",
-    "… davon mit erledigter Vereinbarung",
-    "… davon mit nicht möglicher Vereinbarung",
-    "Familien mit markierten Anträgen",
+    gettext_noop("Vermittelte Familien"),
+    gettext_noop("Familien mit Vereinbarungen"),
+    gettext_noop("… davon mit erledigter Vereinbarung"),
+    gettext_noop("… davon mit nicht möglicher Vereinbarung"),
+    gettext_noop("Familien mit markierten Anträgen"),
 ]
 
 

@@ -136,3 +136,33 @@ def test_an_anonymous_consultation_is_checked_before_it_leaves(
     expect(anna.get_by_text(re.compile("Gesendet als „Fallberatung"))).to_be_visible()
     check_page(anna, "consultation")
     anna.context.close()
+
+
+def in_english(page: Page, server: Server) -> Page:
+    """As after choosing English in the language menu: its cookie."""
+    page.context.add_cookies([{"name": "dienstweg_language", "value": "en", "url": server.url}])
+    return page
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])
+def test_the_conference_pages_in_english(
+    server: Server, browser: Browser, viewport: dict[str, Any]
+) -> None:
+    anna = in_english(open_as(browser, server, "anna@demo.dienstweg.invalid", viewport), server)
+    anna.goto(f"{server.url}/konferenzen/")
+    expect(anna).to_have_title("Family conferences – Dienstweg")
+    expect(anna.get_by_role("heading", name="Past family conferences")).to_be_visible()
+    check_page(anna, "conferences-en")
+    # The Yılmaz conference of last week (the demo's), with its agreements.
+    anna.get_by_role("main").get_by_role("link", name=re.compile(r"F-\d{4}-0001")).first.click()
+    expect(anna.get_by_role("heading", name=re.compile(r"Family conference F-"))).to_be_visible()
+    expect(anna.get_by_role("heading", name="Agreements")).to_be_visible()
+    check_page(anna, "conference-en")
+    anna.context.close()
+    sven = in_english(open_as(browser, server, "sven@demo.dienstweg.invalid", viewport), server)
+    sven.goto(f"{server.url}/strukturkonferenz/")
+    expect(sven.get_by_role("heading", name="Structural conference: report")).to_be_visible()
+    expect(sven.get_by_role("heading", name="Trend")).to_be_visible()
+    expect(sven.get_by_text("Families referred").first).to_be_visible()
+    check_page(sven, "structure-report-en")
+    sven.context.close()

@@ -67,10 +67,21 @@ def is_phone(page: Page) -> bool:
     return page.viewport_size == PHONE
 
 
+# The names of the menu and the logout button in the page's language (<html lang>).
+CHROME = {
+    "de": {"navigation": "Hauptnavigation", "logout": "Abmelden"},
+    "en": {"navigation": "Main navigation", "logout": "Log out"},
+}
+
+
+def chrome(page: Page) -> dict[str, str]:
+    return CHROME[page.locator("html").get_attribute("lang") or "de"]
+
+
 def open_menu(page: Page) -> None:
     """On the phone the menu is folded behind its button; on the desktop there is none."""
     button = page.locator("#site-menu > summary")
-    nav = page.get_by_role("navigation", name="Hauptnavigation")
+    nav = page.get_by_role("navigation", name=chrome(page)["navigation"])
     if is_phone(page):
         expect(button).to_be_visible()
         expect(nav).to_be_hidden()
@@ -83,12 +94,15 @@ def open_menu(page: Page) -> None:
 def check_page(page: Page, name: str) -> None:
     width = page.viewport_size["width"]  # type: ignore[index]
     assert overflow(page) == [], name
-    logout = page.get_by_role("button", name="Abmelden")
+    names = chrome(page)
+    logout = page.get_by_role("button", name=names["logout"])
     expect(logout).to_be_visible()
     open_menu(page)
     boxes = [logout.bounding_box()] + [
         link.bounding_box()
-        for link in page.get_by_role("navigation", name="Hauptnavigation").get_by_role("link").all()
+        for link in page.get_by_role("navigation", name=names["navigation"])
+        .get_by_role("link")
+        .all()
     ]
     for box in boxes:
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, name

@@ -339,3 +339,4 @@ def test_the_page_read_by_the_readers_speaks_the_requests_language(
     # Both titles are written inside a reader's pass, on its own thread.
     assert "Agreements not possible, by gap and responsible agency (families)" in page
     assert f"Families reached per project in {timezone.localdate().year}" in page
+    assert "Families referred" in page and "Vermittelte Familien" not in page
