@@ -279,3 +279,6 @@ def test_a_reader_of_english_gets_the_pages_in_english(
     assert f"Family conference {conference.family.reference}" in page
     assert "Record an agreement" in page
     assert "<dt>Place</dt>" in page  # where they meet; elsewhere "Ort" is an agency's town
+    when = timezone.localtime(conference.starts_at)
+    assert f"{when:%A}, {when:%B} {when.day}, {when.year}, {when:%H:%M}–" in page
+    assert " Uhr" not in listing and " Uhr" not in page
