@@ -21,12 +21,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from django.utils.translation import gettext_noop
+
 from dienstweg.models import Family
 
-NAME = "Name aus dem Haushalt"
-BIRTH_DATE = "Geburtsdatum"
-ADDRESS = "Anschrift"
-PHONE = "Telefonnummer"
+# The kinds, named in the refusal (translated where it is written).
+NAME = gettext_noop("Name aus dem Haushalt")
+BIRTH_DATE = gettext_noop("Geburtsdatum")
+ADDRESS = gettext_noop("Anschrift")
+PHONE = gettext_noop("Telefonnummer")
 # Each kind as the trail names it (a refusal records which kinds, never the values).
 CODES = {NAME: "name", BIRTH_DATE: "birth_date", ADDRESS: "address", PHONE: "phone"}
 

@@ -715,13 +715,13 @@ def build_report(period: Period, scope: Scope) -> StructureReport:
 
 def _csv(section: str, row: str, column: str, value: float | None) -> list[str]:
     hidden = value is None
-    return [section, row, column, "" if hidden else str(value), "gesperrt" if hidden else ""]
+    return [section, row, column, "" if hidden else str(value), _("gesperrt") if hidden else ""]
 
 
 def csv_rows(report: StructureReport) -> Iterable[list[str]]:
     """The report as rows of a CSV file: table, row, column, value ("" where hidden) and a
     note ("gesperrt" where hidden)."""
-    yield ["Tabelle", "Zeile", "Spalte", "Wert", "Hinweis"]
+    yield [_("Tabelle"), _("Zeile"), _("Spalte"), _("Wert"), _("Hinweis")]
     for table in report.tables:
         for label, values in table.lines():
             for column, value in zip(table.headers, values, strict=True):

@@ -63,7 +63,7 @@ def _check_text(family: Family, text: str, *, by: User) -> None:
             "Der Text nennt die Familie (%(kinds)s). Es wurde nichts gesendet: Bitte "
             "beschreiben Sie den Fall ohne Namen, Geburtsdaten, Anschrift und Telefonnummer."
         )
-        % {"kinds": ", ".join(kinds)}
+        % {"kinds": ", ".join(_(kind) for kind in kinds)}
     )
 
 

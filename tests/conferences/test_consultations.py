@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -127,6 +127,21 @@ def test_refuses_a_text_that_names_the_family_and_sends_nothing(
     assert not Notification.objects.filter(kind="consultation.asked").exists()
     event = AuditEvent.objects.get(action="consultation.refused")
     assert "Yılmaz" not in json.dumps(event.details) and "Horster" not in json.dumps(event.details)
+
+
+def test_the_refusal_names_the_kinds_in_the_readers_language(
+    network: Network, family: Family
+) -> None:
+    with (
+        translation.override("en"),
+        pytest.raises(ActionError, match=r"\(Name from the household, Address\)"),
+    ):
+        actions.ask_network(
+            family,
+            question="Frau Yılmaz aus der Horster Straße 30 braucht Hilfe.",
+            agencies=[network.jobcenter],
+            by=network.anna,
+        )
 
 
 def test_only_the_project_asks(network: Network, family: Family) -> None:

@@ -115,6 +115,18 @@ def test_never_shows_references_names_or_text(
     assert sorted(e.details["format"] for e in exports) == ["csv", "pdf"]
 
 
+def test_the_csv_export_speaks_the_readers_language(
+    network: Network, steering: User, families: list[Family]
+) -> None:
+    client = verified_client(steering)
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    exported = client.get(reverse("structure_report_export", args=["csv"])).content.decode()
+    rows = list(csv.reader(io.StringIO(exported.lstrip("\ufeff")), delimiter=";"))
+    assert rows[0] == ["Table", "Row", "Column", "Value", "Note"]
+    assert any(row[4] == "hidden" for row in rows)
+    assert any(row[1] == "Families referred" for row in rows)
+
+
 def test_agreements_and_gaps_are_counted(network: Network, families: list[Family]) -> None:
     for family in families[:6]:
         conference = actions.convene_conference(
