@@ -21,7 +21,9 @@ class _ReportPDF(FPDF):
         self.set_y(-12)
         self.set_font(SANS, size=7.5)
         self.set_text_color(80)
-        self.cell(0, 5, f"Strukturkonferenz – Seite {self.page_no()} von {{nb}}", align="R")
+        # "{nb}": fpdf2 puts in the number of pages at the end.
+        page = _("Strukturkonferenz – Seite %(page)d von %(pages)s")
+        self.cell(0, 5, page % {"page": self.page_no(), "pages": "{nb}"}, align="R")
         self.set_text_color(0)
 
 
@@ -35,7 +37,7 @@ def _value(value: float | None) -> str:
 
 def render_report_pdf(report: StructureReport) -> bytes:
     pdf = _ReportPDF(orientation="L", unit="mm", format="A4")
-    pdf.set_title("Strukturkonferenz")
+    pdf.set_title(_("Strukturkonferenz"))
     pdf.set_creator("Dienstweg")
     pdf.set_margins(12, 12, 12)
     pdf.set_auto_page_break(auto=True, margin=16)

@@ -115,7 +115,7 @@ def test_never_shows_references_names_or_text(
     assert sorted(e.details["format"] for e in exports) == ["csv", "pdf"]
 
 
-def test_the_csv_export_speaks_the_readers_language(
+def test_the_exports_speak_the_readers_language(
     network: Network, steering: User, families: list[Family]
 ) -> None:
     client = verified_client(steering)
@@ -125,6 +125,9 @@ def test_the_csv_export_speaks_the_readers_language(
     assert rows[0] == ["Table", "Row", "Column", "Value", "Note"]
     assert any(row[4] == "hidden" for row in rows)
     assert any(row[1] == "Families referred" for row in rows)
+    pdf = client.get(reverse("structure_report_export", args=["pdf"]))
+    pdf_text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Structural conference report – page 1 of" in pdf_text
 
 
 def test_agreements_and_gaps_are_counted(network: Network, families: list[Family]) -> None:
