@@ -20,6 +20,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.core.mail import EmailMessage
+from django.db import connection
 from django.test import Client
 from django.utils import translation
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -48,6 +49,14 @@ PASSWORD = "richtig-langes-Passwort-42"
 def fast_password_hashing(settings):
     # Argon2 is the production hasher (tests/dienstweg/test_settings.py); tests need speed.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def postgresql_only(request: pytest.FixtureRequest) -> None:
+    """Tests marked `postgres` need PostgreSQL-only behaviour: skipped on SQLite, in every
+    package (pyproject.toml's marker)."""
+    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...)")
 
 
 @pytest.fixture(autouse=True)

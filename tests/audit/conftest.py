@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection
 
 from audit import signing
 from audit.registry import declare
@@ -29,13 +28,6 @@ for name in (
     "audit.sealed",
 ):
     declare(name, "Test", module=__name__)
-
-
-@pytest.fixture(autouse=True)
-def postgresql_only(request: pytest.FixtureRequest) -> None:
-    """Tests marked `postgres` need PostgreSQL-only behaviour: skipped on SQLite."""
-    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...)")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -262,10 +262,6 @@ def figures(report: report_module.StructureReport) -> tuple:
 
 
 NETWORK = Scope(None, "Netzwerk")
-# The readers share a snapshot only on PostgreSQL; elsewhere the report reads one by one.
-needs_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)"
-)
 
 
 @pytest.fixture
@@ -282,8 +278,8 @@ def threads(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     return names
 
 
+# The readers share a snapshot only on PostgreSQL; elsewhere the report reads one by one.
 @pytest.mark.postgres
-@needs_postgresql
 def test_readers_on_one_snapshot_count_what_one_transaction_counts(
     committed, network: Network, cases: None, threads: set[str]
 ) -> None:
@@ -296,7 +292,6 @@ def test_readers_on_one_snapshot_count_what_one_transaction_counts(
 
 
 @pytest.mark.postgres
-@needs_postgresql
 def test_a_referral_sent_while_the_report_reads_is_in_none_of_its_figures(
     committed, network: Network, cases: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -324,7 +319,6 @@ def test_a_referral_sent_while_the_report_reads_is_in_none_of_its_figures(
 
 
 @pytest.mark.postgres
-@needs_postgresql
 def test_the_page_read_by_the_readers_speaks_the_requests_language(
     committed, network: Network, cases: None, threads: set[str]
 ) -> None:
