@@ -60,6 +60,8 @@ def test_convene_agree_confirm_and_follow_up(
     expect(
         anna.get_by_role("heading", name=re.compile("Unterhaltung: Familienkonferenz"))
     ).to_be_visible()
+    # live.js is deferred: an Enter before it runs is a line break in the box, not a send.
+    expect(anna.locator("#live-status")).to_have_text("Live verbunden", timeout=60_000)
     anna.get_by_label("Nachricht", exact=True).fill(f"Bis nächste Woche ({width})")
     anna.get_by_label("Nachricht", exact=True).press("Enter")
     expect(
