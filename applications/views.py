@@ -34,6 +34,7 @@ from applications.models import ApplicationTag
 from applications.stamp import StampData, render_stamp
 from dienstweg.access import access_family_by_id, staff
 from dienstweg.actions import ActionError
+from dienstweg.compiled import planned_once
 from dienstweg.paging import numbered_page
 from dienstweg.uploads import attachment_response
 
@@ -161,6 +162,7 @@ def _open_tag(
 
 
 @require_GET
+@planned_once()
 def tag_detail(request: HttpRequest, code: str) -> HttpResponse:
     return _tag_page(request, code)
 

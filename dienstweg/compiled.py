@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
+from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import QuerySet
 
@@ -75,6 +77,43 @@ def _cursor(connection: Any, prepared: bool) -> Any:
     if connection.queries_logged:
         return _LoggedPrepared(raw, connection)
     return connection.make_cursor(raw)
+
+
+class _PlanningCursor(ServerBindingCursor):
+    """Binds on the server, so psycopg prepares what it runs; not statements without values
+    (a savepoint's name is new each time: kept, they would crowd the connection's cache)."""
+
+    def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
+        if not params:
+            options["prepare"] = False
+        return super().execute(query, params, **options)
+
+
+@contextmanager
+def planned_once(using: str = "default") -> Iterator[None]:
+    """The ORM's queries inside run as prepared statements of the connection (PostgreSQL;
+    elsewhere nothing changes): each is planned at its first runs, and PostgreSQL keeps a
+    generic plan once it costs no more than the custom ones. For pages that read a few
+    rows by their ids through long joins and rules, where planning took PostgreSQL longer
+    than running the query (the conference page: 1.9 ms to plan its rule, 0.2 ms to run it;
+    bench/step11.py). Not for lists whose best plan depends on the values (see
+    CompiledQuery). Django's own cursors bind on the client and never prepare; inside, the
+    connection hands out the cursor Django uses for its server_side_binding option."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    # Read by Django's query log (the tests count queries): the statement is composed from
+    # its values, as with the option, since a prepared run leaves none on the cursor.
+    features: Any = connection.features
+    cursor_before, binding_before = raw.cursor_factory, features.uses_server_side_binding
+    raw.cursor_factory, features.uses_server_side_binding = _PlanningCursor, True
+    try:
+        yield
+    finally:
+        raw.cursor_factory, features.uses_server_side_binding = cursor_before, binding_before
 
 
 class _LoggedPrepared(CursorDebugWrapper):

@@ -65,6 +65,7 @@ from dienstweg.audit_actions import (
     FAMILY_HISTORY_VIEWED,
     FAMILY_VIEWED,
 )
+from dienstweg.compiled import planned_once
 from dienstweg.forms import (
     ConsentForm,
     DirectorySearchForm,
@@ -900,6 +901,7 @@ def family_history_page(request: HttpRequest, family_id: str) -> HttpResponse:
 
 
 @require_GET
+@planned_once()
 def family_detail(request: HttpRequest, family_id: str) -> HttpResponse:
     return _family_page(request, family_id)
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from applications.access import TagLookupThrottled, TagRefused, access_tag_by_code
 from dienstweg.access import reach_of, staff
 from dienstweg.actions import ActionError
+from dienstweg.compiled import planned_once
 from dienstweg.models import User
 from dienstweg.paging import numbered_page
 from dienstweg.uploads import accepts_uploads, attachment_response
@@ -59,6 +60,7 @@ def titled(participants: Iterable[Participant]) -> list[Participant]:
 
 
 @require_GET
+@planned_once()
 def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     user = staff(request)
     thread = access_thread_by_id(user, thread_id)

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from dienstweg.access import Reach, access_family_by_id, holds_role, staff
 from dienstweg.actions import ActionError
+from dienstweg.compiled import planned_once
 from dienstweg.models import DataCategory, Membership, User
 from dienstweg.paging import KeysetPage, NumberedPage, keyset_page, numbered_page
 from dienstweg.snapshot import readable_identity
@@ -301,6 +302,7 @@ def _state_message(referral: Referral) -> str:
 
 
 @require_GET
+@planned_once()
 def referral_detail(request: HttpRequest, referral_id: str) -> HttpResponse:
     return _shown(request, referral_id)
 

@@ -195,6 +195,20 @@ def verified_client(user: User) -> Client:
     return client
 
 
+def prepared_while(client: Client, url: str) -> list[str]:
+    """The statements the connection prepared (PostgreSQL) while CLIENT opened URL: a page
+    under dienstweg.compiled.planned_once prepares its queries; Django alone never does."""
+
+    def prepared() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return {statement for (statement,) in cursor.fetchall()}
+
+    before = prepared()
+    assert client.get(url).status_code == 200
+    return sorted(prepared() - before)
+
+
 @pytest.fixture
 def committed(transactional_db: None) -> Iterator[None]:
     """Real commits, seen by other connections (the race tests). The audit trail is

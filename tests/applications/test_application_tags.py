@@ -43,7 +43,7 @@ from tests.applications.helpers import (
     unknown_code,
 )
 from tests.applications.test_stamp import dark_modules, qr_modules
-from tests.conftest import Network, consent_data, make_staff, verified_client
+from tests.conftest import Network, consent_data, make_staff, prepared_while, verified_client
 
 pytestmark = pytest.mark.usefixtures("empty_cache", "project_phone")
 
@@ -527,3 +527,11 @@ def test_a_status_note_stands_apart_from_who_entered_it(
     assert "nachreichen., Ben Becker" not in html
     assert "– Ben Becker" in html
     assert '<p class="notes">Kontoauszüge nachreichen.</p>' in html
+
+
+@pytest.mark.postgres
+def test_the_tag_page_plans_its_queries_once(network: Network, family: Family) -> None:
+    """A page that reads a few rows by their ids (dienstweg.compiled.planned_once)."""
+    tag_ = tag(network, family)
+    prepared = prepared_while(verified_client(network.anna), detail_url(tag_.code))
+    assert any('FROM "referrals_tagstatuschange"' in statement for statement in prepared)

@@ -21,7 +21,7 @@ from conferences.models import Conference, Invitation
 from dienstweg import actions as core
 from dienstweg.models import Consent, Family, Membership, Notification, User
 from tests.builders import conference_data
-from tests.conftest import Network, make_staff, verified_client
+from tests.conftest import Network, make_staff, prepared_while, verified_client
 
 
 @pytest.fixture
@@ -86,6 +86,17 @@ def test_the_page_shows_the_snapshot_and_records_the_view(
     viewed = AuditEvent.objects.get(action="conference.viewed")
     assert viewed.actor_id == network.ben.pk
     assert viewed.details == {"side": "invitee"}
+
+
+@pytest.mark.postgres
+def test_the_page_plans_its_rule_once(network: Network, conference: Conference) -> None:
+    """Its rule and joins took PostgreSQL longer to plan than to run: they are prepared
+    statements of the connection (bench/step11.py)."""
+    client = verified_client(network.ben)
+    prepared = prepared_while(client, reverse("conference_detail", args=[conference.pk]))
+    assert any('FROM "conferences_conference"' in statement for statement in prepared)
+    assert any('FROM "conferences_agreement"' in statement for statement in prepared)
+    assert prepared_while(client, reverse("conference_detail", args=[conference.pk])) == []
 
 
 def test_unknown_and_malformed_ids_get_404(network: Network) -> None:

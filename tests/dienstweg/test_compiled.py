@@ -13,7 +13,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from dienstweg.compiled import IDS, SENTINEL_ID, SENTINEL_TIME, SENTINEL_UUID, CompiledQuery
+from dienstweg.compiled import (
+    IDS,
+    SENTINEL_ID,
+    SENTINEL_TIME,
+    SENTINEL_UUID,
+    CompiledQuery,
+    planned_once,
+)
 from dienstweg.models import Consent, Family, User
 from referrals.access import referral_readers, referral_visible_to
 from referrals.models import Referral
@@ -129,3 +136,48 @@ def test_the_socket_rules_run_as_prepared_statements(
         statements = [statement for (statement,) in cursor.fetchall()]
     assert any('FROM "referrals_referral"' in statement for statement in statements)
     assert any('FROM "dienstweg_user"' in statement for statement in statements)
+
+
+def _prepared_statements(table: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [statement for (statement,) in cursor.fetchall() if f'"{table}"' in statement]
+
+
+@pytest.mark.postgres
+def test_inside_planned_once_the_orm_runs_prepared_statements(network: Network) -> None:
+    """Django's own cursors never prepare; inside planned_once they do, and give the same
+    rows, logged with their values; after it the connection binds on the client again."""
+
+    def emails() -> list[str]:
+        return list(
+            User.objects.filter(pk__in=[network.anna.pk, network.ben.pk])
+            .order_by("email")
+            .values_list("email", flat=True)
+        )
+
+    before = emails()
+    prepared = _prepared_statements("dienstweg_user")
+    assert not any("IN ($1, $2)" in statement for statement in prepared)
+    with planned_once(), CaptureQueriesContext(connection) as captured:
+        inside = emails()
+    assert inside == before
+    [statement] = [s for s in _prepared_statements("dienstweg_user") if s not in prepared]
+    assert 'FROM "dienstweg_user" WHERE "dienstweg_user"."id" IN ($1, $2)' in statement
+    assert "$1" in statement
+    [logged] = captured.captured_queries
+    assert str(network.anna.pk) in logged["sql"]
+    assert "%s" not in logged["sql"]
+    assert not connection.features.uses_server_side_binding
+    assert emails() == before
+    assert len(_prepared_statements("dienstweg_user")) == len(prepared) + 1  # none new
+
+
+def test_planned_once_leaves_the_answers_and_the_cursor_as_they_were(network: Network) -> None:
+    """On every backend (SQLite: nothing to prepare), also when the block fails."""
+    factory = getattr(connection.connection, "cursor_factory", None)
+    with pytest.raises(RuntimeError), planned_once():
+        assert User.objects.get(pk=network.anna.pk).email == network.anna.email
+        raise RuntimeError
+    assert getattr(connection.connection, "cursor_factory", None) is factory
+    assert User.objects.get(pk=network.ben.pk).email == network.ben.email

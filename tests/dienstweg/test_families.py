@@ -11,12 +11,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from dienstweg import actions
 from dienstweg.models import Consent, DataKey, Family, HouseholdMember
-from tests.conftest import PASSWORD, consent_data, verified_client
+from tests.conftest import PASSWORD, consent_data, prepared_while, verified_client
 
 REGISTER_URL = "/familien/neu/"
 LIST_URL = "/familien/"
@@ -487,3 +488,10 @@ def test_family_page_reads_memberships_once_and_does_not_grow_with_its_cases(
     # (a changed right shows at once) only when one of her threads has an unread message,
     # and none has here (messaging/queue.py).
     assert len(memberships) == 1
+
+
+@pytest.mark.postgres
+def test_the_family_page_plans_its_queries_once(network, family, anna_client):
+    """A page that reads a few rows by their ids (dienstweg.compiled.planned_once)."""
+    prepared = prepared_while(anna_client, reverse("family_detail", args=[family.pk]))
+    assert any('FROM "dienstweg_householdmember"' in statement for statement in prepared)

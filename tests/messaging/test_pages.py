@@ -23,7 +23,7 @@ from messaging import actions
 from messaging.models import Message, Thread
 from referrals.models import Referral
 from tests.builders import build_referral_thread, build_tag, build_tag_thread
-from tests.conftest import Network, make_staff, verified_client
+from tests.conftest import Network, make_staff, prepared_while, verified_client
 
 SIDES = ("project", "jobcenter", "migration")
 ROLES = tuple(Membership.Role.values)
@@ -169,6 +169,15 @@ def test_thread_page_and_list_cost_the_same_for_one_and_fifty_messages(
     # 25, and the navigation's unread-messages badge on every page (with something unread,
     # four queries: dienstweg/worklist.py, messaging/queue.py).
     assert max(many) <= 29
+
+
+@pytest.mark.postgres
+def test_the_thread_page_plans_its_queries_once(network: Network, referral: Referral) -> None:
+    """Its rules and joins took PostgreSQL longer to plan than to run (bench/pages.py)."""
+    thread = build_referral_thread(referral)
+    ben = verified_client(network.ben)
+    prepared = prepared_while(ben, reverse("thread_detail", args=[thread.pk]))
+    assert any('FROM "messaging_message"' in statement for statement in prepared)
 
 
 def test_opening_a_thread_records_one_read_and_moves_the_marker(

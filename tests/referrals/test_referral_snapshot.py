@@ -17,7 +17,8 @@ from django.urls import reverse
 from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory
 from referrals.models import Referral
-from tests.conftest import verified_client
+from tests.builders import build_referral
+from tests.conftest import prepared_while, verified_client
 from tests.referrals.helpers import (
     EMPLOYMENT_NOTE,
     NAMES,
@@ -161,3 +162,12 @@ def test_the_snapshot_page_writes_birth_dates_and_the_sender_as_a_reader_expects
     assert "1988-04-12" not in html
     assert f"Anna Albers, {network.project.name}</dd>" in html
     assert f"{network.project.name} (Anna Albers)" not in html
+
+
+@pytest.mark.postgres
+def test_the_referral_page_plans_its_queries_once(network, family, consent) -> None:
+    """A page that reads a few rows by their ids (dienstweg.compiled.planned_once)."""
+    referral = build_referral(network, family)
+    client = verified_client(network.ben)
+    prepared = prepared_while(client, reverse("referral_detail", args=[referral.pk]))
+    assert any('FROM "referrals_referralevent"' in statement for statement in prepared)
