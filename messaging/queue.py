@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import F, Sum
+from django.db.models import F
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from dienstweg.access import Reach
 from dienstweg.models import User
 from dienstweg.worklist import Badge, QueueItem, QueueRows, QueueSource, first_rows
-from messaging.access import threads_of
+from messaging.access import threads_of, unread_in_reach
 from messaging.models import Participant, Thread
 from messaging.people import label, with_partners
 
@@ -83,16 +83,9 @@ def _title(participant: Participant) -> str:
 
 def unread_messages(user: User) -> int:
     """The user's unread messages in the threads she may still reach."""
-    ids = _unread_thread_ids(user)
-    if not ids:
+    if not _unread_thread_ids(user):
         return 0
-    total = (
-        threads_of(user)
-        .filter(thread_id__in=ids, thread__last_seq__gt=F("read_seq"))
-        .order_by()
-        .aggregate(total=Sum(F("thread__last_seq") - F("read_seq")))["total"]
-    )
-    return int(total or 0)
+    return unread_in_reach(user)
 
 
 UNREAD_THREADS = QueueSource(

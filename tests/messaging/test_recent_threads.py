@@ -1,6 +1,7 @@
 """The threads beside a conversation (messaging.access.recent_threads_of, compiled once a
 day) are the thread list's first rows: the same rule, the same order, the same unread
-counts and names; a thread whose referral the reader lost is in neither."""
+counts and names; a thread whose referral the reader lost is in neither. The navigation's
+unread badge (unread_in_reach, compiled too) counts what the list shows unread."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dienstweg.access import reach_of
 from dienstweg.actions import MemberData
 from dienstweg.models import Consent, DataCategory, Family
 from messaging import actions
-from messaging.access import recent_threads_of, threads_of
+from messaging.access import recent_threads_of, threads_of, unread_in_reach
 from messaging.people import with_partners
 from tests.builders import build_referral, build_referral_thread, post_messages
 from tests.conftest import Network, consent_data, verified_client
@@ -59,6 +60,7 @@ def test_the_threads_beside_are_the_thread_lists_first_rows(
     post_messages(direct, ["Kurze Frage"], by=network.anna)
     before = as_listed(recent_threads_of(ben, reach_of(ben)))
     assert {row[0] for row in before} == {kept.pk, lost.pk, direct.pk}
+    assert unread_in_reach(ben) == 1 + 2 + 1
 
     core.revoke_consent(other_consent, note="", by=network.anna)  # Ben's side loses it
     beside = as_listed(recent_threads_of(ben, reach_of(ben)))
@@ -67,6 +69,9 @@ def test_the_threads_beside_are_the_thread_lists_first_rows(
     assert [row[0] for row in beside] == [direct.pk, kept.pk]  # newest first
     assert beside[0][3:] == (1, "Anna Albers", network.project.name)
     assert beside[1][2:4] == (family.reference, 1)
+    assert unread_in_reach(ben) == 1 + 1  # the lost thread's two count for nothing
+    actions.mark_read(direct, seq=1, by=ben)
+    assert unread_in_reach(ben) == 1
 
     page = verified_client(ben).get(f"/nachrichten/{kept.pk}/").content.decode()
     assert f'href="/nachrichten/{direct.pk}/"' in page
@@ -80,3 +85,4 @@ def test_a_user_without_a_case_role_still_sees_her_direct_threads(network: Netwo
     direct = actions.open_direct_thread(dora, by=network.anna)
     post_messages(direct, ["Eine Frage zum Datenschutz"], by=network.anna)
     assert [row.thread.pk for row in recent_threads_of(dora, reach_of(dora))] == [direct.pk]
+    assert unread_in_reach(dora) == 1
