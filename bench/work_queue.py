@@ -130,7 +130,7 @@ def _plain_rows(rows: QuerySet[Any], other_side: str) -> tuple[list[tuple[Any, .
 
 
 def _plain_waiting(reach: Reach, **filters: Any) -> QuerySet[Referral]:
-    led = referral_queue._agencies(reach, Role.LEAD)
+    led = reach.agencies_holding(Role.LEAD)
     return Referral.objects.filter(
         to_agency_id__in=led, state=State.SENT, sent_at__isnull=False, **filters
     ).order_by("sent_at", "pk")
@@ -138,7 +138,7 @@ def _plain_waiting(reach: Reach, **filters: Any) -> QuerySet[Referral]:
 
 def _plain_lead_section(reach: Reach, prefix: str, detail: str, **filters: Any) -> Any:
     """One of the lead's two sections, with the real assign form."""
-    if not referral_queue._agencies(reach, Role.LEAD):
+    if not reach.agencies_holding(Role.LEAD):
         return None
     found = referral_queue._rows(
         _plain_rows(_plain_waiting(reach, **filters), "from_agency"),
@@ -163,7 +163,7 @@ def _plain_referrals(
     reach: Reach, role: str, other_side: str, order: tuple[str, ...], **filters: Any
 ) -> Any:
     """A section of ROLE: the referrals of the user's agencies (FILTERS) in ORDER."""
-    if not referral_queue._agencies(reach, role):
+    if not reach.agencies_holding(role):
         return None
     side = "to_agency" if other_side == "from_agency" else "from_agency"
     rows = Referral.objects.filter(**{f"{side}_id__in": reach.agency_ids}, **filters)

@@ -1,7 +1,7 @@
 """Unread threads on the start page and the navigation's unread-messages badge
-(dienstweg/worklist.py), registered in MessagingConfig.ready(); read through
-messaging.access.threads_of, the rule of the thread list, and named as the thread list names
-them: a direct conversation by the other person and her agency."""
+(dienstweg/worklist.py), registered in MessagingConfig.ready(); read through the rule of the
+thread list (messaging.access.threads_of, compiled once a day for these two), and named as
+the thread list names them: a direct conversation by the other person and her agency."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from dienstweg.access import Reach
 from dienstweg.models import User
-from dienstweg.worklist import Badge, QueueItem, QueueRows, QueueSource, first_rows
-from messaging.access import threads_of, unread_in_reach
+from dienstweg.worklist import SHOWN, Badge, QueueItem, QueueRows, QueueSource
+from messaging.access import unread_in_reach, unread_threads_of
 from messaging.models import Participant, Thread
-from messaging.people import label, with_partners
+from messaging.people import label
 
 
 def _unread_thread_ids(user: User) -> list[object]:
@@ -34,17 +34,11 @@ def _unread_thread_ids(user: User) -> list[object]:
 
 
 def unread_threads(user: User, reach: Reach) -> QueueRows | None:
-    ids = _unread_thread_ids(user)
-    if not ids:
+    if not _unread_thread_ids(user):
         return QueueRows([], 0)
-    # The other person of a direct thread, and her agency, inside the same one query.
-    unread = with_partners(
-        threads_of(user, reach).filter(thread_id__in=ids, thread__last_seq__gt=F("read_seq"))
-    )
-    # Annotated with `unread` by threads_of, with `partner_name` and `partner_agency` by
-    # with_partners.
-    shown: list[Any]
-    shown, total = first_rows(unread)
+    # With the other person of a direct thread and her agency, in the same one query.
+    unread: list[Any] = unread_threads_of(user, reach)
+    shown, total = unread[:SHOWN], len(unread)
     return QueueRows(
         [
             QueueItem(

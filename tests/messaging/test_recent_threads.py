@@ -1,19 +1,27 @@
 """The threads beside a conversation (messaging.access.recent_threads_of, compiled once a
 day) are the thread list's first rows: the same rule, the same order, the same unread
 counts and names; a thread whose referral the reader lost is in neither. The navigation's
-unread badge (unread_in_reach, compiled too) counts what the list shows unread."""
+unread badge and the start page's unread threads (unread_in_reach, unread_threads_of,
+compiled too) count and show what the list shows unread."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
+from django.db.models import F
+
 from dienstweg import actions as core
 from dienstweg.access import reach_of
 from dienstweg.actions import MemberData
 from dienstweg.models import Consent, DataCategory, Family
 from messaging import actions
-from messaging.access import recent_threads_of, threads_of, unread_in_reach
+from messaging.access import (
+    recent_threads_of,
+    threads_of,
+    unread_in_reach,
+    unread_threads_of,
+)
 from messaging.people import with_partners
 from tests.builders import build_referral, build_referral_thread, post_messages
 from tests.conftest import Network, consent_data, verified_client
@@ -31,6 +39,11 @@ def as_listed(rows: Any) -> list[tuple[Any, ...]]:
         )
         for row in rows
     ]
+
+
+def unread_listed(user: Any) -> list[tuple[Any, ...]]:
+    """The thread list's rows with something unread, in its order."""
+    return as_listed(with_partners(threads_of(user)).filter(thread__last_seq__gt=F("read_seq")))
 
 
 def test_the_threads_beside_are_the_thread_lists_first_rows(
@@ -61,6 +74,7 @@ def test_the_threads_beside_are_the_thread_lists_first_rows(
     before = as_listed(recent_threads_of(ben, reach_of(ben)))
     assert {row[0] for row in before} == {kept.pk, lost.pk, direct.pk}
     assert unread_in_reach(ben) == 1 + 2 + 1
+    assert as_listed(unread_threads_of(ben, reach_of(ben))) == unread_listed(ben)
 
     core.revoke_consent(other_consent, note="", by=network.anna)  # Ben's side loses it
     beside = as_listed(recent_threads_of(ben, reach_of(ben)))
@@ -70,8 +84,10 @@ def test_the_threads_beside_are_the_thread_lists_first_rows(
     assert beside[0][3:] == (1, "Anna Albers", network.project.name)
     assert beside[1][2:4] == (family.reference, 1)
     assert unread_in_reach(ben) == 1 + 1  # the lost thread's two count for nothing
+    assert as_listed(unread_threads_of(ben, reach_of(ben))) == unread_listed(ben)
     actions.mark_read(direct, seq=1, by=ben)
     assert unread_in_reach(ben) == 1
+    assert [row[0] for row in as_listed(unread_threads_of(ben, reach_of(ben)))] == [kept.pk]
 
     page = verified_client(ben).get(f"/nachrichten/{kept.pk}/").content.decode()
     assert f'href="/nachrichten/{direct.pk}/"' in page
