@@ -22,6 +22,7 @@ from conferences import actions, receipts
 from conferences.actions import AgreementData
 from conferences.models import Agreement, Conference, GapReason
 from dienstweg import actions as core
+from dienstweg import worklist
 from dienstweg.actions import ActionError, NotAllowed
 from dienstweg.models import Consent, Family, Membership, Notification, User
 from tests.builders import conference_data
@@ -216,12 +217,25 @@ def test_overdue_reminds_the_person_then_her_leads(
     assert actions.remind_overdue_agreements() == (0, 0)
 
 
-def test_the_person_finds_it_on_her_start_page(network: Network, conference: Conference) -> None:
-    agree(conference, network)
-    page = verified_client(network.ben).get("/").text
+def test_the_person_finds_it_on_her_start_page(
+    network: Network, conference: Conference, coordination: Consent
+) -> None:
+    agreement = agree(conference, network)
+    ben = verified_client(network.ben)
+    page = ben.get("/").text
     assert "Ihre Vereinbarungen aus Familienkonferenzen" in page
     assert "Vereinbarung 1, bitte bestätigen" in page
+    link = reverse("conference_detail", args=[conference.pk]) + "#vereinbarungen"
+    assert f'href="{link}" class="reference">{conference.family.reference}</a>' in page
+    assert worklist.queue_counts(network.ben)["conferences.agreements"] == 1
     assert "Vereinbarung 1" not in verified_client(network.clara).get("/").text
+
+    actions.confirm_agreement(agreement, by=network.ben)
+    assert "Vereinbarung 1, bestätigt" in ben.get("/").text
+    # The consent ends: so do his access to the conference and its place on his page.
+    core.revoke_consent(coordination, note="Widerruf", by=network.anna)  # type: ignore[arg-type]
+    assert "Vereinbarung 1" not in ben.get("/").text
+    assert worklist.queue_counts(network.ben)["conferences.agreements"] == 0
 
 
 def test_pages_confirm_and_close_end_to_end(network: Network, conference: Conference) -> None:
