@@ -304,8 +304,8 @@ _RECENT = CompiledQuery(
 
 
 # The navigation's badge, on every page once something is unread: building and compiling
-# the rule took Django 12-15 ms a page, planning it PostgreSQL 3.4 ms (bench/planned.py's
-# data). Prepared: it starts from the user's own participant rows, whatever her agencies.
+# the rule took Django 12-15 ms a page, planning it PostgreSQL 3.4 ms (on the step-11
+# database). Prepared: it starts from the user's own participant rows, whatever her agencies.
 _UNREAD = CompiledQuery(
     lambda user_id, agencies, groups: (
         _threads_within(user_id, agencies, groups)
