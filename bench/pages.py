@@ -92,6 +92,7 @@ from messaging.access import thread_by_id  # noqa: E402
 from messaging.models import Thread  # noqa: E402
 from referrals.models import Referral  # noqa: E402
 from referrals.sections import FAMILY_SECTION as REFERRALS_SECTION  # noqa: E402
+from referrals.sections import Listed  # noqa: E402
 
 FIRST = ["Ayşe", "Leyla", "Emre", "Anna", "Jonas", "Olena", "Łukasz", "Mia", "Yusuf", "Lea"]
 LAST = ["Yılmaz", "Kowalski", "Schmidt", "Haddad", "Bondarenko", "Becker", "Demir", "Nowak"]
@@ -170,11 +171,17 @@ def plain_family_by_id(user: User, family_id: Any, reach: Any = None) -> Family:
 
 def plain_referrals_section(family: Family, user: User, reach: Any) -> dict[str, Any]:
     """The family's referrals that its own project sent, without the visibility rule."""
+    rows = (
+        Referral.objects.filter(family=family, from_agency_id=family.owner_id)
+        .order_by("-created_at")
+        .values_list("pk", "to_agency__name", "state", "created_at")[:20]
+    )
     return {
         "family": family,
-        "referrals": Referral.objects.filter(family=family, from_agency_id=family.owner_id)
-        .select_related("to_agency")
-        .order_by("-created_at")[:20],
+        "referrals": [
+            Listed(pk, agency, str(Referral.State(state).label), created_at)
+            for pk, agency, state, created_at in rows
+        ],
     }
 
 

@@ -148,12 +148,17 @@ RECIPIENT = "recipient"
 
 def consultations_visible_to(user: User, reach: Reach | None = None) -> QuerySet[Consultation]:
     reach = reach or reach_of(user)
+    return consultations_within(reach.agency_ids)
+
+
+def consultations_within(agencies: Any) -> QuerySet[Consultation]:
+    """consultations_visible_to for the case roles' AGENCIES (ids, or a compiled query's
+    placeholders)."""
     asked = ConsultationRecipient.objects.filter(
-        consultation=OuterRef("pk"), agency_id__in=reach.agency_ids
+        consultation=OuterRef("pk"), agency_id__in=agencies
     )
     return Consultation.objects.filter(
-        Q(family__owner_id__in=reach.agency_ids)
-        | Q(Exists(asked), family__restricted_at__isnull=True)
+        Q(family__owner_id__in=agencies) | Q(Exists(asked), family__restricted_at__isnull=True)
     )
 
 

@@ -17,7 +17,7 @@ from dienstweg import actions as core
 from dienstweg.actions import ActionError, NotAllowed
 from dienstweg.models import Consent, DataCategory, Family, Notification
 from tests.builders import conference_data
-from tests.conftest import Network
+from tests.conftest import Network, verified_client
 
 
 def test_invites_each_person_for_her_agency_with_its_consents(
@@ -174,3 +174,25 @@ def test_a_second_consent_of_another_family_covers_nothing(
     with pytest.raises(ActionError):
         actions.convene_conference(other, data=conference_data([network.ben]), by=network.anna)
     assert not Conference.objects.exists()
+
+
+def test_the_family_page_lists_its_conferences_and_consultations(
+    network: Network, family: Family, conference: Conference
+) -> None:
+    """The section a family page shows (conferences/sections.py): newest first, a cancelled
+    one marked, the network's anonymous consultations by their alias."""
+    later = actions.convene_conference(
+        family,
+        data=conference_data([network.ben], starts_at=timezone.now() + timedelta(days=14)),
+        by=network.anna,
+    )
+    actions.cancel_conference(later, by=network.anna)
+    asked = actions.ask_network(
+        family, question="Wer kennt ein Angebot?", agencies=[network.jugendamt], by=network.anna
+    )
+    html = verified_client(network.anna).get(reverse("family_detail", args=[family.pk])).text
+    section = html[html.index('id="conferences-heading"') :].split("</section>")[0]
+    assert section.index(str(later.pk)) < section.index(str(conference.pk))
+    assert section.count('<span class="badge">abgesagt</span>') == 1
+    assert f'{reverse("consultation_detail", args=[asked.pk])}">{asked.alias}</a>' in section
+    assert timezone.localtime(conference.starts_at).strftime("%H:%M Uhr") in section

@@ -17,7 +17,7 @@ from django.urls import reverse
 from dienstweg.actions import ActionError
 from dienstweg.models import DataCategory
 from referrals.models import Referral
-from tests.builders import build_referral
+from tests.builders import build_consenting_family, build_referral
 from tests.conftest import prepared_while, verified_client
 from tests.referrals.helpers import (
     EMPLOYMENT_NOTE,
@@ -171,3 +171,20 @@ def test_the_referral_page_plans_its_queries_once(network, family, consent) -> N
     client = verified_client(network.ben)
     prepared = prepared_while(client, reverse("referral_detail", args=[referral.pk]))
     assert any('FROM "referrals_referralevent"' in statement for statement in prepared)
+
+
+def test_the_family_page_lists_the_familys_referrals_newest_first(network, family, consent):
+    """The section a family page shows (referrals/sections.py): the referrals of this family
+    that the reader may open, each linked, with the receiving agency and its state."""
+    sent = build_referral(network, family)
+    draft = build_referral(network, family, to=network.jugendamt, send=False)
+    other = build_referral(network, build_consenting_family(network, 2))
+    page = verified_client(network.anna).get(reverse("family_detail", args=[family.pk])).text
+    section = page[page.index('id="referrals-heading"') :].split("</section>")[0]
+    assert section.index(str(draft.pk)) < section.index(str(sent.pk))
+    assert (
+        f'<a href="{reverse("referral_detail", args=[sent.pk])}">{network.jobcenter.name}</a>'
+        f": {Referral.State.SENT.label} (" in section
+    )
+    assert f"{network.jugendamt.name}</a>: {Referral.State.DRAFT.label} (" in section
+    assert str(other.pk) not in section
