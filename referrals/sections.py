@@ -24,12 +24,12 @@ class Listed:
 
     pk: UUID
     agency: str
-    state: str
+    state_label: str
     created_at: datetime
 
 
 # Compiled once a day (the rule compares the consent's end with today): built with the ORM
-# on every family page, the rule cost 2-3 ms of Python (bench/planned.py's family page).
+# on every family page, the section cost 5.2 ms, compiled 1.3 (on the step-11 database).
 _OF_FAMILY = CompiledQuery(
     lambda agencies, groups, family_id: (
         visible_within(agencies, groups)
