@@ -242,8 +242,9 @@ else:
     # commits apiece; bench/step4.py).
     DATABASES["default"]["OPTIONS"] = {
         "pool": {"min_size": 2, "max_size": 10, "timeout": 10},
-        # The rules dienstweg/compiled.py runs as prepared statements are prepared at their
-        # first run. Only those: Django's own cursors bind on the client and never prepare.
+        # What runs under dienstweg.compiled.planned_once (prepared rules, pages that read
+        # by id) is prepared at its first run. Only that: Django's own cursors bind on the
+        # client and never prepare.
         "prepare_threshold": 0,
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -16,15 +16,13 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import QuerySet
 
 Form = Callable[[Any], Any]
@@ -59,24 +57,6 @@ def _form(param: Any, sentinel: Any, alias: str) -> Form | None:
     if type(param) is type(sentinel) and param == sentinel:
         return lambda value: value
     return None
-
-
-def _cursor(connection: Any, prepared: bool) -> Any:
-    """Django's cursor, or for PREPARED on PostgreSQL one that binds its parameters on the
-    server, where psycopg prepares each statement it runs (OPTIONS["prepare_threshold"] 0,
-    config/settings.py; Django's own cursors bind on the client and never prepare). Wrapped
-    as Django wraps its own: errors as Django's, the query logged where Django logs them
-    (the tests count queries)."""
-    if not prepared or connection.vendor != "postgresql":
-        return connection.cursor()
-    # What Django's cursor() checks first.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw = psycopg.Cursor(connection.connection)
-    if connection.queries_logged:
-        return _LoggedPrepared(raw, connection)
-    return connection.make_cursor(raw)
 
 
 class _PlanningCursor(ServerBindingCursor):
@@ -116,15 +96,6 @@ def planned_once(using: str = "default") -> Iterator[None]:
         raw.cursor_factory, features.uses_server_side_binding = cursor_before, binding_before
 
 
-class _LoggedPrepared(CursorDebugWrapper):
-    """Logs the statement with its values as Django logs its own. Django reads them back
-    from the cursor, which a prepared run leaves empty: the log would hold None."""
-
-    def execute(self, sql: Any, params: Any = None) -> Any:
-        with self.debug_sql(self.db.ops.compose_sql(sql, params)):
-            return CursorWrapper.execute(self, sql, params)
-
-
 class _Compiled:
     def __init__(self, alias: str, sql: str | None, params: Sequence[Any]) -> None:
         self.alias = alias
@@ -142,11 +113,11 @@ class CompiledQuery:
     expected) and returns its rows as the ORM would (values_list). KEY names what else the
     build read (today's date).
 
-    PREPARED: on PostgreSQL, run as a prepared statement of the connection, so that after
-    five runs it keeps one generic plan instead of planning every call (for the rules a
-    socket asks of one row by its id on every frame and delivery: planning took PostgreSQL
-    most of their time, bench/step4.py). Not for lists whose best plan depends on the ids
-    (a busy agency's start page ran 2.5-3.6 x slower on a generic plan)."""
+    PREPARED: on PostgreSQL, run as a prepared statement of the connection (planned_once),
+    so that after five runs it keeps one generic plan instead of planning every call (for
+    the rules a socket asks of one row by its id on every frame and delivery: planning took
+    PostgreSQL most of their time, bench/step4.py). Not for lists whose best plan depends on
+    the ids (a busy agency's start page ran 2.5-3.6 x slower on a generic plan)."""
 
     def __init__(
         self, build: Callable[..., QuerySet[Any]], *, prepared: bool = False, **sentinels: Any
@@ -170,7 +141,8 @@ class CompiledQuery:
             value = values[name] if position is None else values[name][position]
             params[index] = form(value)
         connection = connections[compiled.alias]
-        with _cursor(connection, self._prepared) as cursor:
+        prepared = planned_once(compiled.alias) if self._prepared else nullcontext()
+        with prepared, connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         if not compiled.converters:
