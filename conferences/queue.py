@@ -57,8 +57,8 @@ _MINE_COUNTED = CompiledQuery(
 def agreements(user: User, reach: Reach) -> QueueRows | None:
     if not reach.agency_ids:
         return None
-    shown, total = _MINE.rows(timezone.localdate(), user_id=user.pk, agencies=reach.agency_ids)
     today = timezone.localdate()
+    shown, total = _MINE.rows(today, user_id=user.pk, agencies=reach.agency_ids)
     return QueueRows(
         [
             QueueItem(
