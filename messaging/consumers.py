@@ -477,7 +477,7 @@ def _thread(user: User, thread_id: str, rows: ThreadRows | None = None) -> Threa
 
 
 class Shown(actions.MessagePayload):
-    html: str  # the list item for this socket's user (messaging/message.html)
+    html: str  # the list item for this socket's user (messaging/messages.html)
 
 
 def _shown(message: actions.MessagePayload, user: User) -> Shown:

@@ -108,6 +108,10 @@ def _thread_page(
             thread, after=max(0, thread.last_seq - SHOWN), by=user, mark=True
         )
     shown = [shown_message(m, me=user.pk) for m in read]
+    for message in shown:
+        # The change that was refused, shown again in its message's form.
+        if editing and message["id"] == editing.get("id"):
+            message["editing"] = editing
     # The message being answered, if it is on the page (an older one is not offered).
     if form.is_bound:
         answering = str(form.data.get("reply_to") or "")
@@ -131,7 +135,6 @@ def _thread_page(
             "reader_labels": {str(u): name for u, name in people.labels.items()},
             "mentionable": people.mentionable,
             "form": form,
-            "editing": editing or {},
             "subject_url": _subject_url(thread),
             "max_chars": settings.MESSAGE_MAX_CHARS,
             "older": before is not None,

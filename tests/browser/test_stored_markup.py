@@ -54,7 +54,7 @@ def assert_inert(page: Page, *texts: str) -> None:
 def test_no_live_message_is_rendered_as_html() -> None:
     """The page's own scripts put text into the document with textContent, never as HTML.
     One exception, in one place: live.js places a message as the server rendered it for
-    the reader (messaging/message.html through Django's autoescaping, the very markup of
+    the reader (messaging/messages.html through Django's autoescaping, the very markup of
     the page after a reload), parsed in a <template> element, whose content runs nothing.
     That template marks nothing safe; the test below sends markup through it both ways."""
     sinks = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\.html\(")
@@ -70,7 +70,7 @@ def test_no_live_message_is_rendered_as_html() -> None:
     assert found == [
         (live, "holder.innerHTML = message.html; // rendered and escaped by Django's template")
     ]
-    template = (ROOT / "messaging/templates/messaging/message.html").read_text()
+    template = (ROOT / "messaging/templates/messaging/messages.html").read_text()
     assert "|safe" not in template and "autoescape" not in template
     assert "safe" not in (ROOT / "messaging/rendering.py").read_text()
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import reverse, set_script_prefix
 
 from audit.models import AuditEvent
 from dienstweg.actions import ActionError
@@ -20,7 +20,7 @@ from dienstweg.models import Family, Notification
 from dienstweg.uploads import Upload
 from messaging import actions, consumers, views
 from messaging.models import Participant, Thread
-from messaging.rendering import FOLD_CHARS
+from messaging.rendering import FOLD_CHARS, url_with_id
 from tests.conftest import Network, make_staff, verified_client
 
 JOBCENTER = "Jobcenter Kreis Recklinghausen, Bezirksstelle Gladbeck"
@@ -302,3 +302,31 @@ def test_a_message_lists_its_files_without_reading_their_content(
     file = sent.message.attachments.get()
     download = ben.get(reverse("message_attachment", args=[file.pk]))
     assert download.content == pdf
+
+
+def test_a_messages_forms_and_files_link_to_their_routes(network: Network, thread: Thread) -> None:
+    """The page puts ids into routes reversed once (rendering.url_with_id): each link is
+    the one Django's reverse gives, and it works."""
+    sent = post(thread, network.anna, attachments=[Upload(name="a.pdf", content=b"%PDF-1.4")])
+    file = sent.message.attachments.get()
+    own = item_of(page_of(network.anna, thread), sent.message.pk)
+    assert f'action="{reverse("message_edit", args=[sent.message.pk])}"' in own
+    assert f'action="{reverse("message_delete", args=[sent.message.pk])}"' in own
+    download = reverse("message_attachment", args=[file.pk])
+    assert f'href="{download}"' in own
+    assert verified_client(network.ben).get(download).content == b"%PDF-1.4"
+
+
+def test_ids_are_put_into_reversed_routes_as_reverse_would(settings: Any) -> None:
+    message_id = str(uuid.uuid4())
+    for name in ("message_edit", "message_delete", "message_attachment"):
+        assert url_with_id(name, message_id) == reverse(name, args=[message_id])
+    # Behind a path prefix (FORCE_SCRIPT_NAME) the prefix leads, as with reverse.
+    set_script_prefix("/dienstweg/")
+    try:
+        assert url_with_id("message_edit", message_id) == reverse("message_edit", args=[message_id])
+        assert url_with_id("message_edit", message_id).startswith("/dienstweg/")
+    finally:
+        set_script_prefix("/")
+    with pytest.raises(ValueError):
+        url_with_id("message_edit", "../../admin")
