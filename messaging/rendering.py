@@ -78,7 +78,7 @@ def message_html(message: MessagePayload, *, me: int) -> str:
     return render_to_string(
         "messaging/messages.html",
         {
-            "messages": [shown(message, me=me)],
+            "thread_messages": [shown(message, me=me)],
             "max_chars": settings.MESSAGE_MAX_CHARS,
         },
     )
