@@ -152,10 +152,15 @@ def readable_message(user: User, message_id: UUID | str) -> Message | None:
     return loaded_message(message_id, thread) if thread is not None else None
 
 
-def listed_attachments() -> Prefetch[Any]:
-    """A message's files as a message shows them, by name and size: their content (up to
+def listed_files() -> QuerySet[MessageAttachment]:
+    """Files as a message shows them, by name and size: their content (up to
     ATTACHMENT_MAX_BYTES each) is read only when one is downloaded."""
-    return Prefetch("attachments", queryset=MessageAttachment.objects.defer("content_enc"))
+    return MessageAttachment.objects.defer("content_enc")
+
+
+def listed_attachments() -> Prefetch[Any]:
+    """A message's files as listed_files lists them."""
+    return Prefetch("attachments", queryset=listed_files())
 
 
 def loaded_message(message_id: UUID | str, thread: Thread) -> Message | None:

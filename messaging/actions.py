@@ -28,7 +28,7 @@ from dienstweg.locks import lock_family_row
 from dienstweg.models import Consent, Family, Membership, User
 from dienstweg.notifications import notify
 from dienstweg.uploads import Upload, check_upload
-from messaging.access import THREAD_RELATED, listed_attachments, may_use_thread, thread_readers
+from messaging.access import THREAD_RELATED, listed_files, may_use_thread, thread_readers
 from messaging.audit_actions import (
     FAMILY_THREADS_ERASED,
     MESSAGE_ATTACHMENT_DOWNLOADED,
@@ -499,14 +499,25 @@ def messages_before(thread: Thread, *, before: int, count: int, by: User) -> lis
 
 
 def _with_parts(messages: QuerySet[Message]) -> QuerySet[Message]:
-    return messages.select_related("author", "reply_to__author").prefetch_related(
-        listed_attachments()
-    )
+    return messages.select_related("author", "reply_to__author")
+
+
+def _files_of(rows: list[Message]) -> dict[UUID, list[MessageAttachment]]:
+    """The files of ROWS as listed_files lists them, in one query. Not through
+    prefetch_related: its queryset per message cost 1.4 ms on a page of 40 messages, most
+    of which have no file."""
+    by_id = {row.pk: row for row in rows}
+    files: dict[UUID, list[MessageAttachment]] = {}
+    for file in listed_files().filter(message__in=list(by_id)):
+        file.message = by_id[file.message_id]  # its thread's key without a query
+        files.setdefault(file.message_id, []).append(file)
+    return files
 
 
 def _read(thread: Thread, rows: list[Message], *, by: User, mark: bool) -> list[MessagePayload]:
     for row in rows:
         row.thread = thread  # the encryption key without a query per message
+    files = _files_of(rows) if rows else {}
     if rows:
         with transaction.atomic():
             record(
@@ -518,7 +529,7 @@ def _read(thread: Thread, rows: list[Message], *, by: User, mark: bool) -> list[
             )
             if mark:
                 _advance_marker(thread, by, rows[-1].seq)
-    return [payload(row) for row in rows]
+    return [payload(row, files.get(row.pk, [])) for row in rows]
 
 
 def record_attachment_download(file: MessageAttachment, *, by: User) -> None:

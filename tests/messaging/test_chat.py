@@ -213,6 +213,7 @@ def test_thread_page_costs_the_same_for_one_and_many_readers_replies_and_threads
         post(thread, reader, f"@Anna Albers Antwort {n}", reply_to=first.pk)
         direct = actions.open_direct_thread(reader, by=network.anna)
         post(direct, reader, "direkt")
+        post(thread, reader, attachments=[Upload(name=f"{n}.pdf", content=b"%PDF-1.4")])
     many = queries()
     assert len(actions.reader_labels(thread)) >= 8
     assert many == few
@@ -330,3 +331,20 @@ def test_ids_are_put_into_reversed_routes_as_reverse_would(settings: Any) -> Non
         set_script_prefix("/")
     with pytest.raises(ValueError):
         url_with_id("message_edit", "../../admin")
+
+
+def test_each_message_lists_its_own_files(network: Network, thread: Thread) -> None:
+    def files(*names: str) -> list[Upload]:
+        return [Upload(name=name, content=b"%PDF-1.4") for name in names]
+
+    two = post(thread, network.anna, "zwei", attachments=files("b.pdf", "a.pdf")).message
+    none = post(thread, network.ben, "keine").message
+    one = post(thread, network.ben, "eine", attachments=files("c.pdf")).message
+    page = page_of(network.ben, thread)
+    listed = {
+        message.pk: sorted(
+            re.findall(r'<li><a href="[^"]+">([^<]+)</a>', item_of(page, message.pk))
+        )
+        for message in (two, none, one)
+    }
+    assert listed == {two.pk: ["a.pdf", "b.pdf"], none.pk: [], one.pk: ["c.pdf"]}
