@@ -40,9 +40,9 @@ def shown(message: MessagePayload, *, me: int) -> dict[str, Any]:
 
 
 def url_with_id(name: str, id: str) -> str:
-    """reverse(NAME, args=[ID]) for a route whose one argument is a uuid. Django's reverse
-    takes about 50 µs, and a page of 50 own messages with files needs over 100: the route
-    is reversed once, with a zero uuid, and the id put in its place."""
+    """reverse(NAME, args=[ID]) for a route whose one argument is a uuid: 3 µs instead of
+    11 (a `{% url %}` tag: 16 µs), and a page of 50 own messages with files needs over 100.
+    The route is reversed once, with a zero uuid, and the id put in its place."""
     return _reversed_with_zero(name, get_script_prefix()).replace(_ZERO, str(uuid.UUID(id)))
 
 
