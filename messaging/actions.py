@@ -12,7 +12,7 @@ from typing import Any, Literal, TypedDict
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -559,7 +559,7 @@ def _advance_marker(
     row_id, before = marker
     if seq <= before:
         return None
-    Participant.objects.filter(pk=row_id).update(read_seq=seq, read_at=timezone.now())
+    _set_marker(row_id, seq)
     events.publish(
         thread_readers(thread),
         ReadUpdated(
@@ -572,6 +572,23 @@ def _advance_marker(
         ),
     )
     return before
+
+
+def _set_marker(row_id: int, seq: int) -> None:
+    """The marker's UPDATE written out once: a tab sends a read frame for every message it
+    shows, and building the UPDATE with the ORM for each took 4 % of the socket's
+    interpreter time at 20 messages/s (py-spy --gil, bench/step4.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SET_MARKER, [seq, connection.ops.adapt_datetimefield_value(timezone.now()), row_id]
+        )
+
+
+# The table's name from the model; the values go as parameters.
+_SET_MARKER = (
+    f'UPDATE "{Participant._meta.db_table}" SET "read_seq" = %s, "read_at" = %s'  # noqa: S608
+    ' WHERE "id" = %s'
+)
 
 
 # The reader's marker locked, with the thread's last number, in one query compiled once (a

@@ -114,8 +114,14 @@ def test_reading_is_audited_with_the_range_read(network: Network, thread: Thread
     assert [m["seq"] for m in shown] == [2, 3]
     event = AuditEvent.objects.filter(action="message.read").latest("id")
     assert event.details == {"thread": str(thread.pk), "from": 2, "to": 3}
+    before = timezone.now()
     assert actions.mark_read(thread, seq=99, by=network.ben) == 3  # never past the end
-    assert Participant.objects.get(thread=thread, user=network.ben).read_seq == 3
+    marker = Participant.objects.get(thread=thread, user=network.ben)
+    assert marker.read_seq == 3
+    assert marker.read_at is not None and before <= marker.read_at <= timezone.now()
+    # Moved back? Never: an older frame leaves the marker where it is.
+    assert actions.mark_read(thread, seq=1, by=network.ben) == 1
+    assert Participant.objects.get(pk=marker.pk).read_seq == 3
 
 
 def test_only_the_author_edits_and_deletes_and_a_tombstone_stays(
