@@ -95,7 +95,15 @@ _OFFICE = CompiledQuery(
 def _waiting_at_office(user: User, reach: Reach) -> list[tuple[str, str]] | None:
     """The codes and kinds of the tags of the user's office waiting for documents that the
     office may see now (applications.access.seen_by_office), in one query."""
-    offices = sorted({agency for agency, role in reach.roles if role in CASE_ROLES})
+    # A project processes no applications: a tag's office is a public agency
+    # (applications.actions.tag_application), so a coach's page asks nothing here.
+    offices = sorted(
+        {
+            agency
+            for agency, role in reach.roles
+            if role in CASE_ROLES and agency not in reach.project_ids
+        }
+    )
     if not offices:
         return None
     return _OFFICE.rows(timezone.localdate(), offices=offices)

@@ -354,6 +354,9 @@ def test_counts_are_numbers_for_the_users_own_sections(
     assert "applications.requested_documents" not in counts["queue"]
     coach = worklist.counts_of(network.anna)["queue"]
     assert "dienstweg.consents_ending" in coach and "applications.requested_documents" in coach
+    # And a project processes no applications: no office's section is hers.
+    assert "applications.office_requests" not in coach
+    assert "applications.office_requests" in counts["queue"]
     assert counts["badges"] == {"messages": 0}
     assert isinstance(counts["notifications"], int)
     assert worklist.counts_of(network.dirk)["queue"].get("referrals.unassigned") is None
