@@ -97,36 +97,23 @@ def _list(
     referrals, form = _filtered(
         referrals, request, agency_field="from_agency" if inbox else "to_agency"
     )
-    # Metadata only: the kind of need, never its words, summary or names (those are read,
-    # audited, on the referral's own page).
-    rows = referrals.select_related("family", "from_agency", "to_agency", "assignee").only(
-        "id",
-        "state",
-        "basis",
-        "need_kind",
-        "sent_at",
-        "created_at",
-        "access_ended_at",
-        "receiver_opened_at",
-        "dpo_review",
-        "family__reference",
-        "from_agency__name",
-        "to_agency__name",
-        "assignee__full_name",
-    )
     sort = request.GET.get("sortierung", "faellig") if inbox else "eingang"
     if sort not in dict(INBOX_SORTS):
         sort = "faellig"
     page: KeysetPage | NumberedPage
     if sort in INBOX_ORDERS:
+        # The rule picks the page's ids; their rows are then read by id alone.
         page = numbered_page(
-            rows.order_by(*INBOX_ORDERS[sort]), request, settings.REFERRAL_PAGE_SIZE
+            referrals.order_by(*INBOX_ORDERS[sort]),
+            request,
+            settings.REFERRAL_PAGE_SIZE,
+            rows=_listed(Referral.objects.all()),
         )
     else:
         # Newest first, found by keyset: a deep page of a big list reads its own rows only,
         # not every permission before it.
         page = keyset_page(
-            rows,
+            _listed(referrals),
             request,
             field="sent_at" if inbox else "created_at",
             size=settings.REFERRAL_PAGE_SIZE,
@@ -150,6 +137,26 @@ def _list(
             "sorts": [(key, label, _sorted_query(request, key)) for key, label in INBOX_SORTS],
             **(extra or {}),
         },
+    )
+
+
+def _listed(referrals: QuerySet[Referral]) -> QuerySet[Referral]:
+    """What a list shows of REFERRALS: metadata only, the kind of need, never its words,
+    summary or names (those are read, audited, on the referral's own page)."""
+    return referrals.select_related("family", "from_agency", "to_agency", "assignee").only(
+        "id",
+        "state",
+        "basis",
+        "need_kind",
+        "sent_at",
+        "created_at",
+        "access_ended_at",
+        "receiver_opened_at",
+        "dpo_review",
+        "family__reference",
+        "from_agency__name",
+        "to_agency__name",
+        "assignee__full_name",
     )
 
 

@@ -7,7 +7,9 @@ from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
+from django.db import connection
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dienstweg.actions import create_agency
@@ -82,3 +84,18 @@ def test_numbered_page_reads_the_rows_of_its_page(families: list[Family]) -> Non
     page = numbered_page(ordered, request, SIZE)
     assert page.object_list == families[8:]
     assert not page.has_next and parse_qs(page.previous_query) == {"page": ["2"], "q": ["x"]}
+
+
+def test_numbered_page_reads_its_rows_by_id_as_it_is_told(families: list[Family]) -> None:
+    """The list (its rule) picks the page's ids; ROWS reads those rows, in the list's order,
+    with its own joins and columns, and nothing beyond those ids."""
+    ordered = Family.objects.filter(pk__in=[f.pk for f in families[:7]]).order_by(
+        "-registered_at", "-pk"
+    )
+    request = RequestFactory().get("/familien/?page=2")
+    with CaptureQueriesContext(connection) as captured:
+        page = numbered_page(ordered, request, SIZE, rows=Family.objects.only("reference"))
+    assert page.object_list == families[SIZE:7]
+    assert [f.reference for f in page.object_list] == [f.reference for f in families[SIZE:7]]
+    read = captured.captured_queries[-1]["sql"]
+    assert "registered_at" not in read.split("WHERE")[0]  # ROWS' columns, not the list's
