@@ -217,6 +217,12 @@ def outbox_within(agency_ids: list[int], group_ids: list[int]) -> QuerySet[Refer
     return visible_within(agency_ids, group_ids).filter(from_agency_id__in=agency_ids)
 
 
+def picked_rows() -> QuerySet[Referral]:
+    """Referrals unchecked, to read by ids that one of the rules above has picked in the
+    same request: a list page's rows (dienstweg.paging.numbered_page, ROWS)."""
+    return Referral.objects.all()
+
+
 def referral_readers(referral: Referral) -> list[int]:
     """The ids of the active users who may open the referral now (the same rule as
     referrals_visible_to, seen from the referral): real-time recipients of its thread."""

@@ -33,6 +33,7 @@ from referrals.access import (
     access_referral_by_id,
     inbox_of,
     outbox_of,
+    picked_rows,
     reach_of,
     receiving_side_is_open,
     side_of,
@@ -107,7 +108,7 @@ def _list(
             referrals.order_by(*INBOX_ORDERS[sort]),
             request,
             settings.REFERRAL_PAGE_SIZE,
-            rows=_listed(Referral.objects.all()),
+            rows=_listed(picked_rows()),
         )
     else:
         # Newest first, found by keyset: a deep page of a big list reads its own rows only,
