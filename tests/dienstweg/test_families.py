@@ -269,6 +269,8 @@ def test_list_shows_names_references_and_households(network, family, anna_client
     assert "1 Erw., 2 Kinder" in html
     # The list names the household; address, phone and birth dates stay in the record.
     [table] = re.findall(r"<table.*</table>", html, re.DOTALL)
+    # The links' family ids are random hex and may hold "1988" by chance: left out.
+    table = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "", table)
     for secret in ("Horster", "02043 123456", "1988", "12.04."):
         assert secret not in table
 

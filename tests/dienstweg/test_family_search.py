@@ -8,6 +8,7 @@ import hashlib
 import importlib
 import io
 import re
+import uuid
 from datetime import date
 
 import pytest
@@ -160,10 +161,14 @@ def test_the_token_table_holds_no_plaintext(network, family, muller):
         rows = cursor.fetchall()
         columns = [column[0] for column in cursor.description]
     assert len(rows) > 20
-    # The token column is a hex digest, checked by its form: a digest may hold "2016" by
-    # chance (CI once drew one), so the substring check reads every other column.
-    token_at = columns.index("token")
-    others = " ".join(str(value) for row in rows for i, value in enumerate(row) if i != token_at)
+    # The token and the family's id are random hex (a digest, a uuid) and may hold "2016" by
+    # chance (CI drew it in each): they are checked by their form, the substring check
+    # reads every other column.
+    token_at, family_at = columns.index("token"), columns.index("family_id")
+    assert {uuid.UUID(str(row[family_at])) for row in rows} == {family.pk, muller.pk}
+    others = " ".join(
+        str(value) for row in rows for i, value in enumerate(row) if i not in (token_at, family_at)
+    )
     plains = ("yılmaz", "yilmaz", "yil", "ayşe", "ayse", "emre", "leyla", "müller", "mueller",
               "mul", "jürgen", "1988", "2016", "04-12", "12.04")  # fmt: skip
     for plain in plains:
