@@ -13,15 +13,9 @@ from django.utils.translation import gettext_lazy
 from conferences.access import visible_within
 from conferences.models import Agreement, Conference
 from dienstweg.access import Reach
-from dienstweg.compiled import IDS, SENTINEL_ID, CompiledQuery
+from dienstweg.compiled import IDS, SENTINEL_ID
 from dienstweg.models import User
-from dienstweg.worklist import (
-    COUNTED_UP_TO,
-    CompiledSection,
-    QueueItem,
-    QueueRows,
-    QueueSource,
-)
+from dienstweg.worklist import CompiledSection, QueueItem, QueueRows, QueueSource
 
 OPEN = [Agreement.State.OPEN, Agreement.State.CONFIRMED]
 
@@ -41,14 +35,6 @@ def _mine(user_id: int, agencies: list[int]) -> QuerySet[Agreement]:
 _MINE = CompiledSection(
     _mine,
     ("conference_id", "conference__family__reference", "number", "state", "due_on"),
-    user_id=SENTINEL_ID,
-    agencies=IDS,
-)
-# The same rows' ids, up to the section's cap, for the live counts.
-_MINE_COUNTED = CompiledQuery(
-    lambda user_id, agencies: (
-        _mine(user_id, agencies).order_by().values_list("pk")[: COUNTED_UP_TO + 1]
-    ),
     user_id=SENTINEL_ID,
     agencies=IDS,
 )
@@ -85,7 +71,7 @@ def agreements_count(user: User, reach: Reach) -> int | None:
     if not reach.agency_ids:
         return None
     today = timezone.localdate()
-    return len(_MINE_COUNTED.rows(today, user_id=user.pk, agencies=reach.agency_ids))
+    return _MINE.count(today, user_id=user.pk, agencies=reach.agency_ids)
 
 
 AGREEMENTS = QueueSource(

@@ -145,11 +145,21 @@ class CompiledSection:
             lambda **values: _picked(build(**values)).values_list(*fields, "queue_total"),
             **sentinels,
         )
+        # The total alone, for the socket's live counts: capped_count, compiled (only when
+        # first asked).
+        self._count = CompiledQuery(
+            lambda **values: build(**values).order_by().values_list("pk")[: COUNTED_UP_TO + 1],
+            **sentinels,
+        )
 
     def rows(self, key: Hashable = None, **values: Any) -> tuple[list[tuple[Any, ...]], int]:
         # The build reads the cut and the cap too: a changed one compiles anew.
         found = self._query.rows((key, SHOWN, COUNTED_UP_TO), **values)
         return [row[:-1] for row in found], (found[0][-1] if found else 0)
+
+    def count(self, key: Hashable = None, **values: Any) -> int:
+        """How many rows there are, up to COUNTED_UP_TO + 1 (which means: more)."""
+        return len(self._count.rows((key, COUNTED_UP_TO), **values))
 
 
 def shown_count(number: int) -> str:

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from dienstweg import worklist
 from dienstweg.compiled import (
     IDS,
     SENTINEL_ID,
@@ -21,7 +22,7 @@ from dienstweg.compiled import (
     CompiledQuery,
     planned_once,
 )
-from dienstweg.models import Consent, Family, User
+from dienstweg.models import Agency, Consent, Family, User
 from referrals.access import referral_readers, referral_visible_to
 from referrals.models import Referral
 from tests.builders import build_referral
@@ -181,3 +182,22 @@ def test_planned_once_leaves_the_answers_and_the_cursor_as_they_were(network: Ne
         raise RuntimeError
     assert getattr(connection.connection, "cursor_factory", None) is factory
     assert User.objects.get(pk=network.ben.pk).email == network.ben.email
+
+
+def test_a_sections_count_is_capped_count_compiled(network: Network, monkeypatch) -> None:
+    """CompiledSection.count answers as worklist.capped_count of its build: the number of
+    rows, and past the cap one more (a section's "99+")."""
+    section = worklist.CompiledSection(
+        lambda agencies: User.objects.filter(memberships__agency_id__in=agencies),
+        ("full_name",),
+        agencies=IDS,
+    )
+    agencies = list(Agency.objects.values_list("pk", flat=True))
+    members = User.objects.filter(memberships__agency_id__in=agencies)
+    assert members.count() > 2
+    assert section.count(agencies=agencies) == worklist.capped_count(members) == members.count()
+    assert section.count(agencies=[network.project.pk]) == worklist.capped_count(
+        User.objects.filter(memberships__agency_id=network.project.pk)
+    )
+    monkeypatch.setattr(worklist, "COUNTED_UP_TO", 1)  # compiled anew for the new cap
+    assert section.count(agencies=agencies) == worklist.capped_count(members) == 2
