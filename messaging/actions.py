@@ -517,7 +517,7 @@ def _files_of(rows: list[Message]) -> dict[UUID, list[MessageAttachment]]:
 def _read(thread: Thread, rows: list[Message], *, by: User, mark: bool) -> list[MessagePayload]:
     for row in rows:
         row.thread = thread  # the encryption key without a query per message
-    files = _files_of(rows) if rows else {}
+    files = _files_of(rows)  # no query for none: an empty IN is answered by Django
     if rows:
         with transaction.atomic():
             record(
