@@ -39,7 +39,7 @@ from messaging.audit_actions import (
     THREAD_OPENED,
 )
 from messaging.models import Message, MessageAttachment, Participant, Thread
-from messaging.people import label, label_of, labels_of, people_of
+from messaging.people import first_agency, label, label_of, labels_of, people_of
 from messaging.subjects import subject_of
 from referrals.models import Referral
 
@@ -546,11 +546,15 @@ def record_attachment_download(file: MessageAttachment, *, by: User) -> None:
 
 
 def _advance_marker(
-    thread: Thread, user: User, seq: int, marker: tuple[int, int] | None = None
+    thread: Thread,
+    user: User,
+    seq: int,
+    marker: tuple[int, int] | None = None,
+    name: str | None = None,
 ) -> int | None:
     """Move the user's read marker forward to SEQ and tell the thread's readers: the
     marker before, or None if it was already there. MARKER: her row's id and marker,
-    already locked."""
+    already locked; NAME: her label, read with them."""
     if marker is None:
         row, _created = Participant.objects.select_for_update().get_or_create(
             thread=thread, user=user
@@ -567,7 +571,7 @@ def _advance_marker(
             thread=str(thread.pk),
             user=user.pk,
             name=user.full_name,
-            label=label_of(user.pk) or user.full_name,
+            label=name or label_of(user.pk) or user.full_name,
             seq=seq,
         ),
     )
@@ -598,7 +602,8 @@ _MARKER = CompiledQuery(
     lambda thread_id, user_id: (
         Participant.objects.select_for_update(of=("self",))
         .filter(thread_id=thread_id, user_id=user_id)
-        .values_list("pk", "read_seq", "thread__last_seq")[:1]
+        .annotate(agency_name=first_agency("user_id"))
+        .values_list("pk", "read_seq", "thread__last_seq", "user__full_name", "agency_name")[:1]
     ),
     thread_id=SENTINEL_UUID,
     user_id=SENTINEL_ID,
@@ -612,13 +617,14 @@ def mark_read(thread: Thread, *, seq: int, by: User) -> int:
     with transaction.atomic():
         found = _MARKER.rows(thread_id=thread.pk, user_id=by.pk)
         marker: tuple[int, int] | None = None
+        name = None
         if found:
-            row_id, read_seq, last = found[0]
-            marker = (row_id, read_seq)
+            row_id, read_seq, last, full_name, agency = found[0]
+            marker, name = (row_id, read_seq), label(full_name, agency)
         else:
             last = Thread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
         seq = min(max(seq, 0), last)
-        before = _advance_marker(thread, by, seq, marker)
+        before = _advance_marker(thread, by, seq, marker, name)
         if before is not None:
             record(
                 by,

@@ -23,7 +23,7 @@ def labels_of(user_ids: Iterable[int] | QuerySet[Any]) -> dict[int, str]:
 
 def label_of(user_id: int) -> str | None:
     """The user's name with her (first) agency (None if there is no such user): what the
-    readers of a thread see of her read marker, asked for every read frame."""
+    readers of a thread see of her read marker."""
     rows = _PERSON.rows(user_id=user_id)
     return label(rows[0][1], rows[0][2]) if rows else None
 
@@ -36,14 +36,18 @@ def people_of(user_ids: Iterable[int] | QuerySet[Any]) -> list[tuple[int, str, s
     return _PEOPLE.rows(ids=ids) if ids else []
 
 
-def _people(users: QuerySet[User]) -> QuerySet[Any, tuple[int, str, str | None]]:
-    first_agency = (
-        Membership.objects.filter(user=OuterRef("pk"))
+def first_agency(user: str = "pk") -> Subquery:
+    """The name of the first agency of the user the outer query's field USER names."""
+    return Subquery(
+        Membership.objects.filter(user=OuterRef(user))
         .order_by("created_at", "pk")
         .values("agency__name")[:1]
     )
+
+
+def _people(users: QuerySet[User]) -> QuerySet[Any, tuple[int, str, str | None]]:
     return (
-        users.annotate(agency_name=Subquery(first_agency))
+        users.annotate(agency_name=first_agency())
         .order_by("full_name", "pk")
         .values_list("pk", "full_name", "agency_name")
     )
@@ -72,14 +76,9 @@ def with_partners(participants: QuerySet[Participant]) -> QuerySet[Participant]:
     other = Participant.objects.filter(
         thread_id=OuterRef("thread_id"), thread__kind="direct"
     ).exclude(user_id=OuterRef("user_id"))
-    agency = (
-        Membership.objects.filter(user=OuterRef("user_id"))
-        .order_by("created_at", "pk")
-        .values("agency__name")[:1]
-    )
     return participants.annotate(
         partner_name=Subquery(other.values("user__full_name")[:1]),
-        partner_agency=Subquery(other.annotate(a=Subquery(agency)).values("a")[:1]),
+        partner_agency=Subquery(other.annotate(a=first_agency("user_id")).values("a")[:1]),
     )
 
 
@@ -88,15 +87,10 @@ def direct_partners(thread_ids: Iterable[UUID], *, of: User) -> dict[UUID, str]:
     ids = list(thread_ids)
     if not ids:
         return {}
-    first_agency = (
-        Membership.objects.filter(user=OuterRef("user_id"))
-        .order_by("created_at", "pk")
-        .values("agency__name")[:1]
-    )
     rows = (
         Participant.objects.filter(thread_id__in=ids)
         .exclude(user=of)
-        .annotate(agency_name=Subquery(first_agency))
+        .annotate(agency_name=first_agency("user_id"))
         .values_list("thread_id", "user__full_name", "agency_name")
     )
     return {thread_id: label(name, agency) for thread_id, name, agency in rows}
