@@ -688,6 +688,9 @@ class Load:
                 kind = frame.get("type")
                 if kind in ("message.new", "message.ack"):
                     self.arrived(me, kind, frame["message"].get("body", ""), now)
+                    if kind == "message.ack":  # posting marked it read (live.js)
+                        seq = frame["message"].get("seq")
+                        client.read_seq = max(client.read_seq, seq if isinstance(seq, int) else 0)
                     await self.mark_read(client, frame["message"])
                 elif kind == "error" and self.current is not None:
                     self.current.errors[f"error:{frame.get('code')}"] += 1
@@ -698,7 +701,8 @@ class Load:
 
     async def mark_read(self, client: Client, message: dict[str, Any]) -> None:
         """What live.js does for each message it shows in the open thread (markRead, on
-        message.new and message.ack alike): report it read if it is past the tab's marker."""
+        message.new and message.ack alike): report it read if it is past the tab's marker,
+        which an ack moves to the message posted (post_message marked it read)."""
         seq = message.get("seq")
         if ARGS.no_read or not isinstance(seq, int) or seq <= client.read_seq:
             return
@@ -720,18 +724,24 @@ class Load:
         if stats.closed:
             stats.after_deadline += 1
             return
+        key = (sender, number, me.index)
         if kind == "message.ack":
             if sender == me.index and (sender, number) not in stats.acked:
                 stats.acked.add((sender, number))
                 stats.ack_ms.append((now - sent_at) * 1000)
+                # The ack carries the message: the sender's socket gets no message.new of
+                # its own (messaging.consumers), as the bare consumer's sender gets one echo.
+                if key not in stats.delivered:
+                    stats.delivered.add(key)
+                    stats.new_ms.append((now - sent_at) * 1000)
             return
         thread = stats.sent_to.get((sender, number))
         if thread is None or me.index not in self.readers_of[thread]:
             stats.misrouted += 1
             return
-        key = (sender, number, me.index)
         if key in stats.delivered:
-            stats.duplicates += 1
+            if sender != me.index:  # an older server also sent the sender message.new
+                stats.duplicates += 1
             return
         stats.delivered.add(key)
         stats.new_ms.append((now - sent_at) * 1000)

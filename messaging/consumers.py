@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 from uuid import UUID
 
 from channels.consumer import get_handler_name
@@ -63,7 +63,7 @@ from messaging.access import (
     message_seen_by,
     refuse_thread,
 )
-from messaging.kept import RECENT, ThreadRows
+from messaging.kept import RECENT, Echoes, ThreadRows
 from messaging.models import Thread
 from messaging.rendering import message_html
 
@@ -202,6 +202,7 @@ class StaffConsumer(AsyncWebsocketConsumer):
         # The rows of the threads this socket uses, dropped on access.revoked: never a
         # right, every frame and delivery asks the rules (messaging/kept.py).
         self.rows = ThreadRows()
+        self.echoes = Echoes()
         # For the audit events of this socket's frames, as RequestContextMiddleware does.
         self.socket_id = uuid.uuid4().hex[:12]
         self.frame_count = 0
@@ -345,7 +346,9 @@ class StaffConsumer(AsyncWebsocketConsumer):
         if frame.get("reply_to") not in (None, "") and reply_to is None:
             raise FrameError("malformed", _("Unlesbare Anfrage."))
         thread_id = _thread_id(frame)
-        message = await in_thread(_post, self.user, thread_id, body, client_id, reply_to, self.rows)
+        message = await in_thread(
+            _post, self.user, thread_id, body, client_id, reply_to, self.rows, self.echoes
+        )
         self.followed.add(thread_id)
         await self._send({"type": "message.ack", "client_id": str(client_id), "message": message})
 
@@ -360,7 +363,11 @@ class StaffConsumer(AsyncWebsocketConsumer):
         seq = frame.get("seq")
         if not _counter(seq):
             raise FrameError("malformed", _("Unlesbare Anfrage."))
-        await in_thread(_read, self.user, _thread_id(frame), seq, self.rows)
+        thread_id = _thread_id(frame)
+        if (known := _uuid(thread_id)) is not None:
+            # Before the work, which sends the event: live.js has moved its own marker.
+            self.echoes.reported(str(known), seq)
+        await in_thread(_read, self.user, thread_id, seq, self.rows)
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
         await in_thread(_typing, self.user, _thread_id(frame), self.rows)
@@ -399,6 +406,8 @@ class StaffConsumer(AsyncWebsocketConsumer):
         event = message["event"]
         if not await self._session_alive():
             await self.close(code=CLOSE_UNAUTHENTICATED)
+        elif self.echoes.shown(event, me=self.user.pk):
+            return  # the tab shows it already: its own message or its own read marker
         elif event["type"] == "session.ended":
             if event["session"] in ("*", self.session_tag):
                 await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -451,7 +460,7 @@ def _uuid(value: Any) -> UUID | None:
         return None
 
 
-def _counter(value: Any) -> bool:
+def _counter(value: Any) -> TypeGuard[int]:
     """A message number: an int (not a bool) that fits the database's bigint."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
@@ -491,10 +500,17 @@ def _post(
     client_id: UUID,
     reply_to: UUID | None,
     rows: ThreadRows | None = None,
+    echoes: Echoes | None = None,
 ) -> Shown:
     # post_message checks the access rules under the thread's lock: checking them before
     # as well would cost the hottest path of the socket more queries.
     thread = (rows or ThreadRows()).row(thread_id)
+
+    def stored(payload: actions.MessagePayload) -> None:
+        RECENT.put(payload)
+        if echoes is not None:
+            echoes.posted(payload["id"])
+
     try:
         if thread is None:
             raise actions.NoAccess("")
@@ -506,7 +522,7 @@ def _post(
             client_id=client_id,
             reply_to=reply_to,
             by=user,
-            on_stored=RECENT.put,
+            on_stored=stored,
         )
         if rows is not None:
             rows.keep(thread)

@@ -214,6 +214,46 @@ async def test_read_marker_and_typing_reach_the_other_side(
     await ben.disconnect()
 
 
+async def until(socket, kind: str, **match) -> list[dict]:
+    """The frames SOCKET receives up to and including the first of KIND matching MATCH."""
+    seen = []
+    while True:
+        data = await receive(socket)
+        seen.append(data)
+        if data["type"] == kind and all(data.get(k) == v for k, v in match.items()):
+            return seen
+
+
+async def test_a_socket_is_not_sent_back_what_its_tab_did_but_the_users_other_tab_is(
+    network: Network, thread: Thread
+) -> None:
+    # The events reach each user's group in the order they were published, and a socket
+    # handles them in that order: an echo would arrive before the event read up to.
+    anna, anna_other = [await connected(await login(network.anna)) for _ in range(2)]
+    ben, ben_other = [await connected(await login(network.ben)) for _ in range(2)]
+    await frame(
+        anna, type="message.send", thread=str(thread.pk), client_id=str(uuid.uuid4()), body="a"
+    )
+    first = (await until(ben, "message.new"))[-1]["message"]
+    await frame(ben, type="read", thread=str(thread.pk), seq=first["seq"])
+
+    anna_saw = await until(anna, "read.updated", user=network.ben.pk)
+    assert [f["message"]["id"] for f in anna_saw if f["type"] == "message.ack"] == [first["id"]]
+    assert not [f for f in anna_saw if f["type"] == "message.new"]  # the ack carried it
+    assert (await until(anna_other, "message.new"))[-1]["message"]["id"] == first["id"]
+
+    await frame(
+        anna, type="message.send", thread=str(thread.pk), client_id=str(uuid.uuid4()), body="b"
+    )
+    ben_saw = await until(ben, "message.new")
+    assert ben_saw[-1]["message"]["seq"] == first["seq"] + 1
+    assert not [f for f in ben_saw if f["type"] == "read.updated"]  # his tab moved it
+    other_saw = await until(ben_other, "read.updated", user=network.ben.pk)
+    assert other_saw[-1]["seq"] == first["seq"]  # his other tab clears its unread count
+    for socket in (anna, anna_other, ben, ben_other):
+        await socket.disconnect()
+
+
 async def test_events_of_a_socket_carry_its_address_and_a_request_id(
     network: Network, thread: Thread
 ) -> None:

@@ -167,6 +167,8 @@
     switch (data.type) {
       case "message.ack":
         acknowledged(data.client_id);
+        // Posting marked the thread read up to this message (post_message): no read frame.
+        markers[me] = Math.max(markers[me] || 0, data.message.seq);
         place(data.message);
         markRead();
         break;
