@@ -124,6 +124,26 @@ def test_reading_is_audited_with_the_range_read(network: Network, thread: Thread
     assert Participant.objects.get(pk=marker.pk).read_seq == 3
 
 
+def test_posting_gives_every_reader_a_marker_and_moves_only_the_authors(
+    network: Network, thread: Thread
+) -> None:
+    post(thread, network.anna, body="m1")
+    markers = dict(Participant.objects.filter(thread=thread).values_list("user_id", "read_seq"))
+    assert markers == {network.anna.pk: 1, network.ben.pk: 0}
+    assert Participant.objects.get(thread=thread, user=network.ben).read_at is None
+    post(thread, network.anna, body="m2")
+    actions.mark_read(thread, seq=2, by=network.ben)
+    ben_read_at = Participant.objects.get(thread=thread, user=network.ben).read_at
+    before = timezone.now()
+    post(thread, network.anna, body="m3")
+    anna = Participant.objects.get(thread=thread, user=network.anna)
+    ben = Participant.objects.get(thread=thread, user=network.ben)
+    assert (anna.read_seq, ben.read_seq) == (3, 2)  # a reader's marker stays where she left it
+    assert anna.read_at is not None and before <= anna.read_at <= timezone.now()
+    assert ben.read_at == ben_read_at
+    assert Thread.objects.get(pk=thread.pk).last_seq == 3
+
+
 def test_only_the_author_edits_and_deletes_and_a_tombstone_stays(
     network: Network, thread: Thread, published: list, django_capture_on_commit_callbacks
 ) -> None:
