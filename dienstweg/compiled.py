@@ -28,11 +28,14 @@ from django.db.models import QuerySet
 Form = Callable[[Any], Any]
 
 # Values no real row has: a negative id, a UUID of the reserved NCS variant, a moment
-# before any record. IDS marks a list of ids: it is compiled with as many sentinel ids as
-# the list has values (each list its own series of them).
+# before any record, a number no thread reaches. IDS marks a list of ids: it is compiled
+# with as many sentinel ids as the list has values (each list its own series of them).
 SENTINEL_ID = -7_310_000_000_001
 SENTINEL_UUID = uuid.UUID("00000000-7310-4000-0000-000000000001")
 SENTINEL_TIME = datetime(1901, 7, 3, 1, 0, 0, 731001, tzinfo=UTC)
+# A count no row reaches (a message's number), within a positive 4-byte column's range:
+# Django drops the lookup of a value beyond its column's range from the SQL.
+SENTINEL_NUMBER = 2_147_073_101
 IDS = object()
 
 
@@ -56,6 +59,10 @@ def _form(param: Any, sentinel: Any, alias: str) -> Form | None:
         return None
     if type(param) is type(sentinel) and param == sentinel:
         return lambda value: value
+    if isinstance(sentinel, int) and isinstance(param, int) and param == sentinel:
+        # A 4-byte column's value, which Django passes to PostgreSQL typed (psycopg's Int4).
+        kind = type(param)
+        return lambda value: kind(value)
     return None
 
 

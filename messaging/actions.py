@@ -13,7 +13,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,7 +23,7 @@ from applications.models import ApplicationTag
 from audit.trail import record
 from dienstweg import events, vault
 from dienstweg.actions import ActionError
-from dienstweg.compiled import SENTINEL_ID, SENTINEL_UUID, CompiledQuery
+from dienstweg.compiled import SENTINEL_ID, SENTINEL_NUMBER, SENTINEL_UUID, CompiledQuery
 from dienstweg.locks import lock_family_row
 from dienstweg.models import Consent, Family, Membership, User
 from dienstweg.notifications import notify
@@ -575,33 +575,46 @@ def record_attachment_download(file: MessageAttachment, *, by: User) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _Marker:
+    """A reader's marker row, locked, with what her read frame tells the others."""
+
+    row_id: int
+    read_seq: int
+    label: str | None = None  # her name and agency, for "gelesen von …"
+    author_at: int | None = None  # the author of the message the frame names, if any
+
+
 def _advance_marker(
-    thread: Thread,
-    user: User,
-    seq: int,
-    marker: tuple[int, int] | None = None,
-    name: str | None = None,
+    thread: Thread, user: User, seq: int, marker: _Marker | None = None
 ) -> int | None:
-    """Move the user's read marker forward to SEQ and tell the thread's readers: the
-    marker before, or None if it was already there. MARKER: her row's id and marker,
-    already locked; NAME: her label, read with them."""
+    """Move the user's read marker forward to SEQ and tell those whose pages show it: the
+    marker before, or None if it was already there. MARKER: her row, already locked."""
     if marker is None:
         row, _created = Participant.objects.select_for_update().get_or_create(
             thread=thread, user=user
         )
-        marker = (row.pk, row.read_seq)
-    row_id, before = marker
+        marker = _Marker(row.pk, row.read_seq)
+    before = marker.read_seq
     if seq <= before:
         return None
-    _set_marker(row_id, seq)
+    _set_marker(marker.row_id, seq)
+    # A page names a reader under the latest own message she has read (live.js): only the
+    # authors of the messages now read, and her own tabs (their unread counts), show the
+    # marker moved; with five readers a read frame told five sockets, now two.
+    if seq == before + 1 and marker.author_at is not None:
+        authors = {marker.author_at}
+    else:
+        authors = {pk for (pk,) in _AUTHORS.rows(thread_id=thread.pk, after=before, up_to=seq)}
+    told = [pk for pk in thread_readers(thread) if pk == user.pk or pk in authors]
     events.publish(
-        thread_readers(thread),
+        told,
         ReadUpdated(
             type="read.updated",
             thread=str(thread.pk),
             user=user.pk,
             name=user.full_name,
-            label=name or label_of(user.pk) or user.full_name,
+            label=marker.label or label_of(user.pk) or user.full_name,
             seq=seq,
         ),
     )
@@ -628,15 +641,39 @@ _SET_MARKER = (
 # The reader's marker locked, with the thread's last number, in one query compiled once (a
 # tab sends a read frame for every message it shows: building this query took a tenth of
 # the socket's interpreter time at 20 messages/s, py-spy on bench/step4.py).
+# With it, her name and agency and the author of the message the frame names.
 _MARKER = CompiledQuery(
-    lambda thread_id, user_id: (
+    lambda thread_id, user_id, seq: (
         Participant.objects.select_for_update(of=("self",))
         .filter(thread_id=thread_id, user_id=user_id)
-        .annotate(agency_name=first_agency("user_id"))
-        .values_list("pk", "read_seq", "thread__last_seq", "user__full_name", "agency_name")[:1]
+        .annotate(
+            agency_name=first_agency("user_id"),
+            author_at=Subquery(
+                Message.objects.filter(thread_id=OuterRef("thread_id"), seq=seq).values(
+                    "author_id"
+                )[:1]
+            ),
+        )
+        .values_list(
+            "pk", "read_seq", "thread__last_seq", "user__full_name", "agency_name", "author_at"
+        )[:1]
     ),
     thread_id=SENTINEL_UUID,
     user_id=SENTINEL_ID,
+    seq=SENTINEL_NUMBER,
+    prepared=True,
+)
+# Who wrote the messages after one number up to another (a marker moved further than one).
+_AUTHORS = CompiledQuery(
+    lambda thread_id, after, up_to: (
+        Message.objects.filter(thread_id=thread_id, seq__gt=after, seq__lte=up_to)
+        .exclude(author=None)
+        .values_list("author_id")
+        .distinct()
+    ),
+    thread_id=SENTINEL_UUID,
+    after=SENTINEL_NUMBER,
+    up_to=SENTINEL_NUMBER - 1,
     prepared=True,
 )
 
@@ -645,16 +682,15 @@ def mark_read(thread: Thread, *, seq: int, by: User) -> int:
     """Record that BY has read the thread up to SEQ (the "gelesen" marker) and tell the
     other readers; returns the sequence number marked."""
     with transaction.atomic():
-        found = _MARKER.rows(thread_id=thread.pk, user_id=by.pk)
-        marker: tuple[int, int] | None = None
-        name = None
+        found = _MARKER.rows(thread_id=thread.pk, user_id=by.pk, seq=seq)
+        marker = None
         if found:
-            row_id, read_seq, last, full_name, agency = found[0]
-            marker, name = (row_id, read_seq), label(full_name, agency)
+            row_id, read_seq, last, full_name, agency, author_at = found[0]
+            marker = _Marker(row_id, read_seq, label(full_name, agency), author_at)
         else:
             last = Thread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
         seq = min(max(seq, 0), last)
-        before = _advance_marker(thread, by, seq, marker, name)
+        before = _advance_marker(thread, by, seq, marker)
         if before is not None:
             record(
                 by,

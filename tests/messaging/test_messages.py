@@ -16,12 +16,12 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from dienstweg import actions as core
 from dienstweg.actions import ActionError
-from dienstweg.models import Family, Notification
+from dienstweg.models import Family, Membership, Notification
 from dienstweg.uploads import Upload
 from dienstweg.vault import VaultError
 from messaging import actions
 from messaging.models import Message, MessageAttachment, Participant, Thread
-from tests.conftest import Network
+from tests.conftest import Network, make_staff
 
 SECRET = "Frau Yılmaz hat den Arbeitsvertrag unterschrieben"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
@@ -116,6 +116,7 @@ def test_reading_is_audited_with_the_range_read(network: Network, thread: Thread
     assert event.details == {"thread": str(thread.pk), "from": 2, "to": 3}
     before = timezone.now()
     assert actions.mark_read(thread, seq=99, by=network.ben) == 3  # never past the end
+    assert actions.mark_read(thread, seq=2**62, by=network.ben) == 3  # nor past a number's type
     marker = Participant.objects.get(thread=thread, user=network.ben)
     assert marker.read_seq == 3
     assert marker.read_at is not None and before <= marker.read_at <= timezone.now()
@@ -142,6 +143,41 @@ def test_posting_gives_every_reader_a_marker_and_moves_only_the_authors(
     assert anna.read_at is not None and before <= anna.read_at <= timezone.now()
     assert ben.read_at == ben_read_at
     assert Thread.objects.get(pk=thread.pk).last_seq == 3
+
+
+def test_a_moved_marker_is_told_to_the_authors_it_passes_and_the_readers_own_tabs(
+    network: Network, thread: Thread, published: list, django_capture_on_commit_callbacks
+) -> None:
+    carl, dora = (
+        make_staff(f"{name}.jc@example.org", name, network.jobcenter, Membership.Role.CASEWORKER)
+        for name in ("Carla", "Dora")
+    )
+    post(thread, network.anna, body="m1")
+    post(thread, carl, body="m2")
+    post(thread, network.anna, body="m3")
+
+    def told(reading) -> list[int]:
+        published.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            reading()
+        [recipients] = [r for r, e in published if e["type"] == "read.updated"]
+        return sorted(recipients)
+
+    # One message further: its author, and the reader herself (her other tabs).
+    assert told(lambda: actions.mark_read(thread, seq=1, by=network.ben)) == sorted(
+        [network.anna.pk, network.ben.pk]
+    )
+    # Past several: each of their authors; Dora, who wrote none of them, is not told.
+    assert told(lambda: actions.mark_read(thread, seq=3, by=network.ben)) == sorted(
+        [network.anna.pk, carl.pk, network.ben.pk]
+    )
+    assert told(lambda: actions.mark_read(thread, seq=2, by=dora)) == sorted(
+        [network.anna.pk, carl.pk, dora.pk]
+    )
+    # Reading on in the page moves the marker the same way.
+    assert told(lambda: actions.messages_after(thread, after=2, by=dora, mark=True)) == sorted(
+        [network.anna.pk, dora.pk]
+    )
 
 
 def test_only_the_author_edits_and_deletes_and_a_tombstone_stays(
