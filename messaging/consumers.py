@@ -4,10 +4,11 @@ messaging.actions. Protocol (JSON text frames, DESIGN.md "Real time"):
     → {"type": "message.send", "thread": id, "client_id": uuid, "body": text,
        "reply_to": id of the quoted message (optional)}
     ← {"type": "message.ack", "client_id": uuid, "message": {...}}   to the sender
-    ← {"type": "message.new", "message": {...}}                       to every reader
+    ← {"type": "message.new", "message": {...}}    to every reader's sockets but the sender's
     → {"type": "message.edit", "message": id, "body": text}  /  {"type": "message.delete", ...}
     ← {"type": "message.updated", "message": {...}}
-    → {"type": "read", "thread": id, "seq": n}      ← {"type": "read.updated", ...}
+    → {"type": "read", "thread": id, "seq": n}      ← {"type": "read.updated", ...} to the
+                        reader's other sockets and the authors of the messages now read
     → {"type": "typing", "thread": id}              ← {"type": "typing", ...}
     → {"type": "sync", "thread": id, "after": n}    ← {"type": "sync.result", "thread": id,
                                                         "messages": [...], "markers": {...}}
