@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
+import importlib
 import logging
 import os
 from typing import Any
@@ -199,6 +201,7 @@ class CommandLineInterface(DaphneCommandLineInterface):
         if options.websocket_stall_timeout <= 0 or options.websocket_max_backlog <= 0:
             self.parser.error("the stall timeout and the backlog limit must be positive")
         refuse_unapplied_erasures()
+        keep_startup_objects(options.application)
         # Daphne's run() parses the arguments again and builds server_class from its own.
         self.server_class = functools.partial(
             Server,
@@ -222,6 +225,17 @@ def refuse_unapplied_erasures() -> None:
     if problem is not None:
         logger.critical("%s", problem)
         raise SystemExit(f"Dienstweg startet nicht: {problem}")
+
+
+def keep_startup_objects(application: str | None) -> None:
+    """Load the application, then move all that is alive to the garbage collector's
+    permanent generation (gc.freeze): Django's and our modules, models and routes live as
+    long as the process, and every full collection walked them again. bench/step4.py at 20
+    messages/s: 2-6 ms less CPU per message, in four pairs of runs out of four."""
+    if application:
+        importlib.import_module(application.split(":", 1)[0])
+    gc.collect()
+    gc.freeze()
 
 
 if __name__ == "__main__":

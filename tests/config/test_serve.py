@@ -354,3 +354,18 @@ def test_writes_while_paused_are_dropped_beyond_the_backlog(hand_run: HandRunLoo
     assert protocol.reasons == []
     stall.wrote(1)
     assert protocol.reasons == ["1001 bytes queued while its send buffer was full"]
+
+
+def test_the_application_is_loaded_and_what_lives_kept_out_of_the_collectors_rounds() -> None:
+    import gc
+
+    from config.serve import keep_startup_objects
+
+    sys.modules.pop("tests.config.upload_site", None)
+    before = gc.get_freeze_count()
+    try:
+        keep_startup_objects("tests.config.upload_site")
+        assert "tests.config.upload_site" in sys.modules
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
