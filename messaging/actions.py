@@ -638,10 +638,10 @@ _SET_MARKER = (
 )
 
 
-# The reader's marker locked, with the thread's last number, in one query compiled once (a
-# tab sends a read frame for every message it shows: building this query took a tenth of
-# the socket's interpreter time at 20 messages/s, py-spy on bench/step4.py).
-# With it, her name and agency and the author of the message the frame names.
+# The reader's marker locked, with the thread's last number, her name and agency and the
+# author of the message the frame names, in one query compiled once (a tab sends a read
+# frame for every message it shows: building this query took a tenth of the socket's
+# interpreter time at 20 messages/s, py-spy on bench/step4.py).
 _MARKER = CompiledQuery(
     lambda thread_id, user_id, seq: (
         Participant.objects.select_for_update(of=("self",))
@@ -679,8 +679,8 @@ _AUTHORS = CompiledQuery(
 
 
 def mark_read(thread: Thread, *, seq: int, by: User) -> int:
-    """Record that BY has read the thread up to SEQ (the "gelesen" marker) and tell the
-    other readers; returns the sequence number marked."""
+    """Record that BY has read the thread up to SEQ (the "gelesen" marker) and tell those
+    whose pages show it (_advance_marker); returns the sequence number marked."""
     with transaction.atomic():
         found = _MARKER.rows(thread_id=thread.pk, user_id=by.pk, seq=seq)
         marker = None
