@@ -68,12 +68,16 @@ def test_coach_registers_family_records_and_revokes_consent(
 
     consent.get_by_label("Vermerk zum Widerruf").fill("Telefonisch widerrufen")
     consent.get_by_role("button", name="Widerrufen").click()
-    # Asked first, with the note as typed; then revoked.
+    # Asked first, with the note as typed; then revoked. The note's field is on both pages:
+    # the question's own button tells that the page has changed.
+    confirm = page.get_by_role("button", name="Ja, widerrufen")
+    expect(confirm).to_be_visible()
     expect(page.get_by_label("Vermerk zum Widerruf")).to_have_value("Telefonisch widerrufen")
+    page.wait_for_load_state()
     page.screenshot(
         path=str(server.env["DIENSTWEG_DATA_DIR"]) + "/consent-revoke.png", full_page=True
     )
-    page.get_by_role("button", name="Ja, widerrufen").click()
+    confirm.click()
     expect(page.get_by_text("Die Einwilligung ist widerrufen.")).to_be_visible()
     expect(page.locator("article.consent").first.locator(".badge")).to_have_text("widerrufen")
     page.screenshot(path=str(server.env["DIENSTWEG_DATA_DIR"]) + "/family.png", full_page=True)
