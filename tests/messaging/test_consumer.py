@@ -4,6 +4,7 @@ and its refusals (the socket survives bad input)."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -214,7 +215,7 @@ async def test_read_marker_and_typing_reach_the_other_side(
     await ben.disconnect()
 
 
-async def until(socket, kind: str, **match) -> list[dict]:
+async def until(socket: Any, kind: str, **match: Any) -> list[dict[str, Any]]:
     """The frames SOCKET receives up to and including the first of KIND matching MATCH."""
     seen = []
     while True:

@@ -6,6 +6,7 @@ rules, and at most one e-mail per thread and hour to a reader who has not read."
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -156,7 +157,7 @@ def test_a_moved_marker_is_told_to_the_authors_it_passes_and_the_readers_own_tab
     post(thread, carl, body="m2")
     post(thread, network.anna, body="m3")
 
-    def told(reading) -> list[int]:
+    def told(reading: Callable[[], object]) -> list[int]:
         published.clear()
         with django_capture_on_commit_callbacks(execute=True):
             reading()
